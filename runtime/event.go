@@ -1,0 +1,186 @@
+package runtime
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Kind says what an Event reports.
+type Kind uint8
+
+const (
+	FlowStarted  Kind = iota // Msg: flow name; the run begins
+	FlowFinished             // State: the flow's final state; Msg: why
+	TaskState                // a task run entered State
+	TaskLog                  // a line of a task run's log (or the flow's, with no task)
+	MapExpanded              // a mapped task run got Children children
+)
+
+var kindNames = [...]string{"flow_started", "flow_finished", "task_state", "task_log", "map_expanded"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// MarshalText encodes a kind by name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Level is a log line's severity.
+type Level uint8
+
+const (
+	Debug Level = iota
+	Info
+	Warning
+	Error
+)
+
+var levelNames = [...]string{"DEBUG", "INFO", "WARNING", "ERROR"}
+
+func (l Level) String() string { return levelNames[l] }
+
+// MarshalText encodes a level by name.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// ParseLevel reads a level name, in any case.
+func ParseLevel(s string) (Level, error) {
+	for i, n := range levelNames {
+		if equalFold(n, s) {
+			return Level(i), nil
+		}
+	}
+	return Info, errors.New("unknown log level " + s + " (want debug, info, warning or error)")
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// NoNode is the Node of events that concern the whole flow run.
+const NoNode NodeID = -1
+
+// Event is one immutable fact about a run. Events of a run are totally
+// ordered by Seq.
+type Event struct {
+	Seq   uint64
+	Time  time.Time
+	RunID string
+	Kind  Kind
+
+	Node     NodeID // NoNode for flow events
+	TaskRun  string // run name; mapped children are "name[i]"
+	MapIndex int    // -1 unless a mapped child
+	Attempt  int
+
+	State    State
+	Level    Level
+	Msg      string
+	Result   Value // the run's result, on a final successful TaskState
+	Children int   // MapExpanded: the number of children
+}
+
+// IsChild reports whether the event concerns a mapped child run.
+func (e *Event) IsChild() bool { return e.MapIndex >= 0 }
+
+// Sink consumes events. Emit may be called from several goroutines; the
+// executor serialises its own calls, so a Sink fed only by one executor sees
+// events in Seq order.
+type Sink interface {
+	Emit(Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Event)
+
+// Emit calls f.
+func (f SinkFunc) Emit(e Event) { f(e) }
+
+// Discard drops every event.
+var Discard Sink = SinkFunc(func(Event) {})
+
+// Tee fans each event out to every sink, in order.
+func Tee(sinks ...Sink) Sink {
+	var out []Sink
+	for _, s := range sinks {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return Discard
+	case 1:
+		return out[0]
+	}
+	return tee(out)
+}
+
+type tee []Sink
+
+func (t tee) Emit(e Event) {
+	for _, s := range t {
+		s.Emit(e)
+	}
+}
+
+// Channel is a Sink that queues events for one consumer goroutine without
+// ever blocking the executor. Close it when the run is over; Events then
+// drains and closes.
+type Channel struct {
+	mu     sync.Mutex
+	queue  []Event
+	closed bool
+	wake   chan struct{}
+}
+
+// NewChannel returns an empty Channel.
+func NewChannel() *Channel { return &Channel{wake: make(chan struct{}, 1)} }
+
+// Emit queues e.
+func (c *Channel) Emit(e Event) {
+	c.mu.Lock()
+	c.queue = append(c.queue, e)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Close marks the end of the stream.
+func (c *Channel) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Channel) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Next blocks until events are queued and returns them all, oldest first;
+// ok is false once the channel is closed and drained.
+func (c *Channel) Next() (batch []Event, ok bool) {
+	for {
+		c.mu.Lock()
+		batch, c.queue = c.queue, nil
+		closed := c.closed
+		c.mu.Unlock()
+		if len(batch) > 0 {
+			return batch, true
+		}
+		if closed {
+			return nil, false
+		}
+		<-c.wake
+	}
+}

@@ -1,0 +1,509 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Options configure one run of a Graph.
+type Options struct {
+	RunID string
+	// Concurrency bounds the task bodies running at once; 0 means
+	// DefaultConcurrency.
+	Concurrency int
+	Sink        Sink
+	// Mocks replace the named nodes' runs with a given state and result
+	// (the REPL's task_states).
+	Mocks    map[NodeID]Mock
+	Redactor *Redactor
+	// CancelGrace bounds how long a cancelled run waits for bodies that
+	// ignore cancellation; 0 means 10s.
+	CancelGrace time.Duration
+}
+
+// DefaultConcurrency suits tasks that mostly wait on I/O (plugins, shell),
+// while keeping CPU-bound Starlark bodies from thrashing two cores.
+func DefaultConcurrency() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+// Mock is a state given to a node instead of running it.
+type Mock struct {
+	State  State
+	Msg    string
+	Result Value
+}
+
+// Signal is an error a body returns to end its run in a given state rather
+// than Failed (skip() returns Skipped).
+type Signal struct {
+	State State
+	Msg   string
+}
+
+func (s *Signal) Error() string { return s.State.String() + ": " + s.Msg }
+
+// Result is the outcome of a run.
+type Result struct {
+	RunID string
+	State State
+	Msg   string
+	Tasks []TaskResult // indexed by NodeID
+}
+
+// TaskResult is the final state of one node (with its children if mapped).
+type TaskResult struct {
+	Name     string
+	State    State
+	Msg      string
+	Value    Value
+	Attempts int
+	Children []TaskResult
+}
+
+type run struct {
+	node     *Node
+	index    int // map index, -1 for a node's own run
+	parent   *run
+	name     string
+	state    State
+	msg      string
+	value    Value
+	attempt  int
+	waiting  int // unfinished dependencies
+	children []*run
+	left     int     // unfinished children
+	inputs   []Value // resolved at dispatch
+	up       []State // a child's upstream states
+	timer    *time.Timer
+}
+
+type outcome struct {
+	r        *run
+	value    Value
+	err      error
+	timedOut bool
+}
+
+type executor struct {
+	g    *Graph
+	opt  Options
+	ctx  context.Context
+	runs []*run
+
+	dependents [][]NodeID
+	unblocked  []*run
+	ready      []*run
+	readyHead  int
+	inflight   int
+	unfinished int
+	cancelled  bool
+
+	jobs  chan *run
+	done  chan outcome
+	retry chan *run
+
+	mu  sync.Mutex // serialises emit
+	seq uint64
+}
+
+// Run executes g and returns when every task run is final. Cancelling ctx
+// cancels running bodies and marks every unfinished run Cancelled.
+func Run(ctx context.Context, g *Graph, opt Options) *Result {
+	x := newExecutor(ctx, g, opt)
+	x.emit(Event{Kind: FlowStarted, Node: NoNode, MapIndex: -1, Msg: g.Flow})
+	var wg sync.WaitGroup
+	for range cap(x.jobs) {
+		wg.Go(x.work)
+	}
+	if x.loop() {
+		close(x.jobs)
+		wg.Wait()
+	}
+	res := x.result()
+	x.emit(Event{Kind: FlowFinished, Node: NoNode, MapIndex: -1, State: res.State, Msg: res.Msg})
+	return res
+}
+
+func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultConcurrency()
+	}
+	if opt.Sink == nil {
+		opt.Sink = Discard
+	}
+	if opt.CancelGrace <= 0 {
+		opt.CancelGrace = 10 * time.Second
+	}
+	x := &executor{
+		g: g, opt: opt, ctx: ctx,
+		runs:       make([]*run, len(g.Nodes)),
+		dependents: make([][]NodeID, len(g.Nodes)),
+		jobs:       make(chan *run, opt.Concurrency),
+		done:       make(chan outcome, opt.Concurrency),
+		retry:      make(chan *run, 1),
+		unfinished: len(g.Nodes),
+	}
+	for _, n := range g.Nodes {
+		deps := g.Deps(n)
+		x.runs[n.ID] = &run{node: n, index: -1, name: n.Name, waiting: len(deps)}
+		for _, d := range deps {
+			x.dependents[d] = append(x.dependents[d], n.ID)
+		}
+	}
+	for _, r := range x.runs {
+		if r.waiting == 0 {
+			x.unblocked = append(x.unblocked, r)
+		}
+	}
+	return x
+}
+
+// loop schedules until every run is final. It returns false when it gave up
+// waiting for bodies that ignored cancellation.
+func (x *executor) loop() bool {
+	ctxDone := x.ctx.Done()
+	var grace <-chan time.Time
+	for {
+		x.drain()
+		x.dispatch()
+		if x.unfinished == 0 {
+			return true
+		}
+		select {
+		case o := <-x.done:
+			x.inflight--
+			x.complete(o)
+		case r := <-x.retry:
+			r.timer = nil
+			x.requeue(r)
+		case <-ctxDone:
+			ctxDone = nil
+			x.cancel()
+			grace = time.After(x.opt.CancelGrace)
+		case <-grace:
+			x.abandon()
+			x.drain()
+			return false
+		}
+	}
+}
+
+// drain considers every run whose dependencies have all finished.
+func (x *executor) drain() {
+	for len(x.unblocked) > 0 {
+		r := x.unblocked[len(x.unblocked)-1]
+		x.unblocked = x.unblocked[:len(x.unblocked)-1]
+		x.consider(r)
+	}
+}
+
+func (x *executor) dispatch() {
+	for x.inflight < x.opt.Concurrency && x.readyHead < len(x.ready) {
+		r := x.ready[x.readyHead]
+		x.ready[x.readyHead] = nil
+		x.readyHead++
+		if x.readyHead == len(x.ready) {
+			x.ready, x.readyHead = x.ready[:0], 0
+		}
+		r.attempt++
+		x.emitState(r, Running, "", nil)
+		x.inflight++
+		x.jobs <- r
+	}
+}
+
+func (x *executor) enqueue(r *run) {
+	if x.cancelled {
+		x.finish(r, Cancelled, "flow run cancelled", nil)
+		return
+	}
+	x.ready = append(x.ready, r)
+}
+
+func (x *executor) requeue(r *run) { x.enqueue(r) }
+
+// consider decides what happens to a node run whose dependencies are final.
+func (x *executor) consider(r *run) {
+	n := r.node
+	if x.cancelled {
+		x.finish(r, Cancelled, "flow run cancelled", nil)
+		return
+	}
+	if m, ok := x.opt.Mocks[n.ID]; ok {
+		x.finish(r, m.State, m.Msg, m.Result)
+		return
+	}
+	if st, msg, ok := x.gate(n, x.upstreamStates(n, nil, -1)); !ok {
+		x.finish(r, st, msg, nil)
+		return
+	}
+	if st, msg, ok := x.checkGuards(n); !ok {
+		x.finish(r, st, msg, nil)
+		return
+	}
+	if n.Mapped {
+		x.expand(r)
+		return
+	}
+	r.inputs = x.inputs(n)
+	if n.Kind == ParamNode {
+		x.runInline(r)
+		return
+	}
+	x.enqueue(r)
+}
+
+// upstreamStates lists the final states of n's dependencies. For a mapped
+// child (index >= 0) an element-wise dependency gives its own child's
+// state; for the mapped node itself (child == nil, index -1) element-wise
+// dependencies are left to the children.
+func (x *executor) upstreamStates(n *Node, child *run, index int) []State {
+	deps := x.g.Deps(n)
+	up := make([]State, 0, len(deps))
+	for _, d := range deps {
+		src := x.runs[d]
+		if n.Mapped && x.elementWise(n, d) {
+			if index < 0 {
+				continue
+			}
+			up = append(up, src.children[index].state)
+			continue
+		}
+		up = append(up, src.state)
+	}
+	return up
+}
+
+// elementWise reports whether n maps over the children of mapped node d.
+func (x *executor) elementWise(n *Node, d NodeID) bool {
+	if x.runs[d].children == nil {
+		return false
+	}
+	for _, in := range n.Inputs {
+		if in.From == d && in.Map {
+			return true
+		}
+	}
+	return false
+}
+
+// gate applies skip propagation and the trigger.
+func (x *executor) gate(n *Node, up []State) (State, string, bool) {
+	if n.SkipOnUpstreamSkip && !n.Trigger.AcceptsSkip {
+		for _, s := range up {
+			if s == Skipped {
+				return Skipped, "upstream task was skipped", false
+			}
+		}
+	}
+	if n.Trigger.Fn != nil && !n.Trigger.Fn(up) {
+		return TriggerFailed, fmt.Sprintf("trigger %s was not met by upstream states %s", n.Trigger.Name, statesString(up)), false
+	}
+	return Pending, "", true
+}
+
+func (x *executor) checkGuards(n *Node) (State, string, bool) {
+	for _, gd := range n.Guards {
+		cond := x.runs[gd.Cond]
+		if !cond.state.Successful() {
+			return Skipped, fmt.Sprintf("condition %s %s not met: it ended %s", cond.name, gd.Label, cond.state), false
+		}
+		ok, err := gd.Match(cond.value)
+		if err != nil {
+			return Failed, err.Error(), false
+		}
+		if !ok {
+			return Skipped, fmt.Sprintf("condition not met: %s %s is false", cond.name, gd.Label), false
+		}
+	}
+	return Pending, "", true
+}
+
+func statesString(up []State) string {
+	s := "["
+	for i, st := range up {
+		if i > 0 {
+			s += ", "
+		}
+		s += st.String()
+	}
+	return s + "]"
+}
+
+func (x *executor) inputs(n *Node) []Value {
+	vals := make([]Value, len(n.Inputs))
+	for i, in := range n.Inputs {
+		vals[i] = x.runs[in.From].value
+	}
+	return vals
+}
+
+func (x *executor) runInline(r *run) {
+	r.attempt = 1
+	x.emitState(r, Running, "", nil)
+	v, err := r.node.Body.Run(x.ctx, x.call(r))
+	if err != nil {
+		x.finish(r, Failed, err.Error(), nil)
+		return
+	}
+	x.finish(r, Success, "", v)
+}
+
+func (x *executor) call(r *run) *Call {
+	return &Call{
+		RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
+		RunKey: fmt.Sprintf("%s/%s", x.opt.RunID, r.name), MapIndex: r.index,
+		Attempt: r.attempt, Inputs: r.inputs,
+		Log: func(l Level, msg string) { x.emitLog(r, l, msg) },
+	}
+}
+
+func (x *executor) work() {
+	for r := range x.jobs {
+		x.done <- x.exec(r)
+	}
+}
+
+func (x *executor) exec(r *run) (o outcome) {
+	o.r = r
+	ctx := x.ctx
+	if t := r.node.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			o.err = fmt.Errorf("task body panicked: %v", p)
+		}
+	}()
+	o.value, o.err = r.node.Body.Run(ctx, x.call(r))
+	o.timedOut = o.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && x.ctx.Err() == nil
+	return o
+}
+
+func (x *executor) complete(o outcome) {
+	r := o.r
+	var sig *Signal
+	switch {
+	case o.err == nil:
+		x.finish(r, Success, "", o.value)
+	case errors.As(o.err, &sig):
+		x.finish(r, sig.State, sig.Msg, nil)
+	case x.cancelled || x.ctx.Err() != nil:
+		x.finish(r, Cancelled, "flow run cancelled", nil)
+	default:
+		st, msg := Failed, o.err.Error()
+		if o.timedOut {
+			st, msg = TimedOut, fmt.Sprintf("task timed out after %s", r.node.Timeout)
+		}
+		x.retryOrFinish(r, st, msg)
+	}
+}
+
+func (x *executor) retryOrFinish(r *run, st State, msg string) {
+	if r.attempt > r.node.Retries {
+		x.finish(r, st, msg, nil)
+		return
+	}
+	d := r.node.RetryDelay
+	x.emitState(r, Retrying, fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, d), nil)
+	if d <= 0 {
+		x.requeue(r)
+		return
+	}
+	r.timer = time.AfterFunc(d, func() { x.retry <- r })
+}
+
+// finish records a run's final state and unblocks what waits for it.
+func (x *executor) finish(r *run, st State, msg string, v Value) {
+	r.state, r.msg, r.value = st, msg, v
+	x.emitState(r, st, msg, v)
+	if r.parent != nil {
+		r.parent.left--
+		if r.parent.left == 0 {
+			x.finishMapped(r.parent)
+		}
+		return
+	}
+	x.unfinished--
+	for _, d := range x.dependents[r.node.ID] {
+		dr := x.runs[d]
+		dr.waiting--
+		if dr.waiting == 0 {
+			x.unblocked = append(x.unblocked, dr)
+		}
+	}
+}
+
+func (x *executor) cancel() {
+	x.cancelled = true
+	for i := x.readyHead; i < len(x.ready); i++ {
+		x.finish(x.ready[i], Cancelled, "flow run cancelled", nil)
+	}
+	x.ready, x.readyHead = x.ready[:0], 0
+	for _, r := range x.runs {
+		x.cancelTimers(r)
+	}
+}
+
+func (x *executor) cancelTimers(r *run) {
+	if r.timer != nil && r.timer.Stop() {
+		r.timer = nil
+		x.finish(r, Cancelled, "flow run cancelled", nil)
+	}
+	for _, c := range r.children {
+		x.cancelTimers(c)
+	}
+}
+
+// abandon ends the runs whose bodies ignored cancellation as Cancelled.
+func (x *executor) abandon() {
+	var walk func(r *run)
+	walk = func(r *run) {
+		for _, c := range r.children {
+			walk(c)
+		}
+		if r.state == Running || r.state == Retrying {
+			x.finish(r, Cancelled, "task body ignored cancellation", nil)
+		}
+	}
+	for _, r := range x.runs {
+		walk(r)
+	}
+}
+
+func (x *executor) result() *Result {
+	res := &Result{RunID: x.opt.RunID, Tasks: make([]TaskResult, len(x.runs))}
+	for i, r := range x.runs {
+		res.Tasks[i] = taskResult(r)
+	}
+	res.State, res.Msg = x.flowState()
+	return res
+}
+
+func taskResult(r *run) TaskResult {
+	tr := TaskResult{Name: r.name, State: r.state, Msg: r.msg, Value: r.value, Attempts: r.attempt}
+	if r.children != nil {
+		tr.Children = make([]TaskResult, len(r.children))
+		for i, c := range r.children {
+			tr.Children[i] = taskResult(c)
+		}
+	}
+	return tr
+}
+
+func (x *executor) flowState() (State, string) {
+	if x.cancelled {
+		return Cancelled, "Flow run was cancelled."
+	}
+	for _, id := range x.g.References() {
+		if !x.runs[id].state.Successful() {
+			return Failed, "Some reference tasks failed."
+		}
+	}
+	return Success, "All reference tasks succeeded."
+}

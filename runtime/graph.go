@@ -1,0 +1,258 @@
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// Value is a task result. The runtime never looks inside one: it hands values
+// from one body to the next and asks the Graph's ValueOps to split and join
+// them for mapping.
+type Value = any
+
+// NodeID indexes Graph.Nodes.
+type NodeID int32
+
+// NodeKind tells task nodes from parameter nodes.
+type NodeKind uint8
+
+const (
+	TaskNode NodeKind = iota
+	// ParamNode is a flow parameter: its body only returns the value given
+	// for the run, so the executor runs it inline.
+	ParamNode
+)
+
+// Node is one task call in a flow: what to run, on what inputs, and when.
+type Node struct {
+	ID   NodeID
+	Name string // unique run name: "square", "square-2", ...
+	Task string // the task's name, shared by every call of it
+	Kind NodeKind
+	Pos  Pos // where the task was called in the flow body
+	// DefPos is where the task was defined (failures point back at it).
+	DefPos Pos
+
+	Inputs   []Input  // data edges, in the order the body receives them
+	Upstream []NodeID // ordering edges without data
+	Guards   []Guard  // branch conditions (ifelse, switch, case)
+
+	Trigger            Trigger
+	SkipOnUpstreamSkip bool
+	Retries            int
+	RetryDelay         time.Duration
+	Timeout            time.Duration // zero means none
+	Tags               []string
+
+	// Mapped nodes run one child per element of their mapped inputs.
+	Mapped bool
+	Body   Body
+}
+
+// Input is a data edge: the body receives From's result. With Map set, on a
+// mapped node, it receives one element of it per child.
+type Input struct {
+	From NodeID
+	Map  bool
+}
+
+// Guard makes a node run only when Match accepts the result of Cond;
+// otherwise the node ends Skipped.
+type Guard struct {
+	Cond  NodeID
+	Label string // e.g. `== "a"`, for messages and graphs
+	Match func(Value) (bool, error)
+}
+
+// Body is what a node runs. It must return when ctx is done.
+type Body interface {
+	Run(ctx context.Context, c *Call) (Value, error)
+}
+
+// BodyFunc adapts a function to Body.
+type BodyFunc func(ctx context.Context, c *Call) (Value, error)
+
+// Run calls f.
+func (f BodyFunc) Run(ctx context.Context, c *Call) (Value, error) { return f(ctx, c) }
+
+// Call is what a body knows of its run.
+type Call struct {
+	RunID    string
+	Flow     string
+	Node     *Node
+	TaskRun  string // run name, with [i] for a mapped child
+	RunKey   string // unique id of this task run within the flow run
+	MapIndex int    // -1 unless a mapped child
+	Attempt  int    // from 1
+	Inputs   []Value
+	// Log sends a line to the task run's log.
+	Log func(level Level, msg string)
+}
+
+// ValueOps is how the runtime looks inside values for mapping.
+type ValueOps interface {
+	// Split returns the elements of v for mapping.
+	Split(v Value) ([]Value, error)
+	// Join builds a mapped task's result from its children's results.
+	Join(vs []Value) Value
+}
+
+// Graph is a flow's DAG, built once and then only read.
+type Graph struct {
+	Flow      string
+	Nodes     []*Node
+	Reference []NodeID // the flow's state comes from these; empty: terminal nodes
+	Values    ValueOps
+}
+
+// Add appends n, sets its ID and returns it.
+func (g *Graph) Add(n *Node) NodeID {
+	n.ID = NodeID(len(g.Nodes))
+	g.Nodes = append(g.Nodes, n)
+	return n.ID
+}
+
+// Lookup returns the nodes whose run name or task name is name.
+func (g *Graph) Lookup(name string) []*Node {
+	var out []*Node
+	for _, n := range g.Nodes {
+		if n.Name == name {
+			return []*Node{n}
+		}
+		if n.Task == name {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Deps returns the distinct nodes n waits for: data, ordering and guard edges.
+func (g *Graph) Deps(n *Node) []NodeID {
+	seen := make(map[NodeID]bool, len(n.Inputs)+len(n.Upstream)+len(n.Guards))
+	var out []NodeID
+	add := func(id NodeID) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, in := range n.Inputs {
+		add(in.From)
+	}
+	for _, id := range n.Upstream {
+		add(id)
+	}
+	for _, gd := range n.Guards {
+		add(gd.Cond)
+	}
+	return out
+}
+
+// Terminal returns the task nodes nothing depends on.
+func (g *Graph) Terminal() []NodeID {
+	used := make([]bool, len(g.Nodes))
+	for _, n := range g.Nodes {
+		for _, d := range g.Deps(n) {
+			used[d] = true
+		}
+	}
+	var out []NodeID
+	for _, n := range g.Nodes {
+		if !used[n.ID] && n.Kind == TaskNode {
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
+
+// References returns the reference nodes: Reference, or the terminal nodes.
+func (g *Graph) References() []NodeID {
+	if len(g.Reference) > 0 {
+		return g.Reference
+	}
+	return g.Terminal()
+}
+
+// Validate reports every structural problem: edges to unknown nodes, cycles,
+// duplicate run names, mapped nodes without mapped inputs.
+func (g *Graph) Validate() error {
+	var errs ErrorList
+	names := make(map[string]bool, len(g.Nodes))
+	for i, n := range g.Nodes {
+		if n.ID != NodeID(i) {
+			errs.Add(n.Pos, "node %q has id %d at index %d", n.Name, n.ID, i)
+		}
+		if names[n.Name] {
+			errs.Add(n.Pos, "duplicate task run name %q", n.Name)
+		}
+		names[n.Name] = true
+		g.validateEdges(n, &errs)
+	}
+	if len(errs) == 0 {
+		g.findCycle(&errs)
+	}
+	errs.Sort()
+	return errs.Err()
+}
+
+func (g *Graph) validateEdges(n *Node, errs *ErrorList) {
+	mapped := false
+	for _, d := range g.Deps(n) {
+		if d < 0 || int(d) >= len(g.Nodes) {
+			errs.Add(n.Pos, "task %q depends on unknown node %d", n.Name, d)
+		}
+	}
+	for _, in := range n.Inputs {
+		mapped = mapped || in.Map
+	}
+	if n.Mapped && !mapped {
+		errs.Add(n.Pos, "mapped task %q has no mapped argument", n.Name)
+	}
+	if n.Body == nil {
+		errs.Add(n.Pos, "task %q has no body", n.Name)
+	}
+}
+
+// findCycle reports one cycle, naming every node on it.
+func (g *Graph) findCycle(errs *ErrorList) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, len(g.Nodes))
+	var stack []NodeID
+	var visit func(id NodeID) bool
+	visit = func(id NodeID) bool {
+		color[id] = grey
+		stack = append(stack, id)
+		for _, d := range g.Deps(g.Nodes[id]) {
+			if color[d] == grey {
+				errs.Add(g.Nodes[d].Pos, "cycle: %s", g.cycleNames(stack, d))
+				return true
+			}
+			if color[d] == white && visit(d) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[id] = black
+		return false
+	}
+	for i := range g.Nodes {
+		if color[i] == white && visit(NodeID(i)) {
+			return
+		}
+	}
+}
+
+func (g *Graph) cycleNames(stack []NodeID, start NodeID) string {
+	s := ""
+	for i := len(stack) - 1; i >= 0; i-- {
+		s += g.Nodes[stack[i]].Name + " -> "
+		if stack[i] == start {
+			break
+		}
+	}
+	return s + g.Nodes[stack[len(stack)-1]].Name
+}

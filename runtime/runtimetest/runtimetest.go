@@ -1,0 +1,136 @@
+// Package runtimetest helps test code that consumes or produces runtime
+// events: a recording Sink, and a conformance test every Sink must pass.
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// Recorder is a Sink that keeps every event. It is safe for concurrent use.
+type Recorder struct {
+	mu     sync.Mutex
+	events []runtime.Event
+}
+
+// Emit records e.
+func (r *Recorder) Emit(e runtime.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// Events returns a copy of what was recorded.
+func (r *Recorder) Events() []runtime.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]runtime.Event(nil), r.events...)
+}
+
+// States returns the successive states of the task run named name.
+func (r *Recorder) States(name string) []runtime.State {
+	var out []runtime.State
+	for _, e := range r.Events() {
+		if e.Kind == runtime.TaskState && e.TaskRun == name {
+			out = append(out, e.State)
+		}
+	}
+	return out
+}
+
+// Logs returns the log lines of the task run named name.
+func (r *Recorder) Logs(name string) []string {
+	var out []string
+	for _, e := range r.Events() {
+		if e.Kind == runtime.TaskLog && e.TaskRun == name {
+			out = append(out, e.Msg)
+		}
+	}
+	return out
+}
+
+// ListValues is a runtime.ValueOps over []any, for graphs built in Go.
+type ListValues struct{}
+
+// Split returns v's elements when v is a []any.
+func (ListValues) Split(v runtime.Value) ([]runtime.Value, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, errors.New("not a list")
+	}
+	return l, nil
+}
+
+// Join returns vs.
+func (ListValues) Join(vs []runtime.Value) runtime.Value { return vs }
+
+// Func is a task body built from a plain function of the inputs.
+func Func(f func(in []any) (any, error)) runtime.Body {
+	return runtime.BodyFunc(func(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+		return f(c.Inputs)
+	})
+}
+
+// SampleGraph returns a small graph that exercises every event kind: a
+// parameter, logs, a map with a failing child, a skip and a cleanup task.
+func SampleGraph() *runtime.Graph {
+	g := &runtime.Graph{Flow: "sample", Values: ListValues{}}
+	task := func(name string, body runtime.Body, in ...runtime.Input) runtime.NodeID {
+		return g.Add(&runtime.Node{Name: name, Task: name, Trigger: runtime.AllSuccessful,
+			SkipOnUpstreamSkip: true, Body: body, Inputs: in})
+	}
+	p := g.Add(&runtime.Node{Name: "n", Task: "n", Kind: runtime.ParamNode,
+		Body: Func(func([]any) (any, error) { return int64(3), nil })})
+	list := task("list", runtime.BodyFunc(func(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+		c.Log(runtime.Info, "making a list")
+		return []any{int64(1), int64(2), int64(3)}, nil
+	}), runtime.Input{From: p})
+	sq := task("square", Func(func(in []any) (any, error) {
+		if in[0].(int64) == 2 {
+			return nil, errors.New("two is not allowed")
+		}
+		return in[0].(int64) * in[0].(int64), nil
+	}), runtime.Input{From: list, Map: true})
+	g.Nodes[sq].Mapped = true
+	skip := task("skipper", Func(func([]any) (any, error) {
+		return nil, &runtime.Signal{State: runtime.Skipped, Msg: "nothing to do"}
+	}))
+	clean := task("cleanup", Func(func([]any) (any, error) { return nil, nil }))
+	g.Nodes[clean].Upstream = []runtime.NodeID{sq, skip}
+	g.Nodes[clean].Trigger = runtime.AllFinished
+	return g
+}
+
+// TestSink feeds a Sink the events of real runs, from concurrent goroutines
+// as the executor does, and checks that it survives them: no panic, no race
+// (under -race), no blocking. check, if given, is called after each run with
+// the events that were sent, to compare with what the sink made of them.
+func TestSink(t *testing.T, sink runtime.Sink, check func(t *testing.T, sent []runtime.Event)) {
+	t.Helper()
+	for i := range 3 {
+		rec := &Recorder{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.Run(context.Background(), SampleGraph(), runtime.Options{
+				RunID: "conformance", Concurrency: i + 1, Sink: runtime.Tee(rec, sink)})
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("sink blocked the executor for 10s")
+		}
+		events := rec.Events()
+		if len(events) == 0 || events[len(events)-1].Kind != runtime.FlowFinished {
+			t.Fatalf("run did not finish: %d events", len(events))
+		}
+		if check != nil {
+			check(t, events)
+		}
+	}
+}
