@@ -94,7 +94,7 @@ type executor struct {
 	runs []*run
 
 	dependents [][]NodeID
-	unblocked  []*run
+	unblocked  []*run // FIFO: runs are considered in the order they unblock
 	ready      []*run
 	readyHead  int
 	inflight   int
@@ -191,13 +191,15 @@ func (x *executor) loop() bool {
 	}
 }
 
-// drain considers every run whose dependencies have all finished.
+// drain considers every run whose dependencies have all finished, oldest
+// first, so that with one worker runs start in the order they were built.
 func (x *executor) drain() {
-	for len(x.unblocked) > 0 {
-		r := x.unblocked[len(x.unblocked)-1]
-		x.unblocked = x.unblocked[:len(x.unblocked)-1]
+	for i := 0; i < len(x.unblocked); i++ {
+		r := x.unblocked[i]
+		x.unblocked[i] = nil
 		x.consider(r)
 	}
+	x.unblocked = x.unblocked[:0]
 }
 
 func (x *executor) dispatch() {
@@ -249,7 +251,7 @@ func (x *executor) consider(r *run) {
 		return
 	}
 	r.inputs = x.inputs(n)
-	if n.Kind == ParamNode {
+	if n.Kind != TaskNode {
 		x.runInline(r)
 		return
 	}

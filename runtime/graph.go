@@ -21,6 +21,9 @@ const (
 	// ParamNode is a flow parameter: its body only returns the value given
 	// for the run, so the executor runs it inline.
 	ParamNode
+	// ConstNode assembles a value from literals and other results (a list
+	// of task results given to .map, say); it is run inline too.
+	ConstNode
 )
 
 // Node is one task call in a flow: what to run, on what inputs, and when.

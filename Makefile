@@ -1,0 +1,51 @@
+# wfsh — build, run and test. `make run` runs a flow; `make test` runs every
+# test tier. See docs/testing.md.
+
+GO      ?= go
+BIN     := bin
+WFSH    := $(BIN)/wfsh
+FLOW    ?= flows/hello_world.star
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-fast vet fmt-check depcheck bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(WFSH) ./cmd/wfsh
+
+## run: build wfsh and run a flow (FLOW=flows/hello_world.star)
+run: build
+	$(WFSH) run $(FLOW)
+
+## test: every tier: formatting, vet, the package rule, race-enabled tests
+test: fmt-check vet depcheck
+	$(GO) test -race -count=1 ./...
+
+## test-fast: the edit-test loop (no race detector, cached)
+test-fast:
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+## depcheck: runtime/ imports only the standard library (STYLE §1)
+depcheck:
+	@bad=$$($(GO) list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./runtime | grep -v '^github.com/wfsh/wfsh/runtime$$' || true); \
+	if [ -n "$$bad" ]; then echo "runtime/ must import only the standard library; it imports:"; echo "$$bad"; exit 1; fi
+
+## bench: Go benchmarks, then whole-process timings of W0-W3
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/
+	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
+
+## fuzz: fuzz the decorator pre-pass
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParseFile -fuzztime=$(FUZZTIME) ./builtins/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,127 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// starBody runs a task's function in a Starlark thread of its own, with the
+// arguments recorded at build time and each TaskRef replaced by the result
+// of its node.
+type starBody struct {
+	fn       starlark.Callable
+	args     starlark.Tuple
+	kwargs   []starlark.Tuple
+	index    map[runtime.NodeID]int // node -> position in Call.Inputs
+	run      *runInfo
+	constant starlark.Value // for constant nodes: the value to assemble
+}
+
+// input adds a data edge from id to n (once) and returns its position in
+// n.Inputs. Whole-value edges are also recorded in index, for substitute.
+func (s *starBody) input(n *runtime.Node, id runtime.NodeID, mapped bool) int {
+	for i, in := range n.Inputs {
+		if in.From == id && in.Map == mapped {
+			return i
+		}
+	}
+	if !mapped {
+		s.index[id] = len(n.Inputs)
+	}
+	n.Inputs = append(n.Inputs, runtime.Input{From: id, Map: mapped})
+	return len(n.Inputs) - 1
+}
+
+func (s *starBody) freeze() {
+	s.args.Freeze()
+	for _, kv := range s.kwargs {
+		kv.Freeze()
+	}
+	if s.constant != nil {
+		s.constant.Freeze()
+	}
+}
+
+// Run calls the task's function. Cancelling ctx cancels the thread, which
+// stops even a runaway loop at its next step.
+func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+	if s.constant != nil {
+		v := substitute(s.constant, s.index, c.Inputs)
+		v.Freeze()
+		return v, nil
+	}
+	thread := &starlark.Thread{
+		Name:  c.TaskRun,
+		Print: func(_ *starlark.Thread, msg string) { c.Log(runtime.Info, msg) },
+	}
+	thread.SetLocal(localTask, &taskRun{call: c, run: s.run})
+	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
+	defer stop()
+	args := make(starlark.Tuple, len(s.args))
+	for i, a := range s.args {
+		args[i] = substitute(a, s.index, c.Inputs)
+	}
+	kwargs := make([]starlark.Tuple, len(s.kwargs))
+	for i, kv := range s.kwargs {
+		kwargs[i] = starlark.Tuple{kv[0], substitute(kv[1], s.index, c.Inputs)}
+	}
+	v, err := starlark.Call(thread, s.fn, args, kwargs)
+	if err != nil {
+		return nil, taskError(err)
+	}
+	v.Freeze()
+	return v, nil
+}
+
+// skipSignal is the error skip() returns to end a task run as Skipped.
+type skipSignal struct{ msg string }
+
+func (s *skipSignal) Error() string { return "skip: " + s.msg }
+
+// taskError turns a body's error into the runtime's terms: skip() becomes
+// a Skipped signal; a Starlark error gets the position of the innermost
+// line of flow code.
+func taskError(err error) error {
+	var skip *skipSignal
+	if errors.As(err, &skip) {
+		return &runtime.Signal{State: runtime.Skipped, Msg: skip.msg}
+	}
+	return positioned(err)
+}
+
+// positioned renders a Starlark error as "file:line:col: message".
+func positioned(err error) error {
+	var ee *starlark.EvalError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	stack := ee.CallStack
+	for i := len(stack) - 1; i >= 0; i-- {
+		if p := stack[i].Pos; p.IsValid() && p.Filename() != "<builtin>" {
+			return &runtime.PosError{Pos: toPos(p), Msg: cleanMsg(ee.Msg)}
+		}
+	}
+	return errors.New(cleanMsg(ee.Msg))
+}
+
+func cleanMsg(msg string) string {
+	return strings.TrimPrefix(explainTaskRef(msg), "Starlark computation cancelled: ")
+}
+
+// skip ends the running task as Skipped.
+func skip(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	msg := "skipped by the task"
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "msg?", &msg); err != nil {
+		return nil, err
+	}
+	if taskRunOf(thread) == nil {
+		return nil, fmt.Errorf("skip: only inside a task body")
+	}
+	return nil, &skipSignal{msg}
+}

@@ -1,0 +1,238 @@
+package builtins
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+const localBuilder = "wfsh.builder"
+
+// builder collects the nodes of one flow build. It lives in the build
+// thread's locals: every build-time builtin finds it there.
+type builder struct {
+	thread *starlark.Thread
+	flow   *Flow
+	g      *runtime.Graph
+	run    *runInfo
+	counts map[string]int
+	used   map[string]bool
+	guards []runtime.Guard // from enclosing case() calls
+	// misuse is set when a TaskRef was used as a value where Starlark
+	// gives us no way to return an error (truth, str).
+	misused *runtime.PosError
+	errs    runtime.ErrorList // problems that do not stop the build
+	bodies  []*starBody
+	// replaced records which flow.replace() entries matched a call.
+	replaced map[*replacement]bool
+}
+
+func builderOf(thread *starlark.Thread) *builder {
+	b, _ := thread.Local(localBuilder).(*builder)
+	return b
+}
+
+func (b *builder) misuse(msg string) {
+	if b == nil || b.misused != nil {
+		return
+	}
+	b.misused = &runtime.PosError{Pos: callerPos(b.thread), Msg: msg}
+	b.thread.Cancel(msg)
+}
+
+// uniqueName gives repeated calls of a task the names name, name-2, ...
+func (b *builder) uniqueName(name string) string {
+	for {
+		b.counts[name]++
+		n := name
+		if c := b.counts[name]; c > 1 {
+			n = fmt.Sprintf("%s-%d", name, c)
+		}
+		if !b.used[n] {
+			b.used[n] = true
+			return n
+		}
+	}
+}
+
+// add appends a node under the enclosing case() guards and returns its ref.
+func (b *builder) add(n *runtime.Node) *TaskRef {
+	n.Guards = append(n.Guards, b.guards...)
+	b.g.Add(n)
+	return &TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped}
+}
+
+// call adds a node for a call of t in the flow body.
+func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
+	t = b.flow.replacementFor(t, b.replaced)
+	what := t.name
+	if mapped {
+		what += ".map"
+	}
+	kwargs, upstream, err := b.upstream(what, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArity(what, t.fn, len(args), kwargs); err != nil {
+		return nil, err
+	}
+	n := &runtime.Node{
+		Name: b.uniqueName(t.name), Task: t.name, Pos: callerPos(thread), DefPos: t.defPos,
+		Trigger: t.opts.trigger, SkipOnUpstreamSkip: t.opts.skipOnUpstreamSkip,
+		Retries: t.opts.retries, RetryDelay: t.opts.retryDelay, Timeout: t.opts.timeout,
+		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
+	}
+	body := &starBody{fn: t.fn, run: b.run, index: map[runtime.NodeID]int{}}
+	for _, a := range args {
+		v, err := b.arg(n, body, what, a, mapped)
+		if err != nil {
+			return nil, err
+		}
+		body.args = append(body.args, v)
+	}
+	for _, kv := range kwargs {
+		v, err := b.arg(n, body, what, kv[1], mapped)
+		if err != nil {
+			return nil, err
+		}
+		body.kwargs = append(body.kwargs, starlark.Tuple{kv[0], v})
+	}
+	if mapped && !hasMappedInput(n) {
+		return nil, fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
+	}
+	n.Body = body
+	b.bodies = append(b.bodies, body)
+	return b.add(n), nil
+}
+
+func hasMappedInput(n *runtime.Node) bool {
+	for _, in := range n.Inputs {
+		if in.Map {
+			return true
+		}
+	}
+	return false
+}
+
+// upstream removes upstream_tasks=[...] from kwargs and returns its nodes.
+func (b *builder) upstream(what string, kwargs []starlark.Tuple) ([]starlark.Tuple, []runtime.NodeID, error) {
+	var ids []runtime.NodeID
+	out := kwargs[:0:0]
+	for _, kv := range kwargs {
+		if k, _ := starlark.AsString(kv[0]); k != "upstream_tasks" {
+			out = append(out, kv)
+			continue
+		}
+		it, ok := kv[1].(starlark.Iterable)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: upstream_tasks must be a list of task results, got %s", what, kv[1].Type())
+		}
+		var err error
+		iter := it.Iterate()
+		var x starlark.Value
+		for iter.Next(&x) {
+			ref, ok := x.(*TaskRef)
+			if !ok {
+				err = fmt.Errorf("%s: upstream_tasks must hold task results, got %s", what, x.Type())
+				break
+			}
+			ids = append(ids, ref.id)
+		}
+		iter.Done()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, ids, nil
+}
+
+// arg turns one argument into its template: refs become inputs of n.
+func (b *builder) arg(n *runtime.Node, body *starBody, what string, v starlark.Value, mapped bool) (starlark.Value, error) {
+	if u, ok := v.(*unmappedValue); ok {
+		if !mapped {
+			return nil, fmt.Errorf("%s: unmapped() only makes sense in .map()", what)
+		}
+		v, mapped = u.v, false
+	}
+	if !mapped {
+		walkRefs(v, func(r *TaskRef) { body.input(n, r.id, false) })
+		return v, nil
+	}
+	ref, ok := v.(*TaskRef)
+	if !ok {
+		if _, ok := v.(starlark.Iterable); !ok {
+			return nil, fmt.Errorf("%s: cannot map over %s: want a list, tuple, dict, set, range or task result (wrap constants in unmapped())", what, v.Type())
+		}
+		ref = b.constant(n.Name, v)
+	}
+	// The placeholder stands for one element: the child's own input.
+	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: body.input(n, ref.id, true) + 1}, nil
+}
+
+// constant adds an inline node whose value is v (with refs resolved), so a
+// literal list can be mapped over.
+func (b *builder) constant(owner string, v starlark.Value) *TaskRef {
+	n := &runtime.Node{Name: b.uniqueName(owner + ".arg"), Task: "constant", Kind: runtime.ConstNode,
+		Pos: callerPos(b.thread), Trigger: runtime.AllSuccessful, SkipOnUpstreamSkip: true}
+	body := &starBody{run: b.run, index: map[runtime.NodeID]int{}, constant: v}
+	walkRefs(v, func(r *TaskRef) { body.input(n, r.id, false) })
+	n.Body = body
+	b.bodies = append(b.bodies, body)
+	return b.add(n)
+}
+
+// checkArity reports, at build time, calls that could never bind to fn's
+// parameters.
+func checkArity(what string, fn starlark.Callable, nargs int, kwargs []starlark.Tuple) error {
+	f, ok := fn.(*starlark.Function)
+	if !ok {
+		return nil
+	}
+	np := f.NumParams()
+	if f.HasKwargs() {
+		np--
+	}
+	if f.HasVarargs() {
+		np--
+	}
+	if !f.HasVarargs() && nargs > f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()) {
+		return fmt.Errorf("%s: got %d positional arguments, want at most %d", what, nargs, f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()))
+	}
+	given := make(map[string]bool)
+	for i := 0; i < nargs && i < np; i++ {
+		name, _ := f.Param(i)
+		given[name] = true
+	}
+	for _, kv := range kwargs {
+		k, _ := starlark.AsString(kv[0])
+		if !hasParam(f, k, np) && !f.HasKwargs() {
+			return fmt.Errorf("%s: unexpected keyword argument %q", what, k)
+		}
+		given[k] = true
+	}
+	for i := range np {
+		name, _ := f.Param(i)
+		if !given[name] && f.ParamDefault(i) == nil {
+			return fmt.Errorf("%s: missing argument for %s", what, name)
+		}
+	}
+	return nil
+}
+
+func hasParam(f *starlark.Function, name string, np int) bool {
+	for i := range np {
+		if p, _ := f.Param(i); p == name {
+			return true
+		}
+	}
+	return false
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

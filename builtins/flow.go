@@ -1,0 +1,305 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// Flow is a @flow function: its body, run once per flow run with a
+// Parameter node for each of its parameters, wires tasks into a graph.
+type Flow struct {
+	name     string
+	fn       *starlark.Function
+	defPos   runtime.Pos
+	schedule starlark.Value
+	params   []Param
+	env      *env // how flow.run() reports and runs
+
+	mu           sync.Mutex
+	replacements []*replacement
+}
+
+// Param is a flow parameter; Default is nil when the parameter is required.
+type Param struct {
+	Name    string
+	Default starlark.Value
+}
+
+// replacement is one flow.replace(old, new): calls of old build new.
+type replacement struct {
+	old string // task name
+	new *Task
+	pos runtime.Pos
+}
+
+var (
+	_ starlark.HasAttrs = (*Flow)(nil)
+	_ starlark.Callable = (*Flow)(nil)
+)
+
+func (f *Flow) String() string        { return fmt.Sprintf("<flow %s>", f.name) }
+func (f *Flow) Type() string          { return "flow" }
+func (f *Flow) Freeze()               { f.fn.Freeze() }
+func (f *Flow) Truth() starlark.Bool  { return true }
+func (f *Flow) Hash() (uint32, error) { return starlark.String(f.name).Hash() }
+
+// Name is the flow's name.
+func (f *Flow) Name() string { return f.name }
+
+// Pos is where the flow's function is defined.
+func (f *Flow) Pos() runtime.Pos { return f.defPos }
+
+// Params lists the flow's parameters in order.
+func (f *Flow) Params() []Param { return f.params }
+
+// CallInternal refuses: a flow is run, not called.
+func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return nil, fmt.Errorf("%s: a flow is not called; run it with %s.run(...) or `wfsh run`", f.name, f.name)
+}
+
+// flowDecorator is @flow and @flow(name=..., schedule=...).
+func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var fn *starlark.Function
+	var name string
+	var schedule starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn?", &fn, "name?", &name, "schedule?", &schedule); err != nil {
+		return nil, err
+	}
+	e := envOf(thread)
+	if fn != nil {
+		return newFlow(fn, name, schedule, e)
+	}
+	return starlark.NewBuiltin("flow", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var fn *starlark.Function
+		if err := starlark.UnpackPositionalArgs("flow", args, kwargs, 1, &fn); err != nil {
+			return nil, err
+		}
+		return newFlow(fn, name, schedule, e)
+	}), nil
+}
+
+func newFlow(fn *starlark.Function, name string, schedule starlark.Value, e *env) (*Flow, error) {
+	if fn.HasVarargs() || fn.HasKwargs() {
+		return nil, fmt.Errorf("flow: %s: *args and **kwargs cannot be flow parameters; name each parameter", fn.Name())
+	}
+	if name == "" {
+		name = fn.Name()
+	}
+	f := &Flow{name: name, fn: fn, defPos: toPos(fn.Position()), schedule: schedule, env: e}
+	for i := 0; i < fn.NumParams(); i++ {
+		p, _ := fn.Param(i)
+		f.params = append(f.params, Param{Name: p, Default: fn.ParamDefault(i)})
+	}
+	return f, nil
+}
+
+// Build is a flow built for one run.
+type Build struct {
+	Flow   *Flow
+	Graph  *runtime.Graph
+	Params *starlark.Dict
+	run    *runInfo
+}
+
+// Redactor masks the run's secrets.
+func (b *Build) Redactor() *runtime.Redactor { return b.run.redactor }
+
+// BuildOptions are what a build needs besides the flow.
+type BuildOptions struct {
+	RunSettings
+	Params map[string]starlark.Value
+	// Check builds without parameter values: required parameters get None
+	// (they are nodes; no body runs).
+	Check bool
+}
+
+// Build evaluates the flow body into a graph. Every error carries a
+// position; an ErrorList may hold several.
+func (f *Flow) Build(opts BuildOptions) (*Build, error) {
+	params, err := f.bindParams(opts.Params, opts.Check)
+	if err != nil {
+		return nil, err
+	}
+	run, err := newRunInfo(f.name, params, opts.RunSettings)
+	if err != nil {
+		return nil, &runtime.PosError{Pos: runtime.Pos{File: f.defPos.File}, Msg: err.Error()}
+	}
+	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, used: map[string]bool{},
+		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}}, replaced: map[*replacement]bool{}}
+	thread.SetLocal(localBuilder, b)
+	thread.SetLocal(localEnv, f.env)
+	args := make(starlark.Tuple, len(f.params))
+	for i, p := range f.params {
+		args[i] = b.param(p.Name, mustGet(params, p.Name))
+	}
+	res, err := starlark.Call(thread, f.fn, args, nil)
+	if b.misused != nil {
+		return nil, runtime.ErrorList{b.misused}
+	}
+	if err != nil {
+		return nil, positioned(err)
+	}
+	return b.finish(res, params)
+}
+
+func mustGet(d *starlark.Dict, k string) starlark.Value {
+	v, _, _ := d.Get(starlark.String(k))
+	return v
+}
+
+func (b *builder) param(name string, v starlark.Value) *TaskRef {
+	n := &runtime.Node{Name: b.uniqueName(name), Task: name, Kind: runtime.ParamNode, Pos: b.flow.defPos,
+		DefPos: b.flow.defPos, Trigger: runtime.AllSuccessful}
+	n.Body = runtime.BodyFunc(func(_ context.Context, _ *runtime.Call) (runtime.Value, error) { return v, nil })
+	return b.add(n)
+}
+
+// finish sets the reference tasks and runs the checks that need the whole
+// graph.
+func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, error) {
+	pos := b.flow.defPos
+	refs, err := referenceNodes(res)
+	if err != nil {
+		b.errs.Add(pos, "flow %s: %v", b.flow.name, err)
+	}
+	b.g.Reference = refs
+	for _, r := range b.flow.replacementList() {
+		if !b.replaced[r] {
+			b.errs.Add(r.pos, "replace: flow %s calls no task named %q", b.flow.name, r.old)
+		}
+	}
+	if len(b.g.Nodes) == len(b.flow.params) {
+		b.errs.Add(pos, "flow %s: its body calls no task", b.flow.name)
+	}
+	if err := b.g.Validate(); err != nil {
+		var list runtime.ErrorList
+		if errors.As(err, &list) {
+			b.errs = append(b.errs, list...)
+		}
+	}
+	if len(b.errs) > 0 {
+		b.errs.Sort()
+		return nil, b.errs
+	}
+	for _, body := range b.bodies {
+		body.freeze()
+	}
+	params.Freeze()
+	return &Build{Flow: b.flow, Graph: b.g, Params: params, run: b.run}, nil
+}
+
+// referenceNodes reads the flow function's return value: nothing, a task
+// result, or a list or tuple of them.
+func referenceNodes(res starlark.Value) ([]runtime.NodeID, error) {
+	switch res := res.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case *TaskRef:
+		return []runtime.NodeID{res.id}, nil
+	case starlark.Indexable:
+		var ids []runtime.NodeID
+		for i := 0; i < res.Len(); i++ {
+			r, ok := res.Index(i).(*TaskRef)
+			if !ok {
+				return nil, fmt.Errorf("return value must be a task result or a list of them, got a %s in the list", res.Index(i).Type())
+			}
+			ids = append(ids, r.id)
+		}
+		return ids, nil
+	}
+	return nil, fmt.Errorf("return value must be a task result or a list of them, got %s", res.Type())
+}
+
+// bindParams checks the given parameter values against the flow's
+// parameters: no unknown name, every required one given, each of its
+// default's type.
+func (f *Flow) bindParams(given map[string]starlark.Value, check bool) (*starlark.Dict, error) {
+	var errs runtime.ErrorList
+	pos := f.defPos
+	for _, k := range sortedKeys(given) {
+		if !f.hasParam(k) {
+			errs.Add(pos, "flow %s has no parameter %q (%s)", f.name, k, f.paramList())
+		}
+	}
+	d := starlark.NewDict(len(f.params))
+	for _, p := range f.params {
+		v, ok := given[p.Name]
+		switch {
+		case ok && p.Default != nil && p.Default != starlark.None && !sameKind(v, p.Default):
+			errs.Add(pos, "parameter %s: got %s %s, want %s like its default %s", p.Name, v.Type(), v.String(), p.Default.Type(), p.Default.String())
+		case !ok && p.Default != nil:
+			v = p.Default
+		case !ok && check:
+			v = starlark.None
+		case !ok:
+			errs.Add(pos, "flow %s: missing required parameter %q (give it with -p %s=VALUE)", f.name, p.Name, p.Name)
+			continue
+		}
+		_ = d.SetKey(starlark.String(p.Name), v)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
+}
+
+func sameKind(v, def starlark.Value) bool {
+	if v.Type() == def.Type() {
+		return true
+	}
+	_, isInt := v.(starlark.Int)
+	_, wantFloat := def.(starlark.Float)
+	return isInt && wantFloat
+}
+
+func (f *Flow) hasParam(name string) bool {
+	for _, p := range f.params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Flow) paramList() string {
+	if len(f.params) == 0 {
+		return "it takes none"
+	}
+	names := make([]string, len(f.params))
+	for i, p := range f.params {
+		names[i] = p.Name
+	}
+	return "parameters: " + strings.Join(names, ", ")
+}
+
+func (f *Flow) replacementList() []*replacement {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*replacement(nil), f.replacements...)
+}
+
+// replacementFor returns the task that replaces t, if any, and marks the
+// replacement used.
+func (f *Flow) replacementFor(t *Task, used map[*replacement]bool) *Task {
+	for _, r := range f.replacementList() {
+		if r.old == t.name {
+			used[r] = true
+			return r.new
+		}
+	}
+	return t
+}
+
+// SortFlows orders flows by where they are defined.
+func SortFlows(flows []*Flow) {
+	sort.Slice(flows, func(i, j int) bool { return flows[i].defPos.Before(flows[j].defPos) })
+}

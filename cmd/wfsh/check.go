@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+func newCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "check FILE",
+		Short:             "Build every flow of FILE into a graph and report every problem, running no task",
+		Example:           `  wfsh check flows/hello_world.star`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: starFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return check(cmd, args[0])
+		},
+	}
+}
+
+func check(cmd *cobra.Command, path string) error {
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(string) {}})
+	if err != nil {
+		return badInput(err)
+	}
+	if len(m.Flows) == 0 {
+		_, err := m.FindFlow("")
+		return badInput(err)
+	}
+	var errs runtime.ErrorList
+	for _, f := range m.Flows {
+		b, err := f.Build(builtins.BuildOptions{Check: true})
+		if err != nil {
+			errs = append(errs, asList(err)...)
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: flow %s: %d task calls, ok\n", f.Pos(), f.Name(), countTasks(b.Graph))
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return badInput(errs)
+	}
+	return nil
+}
+
+func asList(err error) runtime.ErrorList {
+	switch e := err.(type) {
+	case runtime.ErrorList:
+		return e
+	case *runtime.PosError:
+		return runtime.ErrorList{e}
+	}
+	return runtime.ErrorList{{Msg: err.Error()}}
+}
+
+func countTasks(g *runtime.Graph) int {
+	n := 0
+	for _, node := range g.Nodes {
+		if node.Kind == runtime.TaskNode {
+			n++
+		}
+	}
+	return n
+}
+
+// starFiles completes FILE arguments with .star files.
+func starFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"star"}, cobra.ShellCompDirectiveFilterFileExt
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+type runFlags struct {
+	flow        string
+	params      []string
+	context     []string
+	concurrency int
+	json        bool
+	logLevel    string
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Build, check and run a flow",
+		Long: `Build, check and run a flow. Exit status: 0 when the flow succeeds, 1 when it
+fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
+		Example: `  wfsh run flows/hello_world.star
+  wfsh run flows/parameterize.star -p name=koji
+  wfsh run flows/etl.star --context today=2020-11-30 --json`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: starFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFlow(cmd, args[0], &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.flow, "flow", "", "the flow to run, when FILE defines several")
+	fl.StringArrayVarP(&f.params, "param", "p", nil, "a flow parameter as NAME=VALUE (VALUE is JSON where it parses, else a string)")
+	fl.StringArrayVar(&f.context, "context", nil, "override a context key as KEY=VALUE (e.g. today=2020-11-30)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("task bodies run at once (default %d)", runtime.DefaultConcurrency()))
+	fl.BoolVar(&f.json, "json", false, "print one JSON event per line instead of log lines")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
+	return cmd
+}
+
+func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
+	level, err := runtime.ParseLevel(f.logLevel)
+	if err != nil {
+		return badInput(err)
+	}
+	params, err := parseParams(f.params)
+	if err != nil {
+		return badInput(err)
+	}
+	ctxKV, err := splitKV("--context", f.context)
+	if err != nil {
+		return badInput(err)
+	}
+	stdout := cmd.OutOrStdout()
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(s string) { fmt.Fprintln(stdout, s) }})
+	if err != nil {
+		return badInput(err)
+	}
+	flow, err := m.FindFlow(f.flow)
+	if err != nil {
+		return badInput(err)
+	}
+	runID := runtime.NewRunID()
+	build, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV}})
+	if err != nil {
+		return badInput(err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }() // a second interrupt kills at once
+	res := runtime.Run(ctx, build.Graph, runtime.Options{
+		RunID: runID, Concurrency: f.concurrency, Redactor: build.Redactor(),
+		Sink: printer(stdout, f, level, build),
+	})
+	return &exitError{code: exitCode(res.State)}
+}
+
+func printer(out io.Writer, f *runFlags, level runtime.Level, b *builtins.Build) runtime.Sink {
+	if f.json {
+		return &output.JSONPrinter{Out: out, Flow: b.Flow.Name()}
+	}
+	return &output.LogPrinter{Out: out, Level: level, Graph: b.Graph}
+}
+
+func exitCode(s runtime.State) int {
+	switch s {
+	case runtime.Success:
+		return exitSuccess
+	case runtime.Cancelled:
+		return exitInterrupted
+	}
+	return exitFailed
+}

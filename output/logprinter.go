@@ -1,0 +1,200 @@
+// Package output prints runs for people and tools: Prefect-style log lines
+// and one JSON object per event. Both are runtime.Sinks.
+package output
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// LogPrinter writes Prefect-style log lines:
+//
+//	[2020-11-29 10:47:10+0900] INFO - wfsh.TaskRunner | Task 'hello': Starting task run...
+//
+// Mapped children are logged at debug level; at info level a mapped task
+// gets a progress line at most once per ProgressEvery and its first
+// failures.
+type LogPrinter struct {
+	Out   io.Writer
+	Level runtime.Level
+	// ProgressEvery spaces the progress lines of a mapped task; 0: 1s.
+	ProgressEvery time.Duration
+	// Clock formats times; nil prints each event's own time.
+	Clock func(time.Time) time.Time
+	// Flow and Nodes name what the events refer to.
+	Graph *runtime.Graph
+
+	mu     sync.Mutex
+	maps   map[runtime.NodeID]*mapProgress
+	counts map[runtime.State]int
+}
+
+type mapProgress struct {
+	total, done, failed int
+	last                time.Time
+	shown               int // failures printed
+}
+
+const maxChildFailures = 5
+
+// Emit prints what e says, if its level is high enough.
+func (p *LogPrinter) Emit(e runtime.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Kind {
+	case runtime.FlowStarted:
+		p.line(e, runtime.Info, "FlowRunner", fmt.Sprintf("Beginning Flow run for '%s'", e.Msg))
+	case runtime.FlowFinished:
+		p.flowFinished(e)
+	case runtime.TaskLog:
+		p.line(e, e.Level, e.TaskRun, e.Msg)
+	case runtime.MapExpanded:
+		p.mapExpanded(e)
+	case runtime.TaskState:
+		p.taskState(e)
+	}
+}
+
+func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger, msg string) {
+	if l < p.Level {
+		return
+	}
+	t := e.Time
+	if p.Clock != nil {
+		t = p.Clock(t)
+	}
+	for _, m := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+		fmt.Fprintf(p.Out, "[%s] %s - wfsh.%s | %s\n", t.Format("2006-01-02 15:04:05-0700"), l, logger, m)
+	}
+}
+
+func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind {
+	if p.Graph == nil || e.Node < 0 || int(e.Node) >= len(p.Graph.Nodes) {
+		return runtime.TaskNode
+	}
+	return p.Graph.Nodes[e.Node].Kind
+}
+
+func (p *LogPrinter) taskState(e runtime.Event) {
+	if p.counts == nil {
+		p.counts = map[runtime.State]int{}
+	}
+	level := runtime.Info
+	if e.IsChild() || p.kind(e) == runtime.ConstNode {
+		level = runtime.Debug
+	}
+	task := fmt.Sprintf("Task '%s'", e.TaskRun)
+	switch {
+	case e.State == runtime.Running && e.Attempt > 1:
+		p.line(e, level, "TaskRunner", fmt.Sprintf("%s: Starting task run (attempt %d)...", task, e.Attempt))
+		return
+	case e.State == runtime.Running:
+		p.line(e, level, "TaskRunner", task+": Starting task run...")
+		return
+	}
+	if e.State != runtime.Retrying && !e.IsChild() && p.kind(e) == runtime.TaskNode {
+		p.counts[e.State]++
+	}
+	p.reason(e, level, task)
+	p.line(e, level, "TaskRunner", fmt.Sprintf("%s: Finished task run for task with final state: '%s'", task, e.State))
+	if e.IsChild() && e.State.Finished() {
+		p.childFinished(e)
+	}
+}
+
+// reason prints why a run ended as it did: errors at error level (the first
+// few for mapped children), skips and trigger failures at debug level.
+func (p *LogPrinter) reason(e runtime.Event, level runtime.Level, task string) {
+	if e.Msg == "" {
+		return
+	}
+	switch e.State {
+	case runtime.Failed, runtime.TimedOut, runtime.Retrying, runtime.Cancelled:
+		if e.IsChild() && e.State != runtime.Retrying {
+			mp := p.progress(e.Node)
+			if mp.shown >= maxChildFailures {
+				break
+			}
+			mp.shown++
+		}
+		if e.State == runtime.Cancelled && level == runtime.Info {
+			level = runtime.Warning
+		} else if e.State != runtime.Cancelled {
+			level = runtime.Error
+		}
+	default:
+		level = runtime.Debug
+	}
+	p.line(e, level, "TaskRunner", fmt.Sprintf("%s: %s", task, e.Msg))
+}
+
+func (p *LogPrinter) progress(id runtime.NodeID) *mapProgress {
+	if p.maps == nil {
+		p.maps = map[runtime.NodeID]*mapProgress{}
+	}
+	mp := p.maps[id]
+	if mp == nil {
+		mp = &mapProgress{}
+		p.maps[id] = mp
+	}
+	return mp
+}
+
+func (p *LogPrinter) mapExpanded(e runtime.Event) {
+	mp := p.progress(e.Node)
+	mp.total, mp.last = e.Children, e.Time
+	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': Mapped over %d elements", e.TaskRun, e.Children))
+}
+
+func (p *LogPrinter) childFinished(e runtime.Event) {
+	mp := p.progress(e.Node)
+	mp.done++
+	if !e.State.Successful() {
+		mp.failed++
+	}
+	every := p.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	if mp.done == mp.total || e.Time.Sub(mp.last) < every {
+		return
+	}
+	mp.last = e.Time
+	name := e.TaskRun[:strings.LastIndexByte(e.TaskRun, '[')]
+	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': %d of %d mapped runs finished (%d failed)", name, mp.done, mp.total, mp.failed))
+}
+
+func (p *LogPrinter) flowFinished(e runtime.Event) {
+	level, verdict := runtime.Info, "SUCCESS: all reference tasks succeeded"
+	switch e.State {
+	case runtime.Failed:
+		level, verdict = runtime.Error, "FAILED: some reference tasks failed."
+	case runtime.Cancelled:
+		level, verdict = runtime.Warning, "CANCELLED: the run was interrupted"
+	}
+	if e.State != runtime.Success || p.Level <= runtime.Debug {
+		p.line(e, level, "FlowRunner", "Task runs: "+countsString(p.counts))
+	}
+	p.line(e, level, "FlowRunner", "Flow run "+verdict)
+}
+
+func countsString(counts map[runtime.State]int) string {
+	var states []runtime.State
+	total := 0
+	for s, n := range counts {
+		states = append(states, s)
+		total += n
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i] < states[j] })
+	parts := []string{fmt.Sprintf("%d in all", total)}
+	for _, s := range states {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	}
+	return strings.Join(parts, ", ")
+}
