@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -56,27 +57,53 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 		v.Freeze()
 		return v, nil
 	}
-	thread := &starlark.Thread{
-		Name:  c.TaskRun,
-		Print: func(_ *starlark.Thread, msg string) { c.Log(runtime.Info, msg) },
-	}
-	thread.SetLocal(localTask, &taskRun{call: c, run: s.run})
-	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
-	defer stop()
+	tt := threadPool.Get().(*taskThread)
+	tt.thread.Name = c.TaskRun
+	tt.run = taskRun{call: c, run: s.run}
+	stop := context.AfterFunc(ctx, func() { tt.thread.Cancel(context.Cause(ctx).Error()) })
 	args := make(starlark.Tuple, len(s.args))
 	for i, a := range s.args {
 		args[i] = substitute(a, s.index, c.Inputs)
 	}
-	kwargs := make([]starlark.Tuple, len(s.kwargs))
-	for i, kv := range s.kwargs {
-		kwargs[i] = starlark.Tuple{kv[0], substitute(kv[1], s.index, c.Inputs)}
+	var kwargs []starlark.Tuple
+	if len(s.kwargs) > 0 {
+		kwargs = make([]starlark.Tuple, len(s.kwargs))
+		for i, kv := range s.kwargs {
+			kwargs[i] = starlark.Tuple{kv[0], substitute(kv[1], s.index, c.Inputs)}
+		}
 	}
-	v, err := starlark.Call(thread, s.fn, args, kwargs)
+	v, err := starlark.Call(&tt.thread, s.fn, args, kwargs)
+	if stop() {
+		// The thread was never cancelled: it can serve another task run.
+		tt.run = taskRun{}
+		threadPool.Put(tt)
+	}
 	if err != nil {
 		return nil, taskError(err)
 	}
 	v.Freeze()
 	return v, nil
+}
+
+// taskThread is a Starlark thread with its task run in its locals. Threads
+// are pooled: a trivial task body costs less than a fresh thread.
+type taskThread struct {
+	thread starlark.Thread
+	run    taskRun
+}
+
+var threadPool = sync.Pool{New: func() any {
+	tt := &taskThread{}
+	tt.thread.Print = printToLog
+	tt.thread.SetLocal(localTask, &tt.run)
+	return tt
+}}
+
+// printToLog sends print() output to the running task's log.
+func printToLog(thread *starlark.Thread, msg string) {
+	if tr := taskRunOf(thread); tr != nil && tr.call != nil {
+		tr.call.Log(runtime.Info, msg)
+	}
 }
 
 // skipSignal is the error skip() returns to end a task run as Skipped.

@@ -167,7 +167,7 @@ func (c *contextValue) taskKey(key string) (starlark.Value, bool) {
 	case "task_full_name":
 		return starlark.String(c.call.TaskRun), true
 	case "task_run_id":
-		return starlark.String(c.call.RunKey), true
+		return starlark.String(c.call.TaskRunID()), true
 	case "map_index":
 		if c.call.MapIndex < 0 {
 			return starlark.None, true

@@ -89,28 +89,34 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 	if e.IsChild() || p.kind(e) == runtime.ConstNode {
 		level = runtime.Debug
 	}
-	task := fmt.Sprintf("Task '%s'", e.TaskRun)
-	switch {
-	case e.State == runtime.Running && e.Attempt > 1:
-		p.line(e, level, "TaskRunner", fmt.Sprintf("%s: Starting task run (attempt %d)...", task, e.Attempt))
-		return
-	case e.State == runtime.Running:
-		p.line(e, level, "TaskRunner", task+": Starting task run...")
+	if e.State == runtime.Running {
+		if level >= p.Level {
+			p.line(e, level, "TaskRunner", p.startMsg(e))
+		}
 		return
 	}
 	if e.State != runtime.Retrying && !e.IsChild() && p.kind(e) == runtime.TaskNode {
 		p.counts[e.State]++
 	}
-	p.reason(e, level, task)
-	p.line(e, level, "TaskRunner", fmt.Sprintf("%s: Finished task run for task with final state: '%s'", task, e.State))
+	p.reason(e, level)
+	if level >= p.Level {
+		p.line(e, level, "TaskRunner", fmt.Sprintf("Task '%s': Finished task run for task with final state: '%s'", e.TaskRun, e.State))
+	}
 	if e.IsChild() && e.State.Finished() {
 		p.childFinished(e)
 	}
 }
 
+func (p *LogPrinter) startMsg(e runtime.Event) string {
+	if e.Attempt > 1 {
+		return fmt.Sprintf("Task '%s': Starting task run (attempt %d)...", e.TaskRun, e.Attempt)
+	}
+	return "Task '" + e.TaskRun + "': Starting task run..."
+}
+
 // reason prints why a run ended as it did: errors at error level (the first
 // few for mapped children), skips and trigger failures at debug level.
-func (p *LogPrinter) reason(e runtime.Event, level runtime.Level, task string) {
+func (p *LogPrinter) reason(e runtime.Event, level runtime.Level) {
 	if e.Msg == "" {
 		return
 	}
@@ -131,7 +137,9 @@ func (p *LogPrinter) reason(e runtime.Event, level runtime.Level, task string) {
 	default:
 		level = runtime.Debug
 	}
-	p.line(e, level, "TaskRunner", fmt.Sprintf("%s: %s", task, e.Msg))
+	if level >= p.Level {
+		p.line(e, level, "TaskRunner", fmt.Sprintf("Task '%s': %s", e.TaskRun, e.Msg))
+	}
 }
 
 func (p *LogPrinter) progress(id runtime.NodeID) *mapProgress {

@@ -76,8 +76,8 @@ type run struct {
 	children []*run
 	left     int     // unfinished children
 	inputs   []Value // resolved at dispatch
-	up       []State // a child's upstream states
 	timer    *time.Timer
+	call     Call // what the body sees, reused across attempts
 }
 
 type outcome struct {
@@ -93,6 +93,7 @@ type executor struct {
 	ctx  context.Context
 	runs []*run
 
+	deps       [][]NodeID // Graph.Deps of each node, computed once
 	dependents [][]NodeID
 	unblocked  []*run // FIFO: runs are considered in the order they unblock
 	ready      []*run
@@ -140,6 +141,7 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 	x := &executor{
 		g: g, opt: opt, ctx: ctx,
 		runs:       make([]*run, len(g.Nodes)),
+		deps:       make([][]NodeID, len(g.Nodes)),
 		dependents: make([][]NodeID, len(g.Nodes)),
 		jobs:       make(chan *run, opt.Concurrency),
 		done:       make(chan outcome, opt.Concurrency),
@@ -148,6 +150,7 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 	}
 	for _, n := range g.Nodes {
 		deps := g.Deps(n)
+		x.deps[n.ID] = deps
 		x.runs[n.ID] = &run{node: n, index: -1, name: n.Name, waiting: len(deps)}
 		for _, d := range deps {
 			x.dependents[d] = append(x.dependents[d], n.ID)
@@ -263,7 +266,7 @@ func (x *executor) consider(r *run) {
 // state; for the mapped node itself (child == nil, index -1) element-wise
 // dependencies are left to the children.
 func (x *executor) upstreamStates(n *Node, child *run, index int) []State {
-	deps := x.g.Deps(n)
+	deps := x.deps[n.ID]
 	up := make([]State, 0, len(deps))
 	for _, d := range deps {
 		src := x.runs[d]
@@ -355,12 +358,9 @@ func (x *executor) runInline(r *run) {
 }
 
 func (x *executor) call(r *run) *Call {
-	return &Call{
-		RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
-		RunKey: fmt.Sprintf("%s/%s", x.opt.RunID, r.name), MapIndex: r.index,
-		Attempt: r.attempt, Inputs: r.inputs,
-		Log: func(l Level, msg string) { x.emitLog(r, l, msg) },
-	}
+	r.call = Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
+		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x, r: r}
+	return &r.call
 }
 
 func (x *executor) work() {

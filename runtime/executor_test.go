@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -407,4 +408,29 @@ func TestValidate(t *testing.T) {
 func TestRecorderConformance(t *testing.T) {
 	runtimetest.TestSink(t, &runtimetest.Recorder{}, nil)
 	runtimetest.TestSink(t, runtime.NewChannel(), nil)
+}
+
+// TestNoGoroutineLeft runs a cancelled and a normal run and checks that
+// every goroutine the executor started is gone when Run returns.
+func TestNoGoroutineLeft(t *testing.T) {
+	before := goruntime.NumGoroutine()
+	b := newBuilder()
+	for i := range 50 {
+		n := b.task(fmt.Sprint("t", i), nil)
+		n.Body = runtime.BodyFunc(blockUntilDone)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if res := runtime.Run(ctx, b.g, runtime.Options{Concurrency: 8}); res.State != runtime.Cancelled {
+		t.Fatalf("state %s", res.State)
+	}
+	run(t, newBuilder().withTask("x"), runtime.Options{})
+	if after := goruntime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines before, %d after", before, after)
+	}
+}
+
+func (b *builder) withTask(name string) *runtime.Graph {
+	b.task(name, constant(1))
+	return b.g
 }

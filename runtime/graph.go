@@ -84,13 +84,23 @@ type Call struct {
 	Flow     string
 	Node     *Node
 	TaskRun  string // run name, with [i] for a mapped child
-	RunKey   string // unique id of this task run within the flow run
 	MapIndex int    // -1 unless a mapped child
 	Attempt  int    // from 1
 	Inputs   []Value
-	// Log sends a line to the task run's log.
-	Log func(level Level, msg string)
+
+	x *executor
+	r *run
 }
+
+// Log sends a line to the task run's log.
+func (c *Call) Log(level Level, msg string) {
+	if c.x != nil {
+		c.x.emitLog(c.r, level, msg)
+	}
+}
+
+// TaskRunID identifies the task run: the flow run's id and the run name.
+func (c *Call) TaskRunID() string { return c.RunID + "/" + c.TaskRun }
 
 // ValueOps is how the runtime looks inside values for mapping.
 type ValueOps interface {

@@ -1,6 +1,9 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // expand creates the children of a mapped node run: one per element of its
 // mapped inputs, zipped to the shortest.
@@ -18,9 +21,13 @@ func (x *executor) expand(r *run) {
 		x.finishMapped(r)
 		return
 	}
-	for i := range length {
-		c := &run{node: n, index: i, parent: r, name: fmt.Sprintf("%s[%d]", r.name, i)}
-		c.inputs = make([]Value, len(n.Inputs))
+	// One allocation for all children and one for all their inputs.
+	kids := make([]run, length)
+	inputs := make([]Value, length*len(n.Inputs))
+	for i := range kids {
+		c := &kids[i]
+		*c = run{node: n, index: i, parent: r, name: r.name + "[" + strconv.Itoa(i) + "]",
+			inputs: inputs[i*len(n.Inputs) : (i+1)*len(n.Inputs) : (i+1)*len(n.Inputs)]}
 		for j, in := range n.Inputs {
 			if in.Map {
 				c.inputs[j] = cols[j][i]
@@ -30,13 +37,27 @@ func (x *executor) expand(r *run) {
 		}
 		r.children[i] = c
 	}
+	// Without element-wise inputs, every child has the upstream states its
+	// parent was already gated on.
+	elementWise := x.hasElementWise(n)
 	for i, c := range r.children {
-		if st, msg, ok := x.gate(n, x.upstreamStates(n, c, i)); !ok {
-			x.finish(c, st, msg, nil)
-			continue
+		if elementWise {
+			if st, msg, ok := x.gate(n, x.upstreamStates(n, c, i)); !ok {
+				x.finish(c, st, msg, nil)
+				continue
+			}
 		}
 		x.enqueue(c)
 	}
+}
+
+func (x *executor) hasElementWise(n *Node) bool {
+	for _, d := range x.deps[n.ID] {
+		if x.elementWise(n, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // mappedColumns returns, for each mapped input, its elements: the children

@@ -1,0 +1,101 @@
+package output_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/runtime/runtimetest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// golden compares got with testdata/NAME.golden, or rewrites it with -update.
+func golden(t *testing.T, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", strings.ReplaceAll(t.Name(), "/", "_")+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+var epoch = time.Date(2020, 11, 29, 10, 47, 10, 0, time.FixedZone("JST", 9*3600))
+
+func fixedClock(time.Time) time.Time { return epoch }
+
+func runSample(sink runtime.Sink) {
+	runtime.Run(context.Background(), runtimetest.SampleGraph(), runtime.Options{RunID: "run-1", Concurrency: 1, Sink: sink})
+}
+
+func TestLogPrinter(t *testing.T) {
+	for _, level := range []runtime.Level{runtime.Info, runtime.Debug} {
+		t.Run(level.String(), func(t *testing.T) {
+			var buf bytes.Buffer
+			g := runtimetest.SampleGraph()
+			runSample(&output.LogPrinter{Out: &buf, Level: level, Clock: fixedClock, Graph: g})
+			golden(t, buf.String())
+		})
+	}
+}
+
+func TestLogPrinterProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := &output.LogPrinter{Out: &buf, Level: runtime.Info, Clock: fixedClock, ProgressEvery: time.Second}
+	at := func(s int) time.Time { return epoch.Add(time.Duration(s) * time.Second) }
+	p.Emit(runtime.Event{Kind: runtime.MapExpanded, Node: 1, TaskRun: "sq", MapIndex: -1, Children: 4, Time: at(0)})
+	for i, s := range []int{0, 2, 2, 3} {
+		st := runtime.Success
+		if i == 1 {
+			st = runtime.Failed
+		}
+		p.Emit(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: "sq[" + string(rune('0'+i)) + "]", MapIndex: i, State: st, Msg: "boom", Time: at(s)})
+	}
+	golden(t, buf.String())
+}
+
+func TestJSONPrinter(t *testing.T) {
+	var buf bytes.Buffer
+	runSample(&output.JSONPrinter{Out: &buf, Flow: "sample"})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	kinds := map[string]int{}
+	for i, l := range lines {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %d: %v: %s", i+1, err, l)
+		}
+		if e["seq"].(float64) != float64(i+1) || e["run_id"] != "run-1" || e["flow"] != "sample" {
+			t.Errorf("line %d: %s", i+1, l)
+		}
+		kinds[e["kind"].(string)]++
+	}
+	for _, k := range []string{"flow_started", "flow_finished", "task_state", "task_log", "map_expanded"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event in %v", k, kinds)
+		}
+	}
+	if !strings.Contains(buf.String(), `"task":"square[1]","map_index":1,"attempt":1,"state":"Failed","msg":"two is not allowed"`) {
+		t.Errorf("failed child not reported:\n%s", buf.String())
+	}
+}
+
+func TestSinksConform(t *testing.T) {
+	runtimetest.TestSink(t, &output.LogPrinter{Out: &bytes.Buffer{}, Level: runtime.Debug}, nil)
+	runtimetest.TestSink(t, &output.JSONPrinter{Out: &bytes.Buffer{}}, nil)
+}
