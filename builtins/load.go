@@ -292,7 +292,7 @@ func (m *Module) FindFlow(name string) (*Flow, error) {
 		if name != "" && (f.name == name || f.fn.Name() == name) {
 			return f, nil
 		}
-		names[i] = f.name
+		names[i] = fmt.Sprintf("%s (%s)", f.name, f.defPos)
 	}
 	file := runtime.Pos{File: m.Path}
 	switch {

@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -59,8 +60,15 @@ func (r *TaskRef) Truth() starlark.Bool {
 	return false
 }
 
-func (r *TaskRef) Type() string { return "taskref" }
-func (r *TaskRef) Freeze()      {}
+// Type names the node, so that Starlark's own messages ("got parameter
+// \"n\", want int") say which value was misused.
+func (r *TaskRef) Type() string {
+	if r.param {
+		return fmt.Sprintf("parameter %q", r.name)
+	}
+	return fmt.Sprintf("task result %q", r.name)
+}
+func (r *TaskRef) Freeze() {}
 func (r *TaskRef) Hash() (uint32, error) {
 	return 0, fmt.Errorf("%s", r.misuseMsg("dict key or set element"))
 }
@@ -77,11 +85,13 @@ func (r *TaskRef) Unary(op syntax.Token) (starlark.Value, error) {
 // taskref ("len: value of type taskref has no len", "got taskref, want
 // iterable", ...).
 func explainTaskRef(msg string) string {
-	if !strings.Contains(msg, "taskref") || strings.Contains(msg, branchHint) {
+	if !refTypeRE.MatchString(msg) || strings.Contains(msg, branchHint) {
 		return msg
 	}
-	return msg + ": a task result or parameter is a node of the flow, not a value, in a flow body; " + branchHint
+	return msg + ": in a flow body a task result or parameter is a node of the flow, not a value; " + branchHint
 }
+
+var refTypeRE = regexp.MustCompile(`(task result|parameter) "[^"]*"`)
 
 // unmappedValue marks a .map argument passed whole to every child.
 type unmappedValue struct{ v starlark.Value }

@@ -401,6 +401,9 @@ func (x *executor) complete(o outcome) {
 		st, msg := Failed, o.err.Error()
 		if o.timedOut {
 			st, msg = TimedOut, fmt.Sprintf("task timed out after %s", r.node.Timeout)
+			if p := r.node.DefPos; p.IsValid() {
+				msg = p.String() + ": " + msg
+			}
 		}
 		x.retryOrFinish(r, st, msg)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ func newCheckCmd() *cobra.Command {
 		Use:               "check FILE",
 		Short:             "Build every flow of FILE into a graph and report every problem, running no task",
 		Example:           `  wfsh check flows/hello_world.star`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneFile,
 		ValidArgsFunction: starFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return check(cmd, args[0])
@@ -38,7 +39,7 @@ func check(cmd *cobra.Command, path string) error {
 			errs = append(errs, asList(err)...)
 			continue
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: flow %s: %d task calls, ok\n", f.Pos(), f.Name(), countTasks(b.Graph))
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: flow %s: %s, ok\n", f.Pos(), f.Name(), plural(countTasks(b.Graph), "task call"))
 	}
 	if len(errs) > 0 {
 		errs.Sort()
@@ -67,7 +68,25 @@ func countTasks(g *runtime.Graph) int {
 	return n
 }
 
+// oneFile checks that a command got exactly one FILE argument.
+func oneFile(cmd *cobra.Command, args []string) error {
+	switch len(args) {
+	case 0:
+		return fmt.Errorf("missing FILE, the flow file")
+	case 1:
+		return nil
+	}
+	return fmt.Errorf("want one FILE, got %d arguments: %s", len(args), strings.Join(args, " "))
+}
+
 // starFiles completes FILE arguments with .star files.
 func starFiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return []string{"star"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

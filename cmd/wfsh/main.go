@@ -37,14 +37,15 @@ func badInput(err error) error { return &exitError{code: exitBadInput, err: err}
 func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitSuccess
 	}
 	var ee *exitError
 	if !errors.As(err, &ee) {
 		// Cobra's own errors: unknown command or flag, wrong arguments.
-		fmt.Fprintf(stderr, "wfsh: %v\nRun '%s --help' for usage.\n", err, root.Name())
+		path := cmd.CommandPath()
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
 		return exitBadInput
 	}
 	if ee.err != nil {

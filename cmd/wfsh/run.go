@@ -33,7 +33,7 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 		Example: `  wfsh run flows/hello_world.star
   wfsh run flows/parameterize.star -p name=koji
   wfsh run flows/etl.star --context today=2020-11-30 --json`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneFile,
 		ValidArgsFunction: starFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFlow(cmd, args[0], &f)
@@ -53,6 +53,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)
+	}
+	if f.concurrency < 0 {
+		return badInput(fmt.Errorf("--concurrency %d: want a positive number of task runs at once (0 for the default)", f.concurrency))
 	}
 	params, err := parseParams(f.params)
 	if err != nil {
