@@ -17,26 +17,43 @@ import (
 // of its node.
 type starBody struct {
 	fn       starlark.Callable
-	args     starlark.Tuple
-	kwargs   []starlark.Tuple
-	index    map[runtime.NodeID]int // node -> position in Call.Inputs
+	args     starlark.Tuple   // templates: placeholders stand for inputs
+	kwargs   []starlark.Tuple // (name, template) pairs
+	dynamic  []bool           // per argument, then per kwarg: holds placeholders
 	run      *runInfo
 	constant starlark.Value // for constant nodes: the value to assemble
 }
 
 // input adds a data edge from id to n (once) and returns its position in
-// n.Inputs. Whole-value edges are also recorded in index, for substitute.
-func (s *starBody) input(n *runtime.Node, id runtime.NodeID, mapped bool) int {
+// n.Inputs.
+func input(n *runtime.Node, id runtime.NodeID, mapped bool) int {
 	for i, in := range n.Inputs {
 		if in.From == id && in.Map == mapped {
 			return i
 		}
 	}
-	if !mapped {
-		s.index[id] = len(n.Inputs)
-	}
 	n.Inputs = append(n.Inputs, runtime.Input{From: id, Map: mapped})
 	return len(n.Inputs) - 1
+}
+
+// markDynamic records which arguments need their placeholders filled at
+// run time; the others are passed as they are.
+func (s *starBody) markDynamic() {
+	s.dynamic = make([]bool, 0, len(s.args)+len(s.kwargs))
+	for _, a := range s.args {
+		s.dynamic = append(s.dynamic, hasRefs(a))
+	}
+	for _, kv := range s.kwargs {
+		s.dynamic = append(s.dynamic, hasRefs(kv[1]))
+	}
+}
+
+// fill returns template number i with its placeholders filled.
+func (s *starBody) fill(i int, v starlark.Value, inputs []runtime.Value) starlark.Value {
+	if !s.dynamic[i] {
+		return v
+	}
+	return substitute(v, inputs)
 }
 
 func (s *starBody) freeze() {
@@ -53,7 +70,7 @@ func (s *starBody) freeze() {
 // stops even a runaway loop at its next step.
 func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
 	if s.constant != nil {
-		v := substitute(s.constant, s.index, c.Inputs)
+		v := substitute(s.constant, c.Inputs)
 		v.Freeze()
 		return v, nil
 	}
@@ -63,13 +80,13 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 	stop := context.AfterFunc(ctx, func() { tt.thread.Cancel(context.Cause(ctx).Error()) })
 	args := make(starlark.Tuple, len(s.args))
 	for i, a := range s.args {
-		args[i] = substitute(a, s.index, c.Inputs)
+		args[i] = s.fill(i, a, c.Inputs)
 	}
 	var kwargs []starlark.Tuple
 	if len(s.kwargs) > 0 {
 		kwargs = make([]starlark.Tuple, len(s.kwargs))
 		for i, kv := range s.kwargs {
-			kwargs[i] = starlark.Tuple{kv[0], substitute(kv[1], s.index, c.Inputs)}
+			kwargs[i] = starlark.Tuple{kv[0], s.fill(len(s.args)+i, kv[1], c.Inputs)}
 		}
 	}
 	v, err := starlark.Call(&tt.thread, s.fn, args, kwargs)

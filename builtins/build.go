@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"strconv"
 
 	"go.starlark.net/starlark"
 
@@ -48,7 +49,7 @@ func (b *builder) uniqueName(name string) string {
 		b.counts[name]++
 		n := name
 		if c := b.counts[name]; c > 1 {
-			n = fmt.Sprintf("%s-%d", name, c)
+			n = name + "-" + strconv.Itoa(c)
 		}
 		if !b.used[n] {
 			b.used[n] = true
@@ -84,21 +85,22 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 		Retries: t.opts.retries, RetryDelay: t.opts.retryDelay, Timeout: t.opts.timeout,
 		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
 	}
-	body := &starBody{fn: t.fn, run: b.run, index: map[runtime.NodeID]int{}}
+	body := &starBody{fn: t.fn, run: b.run}
 	for _, a := range args {
-		v, err := b.arg(n, body, what, a, mapped)
+		v, err := b.arg(n, what, a, mapped)
 		if err != nil {
 			return nil, err
 		}
 		body.args = append(body.args, v)
 	}
 	for _, kv := range kwargs {
-		v, err := b.arg(n, body, what, kv[1], mapped)
+		v, err := b.arg(n, what, kv[1], mapped)
 		if err != nil {
 			return nil, err
 		}
 		body.kwargs = append(body.kwargs, starlark.Tuple{kv[0], v})
 	}
+	body.markDynamic()
 	if mapped && !hasMappedInput(n) {
 		return nil, fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
 	}
@@ -148,8 +150,9 @@ func (b *builder) upstream(what string, kwargs []starlark.Tuple) ([]starlark.Tup
 	return out, ids, nil
 }
 
-// arg turns one argument into its template: refs become inputs of n.
-func (b *builder) arg(n *runtime.Node, body *starBody, what string, v starlark.Value, mapped bool) (starlark.Value, error) {
+// arg turns one argument into its template: each TaskRef in it becomes an
+// input of n and a placeholder for that input's value.
+func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped bool) (starlark.Value, error) {
 	if u, ok := v.(*unmappedValue); ok {
 		if !mapped {
 			return nil, fmt.Errorf("%s: unmapped() only makes sense in .map()", what)
@@ -157,8 +160,7 @@ func (b *builder) arg(n *runtime.Node, body *starBody, what string, v starlark.V
 		v, mapped = u.v, false
 	}
 	if !mapped {
-		walkRefs(v, func(r *TaskRef) { body.input(n, r.id, false) })
-		return v, nil
+		return template(v, func(r *TaskRef) int { return input(n, r.id, false) }), nil
 	}
 	ref, ok := v.(*TaskRef)
 	if !ok {
@@ -168,7 +170,7 @@ func (b *builder) arg(n *runtime.Node, body *starBody, what string, v starlark.V
 		ref = b.constant(n.Name, v)
 	}
 	// The placeholder stands for one element: the child's own input.
-	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: body.input(n, ref.id, true) + 1}, nil
+	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}, nil
 }
 
 // constant adds an inline node whose value is v (with refs resolved), so a
@@ -176,8 +178,7 @@ func (b *builder) arg(n *runtime.Node, body *starBody, what string, v starlark.V
 func (b *builder) constant(owner string, v starlark.Value) *TaskRef {
 	n := &runtime.Node{Name: b.uniqueName(owner + ".arg"), Task: "constant", Kind: runtime.ConstNode,
 		Pos: callerPos(b.thread), Trigger: runtime.AllSuccessful, SkipOnUpstreamSkip: true}
-	body := &starBody{run: b.run, index: map[runtime.NodeID]int{}, constant: v}
-	walkRefs(v, func(r *TaskRef) { body.input(n, r.id, false) })
+	body := &starBody{run: b.run, constant: template(v, func(r *TaskRef) int { return input(n, r.id, false) })}
 	n.Body = body
 	b.bodies = append(b.bodies, body)
 	return b.add(n)

@@ -20,8 +20,9 @@ type TaskRef struct {
 	name   string
 	param  bool
 	mapped bool
-	// slot, when positive, is 1 + the input a .map placeholder stands for:
-	// the child's own element rather than the node's whole result.
+	// slot, when positive, makes this a placeholder in an argument
+	// template: it stands for input slot-1 of the node being built (for a
+	// .map argument, the child's own element).
 	slot int
 }
 
@@ -140,34 +141,67 @@ func hasRefs(v starlark.Value) bool {
 	return found
 }
 
-// substitute returns v with each TaskRef replaced by its node's result.
-func substitute(v starlark.Value, index map[runtime.NodeID]int, inputs []runtime.Value) starlark.Value {
+// template returns v with each TaskRef replaced by a placeholder for input
+// slot(ref) of the node being built. Containers are copied only when they
+// hold a TaskRef.
+func template(v starlark.Value, slot func(*TaskRef) int) starlark.Value {
+	if !hasRefs(v) {
+		return v
+	}
 	switch v := v.(type) {
 	case *TaskRef:
 		if v.slot > 0 {
-			return toStarlark(inputs[v.slot-1])
+			return v
 		}
-		return toStarlark(inputs[index[v.id]])
+		return &TaskRef{b: v.b, id: v.id, name: v.name, param: v.param, slot: slot(v) + 1}
 	case *starlark.List:
 		elems := make([]starlark.Value, v.Len())
 		for i := range elems {
-			elems[i] = substitute(v.Index(i), index, inputs)
+			elems[i] = template(v.Index(i), slot)
 		}
 		return starlark.NewList(elems)
 	case starlark.Tuple:
 		elems := make(starlark.Tuple, len(v))
 		for i, x := range v {
-			elems[i] = substitute(x, index, inputs)
+			elems[i] = template(x, slot)
 		}
 		return elems
 	case *starlark.Dict:
 		d := starlark.NewDict(v.Len())
 		for _, kv := range v.Items() {
-			_ = d.SetKey(substitute(kv[0], index, inputs), substitute(kv[1], index, inputs))
+			_ = d.SetKey(template(kv[0], slot), template(kv[1], slot))
 		}
 		return d
 	case *unmappedValue:
-		return substitute(v.v, index, inputs)
+		return template(v.v, slot)
+	}
+	return v
+}
+
+// substitute returns a template with each placeholder replaced by the
+// value of its input.
+func substitute(v starlark.Value, inputs []runtime.Value) starlark.Value {
+	switch v := v.(type) {
+	case *TaskRef:
+		return toStarlark(inputs[v.slot-1])
+	case *starlark.List:
+		elems := make([]starlark.Value, v.Len())
+		for i := range elems {
+			elems[i] = substitute(v.Index(i), inputs)
+		}
+		return starlark.NewList(elems)
+	case starlark.Tuple:
+		elems := make(starlark.Tuple, len(v))
+		for i, x := range v {
+			elems[i] = substitute(x, inputs)
+		}
+		return elems
+	case *starlark.Dict:
+		d := starlark.NewDict(v.Len())
+		for _, kv := range v.Items() {
+			_ = d.SetKey(substitute(kv[0], inputs), substitute(kv[1], inputs))
+		}
+		return d
 	}
 	return v
 }

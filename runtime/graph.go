@@ -141,13 +141,15 @@ func (g *Graph) Lookup(name string) []*Node {
 
 // Deps returns the distinct nodes n waits for: data, ordering and guard edges.
 func (g *Graph) Deps(n *Node) []NodeID {
-	seen := make(map[NodeID]bool, len(n.Inputs)+len(n.Upstream)+len(n.Guards))
-	var out []NodeID
+	out := make([]NodeID, 0, len(n.Inputs)+len(n.Upstream)+len(n.Guards))
 	add := func(id NodeID) {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
+		// Nodes have few dependencies: a linear scan beats a map.
+		for _, d := range out {
+			if d == id {
+				return
+			}
 		}
+		out = append(out, id)
 	}
 	for _, in := range n.Inputs {
 		add(in.From)
@@ -191,6 +193,7 @@ func (g *Graph) References() []NodeID {
 func (g *Graph) Validate() error {
 	var errs ErrorList
 	names := make(map[string]bool, len(g.Nodes))
+	deps := make([][]NodeID, len(g.Nodes))
 	for i, n := range g.Nodes {
 		if n.ID != NodeID(i) {
 			errs.Add(n.Pos, "node %q has id %d at index %d", n.Name, n.ID, i)
@@ -199,18 +202,19 @@ func (g *Graph) Validate() error {
 			errs.Add(n.Pos, "duplicate task run name %q", n.Name)
 		}
 		names[n.Name] = true
-		g.validateEdges(n, &errs)
+		deps[i] = g.Deps(n)
+		g.validateEdges(n, deps[i], &errs)
 	}
 	if len(errs) == 0 {
-		g.findCycle(&errs)
+		g.findCycle(deps, &errs)
 	}
 	errs.Sort()
 	return errs.Err()
 }
 
-func (g *Graph) validateEdges(n *Node, errs *ErrorList) {
+func (g *Graph) validateEdges(n *Node, deps []NodeID, errs *ErrorList) {
 	mapped := false
-	for _, d := range g.Deps(n) {
+	for _, d := range deps {
 		if d < 0 || int(d) >= len(g.Nodes) {
 			errs.Add(n.Pos, "task %q depends on unknown node %d", n.Name, d)
 		}
@@ -227,7 +231,7 @@ func (g *Graph) validateEdges(n *Node, errs *ErrorList) {
 }
 
 // findCycle reports one cycle, naming every node on it.
-func (g *Graph) findCycle(errs *ErrorList) {
+func (g *Graph) findCycle(deps [][]NodeID, errs *ErrorList) {
 	const (
 		white = iota
 		grey
@@ -239,7 +243,7 @@ func (g *Graph) findCycle(errs *ErrorList) {
 	visit = func(id NodeID) bool {
 		color[id] = grey
 		stack = append(stack, id)
-		for _, d := range g.Deps(g.Nodes[id]) {
+		for _, d := range deps[id] {
 			if color[d] == grey {
 				errs.Add(g.Nodes[d].Pos, "cycle: %s", g.cycleNames(stack, d))
 				return true
