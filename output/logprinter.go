@@ -33,6 +33,11 @@ type LogPrinter struct {
 	mu     sync.Mutex
 	maps   map[runtime.NodeID]*mapProgress
 	counts map[runtime.State]int
+
+	buf      []byte
+	stamp    string // the formatted time of stampSec
+	stampSec int64
+	stampLoc *time.Location
 }
 
 type mapProgress struct {
@@ -69,8 +74,22 @@ func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger, msg string) 
 	if p.Clock != nil {
 		t = p.Clock(t)
 	}
+	if sec := t.Unix(); sec != p.stampSec || p.stamp == "" || t.Location() != p.stampLoc {
+		p.stampSec, p.stampLoc, p.stamp = sec, t.Location(), t.Format("2006-01-02 15:04:05-0700")
+	}
 	for _, m := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		fmt.Fprintf(p.Out, "[%s] %s - wfsh.%s | %s\n", t.Format("2006-01-02 15:04:05-0700"), l, logger, m)
+		b := p.buf[:0]
+		b = append(b, '[')
+		b = append(b, p.stamp...)
+		b = append(b, "] "...)
+		b = append(b, l.String()...)
+		b = append(b, " - wfsh."...)
+		b = append(b, logger...)
+		b = append(b, " | "...)
+		b = append(b, m...)
+		b = append(b, '\n')
+		p.Out.Write(b)
+		p.buf = b
 	}
 }
 

@@ -102,9 +102,11 @@ type executor struct {
 	unfinished int
 	cancelled  bool
 
-	jobs  chan *run
-	done  chan outcome
-	retry chan *run
+	sched    sync.Mutex // guards the scheduling state above
+	wake     *sync.Cond // on sched: idle workers wait for ready runs
+	idle     int        // workers waiting on wake
+	closing  bool       // every run is final (or abandoned): workers exit
+	finished chan struct{}
 
 	mu  sync.Mutex // serialises emit
 	seq uint64
@@ -115,12 +117,14 @@ type executor struct {
 func Run(ctx context.Context, g *Graph, opt Options) *Result {
 	x := newExecutor(ctx, g, opt)
 	x.emit(Event{Kind: FlowStarted, Node: NoNode, MapIndex: -1, Msg: g.Flow})
+	x.sched.Lock()
+	x.settle()
+	x.sched.Unlock()
 	var wg sync.WaitGroup
-	for range cap(x.jobs) {
+	for range x.opt.Concurrency {
 		wg.Go(x.work)
 	}
-	if x.loop() {
-		close(x.jobs)
+	if x.wait() {
 		wg.Wait()
 	}
 	res := x.result()
@@ -143,9 +147,7 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 		runs:       make([]*run, len(g.Nodes)),
 		deps:       make([][]NodeID, len(g.Nodes)),
 		dependents: make([][]NodeID, len(g.Nodes)),
-		jobs:       make(chan *run, opt.Concurrency),
-		done:       make(chan outcome, opt.Concurrency),
-		retry:      make(chan *run, 1),
+		finished:   make(chan struct{}),
 		unfinished: len(g.Nodes),
 	}
 	for _, n := range g.Nodes {
@@ -161,37 +163,109 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 			x.unblocked = append(x.unblocked, r)
 		}
 	}
+	x.wake = sync.NewCond(&x.sched)
 	return x
 }
 
-// loop schedules until every run is final. It returns false when it gave up
+// wait returns when every run is final. It returns false when it gave up
 // waiting for bodies that ignored cancellation.
-func (x *executor) loop() bool {
-	ctxDone := x.ctx.Done()
-	var grace <-chan time.Time
-	for {
-		x.drain()
-		x.dispatch()
-		if x.unfinished == 0 {
-			return true
-		}
-		select {
-		case o := <-x.done:
-			x.inflight--
-			x.complete(o)
-		case r := <-x.retry:
-			r.timer = nil
-			x.requeue(r)
-		case <-ctxDone:
-			ctxDone = nil
-			x.cancel()
-			grace = time.After(x.opt.CancelGrace)
-		case <-grace:
-			x.abandon()
-			x.drain()
-			return false
-		}
+func (x *executor) wait() bool {
+	select {
+	case <-x.finished:
+		return true
+	case <-x.ctx.Done():
 	}
+	x.sched.Lock()
+	if !x.cancelled {
+		x.cancel()
+	}
+	x.settle()
+	x.sched.Unlock()
+	select {
+	case <-x.finished:
+		return true
+	case <-time.After(x.opt.CancelGrace):
+	}
+	x.sched.Lock()
+	defer x.sched.Unlock()
+	if x.closing {
+		return true
+	}
+	x.abandon()
+	x.drain()
+	x.close()
+	return false
+}
+
+// settle considers what unblocked, then wakes workers for the ready runs
+// or ends the run. It holds sched.
+func (x *executor) settle() {
+	x.drain()
+	if x.unfinished == 0 {
+		x.close()
+		return
+	}
+	for n := len(x.ready) - x.readyHead; n > 0 && x.idle > 0; n-- {
+		x.idle--
+		x.wake.Signal()
+	}
+}
+
+func (x *executor) close() {
+	if !x.closing {
+		x.closing = true
+		x.wake.Broadcast()
+		close(x.finished)
+	}
+}
+
+// work runs ready runs until the flow run is over: it takes a run, runs
+// its body without the lock, and records the outcome itself, so that a
+// chain of tasks runs on one goroutine without hand-offs.
+func (x *executor) work() {
+	x.sched.Lock()
+	defer x.sched.Unlock()
+	for {
+		r := x.next()
+		for r == nil {
+			if x.closing {
+				return
+			}
+			x.idle++
+			x.wake.Wait()
+			r = x.next()
+		}
+		if x.closing {
+			return
+		}
+		r.attempt++
+		x.emitState(r, Running, "", nil)
+		x.sched.Unlock()
+		o := x.exec(r)
+		x.sched.Lock()
+		if x.closing {
+			return
+		}
+		if !x.cancelled && x.ctx.Err() != nil {
+			x.cancel() // before the outcome unblocks anything
+		}
+		x.complete(o)
+		x.settle()
+	}
+}
+
+// next pops the oldest ready run, or returns nil.
+func (x *executor) next() *run {
+	if x.readyHead == len(x.ready) {
+		return nil
+	}
+	r := x.ready[x.readyHead]
+	x.ready[x.readyHead] = nil
+	x.readyHead++
+	if x.readyHead == len(x.ready) {
+		x.ready, x.readyHead = x.ready[:0], 0
+	}
+	return r
 }
 
 // drain considers every run whose dependencies have all finished, oldest
@@ -203,21 +277,6 @@ func (x *executor) drain() {
 		x.consider(r)
 	}
 	x.unblocked = x.unblocked[:0]
-}
-
-func (x *executor) dispatch() {
-	for x.inflight < x.opt.Concurrency && x.readyHead < len(x.ready) {
-		r := x.ready[x.readyHead]
-		x.ready[x.readyHead] = nil
-		x.readyHead++
-		if x.readyHead == len(x.ready) {
-			x.ready, x.readyHead = x.ready[:0], 0
-		}
-		r.attempt++
-		x.emitState(r, Running, "", nil)
-		x.inflight++
-		x.jobs <- r
-	}
 }
 
 func (x *executor) enqueue(r *run) {
@@ -363,12 +422,6 @@ func (x *executor) call(r *run) *Call {
 	return &r.call
 }
 
-func (x *executor) work() {
-	for r := range x.jobs {
-		x.done <- x.exec(r)
-	}
-}
-
 func (x *executor) exec(r *run) (o outcome) {
 	o.r = r
 	ctx := x.ctx
@@ -420,7 +473,16 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 		x.requeue(r)
 		return
 	}
-	r.timer = time.AfterFunc(d, func() { x.retry <- r })
+	r.timer = time.AfterFunc(d, func() {
+		x.sched.Lock()
+		defer x.sched.Unlock()
+		if r.timer == nil || x.closing {
+			return
+		}
+		r.timer = nil
+		x.requeue(r)
+		x.settle()
+	})
 }
 
 // finish records a run's final state and unblocks what waits for it.

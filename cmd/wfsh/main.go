@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 // Exit codes, as SPEC §2 gives them.
@@ -16,7 +17,12 @@ const (
 	exitInterrupted = 130
 )
 
-func main() { os.Exit(Main()) }
+func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	os.Exit(Main())
+}
 
 // Main runs the command line and returns the exit code.
 func Main() int {

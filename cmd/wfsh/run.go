@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,8 +67,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	stdout := cmd.OutOrStdout()
-	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(s string) { fmt.Fprintln(stdout, s) }})
+	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
+	defer out.Close()
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(s string) { fmt.Fprintln(out, s) }})
 	if err != nil {
 		return badInput(err)
 	}
@@ -79,14 +82,43 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := withInterrupts(cmd.Context(), func() {
+		out.Close()
+		os.Exit(exitInterrupted)
+	})
 	defer stop()
-	go func() { <-ctx.Done(); stop() }() // a second interrupt kills at once
 	res := runtime.Run(ctx, build.Graph, runtime.Options{
 		RunID: runID, Concurrency: f.concurrency, Redactor: build.Redactor(),
-		Sink: printer(stdout, f, level, build),
+		Sink: printer(out, f, level, build),
 	})
 	return &exitError{code: exitCode(res.State)}
+}
+
+// withInterrupts cancels the returned context at the first SIGINT or
+// SIGTERM, and calls second at the next one.
+func withInterrupts(parent context.Context, second func()) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			second()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 func printer(out io.Writer, f *runFlags, level runtime.Level, b *builtins.Build) runtime.Sink {
