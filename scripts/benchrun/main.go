@@ -1,0 +1,218 @@
+// Command benchrun times whole `wfsh run` processes on the benchmark
+// workloads of docs/performance.md and prints, for each, the median, min and
+// max wall time and the median peak RSS over several runs, against its
+// target.
+//
+//	go build -o bin/wfsh ./cmd/wfsh
+//	go run ./scripts/benchrun -wfsh bin/wfsh -runs 5
+//
+// Wall time is measured around the child process, from fork to exit; peak
+// RSS is the child's own ru_maxrss (KiB on Linux). Standard output of wfsh
+// goes to /dev/null, so log printing is measured but not the terminal. Each
+// workload is run once before the timed runs (not counted), so that the
+// executable and the flow file are in the page cache.
+//
+// It exits 1 if a run fails (non-zero exit status of wfsh), and with
+// -strict also if a target is missed; 2 on bad flags.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// A workload is one flow file and its targets (zero: no target).
+type workload struct {
+	name    string
+	file    string // relative to -flows
+	what    string
+	maxWall time.Duration
+	maxRSS  int64 // KiB
+}
+
+var workloads = []workload{
+	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0},
+	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0},
+	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10},
+	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0},
+}
+
+// A sample is one timed run.
+type sample struct {
+	wall time.Duration
+	rss  int64 // KiB
+}
+
+func main() {
+	wfsh := flag.String("wfsh", "bin/wfsh", "the wfsh executable")
+	runs := flag.Int("runs", 5, "timed runs of each workload")
+	flows := flag.String("flows", "flows", "the directory of the flow files")
+	only := flag.String("only", "", "comma-separated workloads to run (e.g. W2,W3); empty: all")
+	concurrency := flag.Int("concurrency", 0, "pass --concurrency N to wfsh (0: wfsh's default)")
+	warmup := flag.Bool("warmup", true, "run each workload once, untimed, before the timed runs")
+	markdown := flag.Bool("markdown", false, "print the table as Markdown")
+	strict := flag.Bool("strict", false, "exit 1 when a target is missed, too")
+	flag.Parse()
+	if *runs < 1 || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	exe, err := filepath.Abs(*wfsh)
+	if err == nil {
+		_, err = os.Stat(exe)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchrun: %v (build it with `go build -o bin/wfsh ./cmd/wfsh`)\n", err)
+		os.Exit(2)
+	}
+
+	loadBefore := loadavg()
+	var rows [][]string
+	failed, missed := false, false
+	for _, w := range workloads {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), w.name) {
+			continue
+		}
+		args := []string{"run", filepath.Join(*flows, w.file)}
+		if *concurrency > 0 {
+			args = append(args, "--concurrency", fmt.Sprint(*concurrency))
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s %s\n", w.name, *wfsh, strings.Join(args, " "))
+		var samples []sample
+		for i := range *runs + 1 {
+			s, err := runOnce(exe, args)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", w.name, err)
+				failed = true
+				break
+			}
+			if i > 0 || !*warmup {
+				samples = append(samples, s)
+			}
+			if len(samples) == *runs {
+				break
+			}
+		}
+		if len(samples) < *runs {
+			rows = append(rows, []string{w.name, w.what, "-", "-", "-", "-", target(w), "ERROR"})
+			continue
+		}
+		walls := make([]time.Duration, len(samples))
+		rsss := make([]int64, len(samples))
+		for i, s := range samples {
+			walls[i], rsss[i] = s.wall, s.rss
+		}
+		slices.Sort(walls)
+		slices.Sort(rsss)
+		medWall, medRSS := median(walls), median(rsss)
+		verdict := "pass"
+		if (w.maxWall > 0 && medWall > w.maxWall) || (w.maxRSS > 0 && medRSS > w.maxRSS) {
+			verdict, missed = "FAIL", true
+		}
+		rows = append(rows, []string{w.name, w.what, ms(medWall), ms(walls[0]), ms(walls[len(walls)-1]),
+			mib(medRSS), target(w), verdict})
+	}
+
+	header := []string{"workload", "what", "median wall", "min", "max", "median peak RSS", "target", "result"}
+	if *markdown {
+		printMarkdown(header, rows)
+	} else {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		for _, r := range append([][]string{header}, rows...) {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		}
+		tw.Flush()
+	}
+	fmt.Printf("(%d timed runs each, median; wall time of the whole process; RSS from ru_maxrss)\n", *runs)
+	if loadBefore != "" {
+		fmt.Printf("(1-minute load average: %s before, %s after; other work on the machine inflates the figures)\n", loadBefore, loadavg())
+	}
+	if failed || (*strict && missed) {
+		os.Exit(1)
+	}
+}
+
+// runOnce runs wfsh with args, standard output to /dev/null, and returns
+// its wall time and peak RSS. A non-zero exit status is an error that
+// carries the tail of its standard error.
+func runOnce(exe string, args []string) (sample, error) {
+	cmd := exec.Command(exe, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = nil, &stderr // nil: /dev/null
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("wfsh %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 2000))
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return sample{}, fmt.Errorf("no rusage for the child on this system")
+	}
+	return sample{wall: wall, rss: int64(ru.Maxrss)}, nil
+}
+
+// loadavg returns the 1-minute load average, or "" where /proc has none.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func median[T int64 | time.Duration](sorted []T) T {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func target(w workload) string {
+	var parts []string
+	if w.maxWall > 0 {
+		parts = append(parts, "< "+w.maxWall.String())
+	}
+	if w.maxRSS > 0 {
+		parts = append(parts, fmt.Sprintf("< %d MiB", w.maxRSS>>10))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func printMarkdown(header []string, rows [][]string) {
+	line := func(cells []string) { fmt.Println("| " + strings.Join(cells, " | ") + " |") }
+	line(header)
+	sep := make([]string, len(header))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	line(sep)
+	for _, r := range rows {
+		line(r)
+	}
+}
