@@ -142,66 +142,52 @@ func hasRefs(v starlark.Value) bool {
 }
 
 // template returns v with each TaskRef replaced by a placeholder for input
-// slot(ref) of the node being built. Containers are copied only when they
-// hold a TaskRef.
+// slot(ref) of the node being built. A value without TaskRefs is shared,
+// not copied.
 func template(v starlark.Value, slot func(*TaskRef) int) starlark.Value {
 	if !hasRefs(v) {
 		return v
 	}
-	switch v := v.(type) {
-	case *TaskRef:
-		if v.slot > 0 {
-			return v
+	return mapRefs(v, func(r *TaskRef) starlark.Value {
+		if r.slot > 0 {
+			return r
 		}
-		return &TaskRef{b: v.b, id: v.id, name: v.name, param: v.param, slot: slot(v) + 1}
-	case *starlark.List:
-		elems := make([]starlark.Value, v.Len())
-		for i := range elems {
-			elems[i] = template(v.Index(i), slot)
-		}
-		return starlark.NewList(elems)
-	case starlark.Tuple:
-		elems := make(starlark.Tuple, len(v))
-		for i, x := range v {
-			elems[i] = template(x, slot)
-		}
-		return elems
-	case *starlark.Dict:
-		d := starlark.NewDict(v.Len())
-		for _, kv := range v.Items() {
-			_ = d.SetKey(template(kv[0], slot), template(kv[1], slot))
-		}
-		return d
-	case *unmappedValue:
-		return template(v.v, slot)
-	}
-	return v
+		return &TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: slot(r) + 1}
+	})
 }
 
 // substitute returns a template with each placeholder replaced by the
 // value of its input.
 func substitute(v starlark.Value, inputs []runtime.Value) starlark.Value {
+	return mapRefs(v, func(r *TaskRef) starlark.Value { return toStarlark(inputs[r.slot-1]) })
+}
+
+// mapRefs returns a copy of v, looking inside lists, tuples, dicts and
+// unmapped(), with each TaskRef r replaced by f(r).
+func mapRefs(v starlark.Value, f func(*TaskRef) starlark.Value) starlark.Value {
 	switch v := v.(type) {
 	case *TaskRef:
-		return toStarlark(inputs[v.slot-1])
+		return f(v)
 	case *starlark.List:
 		elems := make([]starlark.Value, v.Len())
 		for i := range elems {
-			elems[i] = substitute(v.Index(i), inputs)
+			elems[i] = mapRefs(v.Index(i), f)
 		}
 		return starlark.NewList(elems)
 	case starlark.Tuple:
 		elems := make(starlark.Tuple, len(v))
 		for i, x := range v {
-			elems[i] = substitute(x, inputs)
+			elems[i] = mapRefs(x, f)
 		}
 		return elems
 	case *starlark.Dict:
 		d := starlark.NewDict(v.Len())
 		for _, kv := range v.Items() {
-			_ = d.SetKey(substitute(kv[0], inputs), substitute(kv[1], inputs))
+			_ = d.SetKey(mapRefs(kv[0], f), mapRefs(kv[1], f))
 		}
 		return d
+	case *unmappedValue:
+		return mapRefs(v.v, f)
 	}
 	return v
 }

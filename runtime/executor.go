@@ -98,7 +98,6 @@ type executor struct {
 	unblocked  []*run // FIFO: runs are considered in the order they unblock
 	ready      []*run
 	readyHead  int
-	inflight   int
 	unfinished int
 	cancelled  bool
 
@@ -287,8 +286,6 @@ func (x *executor) enqueue(r *run) {
 	x.ready = append(x.ready, r)
 }
 
-func (x *executor) requeue(r *run) { x.enqueue(r) }
-
 // consider decides what happens to a node run whose dependencies are final.
 func (x *executor) consider(r *run) {
 	n := r.node
@@ -470,7 +467,7 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 	d := r.node.RetryDelay
 	x.emitState(r, Retrying, fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, d), nil)
 	if d <= 0 {
-		x.requeue(r)
+		x.enqueue(r)
 		return
 	}
 	r.timer = time.AfterFunc(d, func() {
@@ -480,7 +477,7 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 			return
 		}
 		r.timer = nil
-		x.requeue(r)
+		x.enqueue(r)
 		x.settle()
 	})
 }
