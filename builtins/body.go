@@ -96,6 +96,10 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 		threadPool.Put(tt)
 	}
 	if err != nil {
+		var ee *starlark.EvalError
+		if errors.As(err, &ee) {
+			c.Log(runtime.Debug, ee.Backtrace())
+		}
 		return nil, taskError(err)
 	}
 	v.Freeze()
