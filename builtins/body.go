@@ -76,7 +76,7 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 	}
 	tt := threadPool.Get().(*taskThread)
 	tt.thread.Name = c.TaskRun
-	tt.run = taskRun{call: c, run: s.run}
+	tt.run = taskRun{call: c, run: s.run, ctx: ctx}
 	stop := context.AfterFunc(ctx, func() { tt.thread.Cancel(context.Cause(ctx).Error()) })
 	args := make(starlark.Tuple, len(s.args))
 	for i, a := range s.args {

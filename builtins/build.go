@@ -187,6 +187,11 @@ func (b *builder) constant(owner string, v starlark.Value) *TaskRef {
 // checkArity reports, at build time, calls that could never bind to fn's
 // parameters.
 func checkArity(what string, fn starlark.Callable, nargs int, kwargs []starlark.Tuple) error {
+	if c, ok := fn.(interface {
+		checkCall(what string, nargs int, kwargs []starlark.Tuple) error
+	}); ok {
+		return c.checkCall(what, nargs, kwargs)
+	}
 	f, ok := fn.(*starlark.Function)
 	if !ok {
 		return nil

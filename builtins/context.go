@@ -35,6 +35,7 @@ type runInfo struct {
 type taskRun struct {
 	call *runtime.Call
 	run  *runInfo
+	ctx  context.Context // cancelled with the task run: plugin calls use it
 }
 
 func taskRunOf(thread *starlark.Thread) *taskRun {

@@ -16,8 +16,8 @@ import (
 
 // LoadOptions connect a loaded module to the rest of wfsh.
 type LoadOptions struct {
-	// Plugin returns the module of load("@name"); nil means no plugins.
-	Plugin func(thread *starlark.Thread, name string) (starlark.StringDict, error)
+	// Plugins serve load("@name"); nil means no plugins.
+	Plugins PluginHost
 	// Print receives print() output outside task bodies; nil: stderr.
 	Print func(msg string)
 	// RunSink returns where flow.run() sends its events; nil: nowhere.
@@ -175,10 +175,10 @@ func syntaxError(err error) error {
 // file relative to the loading file.
 func (e *env) loadModule(thread *starlark.Thread, module string) (starlark.StringDict, error) {
 	if name, ok := strings.CutPrefix(module, "@"); ok {
-		if e.opts.Plugin == nil {
+		if e.opts.Plugins == nil {
 			return nil, fmt.Errorf("no plugin named %q: no plugins are available", name)
 		}
-		return e.opts.Plugin(thread, name)
+		return pluginModule(e.opts.Plugins, name)
 	}
 	path, err := e.resolve(thread, module)
 	if err != nil {

@@ -96,30 +96,13 @@ func taskMap(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple,
 // decorator.
 func task(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn starlark.Callable
-	var name string
-	opts := defaultTaskOptions()
-	var trigger *triggerValue
-	var retryDelay, timeout, cacheFor duration
-	var cacheKey starlark.Value = starlark.None
-	var tags stringList
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
-		"fn?", &fn, "name?", &name, "retries?", &opts.retries, "retry_delay?", &retryDelay,
-		"timeout?", &timeout, "trigger?", &trigger, "cache_for?", &cacheFor, "cache_key?", &cacheKey,
-		"tags?", &tags, "skip_on_upstream_skip?", &opts.skipOnUpstreamSkip); err != nil {
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 0, &fn); err != nil {
 		return nil, err
 	}
-	if opts.retries < 0 {
-		return nil, fmt.Errorf("task: retries must be >= 0, got %d", opts.retries)
+	name, opts, err := unpackTaskOptions(b.Name(), kwargs)
+	if err != nil {
+		return nil, err
 	}
-	if trigger != nil {
-		opts.trigger = trigger.t
-	}
-	if c, ok := cacheKey.(starlark.Callable); ok {
-		opts.cacheKey = c
-	} else if cacheKey != starlark.None {
-		return nil, fmt.Errorf("task: cache_key must be a function of the task's inputs, got %s", cacheKey.Type())
-	}
-	opts.retryDelay, opts.timeout, opts.cacheFor, opts.tags = retryDelay.d, timeout.d, cacheFor.d, tags
 	make := func(fn starlark.Callable) (starlark.Value, error) {
 		if _, ok := fn.(*Task); ok {
 			return nil, fmt.Errorf("task: %s is already a task", fn.Name())
@@ -140,6 +123,40 @@ func task(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		}
 		return make(fn)
 	}), nil
+}
+
+// taskOptionNames are the keyword arguments of @task(...), which plugin
+// task constructors take too.
+var taskOptionNames = map[string]bool{"name": true, "retries": true, "retry_delay": true, "timeout": true,
+	"trigger": true, "cache_for": true, "cache_key": true, "tags": true, "skip_on_upstream_skip": true}
+
+// unpackTaskOptions reads the options of @task(...) from kwargs.
+func unpackTaskOptions(fname string, kwargs []starlark.Tuple) (string, taskOptions, error) {
+	var name string
+	opts := defaultTaskOptions()
+	var trigger *triggerValue
+	var retryDelay, timeout, cacheFor duration
+	var cacheKey starlark.Value = starlark.None
+	var tags stringList
+	if err := starlark.UnpackArgs(fname, nil, kwargs,
+		"name?", &name, "retries?", &opts.retries, "retry_delay?", &retryDelay,
+		"timeout?", &timeout, "trigger?", &trigger, "cache_for?", &cacheFor, "cache_key?", &cacheKey,
+		"tags?", &tags, "skip_on_upstream_skip?", &opts.skipOnUpstreamSkip); err != nil {
+		return "", opts, err
+	}
+	if opts.retries < 0 {
+		return "", opts, fmt.Errorf("%s: retries must be >= 0, got %d", fname, opts.retries)
+	}
+	if trigger != nil {
+		opts.trigger = trigger.t
+	}
+	if c, ok := cacheKey.(starlark.Callable); ok {
+		opts.cacheKey = c
+	} else if cacheKey != starlark.None {
+		return "", opts, fmt.Errorf("%s: cache_key must be a function of the task's inputs, got %s", fname, cacheKey.Type())
+	}
+	opts.retryDelay, opts.timeout, opts.cacheFor, opts.tags = retryDelay.d, timeout.d, cacheFor.d, tags
+	return name, opts, nil
 }
 
 // definitionPos is where fn was defined, or where the decorator was called

@@ -24,7 +24,9 @@ func newCheckCmd() *cobra.Command {
 }
 
 func check(cmd *cobra.Command, path string) error {
-	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(string) {}})
+	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info)
+	defer plugins.Stop()
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
 	if err != nil {
 		return badInput(err)
 	}

@@ -69,7 +69,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
-	m, err := builtins.Load(path, builtins.LoadOptions{Print: func(s string) { fmt.Fprintln(out, s) }})
+	plugins := newPluginManager(cmd.ErrOrStderr(), level)
+	defer plugins.Stop()
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(out, s) }})
 	if err != nil {
 		return badInput(err)
 	}
@@ -83,6 +85,7 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return badInput(err)
 	}
 	ctx, stop := withInterrupts(cmd.Context(), func() {
+		plugins.Stop()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})

@@ -1,0 +1,199 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/wfsh/wfsh/plugins/sdk"
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+)
+
+// Manager starts plugins on first use and keeps each running for the tasks
+// of a run; Stop ends them all.
+type Manager struct {
+	opts Options
+	// Log receives go-plugin's own messages; nil discards them.
+	log hclog.Logger
+
+	mu      sync.Mutex
+	running map[string]*proc
+	stopped bool
+}
+
+// proc is one running plugin process.
+type proc struct {
+	found  Found
+	client *plugin.Client
+	rpc    *sdk.Client
+	cmd    *exec.Cmd
+	stderr *tail
+	desc   *pb.Description
+}
+
+// NewManager returns a manager for the plugins opts finds. logOut receives
+// go-plugin's debug chatter (nil: nowhere).
+func NewManager(opts Options, logOut io.Writer, level hclog.Level) *Manager {
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	return &Manager{opts: opts, running: map[string]*proc{},
+		log: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: logOut, Level: level})}
+}
+
+// Options returns where the manager looks for plugins.
+func (m *Manager) Options() *Options { return &m.opts }
+
+// Describe starts the plugin if needed and returns what it exports.
+func (m *Manager) Describe(ctx context.Context, name string) (*pb.Description, error) {
+	p, err := m.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return p.desc, nil
+}
+
+// Call calls a plugin function. When the plugin process dies during the
+// call, the error says so, with its exit status and last stderr lines; the
+// next call starts it again.
+func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
+	p, err := m.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	v, err := p.rpc.Call(ctx, req, onLog)
+	if err == nil {
+		return v, nil
+	}
+	var ce *sdk.CallError
+	switch {
+	case errors.As(err, &ce):
+		return nil, err
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("call of %s.%s cancelled: %w", name, req.GetFunction(), context.Cause(ctx))
+	case p.exited():
+		return nil, fmt.Errorf("plugin %s crashed during %s: %s%s", name, req.GetFunction(), p.exitStatus(), p.stderr.String())
+	}
+	return nil, fmt.Errorf("plugin %s: call of %s failed: %v", name, req.GetFunction(), err)
+}
+
+// get returns the running plugin named name, starting it if it is not
+// running (or has died).
+func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		return nil, fmt.Errorf("plugin %s: the run is over", name)
+	}
+	if p := m.running[name]; p != nil && !p.exited() {
+		return p, nil
+	}
+	found, err := m.opts.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.start(ctx, found)
+	if err != nil {
+		return nil, err
+	}
+	m.running[name] = p
+	return p, nil
+}
+
+func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
+	cmd := exec.Command(f.Path)
+	if f.Builtin {
+		cmd.Args = append(cmd.Args, "__plugin", f.Name)
+	}
+	p := &proc{found: f, cmd: cmd, stderr: &tail{max: 20}}
+	p.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginSet(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           m.log.Named(f.Name),
+		Stderr:           p.stderr,
+	})
+	if err := p.connect(ctx); err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s (%s): %v%s", f.Name, f.Path, err, p.stderr.String())
+	}
+	return p, nil
+}
+
+func (p *proc) connect(ctx context.Context) error {
+	conn, err := p.client.Client()
+	if err != nil {
+		return err
+	}
+	if p.rpc, err = sdk.Dispense(conn); err != nil {
+		return err
+	}
+	p.desc, err = p.rpc.Describe(ctx)
+	return err
+}
+
+func (p *proc) exited() bool { return p.client.Exited() }
+
+func (p *proc) exitStatus() string {
+	if st := p.cmd.ProcessState; st != nil {
+		return st.String()
+	}
+	return "the process exited"
+}
+
+// Stop ends every plugin process; later calls fail.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped = true
+	for name, p := range m.running {
+		p.client.Kill()
+		delete(m.running, name)
+	}
+}
+
+// tail keeps the last lines written to it: a plugin's stderr, for the
+// message when it crashes.
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+	part  string
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.part + string(b)
+	parts := strings.Split(s, "\n")
+	t.part = parts[len(parts)-1]
+	for _, l := range parts[:len(parts)-1] {
+		t.lines = append(t.lines, l)
+	}
+	if over := len(t.lines) - t.max; over > 0 {
+		t.lines = t.lines[over:]
+	}
+	return len(b), nil
+}
+
+// String returns "; last stderr lines:\n..." or "" when there were none.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if t.part != "" {
+		lines = append(lines[:len(lines):len(lines)], t.part)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; last stderr lines:\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,168 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+)
+
+// Serve runs p as a plugin process. It returns only when wfsh stops the
+// plugin. Started by hand rather than by wfsh, it says so and exits 1.
+func Serve(p *Plugin) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		fmt.Fprintf(os.Stderr, "%s is a wfsh plugin: wfsh starts it when a flow loads \"@%s\"; `wfsh plugins` lists what it exports\n", os.Args[0], p.Name)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{impl: p}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
+	})
+}
+
+// grpcPlugin is the go-plugin glue: the server side serves a Plugin, the
+// client side returns a Client.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl *Plugin
+}
+
+func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterPluginServer(s, &server{p: g.impl})
+	return nil
+}
+
+func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Client{rpc: pb.NewPluginClient(c)}, nil
+}
+
+// server answers Describe and Call for one Plugin.
+type server struct {
+	pb.UnimplementedPluginServer
+	p *Plugin
+}
+
+func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description, error) {
+	d := &pb.Description{Name: s.p.Name, Version: s.p.Version}
+	for _, f := range s.p.Functions {
+		pf := &pb.Function{Name: f.Name, Doc: f.Doc}
+		for _, p := range f.Params {
+			pp := &pb.Param{Name: p.Name, Doc: p.Doc, Required: p.Required}
+			if !p.Required {
+				v, err := Encode(p.Default)
+				if err != nil {
+					return nil, fmt.Errorf("%s: default of %s: %w", f.Name, p.Name, err)
+				}
+				pp.Default = v
+			}
+			pf.Params = append(pf.Params, pp)
+		}
+		d.Functions = append(d.Functions, pf)
+	}
+	for _, t := range s.p.Tasks {
+		d.TaskConstructors = append(d.TaskConstructors, &pb.TaskConstructor{Name: t.Name, Doc: t.Doc, Function: t.Function})
+	}
+	return d, nil
+}
+
+func (s *server) Call(req *pb.CallRequest, stream pb.Plugin_CallServer) error {
+	f := s.function(req.GetFunction())
+	if f == nil {
+		return stream.Send(errorEvent(fmt.Sprintf("plugin %s has no function %q", s.p.Name, req.GetFunction())))
+	}
+	args, err := bindArgs(f, req.GetArgs())
+	if err != nil {
+		return stream.Send(errorEvent(err.Error()))
+	}
+	call := &Call{Args: args, TaskRun: req.GetTaskRun(), FlowRun: req.GetFlowRunId(),
+		log: func(l Level, text string) {
+			_ = stream.Send(&pb.CallEvent{Event: &pb.CallEvent_Log{Log: &pb.LogLine{Level: pb.LogLine_Level(l), Text: text}}})
+		}}
+	v, err := runSafely(stream.Context(), f, call)
+	if err != nil {
+		return stream.Send(errorEvent(err.Error()))
+	}
+	res, err := Encode(v)
+	if err != nil {
+		return stream.Send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)))
+	}
+	return stream.Send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}})
+}
+
+// runSafely turns a panic in a plugin function into an error, so one bad
+// call does not take the plugin down for the other tasks.
+func runSafely(ctx context.Context, f *Function, c *Call) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s panicked: %v", f.Name, p)
+		}
+	}()
+	return f.Run(ctx, c)
+}
+
+func errorEvent(msg string) *pb.CallEvent {
+	return &pb.CallEvent{Event: &pb.CallEvent_Error{Error: msg}}
+}
+
+func (s *server) function(name string) *Function {
+	for i := range s.p.Functions {
+		if s.p.Functions[i].Name == name {
+			return &s.p.Functions[i]
+		}
+	}
+	return nil
+}
+
+// bindArgs checks the arguments against f's parameters and fills in the
+// defaults.
+func bindArgs(f *Function, given []*pb.Entry) (map[string]any, error) {
+	args := make(map[string]any, len(f.Params))
+	for _, e := range given {
+		name := e.GetKey().GetStringValue()
+		if !hasParam(f, name) {
+			return nil, fmt.Errorf("%s: unexpected argument %q (parameters: %s)", f.Name, name, paramNames(f))
+		}
+		v, err := Decode(e.GetValue())
+		if err != nil {
+			return nil, fmt.Errorf("%s: argument %s: %w", f.Name, name, err)
+		}
+		args[name] = v
+	}
+	for _, p := range f.Params {
+		if _, ok := args[p.Name]; ok {
+			continue
+		}
+		if p.Required {
+			return nil, fmt.Errorf("%s: missing argument %s", f.Name, p.Name)
+		}
+		args[p.Name] = p.Default
+	}
+	return args, nil
+}
+
+func hasParam(f *Function, name string) bool {
+	for _, p := range f.Params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func paramNames(f *Function) string {
+	s := ""
+	for i, p := range f.Params {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.Name
+	}
+	return s
+}

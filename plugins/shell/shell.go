@@ -1,0 +1,161 @@
+// Package shell is the @shell plugin: bash commands as tasks (Prefect's
+// ShellTask), with the command's output streamed to the task's log. wfsh
+// serves it itself (`wfsh __plugin shell`): it needs nothing heavy.
+package shell
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wfsh/wfsh/plugins/sdk"
+)
+
+// Version of the plugin.
+const Version = "0.1.0"
+
+// stderrTail is how many stderr lines a failure reports.
+const stderrTail = 20
+
+// Plugin returns the @shell plugin.
+func Plugin() *sdk.Plugin {
+	params := []sdk.Param{
+		{Name: "command", Required: true, Doc: "the bash command to run"},
+		{Name: "env", Doc: "environment variables, merged over wfsh's own"},
+		{Name: "cwd", Doc: "the working directory (default: wfsh's)"},
+		{Name: "return_all", Default: false, Doc: "return every stdout line, not only the last"},
+		{Name: "stream_output", Default: true, Doc: "send each output line to the task's log"},
+	}
+	return &sdk.Plugin{
+		Name:    "shell",
+		Version: Version,
+		Functions: []sdk.Function{{
+			Name:   "run",
+			Doc:    "Run a bash command; return its last stdout line (or all of them). A non-zero exit fails with the exit status and the stderr tail.",
+			Params: params,
+			Run:    run,
+		}},
+		Tasks: []sdk.TaskConstructor{{
+			Name:     "shell_task",
+			Doc:      "A task that runs a bash command (Prefect's ShellTask).",
+			Function: "run",
+		}},
+	}
+}
+
+func run(ctx context.Context, c *sdk.Call) (any, error) {
+	command := c.String("command")
+	if command == "" {
+		return nil, errors.New("run: command is empty")
+	}
+	cmd, err := newCommand(ctx, c, command)
+	if err != nil {
+		return nil, err
+	}
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run: %v", err)
+	}
+	var wg sync.WaitGroup
+	var out, errLines []string
+	wg.Go(func() { out = collect(stdout, c, sdk.Info, c.Bool("stream_output"), 0) })
+	wg.Go(func() { errLines = collect(stderr, c, sdk.Warning, c.Bool("stream_output"), stderrTail) })
+	wg.Wait()
+	err = cmd.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("run: command stopped: %v", context.Cause(ctx))
+	}
+	if err != nil {
+		return nil, exitError(err, errLines)
+	}
+	return result(out, c.Bool("return_all")), nil
+}
+
+// newCommand prepares bash in a process group of its own, so that
+// cancelling kills the command and everything it started.
+func newCommand(ctx context.Context, c *sdk.Call, command string) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	cmd.Dir = c.String("cwd")
+	env, err := environment(c.Args["env"])
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = env
+	return cmd, nil
+}
+
+// environment merges env over the process's own environment.
+func environment(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("run: env must be a dict of strings, got %T", v)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := os.Environ()
+	for _, k := range keys {
+		env = append(env, k+"="+fmt.Sprint(m[k]))
+	}
+	return env, nil
+}
+
+// collect reads lines, logging each if stream is set, and keeps them all
+// (keep == 0) or the last keep.
+func collect(r io.Reader, c *sdk.Call, level sdk.Level, stream bool, keep int) []string {
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if stream {
+			c.Log(level, line)
+		}
+		lines = append(lines, line)
+		if keep > 0 && len(lines) > keep {
+			lines = lines[1:]
+		}
+	}
+	_, _ = io.Copy(io.Discard, r) // a line over 16 MiB: drain the rest
+	return lines
+}
+
+func exitError(err error, stderr []string) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("run: %v", err)
+	}
+	msg := fmt.Sprintf("command failed with exit code %d", ee.ExitCode())
+	if len(stderr) > 0 {
+		msg += "; stderr:\n" + strings.Join(stderr, "\n")
+	}
+	return errors.New(msg)
+}
+
+func result(lines []string, all bool) any {
+	if all {
+		return lines
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return lines[len(lines)-1]
+}
