@@ -7,12 +7,17 @@ WFSH    := $(BIN)/wfsh
 FLOW    ?= flows/hello_world.star
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-fast vet fmt-check depcheck bench fuzz clean
+.PHONY: all build install run test test-fast vet fmt-check depcheck bench fuzz proto clean
 
 all: build
 
+## build: wfsh and every plugin executable of the repository into bin/
 build:
-	$(GO) build -o $(WFSH) ./cmd/wfsh
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## install: the same into $$GOBIN (plugins must sit next to wfsh or on PATH)
+install:
+	$(GO) install ./cmd/...
 
 ## run: build wfsh and run a flow (FLOW=flows/hello_world.star)
 run: build
@@ -46,6 +51,13 @@ bench: build
 ## fuzz: fuzz the decorator pre-pass
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseFile -fuzztime=$(FUZZTIME) ./builtins/
+
+## proto: regenerate the plugin protocol's Go code (needs protoc,
+## protoc-gen-go and protoc-gen-go-grpc; the result is committed)
+proto:
+	protoc --go_out=. --go_opt=module=github.com/wfsh/wfsh \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/wfsh/wfsh \
+		plugins/sdk/pluginpb/plugin.proto
 
 clean:
 	rm -rf $(BIN)
