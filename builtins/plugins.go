@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -20,7 +21,9 @@ type PluginHost interface {
 // pluginModule builds the module of load("@name"): a callable for each
 // function and a builtin for each task constructor.
 func pluginModule(h PluginHost, name string) (starlark.StringDict, error) {
-	desc, err := h.Describe(context.Background(), name)
+	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
+	defer cancel()
+	desc, err := h.Describe(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +44,10 @@ func pluginModule(h PluginHost, name string) (starlark.StringDict, error) {
 	mod.Freeze()
 	return mod, nil
 }
+
+// describeTimeout bounds how long load("@name") waits for a plugin to say
+// what it exports.
+const describeTimeout = 30 * time.Second
 
 // pluginFunc is a plugin function, callable in task bodies.
 type pluginFunc struct {

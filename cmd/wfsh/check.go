@@ -24,7 +24,7 @@ func newCheckCmd() *cobra.Command {
 }
 
 func check(cmd *cobra.Command, path string) error {
-	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info)
+	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
 	defer plugins.Stop()
 	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
 	if err != nil {

@@ -39,15 +39,15 @@ func self() string {
 }
 
 // newPluginManager finds plugins as SPEC §3 says. go-plugin's own messages
-// reach stderr only at debug level.
-func newPluginManager(stderr io.Writer, level runtime.Level) *host.Manager {
+// reach stderr only at debug level, with the run's secrets masked.
+func newPluginManager(stderr io.Writer, level runtime.Level, red *runtime.Redactor) *host.Manager {
 	names := make([]string, 0, len(builtinPlugins))
 	for n := range builtinPlugins {
 		names = append(names, n)
 	}
 	var logOut io.Writer
 	if level <= runtime.Debug {
-		logOut = stderr
+		logOut = redactingWriter{w: stderr, r: red}
 	}
 	return host.NewManager(host.Options{Self: self(), Builtin: names}, logOut, hclog.Debug)
 }
@@ -78,7 +78,7 @@ $WFSH_PLUGIN_DIR, or on $PATH (the first one found wins), and the plugins wfsh
 serves itself. Each plugin is started to ask what it exports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m := newPluginManager(cmd.ErrOrStderr(), runtime.Info)
+			m := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
 			defer m.Stop()
 			return listPlugins(cmd.Context(), cmd.OutOrStdout(), m)
 		},
@@ -138,4 +138,17 @@ func wireString(v *pb.Value) string {
 	}
 	d, _ := sdk.Decode(v)
 	return fmt.Sprint(d)
+}
+
+// redactingWriter masks secrets in what it writes.
+type redactingWriter struct {
+	w io.Writer
+	r *runtime.Redactor
+}
+
+func (rw redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(rw.w, rw.r.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

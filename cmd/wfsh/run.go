@@ -69,7 +69,8 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
-	plugins := newPluginManager(cmd.ErrOrStderr(), level)
+	redactor := &runtime.Redactor{}
+	plugins := newPluginManager(cmd.ErrOrStderr(), level, redactor)
 	defer plugins.Stop()
 	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(out, s) }})
 	if err != nil {
@@ -80,7 +81,7 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return badInput(err)
 	}
 	runID := runtime.NewRunID()
-	build, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV}})
+	build, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}})
 	if err != nil {
 		return badInput(err)
 	}
@@ -91,7 +92,7 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	})
 	defer stop()
 	res := runtime.Run(ctx, build.Graph, runtime.Options{
-		RunID: runID, Concurrency: f.concurrency, Redactor: build.Redactor(),
+		RunID: runID, Concurrency: f.concurrency, Redactor: redactor,
 		Sink: printer(out, f, level, build),
 	})
 	return &exitError{code: exitCode(res.State)}
