@@ -8,9 +8,12 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
@@ -27,6 +30,9 @@ type Manager struct {
 	running map[string]*proc
 	stopped bool
 }
+
+// startTimeout bounds the handshake of a plugin process.
+const startTimeout = 20 * time.Second
 
 // proc is one running plugin process.
 type proc struct {
@@ -68,20 +74,36 @@ func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, on
 	if err != nil {
 		return nil, err
 	}
-	v, err := p.rpc.Call(ctx, req, onLog)
+	callCtx, release := withoutDeadline(ctx)
+	defer release()
+	v, err := p.rpc.Call(callCtx, req, onLog)
 	if err == nil {
 		return v, nil
 	}
 	var ce *sdk.CallError
 	switch {
-	case errors.As(err, &ce):
-		return nil, err
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("call of %s.%s cancelled: %w", name, req.GetFunction(), context.Cause(ctx))
-	case p.exited():
+	case errors.As(err, &ce):
+		return nil, err
+	case status.Code(err) == codes.Unavailable && p.waitExited(exitWait):
 		return nil, fmt.Errorf("plugin %s crashed during %s: %s%s", name, req.GetFunction(), p.exitStatus(), p.stderr.String())
 	}
 	return nil, fmt.Errorf("plugin %s: call of %s failed: %v", name, req.GetFunction(), err)
+}
+
+// withoutDeadline returns a context that ends when ctx does but carries no
+// deadline. gRPC would send ctx's deadline to the plugin, which enforces it
+// too and may end the call a moment before ctx itself is done: the call
+// would then fail as an error of the plugin, not as the task's timeout;
+// release frees what it holds.
+func withoutDeadline(ctx context.Context) (_ context.Context, release func()) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return c, func() {
+		stop()
+		cancel()
+	}
 }
 
 // get returns the running plugin named name, starting it if it is not
@@ -109,6 +131,7 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 
 func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 	cmd := exec.Command(f.Path)
+	dieWithParent(cmd)
 	if f.Builtin {
 		cmd.Args = append(cmd.Args, "__plugin", f.Name)
 	}
@@ -120,6 +143,7 @@ func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           m.log.Named(f.Name),
 		Stderr:           p.stderr,
+		StartTimeout:     startTimeout,
 	})
 	if err := p.connect(ctx); err != nil {
 		p.client.Kill()
@@ -141,6 +165,25 @@ func (p *proc) connect(ctx context.Context) error {
 }
 
 func (p *proc) exited() bool { return p.client.Exited() }
+
+// exitWait bounds how long a failed call waits for go-plugin to notice
+// that the plugin process died: the call fails as soon as the connection
+// breaks, a few milliseconds before the process has been reaped and its
+// stderr read to the end.
+const exitWait = 2 * time.Second
+
+// waitExited reports whether the process has exited, waiting at most d for
+// it to do so.
+func (p *proc) waitExited(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !p.exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
 
 func (p *proc) exitStatus() string {
 	if st := p.cmd.ProcessState; st != nil {
@@ -191,6 +234,9 @@ func (t *tail) String() string {
 	lines := t.lines
 	if t.part != "" {
 		lines = append(lines[:len(lines):len(lines)], t.part)
+		if len(lines) > t.max {
+			lines = lines[1:]
+		}
 	}
 	if len(lines) == 0 {
 		return ""

@@ -3,7 +3,9 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -22,9 +24,16 @@ func Serve(p *Plugin) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{impl: p}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
+}
+
+// newGRPCServer is go-plugin's default server without gRPC's 4 MiB limit
+// on a received message, so that arguments as large as results can cross
+// (the host's side has no limit either).
+func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(math.MaxInt32))...)
 }
 
 // grpcPlugin is the go-plugin glue: the server side serves a Plugin, the
@@ -81,19 +90,32 @@ func (s *server) Call(req *pb.CallRequest, stream pb.Plugin_CallServer) error {
 	if err != nil {
 		return stream.Send(errorEvent(err.Error()))
 	}
+	// A gRPC stream takes one Send at a time, and a function may log from
+	// several goroutines; lines logged after the call ended are dropped.
+	var mu sync.Mutex
+	ended := false
+	send := func(ev *pb.CallEvent, last bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return nil
+		}
+		ended = last
+		return stream.Send(ev)
+	}
 	call := &Call{Args: args, TaskRun: req.GetTaskRun(), FlowRun: req.GetFlowRunId(),
 		log: func(l Level, text string) {
-			_ = stream.Send(&pb.CallEvent{Event: &pb.CallEvent_Log{Log: &pb.LogLine{Level: pb.LogLine_Level(l), Text: text}}})
+			_ = send(&pb.CallEvent{Event: &pb.CallEvent_Log{Log: &pb.LogLine{Level: pb.LogLine_Level(l), Text: text}}}, false)
 		}}
 	v, err := runSafely(stream.Context(), f, call)
 	if err != nil {
-		return stream.Send(errorEvent(err.Error()))
+		return send(errorEvent(err.Error()), true)
 	}
 	res, err := Encode(v)
 	if err != nil {
-		return stream.Send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)))
+		return send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)), true)
 	}
-	return stream.Send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}})
+	return send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}}, true)
 }
 
 // runSafely turns a panic in a plugin function into an error, so one bad
@@ -142,7 +164,16 @@ func bindArgs(f *Function, given []*pb.Entry) (map[string]any, error) {
 		if p.Required {
 			return nil, fmt.Errorf("%s: missing argument %s", f.Name, p.Name)
 		}
-		args[p.Name] = p.Default
+		// Through the codec, so that a default has the Go type a given
+		// value would have (Default: 10 reaches the function as int64,
+		// which Call.Int reads), and each call gets its own copy.
+		v, err := Encode(p.Default)
+		if err == nil {
+			args[p.Name], err = Decode(v)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: default of %s: %w", f.Name, p.Name, err)
+		}
 	}
 	return args, nil
 }

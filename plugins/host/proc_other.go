@@ -1,0 +1,9 @@
+//go:build !linux
+
+package host
+
+import "os/exec"
+
+// dieWithParent is a no-op where the kernel offers no parent-death signal;
+// there a plugin outlives a wfsh killed by SIGKILL.
+func dieWithParent(*exec.Cmd) {}
