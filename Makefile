@@ -43,9 +43,12 @@ depcheck:
 	@bad=$$($(GO) list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./runtime | grep -v '^github.com/wfsh/wfsh/runtime$$' || true); \
 	if [ -n "$$bad" ]; then echo "runtime/ must import only the standard library; it imports:"; echo "$$bad"; exit 1; fi
 
-## bench: Go benchmarks, then whole-process timings of W0-W3
+## bench: Go benchmarks, plugin start and call latency, then whole-process
+## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash)
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/
+	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
+	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
 
 ## fuzz: fuzz the decorator pre-pass

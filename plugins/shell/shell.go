@@ -68,8 +68,9 @@ func run(ctx context.Context, c *sdk.Call) (any, error) {
 	}
 	var wg sync.WaitGroup
 	var out, errLines []string
-	wg.Go(func() { out = collect(stdout, c, sdk.Info, c.Bool("stream_output"), 0) })
-	wg.Go(func() { errLines = collect(stderr, c, sdk.Warning, c.Bool("stream_output"), stderrTail) })
+	log := lockedLog(c, c.Bool("stream_output"))
+	wg.Go(func() { out = collect(stdout, log, sdk.Info, 0) })
+	wg.Go(func() { errLines = collect(stderr, log, sdk.Warning, stderrTail) })
 	wg.Wait()
 	err = cmd.Wait()
 	if ctx.Err() != nil {
@@ -89,6 +90,15 @@ func newCommand(ctx context.Context, c *sdk.Call, command string) (*exec.Cmd, er
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	cmd.Dir = c.String("cwd")
+	if cmd.Dir != "" {
+		// Checked here: exec would blame bash ("fork/exec /usr/bin/bash: no
+		// such file or directory") for a missing directory.
+		if st, err := os.Stat(cmd.Dir); err != nil {
+			return nil, fmt.Errorf("run: cwd: %v", err)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("run: cwd %s is not a directory", cmd.Dir)
+		}
+	}
 	env, err := environment(c.Args["env"])
 	if err != nil {
 		return nil, err
@@ -118,16 +128,31 @@ func environment(v any) ([]string, error) {
 	return env, nil
 }
 
-// collect reads lines, logging each if stream is set, and keeps them all
+// lockedLog returns c.Log serialized for the two readers, stdout's and
+// stderr's (a call's log lines are sent on one gRPC stream, on which sends
+// must not run concurrently), or nil when the output is not streamed.
+func lockedLog(c *sdk.Call, stream bool) func(sdk.Level, string) {
+	if !stream {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(level sdk.Level, text string) {
+		mu.Lock()
+		defer mu.Unlock()
+		c.Log(level, text)
+	}
+}
+
+// collect reads lines, logging each if log is not nil, and keeps them all
 // (keep == 0) or the last keep.
-func collect(r io.Reader, c *sdk.Call, level sdk.Level, stream bool, keep int) []string {
+func collect(r io.Reader, log func(sdk.Level, string), level sdk.Level, keep int) []string {
 	var lines []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if stream {
-			c.Log(level, line)
+		if log != nil {
+			log(level, line)
 		}
 		lines = append(lines, line)
 		if keep > 0 && len(lines) > keep {
@@ -144,6 +169,10 @@ func exitError(err error, stderr []string) error {
 		return fmt.Errorf("run: %v", err)
 	}
 	msg := fmt.Sprintf("command failed with exit code %d", ee.ExitCode())
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		// ExitCode() is -1 then.
+		msg = fmt.Sprintf("command killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
 	if len(stderr) > 0 {
 		msg += "; stderr:\n" + strings.Join(stderr, "\n")
 	}

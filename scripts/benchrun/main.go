@@ -12,6 +12,10 @@
 // workload is run once before the timed runs (not counted), so that the
 // executable and the flow file are in the page cache.
 //
+// W4 has a baseline: the same work in plain bash, timed in runs that
+// alternate with wfsh's, so that both see the same load; the ratio of the
+// medians is printed under the table.
+//
 // It exits 1 if a run fails (non-zero exit status of wfsh), and with
 // -strict also if a target is missed; 2 on bad flags.
 package main
@@ -37,13 +41,17 @@ type workload struct {
 	what    string
 	maxWall time.Duration
 	maxRSS  int64 // KiB
+	// baseline, if set, is a bash script doing the same work without wfsh.
+	baseline string
 }
 
 var workloads = []workload{
-	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0},
-	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0},
-	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10},
-	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0},
+	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0, ""},
+	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0, ""},
+	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10, ""},
+	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0, ""},
+	{"W4", "bench/w4_shell_map.star", "@shell task mapped over 200 items (`true`)", 0, 0,
+		"for i in $(seq 200); do bash -c true; done"},
 }
 
 // A sample is one timed run.
@@ -77,6 +85,7 @@ func main() {
 
 	loadBefore := loadavg()
 	var rows [][]string
+	var ratios []string
 	failed, missed := false, false
 	for _, w := range workloads {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), w.name) {
@@ -87,39 +96,64 @@ func main() {
 			args = append(args, "--concurrency", fmt.Sprint(*concurrency))
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s %s\n", w.name, *wfsh, strings.Join(args, " "))
-		var samples []sample
+		cmds := [][]string{append([]string{exe}, args...)}
+		if w.baseline != "" {
+			fmt.Fprintf(os.Stderr, "%s bash: bash -c '%s'\n", w.name, w.baseline)
+			cmds = append(cmds, []string{"bash", "-c", w.baseline})
+		}
+		samples := make([][]sample, len(cmds))
+		ok := true
+	timed:
 		for i := range *runs + 1 {
-			s, err := runOnce(exe, args)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", w.name, err)
-				failed = true
-				break
+			for j, c := range cmds { // alternately, when there is a baseline
+				s, err := runOnce(c[0], c[1:])
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "%s: %v\n", w.name, err)
+					failed, ok = true, false
+					break timed
+				}
+				if i > 0 || !*warmup {
+					samples[j] = append(samples[j], s)
+				}
 			}
-			if i > 0 || !*warmup {
-				samples = append(samples, s)
-			}
-			if len(samples) == *runs {
+			if len(samples[0]) == *runs {
 				break
 			}
 		}
-		if len(samples) < *runs {
+		if !ok {
 			rows = append(rows, []string{w.name, w.what, "-", "-", "-", "-", target(w), "ERROR"})
 			continue
 		}
-		walls := make([]time.Duration, len(samples))
-		rsss := make([]int64, len(samples))
-		for i, s := range samples {
-			walls[i], rsss[i] = s.wall, s.rss
+		var medWall [2]time.Duration
+		for j, ss := range samples {
+			walls := make([]time.Duration, len(ss))
+			rsss := make([]int64, len(ss))
+			for i, s := range ss {
+				walls[i], rsss[i] = s.wall, s.rss
+			}
+			slices.Sort(walls)
+			slices.Sort(rsss)
+			medWall[j] = median(walls)
+			medRSS := median(rsss)
+			if j == 1 {
+				rows = append(rows, []string{w.name + " bash", "the same in bash: " + w.baseline, ms(medWall[j]), ms(walls[0]),
+					ms(walls[len(walls)-1]), mib(medRSS), "", ""})
+				continue
+			}
+			verdict := "pass"
+			if (w.maxWall > 0 && medWall[j] > w.maxWall) || (w.maxRSS > 0 && medRSS > w.maxRSS) {
+				verdict, missed = "FAIL", true
+			}
+			if w.maxWall == 0 && w.maxRSS == 0 {
+				verdict = ""
+			}
+			rows = append(rows, []string{w.name, w.what, ms(medWall[j]), ms(walls[0]), ms(walls[len(walls)-1]),
+				mib(medRSS), target(w), verdict})
 		}
-		slices.Sort(walls)
-		slices.Sort(rsss)
-		medWall, medRSS := median(walls), median(rsss)
-		verdict := "pass"
-		if (w.maxWall > 0 && medWall > w.maxWall) || (w.maxRSS > 0 && medRSS > w.maxRSS) {
-			verdict, missed = "FAIL", true
+		if w.baseline != "" {
+			ratios = append(ratios, fmt.Sprintf("%s: wfsh / bash = %.2f (median wall %s / %s)",
+				w.name, float64(medWall[0])/float64(medWall[1]), ms(medWall[0]), ms(medWall[1])))
 		}
-		rows = append(rows, []string{w.name, w.what, ms(medWall), ms(walls[0]), ms(walls[len(walls)-1]),
-			mib(medRSS), target(w), verdict})
 	}
 
 	header := []string{"workload", "what", "median wall", "min", "max", "median peak RSS", "target", "result"}
@@ -132,6 +166,9 @@ func main() {
 		}
 		tw.Flush()
 	}
+	for _, r := range ratios {
+		fmt.Println(r)
+	}
 	fmt.Printf("(%d timed runs each, median; wall time of the whole process; RSS from ru_maxrss)\n", *runs)
 	if loadBefore != "" {
 		fmt.Printf("(1-minute load average: %s before, %s after; other work on the machine inflates the figures)\n", loadBefore, loadavg())
@@ -141,8 +178,8 @@ func main() {
 	}
 }
 
-// runOnce runs wfsh with args, standard output to /dev/null, and returns
-// its wall time and peak RSS. A non-zero exit status is an error that
+// runOnce runs exe (wfsh, or bash for a baseline) with args, standard
+// output to /dev/null, and returns its wall time and peak RSS. A non-zero exit status is an error that
 // carries the tail of its standard error.
 func runOnce(exe string, args []string) (sample, error) {
 	cmd := exec.Command(exe, args...)
@@ -152,7 +189,7 @@ func runOnce(exe string, args []string) (sample, error) {
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return sample{}, fmt.Errorf("wfsh %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 2000))
+		return sample{}, fmt.Errorf("%s %s: %v\n%s", filepath.Base(exe), strings.Join(args, " "), err, tail(stderr.String(), 2000))
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {

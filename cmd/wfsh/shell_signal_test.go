@@ -1,0 +1,238 @@
+//go:build unix
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run a real wfsh whose @shell task starts bash with a child in
+// the background, and check by PID that interrupting wfsh, or the task's
+// timeout, leaves neither bash nor its children running. bash runs in a
+// process group of its own, so checkNoProcessLeft (wfsh's group) does not
+// see it: the command writes its PIDs to a file ($$, which is also its
+// process group, then $!) and the test looks for them and for any member
+// of that group.
+
+const shellLoopFlow = `
+load("@shell", "shell_task")
+
+spin = shell_task(name="spin",
+    command="sleep 300 & echo $$ $! > pids; echo spinning; sleep 300; echo never")
+
+@task
+def report(x):
+    print("never")
+
+@flow(name="ShellLoop")
+def f():
+    report(spin())
+`
+
+const shellTimeoutFlow = `
+load("@shell", "shell_task")
+
+spin = shell_task(name="spin", timeout="1s",
+    command="sleep 300 & echo $$ $! > pids; echo spinning; sleep 300; echo never")
+
+@flow(name="ShellTimeout")
+def f():
+    spin()
+`
+
+// TestShellInterrupt sends SIGINT to wfsh while a shell task runs: to wfsh
+// alone, and to wfsh's whole process group as a terminal's Ctrl-C does
+// (which reaches the plugin too, but not bash, in a group of its own).
+// wfsh must exit 130 within a few seconds, report the task Cancelled, and
+// leave no process behind: not bash, not its children, not the plugin.
+func TestShellInterrupt(t *testing.T) {
+	for _, to := range []string{"wfsh", "group"} {
+		t.Run(to, func(t *testing.T) {
+			p := startWfsh(t, shellLoopFlow)
+			select {
+			case <-p.started:
+			case <-time.After(20 * time.Second):
+				p.kill()
+				t.Fatalf("the task did not start; output so far:\n%s", p.output())
+			}
+			pids := readPids(t, filepath.Join(p.cmd.Dir, "pids"))
+			t.Cleanup(func() { _ = syscall.Kill(-pids[0], syscall.SIGKILL) })
+			if !running(pids[0]) || !running(pids[1]) {
+				t.Fatalf("bash (%d) or its background child (%d) is not running before the interrupt", pids[0], pids[1])
+			}
+			target := p.cmd.Process.Pid
+			if to == "group" {
+				target = -target
+			}
+			sent := time.Now()
+			if err := syscall.Kill(target, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			code := p.wait(t, 5*time.Second)
+			t.Logf("wfsh stopped %v after SIGINT", time.Since(sent))
+			out := p.output()
+			if code != 130 {
+				t.Errorf("exit status %d, want 130; output:\n%s", code, out)
+			}
+			for _, want := range []string{
+				"Task 'spin': Finished task run for task with final state: 'Cancelled'",
+				"Task 'report': Finished task run for task with final state: 'Cancelled'",
+				"Flow run CANCELLED",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "never") {
+				t.Errorf("the command or the downstream task went on:\n%s", out)
+			}
+			checkGone(t, pids)
+			p.checkNoProcessLeft(t)
+		})
+	}
+}
+
+// TestShellTimeout: a shell task past its timeout="1s" ends TimedOut, its
+// process group killed, and the run fails (exit 1) soon after.
+func TestShellTimeout(t *testing.T) {
+	p := startWfsh(t, shellTimeoutFlow)
+	start := time.Now()
+	select {
+	case <-p.started:
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatalf("the task did not start; output so far:\n%s", p.output())
+	}
+	pids := readPids(t, filepath.Join(p.cmd.Dir, "pids"))
+	t.Cleanup(func() { _ = syscall.Kill(-pids[0], syscall.SIGKILL) })
+	code := p.wait(t, 10*time.Second)
+	t.Logf("the run took %v", time.Since(start))
+	out := p.output()
+	if code != 1 {
+		t.Errorf("exit status %d, want 1; output:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"timed out after 1s",
+		"Task 'spin': Finished task run for task with final state: 'TimedOut'",
+		"Flow run FAILED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "never") {
+		t.Errorf("the command went on:\n%s", out)
+	}
+	checkGone(t, pids)
+	p.checkNoProcessLeft(t)
+}
+
+// readPids reads the PIDs the command wrote to path: bash's $$ (its
+// process group too), then $! (the background child). The command writes
+// them before printing "spinning", so they are there once it has started.
+func readPids(t *testing.T, path string) []int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		t.Fatalf("%s holds %q, want two PIDs", path, b)
+	}
+	pids := make([]int, 2)
+	for i, s := range f {
+		if pids[i], err = strconv.Atoi(s); err != nil || pids[i] <= 1 {
+			t.Fatalf("%s holds %q, want two PIDs", path, b)
+		}
+	}
+	return pids
+}
+
+// checkGone checks that within 5s neither the processes pids nor any
+// member of the process group pids[0] is running. Zombies count as gone:
+// they only wait to be reaped, and in a container PID 1 may never reap
+// them.
+func checkGone(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var alive []string
+		for _, pid := range pids {
+			if running(pid) {
+				alive = append(alive, fmt.Sprintf("pid %d", pid))
+			}
+		}
+		for _, pid := range groupMembers(pids[0]) {
+			alive = append(alive, fmt.Sprintf("pid %d of group %d", pid, pids[0]))
+		}
+		if len(alive) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("still running 5s after wfsh stopped: %s", strings.Join(alive, ", "))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	st, ok := procStat(pid)
+	return !ok || st.state != "Z"
+}
+
+type procStatus struct {
+	state string
+	pgrp  int
+}
+
+// procStat reads the state and process group of pid from /proc.
+func procStat(pid int) (procStatus, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStatus{}, false
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 3 {
+		return procStatus{}, false
+	}
+	pgrp, _ := strconv.Atoi(f[2])
+	return procStatus{state: f[0], pgrp: pgrp}, true
+}
+
+// groupMembers lists the running (not zombie) processes of group pgid, by
+// /proc where there is one, else by kill(-pgid, 0).
+func groupMembers(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		if syscall.Kill(-pgid, 0) == nil {
+			return []int{-1}
+		}
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := procStat(pid); ok && st.pgrp == pgid && st.state != "Z" {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

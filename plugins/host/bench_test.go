@@ -1,0 +1,194 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/sdk"
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+)
+
+// The benchmarks of docs/performance.md, "Plugins" (`make bench` runs
+// them):
+//
+//	go test -run='^$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
+//	go test -run='^$' -bench=PluginCall -benchtime=10000x ./plugins/host/
+//
+// BenchmarkPluginStart starts @shell as wfsh does (`wfsh __plugin shell`),
+// from the wfsh binary in $WFSH_BENCH_BIN or one built for the run.
+// BenchmarkPluginCall calls a function that returns its argument, served
+// by this test binary itself (see init), so that the call's round trip is
+// measured and not the function. Each reports the median and 99th
+// percentile of its iterations besides the mean (ns/op).
+
+// benchServeEnv, with go-plugin's handshake cookie, makes this test binary
+// serve benchPlugin instead of running tests.
+const benchServeEnv = "WFSH_BENCH_SERVE"
+
+var benchPlugin = &sdk.Plugin{
+	Name:    "bench",
+	Version: "0.0.0",
+	Functions: []sdk.Function{{
+		Name:   "echo",
+		Doc:    "Return value unchanged.",
+		Params: []sdk.Param{{Name: "value"}},
+		Run:    func(_ context.Context, c *sdk.Call) (any, error) { return c.Args["value"], nil },
+	}},
+}
+
+func init() {
+	if os.Getenv(benchServeEnv) == "1" && os.Getenv(sdk.Handshake.MagicCookieKey) == sdk.Handshake.MagicCookieValue {
+		sdk.Serve(benchPlugin)
+		os.Exit(0)
+	}
+}
+
+// benchWfsh returns the wfsh executable: $WFSH_BENCH_BIN, or one built
+// into a temporary directory.
+func benchWfsh(b *testing.B) string {
+	b.Helper()
+	if p := os.Getenv("WFSH_BENCH_BIN"); p != "" {
+		// A relative path is taken from here (plugins/host), else from
+		// the repository's root, where `make bench` runs.
+		paths := []string{p}
+		if !filepath.IsAbs(p) {
+			paths = append(paths, filepath.Join("..", "..", p))
+		}
+		for _, c := range paths {
+			if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+				abs, err := filepath.Abs(c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return abs
+			}
+		}
+		b.Fatalf("WFSH_BENCH_BIN=%s: no such executable", p)
+	}
+	bin := filepath.Join(b.TempDir(), "wfsh")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/wfsh").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// BenchmarkPluginStart: one op starts the @shell plugin through
+// host.Manager and asks what it exports (process start, go-plugin
+// handshake, gRPC connection, Describe), then stops it. start-p50-ms and
+// start-p99-ms are the start up to Describe's answer; stop-p50-ms the Stop.
+func BenchmarkPluginStart(b *testing.B) {
+	opts := host.Options{Self: benchWfsh(b), Builtin: []string{"shell"}, Dirs: []string{}}
+	ctx := context.Background()
+	var start, stop benchDurations
+	for b.Loop() {
+		m := host.NewManager(opts, nil, hclog.Off)
+		t0 := time.Now()
+		d, err := m.Describe(ctx, "shell")
+		t1 := time.Now()
+		m.Stop()
+		t2 := time.Now()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.GetName() != "shell" {
+			b.Fatalf("described %q, want shell", d.GetName())
+		}
+		start.add(t1.Sub(t0))
+		stop.add(t2.Sub(t1))
+	}
+	start.report(b, "start", time.Millisecond, "ms")
+	stop.report(b, "stop", time.Millisecond, "ms")
+}
+
+// BenchmarkPluginCall: one op is one call of a trivial function (it
+// returns its argument, a short string) through host.Manager: encoding,
+// the gRPC stream, binding arguments in the plugin, the result back.
+// Run with -benchtime=10000x for the figure of docs/performance.md.
+func BenchmarkPluginCall(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv(benchServeEnv, "1")
+	m := host.NewManager(host.Options{Self: exe, Builtin: []string{"bench"}, Dirs: []string{}}, nil, hclog.Off)
+	defer m.Stop()
+	ctx := context.Background()
+	if _, err := m.Describe(ctx, "bench"); err != nil { // start it, untimed
+		b.Fatal(err)
+	}
+	arg, _ := sdk.Encode("ping")
+	req := &pb.CallRequest{Function: "echo", TaskRun: "t", FlowRunId: "bench",
+		Args: []*pb.Entry{{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: "value"}}, Value: arg}}}
+	var calls benchDurations
+	for b.Loop() {
+		t0 := time.Now()
+		v, err := m.Call(ctx, "bench", req, nil)
+		calls.add(time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v.GetStringValue() != "ping" {
+			b.Fatalf("echo returned %v", v)
+		}
+	}
+	calls.report(b, "call", time.Microsecond, "µs")
+}
+
+// BenchmarkShellRun: one op is one call of @shell's run("true") in a
+// plugin already started: bash started in its own process group, its
+// output read, the result back. It is what each child of a mapped shell
+// task costs beyond the executor (W4 of scripts/benchrun).
+func BenchmarkShellRun(b *testing.B) {
+	m := host.NewManager(host.Options{Self: benchWfsh(b), Builtin: []string{"shell"}, Dirs: []string{}}, nil, hclog.Off)
+	defer m.Stop()
+	ctx := context.Background()
+	if _, err := m.Describe(ctx, "shell"); err != nil {
+		b.Fatal(err)
+	}
+	cmd, _ := sdk.Encode("true")
+	req := &pb.CallRequest{Function: "run", TaskRun: "t", FlowRunId: "bench",
+		Args: []*pb.Entry{{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: "command"}}, Value: cmd}}}
+	var calls benchDurations
+	for b.Loop() {
+		t0 := time.Now()
+		_, err := m.Call(ctx, "shell", req, nil)
+		calls.add(time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	calls.report(b, "run", time.Millisecond, "ms")
+}
+
+// benchDurations records the duration of each iteration, for percentiles.
+type benchDurations []time.Duration
+
+func (d *benchDurations) add(x time.Duration) { *d = append(*d, x) }
+
+// report adds NAME-p50-UNIT and NAME-p99-UNIT to the benchmark's output.
+func (d benchDurations) report(b *testing.B, name string, unit time.Duration, unitName string) {
+	if len(d) == 0 {
+		return
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	for _, p := range []int{50, 99} {
+		b.ReportMetric(float64(percentile(s, p))/float64(unit), fmt.Sprintf("%s-p%d-%s", name, p, unitName))
+	}
+}
+
+// percentile returns the p-th percentile of sorted, by the nearest-rank
+// method.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
