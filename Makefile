@@ -23,8 +23,16 @@ install:
 run: build
 	$(WFSH) run $(FLOW)
 
+## setup: the Debian packages the tests use, installed when missing:
+## graphviz (dot, for the SVG/PNG render tests) and tmux (real-terminal tests)
+.PHONY: setup
+SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+setup:
+	@command -v dot >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y graphviz)
+	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
+
 ## test: every tier: formatting, vet, the package rule, race-enabled tests
-test: fmt-check vet depcheck
+test: setup fmt-check vet depcheck
 	$(GO) test -race -count=1 ./...
 
 ## test-fast: the edit-test loop (no race detector, cached)

@@ -19,6 +19,6 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newCheckCmd(), newPluginsCmd(), newServePluginCmd())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd())
 	return root
 }

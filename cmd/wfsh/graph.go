@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+type graphFlags struct {
+	flow   string
+	output string
+	params []string
+}
+
+// graphFormats are the formats of -o, by extension: DOT is written by wfsh,
+// the others are rendered by Graphviz's dot.
+var graphFormats = map[string]string{".dot": "", ".svg": "svg", ".png": "png"}
+
+// graphvizHint tells how to get Graphviz's dot.
+const graphvizHint = "install the Debian package graphviz (apt-get install graphviz)"
+
+func newGraphCmd() *cobra.Command {
+	var f graphFlags
+	cmd := &cobra.Command{
+		Use:   "graph FILE",
+		Short: "Draw a flow's graph as DOT, SVG or PNG, running no task",
+		Long: `Build a flow, running no task, and draw its graph: DOT on standard output,
+or with -o a file whose extension gives the format: .dot (DOT), .svg or .png
+(rendered by Graphviz's dot command, which must be on PATH: Debian package
+graphviz). Parameters are ellipses, tasks boxes, reference tasks bold, mapped
+tasks double-bordered; data edges are solid, mapped edges bold, ordering
+edges (upstream_tasks) dashed, branch conditions dotted and labelled.
+Exit status: 0 drawn, 2 bad input.`,
+		Example: `  wfsh graph flows/hello_world.star
+  wfsh graph flows/local_etl.star -o etl.png
+  wfsh graph flows/switch.star -o switch.svg -p choice=a`,
+		Args:              oneFile,
+		ValidArgsFunction: starFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return drawGraph(cmd, args[0], &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.flow, "flow", "", "the flow to draw, when FILE defines several")
+	fl.StringVarP(&f.output, "output", "o", "", "write to this file instead of standard output: .dot, .svg or .png")
+	fl.StringArrayVarP(&f.params, "param", "p", nil, "a flow parameter as NAME=VALUE (VALUE is JSON where it parses, else a string)")
+	return cmd
+}
+
+func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
+	format, err := graphFormat(f.output)
+	if err != nil {
+		return badInput(err)
+	}
+	var dot string
+	if format != "" {
+		if dot, err = exec.LookPath("dot"); err != nil {
+			return badInput(fmt.Errorf("-o %s: %s output needs Graphviz's dot command, which is not on PATH: %s, or write DOT with -o %s",
+				f.output, strings.ToUpper(format), graphvizHint, strings.TrimSuffix(f.output, filepath.Ext(f.output))+".dot"))
+		}
+	}
+	params, err := parseParams(f.params)
+	if err != nil {
+		return badInput(err)
+	}
+	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
+	defer plugins.Stop()
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
+	if err != nil {
+		return badInput(err)
+	}
+	flow, err := m.FindFlow(f.flow)
+	if err != nil {
+		return badInput(err)
+	}
+	build, err := flow.Build(builtins.BuildOptions{Params: params, Check: true})
+	if err != nil {
+		return badInput(err)
+	}
+	var buf bytes.Buffer
+	if err := graph.WriteDOT(&buf, build.Graph, graph.Options{}); err != nil {
+		return err
+	}
+	out := buf.Bytes()
+	switch {
+	case f.output == "":
+		_, err := cmd.OutOrStdout().Write(out)
+		return err
+	case format != "":
+		if out, err = render(cmd.Context(), dot, format, out); err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+	}
+	if err := os.WriteFile(f.output, out, 0o644); err != nil {
+		return badInput(fmt.Errorf("-o: %v", err))
+	}
+	return nil
+}
+
+// graphFormat returns dot's -T format for the output file name: "" for DOT
+// (and for standard output).
+func graphFormat(output string) (string, error) {
+	if output == "" {
+		return "", nil
+	}
+	ext := strings.ToLower(filepath.Ext(output))
+	format, ok := graphFormats[ext]
+	if !ok {
+		what := "no extension"
+		if ext != "" {
+			what = "extension " + ext
+		}
+		return "", fmt.Errorf("-o %s: unknown format (%s); want a file ending in .dot, .svg or .png", output, what)
+	}
+	return format, nil
+}
+
+// render runs Graphviz's dot on src and returns its output.
+func render(ctx context.Context, dot, format string, src []byte) ([]byte, error) {
+	c := exec.CommandContext(ctx, dot, "-T"+format)
+	c.Stdin = bytes.NewReader(src)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		var ee *exec.ExitError
+		if msg == "" || !errors.As(err, &ee) {
+			msg = err.Error()
+		}
+		return nil, fmt.Errorf("dot -T%s: %s", format, msg)
+	}
+	return stdout.Bytes(), nil
+}
