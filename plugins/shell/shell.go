@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,9 +125,43 @@ func environment(v any) ([]string, error) {
 	sort.Strings(keys)
 	env := os.Environ()
 	for _, k := range keys {
-		env = append(env, k+"="+fmt.Sprint(m[k]))
+		val, err := envValue(k, m[k])
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, k+"="+val)
 	}
 	return env, nil
+}
+
+// envValue writes a variable's value: strings as they are, numbers as
+// Starlark prints them; anything else is refused rather than guessed at.
+func envValue(k string, v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case *big.Int:
+		return v.String(), nil
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	}
+	return "", fmt.Errorf("run: env[%q] must be a string or a number, got %s", k, typeName(v))
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		return "bool"
+	case []any, sdk.Tuple:
+		return "list"
+	case map[string]any:
+		return "dict"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // lockedLog returns c.Log serialized for the two readers, stdout's and

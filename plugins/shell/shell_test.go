@@ -150,8 +150,8 @@ func TestKilledBySignal(t *testing.T) {
 }
 
 // TestEnv: env is merged over the environment: the parent's variables stay
-// visible, the given ones override them, values that are not strings are
-// written as they print.
+// visible, the given ones override them, numbers are written as they
+// print, and other values are refused.
 func TestEnv(t *testing.T) {
 	t.Setenv("WFSH_TEST_PARENT", "from-parent")
 	t.Setenv("WFSH_TEST_OVERRIDE", "old")
@@ -173,6 +173,17 @@ func TestEnv(t *testing.T) {
 	_, err = runFn(t, t.Context(), map[string]any{"command": "true", "env": []any{"A=1"}})
 	if err == nil || !strings.Contains(err.Error(), "env must be a dict") {
 		t.Errorf("env as a list: error %v, want one saying env must be a dict", err)
+	}
+	// Values that are neither strings nor numbers are refused, not guessed.
+	for v, kind := range map[any]string{nil: "None", true: "bool"} {
+		_, err = runFn(t, t.Context(), map[string]any{"command": "true", "env": map[string]any{"A": v}})
+		if want := `run: env["A"] must be a string or a number, got ` + kind; err == nil || err.Error() != want {
+			t.Errorf("env value %v: error %v, want %q", v, err, want)
+		}
+	}
+	_, err = runFn(t, t.Context(), map[string]any{"command": "true", "env": map[string]any{"A": []any{int64(1)}}})
+	if err == nil || !strings.Contains(err.Error(), "got list") {
+		t.Errorf("env value list: error %v", err)
 	}
 }
 
