@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wfsh/wfsh/internal/proctest"
 )
 
 // These tests run a real wfsh whose @shell task starts bash with a child in
@@ -64,7 +65,7 @@ func TestShellInterrupt(t *testing.T) {
 			}
 			pids := readPids(t, filepath.Join(p.cmd.Dir, "pids"))
 			t.Cleanup(func() { _ = syscall.Kill(-pids[0], syscall.SIGKILL) })
-			if !running(pids[0]) || !running(pids[1]) {
+			if !proctest.Running(pids[0]) || !proctest.Running(pids[1]) {
 				t.Fatalf("bash (%d) or its background child (%d) is not running before the interrupt", pids[0], pids[1])
 			}
 			target := p.cmd.Process.Pid
@@ -156,83 +157,9 @@ func readPids(t *testing.T, path string) []int {
 	return pids
 }
 
-// checkGone checks that within 5s neither the processes pids nor any
-// member of the process group pids[0] is running. Zombies count as gone:
-// they only wait to be reaped, and in a container PID 1 may never reap
-// them.
+// checkGone checks that within 5s neither pids nor any member of the
+// process group pids[0] is running.
 func checkGone(t *testing.T, pids []int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var alive []string
-		for _, pid := range pids {
-			if running(pid) {
-				alive = append(alive, fmt.Sprintf("pid %d", pid))
-			}
-		}
-		for _, pid := range groupMembers(pids[0]) {
-			alive = append(alive, fmt.Sprintf("pid %d of group %d", pid, pids[0]))
-		}
-		if len(alive) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("still running 5s after wfsh stopped: %s", strings.Join(alive, ", "))
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// running reports whether pid exists and is not a zombie.
-func running(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	st, ok := procStat(pid)
-	return !ok || st.state != "Z"
-}
-
-type procStatus struct {
-	state string
-	pgrp  int
-}
-
-// procStat reads the state and process group of pid from /proc.
-func procStat(pid int) (procStatus, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStatus{}, false
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 3 {
-		return procStatus{}, false
-	}
-	pgrp, _ := strconv.Atoi(f[2])
-	return procStatus{state: f[0], pgrp: pgrp}, true
-}
-
-// groupMembers lists the running (not zombie) processes of group pgid, by
-// /proc where there is one, else by kill(-pgid, 0).
-func groupMembers(pgid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		if syscall.Kill(-pgid, 0) == nil {
-			return []int{-1}
-		}
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := procStat(pid); ok && st.pgrp == pgid && st.state != "Z" {
-			out = append(out, pid)
-		}
-	}
-	return out
+	proctest.CheckGone(t, pids, 5*time.Second, "wfsh stopped")
 }

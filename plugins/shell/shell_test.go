@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/proctest"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wfsh/wfsh/plugins/host"
@@ -282,84 +284,11 @@ func waitPids(t *testing.T, path string) []int {
 	return nil
 }
 
-// checkGone checks that within 5s neither the processes pids nor any
-// member of the process group pids[0] is running (zombies, which only
-// wait to be reaped, count as gone).
+// checkGone checks that within 5s neither pids nor any member of the
+// process group pids[0] is running.
 func checkGone(t *testing.T, pids []int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var alive []string
-		for _, pid := range pids {
-			if running(pid) {
-				alive = append(alive, fmt.Sprintf("pid %d", pid))
-			}
-		}
-		for _, pid := range groupMembers(pids[0]) {
-			alive = append(alive, fmt.Sprintf("pid %d of group %d", pid, pids[0]))
-		}
-		if len(alive) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("still running 5s after the cancel: %s", strings.Join(alive, ", "))
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// running reports whether pid exists and is not a zombie.
-func running(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false // ESRCH; EPERM would be somebody else's process, reused
-	}
-	st, ok := procStat(pid)
-	return !ok || st.state != "Z"
-}
-
-type stat struct {
-	state string
-	pgrp  int
-}
-
-// procStat reads the state and process group of pid from /proc.
-func procStat(pid int) (stat, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return stat{}, false
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 3 {
-		return stat{}, false
-	}
-	pgrp, _ := strconv.Atoi(f[2])
-	return stat{state: f[0], pgrp: pgrp}, true
-}
-
-// groupMembers lists the running (not zombie) processes of group pgid, by
-// /proc where there is one, else by kill(-pgid, 0).
-func groupMembers(pgid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		if syscall.Kill(-pgid, 0) == nil {
-			return []int{-1}
-		}
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := procStat(pid); ok && st.pgrp == pgid && st.state != "Z" {
-			out = append(out, pid)
-		}
-	}
-	return out
+	proctest.CheckGone(t, pids, 5*time.Second, "the cancel")
 }
 
 func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
