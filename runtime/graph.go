@@ -205,7 +205,7 @@ func (g *Graph) Validate() error {
 		deps[i] = g.Deps(n)
 		g.validateEdges(n, deps[i], &errs)
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && !topological(deps) {
 		g.findCycle(deps, &errs)
 	}
 	errs.Sort()
@@ -228,6 +228,20 @@ func (g *Graph) validateEdges(n *Node, deps []NodeID, errs *ErrorList) {
 	if n.Body == nil {
 		errs.Add(n.Pos, "task %q has no body", n.Name)
 	}
+}
+
+// topological reports whether every node depends only on nodes before it,
+// as a flow body builds them: then there can be no cycle, and no search
+// for one is needed.
+func topological(deps [][]NodeID) bool {
+	for i, ds := range deps {
+		for _, d := range ds {
+			if int(d) >= i {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // findCycle reports one cycle, naming every node on it.
