@@ -19,6 +19,7 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
+		newRunsCmd(), newShowCmd(), newLogsCmd())
 	return root
 }

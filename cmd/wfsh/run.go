@@ -14,6 +14,7 @@ import (
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
 )
 
 type runFlags struct {
@@ -23,6 +24,9 @@ type runFlags struct {
 	concurrency int
 	json        bool
 	logLevel    string
+	store       storeFlag
+	noStore     bool
+	record      bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -48,6 +52,9 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("task bodies run at once (default %d)", runtime.DefaultConcurrency()))
 	fl.BoolVar(&f.json, "json", false, "print one JSON event per line instead of log lines")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
+	f.store.register(fl)
+	fl.BoolVar(&f.record, "record", false, "record the run in the run store at its default place ($WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
+	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run, even with --store or --record")
 	return cmd
 }
 
@@ -85,15 +92,21 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	rec, closeRec, err := recordRun(cmd.ErrOrStderr(), f, path, flow.Name(), runID, ctxKV, build.Graph)
+	if err != nil {
+		return err
+	}
+	defer closeRec()
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()
+		closeRec()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
 	res := runtime.Run(ctx, build.Graph, runtime.Options{
 		RunID: runID, Concurrency: f.concurrency, Redactor: redactor,
-		Sink: printer(out, f, level, build),
+		Sink: runtime.Tee(printer(out, f, level, build), sink(rec)),
 	})
 	return &exitError{code: exitCode(res.State)}
 }
@@ -130,6 +143,14 @@ func printer(out io.Writer, f *runFlags, level runtime.Level, b *builtins.Build)
 		return &output.JSONPrinter{Out: out, Flow: b.Flow.Name()}
 	}
 	return &output.LogPrinter{Out: out, Level: level, Graph: b.Graph}
+}
+
+// sink is rec as a Sink, nil (none) when rec is.
+func sink(rec *store.Recorder) runtime.Sink {
+	if rec == nil {
+		return nil
+	}
+	return rec
 }
 
 func exitCode(s runtime.State) int {

@@ -131,7 +131,8 @@ func startWfsh(t *testing.T, dir string, env []string, args ...string) *proc {
 	p := &proc{lines: make(chan string, 1<<16), done: make(chan struct{})}
 	p.cmd = exec.Command(b.Wfsh, args...)
 	p.cmd.Dir = dir
-	p.cmd.Env = append(append(os.Environ(), "WFSH_PLUGIN_DIR="+b.PluginDir), env...)
+	// Each run's history goes to a store of the test's own, not ~/.wfsh.
+	p.cmd.Env = append(append(os.Environ(), "WFSH_PLUGIN_DIR="+b.PluginDir, "WFSH_HOME="+t.TempDir()), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	out, err := p.cmd.StdoutPipe()

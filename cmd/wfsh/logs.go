@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+type logsFlags struct {
+	store    storeFlag
+	task     string
+	follow   bool
+	logLevel string
+}
+
+func newLogsCmd() *cobra.Command {
+	var f logsFlags
+	cmd := &cobra.Command{
+		Use:   "logs RUN",
+		Short: "Print the log of a recorded run (RUN: its id or a unique prefix)",
+		Example: `  wfsh logs 3f2a
+  wfsh logs 3f2a --task extract --follow`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return printLogs(cmd, args[0], &f)
+		},
+	}
+	fl := cmd.Flags()
+	f.store.register(fl)
+	fl.StringVar(&f.task, "task", "", "only the lines of this task (and of the flow)")
+	fl.BoolVarP(&f.follow, "follow", "f", false, "keep printing new lines until the run ends")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
+	return cmd
+}
+
+// followEvery is how often --follow looks for new lines.
+const followEvery = 200 * time.Millisecond
+
+func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
+	level, err := runtime.ParseLevel(f.logLevel)
+	if err != nil {
+		return badInput(err)
+	}
+	st, err := f.store.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	run, err := st.GetRun(cmd.Context(), id)
+	if err != nil {
+		return badInput(err)
+	}
+	out := cmd.OutOrStdout()
+	// Children's routine events are not stored, so no progress lines.
+	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	var after uint64
+	for {
+		// Read the state before the lines: once it is final, the lines
+		// read next are the last.
+		if run, err = st.GetRun(cmd.Context(), run.ID); err != nil {
+			return err
+		}
+		evs, err := st.Logs(cmd.Context(), run.ID, store.LogFilter{Task: f.task, After: after})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			p.Emit(e)
+			after = e.Seq
+		}
+		if !f.follow || run.State.Finished() {
+			break
+		}
+		select {
+		case <-cmd.Context().Done():
+			return nil
+		case <-time.After(followEvery):
+		}
+	}
+	if run.State == runtime.Crashed {
+		fmt.Fprintf(out, "[%s] ERROR - wfsh.FlowRunner | Flow run CRASHED: %s\n",
+			run.FinishedAt.Format("2006-01-02 15:04:05-0700"), run.Message)
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings the schema from version i to version i+1. Never edit
+// one that has shipped: add the next.
+var migrations = []string{
+	// 1: runs, their task runs and their log lines. Enums (states, levels,
+	// kinds) are stored by name; times are Unix nanoseconds. Mapped
+	// children are in map_runs, a JSON array of them per task and write
+	// batch: see chunk.
+	`CREATE TABLE runs (
+		id          TEXT PRIMARY KEY,
+		flow        TEXT NOT NULL,
+		file        TEXT NOT NULL,
+		file_sha256 TEXT NOT NULL,
+		parameters  TEXT NOT NULL DEFAULT '{}',
+		context     TEXT NOT NULL DEFAULT '{}',
+		state       TEXT NOT NULL,
+		message     TEXT NOT NULL DEFAULT '',
+		started_at  INTEGER NOT NULL,
+		finished_at INTEGER,
+		pid         INTEGER NOT NULL
+	);
+	CREATE INDEX runs_started ON runs (started_at);
+	CREATE INDEX runs_flow ON runs (flow, started_at);
+	CREATE TABLE task_runs (
+		run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		name        TEXT NOT NULL,
+		task        TEXT NOT NULL,
+		map_index   INTEGER NOT NULL,
+		state       TEXT NOT NULL,
+		attempts    INTEGER NOT NULL,
+		message     TEXT NOT NULL DEFAULT '',
+		started_at  INTEGER,
+		finished_at INTEGER,
+		result      TEXT,
+		seq         INTEGER NOT NULL,
+		PRIMARY KEY (run_id, name)
+	) WITHOUT ROWID;
+	CREATE TABLE map_runs (
+		run_id   TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		task     TEXT NOT NULL,
+		seq      INTEGER NOT NULL,
+		children TEXT NOT NULL,
+		PRIMARY KEY (run_id, task, seq)
+	) WITHOUT ROWID;
+	CREATE TABLE logs (
+		run_id    TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		seq       INTEGER NOT NULL,
+		time      INTEGER NOT NULL,
+		kind      TEXT NOT NULL,
+		task_run  TEXT NOT NULL DEFAULT '',
+		map_index INTEGER NOT NULL DEFAULT -1,
+		attempt   INTEGER NOT NULL DEFAULT 0,
+		state     TEXT NOT NULL DEFAULT '',
+		level     TEXT NOT NULL DEFAULT '',
+		msg       TEXT NOT NULL DEFAULT '',
+		children  INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (run_id, seq)
+	) WITHOUT ROWID;`,
+}
+
+// SchemaVersion is the version of the schema this package writes.
+var SchemaVersion = len(migrations)
+
+// migrate applies the migrations the database has not seen, each in its
+// own transaction, recording the version reached in schema_version.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next migration, if any, and reports whether the
+// schema is up to date.
+func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil) // immediate: one migrating process at a time
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	v, err := version(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	if v > len(migrations) {
+		return false, fmt.Errorf("schema version %d is newer than this wfsh knows (%d): upgrade wfsh", v, len(migrations))
+	}
+	if v == len(migrations) {
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("migration %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}
+
+func version(ctx context.Context, tx *sql.Tx) (int, error) {
+	var v sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&v)
+	return int(v.Int64), err
+}
+
+// Version returns the schema version of the open database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&v)
+	return int(v.Int64), err
+}

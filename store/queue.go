@@ -1,0 +1,101 @@
+package store
+
+import (
+	"sync"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// queue holds events between Emit and the writer goroutine. Emit runs
+// under the executor's lock, so it must be cheap: events go into blocks
+// of fixed size, never into one slice that grows by copying, and written
+// blocks are reused.
+type queue struct {
+	mu     sync.Mutex
+	full   [][]runtime.Event
+	cur    []runtime.Event
+	free   [][]runtime.Event
+	closed bool
+	wake   chan struct{} // events have come
+	many   chan struct{} // flushBlocks blocks are full
+}
+
+const (
+	blockSize  = 2048
+	freeBlocks = 64
+	// flushBlocks full blocks are written without waiting for the flush
+	// interval, so that the last write, at Close, stays short.
+	flushBlocks = 4
+)
+
+func newQueue() *queue {
+	return &queue{wake: make(chan struct{}, 1), many: make(chan struct{}, 1)}
+}
+
+func (q *queue) push(e runtime.Event) {
+	q.mu.Lock()
+	if len(q.cur) == cap(q.cur) {
+		if q.cur != nil {
+			q.full = append(q.full, q.cur)
+			if len(q.full) == flushBlocks {
+				signal(q.many)
+			}
+		}
+		if n := len(q.free); n > 0 {
+			q.cur, q.free = q.free[n-1], q.free[:n-1]
+		} else {
+			q.cur = make([]runtime.Event, 0, blockSize)
+		}
+	}
+	q.cur = append(q.cur, e)
+	q.mu.Unlock()
+	signal(q.wake)
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	signal(q.wake)
+}
+
+// take waits for events and returns them, oldest first, in blocks; ok is
+// false once the queue is closed and empty.
+func (q *queue) take() (blocks [][]runtime.Event, ok bool) {
+	for {
+		q.mu.Lock()
+		blocks, q.full = q.full, nil
+		if len(q.cur) > 0 {
+			blocks, q.cur = append(blocks, q.cur), nil
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if len(blocks) > 0 {
+			return blocks, true
+		}
+		if closed {
+			return nil, false
+		}
+		<-q.wake
+	}
+}
+
+// recycle gives back blocks that have been written.
+func (q *queue) recycle(blocks [][]runtime.Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, b := range blocks {
+		if len(q.free) >= freeBlocks {
+			return
+		}
+		clear(b) // drop what the events referred to
+		q.free = append(q.free, b[:0])
+	}
+}

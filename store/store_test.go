@@ -1,0 +1,406 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "wfsh.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// events is a small run: a task "a", a task "sq" mapped over two children
+// (one retried), and a log line, ending in state.
+func events(runID string, final runtime.State) []runtime.Event {
+	t0 := time.Date(2020, 11, 29, 10, 47, 10, 0, time.UTC)
+	evs := []runtime.Event{
+		{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode},
+		{Kind: runtime.TaskState, TaskRun: "a", MapIndex: -1, Attempt: 1, State: runtime.Running},
+		{Kind: runtime.TaskLog, TaskRun: "a", MapIndex: -1, Attempt: 1, Level: runtime.Info, Msg: "hello"},
+		{Kind: runtime.TaskState, TaskRun: "a", MapIndex: -1, Attempt: 1, State: runtime.Success, Result: "42"},
+		{Kind: runtime.MapExpanded, TaskRun: "sq", MapIndex: -1, Node: 1, Children: 2},
+		{Kind: runtime.TaskState, TaskRun: "sq[0]", MapIndex: 0, Attempt: 1, State: runtime.Running},
+		{Kind: runtime.TaskState, TaskRun: "sq[1]", MapIndex: 1, Attempt: 1, State: runtime.Running},
+		{Kind: runtime.TaskState, TaskRun: "sq[0]", MapIndex: 0, Attempt: 1, State: runtime.Success},
+		{Kind: runtime.TaskState, TaskRun: "sq[1]", MapIndex: 1, Attempt: 1, State: runtime.Retrying, Msg: "boom"},
+		{Kind: runtime.TaskState, TaskRun: "sq[1]", MapIndex: 1, Attempt: 2, State: runtime.Running},
+		{Kind: runtime.TaskState, TaskRun: "sq[1]", MapIndex: 1, Attempt: 2, State: runtime.Failed, Msg: "boom again"},
+		{Kind: runtime.TaskState, TaskRun: "sq", MapIndex: -1, Attempt: 1, State: runtime.Mapped},
+		{Kind: runtime.FlowFinished, State: final, Msg: "done", MapIndex: -1},
+	}
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+		evs[i].Time = t0.Add(time.Duration(i) * time.Second)
+		evs[i].RunID = runID
+	}
+	return evs
+}
+
+func record(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt RecorderOptions) {
+	t.Helper()
+	opt.Run.ID, opt.Run.Flow, opt.Run.File = id, flow, "flows/"+flow+".star"
+	r, err := s.NewRecorder(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		r.Emit(e)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateFromEmpty(t *testing.T) {
+	s, path := openTemp(t)
+	v, err := s.Version(context.Background())
+	if err != nil || v != SchemaVersion || v != 1 {
+		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
+	}
+	s.Close()
+	// Reopening applies nothing and keeps one version row.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var n int
+	if err := s2.db.QueryRow(`SELECT count(*) FROM schema_version`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_version rows = %d, %v; want 1", n, err)
+	}
+	var mode string
+	if err := s2.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	for _, table := range []string{"runs", "task_runs", "logs"} {
+		if _, err := s2.db.Exec(`SELECT * FROM ` + table + ` LIMIT 1`); err != nil {
+			t.Errorf("table %s: %v", table, err)
+		}
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	s, path := openTemp(t)
+	if _, err := s.db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v, want an error", err)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	enc := func(v runtime.Value) ([]byte, bool) {
+		str, ok := v.(string)
+		return []byte(str), ok
+	}
+	record(t, s, "11111111-aaaa", "F", events("11111111-aaaa", runtime.Failed), RecorderOptions{
+		Run:          RunInfo{FileSHA256: "abc", Parameters: []byte(`{"n":3}`), Context: []byte(`{"today":"2020-11-30"}`)},
+		EncodeResult: enc,
+	})
+	r, err := s.GetRun(ctx, "11111111-aaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Flow != "F" || r.State != runtime.Failed || r.Message != "done" || r.FileSHA256 != "abc" ||
+		string(r.Parameters) != `{"n":3}` || string(r.Context) != `{"today":"2020-11-30"}` ||
+		r.PID != os.Getpid() || r.FinishedAt.IsZero() {
+		t.Errorf("run = %+v", r)
+	}
+	trs, err := s.TaskRuns(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range trs {
+		got = append(got, fmt.Sprintf("%s/%s/%d %s x%d %q %s", tr.Name, tr.Task, tr.MapIndex, tr.State, tr.Attempts, tr.Message, tr.Result))
+	}
+	want := []string{
+		`a/a/-1 Success x1 "" 42`,
+		`sq[0]/sq/0 Success x1 "" `,
+		`sq[1]/sq/1 Failed x2 "boom again" `,
+		`sq/sq/-1 Mapped x1 "" `,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("task runs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	logs, err := s.Logs(ctx, r.ID, LogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Children's routine state changes are not in the logs; their failures are.
+	var kinds []string
+	for _, e := range logs {
+		kinds = append(kinds, fmt.Sprintf("%d:%s:%s", e.Seq, e.Kind, e.TaskRun))
+	}
+	if w := "1:flow_started: 2:task_state:a 3:task_log:a 4:task_state:a 5:map_expanded:sq 9:task_state:sq[1] 11:task_state:sq[1] 12:task_state:sq 13:flow_finished:"; strings.Join(kinds, " ") != w {
+		t.Errorf("logs: %s\nwant %s", strings.Join(kinds, " "), w)
+	}
+	if logs[2].Level != runtime.Info || logs[2].Msg != "hello" || !logs[2].Time.Equal(events("", 0)[2].Time) || logs[4].Children != 2 {
+		t.Errorf("log entries: %+v", logs)
+	}
+	after, _ := s.Logs(ctx, r.ID, LogFilter{After: 11})
+	if len(after) != 2 { // 12 and 13
+		t.Errorf("after 11: %d entries, want 2", len(after))
+	}
+	onlyA, _ := s.Logs(ctx, r.ID, LogFilter{Task: "a"})
+	if len(onlyA) != 5 { // flow started, a x3, flow finished
+		t.Errorf("task a: %d entries, want 5: %+v", len(onlyA), onlyA)
+	}
+	onlySq, _ := s.Logs(ctx, r.ID, LogFilter{Task: "sq"})
+	if len(onlySq) != 6 {
+		t.Errorf("task sq: %d entries, want 6: %+v", len(onlySq), onlySq)
+	}
+}
+
+func TestListRunsFilters(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	record(t, s, "aaaa-1", "etl", events("aaaa-1", runtime.Success), RecorderOptions{})
+	record(t, s, "aaaa-2", "etl", events("aaaa-2", runtime.Failed), RecorderOptions{})
+	record(t, s, "bbbb-3", "hello", events("bbbb-3", runtime.Success), RecorderOptions{})
+	ids := func(f RunFilter) string {
+		t.Helper()
+		runs, err := s.ListRuns(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range runs {
+			out = append(out, r.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		f    RunFilter
+		want string
+	}{
+		{RunFilter{}, "bbbb-3 aaaa-2 aaaa-1"},
+		{RunFilter{Flow: "etl"}, "aaaa-2 aaaa-1"},
+		{RunFilter{State: "failed"}, "aaaa-2"},
+		{RunFilter{State: "Success", Flow: "hello"}, "bbbb-3"},
+		{RunFilter{Limit: 1}, "bbbb-3"},
+		{RunFilter{Flow: "nope"}, ""},
+	} {
+		if got := ids(c.f); got != c.want {
+			t.Errorf("ListRuns(%+v) = %q, want %q", c.f, got, c.want)
+		}
+	}
+	if _, err := s.ListRuns(ctx, RunFilter{State: "weird"}); err == nil {
+		t.Error("an unknown state is not an error")
+	}
+}
+
+func TestGetRunPrefix(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for _, id := range []string{"abc1", "abc2", "abd3"} {
+		record(t, s, id, "F", nil, RecorderOptions{})
+	}
+	if r, err := s.GetRun(ctx, "abd"); err != nil || r.ID != "abd3" {
+		t.Errorf("GetRun(abd) = %q, %v", r.ID, err)
+	}
+	if r, err := s.GetRun(ctx, "abc1"); err != nil || r.ID != "abc1" {
+		t.Errorf("GetRun(abc1) = %q, %v", r.ID, err)
+	}
+	_, err := s.GetRun(ctx, "ab")
+	if err == nil || !strings.Contains(err.Error(), "ambiguous") || !strings.Contains(err.Error(), "abc1") {
+		t.Errorf("GetRun(ab) error = %v, want ambiguous", err)
+	}
+	if _, err := s.GetRun(ctx, "zz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetRun(zz) error = %v, want ErrNotFound", err)
+	}
+	// A % or _ in the prefix is no wildcard.
+	if _, err := s.GetRun(ctx, "ab_"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetRun(ab_) error = %v, want ErrNotFound", err)
+	}
+}
+
+// deadPID returns the id of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestCrashMarking(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	evs := events("dead", runtime.Success)
+	for i := range evs { // after the run's start
+		evs[i].Time = time.Now().Add(time.Duration(i+1) * time.Second)
+	}
+	// Half a run: "a" done, sq[1] retrying, sq[0] running, no end.
+	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "dead", Flow: "F"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs[:9] {
+		r.Emit(e)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s, "alive", "F", evs[:3], RecorderOptions{}) // unfinished, but this process lives
+	if _, err := s.db.Exec(`UPDATE runs SET pid = ? WHERE id = 'dead'`, deadPID(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dead, _ := s.GetRun(ctx, "dead")
+	// It ended with the last event recorded (the 9th, at t0+8s).
+	if dead.State != runtime.Crashed || !strings.Contains(dead.Message, "died") || !dead.FinishedAt.Equal(evs[8].Time) {
+		t.Errorf("dead run: %+v", dead)
+	}
+	trs, _ := s.TaskRuns(ctx, "dead")
+	states := map[string]runtime.State{}
+	for _, tr := range trs {
+		states[tr.Name] = tr.State
+	}
+	if states["a"] != runtime.Success || states["sq[0]"] != runtime.Success || states["sq[1]"] != runtime.Crashed {
+		t.Errorf("task runs of the dead run: %v", states)
+	}
+	if alive, _ := s.GetRun(ctx, "alive"); alive.State != runtime.Running {
+		t.Errorf("the live run is %s, want Running", alive.State)
+	}
+}
+
+// TestConcurrentRecorders writes two runs into one file through two
+// Stores at once: neither may fail with "database is locked".
+func TestConcurrentRecorders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wfsh.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- writeMany(path, fmt.Sprintf("run-%d", w), 20000)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for w := range 2 {
+		id := fmt.Sprintf("run-%d", w)
+		trs, err := s.TaskRuns(context.Background(), id)
+		if err != nil || len(trs) != 20000 {
+			t.Fatalf("%s: %d task runs, %v; want 20000", id, len(trs), err)
+		}
+		for _, tr := range trs {
+			if tr.State != runtime.Success || tr.StartedAt.IsZero() || tr.FinishedAt.IsZero() {
+				t.Fatalf("%s: %+v", id, tr)
+			}
+		}
+		if r, _ := s.GetRun(context.Background(), id); r.State != runtime.Success {
+			t.Errorf("%s: run state %s", id, r.State)
+		}
+	}
+}
+
+// writeMany records a run of n mapped children, emitting them over a few
+// hundred milliseconds so that the two writers' flushes interleave.
+func writeMany(path, id string, n int) error {
+	s, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: id, Flow: "F"}, FlushEvery: 5 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	seq := uint64(0)
+	emit := func(e runtime.Event) {
+		seq++
+		e.Seq, e.Time, e.RunID = seq, time.Now(), id
+		r.Emit(e)
+	}
+	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
+	for i := range n {
+		name := fmt.Sprintf("sq[%d]", i)
+		emit(runtime.Event{Kind: runtime.TaskState, TaskRun: name, MapIndex: i, Attempt: 1, State: runtime.Running})
+		emit(runtime.Event{Kind: runtime.TaskState, TaskRun: name, MapIndex: i, Attempt: 1, State: runtime.Success})
+		if i%1000 == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
+	return r.Close()
+}
+
+// TestEmitDoesNotBlock holds the write lock of the database while a run
+// emits events: Emit must return at once all the same.
+func TestEmitDoesNotBlock(t *testing.T) {
+	s, path := openTemp(t)
+	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, state, started_at, pid) VALUES ('x', 'F', '', '', 'Success', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, e := range events("r", runtime.Success) {
+		r.Emit(e)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("Emit took %v while the database was locked", d)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if run, _ := s.GetRun(context.Background(), "r"); run.State != runtime.Success {
+		t.Errorf("run state %s after the lock was released, want Success", run.State)
+	}
+}
