@@ -47,15 +47,11 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	st, err := f.store.open()
+	st, run, err := f.store.openRun(cmd.Context(), id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	run, err := st.GetRun(cmd.Context(), id)
-	if err != nil {
-		return badInput(err)
-	}
 	out := cmd.OutOrStdout()
 	// Children's routine events are not stored, so no progress lines.
 	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}

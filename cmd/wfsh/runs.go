@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -41,6 +42,21 @@ func (s *storeFlag) open() (*store.Store, error) {
 		return nil, storeErr(err)
 	}
 	return st, nil
+}
+
+// openRun opens the store and finds the run named by id or a unique prefix
+// of one. The caller closes the store.
+func (s *storeFlag) openRun(ctx context.Context, id string) (*store.Store, store.Run, error) {
+	st, err := s.open()
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	run, err := st.GetRun(ctx, id)
+	if err != nil {
+		st.Close()
+		return nil, store.Run{}, badInput(err)
+	}
+	return st, run, nil
 }
 
 // storeErr reports a failure of the run store itself: exit status 1.

@@ -28,15 +28,11 @@ func newShowCmd() *cobra.Command {
 }
 
 func showRun(cmd *cobra.Command, id string, f *showFlags) error {
-	st, err := f.store.open()
+	st, run, err := f.store.openRun(cmd.Context(), id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	run, err := st.GetRun(cmd.Context(), id)
-	if err != nil {
-		return badInput(err)
-	}
 	trs, err := st.TaskRuns(cmd.Context(), run.ID)
 	if err != nil {
 		return err

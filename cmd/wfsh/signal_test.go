@@ -205,19 +205,12 @@ func (p *wfshProc) checkNoProcessLeft(t *testing.T) {
 	}
 }
 
-// buildWfsh builds the wfsh binary into a temporary directory.
+// buildWfsh builds the wfsh binary into a temporary directory; -short
+// skips the tests that need it.
 func buildWfsh(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the wfsh binary")
 	}
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build wfsh with")
-	}
-	bin := filepath.Join(t.TempDir(), "wfsh")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return wfshBinary(t)
 }
