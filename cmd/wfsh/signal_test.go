@@ -53,12 +53,7 @@ def f():
 // and leave no process of its group running.
 func TestInterrupt(t *testing.T) {
 	p := startWfsh(t, loopFlow)
-	select {
-	case <-p.started:
-	case <-time.After(20 * time.Second):
-		p.kill()
-		t.Fatalf("the task did not start; output so far:\n%s", p.output())
-	}
+	p.waitStarted(t)
 	sent := time.Now()
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -69,15 +64,11 @@ func TestInterrupt(t *testing.T) {
 	if code != 130 {
 		t.Errorf("exit status %d, want 130; output:\n%s", code, out)
 	}
-	for _, want := range []string{
+	wantAll(t, out,
 		"Task 'spin': Finished task run for task with final state: 'Cancelled'",
 		"Task 'report': Finished task run for task with final state: 'Cancelled'",
 		"Flow run CANCELLED",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "never") {
 		t.Errorf("the downstream task ran:\n%s", out)
 	}
@@ -202,6 +193,27 @@ func (p *wfshProc) checkNoProcessLeft(t *testing.T) {
 	t.Helper()
 	if err := syscall.Kill(-p.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("a process of wfsh's group is still running after it exited (kill -0: %v)", err)
+	}
+}
+
+// waitStarted waits until the flow's task has printed that it started.
+func (p *wfshProc) waitStarted(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.started:
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatalf("the task did not start; output so far:\n%s", p.output())
+	}
+}
+
+// wantAll reports each of wants missing from out.
+func wantAll(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
