@@ -31,9 +31,17 @@ setup:
 	@command -v dot >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y graphviz)
 	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
 
-## test: every tier: formatting, vet, the package rule, race-enabled tests
+# Each integration tier (emulators, control plane) lives in mk/<tier>.mk and
+# appends its target to TEST_TIERS; `make test` runs them all after the
+# unit and CLI tests.
+TEST_TIERS :=
+-include mk/*.mk
+
+## test: every tier: formatting, vet, the package rule, race-enabled tests,
+## then the integration tiers of mk/*.mk
 test: setup fmt-check vet depcheck
 	$(GO) test -race -count=1 ./...
+	@for t in $(TEST_TIERS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-fast: the edit-test loop (no race detector, cached)
 test-fast:
