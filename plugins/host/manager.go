@@ -74,9 +74,7 @@ func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, on
 	if err != nil {
 		return nil, err
 	}
-	callCtx, release := withoutDeadline(ctx)
-	defer release()
-	v, err := p.rpc.Call(callCtx, req, onLog)
+	v, err := p.rpc.Call(ctx, req, onLog)
 	if err == nil {
 		return v, nil
 	}
@@ -90,20 +88,6 @@ func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, on
 		return nil, fmt.Errorf("plugin %s crashed during %s: %s%s", name, req.GetFunction(), p.exitStatus(), p.stderr.String())
 	}
 	return nil, fmt.Errorf("plugin %s: call of %s failed: %v", name, req.GetFunction(), err)
-}
-
-// withoutDeadline returns a context that ends when ctx does but carries no
-// deadline. gRPC would send ctx's deadline to the plugin, which enforces it
-// too and may end the call a moment before ctx itself is done: the call
-// would then fail as an error of the plugin, not as the task's timeout;
-// release frees what it holds.
-func withoutDeadline(ctx context.Context) (_ context.Context, release func()) {
-	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	return c, func() {
-		stop()
-		cancel()
-	}
 }
 
 // get returns the running plugin named name, starting it if it is not

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 )
@@ -27,9 +30,15 @@ func Dispense(c plugin.ClientProtocol) (*Client, error) {
 	return cl, nil
 }
 
-// Client is the host's side of a plugin connection.
+// Client is the host's side of a plugin connection. Its calls share one
+// Session stream, opened on the first call; with a plugin that has no
+// Session (built with an older SDK), each call has a stream of its own.
 type Client struct {
 	rpc pb.PluginClient
+
+	mu        sync.Mutex
+	sess      *session // nil until the first call, or after it broke
+	noSession bool     // the plugin does not serve Session
 }
 
 // NewClient wraps a raw protocol client (for tests over an in-process
@@ -41,6 +50,17 @@ func (c *Client) Describe(ctx context.Context) (*pb.Description, error) {
 	return c.rpc.Describe(ctx, &pb.DescribeRequest{})
 }
 
+// Close ends the session, cancelling the calls in flight in the plugin.
+func (c *Client) Close() {
+	c.mu.Lock()
+	s := c.sess
+	c.sess = nil
+	c.mu.Unlock()
+	if s != nil {
+		s.cancel()
+	}
+}
+
 // CallError is an error the plugin function returned (as opposed to a
 // broken connection).
 type CallError struct{ Msg string }
@@ -48,9 +68,62 @@ type CallError struct{ Msg string }
 func (e *CallError) Error() string { return e.Msg }
 
 // Call calls a function, passing each log line to onLog as it arrives, and
-// returns the result. Cancelling ctx cancels the call in the plugin.
+// returns the result. Cancelling ctx cancels the call in the plugin; ctx's
+// deadline is not sent (the caller enforces it). onLog runs on the
+// session's receiving goroutine and must not block for long.
 func (c *Client) Call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
-	stream, err := c.rpc.Call(ctx, req)
+	for {
+		s, err := c.session()
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			return c.callStream(ctx, req, onLog)
+		}
+		v, err := s.call(ctx, req, onLog)
+		if errors.Is(err, errNoSession) {
+			continue // the plugin is older than Session: c.session now says so
+		}
+		return v, err
+	}
+}
+
+// session returns the open session, opening one if needed, or nil when the
+// plugin serves no sessions.
+func (c *Client) session() (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noSession {
+		return nil, nil
+	}
+	if c.sess != nil && !c.sess.broken() {
+		return c.sess, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := c.rpc.Session(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &session{stream: stream, cancel: cancel, calls: map[uint64]*pending{}}
+	go s.receive(func() {
+		c.mu.Lock()
+		c.noSession = true
+		c.mu.Unlock()
+	})
+	c.sess = s
+	return s, nil
+}
+
+// callStream makes one call on a stream of its own.
+func (c *Client) callStream(ctx context.Context, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
+	// gRPC would send ctx's deadline to the plugin, which would enforce it
+	// too and might end the call a moment before ctx is done: the call
+	// would fail as an error of the plugin, not as the caller's timeout.
+	callCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	stream, err := c.rpc.Call(callCtx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -60,17 +133,145 @@ func (c *Client) Call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.L
 			return nil, errors.New("plugin ended the call without a result")
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
 			return nil, err
 		}
-		switch e := ev.GetEvent().(type) {
-		case *pb.CallEvent_Log:
-			if onLog != nil {
-				onLog(e.Log)
-			}
-		case *pb.CallEvent_Result:
-			return e.Result, nil
-		case *pb.CallEvent_Error:
-			return nil, &CallError{Msg: e.Error}
+		if v, err, done := outcome(ev, onLog); done {
+			return v, err
 		}
+	}
+}
+
+// outcome passes a log line to onLog, or returns the call's result or
+// error with done set.
+func outcome(ev *pb.CallEvent, onLog func(*pb.LogLine)) (v *pb.Value, err error, done bool) {
+	switch e := ev.GetEvent().(type) {
+	case *pb.CallEvent_Log:
+		if onLog != nil {
+			onLog(e.Log)
+		}
+		return nil, nil, false
+	case *pb.CallEvent_Result:
+		return e.Result, nil, true
+	case *pb.CallEvent_Error:
+		return nil, &CallError{Msg: e.Error}, true
+	}
+	return nil, errors.New("plugin sent an event of an unknown kind"), true
+}
+
+// errNoSession fails the calls of a session the plugin refused.
+var errNoSession = errors.New("plugin serves no sessions")
+
+// session is the host's side of one Session stream: calls are numbered,
+// sent on the stream, and answered by the receiving goroutine.
+type session struct {
+	stream pb.Plugin_SessionClient
+	cancel context.CancelFunc
+
+	sendMu sync.Mutex // one Send at a time
+
+	mu    sync.Mutex
+	next  uint64
+	calls map[uint64]*pending
+	err   error // why the stream ended; set once
+}
+
+// pending is a call waiting for its result.
+type pending struct {
+	onLog func(*pb.LogLine)
+	done  chan struct{}
+	v     *pb.Value
+	err   error
+}
+
+func (s *session) broken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil
+}
+
+func (s *session) call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
+	p := &pending{onLog: onLog, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.next++
+	id := s.next
+	s.calls[id] = p
+	s.mu.Unlock()
+
+	if err := s.send(&pb.SessionRequest{Id: id, Kind: &pb.SessionRequest_Call{Call: req}}); err != nil {
+		// The stream broke: the receiving goroutine fails p with the
+		// stream's own error, which says more than Send's io.EOF.
+		<-p.done
+		return p.v, p.err
+	}
+	select {
+	case <-p.done:
+		return p.v, p.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		_, running := s.calls[id]
+		delete(s.calls, id)
+		s.mu.Unlock()
+		if running {
+			_ = s.send(&pb.SessionRequest{Id: id, Kind: &pb.SessionRequest_Cancel{Cancel: true}})
+		}
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (s *session) send(r *pb.SessionRequest) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.stream.Send(r)
+}
+
+// receive delivers events to their calls until the stream ends, then fails
+// the calls still waiting with the stream's error. refused runs when the
+// plugin does not serve Session at all.
+func (s *session) receive(refused func()) {
+	for {
+		ev, err := s.stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("plugin ended the session")
+			}
+			if status.Code(err) == codes.Unimplemented {
+				refused()
+				err = errNoSession
+			}
+			s.mu.Lock()
+			s.err = err
+			calls := s.calls
+			s.calls = nil
+			s.mu.Unlock()
+			for _, p := range calls {
+				p.err = err
+				close(p.done)
+			}
+			s.cancel()
+			return
+		}
+		s.mu.Lock()
+		p := s.calls[ev.GetId()]
+		s.mu.Unlock()
+		if p == nil {
+			continue // cancelled by the host in the meantime
+		}
+		v, cerr, done := outcome(ev.GetEvent(), p.onLog)
+		if !done {
+			continue
+		}
+		s.mu.Lock()
+		delete(s.calls, ev.GetId())
+		s.mu.Unlock()
+		p.v, p.err = v, cerr
+		close(p.done)
 	}
 }

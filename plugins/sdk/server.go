@@ -81,41 +81,101 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description
 	return d, nil
 }
 
+// Call serves one call on a stream of its own.
 func (s *server) Call(req *pb.CallRequest, stream pb.Plugin_CallServer) error {
-	f := s.function(req.GetFunction())
-	if f == nil {
-		return stream.Send(errorEvent(fmt.Sprintf("plugin %s has no function %q", s.p.Name, req.GetFunction())))
+	return s.call(stream.Context(), req, stream.Send)
+}
+
+// Session serves the calls wfsh sends on one stream, each in a goroutine
+// of its own, until wfsh closes the stream; then the calls still running
+// are cancelled.
+func (s *server) Session(stream pb.Plugin_SessionServer) error {
+	ctx, cancelAll := context.WithCancel(stream.Context())
+	defer cancelAll()
+	var (
+		mu      sync.Mutex // one Send at a time; guards running and closed
+		running = map[uint64]context.CancelFunc{}
+		closed  bool
+	)
+	defer func() {
+		mu.Lock()
+		closed = true // the stream is unusable once Session returns
+		mu.Unlock()
+	}()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil // wfsh closed the session (or went away)
+		}
+		id := req.GetId()
+		switch k := req.GetKind().(type) {
+		case *pb.SessionRequest_Call:
+			callCtx, cancel := context.WithCancel(ctx)
+			mu.Lock()
+			running[id] = cancel
+			mu.Unlock()
+			go func() {
+				defer cancel()
+				_ = s.call(callCtx, k.Call, func(ev *pb.CallEvent) error {
+					mu.Lock()
+					defer mu.Unlock()
+					if closed {
+						return nil
+					}
+					if ev.GetLog() == nil {
+						delete(running, id)
+					}
+					return stream.Send(&pb.SessionEvent{Id: id, Event: ev})
+				})
+			}()
+		case *pb.SessionRequest_Cancel:
+			mu.Lock()
+			cancel := running[id]
+			delete(running, id)
+			mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		}
 	}
-	args, err := bindArgs(f, req.GetArgs())
-	if err != nil {
-		return stream.Send(errorEvent(err.Error()))
-	}
-	// A gRPC stream takes one Send at a time, and a function may log from
-	// several goroutines; lines logged after the call ended are dropped.
+}
+
+// call runs one call, sending its log lines and then its result or error
+// through send, one event at a time (a function may log from several
+// goroutines). Lines logged after the call ended are dropped.
+func (s *server) call(ctx context.Context, req *pb.CallRequest, sendEvent func(*pb.CallEvent) error) error {
 	var mu sync.Mutex
 	ended := false
-	send := func(ev *pb.CallEvent, last bool) error {
+	send := func(ev *pb.CallEvent) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if ended {
 			return nil
 		}
-		ended = last
-		return stream.Send(ev)
+		ended = ev.GetLog() == nil
+		return sendEvent(ev)
+	}
+	f := s.function(req.GetFunction())
+	if f == nil {
+		return send(errorEvent(fmt.Sprintf("plugin %s has no function %q", s.p.Name, req.GetFunction())))
+	}
+	args, err := bindArgs(f, req.GetArgs())
+	if err != nil {
+		return send(errorEvent(err.Error()))
 	}
 	call := &Call{Args: args, TaskRun: req.GetTaskRun(), FlowRun: req.GetFlowRunId(),
 		log: func(l Level, text string) {
-			_ = send(&pb.CallEvent{Event: &pb.CallEvent_Log{Log: &pb.LogLine{Level: pb.LogLine_Level(l), Text: text}}}, false)
+			_ = send(&pb.CallEvent{Event: &pb.CallEvent_Log{Log: &pb.LogLine{Level: pb.LogLine_Level(l), Text: text}}})
 		}}
-	v, err := runSafely(stream.Context(), f, call)
+	v, err := runSafely(ctx, f, call)
 	if err != nil {
-		return send(errorEvent(err.Error()), true)
+		return send(errorEvent(err.Error()))
 	}
 	res, err := Encode(v)
 	if err != nil {
-		return send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)), true)
+		return send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)))
 	}
-	return send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}}, true)
+	return send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}})
 }
 
 // runSafely turns a panic in a plugin function into an error, so one bad

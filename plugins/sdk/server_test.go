@@ -354,8 +354,8 @@ func TestCallCancel(t *testing.T) {
 				cancel()
 			}
 		})
-		if status.Code(err) != codes.Canceled {
-			t.Errorf("Call: %v, want a Canceled status", err)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Call: %v, want context.Canceled", err)
 		}
 		var ce *CallError
 		if errors.As(err, &ce) {
@@ -373,8 +373,8 @@ func TestCallCancel(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		_, err := c.Call(ctx, &pb.CallRequest{Function: "block"}, nil)
-		if status.Code(err) != codes.DeadlineExceeded {
-			t.Errorf("Call: %v, want a DeadlineExceeded status", err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Call: %v, want context.DeadlineExceeded", err)
 		}
 		select {
 		case got := <-saw:
@@ -510,4 +510,145 @@ func TestCallLogAfterReturn(t *testing.T) {
 		}
 	}
 	late.Wait()
+}
+
+// noSessionServer is a plugin built before Session existed.
+type noSessionServer struct{ *server }
+
+func (noSessionServer) Session(pb.Plugin_SessionServer) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
+}
+
+// dialBufconn serves srv on an in-memory listener and returns a Client.
+func dialBufconn(t *testing.T, impl pb.PluginServer) *Client {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := newGRPCServer(nil)
+	pb.RegisterPluginServer(srv, impl)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return NewClient(pb.NewPluginClient(conn))
+}
+
+// TestCallWithoutSession: a plugin that does not serve Session still
+// answers, each call on a stream of its own, logs included.
+func TestCallWithoutSession(t *testing.T) {
+	c := dialBufconn(t, noSessionServer{&server{p: greeter()}})
+	for i := range 3 {
+		var lines []string
+		v, err := c.Call(testCtx(t), &pb.CallRequest{Function: "greet", Args: args("who", "Ada")},
+			func(l *pb.LogLine) { lines = append(lines, l.GetText()) })
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got := decoded(t, v).(map[string]any)["text"]; got != "Hello, Ada!" {
+			t.Errorf("call %d: text %v", i, got)
+		}
+		if len(lines) != 1 || lines[0] != "greeting Ada" {
+			t.Errorf("call %d: log lines %q", i, lines)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.noSession {
+		t.Error("the client did not note that the plugin serves no sessions")
+	}
+}
+
+// TestSessionCancelOne: cancelling one call of the session cancels that
+// call in the plugin and no other.
+func TestSessionCancelOne(t *testing.T) {
+	release := make(chan struct{})
+	ended := make(chan string, 2)
+	p := &Plugin{Name: "s", Functions: []Function{{
+		Name: "wait", Params: []Param{{Name: "name", Required: true}},
+		Run: func(ctx context.Context, c *Call) (any, error) {
+			c.Logf("started")
+			select {
+			case <-ctx.Done():
+				ended <- c.String("name") + " cancelled"
+				return nil, ctx.Err()
+			case <-release:
+				ended <- c.String("name") + " released"
+				return c.String("name"), nil
+			}
+		},
+	}}}
+	c := serveInProcess(t, p)
+	ctx := testCtx(t)
+	cancelCtx, cancel := context.WithCancel(ctx)
+	started := make(chan struct{}, 2)
+	onLog := func(*pb.LogLine) { started <- struct{}{} }
+	errA := make(chan error, 1)
+	go func() {
+		_, err := c.Call(cancelCtx, &pb.CallRequest{Function: "wait", Args: args("name", "a")}, onLog)
+		errA <- err
+	}()
+	resB := make(chan *pb.Value, 1)
+	go func() {
+		v, err := c.Call(ctx, &pb.CallRequest{Function: "wait", Args: args("name", "b")}, onLog)
+		if err != nil {
+			t.Errorf("call b: %v", err)
+		}
+		resB <- v
+	}()
+	<-started
+	<-started
+	cancel()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Errorf("call a: %v, want context.Canceled", err)
+	}
+	if got := <-ended; got != "a cancelled" {
+		t.Errorf("first to end: %q, want a cancelled", got)
+	}
+	close(release)
+	if got := <-ended; got != "b released" {
+		t.Errorf("then: %q, want b released", got)
+	}
+	if v := <-resB; v.GetStringValue() != "b" {
+		t.Errorf("call b returned %v", v)
+	}
+}
+
+// TestSessionClose: closing the client's session cancels the calls in
+// flight in the plugin and fails them; the next call opens a new session.
+func TestSessionClose(t *testing.T) {
+	saw := make(chan error, 1)
+	p := &Plugin{Name: "s", Functions: []Function{
+		{Name: "block", Run: func(ctx context.Context, c *Call) (any, error) {
+			c.Logf("blocking")
+			<-ctx.Done()
+			saw <- ctx.Err()
+			return nil, ctx.Err()
+		}},
+		{Name: "one", Run: func(context.Context, *Call) (any, error) { return 1, nil }},
+	}}
+	c := serveInProcess(t, p)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(testCtx(t), &pb.CallRequest{Function: "block"}, func(*pb.LogLine) { c.Close() })
+		errc <- err
+	}()
+	if err := <-errc; err == nil {
+		t.Error("a call in flight when the session closed succeeded")
+	}
+	select {
+	case err := <-saw:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the function's ctx ended with %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("closing the session did not cancel the call in the plugin")
+	}
+	v, err := c.Call(testCtx(t), &pb.CallRequest{Function: "one"}, nil)
+	if err != nil || v.GetIntValue() != 1 {
+		t.Errorf("call after close: %v, %v", v, err)
+	}
 }

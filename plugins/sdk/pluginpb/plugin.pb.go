@@ -948,6 +948,153 @@ func (*CallEvent_Result) isCallEvent_Event() {}
 
 func (*CallEvent_Error) isCallEvent_Event() {}
 
+// SessionRequest is one frame from wfsh on a Session stream: a new call,
+// or the cancellation of a call in flight. id is chosen by wfsh and unique
+// on the stream.
+type SessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*SessionRequest_Call
+	//	*SessionRequest_Cancel
+	Kind          isSessionRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SessionRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetKind() isSessionRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetCall() *CallRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*SessionRequest_Call); ok {
+			return x.Call
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetCancel() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*SessionRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return false
+}
+
+type isSessionRequest_Kind interface {
+	isSessionRequest_Kind()
+}
+
+type SessionRequest_Call struct {
+	Call *CallRequest `protobuf:"bytes,2,opt,name=call,proto3,oneof"`
+}
+
+type SessionRequest_Cancel struct {
+	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3,oneof"` // the bool is ignored
+}
+
+func (*SessionRequest_Call) isSessionRequest_Kind() {}
+
+func (*SessionRequest_Cancel) isSessionRequest_Kind() {}
+
+// SessionEvent is one event of the call numbered id: a log line, or its
+// one result or error (after which the id is done).
+type SessionEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Event         *CallEvent             `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionEvent) Reset() {
+	*x = SessionEvent{}
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionEvent) ProtoMessage() {}
+
+func (x *SessionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
+func (*SessionEvent) Descriptor() ([]byte, []int) {
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SessionEvent) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetEvent() *CallEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_plugins_sdk_pluginpb_plugin_proto protoreflect.FileDescriptor
 
 const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
@@ -1015,10 +1162,19 @@ const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
 	"\x03log\x18\x01 \x01(\v2\x17.wfsh.plugin.v1.LogLineH\x00R\x03log\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.wfsh.plugin.v1.ValueH\x00R\x06result\x12\x16\n" +
 	"\x05error\x18\x03 \x01(\tH\x00R\x05errorB\a\n" +
-	"\x05event2\x94\x01\n" +
+	"\x05event\"u\n" +
+	"\x0eSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
+	"\x04call\x18\x02 \x01(\v2\x1b.wfsh.plugin.v1.CallRequestH\x00R\x04call\x12\x18\n" +
+	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancelB\x06\n" +
+	"\x04kind\"O\n" +
+	"\fSessionEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12/\n" +
+	"\x05event\x18\x02 \x01(\v2\x19.wfsh.plugin.v1.CallEventR\x05event2\xe1\x01\n" +
 	"\x06Plugin\x12H\n" +
 	"\bDescribe\x12\x1f.wfsh.plugin.v1.DescribeRequest\x1a\x1b.wfsh.plugin.v1.Description\x12@\n" +
-	"\x04Call\x12\x1b.wfsh.plugin.v1.CallRequest\x1a\x19.wfsh.plugin.v1.CallEvent0\x01B+Z)github.com/wfsh/wfsh/plugins/sdk/pluginpbb\x06proto3"
+	"\x04Call\x12\x1b.wfsh.plugin.v1.CallRequest\x1a\x19.wfsh.plugin.v1.CallEvent0\x01\x12K\n" +
+	"\aSession\x12\x1e.wfsh.plugin.v1.SessionRequest\x1a\x1c.wfsh.plugin.v1.SessionEvent(\x010\x01B+Z)github.com/wfsh/wfsh/plugins/sdk/pluginpbb\x06proto3"
 
 var (
 	file_plugins_sdk_pluginpb_plugin_proto_rawDescOnce sync.Once
@@ -1033,7 +1189,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugins_sdk_pluginpb_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(LogLine_Level)(0),      // 0: wfsh.plugin.v1.LogLine.Level
 	(*Value)(nil),           // 1: wfsh.plugin.v1.Value
@@ -1048,6 +1204,8 @@ var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(*CallRequest)(nil),     // 10: wfsh.plugin.v1.CallRequest
 	(*LogLine)(nil),         // 11: wfsh.plugin.v1.LogLine
 	(*CallEvent)(nil),       // 12: wfsh.plugin.v1.CallEvent
+	(*SessionRequest)(nil),  // 13: wfsh.plugin.v1.SessionRequest
+	(*SessionEvent)(nil),    // 14: wfsh.plugin.v1.SessionEvent
 }
 var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	2,  // 0: wfsh.plugin.v1.Value.list_value:type_name -> wfsh.plugin.v1.List
@@ -1065,15 +1223,19 @@ var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	0,  // 12: wfsh.plugin.v1.LogLine.level:type_name -> wfsh.plugin.v1.LogLine.Level
 	11, // 13: wfsh.plugin.v1.CallEvent.log:type_name -> wfsh.plugin.v1.LogLine
 	1,  // 14: wfsh.plugin.v1.CallEvent.result:type_name -> wfsh.plugin.v1.Value
-	8,  // 15: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
-	10, // 16: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
-	9,  // 17: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
-	12, // 18: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	10, // 15: wfsh.plugin.v1.SessionRequest.call:type_name -> wfsh.plugin.v1.CallRequest
+	12, // 16: wfsh.plugin.v1.SessionEvent.event:type_name -> wfsh.plugin.v1.CallEvent
+	8,  // 17: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
+	10, // 18: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
+	13, // 19: wfsh.plugin.v1.Plugin.Session:input_type -> wfsh.plugin.v1.SessionRequest
+	9,  // 20: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
+	12, // 21: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
+	14, // 22: wfsh.plugin.v1.Plugin.Session:output_type -> wfsh.plugin.v1.SessionEvent
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plugins_sdk_pluginpb_plugin_proto_init() }
@@ -1098,13 +1260,17 @@ func file_plugins_sdk_pluginpb_plugin_proto_init() {
 		(*CallEvent_Result)(nil),
 		(*CallEvent_Error)(nil),
 	}
+	file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12].OneofWrappers = []any{
+		(*SessionRequest_Call)(nil),
+		(*SessionRequest_Cancel)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_sdk_pluginpb_plugin_proto_rawDesc), len(file_plugins_sdk_pluginpb_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
