@@ -54,7 +54,11 @@ func ParseFile(filename string, src []byte) (*syntax.File, error) {
 			return f, nil
 		}
 	}
-	return parseStepwise(filename, src)
+	f, err := parseStepwise(filename, src)
+	if err != nil {
+		return nil, atTokenStart(src, err)
+	}
+	return f, nil
 }
 
 // parseGuessing replaces every '@' that starts a line and parses once. It

@@ -84,6 +84,27 @@ func TestParseFileErrors(t *testing.T) {
 	}
 }
 
+// The parser's "got X, want Y" errors point at X's first character.
+func TestParseFileTokenStart(t *testing.T) {
+	for _, test := range []struct{ src, want string }{
+		{"def add(a, b:\n    return a\n", "x.star:1:13: got ':', want ')'"},
+		{"def add(a, b)\n    return a\n", "x.star:1:14: got newline, want ':'"},
+		{"def add(a, b)  # sum\n    return a\n", "x.star:1:21: got newline, want ':'"},
+		{"x = (1\nyy = 2\n", "x.star:2:1: got identifier, want ')'"},
+		{"x = [1 22]\n", "x.star:1:8: got int literal, want ']'"},
+		{"x = f(1 'ab\\'c')\n", "x.star:1:9: got string literal, want ','"},
+		{"x = f(1 r\"\"\"a\n\"\"\")\n", "x.star:1:9: got string literal, want ','"},
+		{"if x = 1:\n  pass\n", "x.star:1:6: got '=', want ':'"},
+		{"for in y:\n  pass\n", "x.star:1:5: got in, want primary expression"},
+		{"x = 1 +\n", "x.star:1:8: got newline, want primary expression"},
+	} {
+		_, err := ParseFile("x.star", []byte(test.src))
+		if err == nil || err.Error() != test.want {
+			t.Errorf("ParseFile(%q) = %v, want %s", test.src, err, test.want)
+		}
+	}
+}
+
 // Syntax errors after decorators are the parser's own: the same as
 // without the decorator lines.
 func TestParseFileKeepsSyntaxErrors(t *testing.T) {
@@ -96,7 +117,9 @@ func TestParseFileKeepsSyntaxErrors(t *testing.T) {
 		"@a\n@b\ndef f(): pass\ndef g(:\n",
 	} {
 		_, got := ParseFile("x.star", []byte(src))
-		_, want := FileOptions.Parse("x.star", withoutDecorators(src), 0)
+		plain := withoutDecorators(src)
+		_, want := FileOptions.Parse("x.star", plain, 0)
+		want = atTokenStart([]byte(plain), want)
 		if got == nil || want == nil || got.Error() != want.Error() {
 			t.Errorf("ParseFile(%q) = %v, want %v", src, got, want)
 		}
