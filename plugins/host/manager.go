@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, on
 		return nil, fmt.Errorf("call of %s.%s cancelled: %w", name, req.GetFunction(), context.Cause(ctx))
 	case errors.As(err, &ce):
 		return nil, err
-	case status.Code(err) == codes.Unavailable && p.waitExited(exitWait):
+	case (errors.Is(err, sdk.ErrConnection) || status.Code(err) == codes.Unavailable) && p.waitExited(exitWait):
 		return nil, fmt.Errorf("plugin %s crashed during %s: %s%s", name, req.GetFunction(), p.exitStatus(), p.stderr.String())
 	}
 	return nil, fmt.Errorf("plugin %s: call of %s failed: %v", name, req.GetFunction(), err)
@@ -120,6 +121,7 @@ func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 		cmd.Args = append(cmd.Args, "__plugin", f.Name)
 	}
 	p := &proc{found: f, cmd: cmd, stderr: &tail{max: 20}}
+	lane, closeChildEnd := addLane(cmd)
 	p.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginSet(),
@@ -129,23 +131,39 @@ func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 		Stderr:           p.stderr,
 		StartTimeout:     startTimeout,
 	})
-	if err := p.connect(ctx); err != nil {
+	err := p.connect(ctx, lane, closeChildEnd)
+	if err != nil {
 		p.client.Kill()
+		if lane != nil {
+			_ = lane.Close()
+		}
 		return nil, fmt.Errorf("plugin %s (%s): %v%s", f.Name, f.Path, err, p.stderr.String())
 	}
 	return p, nil
 }
 
-func (p *proc) connect(ctx context.Context) error {
+// connect starts the process, connects and asks what it exports; calls go
+// on the calls lane when the plugin serves it.
+func (p *proc) connect(ctx context.Context, lane net.Conn, closeChildEnd func()) error {
 	conn, err := p.client.Client()
+	closeChildEnd() // the child has its copy (or never started)
 	if err != nil {
 		return err
 	}
 	if p.rpc, err = sdk.Dispense(conn); err != nil {
 		return err
 	}
-	p.desc, err = p.rpc.Describe(ctx)
-	return err
+	if p.desc, err = p.rpc.Describe(ctx); err != nil {
+		return err
+	}
+	if lane != nil {
+		if p.desc.GetCallsLane() {
+			p.rpc.UseLane(lane)
+		} else {
+			_ = lane.Close() // a plugin built before the lane existed
+		}
+	}
+	return nil
 }
 
 func (p *proc) exited() bool { return p.client.Exited() }
@@ -182,6 +200,9 @@ func (m *Manager) Stop() {
 	defer m.mu.Unlock()
 	m.stopped = true
 	for name, p := range m.running {
+		if p.rpc != nil {
+			p.rpc.Close()
+		}
 		p.client.Kill()
 		delete(m.running, name)
 	}

@@ -228,3 +228,43 @@ func TestManagerDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerCallsLane: the plugins of this repository announce a calls
+// lane, and the commands @shell runs do not inherit it (nor any other
+// socket of the plugin).
+func TestManagerCallsLane(t *testing.T) {
+	m, _ := newManager(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := m.Describe(ctx, "faulty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.GetCallsLane() {
+		t.Error("the faulty plugin announced no calls lane")
+	}
+
+	b := testBinaries(t)
+	sh := host.NewManager(host.Options{Self: b.Wfsh, Builtin: []string{"shell"}, Dirs: []string{}}, nil, hclog.Off)
+	t.Cleanup(sh.Stop)
+	if d, err := sh.Describe(ctx, "shell"); err != nil || !d.GetCallsLane() {
+		t.Fatalf("shell: Describe %v, %v; want a calls lane", d, err)
+	}
+	req := &pb.CallRequest{Function: "run"}
+	for k, v := range map[string]any{"command": "ls -l /proc/$$/fd", "return_all": true, "stream_output": false} {
+		ev, _ := sdk.Encode(v)
+		req.Args = append(req.Args, &pb.Entry{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: k}}, Value: ev})
+	}
+	v, err := sh.Call(ctx, "shell", req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := sdk.Decode(v)
+	out := fmt.Sprint(lines)
+	if !strings.Contains(out, " 0 -> ") {
+		t.Fatalf("unexpected listing of bash's descriptors: %s", out)
+	}
+	if strings.Contains(out, "socket:") {
+		t.Errorf("bash inherited a socket from the plugin: %s", out)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/hashicorp/go-plugin"
@@ -39,6 +40,7 @@ type Client struct {
 	mu        sync.Mutex
 	sess      *session // nil until the first call, or after it broke
 	noSession bool     // the plugin does not serve Session
+	lane      net.Conn // the plugin's calls lane (see UseLane), or nil
 }
 
 // NewClient wraps a raw protocol client (for tests over an in-process
@@ -51,13 +53,18 @@ func (c *Client) Describe(ctx context.Context) (*pb.Description, error) {
 }
 
 // Close ends the session, cancelling the calls in flight in the plugin.
+// On a calls lane, later calls fail.
 func (c *Client) Close() {
 	c.mu.Lock()
 	s := c.sess
 	c.sess = nil
+	lane := c.lane
 	c.mu.Unlock()
 	if s != nil {
 		s.cancel()
+	}
+	if lane != nil {
+		_ = lane.Close()
 	}
 }
 
@@ -96,16 +103,23 @@ func (c *Client) session() (*session, error) {
 	if c.noSession {
 		return nil, nil
 	}
-	if c.sess != nil && !c.sess.broken() {
+	if c.sess != nil && (!c.sess.broken() || c.lane != nil) {
+		// A broken lane stays broken: its calls fail with its error.
 		return c.sess, nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := c.rpc.Session(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
+	var s *session
+	if c.lane != nil {
+		lane := c.lane
+		s = &session{stream: laneSession(lane), cancel: func() { _ = lane.Close() }, calls: map[uint64]*pending{}}
+	} else {
+		ctx, cancel := context.WithCancel(context.Background())
+		stream, err := c.rpc.Session(ctx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s = &session{stream: stream, cancel: cancel, calls: map[uint64]*pending{}}
 	}
-	s := &session{stream: stream, cancel: cancel, calls: map[uint64]*pending{}}
 	go s.receive(func() {
 		c.mu.Lock()
 		c.noSession = true
@@ -164,11 +178,23 @@ func outcome(ev *pb.CallEvent, onLog func(*pb.LogLine)) (v *pb.Value, err error,
 // errNoSession fails the calls of a session the plugin refused.
 var errNoSession = errors.New("plugin serves no sessions")
 
+// sessionStream carries a session's messages: a gRPC Session stream or a
+// calls lane.
+type sessionStream interface {
+	Send(*pb.SessionRequest) error
+	Recv() (*pb.SessionEvent, error)
+}
+
+// ErrConnection marks the errors of calls that failed because the
+// connection to the plugin broke (as opposed to the function's errors and
+// to cancellation): the plugin may have crashed.
+var ErrConnection = errors.New("connection to the plugin broke")
+
 // session is the host's side of one Session stream: calls are numbered,
 // sent on the stream, and answered by the receiving goroutine.
 type session struct {
-	stream pb.Plugin_SessionClient
-	cancel context.CancelFunc
+	stream sessionStream
+	cancel func()
 
 	sendMu sync.Mutex // one Send at a time
 
@@ -239,12 +265,11 @@ func (s *session) receive(refused func()) {
 	for {
 		ev, err := s.stream.Recv()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("plugin ended the session")
-			}
 			if status.Code(err) == codes.Unimplemented {
 				refused()
 				err = errNoSession
+			} else {
+				err = fmt.Errorf("%w: %v", ErrConnection, err)
 			}
 			s.mu.Lock()
 			s.err = err

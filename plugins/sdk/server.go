@@ -21,9 +21,16 @@ func Serve(p *Plugin) {
 		fmt.Fprintf(os.Stderr, "%s is a wfsh plugin: wfsh starts it when a flow loads \"@%s\"; `wfsh plugins` lists what it exports\n", os.Args[0], p.Name)
 		os.Exit(1)
 	}
+	srv := &server{p: p}
+	if conn, err := pluginLane(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: calls lane: %v (calls go over gRPC)\n", p.Name, err)
+	} else if conn != nil {
+		srv.lane = true
+		go serveLane(srv, conn)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{impl: p}},
+		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{srv: srv}},
 		GRPCServer:      newGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
@@ -40,11 +47,11 @@ func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 // client side returns a Client.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl *Plugin
+	srv *server
 }
 
 func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, &server{p: g.impl})
+	pb.RegisterPluginServer(s, g.srv)
 	return nil
 }
 
@@ -55,11 +62,12 @@ func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 // server answers Describe and Call for one Plugin.
 type server struct {
 	pb.UnimplementedPluginServer
-	p *Plugin
+	p    *Plugin
+	lane bool // serving the calls lane too
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description, error) {
-	d := &pb.Description{Name: s.p.Name, Version: s.p.Version}
+	d := &pb.Description{Name: s.p.Name, Version: s.p.Version, CallsLane: s.lane}
 	for _, f := range s.p.Functions {
 		pf := &pb.Function{Name: f.Name, Doc: f.Doc}
 		for _, p := range f.Params {
@@ -86,26 +94,32 @@ func (s *server) Call(req *pb.CallRequest, stream pb.Plugin_CallServer) error {
 	return s.call(stream.Context(), req, stream.Send)
 }
 
-// Session serves the calls wfsh sends on one stream, each in a goroutine
-// of its own, until wfsh closes the stream; then the calls still running
-// are cancelled.
+// Session serves the calls wfsh sends on one gRPC stream.
 func (s *server) Session(stream pb.Plugin_SessionServer) error {
-	ctx, cancelAll := context.WithCancel(stream.Context())
+	return s.serveSession(stream.Context(), stream.Recv, stream.Send)
+}
+
+// serveSession serves the calls received from recv, each in a goroutine of
+// its own, sending their events through send, until recv fails (wfsh
+// closed the session or went away); then the calls still running are
+// cancelled.
+func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionRequest, error), send func(*pb.SessionEvent) error) error {
+	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
 	var (
-		mu      sync.Mutex // one Send at a time; guards running and closed
+		mu      sync.Mutex // one send at a time; guards running and closed
 		running = map[uint64]context.CancelFunc{}
 		closed  bool
 	)
 	defer func() {
 		mu.Lock()
-		closed = true // the stream is unusable once Session returns
+		closed = true // a gRPC stream is unusable once its handler returns
 		mu.Unlock()
 	}()
 	for {
-		req, err := stream.Recv()
+		req, err := recv()
 		if err != nil {
-			return nil // wfsh closed the session (or went away)
+			return nil
 		}
 		id := req.GetId()
 		switch k := req.GetKind().(type) {
@@ -125,7 +139,7 @@ func (s *server) Session(stream pb.Plugin_SessionServer) error {
 					if ev.GetLog() == nil {
 						delete(running, id)
 					}
-					return stream.Send(&pb.SessionEvent{Id: id, Event: ev})
+					return send(&pb.SessionEvent{Id: id, Event: ev})
 				})
 			}()
 		case *pb.SessionRequest_Cancel:

@@ -24,18 +24,36 @@ import (
 // serveInProcess serves p over go-plugin's in-process gRPC test
 // connection and returns the host's side of it, as Dispense gives it to
 // wfsh.
+//
+// With overLane set (TestOverLane), calls go on a calls lane, a socketpair
+// as wfsh makes it, instead.
 func serveInProcess(t *testing.T, p *Plugin) *Client {
 	t.Helper()
+	srv := &server{p: p}
+	var lane net.Conn
+	if overLane {
+		var theirs net.Conn
+		lane, theirs = socketPair(t)
+		srv.lane = true
+		go serveLane(srv, theirs)
+	}
 	// Closing the client stops the server too (go-plugin's Shutdown call;
 	// stopping it here as well would race with that).
-	conn, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{pluginKey: &grpcPlugin{impl: p}})
+	conn, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{pluginKey: &grpcPlugin{srv: srv}})
 	t.Cleanup(func() { _ = conn.Close() })
 	c, err := Dispense(conn)
 	if err != nil {
 		t.Fatalf("Dispense: %v", err)
 	}
+	if lane != nil {
+		c.UseLane(lane)
+		t.Cleanup(c.Close)
+	}
 	return c
 }
+
+// overLane makes serveInProcess serve calls on a calls lane.
+var overLane bool
 
 // wait bounds every blocking step of these tests.
 const wait = 10 * time.Second

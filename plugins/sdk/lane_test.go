@@ -1,0 +1,131 @@
+//go:build unix
+
+package sdk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+)
+
+// socketPair returns both ends of a Unix socketpair, as wfsh makes one.
+func socketPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "pair")
+		conns[i], err = net.FileConn(f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conns[i].Close() })
+	}
+	return conns[0], conns[1]
+}
+
+// TestOverLane runs the call tests again with the calls on a calls lane.
+func TestOverLane(t *testing.T) {
+	overLane = true
+	t.Cleanup(func() { overLane = false })
+	for name, test := range map[string]func(*testing.T){
+		"binding":        TestCallBinding,
+		"log order":      TestCallLogOrder,
+		"streams logs":   TestCallStreamsLogs,
+		"errors":         TestCallErrors,
+		"cancel":         TestCallCancel,
+		"concurrent":     TestCallConcurrent,
+		"log concurrent": TestCallLogConcurrent,
+		"log after":      TestCallLogAfterReturn,
+		"cancel one":     TestSessionCancelOne,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// A lane that breaks fails the calls in flight with ErrConnection, and
+// the later ones too: it is not reopened.
+func TestLaneBroken(t *testing.T) {
+	ours, theirs := socketPair(t)
+	c := NewClient(nil)
+	c.UseLane(ours)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(testCtx(t), &pb.CallRequest{Function: "x"}, nil)
+		errc <- err
+	}()
+	// Read the call's frame, then hang up as a crashing plugin would.
+	fr := newFrames[*pb.SessionEvent](theirs, func() *pb.SessionRequest { return new(pb.SessionRequest) })
+	if req, err := fr.Recv(); err != nil || req.GetCall().GetFunction() != "x" {
+		t.Fatalf("plugin side read %v, %v", req, err)
+	}
+	_ = theirs.Close()
+	if err := <-errc; !errors.Is(err, ErrConnection) {
+		t.Errorf("call in flight: %v, want ErrConnection", err)
+	}
+	if _, err := c.Call(testCtx(t), &pb.CallRequest{Function: "x"}, nil); !errors.Is(err, ErrConnection) {
+		t.Errorf("later call: %v, want ErrConnection", err)
+	}
+}
+
+func TestFrames(t *testing.T) {
+	a, b := socketPair(t)
+	out := newFrames[*pb.SessionRequest](a, func() *pb.SessionEvent { return new(pb.SessionEvent) })
+	in := newFrames[*pb.SessionEvent](b, func() *pb.SessionRequest { return new(pb.SessionRequest) })
+	big := strings.Repeat("x", 3<<20) // over the reused buffers' size
+	msgs := []*pb.SessionRequest{
+		{Id: 1, Kind: &pb.SessionRequest_Call{Call: &pb.CallRequest{Function: "f", TaskRun: "t"}}},
+		{Id: 2, Kind: &pb.SessionRequest_Cancel{Cancel: true}},
+		{Id: 3, Kind: &pb.SessionRequest_Call{Call: &pb.CallRequest{Function: big}}},
+		{Id: 4},
+	}
+	go func() {
+		for _, m := range msgs {
+			if err := out.Send(m); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+		}
+	}()
+	for _, want := range msgs {
+		got, err := in.Recv()
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		if got.GetId() != want.GetId() || got.GetCall().GetFunction() != want.GetCall().GetFunction() ||
+			got.GetCancel() != want.GetCancel() {
+			t.Errorf("frame %d came back as id %d", want.GetId(), got.GetId())
+		}
+	}
+}
+
+func TestFramesBad(t *testing.T) {
+	for name, raw := range map[string][]byte{
+		"too long":  binary.AppendUvarint(nil, maxFrame+1),
+		"truncated": append(binary.AppendUvarint(nil, 10), 1, 2, 3),
+		"not proto": append(binary.AppendUvarint(nil, 2), 0xff, 0xff),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, b := socketPair(t)
+			in := newFrames[*pb.SessionEvent](b, func() *pb.SessionRequest { return new(pb.SessionRequest) })
+			go func() {
+				_, _ = io.Copy(a, bytes.NewReader(raw))
+				_ = a.Close()
+			}()
+			if m, err := in.Recv(); err == nil {
+				t.Errorf("Recv of %x = %v, want an error", raw, m)
+			}
+		})
+	}
+}
