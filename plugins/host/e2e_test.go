@@ -485,6 +485,10 @@ def f():
     after(b)
 `)
 	r.expect(t, 0,
+		// The lines the function logged just before the crash are in the
+		// log: the calls lane delivers what the plugin wrote before dying.
+		"wfsh.boom | crash line 1",
+		"wfsh.boom | crash line 3",
 		"Task 'boom': flow.star:10:17: faulty.crash: plugin faulty crashed during crash: exit status 3; last stderr lines:",
 		"|   faulty: about to crash",
 		"|   faulty: state is corrupt",
