@@ -29,6 +29,8 @@ type Feed struct {
 	closed bool
 	last   time.Time // when the last batch was taken
 	wake   chan struct{}
+
+	sleep func(time.Duration) // time.Sleep; tests replace it
 }
 
 // NewFeed returns an empty Feed that delivers a batch at most every frame
@@ -37,7 +39,7 @@ func NewFeed(frame time.Duration) *Feed {
 	if frame <= 0 {
 		frame = DefaultFrame
 	}
-	return &Feed{frame: frame, wake: make(chan struct{}, 1)}
+	return &Feed{frame: frame, wake: make(chan struct{}, 1), sleep: time.Sleep}
 }
 
 // Emit queues e. It never blocks on the consumer.
@@ -84,7 +86,8 @@ func (f *Feed) Next() tea.Cmd {
 }
 
 // wait blocks until events are queued (or the feed is closed), lets more
-// gather until a frame has passed since the last batch, and takes them all.
+// gather until a frame has passed since the last batch (not once the feed
+// is closed: the last events go at once), and takes them all.
 func (f *Feed) wait() EventsMsg {
 	for {
 		f.mu.Lock()
@@ -96,17 +99,17 @@ func (f *Feed) wait() EventsMsg {
 		<-f.wake
 	}
 	f.mu.Lock()
-	last := f.last
+	last, closed := f.last, f.closed
 	f.mu.Unlock()
-	if d := f.frame - time.Since(last); d > 0 {
-		time.Sleep(d)
+	if d := f.frame - time.Since(last); d > 0 && !closed {
+		f.sleep(d)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	batch := f.queue
 	f.queue, f.spare = f.spare[:0], batch
 	f.last = time.Now()
-	closed := f.closed
+	closed = f.closed
 	// A signal sent for events taken now would wake the next wait for
 	// nothing; it would only loop once, so it is left.
 	return EventsMsg{Events: batch, Closed: closed, feed: f}

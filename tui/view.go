@@ -52,7 +52,8 @@ func (m *Model) View() string {
 	if m.width <= 0 || m.height <= 0 {
 		return ""
 	}
-	v := viewer{m: m, now: m.now().UnixNano()}
+	now := m.now()
+	v := viewer{m: m, now: now.UnixNano(), loc: now.Location()}
 	v.b.Grow(m.width * m.height * 2)
 	v.header()
 	logH, listH := m.layout()
@@ -69,6 +70,7 @@ func (m *Model) View() string {
 type viewer struct {
 	m     *Model
 	now   int64
+	loc   *time.Location // log times are shown in the clock's zone
 	b     strings.Builder
 	lines int
 }
@@ -139,7 +141,16 @@ func (v *viewer) header() {
 	if pw > 0 {
 		cols += "  " + fit("PROGRESS", pw)
 	}
-	v.line(st.faint.Styled(cols))
+	v.line(st.faint.Styled(v.cut(cols)))
+}
+
+// cut truncates a line of the list when the pane is narrower than the
+// list's fixed columns (wider panes need not measure each line).
+func (v *viewer) cut(s string) string {
+	if v.m.width >= markW+1+stateW+1+durW+1+triesW+minW {
+		return s
+	}
+	return ansi.Truncate(s, v.m.width, "")
 }
 
 // columns returns the widths of the name and progress columns.
@@ -170,7 +181,7 @@ func (v *viewer) list(h int) {
 		h--
 	}
 	for i := m.offset; i < len(m.vis) && i < m.offset+h; i++ {
-		v.line(v.row(m.vis[i], i == m.cursor, nameW, pw))
+		v.line(v.cut(v.row(m.vis[i], i == m.cursor, nameW, pw)))
 	}
 	for n := len(m.vis) - m.offset; n < h; n++ {
 		v.line("")
@@ -231,7 +242,7 @@ func (v *viewer) duration(r *runInfo) string {
 
 // tries is "attempt/attempts" for tasks with retries.
 func tries(r *runInfo, retries int) string {
-	if retries == 0 && r.attempt <= 1 {
+	if r.attempt == 0 || retries == 0 && r.attempt == 1 {
 		return ""
 	}
 	return itoa(int(r.attempt)) + "/" + itoa(retries+1)
@@ -244,7 +255,7 @@ func (v *viewer) progress(n *nodeRow, w int) string {
 	total := len(n.children)
 	if total == 0 {
 		if n.run.state.Finished() {
-			return st.faint.Styled("no elements")
+			return st.faint.Styled(fit("no elements", w))
 		}
 		return ""
 	}
@@ -314,7 +325,7 @@ func (v *viewer) logPane(h int) {
 	// The last body lines of head+lines, scrolled back by logScroll.
 	total := len(head) + len(lines)
 	if total == 0 {
-		v.line(st.faint.Styled(" no log lines"))
+		v.line(st.faint.Styled(fit(" no log lines", m.width)))
 		return
 	}
 	end := total - min(m.logScroll, max(total-body, 0))
@@ -330,7 +341,7 @@ func (v *viewer) logPane(h int) {
 
 func (v *viewer) logLine(l *logLine) string {
 	st := v.m.st
-	s := " " + time.Unix(0, l.t).Format("15:04:05") + " "
+	s := " " + time.Unix(0, l.t).In(v.loc).Format("15:04:05") + " "
 	switch l.level {
 	case runtime.Debug:
 		s += st.faint.Styled("DEBUG") + " "
