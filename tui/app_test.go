@@ -225,7 +225,7 @@ func blockingGraph(started, stopped chan struct{}) *runtime.Graph {
 		})})
 	g.Add(&runtime.Node{Name: "after", Task: "after", Trigger: runtime.AllSuccessful,
 		Inputs: []runtime.Input{{From: block}},
-		Body: runtimetest.Func(func([]any) (any, error) { return nil, errors.New("must not run") })})
+		Body:   runtimetest.Func(func([]any) (any, error) { return nil, errors.New("must not run") })})
 	return g
 }
 
