@@ -56,7 +56,7 @@ func mapGraph(n int) *runtime.Graph {
 		})})
 	g.Add(&runtime.Node{Name: "inc", Task: "inc", Trigger: runtime.AllSuccessful, Mapped: true,
 		Inputs: []runtime.Input{{From: src, Map: true}},
-		Body: runtimetest.Func(func(in []any) (any, error) { return in[0].(int64) + 1, nil })})
+		Body:   runtimetest.Func(func(in []any) (any, error) { return in[0].(int64) + 1, nil })})
 	return g
 }
 
