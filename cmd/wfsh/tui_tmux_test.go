@@ -95,7 +95,9 @@ func (x *tmuxTerm) run(args ...string) string {
 }
 
 // keys types keys, as tmux send-keys names them ("j", "Enter", "C-c").
-func (x *tmuxTerm) keys(keys ...string) { x.run(append([]string{"send-keys", "-t", "wfsh"}, keys...)...) }
+func (x *tmuxTerm) keys(keys ...string) {
+	x.run(append([]string{"send-keys", "-t", "wfsh"}, keys...)...)
+}
 
 func (x *tmuxTerm) screen() string { return x.run("capture-pane", "-p", "-t", "wfsh") }
 
