@@ -182,7 +182,9 @@ func (m *Model) tick() tea.Cmd {
 
 // Update applies events from the Model's Feed, key presses and the clock,
 // and returns what to wait for next. Messages for other models are
-// ignored, so several Models can live in one program.
+// ignored, so several Models can live in one program. The program that
+// owns the pane gives it its size (SetSize) and decides which key presses
+// reach it.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case EventsMsg:
@@ -201,12 +203,6 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		return m.tick()
 	case tea.KeyPressMsg:
 		m.key(msg)
-	case tea.WindowSizeMsg:
-		// An embedding program sizes the pane with SetSize; alone, the
-		// pane takes the window.
-		if m.width == 0 && m.height == 0 {
-			m.SetSize(msg.Width, msg.Height)
-		}
 	}
 	return nil
 }

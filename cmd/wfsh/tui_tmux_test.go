@@ -149,25 +149,52 @@ func rowNamed(screen, name string) string {
 	return ""
 }
 
-func TestTUIInTerminal(t *testing.T) {
+// startTUI runs `wfsh run --tui` on tuiFlow in a terminal and waits until
+// the shell task runs and the map is done. It returns wfsh's PID and the
+// PIDs the shell task wrote (bash, its background child).
+func startTUI(t *testing.T) (x *tmuxTerm, dir string, pid int, pids []int, screen string) {
+	t.Helper()
 	bin := buildWfsh(t)
-	dir := t.TempDir()
+	dir = t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "flow.star"), []byte(tuiFlow), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	x := startTerm(t, dir, "exec "+bin+" run --tui flow.star")
+	x = startTerm(t, dir, "exec "+bin+" run --tui flow.star")
 	pid, err := strconv.Atoi(x.run("display-message", "-p", "-t", "wfsh", "#{pane_pid}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
-
-	// The run goes on: spin runs, the map is done.
-	s := x.waitScreen("spin running and square done", func(s string) bool {
+	screen = x.waitScreen("spin running and square done", func(s string) bool {
 		return strings.Contains(rowNamed(s, "spin"), "Running") && strings.Contains(rowNamed(s, "square"), "100% 30/30")
 	})
-	pids := readPids(t, filepath.Join(dir, "pids"))
+	pids = readPids(t, filepath.Join(dir, "pids"))
 	t.Cleanup(func() { _ = syscall.Kill(-pids[0], syscall.SIGKILL) })
+	return x, dir, pid, pids, screen
+}
+
+// waitExit waits for wfsh to exit and checks its exit status, that the
+// terminal is back to its normal screen with the run's summary, and that
+// nothing is left running.
+func waitExit(t *testing.T, x *tmuxTerm, pid int, pids []int, after string) {
+	t.Helper()
+	x.waitScreen("wfsh's exit", func(string) bool { return x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead}") == "1" })
+	if code := x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead_status}"); code != fmt.Sprint(exitInterrupted) {
+		t.Errorf("wfsh exited %s, want %d", code, exitInterrupted)
+	}
+	// Back on the normal screen, one line says how the run ended (read
+	// with the lines scrolled off, wrapped lines joined).
+	s := x.run("capture-pane", "-p", "-J", "-S", "-", "-t", "wfsh")
+	if !strings.Contains(s, "Flow run 'TUIDemo' (") || !strings.Contains(s, "): Cancelled after") {
+		t.Errorf("no summary after the view:\n%s", s)
+	}
+	proctest.CheckGone(t, []int{pid}, 5*time.Second, after)
+	proctest.CheckGone(t, pids, 5*time.Second, after)
+}
+
+// TestTUIInTerminal filters, moves, expands, then quits mid-run.
+func TestTUIInTerminal(t *testing.T) {
+	x, _, pid, pids, s := startTUI(t)
 	header := strings.SplitN(s, "\n", 2)[0]
 	for _, want := range []string{"TUIDemo", "Running"} {
 		if !strings.Contains(header, want) {
@@ -213,18 +240,18 @@ func TestTUIInTerminal(t *testing.T) {
 		t.Fatal("wfsh or the shell task stopped after n")
 	}
 	x.keys("q", "y")
-	x.waitScreen("wfsh's exit", func(string) bool { return x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead}") == "1" })
-	if code := x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead_status}"); code != fmt.Sprint(exitInterrupted) {
-		t.Errorf("wfsh exited %s, want %d", code, exitInterrupted)
+	waitExit(t, x, pid, pids, "quitting the view")
+}
+
+// TestTUIInterrupt sends SIGINT to wfsh while the view shows the run, as
+// kill or a Ctrl-C from another terminal would: the run is cancelled, the
+// view ends by itself and gives the terminal back.
+func TestTUIInterrupt(t *testing.T) {
+	x, _, pid, pids, _ := startTUI(t)
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
 	}
-	// Back on the normal screen, one line says how the run ended (read
-	// with the lines scrolled off, wrapped lines joined).
-	s = x.run("capture-pane", "-p", "-J", "-S", "-", "-t", "wfsh")
-	if !strings.Contains(s, "Flow run 'TUIDemo' (") || !strings.Contains(s, "): Cancelled after") {
-		t.Errorf("no summary after the view:\n%s", s)
-	}
-	proctest.CheckGone(t, []int{pid}, 5*time.Second, "quitting the view")
-	checkGone(t, pids)
+	waitExit(t, x, pid, pids, "SIGINT")
 }
 
 // wantInOrder checks that the names appear on the screen in this order.
