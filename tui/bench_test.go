@@ -186,21 +186,30 @@ func BenchmarkLag(b *testing.B) {
 	// The garbage collector's pace of `wfsh run` (cmd/wfsh/main.go).
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	path := filepath.Join("..", "flows", "bench", "w2_map.star")
-	var lags []time.Duration
-	frames := 0
-	for b.Loop() {
-		l, f := lagRun(b, path)
-		lags = append(lags, l...)
-		frames += f
+	// default: wfsh's default concurrency, which keeps both cores busy;
+	// c=1: one task body at a time, which leaves the view a core.
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"default", 0}, {"c=1", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			var lags []time.Duration
+			frames := 0
+			for b.Loop() {
+				l, f := lagRun(b, path, c.n)
+				lags = append(lags, l...)
+				frames += f
+			}
+			slices.Sort(lags)
+			q := func(p float64) float64 {
+				return float64(lags[min(int(p*float64(len(lags))), len(lags)-1)]) / 1e6
+			}
+			b.ReportMetric(q(0.5), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(q(1), "max-ms")
+			b.ReportMetric(float64(frames)/float64(b.N), "frames/run")
+		})
 	}
-	slices.Sort(lags)
-	q := func(p float64) float64 {
-		return float64(lags[min(int(p*float64(len(lags))), len(lags)-1)]) / 1e6
-	}
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(q(1), "max-ms")
-	b.ReportMetric(float64(frames)/float64(b.N), "frames/run")
 }
 
 // stamps records when the executor emitted each event, by Seq.
@@ -256,7 +265,7 @@ func (a lagApp) View() tea.View {
 	return v
 }
 
-func lagRun(b *testing.B, path string) ([]time.Duration, int) {
+func lagRun(b *testing.B, path string, concurrency int) ([]time.Duration, int) {
 	b.Helper()
 	mod, err := builtins.Load(path, builtins.LoadOptions{Print: func(string) {}})
 	if err != nil {
@@ -288,7 +297,7 @@ func lagRun(b *testing.B, path string) ([]time.Duration, int) {
 	}()
 	st := &stamps{}
 	res := runtime.Run(context.Background(), bd.Graph, runtime.Options{RunID: "bench", Redactor: bd.Redactor(),
-		Sink: runtime.Tee(st, feed)})
+		Concurrency: concurrency, Sink: runtime.Tee(st, feed)})
 	feed.Close()
 	if res.State != runtime.Success {
 		b.Fatalf("run ended %v", res.State)
