@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -264,4 +267,23 @@ func list(s []string) string {
 		return "none"
 	}
 	return "[" + strings.Join(s, ", ") + "]"
+}
+
+// ErrNoDAG is returned for runs recorded without their graph.
+var ErrNoDAG = errors.New("the run was recorded without its graph (by an older wfsh)")
+
+// RunDAG returns the graph a run was recorded with.
+func (s *Store) RunDAG(ctx context.Context, runID string) (DAG, error) {
+	var dag sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT d.dag FROM runs r LEFT JOIN dags d ON d.hash = r.dag WHERE r.id = ?`, runID).Scan(&dag)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !dag.Valid {
+		return nil, fmt.Errorf("run %s: %w", runID, ErrNoDAG)
+	}
+	return ParseDAG([]byte(dag.String))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/wfsh/wfsh/builtins"
@@ -25,6 +27,7 @@ type runStore struct {
 	stderr  io.Writer
 	st      *store.Store
 	rec     *store.Recorder
+	from    *store.Run // the run --resume resumes
 	once    sync.Once
 }
 
@@ -57,15 +60,40 @@ func (rs *runStore) open() (*store.Store, error) {
 	return st, nil
 }
 
-// record starts recording the run about to start and returns the sink
-// that records it (nil without a store). The store may still be opening:
-// events wait in memory meanwhile.
-func (rs *runStore) record(info store.RunInfo, b *builtins.Build) runtime.Sink {
+// runHooks are what the store gives a run: the sink that records it, the
+// task runs that resume takes from the run it resumes, the cache.
+type runHooks struct {
+	sink  runtime.Sink
+	mocks map[runtime.NodeID]runtime.Mock
+	cache runtime.Cache
+}
+
+// begin starts recording the run about to start and prepares what resume
+// and the cache give it. Without a store it gives nothing. The store may
+// still be opening: events wait in memory meanwhile; only --resume and
+// the cache wait for it.
+func (rs *runStore) begin(ctx context.Context, path string, f *runFlags, b *builtins.Build, runID string, ctxKV map[string]string) (runHooks, error) {
 	if rs == nil {
-		return nil
+		return runHooks{}, nil
+	}
+	info, err := runInfo(path, b.Flow.Name(), runID, f.params, ctxKV)
+	if err != nil {
+		return runHooks{}, err
+	}
+	var h runHooks
+	tc := &taskCache{rs: rs, build: b, runID: runID, pending: map[string]pendingKey{}}
+	if rs.from != nil {
+		info.Parameters, info.ResumedFrom = rs.from.Parameters, rs.from.ID
+		if h.mocks, tc.resumed, err = rs.reuse(ctx, b); err != nil {
+			return runHooks{}, err
+		}
 	}
 	rs.rec = rs.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: b.Graph, AppendResult: b.AppendResult})
-	return rs.rec
+	h.sink = rs.rec
+	if len(tc.resumed) > 0 || b.HasCache() {
+		h.cache = tc
+	}
+	return h, nil
 }
 
 // close writes what is left and closes the store; errors met writing go
@@ -109,8 +137,86 @@ func runInfo(path, flow, runID string, params []string, ctxKV map[string]string)
 func registerStoreFlags(fl *pflag.FlagSet, f *runFlags) {
 	f.store.register(fl)
 	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run (and use no cache)")
+	fl.StringVar(&f.resume, "resume", "", "resume the run RUN (its id or a unique prefix): the task runs that succeeded in it are not run again")
 	// --record asked for recording when it was not the default: it is
 	// kept, hidden, so that scripts using it go on working.
 	fl.BoolVar(&f.record, "record", false, "record the run (every run is, unless --no-store)")
 	_ = fl.MarkHidden("record")
+}
+
+// taskCache is the runtime.Cache of a run: the task runs resumed from an
+// earlier run, then the results of @task(cache_for=...) tasks.
+type taskCache struct {
+	rs      *runStore
+	build   *builtins.Build
+	runID   string
+	resumed map[string]runtime.Mock // by task run name
+
+	mu      sync.Mutex
+	pending map[string]pendingKey // task runs that missed, until they succeed
+}
+
+type pendingKey struct {
+	key string
+	ttl time.Duration
+}
+
+func (c *taskCache) Lookup(ctx context.Context, call *runtime.Call) (runtime.Value, string, bool) {
+	if m, ok := c.resumed[call.TaskRun]; ok {
+		return m.Result, m.Msg, true
+	}
+	key, ttl, ok, err := c.build.CacheKey(ctx, call)
+	if !ok {
+		return nil, "", false
+	}
+	if err != nil {
+		call.Log(runtime.Warning, "not cached: "+err.Error())
+		return nil, "", false
+	}
+	st, err := c.rs.open()
+	if err != nil {
+		return nil, "", false
+	}
+	now := time.Now()
+	e, found, err := st.CacheGet(ctx, key, now)
+	if err != nil {
+		call.Log(runtime.Warning, "cache: "+err.Error())
+	}
+	if found {
+		v, err := builtins.DecodeResult(e.Result)
+		if err == nil {
+			return v, cachedMsg(e), true
+		}
+		call.Log(runtime.Warning, "cache: "+err.Error())
+	}
+	c.mu.Lock()
+	c.pending[call.TaskRun] = pendingKey{key, ttl}
+	c.mu.Unlock()
+	return nil, "", false
+}
+
+func cachedMsg(e store.CacheEntry) string {
+	msg := fmt.Sprintf("cached result of task run '%s' of run %s", e.TaskRun, shortID(e.RunID))
+	if !e.Expires.IsZero() {
+		msg += ", valid until " + e.Expires.Format("2006-01-02 15:04:05-0700")
+	}
+	return msg
+}
+
+func (c *taskCache) Store(call *runtime.Call, v runtime.Value) {
+	c.mu.Lock()
+	p, ok := c.pending[call.TaskRun]
+	delete(c.pending, call.TaskRun)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	j, err := c.build.AppendResult(nil, v)
+	if err != nil {
+		call.Log(runtime.Warning, "result not cached: "+err.Error())
+		return
+	}
+	now := time.Now()
+	c.rs.rec.PutCache(store.CacheEntry{Key: p.key, Task: call.Node.Task, Flow: c.build.Flow.Name(), RunID: c.runID,
+		TaskRun: call.TaskRun, Result: j, Created: now, Expires: now.Add(p.ttl)})
 }

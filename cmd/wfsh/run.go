@@ -26,7 +26,8 @@ type runFlags struct {
 	// The run store, resume and the cache (record.go).
 	store   storeFlag
 	noStore bool
-	record  bool // deprecated: recording is the default
+	record  bool   // deprecated: recording is the default
+	resume  string // --resume RUN
 }
 
 func newRunCmd() *cobra.Command {
@@ -77,6 +78,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return err
 	}
 	defer rs.close()
+	if err := rs.resumeSettings(cmd.Context(), f, &params, &ctxKV); err != nil {
+		return err
+	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
 	redactor := &runtime.Redactor{}
@@ -95,11 +99,10 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	info, err := runInfo(path, flow.Name(), runID, f.params, ctxKV)
+	hooks, err := rs.begin(cmd.Context(), path, f, build, runID, ctxKV)
 	if err != nil {
 		return err
 	}
-	rec := rs.record(info, build)
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()
 		rs.close()
@@ -109,7 +112,7 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	defer stop()
 	res := runtime.Run(ctx, build.Graph, runtime.Options{
 		RunID: runID, Concurrency: f.concurrency, Redactor: redactor,
-		Sink: runtime.Tee(printer(out, f, level, build), rec),
+		Sink: runtime.Tee(printer(out, f, level, build), hooks.sink), Mocks: hooks.mocks, Cache: hooks.cache,
 	})
 	return &exitError{code: exitCode(res.State)}
 }
