@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,9 +27,11 @@ type runStore struct {
 	opening *store.Opening
 	stderr  io.Writer
 	st      *store.Store
-	rec     *store.Recorder
 	from    *store.Run // the run --resume resumes
 	once    sync.Once
+
+	mu   sync.Mutex
+	recs []*store.Recorder // one per run (backfill makes several)
 }
 
 // startStore starts opening the store, unless --no-store.
@@ -66,6 +69,20 @@ type runHooks struct {
 	sink  runtime.Sink
 	mocks map[runtime.NodeID]runtime.Mock
 	cache runtime.Cache
+	rec   *store.Recorder
+}
+
+// finish writes what is left of one run, before the store closes.
+func (rs *runStore) finish(h runHooks) {
+	if rs == nil || h.rec == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.recs = slices.DeleteFunc(rs.recs, func(r *store.Recorder) bool { return r == h.rec })
+	rs.mu.Unlock()
+	if err := h.rec.Close(); err != nil {
+		fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
+	}
 }
 
 // begin starts recording the run about to start and prepares what resume
@@ -88,8 +105,11 @@ func (rs *runStore) begin(ctx context.Context, path string, f *runFlags, b *buil
 			return runHooks{}, err
 		}
 	}
-	rs.rec = rs.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: b.Graph, AppendResult: b.AppendResult})
-	h.sink = rs.rec
+	tc.rec = rs.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: b.Graph, AppendResult: b.AppendResult})
+	rs.mu.Lock()
+	rs.recs = append(rs.recs, tc.rec)
+	rs.mu.Unlock()
+	h.sink, h.rec = tc.rec, tc.rec
 	if len(tc.resumed) > 0 || b.HasCache() {
 		h.cache = tc
 	}
@@ -103,8 +123,11 @@ func (rs *runStore) close() {
 		return
 	}
 	rs.once.Do(func() {
-		if rs.rec != nil {
-			if err := rs.rec.Close(); err != nil {
+		rs.mu.Lock()
+		recs := rs.recs
+		rs.mu.Unlock()
+		for _, rec := range recs {
+			if err := rec.Close(); err != nil {
 				fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
 			}
 		}
@@ -148,6 +171,7 @@ func registerStoreFlags(fl *pflag.FlagSet, f *runFlags) {
 // earlier run, then the results of @task(cache_for=...) tasks.
 type taskCache struct {
 	rs      *runStore
+	rec     *store.Recorder
 	build   *builtins.Build
 	runID   string
 	resumed map[string]runtime.Mock // by task run name
@@ -217,6 +241,6 @@ func (c *taskCache) Store(call *runtime.Call, v runtime.Value) {
 		return
 	}
 	now := time.Now()
-	c.rs.rec.PutCache(store.CacheEntry{Key: p.key, Task: call.Node.Task, Flow: c.build.Flow.Name(), RunID: c.runID,
+	c.rec.PutCache(store.CacheEntry{Key: p.key, Task: call.Node.Task, Flow: c.build.Flow.Name(), RunID: c.runID,
 		TaskRun: call.TaskRun, Result: j, Created: now, Expires: now.Add(p.ttl)})
 }
