@@ -220,7 +220,7 @@ func (c *taskCache) Lookup(ctx context.Context, call *runtime.Call) (runtime.Val
 }
 
 func cachedMsg(e store.CacheEntry) string {
-	msg := fmt.Sprintf("cached result of task run '%s' of run %s", e.TaskRun, shortID(e.RunID))
+	msg := fmt.Sprintf("cached result of task run '%s' of run %s", e.TaskRun, e.RunID)
 	if !e.Expires.IsZero() {
 		msg += ", valid until " + e.Expires.Format("2006-01-02 15:04:05-0700")
 	}

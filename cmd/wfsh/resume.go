@@ -75,7 +75,7 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 	}
 	if d := store.Diff(was, store.DAGOf(b.Graph)); len(d) > 0 {
 		return nil, nil, badInput(fmt.Errorf("--resume %s: the flow's graph has changed since that run, so its results cannot be reused:\n  %s\n(run it anew without --resume)",
-			shortID(from.ID), strings.Join(d, "\n  ")))
+			from.ID, strings.Join(d, "\n  ")))
 	}
 	trs, err := st.TaskRuns(ctx, from.ID)
 	if err != nil {
@@ -85,7 +85,7 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 	for i := range trs {
 		old[trs[i].Name] = &trs[i]
 	}
-	msg := "resumed: result of run " + shortID(from.ID)
+	msg := "resumed: result of run " + from.ID
 	take := func(tr *store.TaskRun) (runtime.Mock, bool) {
 		if tr == nil || !(tr.State == runtime.Success || tr.State == runtime.Cached || tr.State == runtime.Mapped) ||
 			tr.ResultNote != "" || (tr.Result == nil && tr.State != runtime.Mapped) {
