@@ -189,6 +189,9 @@ func (b *batch) appendChild(c *children, r *record) {
 	if len(c.buf) > 0 {
 		c.buf = append(c.buf, ',')
 	}
+	if r.value != nil && b.encode == nil {
+		r.note = "results are not stored"
+	}
 	if r.value != nil && b.encode != nil {
 		// The result goes at the end of the record: write the rest after
 		// it, then move it into place.
@@ -234,7 +237,11 @@ func taskName(e *runtime.Event) string {
 
 // result encodes a record's value, if it has one and results are kept.
 func (b *batch) result(r *record) {
-	if r.value == nil || b.encode == nil {
+	if r.value == nil {
+		return
+	}
+	if b.encode == nil {
+		r.note = "results are not stored"
 		return
 	}
 	n := len(b.buf)

@@ -28,8 +28,8 @@ import (
 // sequence numbers of the run's first Running event and of its final
 // state, 0 when unknown: the log lines of those events are not stored,
 // wfsh logs makes them again from the record. result is the run's result
-// as its encoder gave it, null when none is stored; result_note says why
-// a result is not stored ("" when it is, or when there is none).
+// as its encoder gave it (None is null), null when it has none;
+// result_note says why a result it had is not stored ("" when it is).
 type record struct {
 	name, task string
 	index      int    // -1 unless a mapped child

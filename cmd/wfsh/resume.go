@@ -87,8 +87,9 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 	}
 	msg := "resumed: result of run " + from.ID
 	take := func(tr *store.TaskRun) (runtime.Mock, bool) {
+		// A result stored as null is None; one not stored has a note.
 		if tr == nil || !(tr.State == runtime.Success || tr.State == runtime.Cached || tr.State == runtime.Mapped) ||
-			tr.ResultNote != "" || (tr.Result == nil && tr.State != runtime.Mapped) {
+			tr.ResultNote != "" {
 			return runtime.Mock{}, false
 		}
 		var v runtime.Value = starlark.None
@@ -116,7 +117,7 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 		case n.Kind == runtime.ConstNode:
 			taken[n.ID] = true // made again from what was taken
 		default:
-			if m, ok := take(old[n.Name]); ok && !(n.Mapped && old[n.Name].Result == nil) {
+			if m, ok := take(old[n.Name]); ok {
 				mocks[n.ID], taken[n.ID] = m, true
 				continue
 			}

@@ -16,6 +16,9 @@
 // alternate with wfsh's, so that both see the same load; the ratio of the
 // medians is printed under the table.
 //
+// Runs are recorded in the run store, as every `wfsh run` is (at
+// $WFSH_HOME, else ~/.wfsh): pass -args --no-store for runs without it.
+//
 // It exits 1 if a run fails (non-zero exit status of wfsh), and with
 // -strict also if a target is missed; 2 on bad flags.
 package main
@@ -69,6 +72,7 @@ func main() {
 	warmup := flag.Bool("warmup", true, "run each workload once, untimed, before the timed runs")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown")
 	strict := flag.Bool("strict", false, "exit 1 when a target is missed, too")
+	extra := flag.String("args", "", "more arguments for wfsh run, space-separated (e.g. --no-store)")
 	flag.Parse()
 	if *runs < 1 || flag.NArg() > 0 {
 		flag.Usage()
@@ -95,6 +99,7 @@ func main() {
 		if *concurrency > 0 {
 			args = append(args, "--concurrency", fmt.Sprint(*concurrency))
 		}
+		args = append(args, strings.Fields(*extra)...)
 		fmt.Fprintf(os.Stderr, "%s: %s %s\n", w.name, *wfsh, strings.Join(args, " "))
 		cmds := [][]string{append([]string{exe}, args...)}
 		if w.baseline != "" {
