@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"os"
 	"reflect"
 
 	"modernc.org/libc"
@@ -65,4 +66,23 @@ func noCheckpointOnClose(conn driver.Conn) bool {
 	rc := sqlite3.Xsqlite3_db_config(t, uintptr(db.Uint()), sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
 		libc.VaList(va, int32(1), uintptr(0)))
 	return rc == sqlite3.SQLITE_OK
+}
+
+// MaxLogSize is how large the write-ahead log may be left when a
+// recorder closes.
+const MaxLogSize = 4 << 20
+
+// trimLog empties the write-ahead log when it has grown past MaxLogSize:
+// the next process to open the store would read all of it (SQLite
+// rebuilds its index of the log from the file when no process has the
+// store open). So a run that wrote a lot (W2 writes about 6 MB) pays for
+// copying it into the database, two fsyncs; one that wrote little leaves
+// it to a later one. Failing that (another process is reading), it is
+// left as it is.
+func (s *Store) trimLog() {
+	st, err := os.Stat(s.path + "-wal")
+	if err != nil || st.Size() <= MaxLogSize {
+		return
+	}
+	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 }

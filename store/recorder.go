@@ -183,6 +183,9 @@ func (r *Recorder) loop() {
 					r.fail(fmt.Errorf("run store %s: %w", r.s.Path(), err))
 				}
 			}
+			if !r.failed() {
+				r.s.trimLog()
+			}
 			return
 		}
 		start := time.Now()

@@ -56,6 +56,8 @@ func Open(path string) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoint from the writer once the log holds 4 MiB (of 16 KiB pages).
+	q.Add("_pragma", "wal_autocheckpoint(256)")
 	q.Set("_txlock", "immediate")
 	c, err := newConnector("file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode())
 	if err != nil {
