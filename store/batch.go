@@ -27,6 +27,7 @@ type batch struct {
 	buf    []byte
 	seq    uint64 // the last event's
 	flow   *runtime.Event
+	base   int64 // the run's start, Unix ns: record times are from it
 }
 
 // children are what a batch writes of one task's mapped children. A
@@ -43,8 +44,8 @@ type children struct {
 	inBatch bool
 }
 
-func newBatch(runID string, enc func([]byte, runtime.Value) ([]byte, error), g *runtime.Graph) *batch {
-	b := &batch{runID: runID, encode: enc, graph: g, tasks: map[string]*record{}, kids: map[string]*children{}}
+func newBatch(runID string, base int64, enc func([]byte, runtime.Value) ([]byte, error), g *runtime.Graph) *batch {
+	b := &batch{runID: runID, base: base, encode: enc, graph: g, tasks: map[string]*record{}, kids: map[string]*children{}}
 	if g != nil {
 		b.nodes = make([]record, len(g.Nodes))
 	}
@@ -103,7 +104,7 @@ func (b *batch) task(e *runtime.Event) (quiet bool) {
 	var r *record
 	if n := b.node(e.Node); n != nil && n.Name == e.TaskRun {
 		if r = &b.nodes[n.ID]; r.name == "" {
-			*r = record{name: n.Name, task: n.Task, index: -1, kind: kindName(n.Kind)}
+			*r = record{name: n.Name, task: n.Task, index: -1, kind: kindName(n.Kind), mapped: n.Mapped}
 			b.order = append(b.order, r)
 		}
 	} else if r = b.tasks[e.TaskRun]; r == nil {
@@ -112,6 +113,10 @@ func (b *batch) task(e *runtime.Event) (quiet bool) {
 		b.order = append(b.order, r)
 	}
 	r.update(e)
+	if r.mapped && e.Kind == runtime.TaskState && e.State.Finished() {
+		// The list of its children's results: they have it.
+		r.value, r.note = nil, NoteChildren
+	}
 	switch {
 	case r.kind == "const":
 		return true
@@ -199,16 +204,16 @@ func (b *batch) appendChild(c *children, r *record) {
 		j, err := b.encode(c.buf, r.value)
 		if err != nil {
 			r.note = err.Error()
-			c.buf = r.appendChildJSON(c.buf[:n])
+			c.buf = r.appendChildJSON(c.buf[:n], b.base)
 			return
 		}
 		res := len(j) - n
 		b.buf = append(b.buf[:0], j[n:]...)
 		r.result = b.buf[:res]
-		c.buf = r.appendChildJSON(j[:n])
+		c.buf = r.appendChildJSON(j[:n], b.base)
 		return
 	}
-	c.buf = r.appendChildJSON(c.buf)
+	c.buf = r.appendChildJSON(c.buf, b.base)
 }
 
 func (r *record) update(e *runtime.Event) {
@@ -281,7 +286,7 @@ func (b *batch) flush(tx *sql.Tx) error {
 		if i > 0 {
 			b.buf = append(b.buf, ',')
 		}
-		b.buf = r.appendJSON(b.buf)
+		b.buf = r.appendJSON(b.buf, b.base)
 	}
 	b.buf = append(b.buf, ']')
 	tasksEnd := len(b.buf)

@@ -83,8 +83,9 @@ var migrations = []string{
 	);
 	INSERT INTO chunks (run_id, seq, tasks, children, logs)
 	SELECT id, 0,
-		(SELECT json_group_array(json_array(name, task, 'task', state, attempts, message, started_at, finished_at,
-			0, 0, json(result), '')) FROM task_runs WHERE run_id = runs.id),
+		(SELECT json_group_array(json_array(name, task, 'task', state, attempts, message,
+			(t.started_at - runs.started_at) / 1000, (t.finished_at - runs.started_at) / 1000,
+			0, 0, json(result), '')) FROM task_runs AS t WHERE run_id = runs.id),
 		'{}',
 		(SELECT json_group_array(json_array(seq, time, kind, task_run, map_index, attempt, state, level, msg, children))
 			FROM logs WHERE run_id = runs.id)
@@ -92,9 +93,10 @@ var migrations = []string{
 	INSERT INTO chunks (run_id, seq, tasks, children, logs)
 	SELECT m.run_id, m.seq, '[]',
 		json_object(m.task, json((SELECT json_group_array(json_array(c.value->>0, c.value->>1, c.value->>2, c.value->>3,
-			c.value->>4, c.value->>5, c.value->6, '')) FROM json_each(m.children) AS c))),
+			(c.value->>4 - r.started_at) / 1000, (c.value->>5 - r.started_at) / 1000, c.value->6, ''))
+			FROM json_each(m.children) AS c))),
 		'[]'
-	FROM map_runs AS m;
+	FROM map_runs AS m JOIN runs AS r ON r.id = m.run_id;
 	DROP TABLE task_runs;
 	DROP TABLE map_runs;
 	DROP TABLE logs;

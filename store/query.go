@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -165,7 +166,7 @@ func nullTime(n sql.NullInt64) time.Time {
 // the order they started (or ended, for runs that never started), the
 // children of a task together in the order of their index.
 func (s *Store) TaskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
-	rr, err := readRun(ctx, s.db, runID, false)
+	rr, err := s.readRun(ctx, runID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +226,19 @@ type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
+// readRun reads a run's chunks, from its start time on.
+func (s *Store) readRun(ctx context.Context, runID string, withLogs bool) (*storedRun, error) {
+	var started int64
+	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return readRun(ctx, s.db, runID, started, withLogs)
+}
+
 // storedRun is what the chunks of a run hold, merged.
 type storedRun struct {
 	records []*record // in the order first written
@@ -233,8 +247,9 @@ type storedRun struct {
 	last    int64 // the latest time in it, Unix ns
 }
 
-// readRun reads and merges the chunks of a run; logs only if withLogs.
-func readRun(ctx context.Context, q querier, runID string, withLogs bool) (*storedRun, error) {
+// readRun reads and merges the chunks of a run that started at base
+// (Unix ns); logs only if withLogs.
+func readRun(ctx context.Context, q querier, runID string, base int64, withLogs bool) (*storedRun, error) {
 	cols := `seq, tasks, children, '[]'`
 	if withLogs {
 		cols = `seq, tasks, children, logs`
@@ -282,13 +297,13 @@ func readRun(ctx context.Context, q querier, runID string, withLogs bool) (*stor
 			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
 		}
 		for _, raw := range ts {
-			r, err := decodeRecord(raw)
+			r, err := decodeRecord(raw, base)
 			if err != nil {
 				return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
 			}
 			add(r, key{}, false)
 		}
-		if err := decodeChildren(cj, func(r *record) { add(r, key{r.task, r.index}, true) }); err != nil {
+		if err := decodeChildren(cj, base, func(r *record) { add(r, key{r.task, r.index}, true) }); err != nil {
 			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
 		}
 		if withLogs {
@@ -311,7 +326,7 @@ func readRun(ctx context.Context, q querier, runID string, withLogs bool) (*stor
 }
 
 // decodeChildren reads the children column of a chunk: {task: [records]}.
-func decodeChildren(js string, add func(*record)) error {
+func decodeChildren(js string, base int64, add func(*record)) error {
 	if js == "{}" {
 		return nil
 	}
@@ -330,7 +345,7 @@ func decodeChildren(js string, add func(*record)) error {
 			return err
 		}
 		for _, raw := range list {
-			r, err := decodeChild(task, raw)
+			r, err := decodeChild(task, raw, base)
 			if err != nil {
 				return err
 			}
@@ -353,7 +368,7 @@ type LogFilter struct {
 // run are made again from its record, with their original sequence
 // numbers and times.
 func (s *Store) Logs(ctx context.Context, runID string, f LogFilter) ([]runtime.Event, error) {
-	rr, err := readRun(ctx, s.db, runID, true)
+	rr, err := s.readRun(ctx, runID, true)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ const (
 	freeBlocks = 64
 	// flushBlocks full blocks are written without waiting for the flush
 	// interval, so that the last write, at Close, stays short.
-	flushBlocks = 4
+	flushBlocks = 1
 )
 
 func newQueue() *queue {

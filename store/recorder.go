@@ -77,8 +77,9 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 	if opt.FlushEvery <= 0 {
 		opt.FlushEvery = 100 * time.Millisecond
 	}
-	r := &Recorder{opt: opt, q: newQueue(), started: time.Now(),
-		b:    newBatch(opt.Run.ID, opt.AppendResult, opt.Graph),
+	now := time.Now()
+	r := &Recorder{opt: opt, q: newQueue(), started: now,
+		b:    newBatch(opt.Run.ID, now.UnixNano(), opt.AppendResult, opt.Graph),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		s, err := open()

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -24,7 +25,9 @@ import (
 //
 //	[index, state, attempts, message, started, finished, result, result_note]
 //
-// Times are Unix nanoseconds, or null. start_seq and end_seq are the
+// started and finished are microseconds since the run started (its
+// started_at), or null: a third of the bytes of Unix nanoseconds, for
+// records written by the hundred thousand. start_seq and end_seq are the
 // sequence numbers of the run's first Running event and of its final
 // state, 0 when unknown: the log lines of those events are not stored,
 // wfsh logs makes them again from the record. result is the run's result
@@ -44,7 +47,12 @@ type record struct {
 	result     []byte // JSON, nil: none stored
 	note       string
 	value      runtime.Value // the result, until the batch encodes it
+	mapped     bool          // a mapped task's own run (not written)
 }
+
+// NoteChildren is the result note of a mapped task's own run: its result,
+// the list of its children's results, is not stored twice.
+const NoteChildren = "the results of its mapped children"
 
 // merge updates r with what a later record of the same task run says.
 func (r *record) merge(later *record) {
@@ -67,7 +75,7 @@ func (r *record) merge(later *record) {
 	}
 }
 
-func (r *record) appendJSON(b []byte) []byte {
+func (r *record) appendJSON(b []byte, base int64) []byte {
 	b = append(b, '[')
 	b = appendJSONString(b, r.name)
 	b = append(b, ',')
@@ -80,8 +88,8 @@ func (r *record) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.attempts), 10)
 	b = append(b, ',')
 	b = appendJSONString(b, r.msg)
-	b = appendNullInt(append(b, ','), r.started)
-	b = appendNullInt(append(b, ','), r.finished)
+	b = appendTime(append(b, ','), r.started, base)
+	b = appendTime(append(b, ','), r.finished, base)
 	b = append(b, ',')
 	b = strconv.AppendUint(b, r.startSeq, 10)
 	b = append(b, ',')
@@ -89,7 +97,7 @@ func (r *record) appendJSON(b []byte) []byte {
 	return append(r.appendResult(append(b, ',')), ']')
 }
 
-func (r *record) appendChildJSON(b []byte) []byte {
+func (r *record) appendChildJSON(b []byte, base int64) []byte {
 	b = append(b, '[')
 	b = strconv.AppendInt(b, int64(r.index), 10)
 	b = append(b, ",\""...)
@@ -98,8 +106,8 @@ func (r *record) appendChildJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.attempts), 10)
 	b = append(b, ',')
 	b = appendJSONString(b, r.msg)
-	b = appendNullInt(append(b, ','), r.started)
-	b = appendNullInt(append(b, ','), r.finished)
+	b = appendTime(append(b, ','), r.started, base)
+	b = appendTime(append(b, ','), r.finished, base)
 	return append(r.appendResult(append(b, ',')), ']')
 }
 
@@ -113,11 +121,22 @@ func (r *record) appendResult(b []byte) []byte {
 	return appendJSONString(b, r.note)
 }
 
-func appendNullInt(b []byte, n int64) []byte {
-	if n == 0 {
+// appendTime appends a time in Unix nanoseconds (0: unknown) as
+// microseconds since base.
+func appendTime(b []byte, t, base int64) []byte {
+	if t == 0 {
 		return append(b, "null"...)
 	}
-	return strconv.AppendInt(b, n, 10)
+	return strconv.AppendInt(b, (t-base)/1000, 10)
+}
+
+// readTime reads what appendTime wrote.
+func readTime(raw json.RawMessage, base int64) (int64, error) {
+	if bytes.Equal(raw, []byte("null")) {
+		return 0, nil
+	}
+	us, err := strconv.ParseInt(string(raw), 10, 64)
+	return base + us*1000, err
 }
 
 // appendJSONString appends s as a JSON string. Strings that need no
@@ -134,8 +153,9 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// decodeRecord reads a record of a task run that is not a mapped child.
-func decodeRecord(raw json.RawMessage) (*record, error) {
+// decodeRecord reads a record of a task run that is not a mapped child,
+// of a run that started at base.
+func decodeRecord(raw json.RawMessage, base int64) (*record, error) {
 	var f []json.RawMessage
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, err
@@ -145,16 +165,22 @@ func decodeRecord(raw json.RawMessage) (*record, error) {
 	}
 	r := &record{index: -1}
 	var state string
-	for i, dst := range []any{&r.name, &r.task, &r.kind, &state, &r.attempts, &r.msg, &r.started, &r.finished, &r.startSeq, &r.endSeq} {
+	for i, dst := range []any{&r.name, &r.task, &r.kind, &state, &r.attempts, &r.msg, nil, nil, &r.startSeq, &r.endSeq} {
+		if dst == nil {
+			continue
+		}
 		if err := unmarshalField(f[i], dst); err != nil {
 			return nil, fmt.Errorf("task run record, field %d: %w", i, err)
 		}
+	}
+	if err := r.times(f[6], f[7], base); err != nil {
+		return nil, err
 	}
 	return r, r.finish(state, f[10], f[11])
 }
 
 // decodeChild reads a record of a mapped child of task.
-func decodeChild(task string, raw json.RawMessage) (*record, error) {
+func decodeChild(task string, raw json.RawMessage, base int64) (*record, error) {
 	var f []json.RawMessage
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, err
@@ -164,13 +190,26 @@ func decodeChild(task string, raw json.RawMessage) (*record, error) {
 	}
 	r := &record{task: task}
 	var state string
-	for i, dst := range []any{&r.index, &state, &r.attempts, &r.msg, &r.started, &r.finished} {
+	for i, dst := range []any{&r.index, &state, &r.attempts, &r.msg} {
 		if err := unmarshalField(f[i], dst); err != nil {
 			return nil, fmt.Errorf("mapped task run record, field %d: %w", i, err)
 		}
 	}
+	if err := r.times(f[4], f[5], base); err != nil {
+		return nil, err
+	}
 	r.name = task + "[" + strconv.Itoa(r.index) + "]"
 	return r, r.finish(state, f[6], f[7])
+}
+
+func (r *record) times(started, finished json.RawMessage, base int64) error {
+	var err1, err2 error
+	r.started, err1 = readTime(started, base)
+	r.finished, err2 = readTime(finished, base)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("task run record: %w", err)
+	}
+	return nil
 }
 
 func (r *record) finish(state string, result, note json.RawMessage) error {

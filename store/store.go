@@ -175,7 +175,7 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	if err := tx.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, id).Scan(&started); err != nil {
 		return err
 	}
-	rr, err := readRun(ctx, tx, id, true)
+	rr, err := readRun(ctx, tx, id, started, true)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	if last := max(started, rr.last); last > 0 {
 		now = unixNano(last)
 	}
-	if err := crashRecords(ctx, tx, id, rr, msg, now.UnixNano()); err != nil {
+	if err := crashRecords(ctx, tx, id, started, rr, msg, now.UnixNano()); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?
@@ -196,8 +196,8 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 
 // crashRecords appends a chunk that marks Crashed the unfinished task
 // runs of a run, mapped children included.
-func crashRecords(ctx context.Context, tx *sql.Tx, id string, rr *storedRun, msg string, now int64) error {
-	b := newBatch(id, nil, nil)
+func crashRecords(ctx context.Context, tx *sql.Tx, id string, started int64, rr *storedRun, msg string, now int64) error {
+	b := newBatch(id, started, nil, nil)
 	b.seq = rr.lastSeq + 1
 	crashed := false
 	for _, r := range rr.records {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -121,15 +122,31 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 				mocks[n.ID], taken[n.ID] = m, true
 				continue
 			}
-			if n.Mapped {
-				for _, tr := range trs {
-					if tr.Task == n.Name && tr.MapIndex >= 0 {
-						if m, ok := take(&tr); ok {
-							children[tr.Name] = m
+			if !n.Mapped {
+				continue
+			}
+			kids := map[string]runtime.Mock{}
+			var vals []starlark.Value
+			for _, tr := range trs {
+				if tr.Task == n.Name && tr.MapIndex >= 0 {
+					if m, ok := take(&tr); ok {
+						kids[tr.Name] = m
+						if tr.MapIndex == len(vals) {
+							vals = append(vals, m.Result.(starlark.Value))
 						}
 					}
 				}
 			}
+			// A mapped task that succeeded is taken whole when each of its
+			// children's results is: its own is the list of theirs.
+			if tr := old[n.Name]; tr != nil && tr.State == runtime.Mapped && tr.ResultNote == store.NoteChildren &&
+				len(vals) == len(kids) && len(vals) == mappedCount(trs, n.Name) {
+				l := starlark.NewList(vals)
+				l.Freeze()
+				mocks[n.ID], taken[n.ID] = runtime.Mock{State: runtime.Cached, Msg: msg, Result: l}, true
+				continue
+			}
+			maps.Copy(children, kids)
 		}
 	}
 	return mocks, children, nil
@@ -154,4 +171,15 @@ func topoOrder(g *runtime.Graph) []*runtime.Node {
 		visit(n)
 	}
 	return out
+}
+
+// mappedCount is how many children the mapped task run name had.
+func mappedCount(trs []store.TaskRun, name string) int {
+	n := 0
+	for _, tr := range trs {
+		if tr.Task == name && tr.MapIndex >= 0 {
+			n++
+		}
+	}
+	return n
 }
