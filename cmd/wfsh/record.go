@@ -26,7 +26,6 @@ import (
 type runStore struct {
 	opening *store.Opening
 	stderr  io.Writer
-	st      *store.Store
 	from    *store.Run // the run --resume resumes
 	once    sync.Once
 
@@ -50,16 +49,12 @@ func startStore(f *runFlags, stderr io.Writer) (*runStore, error) {
 	return &runStore{opening: o, stderr: stderr}, nil
 }
 
-// open waits for the store.
+// open waits for the store. Task runs of the cache call it at once.
 func (rs *runStore) open() (*store.Store, error) {
-	if rs.st != nil {
-		return rs.st, nil
-	}
 	st, err := rs.opening.Wait()
 	if err != nil {
 		return nil, storeErr(fmt.Errorf("%w (--no-store runs without it)", err))
 	}
-	rs.st = st
 	return st, nil
 }
 
