@@ -28,6 +28,8 @@ type batch struct {
 	seq    uint64 // the last event's
 	flow   *runtime.Event
 	base   int64 // the run's start, Unix ns: record times are from it
+	db     *sql.DB
+	stmt   *sql.Stmt // insertChunk, prepared on db
 }
 
 // children are what a batch writes of one task's mapped children. A
@@ -240,6 +242,24 @@ func taskName(e *runtime.Event) string {
 	return e.TaskRun
 }
 
+const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES (?, ?, ?, ?, ?)`
+
+// insert inserts the chunk, with a statement prepared once per recorder
+// when it has a database to prepare it on (SQLite's parser is not free:
+// a tenth of a write).
+func (b *batch) insert(tx *sql.Tx, args ...any) error {
+	if b.stmt == nil && b.db != nil {
+		b.stmt, _ = b.db.Prepare(insertChunk)
+	}
+	var err error
+	if b.stmt != nil {
+		_, err = tx.Stmt(b.stmt).Exec(args...)
+	} else {
+		_, err = tx.Exec(insertChunk, args...)
+	}
+	return err
+}
+
 // result encodes a record's value, if it has one and results are kept.
 func (b *batch) result(r *record) {
 	if r.value == nil {
@@ -302,8 +322,7 @@ func (b *batch) flush(tx *sql.Tx) error {
 	kidsEnd := len(b.buf)
 	b.buf = append(append(append(b.buf, '['), b.logs...), ']')
 	buf := b.buf
-	if _, err := tx.Exec(`INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES (?, ?, ?, ?, ?)`,
-		b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), string(buf[kidsEnd:])); err != nil {
+	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), string(buf[kidsEnd:])); err != nil {
 		return err
 	}
 	if e := b.flow; e != nil {

@@ -85,6 +85,8 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 		s, err := open()
 		if err != nil {
 			r.fail(err)
+		} else {
+			r.b.db = s.db
 		}
 		r.s = s
 		r.loop()
@@ -183,6 +185,9 @@ func (r *Recorder) loop() {
 				if err := retryBusy(func() error { return r.write(nil, c) }); err != nil {
 					r.fail(fmt.Errorf("run store %s: %w", r.s.Path(), err))
 				}
+			}
+			if r.b.stmt != nil {
+				r.b.stmt.Close()
 			}
 			if !r.failed() {
 				r.s.trimLog()
