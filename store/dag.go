@@ -122,24 +122,21 @@ func appendDAG(b []byte, g *runtime.Graph) []byte {
 	return append(b, ']')
 }
 
+// dagRow is a node as stored, its edges by index.
+type dagRow struct {
+	Name, Task, Kind string
+	Mapped           bool
+	Inputs, Upstream []int
+	Guards           [][2]json.RawMessage
+}
+
 // ParseDAG decodes a stored graph.
 func ParseDAG(b []byte) (DAG, error) {
-	var raw []struct {
-		Name, Task, Kind string
-		Mapped           bool
-		Inputs, Upstream []int
-		Guards           [][2]json.RawMessage
-	}
 	var rows [][]json.RawMessage
 	if err := json.Unmarshal(b, &rows); err != nil {
 		return nil, fmt.Errorf("stored graph: %w", err)
 	}
-	raw = make([]struct {
-		Name, Task, Kind string
-		Mapped           bool
-		Inputs, Upstream []int
-		Guards           [][2]json.RawMessage
-	}, len(rows))
+	raw := make([]dagRow, len(rows))
 	for i, f := range rows {
 		if len(f) != 7 {
 			return nil, fmt.Errorf("stored graph: a node of %d fields, want 7", len(f))
