@@ -75,9 +75,25 @@ func (rs *runStore) finish(h runHooks) {
 	rs.mu.Lock()
 	rs.recs = slices.DeleteFunc(rs.recs, func(r *store.Recorder) bool { return r == h.rec })
 	rs.mu.Unlock()
-	if err := h.rec.Close(); err != nil {
+	rs.closeRecorder(h.rec)
+}
+
+// closeRecorder writes what is left of a run; what went wrong goes to
+// stderr.
+func (rs *runStore) closeRecorder(rec *store.Recorder) {
+	err := rec.Close()
+	switch {
+	case err == nil:
+	case rs.openFailed():
+		fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded)\n", err)
+	default:
 		fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
 	}
+}
+
+func (rs *runStore) openFailed() bool {
+	_, err := rs.opening.Wait()
+	return err != nil
 }
 
 // begin starts recording the run about to start and prepares what resume
@@ -122,9 +138,7 @@ func (rs *runStore) close() {
 		recs := rs.recs
 		rs.mu.Unlock()
 		for _, rec := range recs {
-			if err := rec.Close(); err != nil {
-				fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
-			}
+			rs.closeRecorder(rec)
 		}
 		if st, err := rs.opening.Wait(); err == nil {
 			st.Close()
