@@ -75,7 +75,7 @@ const MaxLogSize = 4 << 20
 // trimLog empties the write-ahead log when it has grown past MaxLogSize:
 // the next process to open the store would read all of it (SQLite
 // rebuilds its index of the log from the file when no process has the
-// store open). So a run that wrote a lot (W2 writes about 6 MB) pays for
+// store open). So a run that wrote a lot (W2 writes about 5.5 MB) pays for
 // copying it into the database, two fsyncs; one that wrote little leaves
 // it to a later one. Failing that (another process is reading), it is
 // left as it is.
