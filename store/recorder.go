@@ -38,9 +38,10 @@ type RecorderOptions struct {
 }
 
 // A Recorder writes one run's events to the store. Emit only queues an
-// event in memory; a goroutine of its own inserts the run, then writes
-// what has queued, in one transaction, every FlushEvery (sooner when
-// thousands queue) and at Close, so a run never waits on the disk.
+// event in memory; a goroutine of its own writes what has queued, in one
+// transaction, every FlushEvery (sooner when thousands queue) and at
+// Close, so a run never waits on the disk. The first write inserts the
+// run.
 type Recorder struct {
 	s   *Store
 	opt RecorderOptions
@@ -60,8 +61,8 @@ type Recorder struct {
 var _ runtime.Sink = (*Recorder)(nil)
 
 // NewRecorder starts recording a run: its row is inserted, in state
-// Running with this process's id, by the first write, which begins at
-// once.
+// Running with this process's id, by the first write, FlushEvery later
+// (or at Close).
 func (s *Store) NewRecorder(opt RecorderOptions) *Recorder {
 	return startRecorder(func() (*Store, error) { return s, nil }, opt)
 }
@@ -89,6 +90,11 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 			r.b.db = s.db
 		}
 		r.s = s
+		// The first write waits as the others do: a short run is then
+		// written in one transaction, at Close.
+		if wait := r.opt.FlushEvery - time.Since(r.started); wait > 0 {
+			r.sleep(wait)
+		}
 		r.loop()
 	}()
 	return r
