@@ -67,7 +67,7 @@ bench: build
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
 	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
-	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -args --no-store
+	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
 	$(GO) test -run='^$$' -bench=. ./store/
 
 ## fuzz: fuzz the decorator pre-pass
