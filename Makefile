@@ -60,12 +60,15 @@ depcheck:
 	if [ -n "$$bad" ]; then echo "runtime/ must import only the standard library; it imports:"; echo "$$bad"; exit 1; fi
 
 ## bench: Go benchmarks, plugin start and call latency, then whole-process
-## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash)
+## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),
+## recorded in the run store and with --no-store; the recorder alone
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
 	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
+	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
+	$(GO) test -run='^$$' -bench=. ./store/
 
 ## fuzz: fuzz the decorator pre-pass
 fuzz:

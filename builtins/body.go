@@ -22,6 +22,7 @@ type starBody struct {
 	dynamic  []bool           // per argument, then per kwarg: holds placeholders
 	run      *runInfo
 	constant starlark.Value // for constant nodes: the value to assemble
+	cache    *cachePolicy   // @task(cache_for=...): nil for the others
 }
 
 // input adds a data edge from id to n (once) and returns its position in

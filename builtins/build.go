@@ -86,6 +86,12 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
 	}
 	body := &starBody{fn: t.fn, run: b.run}
+	if t.opts.cacheFor > 0 {
+		body.cache = &cachePolicy{task: t, ttl: t.opts.cacheFor, key: t.opts.cacheKey}
+		if t.opts.cacheKey == nil {
+			body.cache.digest = b.flow.env.digestOf(t)
+		}
+	}
 	for _, a := range args {
 		v, err := b.arg(n, what, a, mapped)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -44,6 +45,10 @@ type env struct {
 	root        string
 	predeclared starlark.StringDict
 	files       map[string]*loadedFile
+	defs        map[string]*defInfo // by position of the def (source.go)
+
+	mu      sync.Mutex
+	digests map[*Task]*taskDigest
 }
 
 type loadedFile struct {
@@ -56,7 +61,8 @@ func newEnv(root string, opts LoadOptions) *env {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
-	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, predeclared: predeclared()}
+	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, predeclared: predeclared(),
+		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}}
 }
 
 func envOf(thread *starlark.Thread) *env {
@@ -141,6 +147,7 @@ func (e *env) execSource(thread *starlark.Thread, path string, src []byte) (star
 	if err != nil {
 		return nil, err
 	}
+	e.recordDefs(path, src, f)
 	thread.SetLocal(localEnv, e)
 	thread.SetLocal(localLoading, path)
 	return prog.Init(thread, e.predeclared)

@@ -30,7 +30,7 @@ func pluginModule(h PluginHost, name string) (starlark.StringDict, error) {
 	mod := starlark.StringDict{}
 	fns := map[string]*pluginFunc{}
 	for _, f := range desc.GetFunctions() {
-		pf := &pluginFunc{host: h, plugin: name, desc: f}
+		pf := &pluginFunc{host: h, plugin: name, version: desc.GetVersion(), desc: f}
 		fns[f.GetName()] = pf
 		mod[f.GetName()] = pf
 	}
@@ -51,9 +51,10 @@ const describeTimeout = 30 * time.Second
 
 // pluginFunc is a plugin function, callable in task bodies.
 type pluginFunc struct {
-	host   PluginHost
-	plugin string
-	desc   *pb.Function
+	host    PluginHost
+	plugin  string
+	version string // the plugin's, for cache keys
+	desc    *pb.Function
 }
 
 var _ starlark.Callable = (*pluginFunc)(nil)

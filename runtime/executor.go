@@ -23,6 +23,20 @@ type Options struct {
 	// CancelGrace bounds how long a cancelled run waits for bodies that
 	// ignore cancellation; 0 means 10s.
 	CancelGrace time.Duration
+	// Cache, if set, may give task runs a result instead of running
+	// their bodies (resume, @task(cache_for=...)).
+	Cache Cache
+}
+
+// Cache lets a run reuse results rather than run bodies again.
+type Cache interface {
+	// Lookup is asked before the first attempt of each task run (mapped
+	// children included), with its inputs resolved. ok means the body is
+	// not run: the run ends Cached, with msg and result v.
+	Lookup(ctx context.Context, c *Call) (v Value, msg string, ok bool)
+	// Store is told of each body that succeeded, with its result, before
+	// the run's Success is reported.
+	Store(c *Call, v Value)
 }
 
 // DefaultConcurrency suits tasks that mostly wait on I/O (plugins, shell),
@@ -237,10 +251,23 @@ func (x *executor) work() {
 		if x.closing {
 			return
 		}
+		if r.attempt == 0 && x.opt.Cache != nil {
+			hit := x.reuse(r)
+			if x.closing {
+				return
+			}
+			if hit {
+				x.settle()
+				continue
+			}
+		}
 		r.attempt++
 		x.emitState(r, Running, "", nil)
 		x.sched.Unlock()
 		o := x.exec(r)
+		if o.err == nil && x.opt.Cache != nil {
+			x.opt.Cache.Store(&r.call, o.value)
+		}
 		x.sched.Lock()
 		if x.closing {
 			return
@@ -251,6 +278,25 @@ func (x *executor) work() {
 		x.complete(o)
 		x.settle()
 	}
+}
+
+// reuse asks the cache for r's result, without the lock, and ends r
+// Cached if it has one. It holds sched.
+func (x *executor) reuse(r *run) bool {
+	c := x.call(r)
+	c.Attempt = 1
+	x.sched.Unlock()
+	v, msg, ok := x.opt.Cache.Lookup(x.ctx, c)
+	x.sched.Lock()
+	if !ok || x.closing {
+		return false
+	}
+	if x.cancelled {
+		x.finish(r, Cancelled, "flow run cancelled", nil)
+		return true
+	}
+	x.finish(r, Cached, msg, v)
+	return true
 }
 
 // next pops the oldest ready run, or returns nil.

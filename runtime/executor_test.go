@@ -434,3 +434,51 @@ func (b *builder) withTask(name string) *runtime.Graph {
 	b.task(name, constant(1))
 	return b.g
 }
+
+// mapCache is a runtime.Cache with results by task run name; it records
+// what it was asked and told.
+type mapCache struct {
+	hits   map[string]any
+	asked  []string
+	stored map[string]any
+}
+
+func (c *mapCache) Lookup(_ context.Context, call *runtime.Call) (runtime.Value, string, bool) {
+	c.asked = append(c.asked, fmt.Sprintf("%s%v", call.TaskRun, call.Inputs))
+	v, ok := c.hits[call.TaskRun]
+	return v, "from the cache", ok
+}
+
+func (c *mapCache) Store(call *runtime.Call, v runtime.Value) { c.stored[call.TaskRun] = v }
+
+func TestCache(t *testing.T) {
+	b := newBuilder()
+	xs := b.task("xs", failing("xs should not run"))
+	var ran atomic.Int32
+	inc := b.task("inc", func(in []any) (any, error) { ran.Add(1); return in[0].(int64) + 1, nil })
+	inc.Mapped, inc.Inputs = true, []runtime.Input{{From: xs.ID, Map: true}}
+	sum := b.task("sum", func(in []any) (any, error) {
+		s := int64(0)
+		for _, v := range in[0].([]any) {
+			s += v.(int64)
+		}
+		return s, nil
+	}, inc.ID)
+	c := &mapCache{stored: map[string]any{}, hits: map[string]any{
+		"xs": []any{int64(1), int64(2), int64(3)}, "inc[1]": int64(100)}}
+	res, rec := run(t, b.g, runtime.Options{Cache: c, Concurrency: 1})
+	wantState(t, res, xs.ID, runtime.Cached)
+	wantState(t, res, sum.ID, runtime.Success)
+	if res.Tasks[sum.ID].Value != int64(2+100+4) || ran.Load() != 2 {
+		t.Errorf("sum = %v with %d bodies of inc run; want 106 and 2", res.Tasks[sum.ID].Value, ran.Load())
+	}
+	if got := rec.States("inc[1]"); !slices.Equal(got, []runtime.State{runtime.Cached}) {
+		t.Errorf("inc[1] states %v, want only Cached", got)
+	}
+	if want := "xs[] inc[0][1] inc[1][2] inc[2][3] sum[[2 100 4]]"; strings.Join(c.asked, " ") != want {
+		t.Errorf("asked %s, want %s", strings.Join(c.asked, " "), want)
+	}
+	if len(c.stored) != 3 || c.stored["inc[0]"] != int64(2) || c.stored["sum"] != int64(106) {
+		t.Errorf("stored %v", c.stored)
+	}
+}

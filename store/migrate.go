@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 )
 
 // migrations[i] brings the schema from version i to version i+1. Never edit
@@ -63,14 +64,87 @@ var migrations = []string{
 		children  INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (run_id, seq)
 	) WITHOUT ROWID;`,
+
+	// 2: a run's task runs and log lines are written as one row per write
+	// batch (table chunks, see records.go), not one row each: rows cost
+	// more than the runs they record. The rows of version 1 move into
+	// chunks: task_runs and map_runs as records without start and end
+	// sequence numbers, so that their log lines, all in logs, are not
+	// made twice. Runs keep their graph (for resume: table dags, by hash,
+	// as most runs of a flow share one) and the run they resume; the
+	// cache holds results by key.
+	`CREATE TABLE chunks (
+		run_id   TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		seq      INTEGER NOT NULL,
+		tasks    TEXT NOT NULL,
+		children TEXT NOT NULL,
+		logs     TEXT NOT NULL,
+		PRIMARY KEY (run_id, seq)
+	);
+	INSERT INTO chunks (run_id, seq, tasks, children, logs)
+	SELECT id, 0,
+		(SELECT json_group_array(json_array(name, task, 'task', state, attempts, message,
+			(t.started_at - runs.started_at) / 1000, (t.finished_at - runs.started_at) / 1000,
+			0, 0, json(result), '')) FROM task_runs AS t WHERE run_id = runs.id),
+		'{}',
+		(SELECT json_group_array(json_array(seq, time, kind, task_run, map_index, attempt, state, level, msg, children))
+			FROM logs WHERE run_id = runs.id)
+	FROM runs;
+	INSERT INTO chunks (run_id, seq, tasks, children, logs)
+	SELECT m.run_id, m.seq, '[]',
+		json_object(m.task, json((SELECT json_group_array(json_array(c.value->>0, c.value->>1, c.value->>2, c.value->>3,
+			(c.value->>4 - r.started_at) / 1000, (c.value->>5 - r.started_at) / 1000, c.value->6, ''))
+			FROM json_each(m.children) AS c))),
+		'[]'
+	FROM map_runs AS m JOIN runs AS r ON r.id = m.run_id;
+	DROP TABLE task_runs;
+	DROP TABLE map_runs;
+	DROP TABLE logs;
+	CREATE TABLE dags (
+		hash TEXT PRIMARY KEY,
+		dag  TEXT NOT NULL
+	);
+	ALTER TABLE runs ADD COLUMN dag TEXT REFERENCES dags (hash);
+	ALTER TABLE runs ADD COLUMN resumed_from TEXT;
+	CREATE INDEX runs_state ON runs (state);
+	CREATE TABLE cache (
+		key        TEXT PRIMARY KEY,
+		task       TEXT NOT NULL,
+		flow       TEXT NOT NULL,
+		run_id     TEXT NOT NULL,
+		task_run   TEXT NOT NULL,
+		result     TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER
+	);
+	CREATE INDEX cache_task ON cache (task, created_at);`,
 }
+
+// PageSize is the page size of a new database.
+var PageSize = 16384
 
 // SchemaVersion is the version of the schema this package writes.
 var SchemaVersion = len(migrations)
 
 // migrate applies the migrations the database has not seen, each in its
-// own transaction, recording the version reached in schema_version.
+// own transaction, recording the version reached in schema_version. A
+// database already up to date costs one read, without the write lock.
 func (s *Store) migrate(ctx context.Context) error {
+	if v, err := s.Version(ctx); err == nil && v == len(migrations) {
+		return nil
+	}
+	// A new database: its page size, then write-ahead logging, which stays
+	// on in the file. Both must come before the first table.
+	if _, err := s.db.ExecContext(ctx, `PRAGMA page_size = `+strconv.Itoa(PageSize)); err != nil {
+		return err
+	}
+	var mode string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("cannot use write-ahead logging (journal mode %s): is the file on a network file system?", mode)
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,6 +26,8 @@ type Run struct {
 	StartedAt  time.Time       `json:"started_at"`
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
 	PID        int             `json:"pid"`
+	// ResumedFrom is the id of the run this one resumed, if any.
+	ResumedFrom string `json:"resumed_from,omitempty"`
 }
 
 // Duration is how long the run took, or has taken so far.
@@ -46,6 +49,10 @@ type TaskRun struct {
 	StartedAt  time.Time       `json:"started_at,omitzero"`
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	// ResultNote says why a result is not stored, when there was one.
+	ResultNote string `json:"result_note,omitempty"`
+	// Kind is "task", "param" or "const" (a value assembled inline).
+	Kind string `json:"kind"`
 }
 
 // RunFilter selects runs; zero fields select all.
@@ -65,7 +72,7 @@ func ParseState(s string) (runtime.State, error) {
 	return 0, fmt.Errorf("unknown state %q", s)
 }
 
-const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid`
+const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -130,10 +137,12 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 		var params, ctxs, state string
 		var started int64
 		var finished sql.NullInt64
+		var resumed sql.NullString
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
-			&started, &finished, &r.PID); err != nil {
+			&started, &finished, &r.PID, &resumed); err != nil {
 			return nil, err
 		}
+		r.ResumedFrom = resumed.String
 		r.Parameters, r.Context = json.RawMessage(params), json.RawMessage(ctxs)
 		if err := r.State.UnmarshalText([]byte(state)); err != nil {
 			return nil, err
@@ -157,16 +166,13 @@ func nullTime(n sql.NullInt64) time.Time {
 // the order they started (or ended, for runs that never started), the
 // children of a task together in the order of their index.
 func (s *Store) TaskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
-	out, err := s.taskRuns(ctx, runID)
+	rr, err := s.readRun(ctx, runID, false)
 	if err != nil {
 		return nil, err
 	}
-	kids, _, err := children(ctx, s.db, runID)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range kids {
-		out = append(out, *c)
+	out := make([]TaskRun, len(rr.records))
+	for i, r := range rr.records {
+		out[i] = r.taskRun()
 	}
 	// Mapped children stay together, by index, where the first started.
 	first := map[string]time.Time{}
@@ -194,6 +200,21 @@ func (s *Store) TaskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
 	return out, nil
 }
 
+func (r *record) taskRun() TaskRun {
+	t := TaskRun{Name: r.name, Task: r.task, MapIndex: r.index, State: r.state, Attempts: r.attempts,
+		Message: r.msg, Result: r.result, ResultNote: r.note, Kind: r.kind}
+	if r.started != 0 {
+		t.StartedAt = unixNano(r.started)
+	}
+	if r.finished != 0 {
+		t.FinishedAt = unixNano(r.finished)
+	}
+	if t.Kind == "" {
+		t.Kind = "task"
+	}
+	return t
+}
+
 func firstTime(t TaskRun) time.Time {
 	if t.StartedAt.IsZero() {
 		return t.FinishedAt
@@ -201,32 +222,137 @@ func firstTime(t TaskRun) time.Time {
 	return t.StartedAt
 }
 
-func (s *Store) taskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, task, map_index, state, attempts, message, started_at, finished_at, result
-		FROM task_runs WHERE run_id = ?`, runID)
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// readRun reads a run's chunks, from its start time on.
+func (s *Store) readRun(ctx context.Context, runID string, withLogs bool) (*storedRun, error) {
+	var started int64
+	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return readRun(ctx, s.db, runID, started, withLogs)
+}
+
+// storedRun is what the chunks of a run hold, merged.
+type storedRun struct {
+	records []*record // in the order first written
+	logs    []runtime.Event
+	lastSeq uint64
+	last    int64 // the latest time in it, Unix ns
+}
+
+// readRun reads and merges the chunks of a run that started at base
+// (Unix ns); logs only if withLogs.
+func readRun(ctx context.Context, q querier, runID string, base int64, withLogs bool) (*storedRun, error) {
+	cols := `seq, tasks, children, '[]'`
+	if withLogs {
+		cols = `seq, tasks, children, logs`
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM chunks WHERE run_id = ? ORDER BY seq`, runID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []TaskRun
-	for rows.Next() {
-		var t TaskRun
-		var state string
-		var started, finished sql.NullInt64
-		var result sql.NullString
-		if err := rows.Scan(&t.Name, &t.Task, &t.MapIndex, &state, &t.Attempts, &t.Message, &started, &finished, &result); err != nil {
-			return nil, err
-		}
-		if err := t.State.UnmarshalText([]byte(state)); err != nil {
-			return nil, err
-		}
-		t.StartedAt, t.FinishedAt = nullTime(started), nullTime(finished)
-		if result.Valid {
-			t.Result = json.RawMessage(result.String)
-		}
-		out = append(out, t)
+	rr := &storedRun{}
+	tasks := map[string]*record{}
+	type key struct {
+		task  string
+		index int
 	}
-	return out, rows.Err()
+	kids := map[key]*record{}
+	add := func(r *record, k key, byKey bool) {
+		var old *record
+		if byKey {
+			old = kids[k]
+		} else {
+			old = tasks[r.name]
+		}
+		rr.last = max(rr.last, r.started, r.finished)
+		if old != nil {
+			old.merge(r)
+			return
+		}
+		if byKey {
+			kids[k] = r
+		} else {
+			tasks[r.name] = r
+		}
+		rr.records = append(rr.records, r)
+	}
+	for rows.Next() {
+		var seq int64
+		var tj, cj, lj string
+		if err := rows.Scan(&seq, &tj, &cj, &lj); err != nil {
+			return nil, err
+		}
+		rr.lastSeq = max(rr.lastSeq, uint64(seq))
+		var ts []json.RawMessage
+		if err := json.Unmarshal([]byte(tj), &ts); err != nil {
+			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		}
+		for _, raw := range ts {
+			r, err := decodeRecord(raw, base)
+			if err != nil {
+				return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+			}
+			add(r, key{}, false)
+		}
+		if err := decodeChildren(cj, base, func(r *record) { add(r, key{r.task, r.index}, true) }); err != nil {
+			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		}
+		if withLogs {
+			var ls []json.RawMessage
+			if err := json.Unmarshal([]byte(lj), &ls); err != nil {
+				return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+			}
+			for _, raw := range ls {
+				e, err := decodeLogEntry(raw)
+				if err != nil {
+					return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+				}
+				e.RunID = runID
+				rr.last = max(rr.last, e.Time.UnixNano())
+				rr.logs = append(rr.logs, e)
+			}
+		}
+	}
+	return rr, rows.Err()
+}
+
+// decodeChildren reads the children column of a chunk: {task: [records]}.
+func decodeChildren(js string, base int64, add func(*record)) error {
+	if js == "{}" {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(js))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		task, _ := tok.(string)
+		var list []json.RawMessage
+		if err := dec.Decode(&list); err != nil {
+			return err
+		}
+		for _, raw := range list {
+			r, err := decodeChild(task, raw, base)
+			if err != nil {
+				return err
+			}
+			add(r)
+		}
+	}
+	return nil
 }
 
 // LogFilter selects log entries of a run.
@@ -236,66 +362,48 @@ type LogFilter struct {
 }
 
 // Logs returns a run's log entries in order: its task log lines, flow and
-// task state changes (of runs that are not mapped children) and map
-// expansions, as the events they were recorded from.
+// task state changes (of runs that are not mapped children, and the
+// failures and retries of those that are) and map expansions, as the
+// events they were recorded from. The first start and the end of a task
+// run are made again from its record, with their original sequence
+// numbers and times.
 func (s *Store) Logs(ctx context.Context, runID string, f LogFilter) ([]runtime.Event, error) {
-	q := `SELECT seq, time, kind, task_run, map_index, attempt, state, level, msg, children
-		FROM logs WHERE run_id = ? AND seq > ?`
-	args := []any{runID, int64(f.After)}
-	if f.Task != "" {
-		q += ` AND (task_run = '' OR task_run = ? OR substr(task_run, 1, ?) = ?)`
-		args = append(args, f.Task, len(f.Task)+1, f.Task+"[")
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	rr, err := s.readRun(ctx, runID, true)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []runtime.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
+	all := rr.logs
+	for _, r := range rr.records {
+		all = append(all, r.events(runID)...)
+	}
+	out := all[:0]
+	for _, e := range all {
+		if e.Seq > f.After && (f.Task == "" || e.TaskRun == "" || e.TaskRun == f.Task ||
+			strings.HasPrefix(e.TaskRun, f.Task+"[")) {
+			out = append(out, e)
 		}
-		e.RunID = runID
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// events makes again the state changes a record stands for.
+func (r *record) events(runID string) []runtime.Event {
+	if r.index >= 0 || r.kind == "const" {
+		return nil
+	}
+	var out []runtime.Event
+	e := runtime.Event{RunID: runID, Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: r.name, MapIndex: -1}
+	if r.startSeq != 0 {
+		s := e
+		s.Seq, s.Time, s.Attempt, s.State = r.startSeq, unixNano(r.started), 1, runtime.Running
+		out = append(out, s)
+	}
+	if r.endSeq != 0 {
+		e.Seq, e.Time, e.Attempt, e.State, e.Msg = r.endSeq, unixNano(r.finished), r.attempts, r.state, r.msg
 		out = append(out, e)
 	}
-	return out, rows.Err()
-}
-
-func scanEvent(rows *sql.Rows) (runtime.Event, error) {
-	e := runtime.Event{Node: runtime.NoNode}
-	var seq, t int64
-	var kind, state, level string
-	if err := rows.Scan(&seq, &t, &kind, &e.TaskRun, &e.MapIndex, &e.Attempt, &state, &level, &e.Msg, &e.Children); err != nil {
-		return e, err
-	}
-	e.Seq, e.Time = uint64(seq), unixNano(t)
-	k, err := parseKind(kind)
-	if err != nil {
-		return e, err
-	}
-	e.Kind = k
-	if state != "" {
-		if err := e.State.UnmarshalText([]byte(state)); err != nil {
-			return e, err
-		}
-	}
-	if level != "" {
-		if e.Level, err = runtime.ParseLevel(level); err != nil {
-			return e, err
-		}
-	}
-	return e, nil
-}
-
-func parseKind(s string) (runtime.Kind, error) {
-	for k := runtime.FlowStarted; k <= runtime.MapExpanded; k++ {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown event kind %q", s)
+	return out
 }
 
 // IntegrityCheck runs SQLite's integrity check and reports what it finds.

@@ -25,7 +25,7 @@ const (
 	freeBlocks = 64
 	// flushBlocks full blocks are written without waiting for the flush
 	// interval, so that the last write, at Close, stays short.
-	flushBlocks = 4
+	flushBlocks = 1
 )
 
 func newQueue() *queue {
@@ -34,6 +34,7 @@ func newQueue() *queue {
 
 func (q *queue) push(e runtime.Event) {
 	q.mu.Lock()
+	wake := len(q.cur) == 0 && len(q.full) == 0 // the writer may be waiting
 	if len(q.cur) == cap(q.cur) {
 		if q.cur != nil {
 			q.full = append(q.full, q.cur)
@@ -49,7 +50,9 @@ func (q *queue) push(e runtime.Event) {
 	}
 	q.cur = append(q.cur, e)
 	q.mu.Unlock()
-	signal(q.wake)
+	if wake {
+		signal(q.wake)
+	}
 }
 
 func signal(c chan struct{}) {

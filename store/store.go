@@ -55,20 +55,51 @@ func Open(path string) (*Store, error) {
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
+	// Checkpoint from the writer once the log holds 4 MiB (of 16 KiB pages).
+	q.Add("_pragma", "wal_autocheckpoint(256)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	c, err := newConnector("file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("run store %s: %w", path, err)
 	}
+	db := sql.OpenDB(c)
 	s := &Store{db: db, path: path}
 	if err := retryBusy(func() error { return s.setUp(context.Background()) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// Opening is a store being opened by another goroutine, so that a run
+// does not wait for it while its flow loads and builds.
+type Opening struct {
+	done chan struct{}
+	s    *Store
+	err  error
+}
+
+// OpenLater starts opening the store at path, as Open does. Only the
+// directory is made before it returns: most ways a store cannot be
+// opened (a file where the directory should be, no permission) show
+// there, before a run starts.
+func OpenLater(path string) (*Opening, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("run store: %w", err)
+	}
+	o := &Opening{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		o.s, o.err = Open(path)
+	}()
+	return o, nil
+}
+
+// Wait returns the store, once it is open, or why it could not be.
+func (o *Opening) Wait() (*Store, error) {
+	<-o.done
+	return o.s, o.err
 }
 
 func (s *Store) setUp(ctx context.Context) error {
@@ -140,31 +171,52 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	}
 	defer tx.Rollback()
 	msg := fmt.Sprintf("the wfsh process (pid %d) died before the run finished", pid)
-	crashed := runtime.Crashed.String()
+	var started int64
+	if err := tx.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, id).Scan(&started); err != nil {
+		return err
+	}
+	rr, err := readRun(ctx, tx, id, started, true)
+	if err != nil {
+		return err
+	}
 	// The run ended, as far as anyone knows, with the last thing recorded
 	// of it, not when the crash was noticed.
-	var last sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT max(t) FROM (
-		SELECT started_at AS t FROM runs WHERE id = ?1
-		UNION ALL SELECT max(time) FROM logs WHERE run_id = ?1
-		UNION ALL SELECT max(coalesce(finished_at, started_at)) FROM task_runs WHERE run_id = ?1)`, id).Scan(&last); err != nil {
-		return err
+	if last := max(started, rr.last); last > 0 {
+		now = unixNano(last)
 	}
-	if last.Valid {
-		now = time.Unix(0, last.Int64)
+	if err := crashRecords(ctx, tx, id, started, rr, msg, now.UnixNano()); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?
-		WHERE id = ? AND state IN (`+unfinishedStates+`)`, crashed, msg, now.UnixNano(), id); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE task_runs SET state = ?, message = ?, finished_at = ?
-		WHERE run_id = ? AND state IN (`+unfinishedStates+`)`, crashed, msg, now.UnixNano(), id); err != nil {
-		return err
-	}
-	if err := crashChildren(ctx, tx, id, msg, now.UnixNano()); err != nil {
+		WHERE id = ? AND state IN (`+unfinishedStates+`)`, runtime.Crashed.String(), msg, now.UnixNano(), id); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// crashRecords appends a chunk that marks Crashed the unfinished task
+// runs of a run, mapped children included.
+func crashRecords(ctx context.Context, tx *sql.Tx, id string, started int64, rr *storedRun, msg string, now int64) error {
+	b := newBatch(id, started, nil, nil)
+	b.seq = rr.lastSeq + 1
+	crashed := false
+	for _, r := range rr.records {
+		if r.state.Finished() {
+			continue
+		}
+		crashed = true
+		c := &record{name: r.name, task: r.task, index: r.index, state: runtime.Crashed, attempts: r.attempts,
+			msg: msg, finished: max(now, r.started)}
+		if r.index >= 0 {
+			b.appendChild(b.children(r.task, r.index), c)
+			continue
+		}
+		b.order = append(b.order, c)
+	}
+	if !crashed {
+		return nil
+	}
+	return b.flush(tx)
 }
 
 // unfinishedStates lists, for SQL, the states that are not final.

@@ -54,13 +54,10 @@ func events(runID string, final runtime.State) []runtime.Event {
 	return evs
 }
 
-func record(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt RecorderOptions) {
+func recordRun(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt RecorderOptions) {
 	t.Helper()
 	opt.Run.ID, opt.Run.Flow, opt.Run.File = id, flow, "flows/"+flow+".star"
-	r, err := s.NewRecorder(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := s.NewRecorder(opt)
 	for _, e := range evs {
 		r.Emit(e)
 	}
@@ -72,7 +69,7 @@ func record(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt Re
 func TestMigrateFromEmpty(t *testing.T) {
 	s, path := openTemp(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 1 {
+	if err != nil || v != SchemaVersion || v != 2 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()
@@ -90,7 +87,7 @@ func TestMigrateFromEmpty(t *testing.T) {
 	if err := s2.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
-	for _, table := range []string{"runs", "task_runs", "logs"} {
+	for _, table := range []string{"runs", "chunks", "cache"} {
 		if _, err := s2.db.Exec(`SELECT * FROM ` + table + ` LIMIT 1`); err != nil {
 			t.Errorf("table %s: %v", table, err)
 		}
@@ -111,13 +108,15 @@ func TestNewerSchemaRefused(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
-	enc := func(v runtime.Value) ([]byte, bool) {
-		str, ok := v.(string)
-		return []byte(str), ok
+	enc := func(b []byte, v runtime.Value) ([]byte, error) {
+		if str, ok := v.(string); ok {
+			return append(b, str...), nil
+		}
+		return nil, fmt.Errorf("not a string")
 	}
-	record(t, s, "11111111-aaaa", "F", events("11111111-aaaa", runtime.Failed), RecorderOptions{
+	recordRun(t, s, "11111111-aaaa", "F", events("11111111-aaaa", runtime.Failed), RecorderOptions{
 		Run:          RunInfo{FileSHA256: "abc", Parameters: []byte(`{"n":3}`), Context: []byte(`{"today":"2020-11-30"}`)},
-		EncodeResult: enc,
+		AppendResult: enc,
 	})
 	r, err := s.GetRun(ctx, "11111111-aaaa")
 	if err != nil {
@@ -177,9 +176,9 @@ func TestRoundTrip(t *testing.T) {
 func TestListRunsFilters(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
-	record(t, s, "aaaa-1", "etl", events("aaaa-1", runtime.Success), RecorderOptions{})
-	record(t, s, "aaaa-2", "etl", events("aaaa-2", runtime.Failed), RecorderOptions{})
-	record(t, s, "bbbb-3", "hello", events("bbbb-3", runtime.Success), RecorderOptions{})
+	recordRun(t, s, "aaaa-1", "etl", events("aaaa-1", runtime.Success), RecorderOptions{})
+	recordRun(t, s, "aaaa-2", "etl", events("aaaa-2", runtime.Failed), RecorderOptions{})
+	recordRun(t, s, "bbbb-3", "hello", events("bbbb-3", runtime.Success), RecorderOptions{})
 	ids := func(f RunFilter) string {
 		t.Helper()
 		runs, err := s.ListRuns(ctx, f)
@@ -216,7 +215,7 @@ func TestGetRunPrefix(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	for _, id := range []string{"abc1", "abc2", "abd3"} {
-		record(t, s, id, "F", nil, RecorderOptions{})
+		recordRun(t, s, id, "F", nil, RecorderOptions{})
 	}
 	if r, err := s.GetRun(ctx, "abd"); err != nil || r.ID != "abd3" {
 		t.Errorf("GetRun(abd) = %q, %v", r.ID, err)
@@ -255,22 +254,19 @@ func TestCrashMarking(t *testing.T) {
 		evs[i].Time = time.Now().Add(time.Duration(i+1) * time.Second)
 	}
 	// Half a run: "a" done, sq[1] retrying, sq[0] running, no end.
-	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "dead", Flow: "F"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "dead", Flow: "F"}})
 	for _, e := range evs[:9] {
 		r.Emit(e)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	record(t, s, "alive", "F", evs[:3], RecorderOptions{}) // unfinished, but this process lives
+	recordRun(t, s, "alive", "F", evs[:3], RecorderOptions{}) // unfinished, but this process lives
 	if _, err := s.db.Exec(`UPDATE runs SET pid = ? WHERE id = 'dead'`, deadPID(t)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,10 +339,7 @@ func writeMany(path, id string, n int) error {
 		return err
 	}
 	defer s.Close()
-	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: id, Flow: "F"}, FlushEvery: 5 * time.Millisecond})
-	if err != nil {
-		return err
-	}
+	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: id, Flow: "F"}, FlushEvery: 5 * time.Millisecond})
 	seq := uint64(0)
 	emit := func(e runtime.Event) {
 		seq++
@@ -370,10 +363,7 @@ func writeMany(path, id string, n int) error {
 // emits events: Emit must return at once all the same.
 func TestEmitDoesNotBlock(t *testing.T) {
 	s, path := openTemp(t)
-	r, err := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)

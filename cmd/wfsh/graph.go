@@ -21,6 +21,9 @@ type graphFlags struct {
 	flow   string
 	output string
 	params []string
+	// --run RUN: colour by the states of a recorded run (graph_run.go).
+	run   string
+	store storeFlag
 }
 
 // graphFormats are the formats of -o, by extension: DOT is written by wfsh,
@@ -55,6 +58,7 @@ Exit status: 0 drawn, 2 bad input.`,
 	fl.StringVar(&f.flow, "flow", "", "the flow to draw, when FILE defines several")
 	fl.StringVarP(&f.output, "output", "o", "", "write to this file instead of standard output: .dot, .svg or .png")
 	fl.StringArrayVarP(&f.params, "param", "p", nil, "a flow parameter as NAME=VALUE (VALUE is JSON where it parses, else a string)")
+	registerGraphRunFlags(fl, &f)
 	return cmd
 }
 
@@ -74,6 +78,10 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	states, err := runStates(cmd.Context(), f, &params)
+	if err != nil {
+		return err
+	}
 	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
 	defer plugins.Stop()
 	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
@@ -89,7 +97,7 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 		return badInput(err)
 	}
 	var buf bytes.Buffer
-	if err := graph.WriteDOT(&buf, build.Graph, graph.Options{}); err != nil {
+	if err := graph.WriteDOT(&buf, build.Graph, graph.Options{States: states}); err != nil {
 		return err
 	}
 	out := buf.Bytes()

@@ -20,6 +20,6 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
-		newRunsCmd(), newShowCmd(), newLogsCmd())
+		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd())
 	return root
 }

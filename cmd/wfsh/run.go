@@ -14,7 +14,6 @@ import (
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
-	"github.com/wfsh/wfsh/store"
 )
 
 type runFlags struct {
@@ -24,9 +23,11 @@ type runFlags struct {
 	concurrency int
 	json        bool
 	logLevel    string
-	store       storeFlag
-	noStore     bool
-	record      bool
+	// The run store, resume and the cache (record.go).
+	store   storeFlag
+	noStore bool
+	record  bool   // deprecated: recording is the default
+	resume  string // --resume RUN
 
 	tui tuiFlags // --tui: the live view (tui.go)
 }
@@ -54,9 +55,7 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("task bodies run at once (default %d)", runtime.DefaultConcurrency()))
 	fl.BoolVar(&f.json, "json", false, "print one JSON event per line instead of log lines")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
-	f.store.register(fl)
-	fl.BoolVar(&f.record, "record", false, "record the run in the run store at its default place ($WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
-	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run, even with --store or --record")
+	registerStoreFlags(fl, &f)
 
 	// --tui (tui.go)
 	f.tui.register(fl)
@@ -84,6 +83,14 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	rs, err := startStore(f, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	if err := rs.resumeSettings(cmd.Context(), f, &params, &ctxKV); err != nil {
+		return err
+	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
 	redactor := &runtime.Redactor{}
@@ -102,26 +109,26 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	rec, closeRec, err := recordRun(cmd.ErrOrStderr(), f, path, flow.Name(), runID, ctxKV, build.Graph)
+	hooks, err := rs.begin(cmd.Context(), path, f, build, runID, ctxKV)
 	if err != nil {
 		return err
 	}
-	defer closeRec()
 	// --tui (tui.go)
 	if tty != nil {
 		return runTUI(cmd, tty, out, build, runtime.Options{RunID: runID, Concurrency: f.concurrency,
-			Redactor: redactor, Sink: sink(rec)}, func() { plugins.Stop(); closeRec(); out.Close() })
+			Redactor: redactor, Sink: hooks.sink, Mocks: hooks.mocks, Cache: hooks.cache},
+			func() { plugins.Stop(); rs.close(); out.Close() })
 	}
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()
-		closeRec()
+		rs.close()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
 	res := runtime.Run(ctx, build.Graph, runtime.Options{
 		RunID: runID, Concurrency: f.concurrency, Redactor: redactor,
-		Sink: runtime.Tee(printer(out, f, level, build), sink(rec)),
+		Sink: runtime.Tee(printer(out, f, level, build), hooks.sink), Mocks: hooks.mocks, Cache: hooks.cache,
 	})
 	return &exitError{code: exitCode(res.State)}
 }
@@ -158,14 +165,6 @@ func printer(out io.Writer, f *runFlags, level runtime.Level, b *builtins.Build)
 		return &output.JSONPrinter{Out: out, Flow: b.Flow.Name()}
 	}
 	return &output.LogPrinter{Out: out, Level: level, Graph: b.Graph}
-}
-
-// sink is rec as a Sink, nil (none) when rec is.
-func sink(rec *store.Recorder) runtime.Sink {
-	if rec == nil {
-		return nil
-	}
-	return rec
 }
 
 func exitCode(s runtime.State) int {

@@ -2,21 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -28,14 +22,23 @@ func (s *storeFlag) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.path, "store", "", "the run store (default $WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
 }
 
+// where is the store's path: --store, else the default.
+func (s *storeFlag) where() (string, error) {
+	if s.path != "" {
+		return s.path, nil
+	}
+	path, err := store.DefaultPath()
+	if err != nil {
+		return "", storeErr(err)
+	}
+	return path, nil
+}
+
 // open opens the run store, creating it if need be.
 func (s *storeFlag) open() (*store.Store, error) {
-	path := s.path
-	if path == "" {
-		var err error
-		if path, err = store.DefaultPath(); err != nil {
-			return nil, storeErr(err)
-		}
+	path, err := s.where()
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(path)
 	if err != nil {
@@ -135,54 +138,6 @@ func duration(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-// recordRun opens the store and starts recording the run about to start.
-// The function it returns writes what is left and closes the store; errors
-// met writing go to stderr.
-//
-// Recording is asked for with --store PATH or --record, and --no-store
-// wins. It is not the default yet: on many small tasks it still costs more
-// than the run itself (docs/store.md).
-func recordRun(stderr io.Writer, f *runFlags, path, flow, runID string, ctxKV map[string]string, g *runtime.Graph) (*store.Recorder, func(), error) {
-	if f.noStore || (!f.record && f.store.path == "") {
-		return nil, func() {}, nil
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, badInput(err)
-	}
-	params := map[string]json.RawMessage{}
-	for _, kv := range f.params {
-		k, v, _ := strings.Cut(kv, "=")
-		params[k] = jsonOrString(v)
-	}
-	pj, _ := json.Marshal(params)
-	cj, _ := json.Marshal(ctxKV)
-	st, err := f.store.open()
-	if err != nil {
-		return nil, nil, storeErr(fmt.Errorf("%w (--no-store runs without it)", err))
-	}
-	sum := sha256.Sum256(src)
-	rec, err := st.NewRecorder(store.RecorderOptions{
-		Run:   store.RunInfo{ID: runID, Flow: flow, File: path, FileSHA256: hex.EncodeToString(sum[:]), Parameters: pj, Context: cj},
-		Graph: g,
-		// Results are not stored yet: the encoder of Starlark values comes
-		// with resume.
-	})
-	if err != nil {
-		st.Close()
-		return nil, nil, storeErr(fmt.Errorf("run store %s: %w", st.Path(), err))
-	}
-	var once sync.Once
-	return rec, func() {
-		once.Do(func() {
-			if err := rec.Close(); err != nil {
-				fmt.Fprintf(stderr, "wfsh: run store %s: %v\n", st.Path(), err)
-			}
-			st.Close()
-		})
-	}, nil
 }
 
 // jsonOrString is v if it is JSON, else v as a JSON string, as -p reads it.

@@ -42,6 +42,9 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	if run.Message != "" {
 		fmt.Fprintf(out, "  %s\n", firstLine(run.Message))
 	}
+	if run.ResumedFrom != "" {
+		fmt.Fprintf(out, "  Resumed from run %s.\n", run.ResumedFrom)
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")
 	for _, tr := range trs {

@@ -106,7 +106,9 @@ func runsJSON(t *testing.T, bin, db string) []store.Run {
 // TestKillLeavesConsistentStore kills `wfsh run` at random points: each
 // time, the next command marks the run Crashed (or finds it finished), the
 // database passes SQLite's integrity check, every task run is final, and
-// the secret is in none of the files.
+// the secret is in none of the files. Some of the crashed runs are
+// resumed: the resumed run finishes the work without redoing what was
+// done before the kill.
 func TestKillLeavesConsistentStore(t *testing.T) {
 	bin := wfshBinary(t)
 	dir := slowFlowDir(t)
@@ -116,7 +118,11 @@ func TestKillLeavesConsistentStore(t *testing.T) {
 		kills = 10
 	}
 	deadline := time.Now().Add(45 * time.Second)
-	crashed := 0
+	crashed, resumes := 0, 5
+	if testing.Short() {
+		resumes = 2
+	}
+	var killedRuns []string
 	for i := 0; i < kills; i++ {
 		if time.Now().After(deadline) {
 			t.Logf("stopped after %d kills, to bound the time", i)
@@ -127,21 +133,96 @@ func TestKillLeavesConsistentStore(t *testing.T) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		runs := runsJSON(t, bin, db)
+		var killed *store.Run
 		for _, r := range runs {
 			if !r.State.Finished() {
 				t.Fatalf("kill %d: run %s of pid %d is %s after its process died", i, r.ID, r.PID, r.State)
 			}
 			if r.PID == cmd.Process.Pid && r.State == runtime.Crashed {
 				crashed++
+				killed = &r
 			}
 		}
 		checkStore(t, db, i)
 		scanForSecret(t, dir, i)
+		if killed != nil {
+			killedRuns = append(killedRuns, killed.ID)
+		}
 	}
 	if crashed == 0 {
-		t.Errorf("no kill landed during a run")
+		t.Fatalf("no kill landed during a run")
 	}
+	// Resume some of the crashed runs, from first to last: the rest of the
+	// work is done, what was done before the kill is not done again.
+	for j := range resumes {
+		i := j * (len(killedRuns) - 1) / max(resumes-1, 1)
+		resumeAfterKill(t, bin, dir, db, killedRuns[i], i)
+		if j == len(killedRuns)-1 {
+			break
+		}
+	}
+	checkStore(t, db, kills)
 	t.Logf("%d runs marked Crashed", crashed)
+}
+
+// resumeAfterKill resumes a run killed at kill: the resumed run must
+// succeed, and every task run that had succeeded must be Cached in it.
+func resumeAfterKill(t *testing.T, bin, dir, db, id string, crash int) {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--store", db, "--resume", id, "flow.star")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "WFSH_TEST_SECRET="+testSecret)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("crash %d: wfsh run --resume %s: %v\n%s", crash, id, err, out)
+	}
+	s, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	runs, err := s.ListRuns(ctx, store.RunFilter{Limit: 1})
+	if err != nil || len(runs) != 1 || runs[0].ResumedFrom != id || runs[0].State != runtime.Success {
+		t.Fatalf("crash %d: the resumed run: %+v, %v", crash, runs, err)
+	}
+	before, err := s.TaskRuns(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.TaskRuns(ctx, runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := map[string]runtime.State{}
+	for _, tr := range after {
+		now[tr.Name] = tr.State
+	}
+	done, taken := 0, 0
+	for _, tr := range before {
+		if tr.State != runtime.Success || tr.Kind == "const" {
+			continue
+		}
+		done++
+		if now[tr.Name] != runtime.Cached {
+			t.Errorf("crash %d: %s succeeded before the kill, and is %s when resumed, not Cached", crash, tr.Name, now[tr.Name])
+			continue
+		}
+		taken++
+	}
+	if kids := countChildren(after); kids != 300 {
+		t.Errorf("crash %d: the resumed run has %d children of work, want 300", crash, kids)
+	}
+	t.Logf("crash %d: resumed %s, %d of %d task runs taken from it", crash, id[:8], taken, done)
+}
+
+func countChildren(trs []store.TaskRun) int {
+	n := 0
+	for _, tr := range trs {
+		if tr.Task == "work" && tr.MapIndex >= 0 && tr.State.Successful() {
+			n++
+		}
+	}
+	return n
 }
 
 // checkStore opens the store as the next command would and checks it.
@@ -208,9 +289,18 @@ def leak():
     print("the password is %s" % password)
     fail("rejected " + password)
 
+@task
+def give():
+    return {"user": "me", "password": secret("WFSH_TEST_SECRET")}
+
+@task(cache_for="1h")
+def keep(creds):
+    return ["kept", creds["password"]]
+
 @flow
 def f():
     leak()
+    keep(give())
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +329,25 @@ def f():
 	}
 	if !strings.Contains(logs.String(), "the password is ********") || strings.Contains(logs.String(), testSecret) {
 		t.Errorf("wfsh logs:\n%s", logs.String())
+	}
+	// The results that hold the secret are neither stored nor cached.
+	var cached bytes.Buffer
+	if code := execute([]string{"cache", "ls", "--store", db}, nil, &cached, &errb); code != 0 || strings.Contains(cached.String(), "keep") {
+		t.Errorf("wfsh cache ls: exit %d\n%s%s", code, cached.String(), errb.String())
+	}
+	s, err = store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	trs, err := s.TaskRuns(context.Background(), runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range trs {
+		if (tr.Name == "give" || tr.Name == "keep") && (tr.Result != nil || tr.ResultNote != "the result holds a secret") {
+			t.Errorf("%s: result %s, note %q", tr.Name, tr.Result, tr.ResultNote)
+		}
 	}
 }
 

@@ -16,6 +16,10 @@
 // alternate with wfsh's, so that both see the same load; the ratio of the
 // medians is printed under the table.
 //
+// Runs are recorded in the run store, as every `wfsh run` is (at
+// $WFSH_HOME, else ~/.wfsh): pass -args --no-store for runs without it,
+// or -compare --no-store to time both, alternately, and print the ratio.
+//
 // It exits 1 if a run fails (non-zero exit status of wfsh), and with
 // -strict also if a target is missed; 2 on bad flags.
 package main
@@ -69,6 +73,8 @@ func main() {
 	warmup := flag.Bool("warmup", true, "run each workload once, untimed, before the timed runs")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown")
 	strict := flag.Bool("strict", false, "exit 1 when a target is missed, too")
+	extra := flag.String("args", "", "more arguments for wfsh run, space-separated (e.g. --no-store)")
+	compare := flag.String("compare", "", "also run each workload with these arguments instead of -args, alternately, and print the ratio (e.g. --no-store)")
 	flag.Parse()
 	if *runs < 1 || flag.NArg() > 0 {
 		flag.Usage()
@@ -95,9 +101,17 @@ func main() {
 		if *concurrency > 0 {
 			args = append(args, "--concurrency", fmt.Sprint(*concurrency))
 		}
+		args = append(args, strings.Fields(*extra)...)
 		fmt.Fprintf(os.Stderr, "%s: %s %s\n", w.name, *wfsh, strings.Join(args, " "))
 		cmds := [][]string{append([]string{exe}, args...)}
-		if w.baseline != "" {
+		baseline, baseName := w.baseline, "bash"
+		if *compare != "" {
+			other := append(slices.Clone(args[:len(args)-len(strings.Fields(*extra))]), strings.Fields(*compare)...)
+			fmt.Fprintf(os.Stderr, "%s %s: %s %s\n", w.name, *compare, *wfsh, strings.Join(other, " "))
+			cmds = append(cmds, append([]string{exe}, other...))
+			baseline, baseName = "", *compare
+		}
+		if baseline != "" {
 			fmt.Fprintf(os.Stderr, "%s bash: bash -c '%s'\n", w.name, w.baseline)
 			cmds = append(cmds, []string{"bash", "-c", w.baseline})
 		}
@@ -136,7 +150,11 @@ func main() {
 			medWall[j] = median(walls)
 			medRSS := median(rsss)
 			if j == 1 {
-				rows = append(rows, []string{w.name + " bash", "the same in bash: " + w.baseline, ms(medWall[j]), ms(walls[0]),
+				what := "the same in bash: " + w.baseline
+				if *compare != "" {
+					what = "the same with " + *compare
+				}
+				rows = append(rows, []string{w.name + " " + baseName, what, ms(medWall[j]), ms(walls[0]),
 					ms(walls[len(walls)-1]), mib(medRSS), "", ""})
 				continue
 			}
@@ -150,9 +168,9 @@ func main() {
 			rows = append(rows, []string{w.name, w.what, ms(medWall[j]), ms(walls[0]), ms(walls[len(walls)-1]),
 				mib(medRSS), target(w), verdict})
 		}
-		if w.baseline != "" {
-			ratios = append(ratios, fmt.Sprintf("%s: wfsh / bash = %.2f (median wall %s / %s)",
-				w.name, float64(medWall[0])/float64(medWall[1]), ms(medWall[0]), ms(medWall[1])))
+		if len(cmds) == 2 {
+			ratios = append(ratios, fmt.Sprintf("%s: wfsh / %s = %.2f (median wall %s / %s)",
+				w.name, baseName, float64(medWall[0])/float64(medWall[1]), ms(medWall[0]), ms(medWall[1])))
 		}
 	}
 

@@ -1,0 +1,124 @@
+package builtins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// cachePolicy is what @task(cache_for=..., cache_key=...) asks of one
+// call of a task.
+type cachePolicy struct {
+	task   *Task
+	ttl    time.Duration
+	key    starlark.Callable // cache_key, or nil for the default key
+	digest *taskDigest       // for the default key
+}
+
+// CacheKey returns the cache key of a task run and how long a result
+// stays valid, ok false for tasks without cache_for. The default key is
+// content-addressed: the flow and task names, the task's digest (its
+// source and what it calls and loads, the plugin's version), its
+// arguments as resolved for this run, and the values of the context
+// keys its code reads. With cache_key=fn, the key is the flow and task
+// names and what fn returns for the same arguments. An error says why
+// this run cannot use the cache (an argument with no JSON form, a
+// cache_key function that failed).
+func (b *Build) CacheKey(ctx context.Context, c *runtime.Call) (key string, ttl time.Duration, ok bool, err error) {
+	body, _ := c.Node.Body.(*starBody)
+	if body == nil || body.cache == nil {
+		return "", 0, false, nil
+	}
+	p := body.cache
+	h := sha256.New()
+	fmt.Fprintf(h, "wfsh cache 1\x00%s\x00%s\x00", b.Flow.name, p.task.name)
+	args, kwargs := body.resolve(c.Inputs)
+	if p.key != nil {
+		v, err := body.callIn(ctx, c, p.key, args, kwargs)
+		if err != nil {
+			return "", 0, false, fmt.Errorf("cache_key: %v", err)
+		}
+		if j, err := EncodeJSON(v); err == nil {
+			fmt.Fprintf(h, "key %s", j)
+		} else {
+			fmt.Fprintf(h, "key %s", v.String())
+		}
+		return hex.EncodeToString(h.Sum(nil)), p.ttl, true, nil
+	}
+	h.Write(p.digest.sum)
+	for i, a := range args {
+		j, err := EncodeJSON(a)
+		if err != nil {
+			return "", 0, false, fmt.Errorf("argument %d: %v", i+1, err)
+		}
+		fmt.Fprintf(h, "\x00arg %s", j)
+	}
+	for _, kv := range kwargs {
+		j, err := EncodeJSON(kv[1])
+		if err != nil {
+			return "", 0, false, fmt.Errorf("argument %s: %v", kv[0], err)
+		}
+		fmt.Fprintf(h, "\x00%s=%s", kv[0], j)
+	}
+	cv := &contextValue{run: body.run, call: c}
+	for _, k := range p.digest.ctxKeys {
+		if k == "*" {
+			for _, k := range []string{"today", "flow_name", "parameters"} {
+				v, _ := cv.lookup(k)
+				fmt.Fprintf(h, "\x00context %s=%s", k, v)
+			}
+			for _, k := range sortedKeys(body.run.overrides) {
+				fmt.Fprintf(h, "\x00context %s=%s", k, body.run.overrides[k])
+			}
+			continue
+		}
+		if v, ok := cv.lookup(k); ok {
+			fmt.Fprintf(h, "\x00context %s=%s", k, v)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), p.ttl, true, nil
+}
+
+// resolve returns the arguments the body is called with.
+func (s *starBody) resolve(inputs []runtime.Value) (starlark.Tuple, []starlark.Tuple) {
+	args := make(starlark.Tuple, len(s.args))
+	for i, a := range s.args {
+		args[i] = s.fill(i, a, inputs)
+	}
+	kwargs := make([]starlark.Tuple, len(s.kwargs))
+	for i, kv := range s.kwargs {
+		kwargs[i] = starlark.Tuple{kv[0], s.fill(len(s.args)+i, kv[1], inputs)}
+	}
+	return args, kwargs
+}
+
+// callIn calls fn as a task body would be: in a thread of the task run.
+func (s *starBody) callIn(ctx context.Context, c *runtime.Call, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tr := &taskRun{call: c, run: s.run, ctx: ctx}
+	thread := &starlark.Thread{Name: c.TaskRun + " cache_key", Print: printToLog}
+	thread.SetLocal(localTask, tr)
+	v, err := starlark.Call(thread, fn, args, kwargs)
+	if err != nil {
+		return nil, positioned(err)
+	}
+	return v, nil
+}
+
+// DecodeResult reads a result stored by AppendResult.
+func DecodeResult(j []byte) (runtime.Value, error) { return DecodeJSON(j) }
+
+// HasCache reports whether a task of the build has cache_for.
+func (b *Build) HasCache() bool {
+	for _, n := range b.Graph.Nodes {
+		if body, ok := n.Body.(*starBody); ok && body.cache != nil {
+			return true
+		}
+	}
+	return false
+}

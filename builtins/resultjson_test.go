@@ -1,0 +1,122 @@
+package builtins
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+func eval(t *testing.T, expr string) starlark.Value {
+	t.Helper()
+	predeclared := starlark.StringDict{"struct": starlark.NewBuiltin("struct", starlarkstruct.Make)}
+	v, err := starlark.EvalOptions(FileOptions, &starlark.Thread{}, "expr", expr, predeclared)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// TestResultJSONRoundTrip encodes values and decodes them back: each must
+// come back equal and of the same type.
+func TestResultJSONRoundTrip(t *testing.T) {
+	for _, c := range []struct{ expr, json string }{
+		{`None`, `null`},
+		{`True`, `true`},
+		{`-12`, `-12`},
+		{`123456789012345678901234567890`, `123456789012345678901234567890`},
+		{`2.0`, `2.0`},
+		{`1.5e300`, `1.5e+300`},
+		{`"a \"q\" é\n"`, `"a \"q\" é\n"`},
+		{`b"\x00\xff"`, `{"$bytes":"AP8="}`},
+		{`[1, [2, "x"]]`, `[1,[2,"x"]]`},
+		{`(1, (2,))`, `{"$tuple":[1,{"$tuple":[2]}]}`},
+		{`{"b": 1, "a": [None]}`, `{"b":1,"a":[null]}`},
+		{`{1: "one", "two": 2}`, `{"$dict":[[1,"one"],["two",2]]}`},
+		{`{"$tuple": 1}`, `{"$dict":[["$tuple",1]]}`},
+		{`{(1, 2): 3}`, `{"$dict":[[{"$tuple":[1,2]},3]]}`},
+		{`struct(b=1, a="x")`, `{"$struct":{"a":"x","b":1}}`},
+		{`{}`, `{}`},
+		{`[]`, `[]`},
+	} {
+		v := eval(t, c.expr)
+		j, err := EncodeJSON(v)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		if string(j) != c.json {
+			t.Errorf("%s encodes as %s, want %s", c.expr, j, c.json)
+		}
+		back, err := DecodeJSON(j)
+		if err != nil {
+			t.Errorf("%s: decode %s: %v", c.expr, j, err)
+			continue
+		}
+		if back.Type() != v.Type() {
+			t.Errorf("%s comes back as a %s, want a %s", c.expr, back.Type(), v.Type())
+		}
+		if eq, err := starlark.Equal(back, v); err != nil || !eq {
+			// Structs do not compare with ==: compare their text.
+			if back.String() != v.String() {
+				t.Errorf("%s comes back as %s", c.expr, back)
+			}
+		}
+	}
+}
+
+func TestResultJSONSpecialFloats(t *testing.T) {
+	for _, f := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
+		j, err := EncodeJSON(starlark.Float(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeJSON(j)
+		if err != nil {
+			t.Fatalf("%s: %v", j, err)
+		}
+		g := float64(back.(starlark.Float))
+		if !(g == f || (math.IsNaN(f) && math.IsNaN(g))) {
+			t.Errorf("%v comes back as %v (via %s)", f, g, j)
+		}
+	}
+}
+
+func TestResultJSONRefuses(t *testing.T) {
+	for _, c := range []struct{ expr, err string }{
+		{`lambda: 1`, "a function has no JSON form"},
+		{`set([1])`, "a set has no JSON form"},
+		{`[1, {"x": range(3)}]`, "a range has no JSON form"},
+	} {
+		if _, err := EncodeJSON(eval(t, c.expr)); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s: error %v, want %q", c.expr, err, c.err)
+		}
+	}
+	for _, bad := range []string{`{"$float": "big"}`, `{"$tuple": 1}`, `[1,`, `1 2`, `{"$bytes": "!!"}`} {
+		if _, err := DecodeJSON([]byte(bad)); err == nil {
+			t.Errorf("DecodeJSON(%s) is no error", bad)
+		}
+	}
+}
+
+// TestResultWithSecretNotEncoded: a result holding a secret the run read
+// is not stored, wherever the secret sits in it.
+func TestResultWithSecretNotEncoded(t *testing.T) {
+	r := &runtime.Redactor{}
+	r.Add("hunter2-secret")
+	for _, expr := range []string{`"hunter2-secret"`, `["a", {"k": "pw=hunter2-secret"}]`, `b"hunter2-secret"`,
+		`{"hunter2-secret": 1}`, `struct(x=("hunter2-secret",))`} {
+		buf := []byte("kept")
+		out, err := appendResult(buf, eval(t, expr), r)
+		if err == nil || !strings.Contains(err.Error(), "secret") || string(out) != "kept" {
+			t.Errorf("%s: %q, %v; want an error and the buffer as it was", expr, out, err)
+		}
+	}
+	if out, err := appendResult(nil, eval(t, `["hunter2"]`), r); err != nil || string(out) != `["hunter2"]` {
+		t.Errorf("a result without the secret: %q, %v", out, err)
+	}
+}

@@ -1,0 +1,334 @@
+package store
+
+import (
+	"database/sql"
+	"slices"
+	"strings"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// batch is what one transaction writes: one row of table chunks holding
+// a record per task run that changed, merged over the batch's events, and
+// the log entries that cannot be made again from those records. The
+// writer goroutine keeps one batch and reuses it: a run of a hundred
+// thousand mapped children would otherwise allocate more for its records
+// than it does to run.
+type batch struct {
+	runID  string
+	encode func([]byte, runtime.Value) ([]byte, error)
+	graph  *runtime.Graph
+	tasks  map[string]*record // runs that are not mapped children, by name
+	nodes  []record           // the same, by node, when the graph is known
+	order  []*record
+	kids   map[string]*children // mapped children, by task (kept across batches)
+	korder []*children          // those with children in this batch
+	logs   []byte               // JSON array entries, without the brackets
+	buf    []byte
+	seq    uint64 // the last event's
+	flow   *runtime.Event
+	base   int64 // the run's start, Unix ns: record times are from it
+	db     *sql.DB
+	stmt   *sql.Stmt // insertChunk, prepared on db
+}
+
+// children are what a batch writes of one task's mapped children. A
+// child's record is written as soon as its final state comes, so that
+// a hundred thousand of them cost no more memory than their start times;
+// one that started and has not finished by the end of the batch is
+// written then, as Running.
+type children struct {
+	task    string
+	started []int64 // by index: when the child first ran (kept across batches)
+	open    []bool  // by index: started in this batch, no record written yet
+	opened  []int32
+	buf     []byte // this batch's records, comma-separated
+	inBatch bool
+}
+
+func newBatch(runID string, base int64, enc func([]byte, runtime.Value) ([]byte, error), g *runtime.Graph) *batch {
+	b := &batch{runID: runID, base: base, encode: enc, graph: g, tasks: map[string]*record{}, kids: map[string]*children{}}
+	if g != nil {
+		b.nodes = make([]record, len(g.Nodes))
+	}
+	return b
+}
+
+// reset empties b for the next write.
+func (b *batch) reset() {
+	clear(b.tasks)
+	for i, r := range b.order {
+		*r = record{}
+		b.order[i] = nil
+	}
+	b.order = b.order[:0]
+	for _, c := range b.korder {
+		for _, i := range c.opened {
+			c.open[i] = false
+		}
+		c.opened, c.buf, c.inBatch = c.opened[:0], c.buf[:0], false
+	}
+	b.korder = b.korder[:0]
+	b.logs, b.seq, b.flow = b.logs[:0], 0, nil
+}
+
+func (b *batch) add(e *runtime.Event) {
+	b.seq = max(b.seq, e.Seq)
+	switch e.Kind {
+	case runtime.TaskState:
+		if b.task(e) {
+			return // wfsh logs makes its line again from the record
+		}
+	case runtime.FlowFinished:
+		b.flow = e
+	case runtime.MapExpanded:
+		b.children(taskName(e), e.Children-1)
+	}
+	if len(b.logs) > 0 {
+		b.logs = append(b.logs, ',')
+	}
+	b.logs = appendLogEntry(b.logs, e)
+}
+
+// task records a state change and reports whether it can be left out of
+// the logs: the routine ones of mapped children (in wfsh run they print
+// only at debug level), those of const nodes, and the first start and
+// the end of every other run, which the record keeps.
+func (b *batch) task(e *runtime.Event) (quiet bool) {
+	if e.IsChild() {
+		b.child(e)
+		switch e.State {
+		case runtime.Running, runtime.Success, runtime.Pending, runtime.Cached:
+			return true
+		}
+		return false
+	}
+	var r *record
+	if n := b.node(e.Node); n != nil && n.Name == e.TaskRun {
+		if r = &b.nodes[n.ID]; r.name == "" {
+			*r = record{name: n.Name, task: n.Task, index: -1, kind: kindName(n.Kind), mapped: n.Mapped}
+			b.order = append(b.order, r)
+		}
+	} else if r = b.tasks[e.TaskRun]; r == nil {
+		r = &record{name: e.TaskRun, task: e.TaskRun, index: -1, kind: "task"}
+		b.tasks[e.TaskRun] = r
+		b.order = append(b.order, r)
+	}
+	r.update(e)
+	if r.mapped && e.Kind == runtime.TaskState && e.State.Finished() {
+		// The list of its children's results: they have it.
+		r.value, r.note = nil, NoteChildren
+	}
+	switch {
+	case r.kind == "const":
+		return true
+	case e.State == runtime.Running && e.Attempt <= 1:
+		r.startSeq = e.Seq
+		return true
+	case e.State.Finished():
+		r.endSeq = e.Seq
+		return true
+	}
+	return false
+}
+
+func (b *batch) node(id runtime.NodeID) *runtime.Node {
+	if b.graph == nil || id < 0 || int(id) >= len(b.graph.Nodes) {
+		return nil
+	}
+	return b.graph.Nodes[id]
+}
+
+func kindName(k runtime.NodeKind) string {
+	switch k {
+	case runtime.ParamNode:
+		return "param"
+	case runtime.ConstNode:
+		return "const"
+	}
+	return "task"
+}
+
+// children returns the children of task in this batch, with room for
+// index last.
+func (b *batch) children(task string, last int) *children {
+	c := b.kids[task]
+	if c == nil {
+		c = &children{task: task}
+		b.kids[task] = c
+	}
+	if !c.inBatch {
+		c.inBatch = true
+		b.korder = append(b.korder, c)
+	}
+	if n := last + 1; n > len(c.started) {
+		c.started = append(c.started, make([]int64, n-len(c.started))...)
+		c.open = append(c.open, make([]bool, n-len(c.open))...)
+	}
+	return c
+}
+
+// child records the state change of a mapped child.
+func (b *batch) child(e *runtime.Event) {
+	c := b.children(taskName(e), e.MapIndex)
+	i := e.MapIndex
+	t := e.Time.UnixNano()
+	if e.State == runtime.Running && e.Attempt <= 1 {
+		if c.started[i] == 0 {
+			c.started[i] = t
+		}
+		if !c.open[i] {
+			c.open[i] = true
+			c.opened = append(c.opened, int32(i))
+		}
+		return
+	}
+	c.open[i] = false
+	r := record{index: i, state: e.State, attempts: e.Attempt, msg: e.Msg, started: c.started[i], value: e.Result}
+	if e.State.Finished() {
+		r.finished = t
+	}
+	b.appendChild(c, &r)
+}
+
+// appendChild writes a child's record into its task's part of the chunk.
+func (b *batch) appendChild(c *children, r *record) {
+	if len(c.buf) > 0 {
+		c.buf = append(c.buf, ',')
+	}
+	if r.value != nil && b.encode == nil {
+		r.note = "results are not stored"
+	}
+	if r.value != nil && b.encode != nil {
+		// The result goes at the end of the record: write the rest after
+		// it, then move it into place.
+		n := len(c.buf)
+		j, err := b.encode(c.buf, r.value)
+		if err != nil {
+			r.note = err.Error()
+			c.buf = r.appendChildJSON(c.buf[:n], b.base)
+			return
+		}
+		res := len(j) - n
+		b.buf = append(b.buf[:0], j[n:]...)
+		r.result = b.buf[:res]
+		c.buf = r.appendChildJSON(j[:n], b.base)
+		return
+	}
+	c.buf = r.appendChildJSON(c.buf, b.base)
+}
+
+func (r *record) update(e *runtime.Event) {
+	r.state, r.msg = e.State, e.Msg
+	r.attempts = max(r.attempts, e.Attempt)
+	if e.State == runtime.Running && r.started == 0 {
+		r.started = e.Time.UnixNano()
+	}
+	if e.State.Finished() {
+		r.finished = e.Time.UnixNano()
+	}
+	if e.Result != nil {
+		r.value = e.Result
+	}
+}
+
+// taskName is the task a run belongs to: "sq" for "sq[3]".
+func taskName(e *runtime.Event) string {
+	if e.MapIndex >= 0 {
+		if i := strings.LastIndexByte(e.TaskRun, '['); i > 0 {
+			return e.TaskRun[:i]
+		}
+	}
+	return e.TaskRun
+}
+
+const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES (?, ?, ?, ?, ?)`
+
+// insert inserts the chunk, with a statement prepared once per recorder
+// when it has a database to prepare it on (SQLite's parser is not free:
+// a tenth of a write).
+func (b *batch) insert(tx *sql.Tx, args ...any) error {
+	if b.stmt == nil && b.db != nil {
+		b.stmt, _ = b.db.Prepare(insertChunk)
+	}
+	var err error
+	if b.stmt != nil {
+		_, err = tx.Stmt(b.stmt).Exec(args...)
+	} else {
+		_, err = tx.Exec(insertChunk, args...)
+	}
+	return err
+}
+
+// result encodes a record's value, if it has one and results are kept.
+func (b *batch) result(r *record) {
+	if r.value == nil {
+		return
+	}
+	if b.encode == nil {
+		r.note = "results are not stored"
+		return
+	}
+	n := len(b.buf)
+	j, err := b.encode(b.buf, r.value)
+	if err != nil {
+		r.result, r.note = nil, err.Error()
+		b.buf = b.buf[:n]
+		return
+	}
+	b.buf = j
+	r.result, r.note = j[n:], ""
+}
+
+func (b *batch) flush(tx *sql.Tx) error {
+	if b.seq == 0 {
+		return nil
+	}
+	for _, c := range b.korder {
+		for _, i := range c.opened {
+			if c.open[i] {
+				b.appendChild(c, &record{index: int(i), state: runtime.Running, attempts: 1, started: c.started[i]})
+			}
+		}
+	}
+	// Results are encoded into buf, then the columns appended after them.
+	n := len(b.order) + len(b.logs)/64
+	for _, c := range b.korder {
+		n += len(c.buf) / 128
+	}
+	b.buf = slices.Grow(b.buf[:0], 128*n)
+	for _, r := range b.order {
+		b.result(r)
+	}
+	start := len(b.buf)
+	b.buf = append(b.buf, '[')
+	for i, r := range b.order {
+		if i > 0 {
+			b.buf = append(b.buf, ',')
+		}
+		b.buf = r.appendJSON(b.buf, b.base)
+	}
+	b.buf = append(b.buf, ']')
+	tasksEnd := len(b.buf)
+	b.buf = append(b.buf, '{')
+	for i, c := range b.korder {
+		if i > 0 {
+			b.buf = append(b.buf, ',')
+		}
+		b.buf = append(appendJSONString(b.buf, c.task), ':', '[')
+		b.buf = append(append(b.buf, c.buf...), ']')
+	}
+	b.buf = append(b.buf, '}')
+	kidsEnd := len(b.buf)
+	b.buf = append(append(append(b.buf, '['), b.logs...), ']')
+	buf := b.buf
+	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), string(buf[kidsEnd:])); err != nil {
+		return err
+	}
+	if e := b.flow; e != nil {
+		_, err := tx.Exec(`UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ?`,
+			e.State.String(), e.Msg, e.Time.UnixNano(), b.runID)
+		return err
+	}
+	return nil
+}

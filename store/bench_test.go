@@ -1,0 +1,120 @@
+package store
+
+import (
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// mapEvents are the events of a W2-like run: n mapped children, each
+// started and finished with an int result.
+func mapEvents(n int) []runtime.Event {
+	evs := make([]runtime.Event, 0, 2*n+4)
+	t0 := time.Now()
+	add := func(e runtime.Event) {
+		e.Seq = uint64(len(evs) + 1)
+		e.Time = t0.Add(time.Duration(len(evs)) * time.Microsecond)
+		evs = append(evs, e)
+	}
+	add(runtime.Event{Kind: runtime.FlowStarted, Msg: "W2", MapIndex: -1, Node: runtime.NoNode})
+	add(runtime.Event{Kind: runtime.MapExpanded, TaskRun: "inc", MapIndex: -1, Node: 1, Children: n})
+	for i := range n {
+		name := "inc[" + strconv.Itoa(i) + "]"
+		add(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: name, MapIndex: i, Attempt: 1, State: runtime.Running})
+		add(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: name, MapIndex: i, Attempt: 1, State: runtime.Success, Result: int64(i + 1)})
+	}
+	add(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1, Node: runtime.NoNode})
+	return evs
+}
+
+// layerEvents are the events of a W3-like run: n tasks, each started and
+// finished with an int result.
+func layerEvents(n int) []runtime.Event {
+	evs := make([]runtime.Event, 0, 2*n+2)
+	t0 := time.Now()
+	add := func(e runtime.Event) {
+		e.Seq = uint64(len(evs) + 1)
+		e.Time = t0.Add(time.Duration(len(evs)) * time.Microsecond)
+		evs = append(evs, e)
+	}
+	add(runtime.Event{Kind: runtime.FlowStarted, Msg: "W3", MapIndex: -1, Node: runtime.NoNode})
+	for i := range n {
+		name := "combine-" + strconv.Itoa(i)
+		add(runtime.Event{Kind: runtime.TaskState, Node: runtime.NodeID(i), TaskRun: name, MapIndex: -1, Attempt: 1, State: runtime.Running})
+		add(runtime.Event{Kind: runtime.TaskState, Node: runtime.NodeID(i), TaskRun: name, MapIndex: -1, Attempt: 1, State: runtime.Success, Result: int64(i % 1000)})
+	}
+	add(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1, Node: runtime.NoNode})
+	return evs
+}
+
+// layerGraph is the graph of layerEvents: layers of 100 tasks, each
+// taking two results of the layer before.
+func layerGraph(n int) *runtime.Graph {
+	g := &runtime.Graph{Flow: "W3"}
+	for i := range n {
+		nd := &runtime.Node{Name: "combine-" + strconv.Itoa(i), Task: "combine"}
+		if i >= 100 {
+			nd.Inputs = []runtime.Input{{From: runtime.NodeID(i - 100)}, {From: runtime.NodeID(i - 99)}}
+		}
+		g.Add(nd)
+	}
+	return g
+}
+
+func appendInt(b []byte, v runtime.Value) ([]byte, error) {
+	return strconv.AppendInt(b, v.(int64), 10), nil
+}
+
+// BenchmarkRecord measures what recording costs a run, all of it: the
+// events emitted, batched and written, the store closed.
+func BenchmarkRecord(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		evs  []runtime.Event
+		g    *runtime.Graph
+	}{{"map100k", mapEvents(100000), nil}, {"tasks10k", layerEvents(10000), layerGraph(10000)}} {
+		b.Run(c.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "wfsh.db")
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				s, err := Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "run-" + strconv.Itoa(i), Flow: "F"}, AppendResult: appendInt, Graph: c.g})
+				for _, e := range c.evs {
+					r.Emit(e)
+				}
+				if err := r.Close(); err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used, user and system: the
+// recorder's goroutine works beside the run, so its cost is CPU, not
+// wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkDAG(b *testing.B) {
+	g := layerGraph(10000)
+	b.ReportAllocs()
+	var n int
+	for i := 0; i < b.N; i++ {
+		n = len(appendDAG(nil, g))
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
