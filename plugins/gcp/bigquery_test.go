@@ -520,7 +520,11 @@ func TestEndpoints(t *testing.T) {
 		{map[string]any{}, "http://localhost:9050/", "http://localhost:9050", true},
 		{map[string]any{"endpoint": "http://127.0.0.1:9999"}, "127.0.0.1:9050", "http://127.0.0.1:9999", true},
 		{map[string]any{"endpoint": "https://bigquery.example.com/bigquery/v2/"}, "", "https://bigquery.example.com/bigquery/v2", false},
+		// endpoint= with credentials: both were asked for, both are used.
 		{map[string]any{"endpoint": "http://127.0.0.1:9999", "credentials": sa}, "", "http://127.0.0.1:9999", false},
+		// The emulator variable: never credentials (the key still gives
+		// the project), as Google's clients do.
+		{map[string]any{"credentials": sa}, "127.0.0.1:9050", "http://127.0.0.1:9050", true},
 	} {
 		env[envBigQueryEmulator] = tc.env
 		tc.given["project"] = "p"

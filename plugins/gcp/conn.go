@@ -88,10 +88,10 @@ func (c conn) options() []option.ClientOption {
 		opts = append(opts, option.WithEndpoint(c.endpoint))
 	}
 	switch {
-	case c.creds != nil:
-		opts = append(opts, option.WithAuthCredentialsJSON(c.creds.kind, c.creds.json))
 	case c.noAuth:
 		opts = append(opts, option.WithoutAuthentication())
+	case c.creds != nil:
+		opts = append(opts, option.WithAuthCredentialsJSON(c.creds.kind, c.creds.json))
 	}
 	return opts
 }
@@ -176,7 +176,11 @@ func (p *plugin) connFor(c *sdk.Call, fn, emulatorEnv string) (conn, error) {
 		if cn.endpoint, err = normalEndpoint(host); err != nil {
 			return conn{}, fmt.Errorf("%s: $%s: %w", fn, emulatorEnv, err)
 		}
-		cn.noAuth = creds == nil
+		// As Google's clients do with STORAGE_EMULATOR_HOST: the emulator
+		// gets no credentials, so a flow that passes the production
+		// secret runs unchanged against it (the key still gives the
+		// project).
+		cn.noAuth = true
 	}
 	cn.project, err = p.project(c, fn, creds)
 	return cn, err

@@ -71,8 +71,8 @@ func queryParams() []sdk.Param {
 func loadParams() []sdk.Param {
 	return append([]sdk.Param{
 		{Name: "uri", Required: true, Doc: "gs://bucket/path, one * wildcard allowed; or a list of them"},
-		{Name: "dataset_dest", Doc: "the table's dataset"},
 		{Name: "table_dest", Required: true, Doc: "the table: TABLE, DATASET.TABLE or PROJECT.DATASET.TABLE"},
+		{Name: "dataset_dest", Doc: "the table's dataset"},
 		{Name: "location", Doc: "where the job runs"},
 		{Name: "source_format", Default: "CSV", Doc: "CSV, NEWLINE_DELIMITED_JSON (or NDJSON), PARQUET, AVRO or ORC"},
 		{Name: "schema", Doc: "a list of columns ({\"name\", \"type\"[, \"mode\", \"format\", \"timezone\"]}; Embulk's long, double, timestamp... work) or \"name:TYPE,...\""},
