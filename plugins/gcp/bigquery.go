@@ -46,16 +46,15 @@ func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	job, ref, err := runJob(ctx, c, cl, jobRef{project: cn.project, location: q.Location, id: q.JobID}, q.Run)
+	ref := jobRef{project: cn.project, location: q.Location, id: q.JobID}
+	if q.DryRun {
+		return dryRun(ctx, c, q, ref)
+	}
+	job, ref, err := runJob(ctx, c, cl, ref, q.Run)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	st := job.LastStatus()
 	switch {
-	case c.Bool("dry_run"):
-		bytes := st.Statistics.TotalBytesProcessed
-		c.Logf("dry run: the query would process %d bytes", bytes)
-		return bytes, nil
 	case dst != "":
 		c.Logf("wrote %s", dst)
 		return dst, nil
@@ -67,6 +66,25 @@ func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
 		return rows, nil
 	}
 	return ref.String(), nil
+}
+
+// dryRun validates a query without running it: BigQuery answers at once
+// with the bytes the query would process, and keeps no job to wait for.
+func dryRun(ctx context.Context, c *sdk.Call, q *bigquery.Query, ref jobRef) (any, error) {
+	job, err := q.Run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bigquery_query: %s", describeErr(err, ref))
+	}
+	st := job.LastStatus()
+	if st == nil || st.Statistics == nil {
+		return nil, fmt.Errorf("bigquery_query: the dry run of job %s reported no statistics", ref)
+	}
+	if err := st.Err(); err != nil {
+		return nil, fmt.Errorf("bigquery_query: %s", describeErr(err, ref))
+	}
+	bytes := st.Statistics.TotalBytesProcessed
+	c.Logf("dry run: the query would process %d bytes", bytes)
+	return bytes, nil
 }
 
 // bigQueryFor resolves a call's connection and returns its client.
@@ -383,6 +401,10 @@ func cancelled(ctx context.Context, c *sdk.Call, ref jobRef, cancel func(context
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
 	defer stop()
 	if err := cancel(cctx); err != nil {
+		if kind, _, _ := classify(err); kind == "not found" {
+			// The insert never reached BigQuery: nothing runs.
+			return fmt.Errorf("stopped before job %s was created: %v", ref, context.Cause(ctx))
+		}
 		c.Log(sdk.Warning, fmt.Sprintf("could not cancel BigQuery job %s: %s", ref, describeErr(err, jobRef{})))
 		return fmt.Errorf("stopped waiting for job %s (%v); cancelling it failed: %s", ref, context.Cause(ctx), describeErr(err, jobRef{}))
 	}

@@ -547,3 +547,21 @@ func callFnWith(t *testing.T, p *plugin, fn string, given map[string]any) (any, 
 	t.Fatalf("callFnWith: %s", fn)
 	return nil, nil
 }
+
+// TestEmulatorMessages: the BigQuery emulator's errors read as BigQuery's:
+// ZetaSQL's binary error location becomes "at [LINE:COLUMN]", and the kind
+// comes from the words when its reason is a generic one.
+func TestEmulatorMessages(t *testing.T) {
+	for _, tc := range []struct{ reason, msg, want string }{
+		{"invalid", `failed to parse statements: failed to parse statement: INVALID_ARGUMENT: Syntax error: Expected end of input but got identifier "trips" [type.googleapis.com/zetasql.ErrorLocation='\x08\x01\x10\x15']`,
+			`invalid query: failed to parse statements: failed to parse statement: INVALID_ARGUMENT: Syntax error: Expected end of input but got identifier "trips" at [1:21] (job p:wfsh_x)`},
+		{"jobInternalError", "failed to analyze: INVALID_ARGUMENT: Table not found: `p.d.nosuch` [at 1:15]",
+			"not found: failed to analyze: INVALID_ARGUMENT: Table not found: `p.d.nosuch` [at 1:15] (job p:wfsh_x); check the project, dataset and table names, and location="},
+		{"invalidQuery", "Syntax error: Unexpected keyword FROM at [3:1]", "invalid query: Syntax error: Unexpected keyword FROM at [3:1] (job p:wfsh_x)"},
+	} {
+		got := describeErr(&bigquery.Error{Reason: tc.reason, Message: tc.msg}, jobRef{project: "p", id: "wfsh_x"})
+		if got != tc.want {
+			t.Errorf("%s\ngot  %s\nwant %s", tc.msg, got, tc.want)
+		}
+	}
+}

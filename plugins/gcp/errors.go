@@ -1,9 +1,12 @@
 package gcp
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -84,9 +87,17 @@ func classify(err error) (kind, msg, hint string) {
 const credentialsHint = "check the service-account key given as credentials= (or Application Default Credentials when none is given): it may be revoked, expired or for another project"
 
 // byReason classifies by BigQuery's or Cloud Storage's error reason, else by
-// HTTP status.
+// HTTP status. Messages of the BigQuery emulator, which reports most
+// failures as invalid or internal errors, are recognised by their words.
 func byReason(reason string, code int, msg string) (kind, _, hint string) {
+	msg = zetaSQLPosition(msg)
 	switch {
+	case strings.Contains(msg, "Syntax error") || strings.Contains(msg, "failed to analyze") && !strings.Contains(msg, "not found"):
+		return "invalid query", msg, ""
+	case strings.Contains(msg, "object doesn't exist") || strings.Contains(msg, "Not found: URI") || strings.Contains(msg, "matched no files"):
+		return "not found", msg, "check uri= (gcs_list shows the objects there are)"
+	case strings.Contains(msg, "Table not found") || strings.Contains(msg, "Dataset not found") || strings.Contains(msg, "is not found"):
+		return "not found", msg, "check the project, dataset and table names, and location="
 	case reason == "notFound" || code == 404:
 		return "not found", msg, "check the project, dataset and table names, and location="
 	case reason == "invalidQuery":
@@ -107,6 +118,60 @@ func byReason(reason string, code int, msg string) (kind, _, hint string) {
 		return "job stopped", msg, ""
 	}
 	return "", msg, ""
+}
+
+// zetaLocation is how the BigQuery emulator (ZetaSQL) attaches an error's
+// position: a protobuf ErrorLocation {line, column}, printed as escaped
+// bytes.
+var zetaLocation = regexp.MustCompile(`\s*\[type\.googleapis\.com/zetasql\.ErrorLocation='((?:\\x[0-9a-fA-F]{2}|[^'\\])*)'\]`)
+
+// zetaSQLPosition writes a ZetaSQL error location as BigQuery does:
+// "at [LINE:COLUMN]".
+func zetaSQLPosition(msg string) string {
+	return zetaLocation.ReplaceAllStringFunc(msg, func(m string) string {
+		raw := zetaLocation.FindStringSubmatch(m)[1]
+		var b []byte
+		for i := 0; i < len(raw); i++ {
+			if raw[i] == '\\' && i+3 < len(raw) && raw[i+1] == 'x' {
+				v, err := strconv.ParseUint(raw[i+2:i+4], 16, 8)
+				if err != nil {
+					return m
+				}
+				b = append(b, byte(v))
+				i += 3
+				continue
+			}
+			b = append(b, raw[i])
+		}
+		line, col := protoVarintFields(b)
+		if line == 0 {
+			return m
+		}
+		return fmt.Sprintf(" at [%d:%d]", line, col)
+	})
+}
+
+// protoVarintFields reads fields 1 and 2 (varints) of a protobuf message.
+func protoVarintFields(b []byte) (f1, f2 uint64) {
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 || key&7 != 0 {
+			return f1, f2
+		}
+		b = b[n:]
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return f1, f2
+		}
+		b = b[n:]
+		switch key >> 3 {
+		case 1:
+			f1 = v
+		case 2:
+			f2 = v
+		}
+	}
+	return f1, f2
 }
 
 func hostOf(raw string) string {

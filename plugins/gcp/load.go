@@ -26,10 +26,22 @@ func (p *plugin) load(ctx context.Context, c *sdk.Call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	if st, ok := job.LastStatus().Statistics.Details.(*bigquery.LoadStatistics); ok {
+	if st, ok := loadStats(job); ok {
 		c.Logf("loaded %d rows (%d bytes from %d files) into %s", st.OutputRows, st.InputFileBytes, st.InputFiles, dst)
+	} else {
+		c.Logf("loaded into %s", dst)
 	}
 	return dst, nil
+}
+
+// loadStats returns a finished load job's statistics, if it reported any.
+func loadStats(job *bigquery.Job) (*bigquery.LoadStatistics, bool) {
+	st := job.LastStatus()
+	if st == nil || st.Statistics == nil {
+		return nil, false
+	}
+	ls, ok := st.Statistics.Details.(*bigquery.LoadStatistics)
+	return ls, ok
 }
 
 // loaderConfig builds the load job from the call's arguments; dst is the
