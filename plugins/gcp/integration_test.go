@@ -522,4 +522,3 @@ func TestIntegrationDryRun(t *testing.T) {
 		t.Errorf("dry run of a bad query: err = %v", err)
 	}
 }
-
