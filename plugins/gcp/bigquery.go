@@ -37,14 +37,13 @@ func (j jobRef) String() string {
 
 // query is bigquery_query.
 func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
-	const fn = "bigquery_query"
-	cl, cn, err := p.bigQueryFor(ctx, c, fn)
+	cl, cn, err := p.bigQueryFor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	q, dst, err := p.queryConfig(cl, c, cn.project)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	ref := jobRef{project: cn.project, location: q.Location, id: q.JobID}
 	if q.DryRun {
@@ -52,7 +51,7 @@ func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
 	}
 	job, ref, err := runJob(ctx, c, cl, ref, q.Run)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	switch {
 	case dst != "":
@@ -61,7 +60,7 @@ func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
 	case c.Bool("fetch"):
 		rows, err := fetchRows(ctx, c, job, ref)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
+			return nil, err
 		}
 		return rows, nil
 	}
@@ -73,14 +72,14 @@ func (p *plugin) query(ctx context.Context, c *sdk.Call) (any, error) {
 func dryRun(ctx context.Context, c *sdk.Call, q *bigquery.Query, ref jobRef) (any, error) {
 	job, err := q.Run(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bigquery_query: %s", describeErr(err, ref))
+		return nil, errors.New(describeErr(err, ref))
 	}
 	st := job.LastStatus()
 	if st == nil || st.Statistics == nil {
-		return nil, fmt.Errorf("bigquery_query: the dry run of job %s reported no statistics", ref)
+		return nil, fmt.Errorf("the dry run of job %s reported no statistics", ref)
 	}
 	if err := st.Err(); err != nil {
-		return nil, fmt.Errorf("bigquery_query: %s", describeErr(err, ref))
+		return nil, errors.New(describeErr(err, ref))
 	}
 	bytes := st.Statistics.TotalBytesProcessed
 	c.Logf("dry run: the query would process %d bytes", bytes)
@@ -88,17 +87,17 @@ func dryRun(ctx context.Context, c *sdk.Call, q *bigquery.Query, ref jobRef) (an
 }
 
 // bigQueryFor resolves a call's connection and returns its client.
-func (p *plugin) bigQueryFor(ctx context.Context, c *sdk.Call, fn string) (*bigquery.Client, conn, error) {
-	cn, err := p.connFor(c, fn, envBigQueryEmulator)
+func (p *plugin) bigQueryFor(ctx context.Context, c *sdk.Call) (*bigquery.Client, conn, error) {
+	cn, err := p.connFor(c, envBigQueryEmulator)
 	if err != nil {
 		return nil, conn{}, err
 	}
 	if cn.project == "" {
-		return nil, conn{}, fmt.Errorf("%s: no project: pass project=, credentials with a project_id, or set $%s", fn, envProject)
+		return nil, conn{}, fmt.Errorf("no project: pass project=, credentials with a project_id, or set $%s", envProject)
 	}
 	cl, err := p.bigQuery(ctx, cn)
 	if err != nil {
-		return nil, conn{}, fmt.Errorf("%s: %s", fn, describeErr(err, jobRef{}))
+		return nil, conn{}, errors.New(describeErr(err, jobRef{}))
 	}
 	return cl, cn, nil
 }

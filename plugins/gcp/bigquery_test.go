@@ -328,13 +328,13 @@ func TestInsertErrors(t *testing.T) {
 		want, hintRe string
 	}{
 		{403, "accessDenied", "Access Denied: Project test-project: User does not have bigquery.jobs.create permission in project test-project.",
-			"bigquery_query: permission denied: Access Denied: Project test-project: User does not have bigquery.jobs.create permission in project test-project. (job test-project:US.wfsh_t_", "roles/bigquery.jobUser"},
+			"permission denied: Access Denied: Project test-project: User does not have bigquery.jobs.create permission in project test-project. (job test-project:US.wfsh_t_", "roles/bigquery.jobUser"},
 		{403, "quotaExceeded", "Quota exceeded: Your project exceeded quota for free query bytes scanned.",
-			"bigquery_query: quota exceeded: Quota exceeded: Your project exceeded quota for free query bytes scanned. (job test-project:US.wfsh_t_", "retries="},
+			"quota exceeded: Quota exceeded: Your project exceeded quota for free query bytes scanned. (job test-project:US.wfsh_t_", "retries="},
 		{401, "authError", "Request is missing required authentication credential.",
-			"bigquery_query: bad credentials: Request is missing required authentication credential. (job test-project:US.wfsh_t_", "credentials="},
+			"bad credentials: Request is missing required authentication credential. (job test-project:US.wfsh_t_", "credentials="},
 		{404, "notFound", "Not found: Dataset test-project:nosuch",
-			"bigquery_query: not found: Not found: Dataset test-project:nosuch (job test-project:US.wfsh_t_", "dataset and table names"},
+			"not found: Not found: Dataset test-project:nosuch (job test-project:US.wfsh_t_", "dataset and table names"},
 	} {
 		f := newFaultServer(t, tc.status, bqError(tc.status, tc.reason, tc.msg))
 		_, err := callFn(t, ctxFor(t, time.Minute), "bigquery_query", map[string]any{
@@ -391,7 +391,7 @@ func TestCancelInProcess(t *testing.T) {
 	if len(inserted) != 1 || len(cancelled) != 1 {
 		t.Fatalf("inserted %v cancelled %v", inserted, cancelled)
 	}
-	want := "bigquery_query: cancelled job test-project:US." + inserted[0] + ": context deadline exceeded"
+	want := "cancelled job test-project:US." + inserted[0] + ": context deadline exceeded"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
@@ -438,7 +438,7 @@ func TestBadCredentials(t *testing.T) {
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	if !strings.HasPrefix(msg, "bigquery_query: bad credentials: ") || !strings.Contains(msg, "invalid_grant") || !strings.Contains(msg, "Invalid JWT Signature.") || strings.Contains(msg, "\n") {
+	if !strings.HasPrefix(msg, "bad credentials: ") || !strings.Contains(msg, "invalid_grant") || !strings.Contains(msg, "Invalid JWT Signature.") || strings.Contains(msg, "\n") {
 		t.Errorf("err = %v", err)
 	}
 	if strings.Contains(msg, "PRIVATE KEY") || strings.Contains(msg, "0123456789abcdef") {
@@ -463,7 +463,7 @@ func TestCredentialErrors(t *testing.T) {
 		{int64(3), "credentials: want a service-account key as a dict or a JSON string, got int"},
 	} {
 		_, err := callFn(t, ctxFor(t, time.Minute), "bigquery_query", map[string]any{"query": "SELECT 1", "project": "p", "credentials": tc.creds})
-		if err == nil || !strings.Contains(err.Error(), "bigquery_query: "+tc.want) {
+		if err == nil || !strings.Contains(err.Error(), ""+tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.creds, err, tc.want)
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
@@ -490,14 +490,14 @@ func TestProject(t *testing.T) {
 		{map[string]any{}, "", ""},
 	} {
 		env[envProject] = tc.env
-		cn, err := p.connFor(args(t, "bigquery_query", tc.given), "f", envBigQueryEmulator)
+		cn, err := p.connFor(args(t, "bigquery_query", tc.given), envBigQueryEmulator)
 		if err != nil || cn.project != tc.want {
 			t.Errorf("%v with $%s=%q: project %q, %v; want %q", tc.given, envProject, tc.env, cn.project, err, tc.want)
 		}
 	}
 	env[envProject] = ""
 	_, err := callFnWith(t, p, "bigquery_query", map[string]any{"query": "SELECT 1"})
-	if err == nil || err.Error() != "bigquery_query: no project: pass project=, credentials with a project_id, or set $GOOGLE_CLOUD_PROJECT" {
+	if err == nil || err.Error() != "no project: pass project=, credentials with a project_id, or set $GOOGLE_CLOUD_PROJECT" {
 		t.Errorf("no project: err = %v", err)
 	}
 }
@@ -528,7 +528,7 @@ func TestEndpoints(t *testing.T) {
 	} {
 		env[envBigQueryEmulator] = tc.env
 		tc.given["project"] = "p"
-		cn, err := p.connFor(args(t, "bigquery_query", tc.given), "f", envBigQueryEmulator)
+		cn, err := p.connFor(args(t, "bigquery_query", tc.given), envBigQueryEmulator)
 		if err != nil || cn.endpoint != tc.endpoint || cn.noAuth != tc.noAuth {
 			t.Errorf("%v with $%s=%q: endpoint %q noAuth %v (%v); want %q %v", tc.given, envBigQueryEmulator, tc.env, cn.endpoint, cn.noAuth, err, tc.endpoint, tc.noAuth)
 		}

@@ -155,26 +155,26 @@ func parseCredentials(v any) (*credentials, error) {
 // connFor resolves a call's project, endpoint and credentials. emulatorEnv
 // is the emulator variable of the service (BIGQUERY_EMULATOR_HOST or
 // STORAGE_EMULATOR_HOST).
-func (p *plugin) connFor(c *sdk.Call, fn, emulatorEnv string) (conn, error) {
+func (p *plugin) connFor(c *sdk.Call, emulatorEnv string) (conn, error) {
 	creds, err := parseCredentials(c.Args["credentials"])
 	if err != nil {
-		return conn{}, fmt.Errorf("%s: %w", fn, err)
+		return conn{}, err
 	}
 	cn := conn{creds: creds}
 	if e := c.Args["endpoint"]; e != nil {
 		s, ok := e.(string)
 		if !ok || s == "" {
-			return conn{}, fmt.Errorf("%s: endpoint must be a URL string, got %s", fn, typeName(e))
+			return conn{}, fmt.Errorf("endpoint must be a URL string, got %s", typeName(e))
 		}
 		if cn.endpoint, err = normalEndpoint(s); err != nil {
-			return conn{}, fmt.Errorf("%s: endpoint: %w", fn, err)
+			return conn{}, fmt.Errorf("endpoint: %w", err)
 		}
 		// An emulator speaks plain HTTP and wants no credentials; a
 		// private Google endpoint is HTTPS and keeps them.
 		cn.noAuth = creds == nil && strings.HasPrefix(cn.endpoint, "http://")
 	} else if host := p.getenv(emulatorEnv); host != "" {
 		if cn.endpoint, err = normalEndpoint(host); err != nil {
-			return conn{}, fmt.Errorf("%s: $%s: %w", fn, emulatorEnv, err)
+			return conn{}, fmt.Errorf("$%s: %w", emulatorEnv, err)
 		}
 		// As Google's clients do with STORAGE_EMULATOR_HOST: the emulator
 		// gets no credentials, so a flow that passes the production
@@ -182,13 +182,13 @@ func (p *plugin) connFor(c *sdk.Call, fn, emulatorEnv string) (conn, error) {
 		// project).
 		cn.noAuth = true
 	}
-	cn.project, err = p.project(c, fn, creds)
+	cn.project, err = p.project(c, creds)
 	return cn, err
 }
 
 // project is project=, else the credentials' project, else
 // $GOOGLE_CLOUD_PROJECT.
-func (p *plugin) project(c *sdk.Call, fn string, creds *credentials) (string, error) {
+func (p *plugin) project(c *sdk.Call, creds *credentials) (string, error) {
 	switch v := c.Args["project"].(type) {
 	case string:
 		if v != "" {
@@ -196,7 +196,7 @@ func (p *plugin) project(c *sdk.Call, fn string, creds *credentials) (string, er
 		}
 	case nil:
 	default:
-		return "", fmt.Errorf("%s: project must be a string, got %s", fn, typeName(v))
+		return "", fmt.Errorf("project must be a string, got %s", typeName(v))
 	}
 	if creds != nil && creds.projectID != "" {
 		return creds.projectID, nil

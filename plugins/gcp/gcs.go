@@ -23,14 +23,14 @@ import (
 )
 
 // storageFor resolves a call's connection and returns its client.
-func (p *plugin) storageFor(ctx context.Context, c *sdk.Call, fn string) (*storage.Client, conn, error) {
-	cn, err := p.connFor(c, fn, envStorageEmulator)
+func (p *plugin) storageFor(ctx context.Context, c *sdk.Call) (*storage.Client, conn, error) {
+	cn, err := p.connFor(c, envStorageEmulator)
 	if err != nil {
 		return nil, conn{}, err
 	}
 	cl, err := p.storageClient(ctx, cn)
 	if err != nil {
-		return nil, conn{}, fmt.Errorf("%s: %s", fn, describeErr(err, jobRef{}))
+		return nil, conn{}, errors.New(describeErr(err, jobRef{}))
 	}
 	return cl, cn, nil
 }
@@ -52,12 +52,12 @@ func object(c *sdk.Call) (bucket, blob string, err error) {
 
 // gcsErr describes a Cloud Storage failure on uri (gs://bucket/blob) in
 // one line.
-func gcsErr(fn, uri string, err error) error {
+func gcsErr(uri string, err error) error {
 	switch {
 	case errors.Is(err, storage.ErrBucketNotExist):
-		return fmt.Errorf("%s: %s: the bucket does not exist (create it, or pass create_bucket=True to gcs_upload)", fn, uri)
+		return fmt.Errorf("%s: the bucket does not exist (create it, or pass create_bucket=True to gcs_upload)", uri)
 	case errors.Is(err, storage.ErrObjectNotExist):
-		return fmt.Errorf("%s: %s: no such object (gcs_list shows what there is)", fn, uri)
+		return fmt.Errorf("%s: no such object (gcs_list shows what there is)", uri)
 	}
 	kind, msg, hint := classify(err)
 	switch kind {
@@ -66,35 +66,34 @@ func gcsErr(fn, uri string, err error) error {
 	case "permission denied":
 		hint = "grant the account a Cloud Storage role on the bucket (roles/storage.objectAdmin, or objectViewer to read)"
 	}
-	return fmt.Errorf("%s: %s: %s", fn, uri, oneLine(joinKind(kind, msg, hint)))
+	return fmt.Errorf("%s: %s", uri, oneLine(joinKind(kind, msg, hint)))
 }
 
 // upload is gcs_upload: data= (a string or bytes, sent from the value
 // itself) or path= (a local file, streamed), optionally gzipped on the way.
 func (p *plugin) upload(ctx context.Context, c *sdk.Call) (any, error) {
-	const fn = "gcs_upload"
 	bucket, blob, err := object(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	src, size, err := uploadSource(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	defer src.Close()
-	cl, cn, err := p.storageFor(ctx, c, fn)
+	cl, cn, err := p.storageFor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	uri := "gs://" + bucket + "/" + blob
 	if c.Bool("create_bucket") {
 		if err := createBucket(ctx, cl, cn.project, bucket); err != nil {
-			return nil, gcsErr(fn, "gs://"+bucket, err)
+			return nil, gcsErr("gs://"+bucket, err)
 		}
 	}
 	n, err := write(ctx, c, cl.Bucket(bucket).Object(blob), src)
 	if err != nil {
-		return nil, gcsErr(fn, uri, err)
+		return nil, gcsErr(uri, err)
 	}
 	if c.Bool("gzip") {
 		c.Logf("uploaded %s (%d bytes, %d gzipped)", uri, size, n)
@@ -210,29 +209,28 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 
 // download is gcs_download: the object as text or bytes, or into a file.
 func (p *plugin) download(ctx context.Context, c *sdk.Call) (any, error) {
-	const fn = "gcs_download"
 	bucket, blob, err := object(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	path, err := optString(c, "path")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
-	cl, _, err := p.storageFor(ctx, c, fn)
+	cl, _, err := p.storageFor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	uri := "gs://" + bucket + "/" + blob
 	r, err := cl.Bucket(bucket).Object(blob).ReadCompressed(!c.Bool("decompress")).NewReader(ctx)
 	if err != nil {
-		return nil, gcsErr(fn, uri, err)
+		return nil, gcsErr(uri, err)
 	}
 	defer r.Close()
 	if path != "" {
 		n, err := toFile(r, path)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", fn, uri, err)
+			return nil, fmt.Errorf("%s: %w", uri, err)
 		}
 		c.Logf("downloaded %s to %s (%d bytes)", uri, path, n)
 		return path, nil
@@ -243,14 +241,14 @@ func (p *plugin) download(ctx context.Context, c *sdk.Call) (any, error) {
 	}
 	b, err := readAll(r, size)
 	if err != nil {
-		return nil, gcsErr(fn, uri, err)
+		return nil, gcsErr(uri, err)
 	}
 	c.Logf("downloaded %s (%d bytes)", uri, len(b))
 	if c.Bool("as_bytes") {
 		return b, nil
 	}
 	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%s: %s is not UTF-8 text: pass as_bytes=True (or path= to save it)", fn, uri)
+		return nil, fmt.Errorf("%s is not UTF-8 text: pass as_bytes=True (or path= to save it)", uri)
 	}
 	// b is never written again: share its memory instead of copying it.
 	return unsafe.String(unsafe.SliceData(b), len(b)), nil
@@ -305,26 +303,25 @@ func toFile(r io.Reader, path string) (int64, error) {
 
 // list is gcs_list.
 func (p *plugin) list(ctx context.Context, c *sdk.Call) (any, error) {
-	const fn = "gcs_list"
 	bucket := c.String("bucket")
 	if bucket == "" || strings.HasPrefix(bucket, "gs://") {
-		return nil, fmt.Errorf("%s: bucket must be a bucket's name (without gs://), got %q", fn, bucket)
+		return nil, fmt.Errorf("bucket must be a bucket's name (without gs://), got %q", bucket)
 	}
 	q := &storage.Query{}
 	var err error
 	for name, into := range map[string]*string{"prefix": &q.Prefix, "delimiter": &q.Delimiter, "match_glob": &q.MatchGlob} {
 		if *into, err = optString(c, name); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
+			return nil, err
 		}
 	}
 	limit := int64(-1)
 	if v := c.Args["max_results"]; v != nil {
 		if _, ok := v.(int64); !ok || c.Int("max_results") < 0 {
-			return nil, fmt.Errorf("%s: max_results must be an int, 0 or more", fn)
+			return nil, errors.New("max_results must be an int, 0 or more")
 		}
 		limit = c.Int("max_results")
 	}
-	cl, _, err := p.storageFor(ctx, c, fn)
+	cl, _, err := p.storageFor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +337,7 @@ func (p *plugin) list(ctx context.Context, c *sdk.Call) (any, error) {
 			break
 		}
 		if err != nil {
-			return nil, gcsErr(fn, "gs://"+bucket+"/"+q.Prefix, err)
+			return nil, gcsErr("gs://"+bucket+"/"+q.Prefix, err)
 		}
 		out = append(out, listEntry(a, details))
 	}

@@ -61,7 +61,7 @@ func TestDownloadBytes(t *testing.T) {
 	srv := fakeGCS(t, fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "blob.bin"}, Content: bin})
 	ctx := ctxFor(t, time.Minute)
 	_, err := callFn(t, ctx, "gcs_download", gcsArgs(srv, "bucket", "b", "blob", "blob.bin"))
-	if err == nil || !strings.Contains(err.Error(), "gcs_download: gs://b/blob.bin is not UTF-8 text: pass as_bytes=True") {
+	if err == nil || !strings.Contains(err.Error(), "gs://b/blob.bin is not UTF-8 text: pass as_bytes=True") {
 		t.Errorf("download of binary as text: err = %v", err)
 	}
 	got, err := callFn(t, ctx, "gcs_download", gcsArgs(srv, "bucket", "b", "blob", "blob.bin", "as_bytes", true))
@@ -181,7 +181,7 @@ func TestFiles(t *testing.T) {
 		t.Errorf("download dir holds %d entries, want just copy.bin: %v", len(entries), entries)
 	}
 	_, err = callFn(t, ctx, "gcs_upload", gcsArgs(srv, "bucket", "b", "blob", "x", "path", filepath.Join(dir, "missing")))
-	if err == nil || !strings.Contains(err.Error(), "gcs_upload: open "+filepath.Join(dir, "missing")+": no such file or directory") {
+	if err == nil || !strings.Contains(err.Error(), "open "+filepath.Join(dir, "missing")+": no such file or directory") {
 		t.Errorf("upload of a missing file: err = %v", err)
 	}
 }
@@ -241,7 +241,7 @@ func TestBucketErrors(t *testing.T) {
 	srv := fakeGCS(t)
 	ctx := ctxFor(t, time.Minute)
 	_, err := callFn(t, ctx, "gcs_upload", gcsArgs(srv, "bucket", "nobucket", "blob", "x", "data", "x"))
-	if err == nil || !strings.Contains(err.Error(), "gcs_upload: gs://nobucket/x: not found: ") || !strings.Contains(err.Error(), "create_bucket=True") {
+	if err == nil || !strings.Contains(err.Error(), "gs://nobucket/x: not found: ") || !strings.Contains(err.Error(), "create_bucket=True") {
 		t.Fatalf("upload to a missing bucket: err = %v", err)
 	}
 	t.Logf("upload to a missing bucket: %v", err)
@@ -256,11 +256,11 @@ func TestBucketErrors(t *testing.T) {
 		t.Error(err)
 	}
 	_, err = callFn(t, ctx, "gcs_download", gcsArgs(srv, "bucket", "nobucket", "blob", "x"))
-	if err == nil || !strings.Contains(err.Error(), "gcs_download: gs://nobucket/x: no such object") && !strings.Contains(err.Error(), "bucket does not exist") {
+	if err == nil || !strings.Contains(err.Error(), "gs://nobucket/x: no such object") && !strings.Contains(err.Error(), "bucket does not exist") {
 		t.Errorf("download from a missing bucket: err = %v", err)
 	}
 	_, err = callFn(t, ctx, "gcs_list", gcsArgs(srv, "bucket", "nobucket"))
-	if err == nil || !strings.Contains(err.Error(), "gcs_list: gs://nobucket/:") {
+	if err == nil || !strings.Contains(err.Error(), "gs://nobucket/:") {
 		t.Errorf("list of a missing bucket: err = %v", err)
 	}
 }
@@ -273,14 +273,14 @@ func TestArgumentErrors(t *testing.T) {
 		args []any
 		want string
 	}{
-		{"gcs_upload", []any{"bucket", "b", "blob", "x"}, "gcs_upload: give either data= (a string or bytes) or path= (a local file)"},
-		{"gcs_upload", []any{"bucket", "b", "blob", "x", "data", "a", "path", "/etc/hostname"}, "gcs_upload: give either data="},
-		{"gcs_upload", []any{"bucket", "b", "blob", "x", "data", int64(3)}, "gcs_upload: data must be a string or bytes, got int"},
-		{"gcs_upload", []any{"bucket", "gs://b", "blob", "x", "data", "a"}, `gcs_upload: bucket "gs://b": give the bucket's name, without gs://`},
-		{"gcs_download", []any{"bucket", "b", "blob", ""}, "gcs_download: blob must be a non-empty string"},
-		{"gcs_list", []any{"bucket", "b", "max_results", "3"}, "gcs_list: max_results must be an int, 0 or more"},
-		{"gcs_list", []any{"bucket", "b", "endpoint", "::nope"}, `gcs_list: endpoint: "http://::nope" is not a URL or host:port`},
-		{"gcs_list", []any{"bucket", "b", "credentials", "{not json"}, `gcs_list: credentials: not valid JSON`},
+		{"gcs_upload", []any{"bucket", "b", "blob", "x"}, "give either data= (a string or bytes) or path= (a local file)"},
+		{"gcs_upload", []any{"bucket", "b", "blob", "x", "data", "a", "path", "/etc/hostname"}, "give either data="},
+		{"gcs_upload", []any{"bucket", "b", "blob", "x", "data", int64(3)}, "data must be a string or bytes, got int"},
+		{"gcs_upload", []any{"bucket", "gs://b", "blob", "x", "data", "a"}, `bucket "gs://b": give the bucket's name, without gs://`},
+		{"gcs_download", []any{"bucket", "b", "blob", ""}, "blob must be a non-empty string"},
+		{"gcs_list", []any{"bucket", "b", "max_results", "3"}, "max_results must be an int, 0 or more"},
+		{"gcs_list", []any{"bucket", "b", "endpoint", "::nope"}, `endpoint: "http://::nope" is not a URL or host:port`},
+		{"gcs_list", []any{"bucket", "b", "credentials", "{not json"}, `credentials: not valid JSON`},
 	} {
 		_, err := callFn(t, ctx, tc.fn, gcsArgs(srv, tc.args...))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -293,7 +293,7 @@ func TestArgumentErrors(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	_, err := callFn(t, ctx, "gcs_list", map[string]any{"bucket": "b", "endpoint": "http://127.0.0.1:1"})
-	if err == nil || !strings.Contains(err.Error(), "gcs_list: gs://b/: cannot reach http://127.0.0.1:1: ") {
+	if err == nil || !strings.Contains(err.Error(), "gs://b/: cannot reach http://127.0.0.1:1: ") {
 		t.Errorf("err = %v", err)
 	}
 }

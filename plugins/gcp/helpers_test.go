@@ -27,8 +27,15 @@ func TestMain(m *testing.M) {
 		sdk.Serve(Plugin())
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range atExit {
+		f()
+	}
+	os.Exit(code)
 }
+
+// atExit runs when the tests are done (removing what was built for them).
+var atExit []func()
 
 // callFn calls a function of p in-process, with the defaults of the
 // parameters it is not given, as the SDK's server would. Its log lines go

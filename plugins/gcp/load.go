@@ -13,18 +13,17 @@ import (
 
 // load is bigquery_load_gcs.
 func (p *plugin) load(ctx context.Context, c *sdk.Call) (any, error) {
-	const fn = "bigquery_load_gcs"
-	cl, cn, err := p.bigQueryFor(ctx, c, fn)
+	cl, cn, err := p.bigQueryFor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	l, dst, err := p.loaderConfig(cl, c, cn.project)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	job, _, err := runJob(ctx, c, cl, jobRef{project: cn.project, location: l.Location, id: l.JobID}, l.Run)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	if st, ok := loadStats(job); ok {
 		c.Logf("loaded %d rows (%d bytes from %d files) into %s", st.OutputRows, st.InputFileBytes, st.InputFiles, dst)

@@ -169,10 +169,14 @@ func load(ctx context.Context, cfg *config) error {
 	defer cl.Close()
 	ds := cl.Dataset(cfg.Out.Dataset)
 	if cfg.Out.AutoCreateDataset {
+		// Both loads of a flow may create it at once: one wins, and the
+		// other finds it there (BigQuery answers 409, the emulator 500).
 		err := ds.Create(ctx, &bigquery.DatasetMetadata{Location: cfg.Out.Location})
 		var apiErr *googleapi.Error
 		if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == 409) {
-			return fmt.Errorf("creating dataset %s: %v", cfg.Out.Dataset, err)
+			if _, merr := ds.Metadata(ctx); merr != nil {
+				return fmt.Errorf("creating dataset %s: %v", cfg.Out.Dataset, err)
+			}
 		}
 	}
 	uri := "gs://" + cfg.In.Bucket + "/" + cfg.In.PathPrefix + "*"
