@@ -3,7 +3,7 @@
 # 127.0.0.1 at free ports for the `gcp_integration` tests and always stopped
 # by PID (scripts/gcp/with-emulators.sh). See docs/gcp.md and docs/testing.md.
 
-.PHONY: gcp-emulators test-gcp
+.PHONY: gcp-emulators test-gcp bench-gcp
 TEST_TIERS += test-gcp
 
 ## gcp-emulators: build fake-gcs-server and the BigQuery emulator into
@@ -16,3 +16,12 @@ gcp-emulators:
 test-gcp: gcp-emulators
 	GO="$(GO)" scripts/gcp/with-emulators.sh \
 		$(GO) test -tags gcp_integration -count=1 -race -run 'Integration' ./plugins/gcp/
+
+## bench-gcp: @gcp's start time, a BigQuery call through the plugin against
+## a plain Go program, GCS throughput of a 100 MB object (docs/performance.md)
+bench-gcp: gcp-emulators
+	$(GO) test -run='^$$' -bench=PluginStart -benchtime=50x ./plugins/gcp/
+	GO="$(GO)" scripts/gcp/with-emulators.sh \
+		$(GO) test -tags gcp_integration -run='^$$' -bench='BigQuery' -benchtime=200x ./plugins/gcp/
+	GO="$(GO)" scripts/gcp/with-emulators.sh \
+		$(GO) test -tags gcp_integration -run='^$$' -bench='GCS' -benchtime=5x ./plugins/gcp/

@@ -41,7 +41,7 @@ type emulators struct {
 	testName string
 }
 
-func needEmulators(t *testing.T) *emulators {
+func needEmulators(t testing.TB) *emulators {
 	t.Helper()
 	e := &emulators{
 		project: os.Getenv("WFSH_BQ_PROJECT"),
@@ -84,7 +84,7 @@ func (e *emulators) dataset(t *testing.T) string {
 }
 
 // bucket creates a bucket of the test's own.
-func (e *emulators) bucket(t *testing.T) string {
+func (e *emulators) bucket(t testing.TB) string {
 	t.Helper()
 	name := strings.ReplaceAll(unique("bikeshare"), "_", "-")
 	if err := e.gcs.Bucket(name).Create(t.Context(), e.project, nil); err != nil {
