@@ -235,4 +235,3 @@ func BenchmarkGCSDirect(b *testing.B) {
 		})
 	}
 }
-
