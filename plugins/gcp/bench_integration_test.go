@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,58 +72,58 @@ func benchCall(b *testing.B, m *host.Manager, fn string, args map[string]any) an
 
 const benchQuery = "SELECT 1 AS n"
 
-// BenchmarkBigQueryQueryPlugin: bigquery_query(fetch=True) of a one-row
-// query, through a started plugin process.
-func BenchmarkBigQueryQueryPlugin(b *testing.B) {
-	needEmulators(b)
+// BenchmarkBigQueryQuery: one op is the same one-row query job twice,
+// alternately: as bigquery_query(fetch=True) through a started plugin
+// process, and from a plain Go program (jobs.insert, wait, read the rows).
+// Alternating keeps both sides under the same load; plugin-p50-ms,
+// direct-p50-ms and their ratio are reported.
+func BenchmarkBigQueryQuery(b *testing.B) {
+	e := needEmulators(b)
 	m := benchManager(b)
-	var ds []time.Duration
+	ctx := context.Background()
+	var viaPlugin, direct []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
 		rows := benchCall(b, m, "bigquery_query", map[string]any{"query": benchQuery, "fetch": true})
-		ds = append(ds, time.Since(t0))
+		viaPlugin = append(viaPlugin, time.Since(t0))
 		if len(rows.([]any)) != 1 {
 			b.Fatalf("rows %v", rows)
 		}
-	}
-	reportQuantiles(b, "call", ds)
-}
-
-// BenchmarkBigQueryQueryDirect: the same query job from a plain Go
-// program: jobs.insert, wait, read the rows.
-func BenchmarkBigQueryQueryDirect(b *testing.B) {
-	e := needEmulators(b)
-	ctx := context.Background()
-	var ds []time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		job, err := e.bq.Query(benchQuery).Run(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := job.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
-		it, err := job.Read(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for {
-			var row []bigquery.Value
-			if err := it.Next(&row); err == iterator.Done {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		ds = append(ds, time.Since(t0))
-		if n != 1 {
+		t0 = time.Now()
+		if n := directQuery(b, ctx, e); n != 1 {
 			b.Fatalf("%d rows", n)
 		}
+		direct = append(direct, time.Since(t0))
 	}
-	reportQuantiles(b, "call", ds)
+	reportQuantiles(b, "plugin", viaPlugin)
+	reportQuantiles(b, "direct", direct)
+	slices.Sort(viaPlugin)
+	slices.Sort(direct)
+	b.ReportMetric(float64(viaPlugin[len(viaPlugin)/2])/float64(direct[len(direct)/2]), "p50-ratio")
+}
+
+func directQuery(b *testing.B, ctx context.Context, e *emulators) int {
+	job, err := e.bq.Query(benchQuery).Run(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := job.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		var row []bigquery.Value
+		if err := it.Next(&row); err == iterator.Done {
+			return n
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
 }
 
 const benchObjectSize = 100 << 20
