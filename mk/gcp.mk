@@ -22,6 +22,6 @@ test-gcp: gcp-emulators
 bench-gcp: gcp-emulators
 	$(GO) test -run='^$$' -bench=PluginStart -benchtime=50x ./plugins/gcp/
 	GO="$(GO)" scripts/gcp/with-emulators.sh \
-		$(GO) test -tags gcp_integration -run='^$$' -bench='BigQuery' -benchtime=200x ./plugins/gcp/
+		$(GO) test -tags gcp_integration -run='^$$' -bench='BigQuery' -benchtime=30x ./plugins/gcp/
 	GO="$(GO)" scripts/gcp/with-emulators.sh \
-		$(GO) test -tags gcp_integration -run='^$$' -bench='GCS' -benchtime=5x ./plugins/gcp/
+		$(GO) test -tags gcp_integration -run='^$$' -bench='GCS' -benchtime=3x -timeout=30m ./plugins/gcp/
