@@ -16,6 +16,7 @@ import (
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/plugins/gcp"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/plugins/shell"
@@ -38,15 +39,20 @@ func exampleFlows(t *testing.T) []string {
 }
 
 // describeOnly serves load("@name") for a build: it describes wfsh's own
-// plugins without starting a process, and refuses calls (a build runs no
-// task).
+// plugins (@shell, and @gcp, which the example ETL flows load) without
+// starting a process, and refuses calls (a build runs no task).
 type describeOnly struct{}
 
 func (describeOnly) Describe(_ context.Context, name string) (*pb.Description, error) {
-	if name != "shell" {
+	var p *sdk.Plugin
+	switch name {
+	case "shell":
+		p = shell.Plugin()
+	case "gcp":
+		p = gcp.Plugin()
+	default:
 		return nil, fmt.Errorf("no plugin named %q", name)
 	}
-	p := shell.Plugin()
 	d := &pb.Description{Name: p.Name, Version: p.Version}
 	for _, f := range p.Functions {
 		pf := &pb.Function{Name: f.Name, Doc: f.Doc}

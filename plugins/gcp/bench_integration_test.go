@@ -1,0 +1,238 @@
+//go:build gcp_integration
+
+package gcp
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
+
+	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/sdk"
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+)
+
+// Benchmarks of @gcp against the emulators (make bench-gcp): the cost of a
+// BigQuery call through the plugin against the same call from a plain Go
+// program, and Cloud Storage throughput of a 100 MB object through the
+// plugin against the plain client. The emulators' own time is in both
+// sides of each comparison.
+
+// benchManager is a started plugin process (this test binary serving
+// @gcp), for benchmarks that call it many times.
+func benchManager(b *testing.B) *host.Manager {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := os.Symlink(exe, filepath.Join(dir, "wfsh-plugin-gcp")); err != nil {
+		b.Fatal(err)
+	}
+	m := host.NewManager(host.Options{Dirs: []string{dir}}, nil, 0)
+	b.Cleanup(m.Stop)
+	if _, err := m.Describe(context.Background(), "gcp"); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func benchCall(b *testing.B, m *host.Manager, fn string, args map[string]any) any {
+	b.Helper()
+	req := &pb.CallRequest{Function: fn, TaskRun: "bench", FlowRunId: "bench"}
+	for k, v := range args {
+		ev, err := sdk.Encode(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Args = append(req.Args, &pb.Entry{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: k}}, Value: ev})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	v, err := m.Call(ctx, "gcp", req, func(*pb.LogLine) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := sdk.Decode(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
+const benchQuery = "SELECT 1 AS n"
+
+// BenchmarkBigQueryQuery: one op is the same one-row query job twice,
+// alternately: as bigquery_query(fetch=True) through a started plugin
+// process, and from a plain Go program (jobs.insert, wait, read the rows).
+// Alternating keeps both sides under the same load; plugin-p50-ms,
+// direct-p50-ms and their ratio are reported.
+func BenchmarkBigQueryQuery(b *testing.B) {
+	e := needEmulators(b)
+	m := benchManager(b)
+	ctx := context.Background()
+	var viaPlugin, direct []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		rows := benchCall(b, m, "bigquery_query", map[string]any{"query": benchQuery, "fetch": true})
+		viaPlugin = append(viaPlugin, time.Since(t0))
+		if len(rows.([]any)) != 1 {
+			b.Fatalf("rows %v", rows)
+		}
+		t0 = time.Now()
+		if n := directQuery(b, ctx, e); n != 1 {
+			b.Fatalf("%d rows", n)
+		}
+		direct = append(direct, time.Since(t0))
+	}
+	reportQuantiles(b, "plugin", viaPlugin)
+	reportQuantiles(b, "direct", direct)
+	slices.Sort(viaPlugin)
+	slices.Sort(direct)
+	b.ReportMetric(float64(viaPlugin[len(viaPlugin)/2])/float64(direct[len(direct)/2]), "p50-ratio")
+}
+
+func directQuery(b *testing.B, ctx context.Context, e *emulators) int {
+	job, err := e.bq.Query(benchQuery).Run(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := job.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		var row []bigquery.Value
+		if err := it.Next(&row); err == iterator.Done {
+			return n
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+}
+
+const benchObjectSize = 100 << 20
+
+// benchFile writes a 100 MB file of random bytes.
+func benchFile(b *testing.B) (string, [32]byte) {
+	b.Helper()
+	data := make([]byte, benchObjectSize)
+	r := rand.NewChaCha8([32]byte{7})
+	_, _ = r.Read(data)
+	path := filepath.Join(b.TempDir(), "object.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, sha256.Sum256(data)
+}
+
+// BenchmarkGCSPlugin: a 100 MB object uploaded from a file and downloaded
+// to a file (path=, streamed), and downloaded as a bytes value (the value
+// crosses to wfsh in one gRPC message), through the plugin.
+func BenchmarkGCSPlugin(b *testing.B) {
+	e := needEmulators(b)
+	m := benchManager(b)
+	src, _ := benchFile(b)
+	bucket := e.bucket(b)
+	dst := filepath.Join(b.TempDir(), "copy.bin")
+	for _, mode := range []string{"upload-path", "download-path", "download-bytes"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(benchObjectSize)
+			for b.Loop() {
+				switch mode {
+				case "upload-path":
+					benchCall(b, m, "gcs_upload", map[string]any{"bucket": bucket, "blob": "object.bin", "path": src})
+				case "download-path":
+					benchCall(b, m, "gcs_download", map[string]any{"bucket": bucket, "blob": "object.bin", "path": dst})
+				case "download-bytes":
+					v := benchCall(b, m, "gcs_download", map[string]any{"bucket": bucket, "blob": "object.bin", "as_bytes": true})
+					if len(v.([]byte)) != benchObjectSize {
+						b.Fatalf("%d bytes", len(v.([]byte)))
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGCSDirect: the same with the plain client: from a file, to a
+// file, into memory.
+func BenchmarkGCSDirect(b *testing.B) {
+	e := needEmulators(b)
+	src, _ := benchFile(b)
+	bucket := e.bucket(b)
+	obj := e.gcs.Bucket(bucket).Object("object.bin")
+	dst := filepath.Join(b.TempDir(), "copy.bin")
+	ctx := context.Background()
+	for _, mode := range []string{"upload-path", "download-path", "download-bytes"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(benchObjectSize)
+			for b.Loop() {
+				var err error
+				switch mode {
+				case "upload-path":
+					err = func() error {
+						f, err := os.Open(src)
+						if err != nil {
+							return err
+						}
+						defer f.Close()
+						w := obj.NewWriter(ctx)
+						if _, err := io.Copy(w, f); err != nil {
+							return err
+						}
+						return w.Close()
+					}()
+				case "download-path":
+					err = func() error {
+						r, err := obj.NewReader(ctx)
+						if err != nil {
+							return err
+						}
+						defer r.Close()
+						f, err := os.Create(dst)
+						if err != nil {
+							return err
+						}
+						if _, err := io.Copy(f, r); err != nil {
+							f.Close()
+							return err
+						}
+						return f.Close()
+					}()
+				case "download-bytes":
+					err = func() error {
+						r, err := obj.NewReader(ctx)
+						if err != nil {
+							return err
+						}
+						defer r.Close()
+						data, err := io.ReadAll(r)
+						if err == nil && len(data) != benchObjectSize {
+							b.Fatalf("%d bytes", len(data))
+						}
+						return err
+					}()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
