@@ -44,6 +44,7 @@ type env struct {
 	root        string
 	predeclared starlark.StringDict
 	files       map[string]*loadedFile
+	read        map[string]bool // files read by read_file, load_yaml, load_json (Module.Files)
 }
 
 type loadedFile struct {
@@ -56,7 +57,7 @@ func newEnv(root string, opts LoadOptions) *env {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
-	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, predeclared: predeclared()}
+	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, read: map[string]bool{}, predeclared: predeclared()}
 }
 
 func envOf(thread *starlark.Thread) *env {
@@ -256,6 +257,7 @@ func readArg(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), readError(err))
 	}
+	envOf(thread).noteRead(path)
 	return data, nil
 }
 
