@@ -27,6 +27,8 @@ type runFlags struct {
 	store       storeFlag
 	noStore     bool
 	record      bool
+
+	on onFlags // --on kubernetes: the run goes to a cluster (on_kubernetes.go)
 }
 
 func newRunCmd() *cobra.Command {
@@ -55,10 +57,18 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 	f.store.register(fl)
 	fl.BoolVar(&f.record, "record", false, "record the run in the run store at its default place ($WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
 	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run, even with --store or --record")
+
+	// --on kubernetes and its flags (on_kubernetes.go)
+	f.on.register(fl)
 	return cmd
 }
 
 func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
+	if remote, err := f.on.check(f); err != nil {
+		return badInput(err)
+	} else if remote {
+		return runOnKubernetes(cmd, path, f)
+	}
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)
