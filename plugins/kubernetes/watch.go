@@ -40,7 +40,6 @@ var errWatchGone = errors.New("resource version too old")
 // run watches from rv, or lists first when rv is "".
 func (w *resumableWatch) run(ctx context.Context, rv string) error {
 	delay := w.delays()
-	drops := 0
 	for {
 		if rv == "" {
 			var done bool
@@ -59,7 +58,7 @@ func (w *resumableWatch) run(ctx context.Context, rv string) error {
 		next, done, err := w.once(ctx, rv, delay)
 		switch {
 		case done:
-			return nil
+			return err
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case errors.Is(err, errWatchGone):
@@ -68,7 +67,6 @@ func (w *resumableWatch) run(ctx context.Context, rv string) error {
 		case err != nil && !retriable(err):
 			return fmt.Errorf("watch %s: %w", w.what, err)
 		}
-		drops++
 		if w.note != nil {
 			if err == nil {
 				err = errors.New("the server closed the watch")
@@ -175,6 +173,8 @@ func retriable(err error) bool {
 	switch {
 	case err == nil:
 		return true
+	case errors.Is(err, errJobDeleted):
+		return false
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsBadRequest(err),
 		apierrors.IsInvalid(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
 		apierrors.IsUnsupportedMediaType(err):

@@ -157,6 +157,7 @@ start() {
 	# everything in order, rather than every process at once
 	setsid "$@" >"$DIR/logs/$name.out" 2>&1 </dev/null &
 	echo $! >"$DIR/pids/$name"
+	disown $!
 }
 
 restart() {
@@ -165,18 +166,20 @@ restart() {
 	eval "set -- $(cat "$DIR/cmd/$name")"
 	setsid "$@" >>"$DIR/logs/$name.out" 2>&1 </dev/null &
 	echo $! >"$DIR/pids/$name"
+	disown $!
 }
 
 alive() { [ -f "$DIR/pids/$1" ] && kill -0 "$(cat "$DIR/pids/$1")" 2>/dev/null; }
 
-# stop NAME: TERM, then KILL after 10 s.
+# stop NAME: TERM, then KILL after 5 s (an API server ends its watches
+# gracefully for up to a minute; tests do not wait for that).
 stop() {
 	local name=$1 pid i
 	[ -f "$DIR/pids/$name" ] || return 0
 	pid=$(cat "$DIR/pids/$name")
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 100); do
+		for i in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
