@@ -579,4 +579,3 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
-

@@ -485,4 +485,3 @@ def timeout():
 		return nil
 	})
 }
-
