@@ -100,7 +100,7 @@ func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
 	req := &pb.CallRequest{Function: "submit_flow_run", Args: args, FlowRunId: runID}
 	v, err := plugins.Call(ctx, "kubernetes", req, remoteLog(stdout, stderr, level))
 	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "wfsh: interrupted; the Job was deleted")
+		fmt.Fprintln(stderr, "wfsh: interrupted: the flow run's Job is deleted")
 		return &exitError{code: exitInterrupted}
 	}
 	if err != nil {
