@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/runtime"
@@ -92,6 +94,9 @@ func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	if err := checkRunner(cmd.Context(), plugins); err != nil {
+		return badInput(err)
+	}
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()
 		os.Exit(exitInterrupted)
@@ -107,6 +112,21 @@ func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("wfsh run --on kubernetes: %v", err)}
 	}
 	return remoteExit(stderr, v)
+}
+
+// checkRunner makes sure the @kubernetes plugin is there and can submit a
+// flow run.
+func checkRunner(ctx context.Context, plugins *host.Manager) error {
+	d, err := plugins.Describe(ctx, "kubernetes")
+	if err != nil {
+		return fmt.Errorf("--on kubernetes needs the @kubernetes plugin (wfsh-plugin-kubernetes, installed with wfsh): %v", err)
+	}
+	for _, fn := range d.GetFunctions() {
+		if fn.GetName() == "submit_flow_run" {
+			return nil
+		}
+	}
+	return fmt.Errorf("--on kubernetes: the @kubernetes plugin %s has no submit_flow_run: install the one that comes with this wfsh", d.GetVersion())
 }
 
 // submitArgs are submit_flow_run's arguments: the files, the job spec and
