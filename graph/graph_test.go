@@ -18,6 +18,7 @@ import (
 	"github.com/wfsh/wfsh/graph"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -37,16 +38,17 @@ func exampleFlows(t *testing.T) []string {
 	return files
 }
 
-// describeOnly serves load("@name") for a build: it describes wfsh's own
-// plugins without starting a process, and refuses calls (a build runs no
-// task).
+// describeOnly serves load("@name") for a build: it describes the
+// repository's plugins (@shell, @kubernetes) without starting a process,
+// and refuses calls (a build runs no task).
 type describeOnly struct{}
 
 func (describeOnly) Describe(_ context.Context, name string) (*pb.Description, error) {
-	if name != "shell" {
+	plugin := map[string]func() *sdk.Plugin{"shell": shell.Plugin, "kubernetes": kubernetes.Plugin}[name]
+	if plugin == nil {
 		return nil, fmt.Errorf("no plugin named %q", name)
 	}
-	p := shell.Plugin()
+	p := plugin()
 	d := &pb.Description{Name: p.Name, Version: p.Version}
 	for _, f := range p.Functions {
 		pf := &pb.Function{Name: f.Name, Doc: f.Doc}
