@@ -16,9 +16,9 @@ import (
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
-	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runtime"
 )
