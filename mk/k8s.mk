@@ -19,3 +19,12 @@ test-k8s: k8s-bins
 		$(GO) test -race -count=1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/...
 
 TEST_TIERS += test-k8s
+
+## bench-k8s: run_namespaced_job's latencies and costs, 20 Jobs each, against
+## a local control plane (docs/performance.md)
+.PHONY: bench-k8s
+bench-k8s: k8s-bins
+	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+	$(K8S_SCRIPTS)/controlplane.sh run -- \
+		env WFSH_BIN_DIR=$(abspath $(BIN)) \
+		$(GO) test -count=1 -tags k8s_integration -run='^$$' -bench=. -benchtime=1x ./plugins/kubernetes/
