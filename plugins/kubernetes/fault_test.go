@@ -264,12 +264,76 @@ func TestDeleteFailureFailsTheTask(t *testing.T) {
 	cs.PrependWatchReactor("jobs", (&watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Modify(complete(created, "2")) },
 	}}).react)
+	deletes := 0
 	cs.PrependReactor("delete", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewConflict(jobsGR, created.Name, errors.New("the object has been modified"))
+		deletes++
+		return true, nil, apierrors.NewForbidden(jobsGR, created.Name, errors.New(`cannot delete resource "jobs"`))
 	})
 	_, err := r.run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "succeeded, but deleting it failed") || !strings.Contains(err.Error(), "has been modified") {
+	if err == nil || !strings.Contains(err.Error(), "succeeded, but deleting it failed") || !strings.Contains(err.Error(), `cannot delete resource "jobs"`) {
 		t.Fatalf("run: %v, want the failed deletion", err)
+	}
+	if deletes != 1 {
+		t.Errorf("a refused delete was tried %d times, want once", deletes)
+	}
+}
+
+func TestDeleteRetriesServerErrors(t *testing.T) {
+	cs := fake.NewClientset()
+	r := newRun(cs, &lines{})
+	var created *batchv1.Job
+	r.created = func(j *batchv1.Job) { created = j }
+	cs.PrependWatchReactor("jobs", (&watchSeq{scripts: []func(*watch.FakeWatcher){
+		func(w *watch.FakeWatcher) { w.Modify(complete(created, "2")) },
+	}}).react)
+	deletes := 0
+	cs.PrependReactor("delete", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if deletes++; deletes < 3 {
+			return true, nil, apierrors.NewServiceUnavailable("the server is shutting down")
+		}
+		return false, nil, nil
+	})
+	if _, err := r.run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if deletes != 3 {
+		t.Errorf("%d deletes, want 3 (two refused by a server going down)", deletes)
+	}
+}
+
+// After a restart, an API server refuses requests until its caches have
+// filled (though /readyz says ok): a watch that worked before and is
+// refused when it resumes tries again.
+func TestWatchRefusedAfterDropIsRetried(t *testing.T) {
+	cs := fake.NewClientset()
+	log := &lines{}
+	r := newRun(cs, log)
+	var created *batchv1.Job
+	r.created = func(j *batchv1.Job) { created = j }
+	seq := &watchSeq{scripts: []func(*watch.FakeWatcher){
+		func(w *watch.FakeWatcher) { w.Modify(running(created, "11")); w.Stop() },
+		nil, // refused
+		func(w *watch.FakeWatcher) { w.Modify(complete(created, "12")) },
+	}}
+	refused := 0
+	cs.PrependWatchReactor("jobs", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		seq.mu.Lock()
+		next := len(seq.scripts) > 0 && seq.scripts[0] == nil
+		if next {
+			seq.scripts = seq.scripts[1:]
+		}
+		seq.mu.Unlock()
+		if next {
+			refused++
+			return true, nil, apierrors.NewUnauthorized("Unauthorized")
+		}
+		return seq.react(a)
+	})
+	if _, err := r.run(context.Background()); err != nil {
+		t.Fatalf("run: %v\nlog:\n%s", err, log)
+	}
+	if refused != 1 {
+		t.Errorf("%d refused watches, want 1", refused)
 	}
 }
 

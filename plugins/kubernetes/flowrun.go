@@ -314,7 +314,7 @@ func (fr *flowRun) run(ctx context.Context, follow bool) (any, error) {
 	cancel()
 	res := flowRunResult(final, pods)
 	if fr.delete {
-		if err := deleteJob(ctx, fr.cl, fr.namespace, job.Name, metav1.DeletePropagationBackground); err != nil {
+		if err := r.deleteJob(ctx, job.Name); err != nil {
 			fr.log(sdk.Error, err.Error())
 		}
 		fr.deleteConfigMap(ctx)

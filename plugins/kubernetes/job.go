@@ -35,8 +35,11 @@ type jobRun struct {
 	delete    bool
 	log       logFunc
 	base      string // the name before its random suffix
-	// created is called once the Job exists (benchmarks).
+	// created is called once the Job exists (tests).
 	created func(*batchv1.Job)
+	// resumed: the watch of the Job dropped and resumed (the API server
+	// may have restarted)
+	resumed bool
 }
 
 // pending counts the calls that may still have a Job to delete, so that
@@ -125,7 +128,7 @@ func (r *jobRun) run(ctx context.Context) (any, error) {
 	cancel()
 	failure := jobFailure(final, pods, logs)
 	if r.delete {
-		if err := deleteJob(ctx, r.cs, r.namespace, job.Name, metav1.DeletePropagationBackground); err != nil {
+		if err := r.deleteJob(ctx, job.Name); err != nil {
 			if failure != nil {
 				return nil, fmt.Errorf("%v; and deleting it failed: %v", failure, err)
 			}
@@ -174,7 +177,9 @@ func (r *jobRun) wait(ctx context.Context, job *batchv1.Job) (*batchv1.Job, erro
 		note: func(text string) { r.log(sdk.Debug, text) },
 	}
 	// list, then watch from the list: the Job as it is now, then each change
-	if err := w.run(ctx, ""); err != nil {
+	err := w.run(ctx, "")
+	r.resumed = w.resumed
+	if err != nil {
 		if errors.Is(err, errJobDeleted) {
 			return nil, fmt.Errorf("job %s/%s was deleted before it finished", r.namespace, job.Name)
 		}
@@ -201,13 +206,39 @@ func (r *jobRun) deleteAfterCancel(ctx context.Context, job *batchv1.Job) {
 	r.log(sdk.Warning, fmt.Sprintf("task ended (%v); deleted job %s", context.Cause(ctx), ref))
 }
 
+// deleteJob deletes the finished Job, retrying what a retry may mend: the
+// network, an overloaded server, and, after the watch had to resume, the
+// refusals of an API server that has just restarted.
+func (r *jobRun) deleteJob(ctx context.Context, name string) error {
+	delay := &backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	var grace authGrace
+	for attempt := 1; ; attempt++ {
+		err := deleteJob(ctx, r.cs, r.namespace, name, metav1.DeletePropagationBackground)
+		if err == nil || apierrors.IsNotFound(errors.Unwrap(err)) {
+			return nil
+		}
+		if attempt == 10 || !retriable(errors.Unwrap(err)) && !grace.transient(errors.Unwrap(err), r.resumed) || delay.wait(ctx) != nil {
+			return err
+		}
+	}
+}
+
 func deleteJob(ctx context.Context, cl *client, ns, name string, policy metav1.DeletionPropagation) error {
 	err := cl.cs.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	if err != nil {
-		return fmt.Errorf("delete job %s/%s: %v", ns, name, apiMessage(err))
+		return &apiError{msg: fmt.Sprintf("delete job %s/%s: %s", ns, name, apiMessage(err)), err: err}
 	}
 	return nil
 }
+
+// apiError is an API error with a message of ours; it unwraps to the API's.
+type apiError struct {
+	msg string
+	err error
+}
+
+func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.err }
 
 // finished reports whether the Job is Complete or Failed.
 func finished(j *batchv1.Job) bool {

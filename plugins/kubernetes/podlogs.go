@@ -242,23 +242,29 @@ func (pl *podLogs) tail(pod string) []string {
 func (pl *podLogs) follow(s *logStream) {
 	defer pl.followers.Done()
 	delay := &backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	var grace authGrace
+	opened := false // a read has worked: a refusal now may be a restarting API server's
 	for pl.ctx.Err() == nil {
 		rctx, cancel := context.WithCancel(pl.ctx)
 		if !s.following(cancel) {
 			cancel()
-			pl.catchUp(s)
+			pl.catchUp(s, opened)
 			return
 		}
-		err := pl.read(rctx, s, true)
+		ok, err := pl.read(rctx, s, true)
 		cancel()
+		if ok {
+			opened = true
+			grace.reset()
+		}
 		if pl.ctx.Err() != nil {
 			return
 		}
 		if s.hasEnded() {
-			pl.catchUp(s)
+			pl.catchUp(s, opened)
 			return
 		}
-		if err != nil && !retriable(err) {
+		if err != nil && !retriable(err) && !grace.transient(err, opened) {
 			pl.log(sdk.Warning, fmt.Sprintf("cannot read the log of pod %s, container %s: %s", s.pod, s.container, apiMessage(err)))
 			return
 		}
@@ -272,20 +278,29 @@ func (pl *podLogs) follow(s *logStream) {
 }
 
 // catchUp reads the log once, without following, from where the follower
-// left off.
-func (pl *podLogs) catchUp(s *logStream) {
+// left off; it retries what a retry may mend, for catchUpTimeout.
+func (pl *podLogs) catchUp(s *logStream, opened bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(pl.ctx), catchUpTimeout)
 	defer cancel()
 	stop := context.AfterFunc(pl.ctx, cancel) // a cancelled task reads no more
 	defer stop()
-	if err := pl.read(ctx, s, false); err != nil && pl.ctx.Err() == nil {
-		pl.log(sdk.Debug, fmt.Sprintf("reading the log of pod %s, container %s: %s", s.pod, s.container, apiMessage(err)))
+	delay := &backoff{min: 100 * time.Millisecond, max: time.Second}
+	var grace authGrace
+	for {
+		ok, err := pl.read(ctx, s, false)
+		if err == nil || pl.ctx.Err() != nil {
+			return
+		}
+		if !retriable(err) && !grace.transient(err, opened || ok) || delay.wait(ctx) != nil {
+			pl.log(sdk.Warning, fmt.Sprintf("cannot read the log of pod %s, container %s: %s", s.pod, s.container, apiMessage(err)))
+			return
+		}
 	}
 }
 
 // read reads the log with timestamps from the last one seen, and sends the
-// lines not sent yet.
-func (pl *podLogs) read(ctx context.Context, s *logStream, follow bool) error {
+// lines not sent yet; opened reports whether the API server answered.
+func (pl *podLogs) read(ctx context.Context, s *logStream, follow bool) (opened bool, err error) {
 	opts := &corev1.PodLogOptions{Container: s.container, Follow: follow, Timestamps: true}
 	if since := s.since(); !since.IsZero() {
 		t := metav1.NewTime(since)
@@ -293,7 +308,7 @@ func (pl *podLogs) read(ctx context.Context, s *logStream, follow bool) error {
 	}
 	rc, err := pl.cs.cs.CoreV1().Pods(pl.ns).GetLogs(s.pod, opts).Stream(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, 64<<10)
@@ -306,10 +321,10 @@ func (pl *podLogs) read(ctx context.Context, s *logStream, follow bool) error {
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return err
+			return true, err
 		}
 	}
 }

@@ -32,6 +32,9 @@ type resumableWatch struct {
 	note func(text string)
 	// minDelay and maxDelay bound the wait before a retry (defaults 50ms, 2s).
 	minDelay, maxDelay time.Duration
+
+	resumed bool // the watch has dropped once
+	grace   authGrace
 }
 
 // errWatchGone is a 410: the resourceVersion is too old to resume from.
@@ -45,7 +48,7 @@ func (w *resumableWatch) run(ctx context.Context, rv string) error {
 			var done bool
 			var err error
 			rv, done, err = w.relist(ctx)
-			if done || err != nil && !retriable(err) {
+			if done || err != nil && !retriable(err) && !w.grace.transient(err, w.resumed) {
 				return err
 			}
 			if err != nil {
@@ -64,9 +67,10 @@ func (w *resumableWatch) run(ctx context.Context, rv string) error {
 		case errors.Is(err, errWatchGone):
 			rv = ""
 			continue
-		case err != nil && !retriable(err):
+		case err != nil && !retriable(err) && !w.grace.transient(err, w.resumed):
 			return fmt.Errorf("watch %s: %w", w.what, err)
 		}
+		w.resumed = true
 		if w.note != nil {
 			if err == nil {
 				err = errors.New("the server closed the watch")
@@ -135,6 +139,7 @@ func (w *resumableWatch) once(ctx context.Context, rv string, delay *backoff) (s
 			}
 			rv = next
 			delay.reset()
+			w.grace.reset()
 		}
 	}
 }
@@ -186,6 +191,30 @@ func retriable(err error) bool {
 	}
 	return true
 }
+
+// authGraceFor is how long a watch that has worked keeps retrying when
+// the API server refuses it.
+const authGraceFor = 30 * time.Second
+
+// authGrace tells a refusal that comes right after the API server came
+// back from one that stands: a restarted API server answers 401 and 403
+// until its caches of service accounts and RBAC rules have filled, though
+// it says it is ready.
+type authGrace struct{ first time.Time }
+
+// transient reports whether err is such a refusal: a 401 or 403 to a
+// request that worked before (resumed), for at most authGraceFor.
+func (g *authGrace) transient(err error, resumed bool) bool {
+	if !resumed || !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err) {
+		return false
+	}
+	if g.first.IsZero() {
+		g.first = time.Now()
+	}
+	return time.Since(g.first) < authGraceFor
+}
+
+func (g *authGrace) reset() { g.first = time.Time{} }
 
 // backoff doubles the wait between retries, from min to max.
 type backoff struct {
