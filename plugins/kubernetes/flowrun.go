@@ -303,8 +303,10 @@ func (fr *flowRun) run(ctx context.Context, follow bool) (any, error) {
 	final, err := r.wait(ctx, job)
 	if err != nil {
 		logs.stop()
-		if ctx.Err() != nil {
-			r.deleteAfterCancel(ctx, job)
+		if !errors.Is(err, errJobDeleted) {
+			r.abandon(ctx, job)
+		}
+		if ctx.Err() != nil || fr.delete {
 			fr.deleteConfigMap(context.WithoutCancel(ctx))
 		}
 		return nil, err

@@ -118,8 +118,8 @@ func (r *jobRun) run(ctx context.Context) (any, error) {
 	final, err := r.wait(ctx, job)
 	if err != nil {
 		logs.stop()
-		if ctx.Err() != nil {
-			r.deleteAfterCancel(ctx, job)
+		if !errors.Is(err, errJobDeleted) {
+			r.abandon(ctx, job)
 		}
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (r *jobRun) wait(ctx context.Context, job *batchv1.Job) (*batchv1.Job, erro
 	r.resumed = w.resumed
 	if err != nil {
 		if errors.Is(err, errJobDeleted) {
-			return nil, fmt.Errorf("job %s/%s was deleted before it finished", r.namespace, job.Name)
+			return nil, &apiError{msg: fmt.Sprintf("job %s/%s was deleted before it finished", r.namespace, job.Name), err: errJobDeleted}
 		}
 		if ctx.Err() != nil {
 			return nil, err
@@ -193,17 +193,27 @@ func (r *jobRun) wait(ctx context.Context, job *batchv1.Job) (*batchv1.Job, erro
 
 var errJobDeleted = errors.New("the job was deleted")
 
-// deleteAfterCancel deletes the Job of a cancelled or timed-out task, with
-// a context of its own: the task's has ended.
-func (r *jobRun) deleteAfterCancel(ctx context.Context, job *batchv1.Job) {
+// abandon deletes a Job that the task stops following before its end:
+// always when the task was cancelled or timed out, and, when it deletes
+// its Jobs, when it could not follow the Job (a Job that nobody follows
+// should not run on unseen). The task's context may have ended: the
+// deletion has one of its own.
+func (r *jobRun) abandon(ctx context.Context, job *batchv1.Job) {
+	why := "task ended (" + fmt.Sprint(context.Cause(ctx)) + ")"
+	if ctx.Err() == nil {
+		if !r.delete {
+			return
+		}
+		why = "not following it any more"
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	ref := r.namespace + "/" + job.Name
-	if err := deleteJob(dctx, r.cs, r.namespace, job.Name, metav1.DeletePropagationBackground); err != nil {
-		r.log(sdk.Error, fmt.Sprintf("task ended (%v); deleting job %s failed: %v", context.Cause(ctx), ref, err))
+	if err := r.deleteJob(dctx, job.Name); err != nil {
+		r.log(sdk.Error, fmt.Sprintf("%s; deleting job %s failed: %v", why, ref, err))
 		return
 	}
-	r.log(sdk.Warning, fmt.Sprintf("task ended (%v); deleted job %s", context.Cause(ctx), ref))
+	r.log(sdk.Warning, fmt.Sprintf("%s; deleted job %s", why, ref))
 }
 
 // deleteJob deletes the finished Job, retrying what a retry may mend: the
@@ -231,7 +241,8 @@ func deleteJob(ctx context.Context, cl *client, ns, name string, policy metav1.D
 	return nil
 }
 
-// apiError is an API error with a message of ours; it unwraps to the API's.
+// apiError is an error with a message of ours; it unwraps to the API's
+// error (or errJobDeleted).
 type apiError struct {
 	msg string
 	err error
