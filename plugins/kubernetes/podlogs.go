@@ -38,10 +38,11 @@ type podLogs struct {
 	log      logFunc
 	prefix   bool // several pods or containers at once: say whose line it is
 
-	ctx       context.Context
-	cancel    context.CancelFunc
-	watchDone chan struct{}
-	followers sync.WaitGroup
+	ctx         context.Context // the followers'
+	cancel      context.CancelFunc
+	watchCancel context.CancelFunc
+	watchDone   chan struct{}
+	followers   sync.WaitGroup
 
 	mu      sync.Mutex
 	pods    map[string]*corev1.Pod
@@ -70,6 +71,8 @@ func newPodLogs(cs *client, ns string, job *batchv1.Job, level *sdk.Level, log l
 // start watches the pods and follows their logs until finish or stop.
 func (pl *podLogs) start(ctx context.Context) {
 	pl.ctx, pl.cancel = context.WithCancel(ctx)
+	watchCtx, watchCancel := context.WithCancel(pl.ctx)
+	pl.watchCancel = watchCancel
 	pl.watchDone = make(chan struct{})
 	if pl.level == nil {
 		close(pl.watchDone)
@@ -102,7 +105,7 @@ func (pl *podLogs) start(ctx context.Context) {
 	}
 	go func() {
 		defer close(pl.watchDone)
-		if err := w.run(pl.ctx, ""); err != nil && pl.ctx.Err() == nil {
+		if err := w.run(watchCtx, ""); err != nil && watchCtx.Err() == nil {
 			pl.log(sdk.Warning, fmt.Sprintf("not following the pods' logs: %v", apiMessage(err)))
 		}
 	}()
@@ -115,6 +118,9 @@ func (pl *podLogs) seen(p *corev1.Pod) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	pl.pods[p.Name] = p
+	if pl.level == nil {
+		return // nothing to follow or say: the pods are kept for the failure message
+	}
 	ended := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 	started := ended || p.Status.Phase == corev1.PodRunning
 	for _, c := range p.Spec.Containers {
@@ -131,16 +137,13 @@ func (pl *podLogs) seen(p *corev1.Pod) {
 			s.end()
 		}
 	}
-	if p.Status.Phase == corev1.PodFailed && !pl.failed[p.Name] && pl.level != nil {
+	if p.Status.Phase == corev1.PodFailed && !pl.failed[p.Name] {
 		pl.failed[p.Name] = true
 		pl.log(sdk.Warning, fmt.Sprintf("pod %s %s", p.Name, podExit(p)))
 	}
 }
 
 func (pl *podLogs) sayWaiting(p *corev1.Pod, container, key string) {
-	if pl.level == nil {
-		return
-	}
 	for _, cs := range p.Status.ContainerStatuses {
 		w := cs.State.Waiting
 		if cs.Name != container || w == nil || w.Reason == "" || w.Reason == "ContainerCreating" || pl.waiting[key] == w.Reason {
@@ -155,34 +158,33 @@ func (pl *podLogs) sayWaiting(p *corev1.Pod, container, key string) {
 	}
 }
 
-// finish is called once the Job has finished: it lists the pods one last
-// time, reads what is left of every log, and returns the pods.
+// finish is called once the Job has finished: it stops the watch, lists
+// the pods one last time, reads what is left of every log, and returns the
+// pods.
 func (pl *podLogs) finish(ctx context.Context) []corev1.Pod {
+	// no new follower from the watch from here on: the followers can be
+	// waited for
+	pl.watchCancel()
+	<-pl.watchDone
 	l, err := pl.cs.cs.CoreV1().Pods(pl.ns).List(ctx, metav1.ListOptions{LabelSelector: pl.selector})
 	if err != nil {
 		pl.log(sdk.Debug, fmt.Sprintf("listing the job's pods: %v", apiMessage(err)))
-	}
-	var pods []corev1.Pod
-	if l != nil {
-		pods = l.Items
+	} else {
+		for i := range l.Items {
+			// a pod that ended between two events of the watch, or before
+			// it started, gets its log read once
+			pl.seen(&l.Items[i])
+		}
 	}
 	pl.mu.Lock()
-	for i := range pods {
-		pl.pods[pods[i].Name] = &pods[i]
+	for _, s := range pl.streams {
+		s.end()
+	}
+	pods := make([]corev1.Pod, 0, len(pl.pods))
+	for _, p := range pl.pods {
+		pods = append(pods, *p)
 	}
 	pl.mu.Unlock()
-	if pl.level != nil {
-		for i := range pods {
-			// a pod that ended between two events of the watch, or before it
-			// started: read its log once
-			pl.seen(&pods[i])
-		}
-		pl.mu.Lock()
-		for _, s := range pl.streams {
-			s.end()
-		}
-		pl.mu.Unlock()
-	}
 	done := make(chan struct{})
 	go func() {
 		pl.followers.Wait()
