@@ -46,6 +46,7 @@ type env struct {
 	predeclared starlark.StringDict
 	files       map[string]*loadedFile
 	defs        map[string]*defInfo // by position of the def (source.go)
+	read        map[string]bool     // files read by read_file, load_yaml, load_json (Module.Files)
 
 	mu      sync.Mutex
 	digests map[*Task]*taskDigest
@@ -61,7 +62,7 @@ func newEnv(root string, opts LoadOptions) *env {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
-	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, predeclared: predeclared(),
+	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, read: map[string]bool{}, predeclared: predeclared(),
 		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}}
 }
 
@@ -263,6 +264,7 @@ func readArg(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), readError(err))
 	}
+	envOf(thread).noteRead(path)
 	return data, nil
 }
 

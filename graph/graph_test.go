@@ -17,6 +17,7 @@ import (
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/graph"
 	"github.com/wfsh/wfsh/plugins/gcp"
+	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/plugins/shell"
@@ -39,20 +40,16 @@ func exampleFlows(t *testing.T) []string {
 }
 
 // describeOnly serves load("@name") for a build: it describes wfsh's own
-// plugins (@shell, and @gcp, which the example ETL flows load) without
-// starting a process, and refuses calls (a build runs no task).
+// plugins (@shell, @gcp and @kubernetes, which the example flows load)
+// without starting a process, and refuses calls (a build runs no task).
 type describeOnly struct{}
 
 func (describeOnly) Describe(_ context.Context, name string) (*pb.Description, error) {
-	var p *sdk.Plugin
-	switch name {
-	case "shell":
-		p = shell.Plugin()
-	case "gcp":
-		p = gcp.Plugin()
-	default:
+	plugin := map[string]func() *sdk.Plugin{"shell": shell.Plugin, "gcp": gcp.Plugin, "kubernetes": kubernetes.Plugin}[name]
+	if plugin == nil {
 		return nil, fmt.Errorf("no plugin named %q", name)
 	}
+	p := plugin()
 	d := &pb.Description{Name: p.Name, Version: p.Version}
 	for _, f := range p.Functions {
 		pf := &pb.Function{Name: f.Name, Doc: f.Doc}

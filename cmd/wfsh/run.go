@@ -30,6 +30,8 @@ type runFlags struct {
 	resume  string // --resume RUN
 
 	tui tuiFlags // --tui: the live view (tui.go)
+
+	on onFlags // --on kubernetes: the run goes to a cluster (on_kubernetes.go)
 }
 
 func newRunCmd() *cobra.Command {
@@ -59,10 +61,18 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 
 	// --tui (tui.go)
 	f.tui.register(fl)
+
+	// --on kubernetes and its flags (on_kubernetes.go)
+	f.on.register(fl)
 	return cmd
 }
 
 func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
+	if remote, err := f.on.check(f); err != nil {
+		return badInput(err)
+	} else if remote {
+		return runOnKubernetes(cmd, path, f)
+	}
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)

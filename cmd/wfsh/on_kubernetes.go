@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/sdk"
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// onFlags send a run elsewhere: `wfsh run --on kubernetes --image IMG
+// FILE` runs the flow as a Kubernetes Job (Prefect's
+// KubernetesJobEnvironment). wfsh itself links no Kubernetes client: the
+// @kubernetes plugin submits the Job and follows it.
+type onFlags struct {
+	on        string
+	image     string
+	namespace string
+	jobSpec   string
+}
+
+func (o *onFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&o.on, "on", "", "where the flow runs: kubernetes (as a Job, through the @kubernetes plugin); default here")
+	fl.StringVar(&o.image, "image", "", "with --on kubernetes: the container image with wfsh in it")
+	fl.StringVar(&o.namespace, "namespace", "", "with --on kubernetes: the namespace of the Job (default: the job spec's, else the kubeconfig's)")
+	fl.StringVar(&o.jobSpec, "job-spec", "", "with --on kubernetes: a batch/v1 Job manifest (YAML) to start from: resources, env from Secrets, service account...")
+}
+
+// check refuses the --on flags' mistakes; remote reports whether the run
+// goes elsewhere.
+func (o *onFlags) check(f *runFlags) (remote bool, err error) {
+	switch o.on {
+	case "", "local":
+		if o.image != "" || o.namespace != "" || o.jobSpec != "" {
+			return false, errors.New("--image, --namespace and --job-spec go with --on kubernetes")
+		}
+		return false, nil
+	case "kubernetes":
+	default:
+		return false, fmt.Errorf("--on %q: want kubernetes (or leave --on out to run here)", o.on)
+	}
+	if f.record || f.store.path != "" {
+		return false, errors.New("--on kubernetes: the run is not recorded here; leave out --record and --store")
+	}
+	if f.resume != "" {
+		return false, errors.New("--on kubernetes: --resume needs the run store of this machine; resume runs here")
+	}
+	if f.tui.on {
+		return false, errors.New("--on kubernetes: the live view (--tui) shows runs on this machine only; the cluster's run is followed as log lines")
+	}
+	return true, nil
+}
+
+// runOnKubernetes builds the flow here (so that bad input is found before
+// anything is submitted), ships the files its load read and the run's
+// arguments to @kubernetes's submit_flow_run, prints the run's log as it
+// comes, and exits as the run in the cluster did.
+func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
+	level, err := runtime.ParseLevel(f.logLevel)
+	if err != nil {
+		return badInput(err)
+	}
+	params, err := parseParams(f.params)
+	if err != nil {
+		return badInput(err)
+	}
+	ctxKV, err := splitKV("--context", f.context)
+	if err != nil {
+		return badInput(err)
+	}
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	redactor := &runtime.Redactor{}
+	plugins := newPluginManager(stderr, level, redactor)
+	defer plugins.Stop()
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(stderr, s) }})
+	if err != nil {
+		return badInput(err)
+	}
+	flow, err := m.FindFlow(f.flow)
+	if err != nil {
+		return badInput(err)
+	}
+	runID := runtime.NewRunID()
+	if _, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}}); err != nil {
+		return badInput(err)
+	}
+	args, err := submitArgs(m, path, flow.Name(), f)
+	if err != nil {
+		return badInput(err)
+	}
+	if err := checkRunner(cmd.Context(), plugins); err != nil {
+		return badInput(err)
+	}
+	ctx, stop := withInterrupts(cmd.Context(), func() {
+		plugins.Stop()
+		os.Exit(exitInterrupted)
+	})
+	defer stop()
+	req := &pb.CallRequest{Function: "submit_flow_run", Args: args, FlowRunId: runID}
+	v, err := plugins.Call(ctx, "kubernetes", req, remoteLog(stdout, stderr, level))
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "wfsh: interrupted: the flow run's Job is deleted")
+		return &exitError{code: exitInterrupted}
+	}
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("wfsh run --on kubernetes: %v", err)}
+	}
+	return remoteExit(stderr, v)
+}
+
+// checkRunner makes sure the @kubernetes plugin is there and can submit a
+// flow run.
+func checkRunner(ctx context.Context, plugins *host.Manager) error {
+	d, err := plugins.Describe(ctx, "kubernetes")
+	if err != nil {
+		return fmt.Errorf("--on kubernetes needs the @kubernetes plugin (wfsh-plugin-kubernetes, installed with wfsh): %v", err)
+	}
+	for _, fn := range d.GetFunctions() {
+		if fn.GetName() == "submit_flow_run" {
+			return nil
+		}
+	}
+	return fmt.Errorf("--on kubernetes: the @kubernetes plugin %s has no submit_flow_run: install the one that comes with this wfsh", d.GetVersion())
+}
+
+// submitArgs are submit_flow_run's arguments: the files, the job spec and
+// what `wfsh run` in the cluster is given.
+func submitArgs(m *builtins.Module, path, flowName string, f *runFlags) ([]*pb.Entry, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	flowFile, err := filepath.Rel(m.Root(), abs)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]any{}
+	for _, rel := range m.Files() {
+		b, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(rel)))
+		if err != nil {
+			return nil, err
+		}
+		if utf8.Valid(b) {
+			files[rel] = string(b)
+		} else {
+			files[rel] = b
+		}
+	}
+	var remote []any
+	if f.flow != "" {
+		remote = append(remote, "--flow", f.flow)
+	}
+	for _, p := range f.params {
+		remote = append(remote, "-p", p)
+	}
+	for _, c := range f.context {
+		remote = append(remote, "--context", c)
+	}
+	if f.concurrency > 0 {
+		remote = append(remote, "--concurrency", strconv.Itoa(f.concurrency))
+	}
+	if f.json {
+		remote = append(remote, "--json")
+	}
+	if f.logLevel != "info" {
+		remote = append(remote, "--log-level", f.logLevel)
+	}
+	given := map[string]any{
+		"files":     files,
+		"flow_file": filepath.ToSlash(flowFile),
+		"flow_name": flowName,
+		"args":      remote,
+	}
+	if f.on.image != "" {
+		given["image"] = f.on.image
+	}
+	if f.on.namespace != "" {
+		given["namespace"] = f.on.namespace
+	}
+	if f.on.jobSpec != "" {
+		b, err := os.ReadFile(f.on.jobSpec)
+		if err != nil {
+			return nil, fmt.Errorf("--job-spec: %v", err)
+		}
+		given["job_spec"] = string(b)
+		given["job_spec_path"] = f.on.jobSpec
+	}
+	var entries []*pb.Entry
+	for _, k := range []string{"image", "namespace", "job_spec", "job_spec_path", "files", "flow_file", "flow_name", "args"} {
+		v, ok := given[k]
+		if !ok {
+			continue
+		}
+		w, err := sdk.Encode(v)
+		if err != nil {
+			return nil, err
+		}
+		key, _ := sdk.Encode(k)
+		entries = append(entries, &pb.Entry{Key: key, Value: w})
+	}
+	return entries, nil
+}
+
+// remoteLog prints the run's log as it comes: the lines of wfsh in the
+// Job's container (info) on stdout as they are, the runner's own notes on
+// stderr (details at --log-level debug only).
+func remoteLog(stdout, stderr io.Writer, level runtime.Level) func(*pb.LogLine) {
+	return func(l *pb.LogLine) {
+		switch l.GetLevel() {
+		case pb.LogLine_INFO:
+			fmt.Fprintln(stdout, l.GetText())
+		case pb.LogLine_DEBUG:
+			if level <= runtime.Debug {
+				fmt.Fprintln(stderr, "wfsh: "+l.GetText())
+			}
+		default:
+			fmt.Fprintln(stderr, "wfsh: "+l.GetText())
+		}
+	}
+}
+
+// remoteExit exits as the run in the cluster did: its exit status when
+// wfsh reported one, else 1 for a Job that failed.
+func remoteExit(stderr io.Writer, v *pb.Value) error {
+	d, err := sdk.Decode(v)
+	res, ok := d.(map[string]any)
+	if err != nil || !ok {
+		return &exitError{code: exitFailed, err: fmt.Errorf("wfsh run --on kubernetes: the plugin returned %v", d)}
+	}
+	code, _ := res["exit_code"].(int64)
+	fmt.Fprintf(stderr, "wfsh: job %v/%v: %v\n", res["namespace"], res["job"], res["status"])
+	switch code {
+	case exitSuccess:
+		return nil
+	case exitFailed, exitBadInput, exitInterrupted:
+		return &exitError{code: int(code)}
+	}
+	return &exitError{code: exitFailed}
+}

@@ -1,0 +1,30 @@
+# The Kubernetes tier: a real control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok) built from Go modules once
+# into the user's cache dir, started on 127.0.0.1 for the @kubernetes
+# integration tests and always stopped by PID. See docs/kubernetes.md.
+
+K8S_SCRIPTS := scripts/k8s
+
+.PHONY: k8s-bins test-k8s
+
+## k8s-bins: build the control plane into the cache dir (once: 12-15 min on a free 2-core machine)
+k8s-bins:
+	@$(K8S_SCRIPTS)/build.sh
+
+## test-k8s: the @kubernetes integration tests against a local control plane
+test-k8s: k8s-bins
+	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+	$(K8S_SCRIPTS)/controlplane.sh run -- \
+		env WFSH_BIN_DIR=$(abspath $(BIN)) \
+		$(GO) test -race -count=1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/...
+
+TEST_TIERS += test-k8s
+
+## bench-k8s: run_namespaced_job's latencies and costs, 20 Jobs each, against
+## a local control plane (docs/performance.md)
+.PHONY: bench-k8s
+bench-k8s: k8s-bins
+	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+	$(K8S_SCRIPTS)/controlplane.sh run -- \
+		env WFSH_BIN_DIR=$(abspath $(BIN)) \
+		$(GO) test -count=1 -tags k8s_integration -run='^$$' -bench=. -benchtime=1x ./plugins/kubernetes/
