@@ -53,18 +53,18 @@ func (b *Build) CacheKey(ctx context.Context, c *runtime.Call) (key string, ttl 
 	}
 	h.Write(p.digest.sum)
 	for i, a := range args {
-		j, err := EncodeJSON(a)
+		d, err := b.run.valueDigest(a)
 		if err != nil {
 			return "", 0, false, fmt.Errorf("argument %d: %v", i+1, err)
 		}
-		fmt.Fprintf(h, "\x00arg %s", j)
+		fmt.Fprintf(h, "\x00arg %x", d)
 	}
 	for _, kv := range kwargs {
-		j, err := EncodeJSON(kv[1])
+		d, err := b.run.valueDigest(kv[1])
 		if err != nil {
 			return "", 0, false, fmt.Errorf("argument %s: %v", kv[0], err)
 		}
-		fmt.Fprintf(h, "\x00%s=%s", kv[0], j)
+		fmt.Fprintf(h, "\x00%s=%x", kv[0], d)
 	}
 	cv := &contextValue{run: body.run, call: c}
 	for _, k := range p.digest.ctxKeys {
@@ -121,4 +121,27 @@ func (b *Build) HasCache() bool {
 		}
 	}
 	return false
+}
+
+// valueDigest is the SHA-256 of v's JSON form. The digests of lists and
+// dicts are kept for the run: every child of a mapped task gets the same
+// unmapped argument, which would otherwise be encoded once per child.
+// Values are frozen, so a list's digest does not change.
+func (r *runInfo) valueDigest(v starlark.Value) ([32]byte, error) {
+	switch v.(type) {
+	case *starlark.List, *starlark.Dict:
+		if d, ok := r.digests.Load(v); ok {
+			return d.([32]byte), nil
+		}
+	}
+	j, err := EncodeJSON(v)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	d := sha256.Sum256(j)
+	switch v.(type) {
+	case *starlark.List, *starlark.Dict:
+		r.digests.Store(v, d)
+	}
+	return d, nil
 }

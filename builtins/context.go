@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	starlarktime "go.starlark.net/lib/time"
@@ -29,6 +30,7 @@ type runInfo struct {
 	overrides map[string]string // --context k=v
 	redactor  *runtime.Redactor
 	getenv    func(string) (string, bool)
+	digests   sync.Map // of argument values, for cache keys (cache.go)
 }
 
 // taskRun is the thread-local state of a running task body.

@@ -115,8 +115,10 @@ func (b *batch) task(e *runtime.Event) (quiet bool) {
 		b.order = append(b.order, r)
 	}
 	r.update(e)
-	if r.mapped && e.Kind == runtime.TaskState && e.State.Finished() {
-		// The list of its children's results: they have it.
+	if r.mapped && (e.State == runtime.Mapped || e.State == runtime.Failed) && e.Result != nil {
+		// The list of its children's results: they have it. (A mapped
+		// task taken whole from a cache or resumed run, Cached, has no
+		// children: its result is stored.)
 		r.value, r.note = nil, NoteChildren
 	}
 	switch {

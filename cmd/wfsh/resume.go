@@ -83,8 +83,12 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 		return nil, nil, err
 	}
 	old := map[string]*store.TaskRun{}
+	kidsOf := map[string][]*store.TaskRun{} // mapped children by task run, by index
 	for i := range trs {
 		old[trs[i].Name] = &trs[i]
+		if trs[i].MapIndex >= 0 {
+			kidsOf[trs[i].Task] = append(kidsOf[trs[i].Task], &trs[i])
+		}
 	}
 	msg := "resumed: result of run " + from.ID
 	take := func(tr *store.TaskRun) (runtime.Mock, bool) {
@@ -127,20 +131,18 @@ func (rs *runStore) reuse(ctx context.Context, b *builtins.Build) (map[runtime.N
 			}
 			kids := map[string]runtime.Mock{}
 			var vals []starlark.Value
-			for _, tr := range trs {
-				if tr.Task == n.Name && tr.MapIndex >= 0 {
-					if m, ok := take(&tr); ok {
-						kids[tr.Name] = m
-						if tr.MapIndex == len(vals) {
-							vals = append(vals, m.Result.(starlark.Value))
-						}
+			for _, tr := range kidsOf[n.Name] {
+				if m, ok := take(tr); ok {
+					kids[tr.Name] = m
+					if tr.MapIndex == len(vals) {
+						vals = append(vals, m.Result.(starlark.Value))
 					}
 				}
 			}
 			// A mapped task that succeeded is taken whole when each of its
 			// children's results is: its own is the list of theirs.
 			if tr := old[n.Name]; tr != nil && tr.State == runtime.Mapped && tr.ResultNote == store.NoteChildren &&
-				len(vals) == len(kids) && len(vals) == mappedCount(trs, n.Name) {
+				len(vals) == len(kids) && len(vals) == len(kidsOf[n.Name]) {
 				l := starlark.NewList(vals)
 				l.Freeze()
 				mocks[n.ID], taken[n.ID] = runtime.Mock{State: runtime.Cached, Msg: msg, Result: l}, true
@@ -171,15 +173,4 @@ func topoOrder(g *runtime.Graph) []*runtime.Node {
 		visit(n)
 	}
 	return out
-}
-
-// mappedCount is how many children the mapped task run name had.
-func mappedCount(trs []store.TaskRun, name string) int {
-	n := 0
-	for _, tr := range trs {
-		if tr.Task == name && tr.MapIndex >= 0 {
-			n++
-		}
-	}
-	return n
 }
