@@ -25,6 +25,7 @@ type Flow struct {
 
 	mu           sync.Mutex
 	replacements []*replacement
+	lastRun      *runResult // of flow.run(), for visualize()
 }
 
 // Param is a flow parameter; Default is nil when the parameter is required.
