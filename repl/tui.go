@@ -72,7 +72,8 @@ type Model struct {
 	hint       string // completion candidates, or a tip
 
 	width, height int
-	running       bool // a statement runs
+	running       bool     // a statement runs
+	queue         []string // entries typed ahead while one runs
 	follow        bool // the transcript shows its end
 	quitting      bool // quit once it stops
 	exitCode      int
@@ -175,11 +176,17 @@ func (m *Model) receive(msgs batchMsg) tea.Cmd {
 			quit = m.evalDone(msg) || quit
 		}
 	}
-	m.layout()
 	if quit || m.quitting && !m.running {
 		return m.quit()
 	}
-	return m.ui.box.receive
+	var next tea.Cmd
+	if !m.running && len(m.queue) > 0 {
+		src := m.queue[0]
+		m.queue = m.queue[1:]
+		next = m.start(src)
+	}
+	m.layout()
+	return tea.Batch(next, m.ui.box.receive)
 }
 
 func (m *Model) quit() tea.Cmd {
@@ -226,10 +233,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 			return m.quitNow()
 		}
 	case "enter":
-		if !m.running {
-			return m.enter()
-		}
-		return nil
+		return m.enter()
 	case "alt+enter", "ctrl+j":
 		m.input.InsertString("\n")
 		m.layout()
@@ -260,9 +264,6 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.layout()
 		return nil
 	}
-	if m.running {
-		return nil // typing ahead is not kept while a statement runs
-	}
 	m.hint = ""
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
@@ -275,6 +276,7 @@ func (m *Model) interrupt() tea.Cmd {
 	switch {
 	case m.running:
 		m.s.Interrupt()
+		m.queue = nil
 	case m.input.Value() != "":
 		m.echo(m.input.Value())
 		m.transcript = append(m.transcript, errorStyle.Render("KeyboardInterrupt"))
@@ -298,6 +300,7 @@ func (m *Model) quitNow() tea.Cmd {
 }
 
 // enter runs the input if it is a whole entry, else starts a new line.
+// While a statement runs, the entry waits for its turn.
 func (m *Model) enter() tea.Cmd {
 	src := m.input.Value()
 	if !Complete(src + "\n") {
@@ -305,14 +308,24 @@ func (m *Model) enter() tea.Cmd {
 		m.layout()
 		return nil
 	}
-	m.echo(src)
 	m.input.Reset()
 	m.hint = ""
 	_ = m.hist.Add(src)
 	m.histPos = m.hist.Len()
 	m.draft = ""
-	m.running = true
 	m.follow = true
+	if m.running {
+		m.queue = append(m.queue, src)
+		m.layout()
+		return nil
+	}
+	return m.start(src)
+}
+
+// start echoes an entry and runs it.
+func (m *Model) start(src string) tea.Cmd {
+	m.echo(src)
+	m.running = true
 	m.layout()
 	s, box, ctx := m.s, m.ui.box, m.ctx
 	return func() tea.Msg {
@@ -440,6 +453,8 @@ func (m *Model) statusLine() string {
 	switch {
 	case m.hint != "":
 		return dimStyle.Render(truncate(m.hint, m.width))
+	case m.running && len(m.queue) > 0:
+		return dimStyle.Render(fmt.Sprintf("running… (%d more waiting) Ctrl-C interrupts", len(m.queue)))
 	case m.running:
 		return dimStyle.Render("running… Ctrl-C interrupts")
 	}
