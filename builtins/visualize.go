@@ -134,7 +134,8 @@ func draw(thread *starlark.Thread, g *runtime.Graph, states map[string]runtime.S
 	}
 	dot, err := graph.DotCommand()
 	if err != nil {
-		return nil, fmt.Errorf("visualize: %s output needs %v, or use format=\"dot\"", strings.ToUpper(format), err)
+		return nil, fmt.Errorf("visualize: %s output needs Graphviz's dot command, which is not on PATH: %s; or draw DOT with format=\"dot\"",
+			strings.ToUpper(format), graph.GraphvizHint)
 	}
 	ctx, _ := thread.Local("context").(context.Context)
 	if ctx == nil {

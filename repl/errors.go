@@ -49,6 +49,9 @@ func formatEval(e *starlark.EvalError) string {
 		return msg
 	}
 	last := stack[len(stack)-1].Pos.String() + ": " + msg
+	if at := stack[len(stack)-1].Pos.String() + ": "; strings.HasPrefix(e.Msg, at) {
+		last = e.Msg // it says where itself
+	}
 	if len(stack) == 1 {
 		return last
 	}

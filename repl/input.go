@@ -30,13 +30,28 @@ func Complete(src string) bool {
 		return blankEnd || !compound(f)
 	case !errors.As(err, &serr):
 		return true
-	case atEOF(serr.Msg):
+	case atEOF(serr, src):
 		// An empty block after a blank line cannot go on: report it.
 		return blankEnd && strings.HasSuffix(serr.Msg, "want indent")
 	case strings.Contains(serr.Msg, "decorator must be followed"):
-		return blankEnd // the def is still to come
+		return blankEnd || !awaitsDef(src, serr.Pos)
 	}
 	return true
+}
+
+// awaitsDef reports whether the decorator at pos in src is still waiting
+// for its def: whether src parses once a def follows it, at the
+// decorator's indentation.
+func awaitsDef(src string, pos syntax.Position) bool {
+	lines := strings.Split(src, "\n")
+	if int(pos.Line) > len(lines) {
+		return false
+	}
+	at := lines[pos.Line-1]
+	ind := at[:len(at)-len(strings.TrimLeft(at, " \t"))]
+	probe := withNewline(src) + ind + "def _():\n" + ind + "    pass\n"
+	_, err := builtins.ParseFile(DefaultFilename, []byte(probe))
+	return err == nil
 }
 
 func withNewline(src string) string {
@@ -53,8 +68,11 @@ func endsBlank(src string) bool {
 	return strings.TrimSpace(body[strings.LastIndexByte(body, '\n')+1:]) == ""
 }
 
-func atEOF(msg string) bool {
-	return strings.Contains(msg, "got end of file") || strings.Contains(msg, "unexpected EOF")
+// atEOF reports whether a syntax error is at the end of src: more input
+// may mend it.
+func atEOF(serr syntax.Error, src string) bool {
+	return strings.Contains(serr.Msg, "got end of file") || strings.Contains(serr.Msg, "unexpected EOF") ||
+		strings.HasPrefix(serr.Msg, "got outdent") && int(serr.Pos.Line) > lineCount(withNewline(src))
 }
 
 // compound reports whether f's statements include a block statement.

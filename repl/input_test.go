@@ -34,6 +34,10 @@ func TestComplete(t *testing.T) {
 		{"if x:\n    a()\nelse:\n    b()\n\n", true},
 		{"@task\n", false}, // a decorator waits for its def
 		{"@task\n\n", true},
+		{"@task\nx = 1\n", true}, // not followed by a def: report it
+		{"@task\n@other\n", false},
+		{"def f():\n    @task\n", false},
+		{"def f():\n    @task\n    def g():\n", false},
 		{"@task(\n", false},
 		{"@task(\n    retries=2,\n)\n", false},
 		{"@task(\n    retries=2,\n)\ndef f():\n", false},
@@ -69,6 +73,7 @@ func TestSplit(t *testing.T) {
 		{"comment inside a def", "def f():\n# note\n    return 1\n", []string{"def f():\n# note\n    return 1\n"}},
 		{"incomplete at the end", "x = (1,\n", []string{"x = (1,\n"}},
 		{"syntax error", "x = 1 +\ny\n", []string{"x = 1 +\n", "y\n"}},
+		{"decorator without def", "@task\nx = 1\ny\n", []string{"@task\nx = 1\n", "y\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
