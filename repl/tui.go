@@ -74,8 +74,8 @@ type Model struct {
 	width, height int
 	running       bool     // a statement runs
 	queue         []string // entries typed ahead while one runs
-	follow        bool // the transcript shows its end
-	quitting      bool // quit once it stops
+	follow        bool     // the transcript shows its end
+	quitting      bool     // quit once it stops
 	exitCode      int
 }
 
