@@ -18,8 +18,11 @@ type mailbox struct {
 	once   sync.Once
 }
 
-// batchMsg is everything a mailbox held, in order.
+// batchMsg is everything a mailbox held, in order; it may be empty.
 type batchMsg []tea.Msg
+
+// closedMsg says that the mailbox is closed.
+type closedMsg struct{}
 
 func newMailbox() *mailbox {
 	return &mailbox{notify: make(chan struct{}, 1), closed: make(chan struct{})}
@@ -43,7 +46,7 @@ func (b *mailbox) receive() tea.Msg {
 	select {
 	case <-b.notify:
 	case <-b.closed:
-		return nil
+		return closedMsg{}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

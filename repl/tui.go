@@ -72,10 +72,11 @@ type Model struct {
 	hint       string // completion candidates, or a tip
 
 	width, height int
-	running       bool     // a statement runs
-	queue         []string // entries typed ahead while one runs
-	follow        bool     // the transcript shows its end
-	quitting      bool     // quit once it stops
+	running       bool               // a statement runs
+	queue         []string           // entries typed ahead while one runs
+	cancel        context.CancelFunc // stops the running statement
+	follow        bool               // the transcript shows its end
+	quitting      bool               // quit once it stops
 	exitCode      int
 }
 
@@ -162,9 +163,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // receive applies what the mailbox held, then listens again.
 func (m *Model) receive(msgs batchMsg) tea.Cmd {
-	if msgs == nil {
-		return nil // the mailbox is closed
-	}
 	var quit bool
 	for _, msg := range msgs {
 		switch msg := msg.(type) {
@@ -275,7 +273,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 func (m *Model) interrupt() tea.Cmd {
 	switch {
 	case m.running:
-		m.s.Interrupt()
+		m.cancel()
 		m.queue = nil
 	case m.input.Value() != "":
 		m.echo(m.input.Value())
@@ -293,7 +291,8 @@ func (m *Model) interrupt() tea.Cmd {
 func (m *Model) quitNow() tea.Cmd {
 	if m.running {
 		m.quitting = true
-		m.s.Interrupt()
+		m.queue = nil
+		m.cancel()
 		return nil
 	}
 	return m.quit()
@@ -327,8 +326,11 @@ func (m *Model) start(src string) tea.Cmd {
 	m.echo(src)
 	m.running = true
 	m.layout()
-	s, box, ctx := m.s, m.ui.box, m.ctx
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.cancel = cancel
+	s, box := m.s, m.ui.box
 	return func() tea.Msg {
+		defer cancel()
 		v, err := s.Eval(ctx, src+"\n")
 		box.post(evalDoneMsg{value: v, err: err})
 		return nil

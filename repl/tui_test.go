@@ -1,0 +1,223 @@
+package repl
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// These tests drive the REPL's bubbletea model through a real program
+// (teatest): keys typed, then exit(). What is typed while a statement runs
+// waits for its turn, so a whole session can be typed at once; the final
+// model is then read: its screen (View, without styles) and transcript.
+
+const debugFlow = "../flows/debug.star"
+
+type uiSession struct {
+	tm *teatest.TestModel
+	ui *UI
+}
+
+// startUI loads file and starts the REPL on it in a w×h terminal.
+func startUI(t *testing.T, file string, w, h int) *uiSession {
+	t.Helper()
+	ui := NewUI(runtime.Info)
+	m, err := builtins.Load(file, builtins.LoadOptions{Print: ui.Print, OnRun: ui.OnRun, RunConcurrency: 1, Interactive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bound *builtins.Flow
+	if len(m.Flows) == 1 {
+		bound = m.Flows[0]
+	}
+	s := New(m, Options{Print: ui.Print, Flow: bound})
+	model := ui.NewModel(context.Background(), s, UIOptions{Title: file, Banner: Banner(m, bound), Width: w, Height: h})
+	tm := teatest.NewTestModel(t, model, teatest.WithInitialTermSize(w, h))
+	return &uiSession{tm: tm, ui: ui}
+}
+
+// enter types line and presses Enter.
+func (u *uiSession) enter(lines ...string) {
+	for _, l := range lines {
+		u.tm.Type(l)
+		u.key(tea.KeyEnter)
+	}
+}
+
+func (u *uiSession) key(code rune) { u.tm.Send(tea.KeyPressMsg{Code: code}) }
+
+// finish types exit() and returns the final model.
+func (u *uiSession) finish(t *testing.T) *Model {
+	t.Helper()
+	u.enter("exit()")
+	return u.tm.FinalModel(t, teatest.WithFinalTimeout(30*time.Second)).(*Model)
+}
+
+// screen is what the model shows, without styles.
+func screen(m *Model) string { return ansi.Strip(m.View().Content) }
+
+// transcript is the transcript, without styles.
+func transcript(m *Model) string {
+	var b strings.Builder
+	for _, l := range m.transcript {
+		b.WriteString(ansi.Strip(l) + "\n")
+	}
+	return b.String()
+}
+
+// runLines is the run pane's log.
+func runLines(m *Model) string { return strings.Join(m.run.lines, "\n") }
+
+// wantInOrder checks that each of wants appears in s, in order.
+func wantInOrder(t *testing.T, s string, wants ...string) {
+	t.Helper()
+	at := 0
+	for _, w := range wants {
+		i := strings.Index(s[at:], w)
+		if i < 0 {
+			t.Errorf("missing (in order) %q in:\n%s", w, s)
+			return
+		}
+		at += i + len(w)
+	}
+}
+
+func TestUIMockedRun(t *testing.T) {
+	u := startUI(t, debugFlow, 140, 50)
+	u.enter(`r = flow.run(task_states={"number": Success("Dummy Success", 10)})`,
+		`r.result("cube")`,
+		`r.states["number"]`)
+	m := u.finish(t)
+	wantInOrder(t, transcript(m),
+		`flow "Debug" is debug, and `+"`flow`"+` at this prompt`,
+		`>>> r = flow.run(task_states={"number": Success("Dummy Success", 10)})`,
+		`>>> r.result("cube")`, "1000",
+		`>>> r.states["number"]`, `<Success: "Dummy Success">`,
+		`>>> exit()`)
+	// The run pane beside the prompt shows the run's log and final state.
+	scr := screen(m)
+	wantInOrder(t, scr, "Run Debug · ", " · Success")
+	wantInOrder(t, scr, "report | square=100 cube=1000")
+	wantInOrder(t, runLines(m), "report | square=100 cube=1000", "Flow run SUCCESS")
+	if m.ExitCode() != 0 {
+		t.Errorf("exit code %d", m.ExitCode())
+	}
+}
+
+func TestUIMultiLineDefAndReplace(t *testing.T) {
+	u := startUI(t, debugFlow, 140, 50)
+	// A decorated def over several lines: Enter goes on to a new line until
+	// the blank line that ends it.
+	u.enter("@task(", "    retries=1,", ")", "def seven():", "    return 7", "")
+	u.enter(`flow.replace(flow.get_tasks(name="number")[0], seven)`,
+		`r = flow.run()`,
+		`r.result("cube")`,
+		`[t.name for t in flow.get_tasks()]`)
+	m := u.finish(t)
+	wantInOrder(t, transcript(m),
+		">>> @task(", "...     retries=1,", "... )", "... def seven():", "...     return 7", "... \n",
+		">>> flow.replace(",
+		">>> r = flow.run()",
+		`>>> r.result("cube")`, "343",
+		`["seven", "square", "cube", "report"]`)
+	if strings.Contains(transcript(m), "Error") || strings.Contains(transcript(m), "<stdin>:") {
+		t.Errorf("unexpected error:\n%s", transcript(m))
+	}
+	wantInOrder(t, runLines(m), "Task 'seven': Starting task run", "report | square=49 cube=343")
+}
+
+func TestUIErrorPositions(t *testing.T) {
+	u := startUI(t, debugFlow, 140, 50)
+	u.enter("x = 1 +* 2",
+		`flow.run(task_states={"nope": Success()})`,
+		"def half(n):", "    return n // 0", "",
+		"half(3)")
+	m := u.finish(t)
+	// Lines count across the session: the def is on lines 3-5, the call on 6.
+	wantInOrder(t, transcript(m),
+		">>> x = 1 +* 2",
+		"<stdin>:1:8: got '*', want primary expression",
+		`<stdin>:2:9: run: task_states names no task "nope" (tasks: number, square, cube, report)`,
+		"Traceback (most recent call last):",
+		"  <stdin>:6:5: in <expr>",
+		"  <stdin>:4:14: in half",
+		"<stdin>:4:14: floored division by zero",
+	)
+	// Errors are drawn in red.
+	var red int
+	for _, l := range m.transcript {
+		if strings.Contains(l, "<stdin>:") && l != ansi.Strip(l) {
+			red++
+		}
+	}
+	if red < 3 {
+		t.Errorf("%d styled error lines, want at least 3:\n%q", red, m.transcript)
+	}
+}
+
+func TestUICompletionAndHistory(t *testing.T) {
+	u := startUI(t, debugFlow, 120, 40)
+	u.enter(`r = flow.run(task_states={"number": Success("x", 2)})`)
+	u.tm.Type("r.res")
+	u.key(tea.KeyTab) // the only attribute of r that starts with "res"
+	u.enter(`("cube")`)
+	u.tm.Type("fl")
+	u.key(tea.KeyTab) // float and flow: "flo"
+	u.tm.Type("w.get_t")
+	u.key(tea.KeyTab)
+	u.enter(`(name="cube")[0].name`)
+	// Up brings the last entry back; Enter runs it again.
+	u.key(tea.KeyUp)
+	u.key(tea.KeyEnter)
+	m := u.finish(t)
+	wantInOrder(t, transcript(m),
+		`>>> r.result("cube")`, "8",
+		`>>> flow.get_tasks(name="cube")[0].name`, `"cube"`,
+		`>>> flow.get_tasks(name="cube")[0].name`, `"cube"`)
+}
+
+func TestUIInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "spin.star")
+	src := "@task\ndef spin():\n    while True:\n        pass\n\n@flow\ndef f():\n    spin()\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := startUI(t, file, 120, 40)
+	u.enter("r = flow.run()")
+	// Ctrl-C cancels the run; the statement stops; the prompt goes on.
+	waitScreen(t, u, "Run f · ")
+	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	// A loop at the prompt stops too.
+	u.enter("while True:", "    pass", "")
+	waitScreen(t, u, "while True:")
+	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	m := u.finish(t)
+	wantInOrder(t, transcript(m),
+		">>> r = flow.run()", "<stdin>:1:13: interrupted",
+		">>> while True:", "<stdin>:2:1: interrupted",
+		">>> exit()")
+	wantInOrder(t, screen(m), "Run f · ", " · Cancelled")
+	wantInOrder(t, runLines(m), "Task 'spin': Finished task run for task with final state: 'Cancelled'")
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// waitScreen waits until the terminal output shows want.
+func waitScreen(t *testing.T, u *uiSession, want string) {
+	t.Helper()
+	teatest.WaitFor(t, u.tm.Output(), func(b []byte) bool {
+		return strings.Contains(ansi.Strip(string(b)), want) || strings.Contains(ansiRE.ReplaceAllString(string(b), ""), want)
+	}, teatest.WithDuration(20*time.Second))
+}
