@@ -27,6 +27,8 @@ type runFlags struct {
 	store       storeFlag
 	noStore     bool
 	record      bool
+
+	tui tuiFlags // --tui: the live view (tui.go)
 }
 
 func newRunCmd() *cobra.Command {
@@ -55,6 +57,9 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 	f.store.register(fl)
 	fl.BoolVar(&f.record, "record", false, "record the run in the run store at its default place ($WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
 	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run, even with --store or --record")
+
+	// --tui (tui.go)
+	f.tui.register(fl)
 	return cmd
 }
 
@@ -73,6 +78,11 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	ctxKV, err := splitKV("--context", f.context)
 	if err != nil {
 		return badInput(err)
+	}
+	// --tui (tui.go): tty is the terminal to draw on, nil for log lines.
+	tty, err := f.tui.use(cmd, f)
+	if err != nil {
+		return err
 	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
@@ -97,6 +107,11 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return err
 	}
 	defer closeRec()
+	// --tui (tui.go)
+	if tty != nil {
+		return runTUI(cmd, tty, out, build, runtime.Options{RunID: runID, Concurrency: f.concurrency,
+			Redactor: redactor, Sink: sink(rec)}, func() { plugins.Stop(); closeRec(); out.Close() })
+	}
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()
 		closeRec()

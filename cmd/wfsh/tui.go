@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/tui"
+)
+
+// tuiFlags is the --tui block of `wfsh run`: the live view of the run in
+// place of log lines (docs/tui.md).
+type tuiFlags struct {
+	on bool
+}
+
+func (t *tuiFlags) register(fl *pflag.FlagSet) {
+	fl.BoolVar(&t.on, "tui", false, "show the run live in the terminal: tasks, states, progress, logs (docs/tui.md); log lines when stdout is not a terminal")
+}
+
+// use decides whether this run gets the view: not when standard output is
+// not a terminal (a pipe, a file, CI), where the run prints log lines as
+// without --tui, after a one-line note on standard error.
+func (t *tuiFlags) use(cmd *cobra.Command, f *runFlags) (*os.File, error) {
+	if !t.on {
+		return nil, nil
+	}
+	if f.json {
+		return nil, badInput(errors.New("--tui and --json cannot be used together: --json prints events for programs, --tui shows them to people"))
+	}
+	out, ok := cmd.OutOrStdout().(*os.File)
+	if !ok || !term.IsTerminal(out.Fd()) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "wfsh run: --tui: standard output is not a terminal; printing log lines instead")
+		return nil, nil
+	}
+	return out, nil
+}
+
+// runTUI runs the flow with the live view on tty. cleanup stops what the
+// run started (plugins, the run store, buffered output), for the exit on a
+// second interrupt.
+func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build *builtins.Build, opt runtime.Options, cleanup func()) error {
+	out.Flush() // what the flow printed while loading, before the screen changes
+	feed := tui.NewFeed(0)
+	m := tui.New(tui.Options{Graph: build.Graph, Feed: feed, Flow: build.Flow.Name(), RunID: opt.RunID})
+	runCtx, cancelRun := context.WithCancel(cmd.Context())
+	defer cancelRun()
+	// The view reads keys from the terminal (stdin, or /dev/tty when
+	// stdin is redirected); signals stay with withInterrupts, which
+	// cancels the run at the first and exits at the second.
+	p := tea.NewProgram(tui.NewApp(m, cancelRun), tea.WithOutput(tty), tea.WithoutSignalHandler())
+	ctx, stop := withInterrupts(runCtx, func() {
+		p.Kill() // give the terminal back first
+		cleanup()
+		os.Exit(exitInterrupted)
+	})
+	defer stop()
+
+	done := make(chan *runtime.Result, 1)
+	var elapsed time.Duration
+	go func() {
+		start := time.Now()
+		opt.Sink = runtime.Tee(feed, opt.Sink)
+		res := runtime.Run(ctx, build.Graph, opt)
+		elapsed = time.Since(start)
+		feed.Close()
+		done <- res
+	}()
+	_, viewErr := p.Run()
+	var res *runtime.Result
+	select {
+	case res = <-done:
+	default:
+		// The view ended before the run: the user quit while cancelling,
+		// or the terminal failed. Nothing may keep running after wfsh.
+		cancelRun()
+		fmt.Fprintln(cmd.ErrOrStderr(), "wfsh run: waiting for the cancelled run to stop")
+		res = <-done
+	}
+	fmt.Fprintln(out, tui.Summary(build.Graph, res, elapsed))
+	if viewErr != nil && !errors.Is(viewErr, tea.ErrProgramKilled) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "wfsh run: --tui: %v\n", viewErr)
+		if res.State == runtime.Success {
+			return &exitError{code: exitFailed}
+		}
+	}
+	return &exitError{code: exitCode(res.State)}
+}

@@ -1,0 +1,478 @@
+// Package tui is the live view of a flow run: a header with the flow, run
+// id, state, elapsed time and counts by state; the task list with state
+// colours, durations, retries and a progress bar per mapped task; and the
+// log of the selected task run.
+//
+// It consumes the executor's events like every other consumer of a run: a
+// Feed is a runtime.Sink that queues them and hands them over in one batch
+// per frame. The view draws only the rows that fit on the screen, so it
+// stays fluid with 100,000 task runs.
+//
+// Model is the run pane, a component that another bubbletea program can
+// embed (the REPL shows runs with it); App is the full-screen program of
+// `wfsh run --tui`, which adds quitting, and asks first while the run is
+// still going.
+package tui
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// Options configure a Model.
+type Options struct {
+	// Graph lists the run's tasks before they start; nil: a task's row
+	// appears with its first event.
+	Graph *runtime.Graph
+	// Feed brings the run's events; nil: the embedding program calls Apply.
+	Feed *Feed
+	// Flow and RunID name the run until its first event does.
+	Flow, RunID string
+	// Now is the clock for what is still running; nil: time.Now.
+	Now func() time.Time
+}
+
+type phase uint8
+
+const (
+	waiting phase = iota // no event yet
+	running
+	finished
+)
+
+// runInfo is what the view keeps of one task run: 40 bytes, so that
+// 100,000 mapped children cost 4 MB.
+type runInfo struct {
+	state      runtime.State
+	attempt    int32
+	start, end int64 // Unix nanoseconds; 0: not yet
+	msg        string
+}
+
+// nodeRow is one node of the graph: its own run and, if mapped, its
+// children's.
+type nodeRow struct {
+	name     string
+	kind     runtime.NodeKind
+	retries  int
+	mapped   bool
+	known    bool // listed
+	expanded bool
+
+	run      runInfo
+	children []runInfo
+	done     int // children in a final state
+	failed   int // children in a final state that is not successful
+	shown    int // child failures copied to this row's log
+}
+
+// ref names a row: a node's own run (child < 0) or one of its mapped
+// children.
+type ref struct{ node, child int32 }
+
+func (r ref) parent() ref { return ref{r.node, -1} }
+
+const numStates = int(runtime.Crashed) + 1
+
+// Model is the run pane: header, task list and log pane of one flow run.
+// Feed it events (through Options.Feed, or Apply), send it key presses
+// with Update, give it a size with SetSize, and draw it with View.
+type Model struct {
+	opt  Options
+	st   *styles
+	keys KeyMap
+
+	flow, runID string
+	phase       phase
+	flowState   runtime.State
+	flowMsg     string
+	started     time.Time
+	ended       time.Time
+	applied     uint64 // Seq of the last event applied
+
+	nodes  []nodeRow
+	order  []int32 // the listed nodes, in build order
+	counts [numStates]int
+	total  int // task runs counted in counts
+	logs   map[ref]*logBuf
+	active ref // the run that started last, for follow
+	mapped int // listed mapped nodes
+
+	width, height int
+	filter        filterKind
+	follow        bool
+	sel           ref
+	cursor        int // index of sel in vis
+	offset        int // first row of vis on screen
+	vis           []ref
+	visDirty      bool
+	logScroll     int // lines scrolled back from the log's end
+}
+
+// New returns the pane of one run. With a Graph, every task is listed as
+// Pending before the run starts.
+func New(opt Options) *Model {
+	m := &Model{
+		opt: opt, st: newStyles(), keys: DefaultKeyMap(),
+		flow: opt.Flow, runID: opt.RunID,
+		logs: map[ref]*logBuf{}, follow: true, visDirty: true,
+		sel: ref{-1, -1}, active: ref{-1, -1},
+	}
+	if g := opt.Graph; g != nil {
+		if m.flow == "" {
+			m.flow = g.Flow
+		}
+		m.nodes = make([]nodeRow, len(g.Nodes))
+		for _, n := range g.Nodes {
+			if n.Kind == runtime.ConstNode {
+				continue // an internal value, not a task the user wrote
+			}
+			r := &m.nodes[n.ID]
+			r.name, r.kind, r.retries, r.mapped = n.Name, n.Kind, n.Retries, n.Mapped
+			m.list(int32(n.ID), r)
+		}
+	}
+	return m
+}
+
+// list adds node id to the listed rows, in build order.
+func (m *Model) list(id int32, r *nodeRow) {
+	r.known = true
+	i := sort.Search(len(m.order), func(i int) bool { return m.order[i] >= id })
+	m.order = append(m.order, 0)
+	copy(m.order[i+1:], m.order[i:])
+	m.order[i] = id
+	if r.kind == runtime.TaskNode {
+		m.counts[runtime.Pending]++
+		m.total++
+	}
+	if r.mapped {
+		m.mapped++
+	}
+	m.visDirty = true
+}
+
+// counted reports whether runs of r count in the header (tasks do,
+// parameters do not).
+func (r *nodeRow) counted() bool { return r.kind == runtime.TaskNode }
+
+// Init starts reading the Feed and the clock.
+func (m *Model) Init() tea.Cmd {
+	var cmds []tea.Cmd
+	if m.opt.Feed != nil {
+		cmds = append(cmds, m.opt.Feed.Next())
+	}
+	cmds = append(cmds, m.tick())
+	return tea.Batch(cmds...)
+}
+
+// tickMsg redraws elapsed times while the run goes on.
+type tickMsg struct{ m *Model }
+
+const tickEvery = 100 * time.Millisecond
+
+func (m *Model) tick() tea.Cmd {
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{m} })
+}
+
+// Update applies events from the Model's Feed, key presses and the clock,
+// and returns what to wait for next. Messages for other models are
+// ignored, so several Models can live in one program. The program that
+// owns the pane gives it its size (SetSize) and decides which key presses
+// reach it.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case EventsMsg:
+		if msg.feed != m.opt.Feed || msg.feed == nil {
+			return nil
+		}
+		m.Apply(msg.Events)
+		if msg.Closed {
+			return nil
+		}
+		return m.opt.Feed.Next()
+	case tickMsg:
+		if msg.m != m || m.phase == finished {
+			return nil
+		}
+		return m.tick()
+	case tea.KeyPressMsg:
+		m.key(msg)
+	}
+	return nil
+}
+
+// SetSize sets the pane's size in cells.
+func (m *Model) SetSize(width, height int) {
+	m.width, m.height = max(width, 0), max(height, 0)
+	m.refresh()
+}
+
+// Apply feeds events to the pane, oldest first (an embedding program that
+// has no Feed calls it directly).
+func (m *Model) Apply(events []runtime.Event) {
+	for i := range events {
+		m.apply(&events[i])
+	}
+	m.refresh()
+}
+
+func (m *Model) apply(e *runtime.Event) {
+	m.applied = e.Seq
+	switch e.Kind {
+	case runtime.FlowStarted:
+		m.phase, m.started = running, e.Time
+		if e.Msg != "" {
+			m.flow = e.Msg
+		}
+		if e.RunID != "" {
+			m.runID = e.RunID
+		}
+	case runtime.FlowFinished:
+		m.phase, m.ended, m.flowState, m.flowMsg = finished, e.Time, e.State, e.Msg
+	case runtime.TaskState:
+		m.taskState(e)
+	case runtime.TaskLog:
+		m.taskLog(e)
+	case runtime.MapExpanded:
+		m.mapExpanded(e)
+	}
+}
+
+// node returns the row of e's node, listing it at its first event when
+// the Model has no Graph.
+func (m *Model) node(e *runtime.Event) *nodeRow {
+	id := int32(e.Node)
+	if int(id) >= len(m.nodes) {
+		m.nodes = append(m.nodes, make([]nodeRow, int(id)+1-len(m.nodes))...)
+	}
+	r := &m.nodes[id]
+	if !r.known {
+		r.name = e.TaskRun
+		if e.MapIndex >= 0 {
+			r.name = baseName(e.TaskRun)
+			r.mapped = true
+		}
+		m.list(id, r)
+	}
+	return r
+}
+
+// baseName is the mapped task's name of a child run name "name[i]".
+func baseName(run string) string {
+	if i := strings.LastIndexByte(run, '['); i > 0 {
+		return run[:i]
+	}
+	return run
+}
+
+func (m *Model) taskState(e *runtime.Event) {
+	if e.Node == runtime.NoNode {
+		return
+	}
+	n := m.node(e)
+	id := int32(e.Node)
+	if m.filter != filterAll {
+		m.visDirty = true
+	}
+	if e.MapIndex < 0 {
+		m.transition(&n.run, n.counted(), e)
+		if e.State == runtime.Running {
+			m.active = ref{id, -1}
+		}
+		if e.State == runtime.Retrying && e.Msg != "" {
+			m.logTo(ref{id, -1}, e, runtime.Warning, e.Msg)
+		}
+		return
+	}
+	if e.MapIndex >= len(n.children) {
+		m.grow(n, e.MapIndex+1) // events without their MapExpanded
+	}
+	c := &n.children[e.MapIndex]
+	was := c.state
+	m.transition(c, n.counted(), e)
+	child := ref{id, int32(e.MapIndex)}
+	switch {
+	case e.State == runtime.Running:
+		m.active = child
+	case e.State == runtime.Retrying && e.Msg != "":
+		m.logTo(child, e, runtime.Warning, e.Msg)
+	}
+	if e.State.Finished() && !was.Finished() {
+		n.done++
+		if !e.State.Successful() {
+			n.failed++
+			m.childFailed(id, n, e)
+		}
+	}
+}
+
+// transition moves r to e's state, keeping the counts by state.
+func (m *Model) transition(r *runInfo, counted bool, e *runtime.Event) {
+	if counted {
+		m.counts[r.state]--
+		m.counts[e.State]++
+	}
+	r.state = e.State
+	if e.Attempt > 0 {
+		r.attempt = int32(e.Attempt)
+	}
+	t := e.Time.UnixNano()
+	if e.State == runtime.Running && r.start == 0 {
+		r.start = t
+	}
+	if e.State.Finished() {
+		r.end = t
+		r.msg = e.Msg
+	}
+}
+
+// maxChildFailures is how many failed children a mapped task's log lists.
+const maxChildFailures = 20
+
+// childFailed lists a failed child in its mapped task's log, the first
+// few of them.
+func (m *Model) childFailed(id int32, n *nodeRow, e *runtime.Event) {
+	if n.shown > maxChildFailures {
+		return
+	}
+	n.shown++
+	if n.shown > maxChildFailures {
+		m.logTo(ref{id, -1}, e, runtime.Error, "more mapped runs failed: press s until the filter shows failed runs to list them all")
+		return
+	}
+	msg := e.TaskRun + " " + e.State.String()
+	if e.Msg != "" {
+		msg += ": " + firstLine(e.Msg)
+	}
+	m.logTo(ref{id, -1}, e, runtime.Error, msg)
+}
+
+func (m *Model) grow(n *nodeRow, size int) {
+	add := size - len(n.children)
+	n.children = append(n.children, make([]runInfo, add)...)
+	if n.counted() {
+		m.counts[runtime.Pending] += add
+		m.total += add
+	}
+	if n.expanded || m.filter != filterAll {
+		m.visDirty = true
+	}
+}
+
+// mapExpanded lists a mapped task's children. The executor sends no
+// Running for the task itself: the view shows it Running from here until
+// its final state, which is what the user sees happen.
+func (m *Model) mapExpanded(e *runtime.Event) {
+	n := m.node(e)
+	n.mapped = true
+	if e.Children > len(n.children) {
+		m.grow(n, e.Children)
+	}
+	if !n.run.state.Finished() && e.Children > 0 {
+		running := *e
+		running.State = runtime.Running
+		m.transition(&n.run, n.counted(), &running)
+		if m.filter != filterAll {
+			m.visDirty = true
+		}
+	}
+	m.logTo(ref{int32(e.Node), -1}, e, runtime.Info, "mapped over "+groupDigits(e.Children)+" elements")
+}
+
+func (m *Model) taskLog(e *runtime.Event) {
+	if e.Node == runtime.NoNode {
+		m.logTo(ref{-1, -1}, e, e.Level, e.Msg)
+		return
+	}
+	m.node(e)
+	m.logTo(ref{int32(e.Node), int32(e.MapIndex)}, e, e.Level, e.Msg)
+}
+
+// Done reports whether the run has finished, and its final state.
+func (m *Model) Done() (runtime.State, bool) { return m.flowState, m.phase == finished }
+
+// Started reports whether the run has begun.
+func (m *Model) Started() bool { return m.phase != waiting }
+
+// RunID is the run's id.
+func (m *Model) RunID() string { return m.runID }
+
+// Count returns how many task runs are in state st.
+func (m *Model) Count(st runtime.State) int {
+	if int(st) >= numStates {
+		return 0
+	}
+	return m.counts[st]
+}
+
+// Total returns how many task runs the pane knows of, mapped children
+// included.
+func (m *Model) Total() int { return m.total }
+
+// Elapsed is the run's wall time so far, or in all once it finished.
+func (m *Model) Elapsed() time.Duration {
+	switch m.phase {
+	case waiting:
+		return 0
+	case finished:
+		return m.ended.Sub(m.started)
+	}
+	return m.now().Sub(m.started)
+}
+
+func (m *Model) now() time.Time {
+	if m.opt.Now != nil {
+		return m.opt.Now()
+	}
+	return time.Now()
+}
+
+// Summary is one line on a finished run, for the terminal once the view
+// is gone: "Flow run 'etl' (ID): Failed after 1.2s; 5 task runs: 4
+// Success, 1 Failed".
+func Summary(g *runtime.Graph, res *runtime.Result, elapsed time.Duration) string {
+	var counts [numStates]int
+	total := 0
+	var add func(t *runtime.TaskResult)
+	add = func(t *runtime.TaskResult) {
+		if int(t.State) < numStates {
+			counts[t.State]++
+			total++
+		}
+		for i := range t.Children {
+			add(&t.Children[i])
+		}
+	}
+	for i := range res.Tasks {
+		if i < len(g.Nodes) && g.Nodes[i].Kind == runtime.TaskNode {
+			add(&res.Tasks[i])
+		}
+	}
+	return "Flow run '" + g.Flow + "' (" + res.RunID + "): " + res.State.String() +
+		" after " + formatDuration(elapsed) + "; " + countsText(&counts, total)
+}
+
+// countsText is "5 task runs: 3 Success, 2 Pending".
+func countsText(counts *[numStates]int, total int) string {
+	var b strings.Builder
+	b.WriteString(groupDigits(total))
+	if total == 1 {
+		b.WriteString(" task run")
+	} else {
+		b.WriteString(" task runs")
+	}
+	sep := ": "
+	for st := range numStates {
+		if n := counts[st]; n > 0 {
+			b.WriteString(sep + groupDigits(n) + " " + runtime.State(st).String())
+			sep = ", "
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,354 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// headerLines are the title, the counts and the column titles.
+const headerLines = 3
+
+// Column widths of the task list.
+const (
+	markW  = 2
+	stateW = 13 // "TriggerFailed"
+	durW   = 8
+	triesW = 6
+	progW  = 44
+	minW   = 12 // the narrowest task name column
+)
+
+// layout splits the pane's height below the header between the list and
+// the log pane (its title line included): the list gets what its rows
+// need, at most three fifths; the log pane the rest, when that is at
+// least three lines.
+func (m *Model) layout() (logH, listH int) {
+	body := m.height - headerLines
+	if body <= 0 {
+		return 0, 0
+	}
+	listH = min(max(len(m.vis), 3), body*3/5)
+	logH = body - listH
+	if logH < 3 {
+		return 0, body
+	}
+	return logH, listH
+}
+
+// logHeight is the number of log lines the pane shows.
+func (m *Model) logHeight() int {
+	l, _ := m.layout()
+	return max(l-1, 0)
+}
+
+// View draws the pane: exactly its height in lines, each at most its
+// width. It reads the state and changes nothing, and it costs O(lines on
+// screen) whatever the number of task runs.
+func (m *Model) View() string {
+	if m.width <= 0 || m.height <= 0 {
+		return ""
+	}
+	now := m.now()
+	v := viewer{m: m, now: now.UnixNano(), loc: now.Location()}
+	v.b.Grow(m.width * m.height * 2)
+	v.header()
+	logH, listH := m.layout()
+	v.list(listH)
+	if logH > 0 {
+		v.logPane(logH)
+	}
+	for v.lines < m.height {
+		v.line("")
+	}
+	return v.b.String()
+}
+
+type viewer struct {
+	m     *Model
+	now   int64
+	loc   *time.Location // log times are shown in the clock's zone
+	b     strings.Builder
+	lines int
+}
+
+// line appends one line of the screen; s must fit the width already.
+func (v *viewer) line(s string) {
+	if v.lines >= v.m.height {
+		return
+	}
+	if v.lines > 0 {
+		v.b.WriteByte('\n')
+	}
+	v.b.WriteString(s)
+	v.lines++
+}
+
+func (v *viewer) header() {
+	m, st := v.m, v.m.st
+	state := runtime.Running
+	switch m.phase {
+	case waiting:
+		state = runtime.Pending
+	case finished:
+		state = m.flowState
+	}
+	flow := m.flow
+	if flow == "" {
+		flow = "flow"
+	}
+	parts := []string{st.bold.Styled(flow)}
+	if m.runID != "" {
+		parts = append(parts, "run "+m.runID)
+	}
+	parts = append(parts, st.stateStyle(state).Styled(state.String()), formatDuration(m.Elapsed()))
+	if m.phase == finished && m.flowMsg != "" {
+		parts = append(parts, m.flowMsg)
+	}
+	v.line(ansi.Truncate(" "+strings.Join(parts, " · "), m.width, "…"))
+
+	var b strings.Builder
+	b.WriteString(" " + groupDigits(m.total) + " task runs")
+	sep := ": "
+	for s := range numStates {
+		if n := m.counts[s]; n > 0 {
+			b.WriteString(sep + st.stateStyle(runtime.State(s)).Styled(groupDigits(n)+" "+runtime.State(s).String()))
+			sep = " · "
+		}
+	}
+	left := b.String()
+	follow := "off"
+	if m.follow {
+		follow = "on"
+	}
+	right := "filter: " + m.filter.String() + " · follow: " + follow + " "
+	if m.filter != filterAll {
+		right = "filter: " + st.warn.Styled(m.filter.String()) + " · follow: " + follow + " "
+	}
+	lw, rw := ansi.StringWidth(left), ansi.StringWidth(right)
+	if lw+rw+2 <= m.width {
+		v.line(left + strings.Repeat(" ", m.width-lw-rw) + right)
+	} else {
+		v.line(ansi.Truncate(left, m.width, "…"))
+	}
+
+	nameW, pw := v.columns()
+	cols := strings.Repeat(" ", markW) + fit("TASK", nameW) + " " + fit("STATE", stateW) + " " +
+		fitRight("DURATION", durW) + " " + fitRight("TRIES", triesW)
+	if pw > 0 {
+		cols += "  " + fit("PROGRESS", pw)
+	}
+	v.line(st.faint.Styled(v.cut(cols)))
+}
+
+// cut truncates a line of the list when the pane is narrower than the
+// list's fixed columns (wider panes need not measure each line).
+func (v *viewer) cut(s string) string {
+	if v.m.width >= markW+1+stateW+1+durW+1+triesW+minW {
+		return s
+	}
+	return ansi.Truncate(s, v.m.width, "")
+}
+
+// columns returns the widths of the name and progress columns.
+func (v *viewer) columns() (nameW, pw int) {
+	fixed := markW + 1 + stateW + 1 + durW + 1 + triesW
+	if v.m.mapped > 0 {
+		pw = min(progW, max(v.m.width-fixed-minW-2, 0))
+		if pw < 10 {
+			pw = 0
+		}
+	}
+	nameW = v.m.width - fixed
+	if pw > 0 {
+		nameW -= pw + 2
+	}
+	return max(nameW, 1), pw
+}
+
+func (v *viewer) list(h int) {
+	m := v.m
+	nameW, pw := v.columns()
+	if len(m.vis) == 0 && h > 0 {
+		msg := "  no task runs yet"
+		if m.filter != filterAll {
+			msg = "  no " + m.filter.String() + " task runs (s: next filter)"
+		}
+		v.line(m.st.faint.Styled(fit(msg, m.width)))
+		h--
+	}
+	for i := m.offset; i < len(m.vis) && i < m.offset+h; i++ {
+		v.line(v.cut(v.row(m.vis[i], i == m.cursor, nameW, pw)))
+	}
+	for n := len(m.vis) - m.offset; n < h; n++ {
+		v.line("")
+	}
+}
+
+func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
+	m, st := v.m, v.m.st
+	n := &m.nodes[r.node]
+	run := &n.run
+	name := n.name
+	switch {
+	case r.child >= 0:
+		run = &n.children[r.child]
+		name = "  " + name + "[" + itoa(int(r.child)) + "]"
+	case n.mapped && (n.expanded || m.filter != filterAll):
+		name = "▾ " + name
+	case n.mapped:
+		name = "▸ " + name
+	case n.kind == runtime.ParamNode:
+		name = "param " + name
+	}
+	var b strings.Builder
+	b.Grow(m.width + 64)
+	if selected {
+		b.WriteString(st.bold.Styled("› "))
+		b.WriteString(st.selected.Styled(fit(name, nameW)))
+	} else {
+		b.WriteString("  ")
+		b.WriteString(fit(name, nameW))
+	}
+	b.WriteByte(' ')
+	b.WriteString(st.stateStyle(run.state).Styled(fit(run.state.String(), stateW)))
+	b.WriteByte(' ')
+	b.WriteString(fitRight(v.duration(run), durW))
+	b.WriteByte(' ')
+	b.WriteString(fitRight(tries(run, n.retries), triesW))
+	if pw > 0 && r.child < 0 && n.mapped {
+		b.WriteString("  ")
+		b.WriteString(v.progress(n, pw))
+	}
+	return b.String()
+}
+
+func (v *viewer) duration(r *runInfo) string {
+	if r.start == 0 {
+		return ""
+	}
+	end := r.end
+	if end == 0 {
+		if v.m.phase == finished {
+			return ""
+		}
+		end = v.now
+	}
+	return formatDuration(time.Duration(end - r.start))
+}
+
+// tries is "attempt/attempts" for tasks with retries.
+func tries(r *runInfo, retries int) string {
+	if r.attempt == 0 || retries == 0 && r.attempt == 1 {
+		return ""
+	}
+	return itoa(int(r.attempt)) + "/" + itoa(retries+1)
+}
+
+// progress is a mapped task's bar: finished children in green, the failed
+// among them in red, then the count.
+func (v *viewer) progress(n *nodeRow, w int) string {
+	st := v.m.st
+	total := len(n.children)
+	if total == 0 {
+		if n.run.state.Finished() {
+			return st.faint.Styled(fit("no elements", w))
+		}
+		return ""
+	}
+	text := " " + fitRight(itoa(n.done*100/total), 3) + "% " + itoa(n.done) + "/" + itoa(total)
+	fail := ""
+	if n.failed > 0 {
+		fail = " ✗" + itoa(n.failed)
+	}
+	barW := w - len(text) - width(fail)
+	if barW < 5 {
+		return fit(text, w-width(fail)) + st.barFail.Styled(fail)
+	}
+	done := n.done * barW / total
+	bad := n.failed * barW / total
+	if n.failed > 0 && bad == 0 {
+		bad = 1 // one failure out of many still shows
+	}
+	bad = min(bad, done)
+	return st.barDone.Styled(strings.Repeat("█", done-bad)) + st.barFail.Styled(strings.Repeat("█", bad)) +
+		st.barLeft.Styled(strings.Repeat("░", barW-done)) + text + st.barFail.Styled(fail)
+}
+
+func (v *viewer) logPane(h int) {
+	m, st := v.m, v.m.st
+	if m.sel.node < 0 {
+		v.line(st.faint.Styled(strings.Repeat("─", m.width)))
+		return
+	}
+	n := &m.nodes[m.sel.node]
+	run := &n.run
+	if m.sel.child >= 0 {
+		run = &n.children[m.sel.child]
+	}
+	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.state).Styled(run.state.String())
+	if t := tries(run, n.retries); t != "" {
+		title += " · attempt " + t
+	}
+	if d := v.duration(run); d != "" {
+		title += " · " + d
+	}
+	if m.sel.child < 0 && n.mapped && len(n.children) > 0 {
+		title += " · " + groupDigits(n.done) + "/" + groupDigits(len(n.children)) + " finished, " + groupDigits(n.failed) + " failed"
+	}
+	if buf := m.logs[m.sel]; buf != nil && buf.dropped > 0 {
+		title += " · " + groupDigits(buf.dropped) + " earlier lines dropped"
+	}
+	title += " "
+	if tw := ansi.StringWidth(title); tw < m.width {
+		title += strings.Repeat("─", m.width-tw)
+	}
+	v.line(ansi.Truncate(title, m.width, "…"))
+
+	var head []string
+	if run.msg != "" {
+		s := st.faint
+		if run.state.IsFailed() {
+			s = st.err
+		}
+		head = append(head, s.Styled(ansi.Truncate(" "+run.state.String()+": "+clean(firstLine(run.msg)), m.width, "…")))
+	}
+	buf := m.logs[m.sel]
+	var lines []logLine
+	if buf != nil {
+		lines = buf.lines
+	}
+	body := h - 1
+	// The last body lines of head+lines, scrolled back by logScroll.
+	total := len(head) + len(lines)
+	if total == 0 {
+		v.line(st.faint.Styled(fit(" no log lines", m.width)))
+		return
+	}
+	end := total - min(m.logScroll, max(total-body, 0))
+	start := max(end-body, 0)
+	for i := start; i < end; i++ {
+		if i < len(head) {
+			v.line(head[i])
+			continue
+		}
+		v.line(v.logLine(&lines[i-len(head)]))
+	}
+}
+
+func (v *viewer) logLine(l *logLine) string {
+	st := v.m.st
+	s := " " + time.Unix(0, l.t).In(v.loc).Format("15:04:05") + " "
+	switch l.level {
+	case runtime.Debug:
+		s += st.faint.Styled("DEBUG") + " "
+	case runtime.Warning:
+		s += st.warn.Styled("WARNING") + " "
+	case runtime.Error:
+		s += st.err.Styled("ERROR") + " "
+	}
+	return ansi.Truncate(s+l.text, v.m.width, "…")
+}
