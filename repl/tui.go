@@ -4,36 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image/color"
 	"io"
 	"sort"
 	"strings"
 
-	"charm.land/bubbles/v2/textarea"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/tui"
 )
 
 // UI is the terminal front end of a session. Make it before loading the
 // module, and give its Print and OnRun to builtins.LoadOptions, so that
 // what the module prints and the flows it runs show in it.
+//
+// It styles with x/ansi and draws its own input and transcript: lipgloss
+// (and the bubbles widgets built on it) would cost every wfsh command a
+// terminal probe at start-up.
 type UI struct {
-	box   *mailbox
-	run   *runLog
-	level runtime.Level
+	box *mailbox
 }
 
-// NewUI makes a UI whose run pane shows log lines of level and above.
-func NewUI(level runtime.Level) *UI {
-	u := &UI{box: newMailbox(), run: &runLog{}, level: level}
-	u.run.notify = func() { u.box.post(runChangedMsg{}) }
-	return u
-}
+// NewUI makes a UI.
+func NewUI() *UI { return &UI{box: newMailbox()} }
 
 // printMsg is a line of print() output.
 type printMsg string
@@ -41,8 +37,23 @@ type printMsg string
 // Print shows a line of print() output in the transcript.
 func (u *UI) Print(msg string) { u.box.post(printMsg(msg)) }
 
-// OnRun shows a flow run in the run pane.
-func (u *UI) OnRun(r builtins.RunStart) runtime.Sink { return u.run.start(r, u.level) }
+// runStartedMsg brings the pane of a run that starts.
+type runStartedMsg struct{ pane *tui.Model }
+
+// runEventMsg is an event of the run shown in pane.
+type runEventMsg struct {
+	pane *tui.Model
+	e    runtime.Event
+}
+
+// OnRun shows a flow run in the run pane: the live view of `wfsh run
+// --tui`, fed through the mailbox, so that a run's events are all applied
+// before the statement that ran it is reported done.
+func (u *UI) OnRun(r builtins.RunStart) runtime.Sink {
+	pane := tui.New(tui.Options{Graph: r.Graph, Flow: r.Flow, RunID: r.RunID})
+	u.box.post(runStartedMsg{pane})
+	return runtime.SinkFunc(func(e runtime.Event) { u.box.post(runEventMsg{pane, e}) })
+}
 
 // UIOptions configure the model.
 type UIOptions struct {
@@ -60,33 +71,40 @@ type Model struct {
 	s    *Session
 	opts UIOptions
 	ctx  context.Context
+	st   *styles
 
-	input      textarea.Model
-	transcript []string
-	out        viewport.Model
-	runView    viewport.Model
-	run        runSnapshot
-	hist       *History
-	histPos    int    // index in history while browsing; Len() when not
-	draft      string // the input before browsing history
-	hint       string // completion candidates, or a tip
+	in       *editor
+	out      transcript
+	scroll   int // screen lines scrolled back from the transcript's end
+	hist     *History
+	histPos  int    // index in history while browsing; Len() when not
+	draft    string // the input before browsing history
+	hint     string // completion candidates, or a tip
+	pane     *tui.Model
+	paneKeys bool // keys go to the run pane
 
 	width, height int
 	running       bool               // a statement runs
 	queue         []string           // entries typed ahead while one runs
 	cancel        context.CancelFunc // stops the running statement
-	follow        bool               // the transcript shows its end
 	quitting      bool               // quit once it stops
 	exitCode      int
 }
 
-var (
-	promptStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
-	errorStyle  = lipgloss.NewStyle().Foreground(lipgloss.Color("9"))
-	dimStyle    = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
-	headerStyle = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("15")).Background(lipgloss.Color("4")).Padding(0, 1)
-	paneStyle   = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(lipgloss.Color("8"))
-)
+// styles are the SGR sequences of the REPL, built per Model: the package
+// does no work at init.
+type styles struct {
+	prompt, err, faint, header ansi.Style
+}
+
+func newStyles() *styles {
+	return &styles{
+		prompt: ansi.Style{}.Faint(),
+		err:    ansi.Style{}.ForegroundColor(ansi.Red),
+		faint:  ansi.Style{}.Faint(),
+		header: ansi.Style{}.Bold().Reverse(true),
+	}
+}
 
 const (
 	prompt1 = ">>> "
@@ -96,37 +114,17 @@ const (
 
 // NewModel makes the model of a session.
 func (u *UI) NewModel(ctx context.Context, s *Session, opts UIOptions) *Model {
-	m := &Model{ui: u, s: s, opts: opts, ctx: ctx, hist: opts.History, width: opts.Width, height: opts.Height}
+	m := &Model{ui: u, s: s, opts: opts, ctx: ctx, st: newStyles(), in: newEditor(), hist: opts.History,
+		width: opts.Width, height: opts.Height}
 	if m.hist == nil {
 		m.hist, _ = LoadHistory("")
 	}
 	m.histPos = m.hist.Len()
-	m.follow = true
 	if m.width == 0 {
 		m.width, m.height = 80, 24
 	}
-	m.input = textarea.New()
-	m.input.ShowLineNumbers = false
-	m.input.SetPromptFunc(len(prompt1), func(info textarea.PromptInfo) string {
-		if info.LineNumber == 0 {
-			return prompt1
-		}
-		return prompt2
-	})
-	st := m.input.Styles()
-	st.Focused.CursorLine = lipgloss.NewStyle()
-	st.Focused.Prompt = promptStyle
-	st.Blurred.Prompt = promptStyle
-	m.input.SetStyles(st)
-	m.input.Focus()
-	m.out = viewport.New()
-	m.out.SoftWrap = true
-	m.out.KeyMap = viewport.KeyMap{}
-	m.runView = viewport.New()
-	m.runView.SoftWrap = true
-	m.runView.KeyMap = viewport.KeyMap{}
 	for _, l := range opts.Banner {
-		m.transcript = append(m.transcript, dimStyle.Render(l))
+		m.out.add(m.st.faint.Styled(l))
 	}
 	m.layout()
 	return m
@@ -147,44 +145,61 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case batchMsg:
 		return m, m.receive(msg)
+	case closedMsg:
+		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case tea.PasteMsg:
 		m.hint = ""
-		var cmd tea.Cmd
-		m.input, cmd = m.input.Update(msg)
-		m.layout()
-		return m, cmd
+		m.in.insert(msg.Content)
+		return m, nil
 	}
-	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
-	return m, cmd
+	if m.pane != nil {
+		return m, m.pane.Update(msg) // its clock
+	}
+	return m, nil
 }
 
 // receive applies what the mailbox held, then listens again.
 func (m *Model) receive(msgs batchMsg) tea.Cmd {
+	var cmds []tea.Cmd
 	var quit bool
+	var events []runtime.Event
+	flush := func() {
+		if len(events) > 0 {
+			m.pane.Apply(events)
+			events = events[:0]
+		}
+	}
 	for _, msg := range msgs {
+		if ev, ok := msg.(runEventMsg); ok {
+			if ev.pane == m.pane {
+				events = append(events, ev.e)
+			}
+			continue
+		}
+		flush()
 		switch msg := msg.(type) {
 		case printMsg:
-			m.appendLines(string(msg), lipgloss.NewStyle())
-		case runChangedMsg:
-			m.run = m.ui.run.snapshot()
+			m.out.add(string(msg))
+		case runStartedMsg:
+			m.pane = msg.pane
+			cmds = append(cmds, m.pane.Init())
+			m.layout()
 		case evalDoneMsg:
 			quit = m.evalDone(msg) || quit
 		}
 	}
+	flush()
 	if quit || m.quitting && !m.running {
 		return m.quit()
 	}
-	var next tea.Cmd
 	if !m.running && len(m.queue) > 0 {
 		src := m.queue[0]
 		m.queue = m.queue[1:]
-		next = m.start(src)
+		cmds = append(cmds, m.start(src))
 	}
-	m.layout()
-	return tea.Batch(next, m.ui.box.receive)
+	return tea.Batch(append(cmds, m.ui.box.receive)...)
 }
 
 func (m *Model) quit() tea.Cmd {
@@ -208,65 +223,92 @@ func (m *Model) evalDone(msg evalDoneMsg) bool {
 		m.exitCode = exit.Code
 		return true
 	case msg.err != nil:
-		m.appendLines(FormatError(msg.err), errorStyle)
+		for _, l := range strings.Split(FormatError(msg.err), "\n") {
+			m.out.add(m.st.err.Styled(l))
+		}
 	case msg.value != nil:
-		m.appendLines(msg.value.String(), lipgloss.NewStyle())
+		m.out.add(msg.value.String())
 	}
 	return false
 }
 
-func (m *Model) appendLines(text string, style lipgloss.Style) {
-	for _, l := range strings.Split(text, "\n") {
-		m.transcript = append(m.transcript, style.Render(l))
-	}
-}
-
-// key handles a key press: the REPL's own keys, else the input's.
+// key handles a key press: the REPL's own keys, the run pane's while it
+// has them, else the input's.
 func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	switch k.String() {
 	case "ctrl+c":
 		return m.interrupt()
 	case "ctrl+d":
-		if m.input.Value() == "" {
+		if m.in.empty() {
 			return m.quitNow()
 		}
+	case "esc":
+		m.paneKeys = m.pane != nil && !m.paneKeys
+		return nil
+	case "pgup":
+		m.scrollBy(m.outHeight() - 1)
+		return nil
+	case "pgdown":
+		m.scrollBy(-(m.outHeight() - 1))
+		return nil
+	case "ctrl+l":
+		m.out = transcript{}
+		m.scroll = 0
+		return nil
+	}
+	if m.paneKeys {
+		return m.pane.Update(k)
+	}
+	m.hint = ""
+	return m.edit(k)
+}
+
+// edit applies a key to the input; Enter may start a statement.
+func (m *Model) edit(k tea.KeyPressMsg) tea.Cmd {
+	e := m.in
+	switch k.String() {
 	case "enter":
 		return m.enter()
 	case "alt+enter", "ctrl+j":
-		m.input.InsertString("\n")
-		m.layout()
-		return nil
+		e.newline()
 	case "tab":
 		m.complete()
-		return nil
-	case "up":
-		if m.input.Line() == 0 {
+	case "up", "ctrl+p":
+		if !e.up() {
 			m.browse(-1)
-			return nil
 		}
-	case "down":
-		if m.input.Line() == m.input.LineCount()-1 {
+	case "down", "ctrl+n":
+		if !e.down() {
 			m.browse(+1)
-			return nil
 		}
-	case "pgup":
-		m.out.PageUp()
-		m.follow = false
-		return nil
-	case "pgdown":
-		m.out.PageDown()
-		m.follow = m.out.AtBottom()
-		return nil
-	case "ctrl+l":
-		m.transcript = nil
-		m.layout()
-		return nil
+	case "left", "ctrl+b":
+		e.left()
+	case "right", "ctrl+f":
+		e.right()
+	case "home", "ctrl+a":
+		e.home()
+	case "end", "ctrl+e":
+		e.end()
+	case "backspace", "ctrl+h":
+		e.backspace()
+	case "delete", "ctrl+d":
+		e.del()
+	case "ctrl+u":
+		e.killStart()
+	case "ctrl+k":
+		e.killEnd()
+	case "ctrl+w", "alt+backspace":
+		e.killWord()
+	case "alt+b", "ctrl+left", "alt+left":
+		e.wordLeft()
+	case "alt+f", "ctrl+right", "alt+right":
+		e.wordRight()
+	default:
+		if k.Text != "" && k.Mod&(tea.ModCtrl|tea.ModAlt) == 0 {
+			e.insert(k.Text)
+		}
 	}
-	m.hint = ""
-	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(k)
-	m.layout()
-	return cmd
+	return nil
 }
 
 // interrupt stops the running statement, or drops the input.
@@ -275,15 +317,14 @@ func (m *Model) interrupt() tea.Cmd {
 	case m.running:
 		m.cancel()
 		m.queue = nil
-	case m.input.Value() != "":
-		m.echo(m.input.Value())
-		m.transcript = append(m.transcript, errorStyle.Render("KeyboardInterrupt"))
-		m.input.Reset()
+	case !m.in.empty():
+		m.echo(m.in.value())
+		m.out.add(m.st.err.Styled("KeyboardInterrupt"))
+		m.in.reset()
 		m.histPos = m.hist.Len()
 	default:
 		m.hint = "Ctrl-D or exit() quits"
 	}
-	m.layout()
 	return nil
 }
 
@@ -301,21 +342,18 @@ func (m *Model) quitNow() tea.Cmd {
 // enter runs the input if it is a whole entry, else starts a new line.
 // While a statement runs, the entry waits for its turn.
 func (m *Model) enter() tea.Cmd {
-	src := m.input.Value()
+	src := m.in.value()
 	if !Complete(src + "\n") {
-		m.input.InsertString("\n")
-		m.layout()
+		m.in.newline()
 		return nil
 	}
-	m.input.Reset()
-	m.hint = ""
+	m.in.reset()
 	_ = m.hist.Add(src)
 	m.histPos = m.hist.Len()
 	m.draft = ""
-	m.follow = true
+	m.scroll = 0
 	if m.running {
 		m.queue = append(m.queue, src)
-		m.layout()
 		return nil
 	}
 	return m.start(src)
@@ -325,7 +363,6 @@ func (m *Model) enter() tea.Cmd {
 func (m *Model) start(src string) tea.Cmd {
 	m.echo(src)
 	m.running = true
-	m.layout()
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.cancel = cancel
 	s, box := m.s, m.ui.box
@@ -344,7 +381,7 @@ func (m *Model) echo(src string) {
 		if i > 0 {
 			p = prompt2
 		}
-		m.transcript = append(m.transcript, promptStyle.Render(p)+l)
+		m.out.add(m.st.prompt.Styled(p) + l)
 	}
 }
 
@@ -355,135 +392,255 @@ func (m *Model) browse(step int) {
 		return
 	}
 	if m.histPos == m.hist.Len() {
-		m.draft = m.input.Value()
+		m.draft = m.in.value()
 	}
 	m.histPos = pos
 	if pos == m.hist.Len() {
-		m.input.SetValue(m.draft)
+		m.in.set(m.draft)
 	} else {
-		m.input.SetValue(m.hist.At(pos))
+		m.in.set(m.hist.At(pos))
 	}
-	m.layout()
 }
 
 // complete completes the word before the cursor, or indents.
 func (m *Model) complete() {
-	before := m.beforeCursor()
+	before := m.in.before()
 	line := before[strings.LastIndexByte(before, '\n')+1:]
 	if strings.TrimSpace(line) == "" {
-		m.input.InsertString(indent)
+		m.in.insert(indent)
 		return
 	}
 	start, cands := m.s.Completions(before)
 	word := before[start:]
 	switch {
-	case len(cands) == 0:
-		m.hint = ""
 	case len(cands) == 1:
-		m.input.InsertString(cands[0][len(word):])
-		m.hint = ""
-	default:
+		m.in.insert(cands[0][len(word):])
+	case len(cands) > 1:
 		if p := commonPrefix(cands); len(p) > len(word) {
-			m.input.InsertString(p[len(word):])
+			m.in.insert(p[len(word):])
 		}
 		m.hint = strings.Join(cands, "  ")
 	}
-	m.layout()
 }
 
-// beforeCursor is the input up to the cursor.
-func (m *Model) beforeCursor() string {
-	lines := strings.Split(m.input.Value(), "\n")
-	row := min(m.input.Line(), len(lines)-1)
-	cur := []rune(lines[row])
-	col := min(m.input.Column(), len(cur))
-	return strings.Join(append(lines[:row:row], string(cur[:col])), "\n")
+func (m *Model) scrollBy(n int) {
+	m.scroll = min(max(m.scroll+n, 0), max(m.out.height(m.leftWidth())-m.outHeight(), 0))
 }
 
-// Layout: a header line, the body (transcript above the input, the run
-// pane to their right once a flow has run) and a hint line.
+// Layout: a header line; the body, where the transcript sits above the
+// input and the run pane, once a flow has run, to their right (above
+// them on a narrow terminal); a status line.
+
+func (m *Model) bodyHeight() int { return max(m.height-2, 1) }
+
+// paneBeside reports whether the run pane goes right of the prompt.
+func (m *Model) paneBeside() bool { return m.width >= 90 }
 
 func (m *Model) paneWidth() int {
-	if m.run.title == "" || m.width < 60 {
+	switch {
+	case m.pane == nil:
 		return 0
+	case m.paneBeside():
+		return m.width * 11 / 20
 	}
-	return m.width * 45 / 100
+	return m.width
 }
 
-// layout sizes the parts after the window, the input or the content changed.
-func (m *Model) layout() {
-	bodyH := max(m.height-2, 3)
-	leftW := m.width - m.paneWidth()
-	inputH := min(max(m.input.LineCount(), 1), max(bodyH/2, 1))
-	m.input.SetWidth(leftW)
-	m.input.SetHeight(inputH)
-	m.out.SetWidth(leftW)
-	m.out.SetHeight(max(bodyH-inputH, 1))
-	m.out.SetContentLines(m.transcript)
-	if m.follow {
-		m.out.GotoBottom()
+func (m *Model) paneHeight() int {
+	switch {
+	case m.pane == nil:
+		return 0
+	case m.paneBeside():
+		return m.bodyHeight()
 	}
-	if pw := m.paneWidth(); pw > 0 {
-		m.runView.SetWidth(pw - 2)
-		m.runView.SetHeight(max(bodyH-3, 1))
-		m.runView.SetContentLines(m.run.lines)
-		m.runView.GotoBottom()
+	return m.bodyHeight() / 2
+}
+
+func (m *Model) leftWidth() int {
+	if m.pane != nil && m.paneBeside() {
+		return max(m.width-m.paneWidth()-1, 1)
+	}
+	return max(m.width, 1)
+}
+
+// leftHeight is the height of the transcript and the input.
+func (m *Model) leftHeight() int {
+	if m.pane != nil && !m.paneBeside() {
+		return max(m.bodyHeight()-m.paneHeight(), 2)
+	}
+	return m.bodyHeight()
+}
+
+func (m *Model) outHeight() int {
+	lines, _, _ := m.in.render(m.leftWidth(), m.st.prompt.Styled)
+	return max(m.leftHeight()-min(len(lines), m.leftHeight()/2), 1)
+}
+
+// layout sizes the run pane after the window or the pane changed.
+func (m *Model) layout() {
+	if m.pane != nil {
+		m.pane.SetSize(m.paneWidth(), m.paneHeight())
 	}
 }
 
 // View draws the model; it only reads it.
 func (m *Model) View() tea.View {
-	header := headerStyle.Width(m.width).Render(truncate("wfsh repl · "+m.opts.Title, m.width-2))
-	left := lipgloss.JoinVertical(lipgloss.Left, m.out.View(), m.input.View())
-	body := left
-	if pw := m.paneWidth(); pw > 0 {
-		body = lipgloss.JoinHorizontal(lipgloss.Top, lipgloss.NewStyle().Width(m.width-pw).Render(left), m.paneView(pw))
+	w := m.leftWidth()
+	in, cx, cy := m.in.render(w, m.st.prompt.Styled)
+	if most := m.leftHeight() / 2; len(in) > most { // keep the cursor's line in sight
+		from := min(max(cy-most+1, 0), len(in)-most)
+		in, cy = in[from:from+most], cy-from
 	}
-	v := tea.NewView(lipgloss.JoinVertical(lipgloss.Left, header, body, m.statusLine()))
+	outH := max(m.leftHeight()-len(in), 0)
+	left := append(m.out.window(w, outH, m.scroll), in...)
+	var body []string
+	top := 1 // the header
+	switch {
+	case m.pane == nil:
+		body = left
+	case m.paneBeside():
+		body = beside(left, w, strings.Split(m.pane.View(), "\n"), m.faintBar())
+	default:
+		pane := strings.Split(m.pane.View(), "\n")
+		body = append(pane, left...)
+		top += len(pane)
+	}
+	screen := append([]string{m.header()}, body...)
+	screen = append(screen, m.status())
+	v := tea.NewView(strings.Join(screen, "\n"))
 	v.AltScreen = true
+	v.WindowTitle = "wfsh repl: " + m.opts.Title
+	if !m.paneKeys {
+		v.Cursor = tea.NewCursor(cx, top+outH+cy)
+	}
 	return v
 }
 
-func (m *Model) paneView(w int) string {
-	title := fmt.Sprintf("Run %s · %s", m.run.title, m.run.state)
-	style := lipgloss.NewStyle().Bold(true).Foreground(stateColor(m.run.state))
-	content := lipgloss.JoinVertical(lipgloss.Left, style.Render(truncate(title, w-2)), m.runView.View())
-	return paneStyle.Width(w).Render(content)
+func (m *Model) faintBar() string { return m.st.faint.Styled("│") }
+
+// beside joins left (w cells wide, padded) and right line by line, with a
+// bar between them.
+func beside(left []string, w int, right []string, bar string) []string {
+	n := max(len(left), len(right))
+	out := make([]string, n)
+	for i := range n {
+		var l, r string
+		if i < len(left) {
+			l = left[i]
+		}
+		if i < len(right) {
+			r = right[i]
+		}
+		out[i] = pad(l, w) + bar + r
+	}
+	return out
 }
 
-func (m *Model) statusLine() string {
+// pad cuts or fills s to exactly w cells.
+func pad(s string, w int) string {
+	if sw := ansi.StringWidth(s); sw > w {
+		return ansi.Truncate(s, w, "…")
+	} else if sw < w {
+		return s + strings.Repeat(" ", w-sw)
+	}
+	return s
+}
+
+func (m *Model) header() string {
+	title := "wfsh repl · " + m.opts.Title
+	if m.paneKeys {
+		title += " · keys go to the run pane (Esc: back to the prompt)"
+	}
+	return m.st.header.Styled(pad(" "+title, m.width))
+}
+
+func (m *Model) status() string {
+	var s string
 	switch {
 	case m.hint != "":
-		return dimStyle.Render(truncate(m.hint, m.width))
+		s = m.hint
+	case m.paneKeys:
+		var parts []string
+		for _, b := range m.pane.KeyMap().ShortHelp() {
+			h := b.Help()
+			parts = append(parts, h.Key+" "+h.Desc)
+		}
+		s = strings.Join(append(parts, "esc prompt"), " · ")
 	case m.running && len(m.queue) > 0:
-		return dimStyle.Render(fmt.Sprintf("running… (%d more waiting) Ctrl-C interrupts", len(m.queue)))
+		s = fmt.Sprintf("running… (%d more waiting) · Ctrl-C interrupts", len(m.queue))
 	case m.running:
-		return dimStyle.Render("running… Ctrl-C interrupts")
+		s = "running… · Ctrl-C interrupts"
+	case m.pane != nil:
+		s = "Enter runs · Tab completes · ↑↓ history · Esc run pane · Ctrl-D quits"
+	default:
+		s = "Enter runs · Tab completes · ↑↓ history · Ctrl-C interrupts · Ctrl-D quits"
 	}
-	return dimStyle.Render("Enter runs · Tab completes · ↑↓ history · Ctrl-C interrupts · Ctrl-D quits")
+	return m.st.faint.Styled(ansi.Truncate(s, m.width, "…"))
 }
 
-func truncate(s string, w int) string {
-	if w <= 0 {
-		return ""
-	}
-	r := []rune(s)
-	if len(r) <= w {
-		return s
-	}
-	return string(r[:w-1]) + "…"
+// transcript is what the session showed: lines, possibly styled, kept up
+// to maxTranscript, and drawn wrapped to the width.
+type transcript struct {
+	lines []string
 }
 
-func stateColor(s runtime.State) color.Color {
-	switch {
-	case s == runtime.Running || s == runtime.Pending:
-		return lipgloss.Color("12")
-	case s.IsFailed() || s == runtime.Cancelled:
-		return lipgloss.Color("9")
-	case s.Successful():
-		return lipgloss.Color("10")
+const maxTranscript = 10000
+
+func (t *transcript) add(s string) {
+	for _, l := range strings.Split(s, "\n") {
+		t.lines = append(t.lines, l)
 	}
-	return lipgloss.Color("11")
+	if over := len(t.lines) - maxTranscript; over > 0 {
+		t.lines = append(t.lines[:0:0], t.lines[over:]...)
+	}
+}
+
+// window returns h screen lines, w cells wide, ending scroll lines before
+// the end, top-padded with blank lines. Only the lines it needs are
+// wrapped.
+func (t *transcript) window(w, h, scroll int) []string {
+	if h <= 0 {
+		return nil
+	}
+	var rev []string // screen lines, last first
+	for i := len(t.lines) - 1; i >= 0 && len(rev) < h+scroll; i-- {
+		wrapped := strings.Split(ansi.Hardwrap(t.lines[i], w, true), "\n")
+		for j := len(wrapped) - 1; j >= 0; j-- {
+			rev = append(rev, wrapped[j])
+		}
+	}
+	rev = rev[min(scroll, len(rev)):]
+	out := make([]string, h)
+	for i := 0; i < h && i < len(rev); i++ {
+		out[h-1-i] = rev[i]
+	}
+	return out
+}
+
+// height is the number of screen lines of the whole transcript at w cells.
+func (t *transcript) height(w int) int {
+	n := 0
+	for _, l := range t.lines {
+		n += strings.Count(ansi.Hardwrap(l, w, true), "\n") + 1
+	}
+	return n
+}
+
+// Run runs the REPL on a terminal until the user quits, and returns the
+// status exit(code) asked for. A statement still running then (after an
+// interrupt from outside) is stopped and waited for: no flow run outlives
+// the REPL.
+func (u *UI) Run(ctx context.Context, s *Session, opts UIOptions, in io.Reader, out io.Writer) (int, error) {
+	m := u.NewModel(ctx, s, opts)
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+	_, err := p.Run()
+	u.box.close()
+	s.Interrupt()
+	s.Wait()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		err = nil
+	}
+	return m.ExitCode(), err
 }
 
 // Banner is what the REPL says first: the file, its flows and which one
@@ -509,21 +666,4 @@ func Banner(m *builtins.Module, bound *builtins.Flow) []string {
 		lines = append(lines, "several flows: start with --flow NAME to bind one to `flow`")
 	}
 	return append(lines, "a block or a decorated def goes on until a blank line; exit() or Ctrl-D quits")
-}
-
-// Run runs the REPL on a terminal until the user quits, and returns the
-// status exit(code) asked for. A statement still running then (after an
-// interrupt from outside) is stopped and waited for: no flow run outlives
-// the REPL.
-func (u *UI) Run(ctx context.Context, s *Session, opts UIOptions, in io.Reader, out io.Writer) (int, error) {
-	m := u.NewModel(ctx, s, opts)
-	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
-	_, err := p.Run()
-	u.box.close()
-	s.Interrupt()
-	s.Wait()
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		err = nil
-	}
-	return m.ExitCode(), err
 }

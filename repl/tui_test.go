@@ -32,7 +32,7 @@ type uiSession struct {
 // startUI loads file and starts the REPL on it in a w×h terminal.
 func startUI(t *testing.T, file string, w, h int) *uiSession {
 	t.Helper()
-	ui := NewUI(runtime.Info)
+	ui := NewUI()
 	m, err := builtins.Load(file, builtins.LoadOptions{Print: ui.Print, OnRun: ui.OnRun, RunConcurrency: 1, Interactive: true})
 	if err != nil {
 		t.Fatal(err)
@@ -67,17 +67,28 @@ func (u *uiSession) finish(t *testing.T) *Model {
 // screen is what the model shows, without styles.
 func screen(m *Model) string { return ansi.Strip(m.View().Content) }
 
-// transcript is the transcript, without styles.
-func transcript(m *Model) string {
+// text is the transcript, without styles.
+func text(m *Model) string {
 	var b strings.Builder
-	for _, l := range m.transcript {
+	for _, l := range m.out.lines {
 		b.WriteString(ansi.Strip(l) + "\n")
 	}
 	return b.String()
 }
 
-// runLines is the run pane's log.
-func runLines(m *Model) string { return strings.Join(m.run.lines, "\n") }
+// paneDone checks the run pane's final state and its count of want.
+func paneDone(t *testing.T, m *Model, state runtime.State, want runtime.State, n int) {
+	t.Helper()
+	if m.pane == nil {
+		t.Fatal("no run pane")
+	}
+	if st, done := m.pane.Done(); !done || st != state {
+		t.Errorf("run pane: state %v (done %v), want %v", st, done, state)
+	}
+	if got := m.pane.Count(want); got != n {
+		t.Errorf("run pane: %d task runs %v, want %d", got, want, n)
+	}
+}
 
 // wantInOrder checks that each of wants appears in s, in order.
 func wantInOrder(t *testing.T, s string, wants ...string) {
@@ -99,17 +110,17 @@ func TestUIMockedRun(t *testing.T) {
 		`r.result("cube")`,
 		`r.states["number"]`)
 	m := u.finish(t)
-	wantInOrder(t, transcript(m),
+	wantInOrder(t, text(m),
 		`flow "Debug" is debug, and `+"`flow`"+` at this prompt`,
 		`>>> r = flow.run(task_states={"number": Success("Dummy Success", 10)})`,
 		`>>> r.result("cube")`, "1000",
 		`>>> r.states["number"]`, `<Success: "Dummy Success">`,
 		`>>> exit()`)
-	// The run pane beside the prompt shows the run's log and final state.
-	scr := screen(m)
-	wantInOrder(t, scr, "Run Debug · ", " · Success")
-	wantInOrder(t, scr, "report | square=100 cube=1000")
-	wantInOrder(t, runLines(m), "report | square=100 cube=1000", "Flow run SUCCESS")
+	// The run pane beside the prompt shows the run: its tasks and states.
+	paneDone(t, m, runtime.Success, runtime.Success, 4)
+	if scr := screen(m); !sharesLine(scr, ">>> r.result(\"cube\")", "│") || !sharesLine(scr, "│", "number") {
+		t.Errorf("the run pane is not beside the prompt:\n%s", screen(m))
+	}
 	if m.ExitCode() != 0 {
 		t.Errorf("exit code %d", m.ExitCode())
 	}
@@ -125,16 +136,17 @@ func TestUIMultiLineDefAndReplace(t *testing.T) {
 		`r.result("cube")`,
 		`[t.name for t in flow.get_tasks()]`)
 	m := u.finish(t)
-	wantInOrder(t, transcript(m),
+	wantInOrder(t, text(m),
 		">>> @task(", "...     retries=1,", "... )", "... def seven():", "...     return 7", "... \n",
 		">>> flow.replace(",
 		">>> r = flow.run()",
 		`>>> r.result("cube")`, "343",
 		`["seven", "square", "cube", "report"]`)
-	if strings.Contains(transcript(m), "Error") || strings.Contains(transcript(m), "<stdin>:") {
-		t.Errorf("unexpected error:\n%s", transcript(m))
+	if strings.Contains(text(m), "Error") || strings.Contains(text(m), "<stdin>:") {
+		t.Errorf("unexpected error:\n%s", text(m))
 	}
-	wantInOrder(t, runLines(m), "Task 'seven': Starting task run", "report | square=49 cube=343")
+	paneDone(t, m, runtime.Success, runtime.Success, 4)
+	wantInOrder(t, screen(m), "seven", "square", "cube", "report")
 }
 
 func TestUIErrorPositions(t *testing.T) {
@@ -145,7 +157,7 @@ func TestUIErrorPositions(t *testing.T) {
 		"half(3)")
 	m := u.finish(t)
 	// Lines count across the session: the def is on lines 3-5, the call on 6.
-	wantInOrder(t, transcript(m),
+	wantInOrder(t, text(m),
 		">>> x = 1 +* 2",
 		"<stdin>:1:8: got '*', want primary expression",
 		`<stdin>:2:9: run: task_states names no task "nope" (tasks: number, square, cube, report)`,
@@ -156,13 +168,13 @@ func TestUIErrorPositions(t *testing.T) {
 	)
 	// Errors are drawn in red.
 	var red int
-	for _, l := range m.transcript {
+	for _, l := range m.out.lines {
 		if strings.Contains(l, "<stdin>:") && l != ansi.Strip(l) {
 			red++
 		}
 	}
 	if red < 3 {
-		t.Errorf("%d styled error lines, want at least 3:\n%q", red, m.transcript)
+		t.Errorf("%d styled error lines, want at least 3:\n%q", red, m.out.lines)
 	}
 }
 
@@ -181,7 +193,7 @@ func TestUICompletionAndHistory(t *testing.T) {
 	u.key(tea.KeyUp)
 	u.key(tea.KeyEnter)
 	m := u.finish(t)
-	wantInOrder(t, transcript(m),
+	wantInOrder(t, text(m),
 		`>>> r.result("cube")`, "8",
 		`>>> flow.get_tasks(name="cube")[0].name`, `"cube"`,
 		`>>> flow.get_tasks(name="cube")[0].name`, `"cube"`)
@@ -197,19 +209,18 @@ func TestUIInterrupt(t *testing.T) {
 	u := startUI(t, file, 120, 40)
 	u.enter("r = flow.run()")
 	// Ctrl-C cancels the run; the statement stops; the prompt goes on.
-	waitScreen(t, u, "Run f · ")
+	waitScreen(t, u, "spin")
 	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	// A loop at the prompt stops too.
 	u.enter("while True:", "    pass", "")
 	waitScreen(t, u, "while True:")
 	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	m := u.finish(t)
-	wantInOrder(t, transcript(m),
+	wantInOrder(t, text(m),
 		">>> r = flow.run()", "<stdin>:1:13: interrupted",
 		">>> while True:", "<stdin>:2:1: interrupted",
 		">>> exit()")
-	wantInOrder(t, screen(m), "Run f · ", " · Cancelled")
-	wantInOrder(t, runLines(m), "Task 'spin': Finished task run for task with final state: 'Cancelled'")
+	paneDone(t, m, runtime.Cancelled, runtime.Cancelled, 1)
 }
 
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
@@ -220,4 +231,14 @@ func waitScreen(t *testing.T, u *uiSession, want string) {
 	teatest.WaitFor(t, u.tm.Output(), func(b []byte) bool {
 		return strings.Contains(ansi.Strip(string(b)), want) || strings.Contains(ansiRE.ReplaceAllString(string(b), ""), want)
 	}, teatest.WithDuration(20*time.Second))
+}
+
+// sharesLine reports whether some line of s holds both a and b, a first.
+func sharesLine(s, a, b string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if i := strings.Index(l, a); i >= 0 && strings.Contains(l[i:], b) {
+			return true
+		}
+	}
+	return false
 }

@@ -89,7 +89,7 @@ func runRepl(cmd *cobra.Command, path string, f *replFlags) error {
 	var front frontend
 	var stdout *output.BufferedWriter
 	if isTerminal(in) && isTerminal(out) {
-		ui = repl.NewUI(level)
+		ui = repl.NewUI()
 		front = ui
 	} else {
 		stdout = output.NewBufferedWriter(out, 50*time.Millisecond)

@@ -25,12 +25,11 @@ func TestReplInTerminal(t *testing.T) {
 
 	tm.waitFor(t, `flow "Debug" is debug, and `+"`flow`"+` at this prompt`)
 	tm.enter(t, `r = flow.run(task_states={"number": Success("Dummy Success", 10)})`)
-	scr := tm.waitFor(t, "Flow run SUCCESS")
+	scr := tm.waitFor(t, "4 task runs: 4 Success")
 	// The run shows in a pane beside the prompt: the two share lines.
-	if !sharesLine(scr, ">>> r = flow.run(", "│") || !strings.Contains(scr, "│Run Debug · ") {
+	if !sharesLine(scr, ">>> r = flow.run(", "│") || !sharesLine(scr, "│ Debug · run ", " · Success") {
 		t.Errorf("the run pane is not beside the prompt:\n%s", scr)
 	}
-	tm.waitFor(t, " · Success")
 	tm.enter(t, `r.result("cube")`)
 	tm.waitFor(t, "\n1000 ")
 
@@ -79,7 +78,7 @@ func TestReplQuitMidRun(t *testing.T) {
 	tm := startTmux(t, bin, "spin.star", map[string]string{"spin.star": loopFlow})
 	tm.waitFor(t, `flow "Loop" is f`)
 	tm.enter(t, "r = flow.run()")
-	tm.waitFor(t, "spin | spinning")
+	tm.waitFor(t, "spinning")
 	pid := tm.pid(t)
 	tm.keys(t, "C-d")
 	tm.waitExit(t, 0)
