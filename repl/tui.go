@@ -85,7 +85,7 @@ type Model struct {
 
 	width, height int
 	running       bool               // a statement runs
-	queue         []string           // entries typed ahead while one runs
+	typeahead     []tea.Msg          // keys and pastes that wait for it to end
 	cancel        context.CancelFunc // stops the running statement
 	quitting      bool               // quit once it stops
 	exitCode      int
@@ -150,6 +150,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case tea.PasteMsg:
+		if m.running {
+			m.typeahead = append(m.typeahead, msg)
+			return m, nil
+		}
 		m.hint = ""
 		m.in.insert(msg.Content)
 		return m, nil
@@ -194,11 +198,7 @@ func (m *Model) receive(msgs batchMsg) tea.Cmd {
 	if quit || m.quitting && !m.running {
 		return m.quit()
 	}
-	if !m.running && len(m.queue) > 0 {
-		src := m.queue[0]
-		m.queue = m.queue[1:]
-		cmds = append(cmds, m.start(src))
-	}
+	cmds = append(cmds, m.replay())
 	return tea.Batch(append(cmds, m.ui.box.receive)...)
 }
 
@@ -232,14 +232,34 @@ func (m *Model) evalDone(msg evalDoneMsg) bool {
 	return false
 }
 
+// replay applies what was typed while a statement ran, as if typed now,
+// until an entry starts to run again.
+func (m *Model) replay() tea.Cmd {
+	for len(m.typeahead) > 0 && !m.running {
+		msg := m.typeahead[0]
+		m.typeahead = m.typeahead[1:]
+		switch msg := msg.(type) {
+		case tea.KeyPressMsg:
+			if cmd := m.edit(msg); cmd != nil {
+				return cmd
+			}
+		case tea.PasteMsg:
+			m.in.insert(msg.Content)
+		}
+	}
+	return nil
+}
+
 // key handles a key press: the REPL's own keys, the run pane's while it
-// has them, else the input's.
+// has them, else the input's. While a statement runs, keys for the input
+// wait (typeahead): they are applied, in order, once it has ended, so
+// that Tab completes and Enter runs with what it defined.
 func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	switch k.String() {
 	case "ctrl+c":
 		return m.interrupt()
 	case "ctrl+d":
-		if m.in.empty() {
+		if m.in.empty() && len(m.typeahead) == 0 {
 			return m.quitNow()
 		}
 	case "esc":
@@ -258,6 +278,10 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if m.paneKeys {
 		return m.pane.Update(k)
+	}
+	if m.running {
+		m.typeahead = append(m.typeahead, k)
+		return nil
 	}
 	m.hint = ""
 	return m.edit(k)
@@ -316,7 +340,7 @@ func (m *Model) interrupt() tea.Cmd {
 	switch {
 	case m.running:
 		m.cancel()
-		m.queue = nil
+		m.typeahead = nil
 	case !m.in.empty():
 		m.echo(m.in.value())
 		m.out.add(m.st.err.Styled("KeyboardInterrupt"))
@@ -332,7 +356,7 @@ func (m *Model) interrupt() tea.Cmd {
 func (m *Model) quitNow() tea.Cmd {
 	if m.running {
 		m.quitting = true
-		m.queue = nil
+		m.typeahead = nil
 		m.cancel()
 		return nil
 	}
@@ -340,7 +364,6 @@ func (m *Model) quitNow() tea.Cmd {
 }
 
 // enter runs the input if it is a whole entry, else starts a new line.
-// While a statement runs, the entry waits for its turn.
 func (m *Model) enter() tea.Cmd {
 	src := m.in.value()
 	if !Complete(src + "\n") {
@@ -352,10 +375,6 @@ func (m *Model) enter() tea.Cmd {
 	m.histPos = m.hist.Len()
 	m.draft = ""
 	m.scroll = 0
-	if m.running {
-		m.queue = append(m.queue, src)
-		return nil
-	}
 	return m.start(src)
 }
 
@@ -441,7 +460,7 @@ func (m *Model) paneWidth() int {
 	case m.pane == nil:
 		return 0
 	case m.paneBeside():
-		return m.width * 11 / 20
+		return m.width / 2
 	}
 	return m.width
 }
@@ -566,8 +585,8 @@ func (m *Model) status() string {
 			parts = append(parts, h.Key+" "+h.Desc)
 		}
 		s = strings.Join(append(parts, "esc prompt"), " · ")
-	case m.running && len(m.queue) > 0:
-		s = fmt.Sprintf("running… (%d more waiting) · Ctrl-C interrupts", len(m.queue))
+	case m.running && len(m.typeahead) > 0:
+		s = fmt.Sprintf("running… · %d keys typed ahead · Ctrl-C interrupts", len(m.typeahead))
 	case m.running:
 		s = "running… · Ctrl-C interrupts"
 	case m.pane != nil:

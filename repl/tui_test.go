@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,16 +18,30 @@ import (
 )
 
 // These tests drive the REPL's bubbletea model through a real program
-// (teatest): keys typed, then exit(). What is typed while a statement runs
-// waits for its turn, so a whole session can be typed at once; the final
-// model is then read: its screen (View, without styles) and transcript.
+// (teatest): keys typed, then exit(). Keys typed while a statement runs
+// are applied once it has ended (typeahead), so a whole session can be
+// typed at once; the final model is then read: its screen (View, without
+// styles), transcript and run pane. Waits read the model on the program's
+// goroutine (a probe message), never the terminal output, whose frames
+// carry only what changed.
 
 const debugFlow = "../flows/debug.star"
 
 type uiSession struct {
-	tm *teatest.TestModel
-	ui *UI
+	tm   *teatest.TestModel
+	ui   *UI
+	snap atomic.Pointer[snapshot]
 }
+
+// A snapshot is what a test may wait for, read on the program's own
+// goroutine when a probeMsg passes (the model is not shared).
+type snapshot struct {
+	text     string
+	running  bool
+	paneRuns int // task runs the pane shows Running
+}
+
+type probeMsg struct{}
 
 // startUI loads file and starts the REPL on it in a w×h terminal.
 func startUI(t *testing.T, file string, w, h int) *uiSession {
@@ -43,8 +57,21 @@ func startUI(t *testing.T, file string, w, h int) *uiSession {
 	}
 	s := New(m, Options{Print: ui.Print, Flow: bound})
 	model := ui.NewModel(context.Background(), s, UIOptions{Title: file, Banner: Banner(m, bound), Width: w, Height: h})
-	tm := teatest.NewTestModel(t, model, teatest.WithInitialTermSize(w, h))
-	return &uiSession{tm: tm, ui: ui}
+	u := &uiSession{ui: ui}
+	probe := func(tm tea.Model, msg tea.Msg) tea.Msg {
+		if _, ok := msg.(probeMsg); ok {
+			m := tm.(*Model)
+			snap := &snapshot{text: text(m), running: m.running}
+			if m.pane != nil {
+				snap.paneRuns = m.pane.Count(runtime.Running)
+			}
+			u.snap.Store(snap)
+		}
+		return msg
+	}
+	u.tm = teatest.NewTestModel(t, model, teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(tea.WithFilter(probe)))
+	return u
 }
 
 // enter types line and presses Enter.
@@ -209,11 +236,12 @@ func TestUIInterrupt(t *testing.T) {
 	u := startUI(t, file, 120, 40)
 	u.enter("r = flow.run()")
 	// Ctrl-C cancels the run; the statement stops; the prompt goes on.
-	waitScreen(t, u, "spin")
+	u.waitFor(t, "the task to run", func(s *snapshot) bool { return s.paneRuns == 1 })
 	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	u.waitFor(t, "the statement to stop", func(s *snapshot) bool { return !s.running && strings.Contains(s.text, "interrupted") })
 	// A loop at the prompt stops too.
 	u.enter("while True:", "    pass", "")
-	waitScreen(t, u, "while True:")
+	u.waitFor(t, "the loop to run", func(s *snapshot) bool { return s.running && strings.Contains(s.text, ">>> while True:") })
 	u.tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	m := u.finish(t)
 	wantInOrder(t, text(m),
@@ -223,14 +251,18 @@ func TestUIInterrupt(t *testing.T) {
 	paneDone(t, m, runtime.Cancelled, runtime.Cancelled, 1)
 }
 
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
-
-// waitScreen waits until the terminal output shows want.
-func waitScreen(t *testing.T, u *uiSession, want string) {
+// waitFor waits until the model satisfies cond.
+func (u *uiSession) waitFor(t *testing.T, what string, cond func(*snapshot) bool) {
 	t.Helper()
-	teatest.WaitFor(t, u.tm.Output(), func(b []byte) bool {
-		return strings.Contains(ansi.Strip(string(b)), want) || strings.Contains(ansiRE.ReplaceAllString(string(b), ""), want)
-	}, teatest.WithDuration(20*time.Second))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		u.tm.Send(probeMsg{})
+		time.Sleep(10 * time.Millisecond)
+		if s := u.snap.Load(); s != nil && cond(s) {
+			return
+		}
+	}
+	t.Fatalf("waited 20s for %s", what)
 }
 
 // sharesLine reports whether some line of s holds both a and b, a first.
