@@ -97,7 +97,11 @@ func runRepl(cmd *cobra.Command, path string, f *replFlags) error {
 		script = &repl.Script{Out: stdout, Err: cmd.ErrOrStderr(), Level: level}
 		front = script
 	}
-	plugins := newPluginManager(cmd.ErrOrStderr(), level, &runtime.Redactor{})
+	pluginLevel := level
+	if ui != nil {
+		pluginLevel = max(level, runtime.Info) // no go-plugin debug lines over the screen
+	}
+	plugins := newPluginManager(cmd.ErrOrStderr(), pluginLevel, &runtime.Redactor{})
 	defer plugins.Stop()
 	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: front.Print, OnRun: front.OnRun,
 		RunConcurrency: f.concurrency, Interactive: true})
