@@ -14,6 +14,10 @@ import (
 // status line. q (or ctrl+c) quits once the run is over; while it goes on,
 // it asks first, then cancels the run and quits when the run has stopped.
 type App struct {
+	// Start, if set, is called once, when the terminal is ready: start the
+	// run there, so that a terminal that cannot be used runs nothing.
+	Start func()
+
 	m      *Model
 	cancel func()
 	keys   appKeys
@@ -44,8 +48,14 @@ func (a *App) Model() *Model { return a.m }
 // and quit?".
 func (a *App) Asking() bool { return a.asking }
 
-// Init starts the pane.
-func (a *App) Init() tea.Cmd { return a.m.Init() }
+// Init starts the pane, and the run with Start.
+func (a *App) Init() tea.Cmd {
+	if a.Start == nil {
+		return a.m.Init()
+	}
+	start := a.Start
+	return tea.Batch(func() tea.Msg { start(); return nil }, a.m.Init())
+}
 
 // Update handles the window, quitting, and hands the rest to the pane.
 func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {

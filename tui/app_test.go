@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,12 +65,22 @@ func startLive(t *testing.T, g *runtime.Graph, cancelled func()) *liveRun {
 		cancel()
 	})
 	r := &liveRun{cancel: cancel, result: make(chan *runtime.Result, 1)}
+	var starts atomic.Int32
+	// The run starts when the program has the terminal, as in wfsh.
+	app.Start = func() {
+		starts.Add(1)
+		go func() {
+			res := runtime.Run(ctx, g, runtime.Options{RunID: "live", Concurrency: 2, Sink: feed})
+			feed.Close()
+			r.result <- res
+		}()
+	}
+	t.Cleanup(func() {
+		if n := starts.Load(); n != 1 {
+			t.Errorf("App.Start was called %d times, want once", n)
+		}
+	})
 	r.tm = teatest.NewTestModel(t, probe{app}, teatest.WithInitialTermSize(100, 30))
-	go func() {
-		res := runtime.Run(ctx, g, runtime.Options{RunID: "live", Concurrency: 2, Sink: feed})
-		feed.Close()
-		r.result <- res
-	}()
 	t.Cleanup(func() { _ = r.tm.Quit() })
 	return r
 }

@@ -186,9 +186,9 @@ func (m *Model) scrollLog(d int) {
 }
 
 // refresh brings the visible rows, the selection and the scroll position
-// up to date after events, keys or a resize. It costs O(rows) only when
+// up to date after events, keys or a resize. It costs O(listed rows) when
 // the list changed shape (a filter on while states change, a task
-// expanded); otherwise O(1).
+// expanded) or the followed run is no longer where it was; otherwise O(1).
 func (m *Model) refresh() {
 	if m.visDirty {
 		m.rebuild()

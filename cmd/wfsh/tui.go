@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -58,7 +59,8 @@ func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build 
 	// The view reads keys from the terminal (stdin, or /dev/tty when
 	// stdin is redirected); signals stay with withInterrupts, which
 	// cancels the run at the first and exits at the second.
-	p := tea.NewProgram(tui.NewApp(m, cancelRun), tea.WithOutput(tty), tea.WithoutSignalHandler())
+	app := tui.NewApp(m, cancelRun)
+	p := tea.NewProgram(app, tea.WithOutput(tty), tea.WithoutSignalHandler())
 	ctx, stop := withInterrupts(runCtx, func() {
 		p.Kill() // give the terminal back first
 		cleanup()
@@ -68,15 +70,37 @@ func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build 
 
 	done := make(chan *runtime.Result, 1)
 	var elapsed time.Duration
-	go func() {
-		start := time.Now()
-		opt.Sink = runtime.Tee(feed, opt.Sink)
-		res := runtime.Run(ctx, build.Graph, opt)
-		elapsed = time.Since(start)
-		feed.Close()
-		done <- res
-	}()
+	// The run starts once the view has the terminal (App.Start, from
+	// Init), and never after the view has ended.
+	var (
+		gate    sync.Mutex
+		started bool
+		ended   bool
+	)
+	app.Start = func() {
+		gate.Lock()
+		defer gate.Unlock()
+		if ended {
+			return
+		}
+		started = true
+		go func() {
+			t0 := time.Now()
+			opt.Sink = runtime.Tee(feed, opt.Sink)
+			res := runtime.Run(ctx, build.Graph, opt)
+			elapsed = time.Since(t0)
+			feed.Close()
+			done <- res
+		}()
+	}
 	_, viewErr := p.Run()
+	gate.Lock()
+	ended = true
+	ran := started
+	gate.Unlock()
+	if !ran {
+		return &exitError{code: exitFailed, err: fmt.Errorf("wfsh run: --tui: %v; nothing was run (without --tui the run prints log lines)", viewErr)}
+	}
 	var res *runtime.Result
 	select {
 	case res = <-done:

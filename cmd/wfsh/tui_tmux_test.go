@@ -176,11 +176,26 @@ func startTUI(t *testing.T) (x *tmuxTerm, dir string, pid int, pids []int, scree
 // waitExit waits for wfsh to exit and checks its exit status, that the
 // terminal is back to its normal screen with the run's summary, and that
 // nothing is left running.
-func waitExit(t *testing.T, x *tmuxTerm, pid int, pids []int, after string) {
+func waitExit(t *testing.T, x *tmuxTerm, pid int, pids []int, after string, summary bool) {
 	t.Helper()
-	x.waitScreen("wfsh's exit", func(string) bool { return x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead}") == "1" })
+	// tmux may see the terminal closed before it has reaped wfsh: wait
+	// for the exit status (or the signal that killed it).
+	x.waitScreen("wfsh's exit", func(string) bool {
+		v := x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead}#{pane_dead_status}#{pane_dead_signal}")
+		return strings.HasPrefix(v, "1") && len(v) > 1
+	})
 	if code := x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead_status}"); code != fmt.Sprint(exitInterrupted) {
-		t.Errorf("wfsh exited %s, want %d", code, exitInterrupted)
+		t.Errorf("wfsh exited %q (signal %q), want %d; the screen:\n%s", code,
+			x.run("display-message", "-p", "-t", "wfsh", "#{pane_dead_signal}"), exitInterrupted,
+			x.run("capture-pane", "-p", "-J", "-S", "-", "-t", "wfsh"))
+	}
+	if alt := x.run("display-message", "-p", "-t", "wfsh", "#{alternate_on}"); alt != "0" {
+		t.Errorf("the terminal was left in the alternate screen (alternate_on=%s)", alt)
+	}
+	if !summary {
+		proctest.CheckGone(t, []int{pid}, 5*time.Second, after)
+		proctest.CheckGone(t, pids, 5*time.Second, after)
+		return
 	}
 	// Back on the normal screen, one line says how the run ended (read
 	// with the lines scrolled off, wrapped lines joined).
@@ -240,18 +255,25 @@ func TestTUIInTerminal(t *testing.T) {
 		t.Fatal("wfsh or the shell task stopped after n")
 	}
 	x.keys("q", "y")
-	waitExit(t, x, pid, pids, "quitting the view")
+	waitExit(t, x, pid, pids, "quitting the view", true)
 }
 
 // TestTUIInterrupt sends SIGINT to wfsh while the view shows the run, as
-// kill or a Ctrl-C from another terminal would: the run is cancelled, the
-// view ends by itself and gives the terminal back.
+// kill would: the run is cancelled, the view ends by itself and gives the
+// terminal back. A second SIGINT right after the first exits at once, with
+// the terminal given back too and nothing left running.
 func TestTUIInterrupt(t *testing.T) {
-	x, _, pid, pids, _ := startTUI(t)
-	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("x%d", n), func(t *testing.T) {
+			x, _, pid, pids, _ := startTUI(t)
+			for range n {
+				if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitExit(t, x, pid, pids, "SIGINT", n == 1)
+		})
 	}
-	waitExit(t, x, pid, pids, "SIGINT")
 }
 
 // wantInOrder checks that the names appear on the screen in this order.
