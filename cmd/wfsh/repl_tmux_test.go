@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,10 +61,10 @@ func TestReplInTerminal(t *testing.T) {
 	}
 
 	// Ctrl-D on an empty prompt quits, with status 0, leaving nothing behind.
-	pid := tm.pid(t)
+	sh, pid := tm.pids(t)
 	tm.keys(t, "C-d")
-	tm.waitExit(t, 0)
-	proctest.CheckGone(t, []int{pid}, 5*time.Second, "wfsh repl quit")
+	tm.waitExit(t, pid, 0)
+	proctest.CheckGone(t, []int{sh, pid}, 5*time.Second, "wfsh repl quit")
 	hist, err := os.ReadFile(filepath.Join(tm.dir, "home", "repl_history"))
 	if err != nil || !strings.Contains(string(hist), `"@task\ndef seven():\n    return 7"`) {
 		t.Errorf("history file: %v\n%s", err, hist)
@@ -79,10 +80,10 @@ func TestReplQuitMidRun(t *testing.T) {
 	tm.waitFor(t, `flow "Loop" is f`)
 	tm.enter(t, "r = flow.run()")
 	tm.waitFor(t, "spinning")
-	pid := tm.pid(t)
+	sh, pid := tm.pids(t)
 	tm.keys(t, "C-d")
-	tm.waitExit(t, 0)
-	proctest.CheckGone(t, []int{pid}, 5*time.Second, "wfsh repl quit mid-run")
+	tm.waitExit(t, pid, 0)
+	proctest.CheckGone(t, []int{sh, pid}, 5*time.Second, "wfsh repl quit mid-run")
 }
 
 // tmux drives one tmux server, private to the test, with one pane.
@@ -117,7 +118,10 @@ func startTmux(t *testing.T, bin, file string, files map[string]string) *tmux {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	tm := &tmux{sock: filepath.Join(sockDir, "s"), dir: dir}
-	cmd := fmt.Sprintf("cd %s && exec env WFSH_HOME=%s TERM=xterm-256color %s repl %s --concurrency 1",
+	// The pane's shell runs wfsh and writes its exit status to a file
+	// (tmux does not always get it); standard error goes to a file too:
+	// what wfsh says there (a stack dump if it hangs) outlives the screen.
+	cmd := fmt.Sprintf("cd %s && env WFSH_HOME=%s TERM=xterm-256color %s repl %s --concurrency 1 2>stderr; echo $? >status",
 		shellQuote(dir), shellQuote(filepath.Join(dir, "home")), shellQuote(bin), shellQuote(file))
 	tm.run(t, "new-session", "-d", "-s", "repl", "-x", "150", "-y", "45", cmd)
 	t.Cleanup(func() { _ = exec.Command("tmux", "-S", tm.sock, "kill-server").Run() })
@@ -171,32 +175,56 @@ func (tm *tmux) waitFor(t *testing.T, want string) string {
 	}
 }
 
-func (tm *tmux) pid(t *testing.T) int {
+// pids are the PIDs of the pane's shell (a session and process group
+// leader) and of wfsh, its child.
+func (tm *tmux) pids(t *testing.T) (sh, wfsh int) {
 	t.Helper()
-	pid, err := strconv.Atoi(strings.TrimSpace(tm.run(t, "display-message", "-p", "-t", "repl", "#{pane_pid}")))
+	shell := strings.TrimSpace(tm.run(t, "display-message", "-p", "-t", "repl", "#{pane_pid}"))
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%s/task/%s/children", shell, shell))
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot find wfsh's PID: %v", err)
 	}
-	return pid
+	f := strings.Fields(string(children))
+	if len(f) != 1 {
+		t.Fatalf("the pane's shell %s has children %q, want wfsh alone", shell, f)
+	}
+	sh, err1 := strconv.Atoi(shell)
+	wfsh, err2 := strconv.Atoi(f[0])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("pids %q, %q", shell, f[0])
+	}
+	return sh, wfsh
 }
 
-// waitExit waits until the pane's process has exited, with status want.
-func (tm *tmux) waitExit(t *testing.T, want int) {
+// waitExit waits until wfsh (pid) has exited, with status want.
+func (tm *tmux) waitExit(t *testing.T, pid, want int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		st := strings.Fields(tm.run(t, "display-message", "-p", "-t", "repl", "#{pane_dead} #{pane_dead_status}"))
-		if len(st) == 2 && st[0] == "1" {
-			if st[1] != strconv.Itoa(want) {
-				t.Errorf("wfsh repl exited with status %s, want %d; screen:\n%s", st[1], want, tm.screen(t))
+		if b, err := os.ReadFile(filepath.Join(tm.dir, "status")); err == nil && strings.HasSuffix(string(b), "\n") {
+			if got := strings.TrimSpace(string(b)); got != strconv.Itoa(want) {
+				stderr, _ := os.ReadFile(filepath.Join(tm.dir, "stderr"))
+				t.Errorf("wfsh repl exited with status %s, want %d; stderr:\n%s\nscreen:\n%s", got, want, stderr, tm.screen(t))
 			}
 			return
 		}
 		if time.Now().After(deadline) {
+			tm.dumpStacks(t, pid)
 			t.Fatalf("wfsh repl did not exit; screen:\n%s", tm.screen(t))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// dumpStacks has a wfsh that did not exit print its goroutines (SIGQUIT)
+// and logs its standard error.
+func (tm *tmux) dumpStacks(t *testing.T, pid int) {
+	t.Helper()
+	t.Logf("wfsh (pid %d) running: %v", pid, proctest.Running(pid))
+	_ = syscall.Kill(pid, syscall.SIGQUIT)
+	time.Sleep(time.Second)
+	stderr, _ := os.ReadFile(filepath.Join(tm.dir, "stderr"))
+	t.Logf("standard error:\n%s", stderr)
 }
 
 // sharesLine reports whether some line of s holds both a and b, a first.
