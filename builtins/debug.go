@@ -90,6 +90,7 @@ func stateBuilder(st runtime.State) func(*starlark.Thread, *starlark.Builtin, st
 // runResult is what flow.run() returns.
 type runResult struct {
 	res    *runtime.Result
+	graph  *runtime.Graph
 	states *starlark.Dict
 	nodes  map[string]runtime.TaskResult
 }
@@ -162,6 +163,7 @@ var flowMethods = map[string]*starlark.Builtin{
 	"run":       starlark.NewBuiltin("run", flowRun),
 	"get_tasks": starlark.NewBuiltin("get_tasks", flowGetTasks),
 	"replace":   starlark.NewBuiltin("replace", flowReplace),
+	"visualize": starlark.NewBuiltin("visualize", flowVisualize),
 }
 
 func (f *Flow) Attr(name string) (starlark.Value, error) {
@@ -217,20 +219,33 @@ func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	return newRunResult(f.env.run(thread, build, mocks)), nil
+	r := newRunResult(f.env.run(thread, build, mocks))
+	r.graph = build.Graph
+	f.mu.Lock()
+	f.lastRun = r
+	f.mu.Unlock()
+	return r, nil
 }
 
 // run executes a build for flow.run().
 func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]runtime.Mock) *runtime.Result {
-	var sink runtime.Sink
+	var sink, view runtime.Sink
+	var concurrency int
 	if e != nil && e.opts.RunSink != nil {
 		sink = e.opts.RunSink()
+	}
+	if e != nil && e.opts.OnRun != nil {
+		view = e.opts.OnRun(RunStart{Flow: b.Flow.name, RunID: b.run.runID, Graph: b.Graph})
+	}
+	if e != nil {
+		concurrency = e.opts.RunConcurrency
 	}
 	ctx, _ := thread.Local("context").(context.Context)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return runtime.Run(ctx, b.Graph, runtime.Options{RunID: b.run.runID, Sink: sink, Mocks: mocks, Redactor: b.run.redactor})
+	return runtime.Run(ctx, b.Graph, runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
+		Redactor: b.run.redactor, Concurrency: concurrency})
 }
 
 func dictArg(name string, v starlark.Value) (*starlark.Dict, error) {

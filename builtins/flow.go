@@ -25,6 +25,7 @@ type Flow struct {
 
 	mu           sync.Mutex
 	replacements []*replacement
+	lastRun      *runResult // of flow.run(), for visualize()
 }
 
 // Param is a flow parameter; Default is nil when the parameter is required.
@@ -288,12 +289,13 @@ func (f *Flow) replacementList() []*replacement {
 }
 
 // replacementFor returns the task that replaces t, if any, and marks the
-// replacement used.
+// replacements used. Replacements chain in the order they were made: after
+// replace(a, b) and replace(b, c), calls of a build c.
 func (f *Flow) replacementFor(t *Task, used map[*replacement]bool) *Task {
 	for _, r := range f.replacementList() {
 		if r.old == t.name {
 			used[r] = true
-			return r.new
+			t = r.new
 		}
 	}
 	return t

@@ -23,6 +23,16 @@ type LoadOptions struct {
 	Print func(msg string)
 	// RunSink returns where flow.run() sends its events; nil: nowhere.
 	RunSink func() runtime.Sink
+
+	// OnRun, if set, is told of each flow.run() as it starts; the sink it
+	// returns (if not nil) gets the run's events too.
+	OnRun func(RunStart) runtime.Sink
+	// RunConcurrency bounds the task bodies a flow.run() runs at once;
+	// 0: the executor's default.
+	RunConcurrency int
+	// Interactive marks a session (`wfsh repl`), where flow.visualize()
+	// may write files; flow code run by `wfsh run` stays hermetic.
+	Interactive bool
 }
 
 // Module is a loaded flow file.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +30,7 @@ type graphFlags struct {
 var graphFormats = map[string]string{".dot": "", ".svg": "svg", ".png": "png"}
 
 // graphvizHint tells how to get Graphviz's dot.
-const graphvizHint = "install the Debian package graphviz (apt-get install graphviz)"
+const graphvizHint = graph.GraphvizHint
 
 func newGraphCmd() *cobra.Command {
 	var f graphFlags
@@ -136,17 +135,5 @@ func graphFormat(output string) (string, error) {
 
 // render runs Graphviz's dot on src and returns its output.
 func render(ctx context.Context, dot, format string, src []byte) ([]byte, error) {
-	c := exec.CommandContext(ctx, dot, "-T"+format)
-	c.Stdin = bytes.NewReader(src)
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		var ee *exec.ExitError
-		if msg == "" || !errors.As(err, &ee) {
-			msg = err.Error()
-		}
-		return nil, fmt.Errorf("dot -T%s: %s", format, msg)
-	}
-	return stdout.Bytes(), nil
+	return graph.Render(ctx, dot, format, src)
 }

@@ -21,5 +21,6 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
 		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd())
+	root.AddCommand(newReplCmd())
 	return root
 }
