@@ -114,7 +114,7 @@ func setUp() error {
 	if err != nil {
 		return err
 	}
-	cluster.pluginDir, err = os.MkdirTemp("", "wfsh-k8s-plugin")
+	cluster.pluginDir, err = os.MkdirTemp(cluster.dir, "plugin") // removed with the state directory
 	if err != nil {
 		return err
 	}
