@@ -99,9 +99,9 @@ type dayRun struct {
 }
 
 func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
-	level, err := runtime.ParseLevel(f.logLevel)
+	level, params, ctxKV, err := runInputs(f.logLevel, f.params, f.context)
 	if err != nil {
-		return badInput(err)
+		return err
 	}
 	days, err := backfillDays(f.from, f.to)
 	if err != nil {
@@ -109,14 +109,6 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 	}
 	if f.days < 1 {
 		return badInput(fmt.Errorf("--concurrency %d: want the number of days to run at once, 1 or more", f.days))
-	}
-	params, err := parseParams(f.params)
-	if err != nil {
-		return badInput(err)
-	}
-	ctxKV, err := splitKV("--context", f.context)
-	if err != nil {
-		return badInput(err)
 	}
 	if _, ok := ctxKV["today"]; ok {
 		return badInput(fmt.Errorf("--context today=...: backfill sets today to each day itself"))

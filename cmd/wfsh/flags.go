@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runtime"
 )
 
 // splitKV splits "k=v" flag values.
@@ -22,6 +23,24 @@ func splitKV(flag string, kvs []string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// runInputs reads what every way of running a flow takes from its flags:
+// --log-level, -p and --context. Its errors are bad input.
+func runInputs(logLevel string, paramKVs, contextKVs []string) (runtime.Level, map[string]starlark.Value, map[string]string, error) {
+	level, err := runtime.ParseLevel(logLevel)
+	if err != nil {
+		return 0, nil, nil, badInput(err)
+	}
+	params, err := parseParams(paramKVs)
+	if err != nil {
+		return 0, nil, nil, badInput(err)
+	}
+	ctxKV, err := splitKV("--context", contextKVs)
+	if err != nil {
+		return 0, nil, nil, badInput(err)
+	}
+	return level, params, ctxKV, nil
 }
 
 // parseParams reads -p k=v values: v as JSON where it parses (6, true,

@@ -68,17 +68,9 @@ func (o *onFlags) check(f *runFlags) (remote bool, err error) {
 // arguments to @kubernetes's submit_flow_run, prints the run's log as it
 // comes, and exits as the run in the cluster did.
 func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
-	level, err := runtime.ParseLevel(f.logLevel)
+	level, params, ctxKV, err := runInputs(f.logLevel, f.params, f.context)
 	if err != nil {
-		return badInput(err)
-	}
-	params, err := parseParams(f.params)
-	if err != nil {
-		return badInput(err)
-	}
-	ctxKV, err := splitKV("--context", f.context)
-	if err != nil {
-		return badInput(err)
+		return err
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	redactor := &runtime.Redactor{}

@@ -73,20 +73,12 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	} else if remote {
 		return runOnKubernetes(cmd, path, f)
 	}
-	level, err := runtime.ParseLevel(f.logLevel)
+	level, params, ctxKV, err := runInputs(f.logLevel, f.params, f.context)
 	if err != nil {
-		return badInput(err)
+		return err
 	}
 	if f.concurrency < 0 {
 		return badInput(fmt.Errorf("--concurrency %d: want a positive number of task runs at once (0 for the default)", f.concurrency))
-	}
-	params, err := parseParams(f.params)
-	if err != nil {
-		return badInput(err)
-	}
-	ctxKV, err := splitKV("--context", f.context)
-	if err != nil {
-		return badInput(err)
 	}
 	// --tui (tui.go): tty is the terminal to draw on, nil for log lines.
 	tty, err := f.tui.use(cmd, f)
