@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
 
+	"github.com/wfsh/wfsh/internal/benchstat"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
@@ -97,11 +98,11 @@ func BenchmarkBigQueryQuery(b *testing.B) {
 		}
 		direct = append(direct, time.Since(t0))
 	}
-	reportQuantiles(b, "plugin", viaPlugin)
-	reportQuantiles(b, "direct", direct)
+	benchstat.Durations(viaPlugin).Report(b, "plugin", time.Millisecond, "ms")
+	benchstat.Durations(direct).Report(b, "direct", time.Millisecond, "ms")
 	slices.Sort(viaPlugin)
 	slices.Sort(direct)
-	b.ReportMetric(float64(viaPlugin[len(viaPlugin)/2])/float64(direct[len(direct)/2]), "p50-ratio")
+	b.ReportMetric(float64(benchstat.Percentile(viaPlugin, 50))/float64(benchstat.Percentile(direct, 50)), "p50-ratio")
 }
 
 func directQuery(b *testing.B, ctx context.Context, e *emulators) int {

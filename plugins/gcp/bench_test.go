@@ -1,17 +1,13 @@
 package gcp
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/host/hosttest"
 )
 
 // BenchmarkPluginStart: one op starts the real wfsh-plugin-gcp (built for
@@ -29,35 +25,5 @@ func BenchmarkPluginStart(b *testing.B) {
 			b.Fatalf("go build: %v\n%s", err, out)
 		}
 	}
-	opts := host.Options{Dirs: []string{dir}}
-	ctx := context.Background()
-	var start, stop []time.Duration
-	for b.Loop() {
-		m := host.NewManager(opts, nil, hclog.Off)
-		t0 := time.Now()
-		d, err := m.Describe(ctx, "gcp")
-		t1 := time.Now()
-		m.Stop()
-		t2 := time.Now()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if d.GetName() != "gcp" {
-			b.Fatalf("described %q", d.GetName())
-		}
-		start, stop = append(start, t1.Sub(t0)), append(stop, t2.Sub(t1))
-	}
-	reportQuantiles(b, "start", start)
-	reportQuantiles(b, "stop", stop)
-}
-
-// reportQuantiles reports the median and 99th percentile of ds in ms.
-func reportQuantiles(b *testing.B, name string, ds []time.Duration) {
-	if len(ds) == 0 {
-		return
-	}
-	slices.Sort(ds)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(ds[len(ds)/2]), name+"-p50-ms")
-	b.ReportMetric(ms(ds[min(len(ds)-1, len(ds)*99/100)]), name+"-p99-ms")
+	hosttest.BenchmarkStart(b, host.Options{Dirs: []string{dir}}, "gcp")
 }

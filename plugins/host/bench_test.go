@@ -2,17 +2,17 @@ package host_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/wfsh/wfsh/internal/benchstat"
 	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/host/hosttest"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 )
@@ -81,32 +81,10 @@ func benchWfsh(b *testing.B) string {
 	return bin
 }
 
-// BenchmarkPluginStart: one op starts the @shell plugin through
-// host.Manager and asks what it exports (process start, go-plugin
-// handshake, gRPC connection, Describe), then stops it. start-p50-ms and
-// start-p99-ms are the start up to Describe's answer; stop-p50-ms the Stop.
+// BenchmarkPluginStart starts @shell as `wfsh run` does (`wfsh __plugin
+// shell`): see hosttest.BenchmarkStart.
 func BenchmarkPluginStart(b *testing.B) {
-	opts := host.Options{Self: benchWfsh(b), Builtin: []string{"shell"}, Dirs: []string{}}
-	ctx := context.Background()
-	var start, stop benchDurations
-	for b.Loop() {
-		m := host.NewManager(opts, nil, hclog.Off)
-		t0 := time.Now()
-		d, err := m.Describe(ctx, "shell")
-		t1 := time.Now()
-		m.Stop()
-		t2 := time.Now()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if d.GetName() != "shell" {
-			b.Fatalf("described %q, want shell", d.GetName())
-		}
-		start.add(t1.Sub(t0))
-		stop.add(t2.Sub(t1))
-	}
-	start.report(b, "start", time.Millisecond, "ms")
-	stop.report(b, "stop", time.Millisecond, "ms")
+	hosttest.BenchmarkStart(b, host.Options{Self: benchWfsh(b), Builtin: []string{"shell"}, Dirs: []string{}}, "shell")
 }
 
 // BenchmarkPluginCall: one op is one call of a trivial function (it
@@ -128,11 +106,11 @@ func BenchmarkPluginCall(b *testing.B) {
 	arg, _ := sdk.Encode("ping")
 	req := &pb.CallRequest{Function: "echo", TaskRun: "t", FlowRunId: "bench",
 		Args: []*pb.Entry{{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: "value"}}, Value: arg}}}
-	var calls benchDurations
+	var calls benchstat.Durations
 	for b.Loop() {
 		t0 := time.Now()
 		v, err := m.Call(ctx, "bench", req, nil)
-		calls.add(time.Since(t0))
+		calls.Add(time.Since(t0))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -140,7 +118,7 @@ func BenchmarkPluginCall(b *testing.B) {
 			b.Fatalf("echo returned %v", v)
 		}
 	}
-	calls.report(b, "call", time.Microsecond, "µs")
+	calls.Report(b, "call", time.Microsecond, "µs")
 }
 
 // BenchmarkShellRun: one op is one call of @shell's run("true") in a
@@ -157,38 +135,14 @@ func BenchmarkShellRun(b *testing.B) {
 	cmd, _ := sdk.Encode("true")
 	req := &pb.CallRequest{Function: "run", TaskRun: "t", FlowRunId: "bench",
 		Args: []*pb.Entry{{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: "command"}}, Value: cmd}}}
-	var calls benchDurations
+	var calls benchstat.Durations
 	for b.Loop() {
 		t0 := time.Now()
 		_, err := m.Call(ctx, "shell", req, nil)
-		calls.add(time.Since(t0))
+		calls.Add(time.Since(t0))
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
-	calls.report(b, "run", time.Millisecond, "ms")
-}
-
-// benchDurations records the duration of each iteration, for percentiles.
-type benchDurations []time.Duration
-
-func (d *benchDurations) add(x time.Duration) { *d = append(*d, x) }
-
-// report adds NAME-p50-UNIT and NAME-p99-UNIT to the benchmark's output.
-func (d benchDurations) report(b *testing.B, name string, unit time.Duration, unitName string) {
-	if len(d) == 0 {
-		return
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	for _, p := range []int{50, 99} {
-		b.ReportMetric(float64(percentile(s, p))/float64(unit), fmt.Sprintf("%s-p%d-%s", name, p, unitName))
-	}
-}
-
-// percentile returns the p-th percentile of sorted, by the nearest-rank
-// method.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
-	return sorted[max(rank, 1)-1]
+	calls.Report(b, "run", time.Millisecond, "ms")
 }
