@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"math/big"
+	"unsafe"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -28,7 +29,9 @@ func toWire(v starlark.Value) (*pb.Value, error) {
 	case starlark.String:
 		return &pb.Value{Kind: &pb.Value_StringValue{StringValue: string(v)}}, nil
 	case starlark.Bytes:
-		return &pb.Value{Kind: &pb.Value_BytesValue{BytesValue: []byte(v)}}, nil
+		// Protocol values are marshalled, never written: the bytes may
+		// share the Starlark value's memory rather than copy it.
+		return &pb.Value{Kind: &pb.Value_BytesValue{BytesValue: unsafe.Slice(unsafe.StringData(string(v)), len(v))}}, nil
 	case *starlark.List:
 		l, err := wireList(v)
 		return &pb.Value{Kind: &pb.Value_ListValue{ListValue: l}}, err
@@ -97,7 +100,10 @@ func fromWire(v *pb.Value) (starlark.Value, error) {
 	case *pb.Value_StringValue:
 		return starlark.String(k.StringValue), nil
 	case *pb.Value_BytesValue:
-		return starlark.Bytes(k.BytesValue), nil
+		// A received value is dropped once converted, never written:
+		// the Starlark value takes its memory rather than a copy (a
+		// large download is then held once).
+		return starlark.Bytes(unsafe.String(unsafe.SliceData(k.BytesValue), len(k.BytesValue))), nil
 	case *pb.Value_ListValue:
 		elems, err := fromWireList(k.ListValue)
 		return starlark.NewList(elems), err

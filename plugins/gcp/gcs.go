@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
-	"unsafe"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
@@ -226,7 +224,12 @@ func (p *plugin) download(ctx context.Context, c *sdk.Call) (any, error) {
 	if err != nil {
 		return nil, gcsErr(uri, err)
 	}
-	defer r.Close()
+	keep := false // r goes on in the returned stream
+	defer func() {
+		if !keep {
+			r.Close()
+		}
+	}()
 	if path != "" {
 		n, err := toFile(r, path)
 		if err != nil {
@@ -237,48 +240,12 @@ func (p *plugin) download(ctx context.Context, c *sdk.Call) (any, error) {
 	}
 	size := r.Attrs.Size
 	if r.Attrs.Decompressed {
-		size = -1 // the stored (compressed) size says little
+		size = 0 // the stored (compressed) size says little
 	}
-	b, err := readAll(r, size)
-	if err != nil {
-		return nil, gcsErr(uri, err)
-	}
-	c.Logf("downloaded %s (%d bytes)", uri, len(b))
-	if c.Bool("as_bytes") {
-		return b, nil
-	}
-	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%s is not UTF-8 text: pass as_bytes=True (or path= to save it)", uri)
-	}
-	// b is never written again: share its memory instead of copying it.
-	return unsafe.String(unsafe.SliceData(b), len(b)), nil
-}
-
-// readAll reads r whole into one buffer sized from the object's size, so
-// that an object is held in memory once, not once per doubling of a
-// growing buffer. size < 0 means unknown.
-func readAll(r io.Reader, size int64) ([]byte, error) {
-	if size < 0 {
-		return io.ReadAll(r)
-	}
-	// One byte more, to see EOF without growing.
-	b := make([]byte, 0, size+1)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(b) == cap(b) {
-			// Bigger than announced (a concurrent overwrite): go on
-			// the slow way.
-			rest, err := io.ReadAll(r)
-			return append(b, rest...), err
-		}
-	}
+	// The object passes through to wfsh in chunks as it is read: the
+	// plugin never holds it whole. r is closed when the stream ends.
+	keep = true
+	return sdk.Stream{R: newDownload(r, uri, !c.Bool("as_bytes"), c), Size: size, Text: !c.Bool("as_bytes")}, nil
 }
 
 // toFile streams r into path through a temporary file in the same

@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"context"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -59,7 +60,27 @@ func callFn(t *testing.T, ctx context.Context, fn string, given map[string]any) 
 		}
 	}
 	maps.Copy(args, given)
-	return f.Run(ctx, &sdk.Call{Args: args, TaskRun: "t", FlowRun: "test-run"})
+	v, err := f.Run(ctx, &sdk.Call{Args: args, TaskRun: "t", FlowRun: "test-run"})
+	if s, ok := v.(sdk.Stream); ok && err == nil {
+		return readStream(s)
+	}
+	return v, err
+}
+
+// readStream reads a Stream result to its end, as the SDK does for a
+// caller, and returns the value wfsh would get.
+func readStream(s sdk.Stream) (any, error) {
+	if c, ok := s.R.(io.Closer); ok {
+		defer c.Close()
+	}
+	b, err := io.ReadAll(s.R)
+	if err != nil {
+		return nil, err
+	}
+	if s.Text {
+		return string(b), nil
+	}
+	return b, nil
 }
 
 // testPlugin is one plugin (one set of clients) for the in-process calls

@@ -77,8 +77,11 @@ func (e *CallError) Error() string { return e.Msg }
 // Call calls a function, passing each log line to onLog as it arrives, and
 // returns the result. Cancelling ctx cancels the call in the plugin; ctx's
 // deadline is not sent (the caller enforces it). onLog runs on the
-// session's receiving goroutine and must not block for long.
+// session's receiving goroutine and must not block for long. Call sets
+// req.ResultChunks: a large string or bytes result arrives in chunks and
+// is returned whole, held once.
 func (c *Client) Call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
+	req.ResultChunks = true
 	for {
 		s, err := c.session()
 		if err != nil {
@@ -141,6 +144,7 @@ func (c *Client) callStream(ctx context.Context, req *pb.CallRequest, onLog func
 	if err != nil {
 		return nil, err
 	}
+	r := &reply{onLog: onLog}
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -152,27 +156,10 @@ func (c *Client) callStream(ctx context.Context, req *pb.CallRequest, onLog func
 			}
 			return nil, err
 		}
-		if v, err, done := outcome(ev, onLog); done {
+		if v, err, done := r.add(ev); done {
 			return v, err
 		}
 	}
-}
-
-// outcome passes a log line to onLog, or returns the call's result or
-// error with done set.
-func outcome(ev *pb.CallEvent, onLog func(*pb.LogLine)) (v *pb.Value, err error, done bool) {
-	switch e := ev.GetEvent().(type) {
-	case *pb.CallEvent_Log:
-		if onLog != nil {
-			onLog(e.Log)
-		}
-		return nil, nil, false
-	case *pb.CallEvent_Result:
-		return e.Result, nil, true
-	case *pb.CallEvent_Error:
-		return nil, &CallError{Msg: e.Error}, true
-	}
-	return nil, errors.New("plugin sent an event of an unknown kind"), true
 }
 
 // errNoSession fails the calls of a session the plugin refused.
@@ -206,7 +193,7 @@ type session struct {
 
 // pending is a call waiting for its result.
 type pending struct {
-	onLog func(*pb.LogLine)
+	reply reply
 	done  chan struct{}
 	v     *pb.Value
 	err   error
@@ -219,7 +206,7 @@ func (s *session) broken() bool {
 }
 
 func (s *session) call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error) {
-	p := &pending{onLog: onLog, done: make(chan struct{})}
+	p := &pending{reply: reply{onLog: onLog}, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -289,7 +276,7 @@ func (s *session) receive(refused func()) {
 		if p == nil {
 			continue // cancelled by the host in the meantime
 		}
-		v, cerr, done := outcome(ev.GetEvent(), p.onLog)
+		v, cerr, done := p.reply.add(ev.GetEvent())
 		if !done {
 			continue
 		}

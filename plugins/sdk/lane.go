@@ -31,6 +31,10 @@ const CallsFDEnv = "WFSH_PLUGIN_CALLS_FD"
 // maxFrame bounds one frame: a bogus length must not allocate gigabytes.
 const maxFrame = 1 << 30
 
+// keepBuf is the largest frame buffer kept for the next frame: a result's
+// chunks reuse one buffer.
+const keepBuf = chunkSize + 64<<10
+
 // frames sends and receives length-prefixed protobuf messages on a
 // connection. Send is safe for concurrent use; Recv is for one goroutine.
 type frames[Out, In proto.Message] struct {
@@ -62,8 +66,8 @@ func (f *frames[Out, In]) Send(m Out) error {
 		return err
 	}
 	_, err = f.conn.Write(buf)
-	if cap(buf) <= 64<<10 {
-		f.wbuf = buf // keep small buffers; let large ones go
+	if cap(buf) <= keepBuf {
+		f.wbuf = buf // keep buffers up to a chunk's; let larger ones go
 	}
 	return err
 }
@@ -89,7 +93,7 @@ func (f *frames[Out, In]) Recv() (In, error) {
 		}
 		return zero, err
 	}
-	if cap(buf) <= 64<<10 {
+	if cap(buf) <= keepBuf {
 		f.rbuf = buf
 	}
 	m := f.newIn()

@@ -50,6 +50,9 @@ func TestOverLane(t *testing.T) {
 		"log concurrent": TestCallLogConcurrent,
 		"log after":      TestCallLogAfterReturn,
 		"cancel one":     TestSessionCancelOne,
+		"chunked":        TestChunkedResults,
+		"chunked fails":  TestChunkedStreamFails,
+		"chunked cancel": TestChunkedStreamCancel,
 	} {
 		t.Run(name, test)
 	}

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sync"
@@ -136,7 +137,7 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 					if closed {
 						return nil
 					}
-					if ev.GetLog() == nil {
+					if isFinal(ev) {
 						delete(running, id)
 					}
 					return send(&pb.SessionEvent{Id: id, Event: ev})
@@ -154,9 +155,9 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 	}
 }
 
-// call runs one call, sending its log lines and then its result or error
-// through send, one event at a time (a function may log from several
-// goroutines). Lines logged after the call ended are dropped.
+// call runs one call, sending its log lines and then its result (maybe in
+// chunks) or error through send, one event at a time (a function may log
+// from several goroutines). Lines logged after the call ended are dropped.
 func (s *server) call(ctx context.Context, req *pb.CallRequest, sendEvent func(*pb.CallEvent) error) error {
 	var mu sync.Mutex
 	ended := false
@@ -166,7 +167,7 @@ func (s *server) call(ctx context.Context, req *pb.CallRequest, sendEvent func(*
 		if ended {
 			return nil
 		}
-		ended = ev.GetLog() == nil
+		ended = isFinal(ev)
 		return sendEvent(ev)
 	}
 	f := s.function(req.GetFunction())
@@ -183,13 +184,24 @@ func (s *server) call(ctx context.Context, req *pb.CallRequest, sendEvent func(*
 		}}
 	v, err := runSafely(ctx, f, call)
 	if err != nil {
+		closeStream(v)
 		return send(errorEvent(err.Error()))
 	}
-	res, err := Encode(v)
-	if err != nil {
-		return send(errorEvent(fmt.Sprintf("%s returned a value wfsh cannot take: %v", f.Name, err)))
+	return sendResult(ctx, f, v, req.GetResultChunks(), send)
+}
+
+// closeStream closes the reader of a Stream returned with an error.
+func closeStream(v any) {
+	var r io.Reader
+	switch s := v.(type) {
+	case Stream:
+		r = s.R
+	case *Stream:
+		r = s.R
 	}
-	return send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: res}})
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // runSafely turns a panic in a plugin function into an error, so one bad

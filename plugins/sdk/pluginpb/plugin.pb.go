@@ -746,8 +746,12 @@ type CallRequest struct {
 	// Arguments by parameter name, in the order given.
 	Args []*Entry `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
 	// The calling task run, for logs and names (may be empty).
-	TaskRun       string `protobuf:"bytes,3,opt,name=task_run,json=taskRun,proto3" json:"task_run,omitempty"`
-	FlowRunId     string `protobuf:"bytes,4,opt,name=flow_run_id,json=flowRunId,proto3" json:"flow_run_id,omitempty"`
+	TaskRun   string `protobuf:"bytes,3,opt,name=task_run,json=taskRun,proto3" json:"task_run,omitempty"`
+	FlowRunId string `protobuf:"bytes,4,opt,name=flow_run_id,json=flowRunId,proto3" json:"flow_run_id,omitempty"`
+	// result_chunks says the caller takes a result in chunks (CallEvent
+	// chunk). Set by every wfsh that knows them; a plugin sends a large
+	// result in one message to a caller that does not set it.
+	ResultChunks  bool `protobuf:"varint,5,opt,name=result_chunks,json=resultChunks,proto3" json:"result_chunks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -810,6 +814,13 @@ func (x *CallRequest) GetFlowRunId() string {
 	return ""
 }
 
+func (x *CallRequest) GetResultChunks() bool {
+	if x != nil {
+		return x.ResultChunks
+	}
+	return false
+}
+
 type LogLine struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Level         LogLine_Level          `protobuf:"varint,1,opt,name=level,proto3,enum=wfsh.plugin.v1.LogLine_Level" json:"level,omitempty"`
@@ -863,7 +874,9 @@ func (x *LogLine) GetText() string {
 }
 
 // CallEvent is one message of a call's reply stream: log lines, then one
-// result or one error.
+// result or one error. A string or bytes result may come in chunks first
+// (only when the call asked for them: CallRequest.result_chunks); log lines
+// may come between them.
 type CallEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -871,6 +884,7 @@ type CallEvent struct {
 	//	*CallEvent_Log
 	//	*CallEvent_Result
 	//	*CallEvent_Error
+	//	*CallEvent_Chunk
 	Event         isCallEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -940,6 +954,15 @@ func (x *CallEvent) GetError() string {
 	return ""
 }
 
+func (x *CallEvent) GetChunk() *Chunk {
+	if x != nil {
+		if x, ok := x.Event.(*CallEvent_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
 type isCallEvent_Event interface {
 	isCallEvent_Event()
 }
@@ -949,11 +972,18 @@ type CallEvent_Log struct {
 }
 
 type CallEvent_Result struct {
+	// The result. After chunks it is an empty string or bytes value, which
+	// says the result's kind; the chunks in order are its content.
 	Result *Value `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
 }
 
 type CallEvent_Error struct {
+	// The call failed; chunks received before it are dropped.
 	Error string `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+type CallEvent_Chunk struct {
+	Chunk *Chunk `protobuf:"bytes,4,opt,name=chunk,proto3,oneof"`
 }
 
 func (*CallEvent_Log) isCallEvent_Event() {}
@@ -961,6 +991,65 @@ func (*CallEvent_Log) isCallEvent_Event() {}
 func (*CallEvent_Result) isCallEvent_Event() {}
 
 func (*CallEvent_Error) isCallEvent_Event() {}
+
+func (*CallEvent_Chunk) isCallEvent_Event() {}
+
+// Chunk is a piece of a string or bytes result, sent so that neither side
+// holds a large result twice (whole, and as one serialized message).
+type Chunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// size is the whole result's length in bytes, sent on the first chunk
+	// when the plugin knows it (-1 when not), so that the caller allocates
+	// once.
+	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chunk) Reset() {
+	*x = Chunk{}
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chunk) ProtoMessage() {}
+
+func (x *Chunk) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
+func (*Chunk) Descriptor() ([]byte, []int) {
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Chunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Chunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
 
 // SessionRequest is one frame from wfsh on a Session stream: a new call,
 // or the cancellation of a call in flight. id is chosen by wfsh and unique
@@ -979,7 +1068,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1080,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1093,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionRequest) GetId() uint64 {
@@ -1067,7 +1156,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1168,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1181,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SessionEvent) GetId() uint64 {
@@ -1160,12 +1249,13 @@ const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
 	"\tfunctions\x18\x03 \x03(\v2\x18.wfsh.plugin.v1.FunctionR\tfunctions\x12L\n" +
 	"\x11task_constructors\x18\x04 \x03(\v2\x1f.wfsh.plugin.v1.TaskConstructorR\x10taskConstructors\x12\x1d\n" +
 	"\n" +
-	"calls_lane\x18\x05 \x01(\bR\tcallsLane\"\x8f\x01\n" +
+	"calls_lane\x18\x05 \x01(\bR\tcallsLane\"\xb4\x01\n" +
 	"\vCallRequest\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12)\n" +
 	"\x04args\x18\x02 \x03(\v2\x15.wfsh.plugin.v1.EntryR\x04args\x12\x19\n" +
 	"\btask_run\x18\x03 \x01(\tR\ataskRun\x12\x1e\n" +
-	"\vflow_run_id\x18\x04 \x01(\tR\tflowRunId\"\x88\x01\n" +
+	"\vflow_run_id\x18\x04 \x01(\tR\tflowRunId\x12#\n" +
+	"\rresult_chunks\x18\x05 \x01(\bR\fresultChunks\"\x88\x01\n" +
 	"\aLogLine\x123\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x1d.wfsh.plugin.v1.LogLine.LevelR\x05level\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\"4\n" +
@@ -1173,12 +1263,16 @@ const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
 	"\x04INFO\x10\x00\x12\t\n" +
 	"\x05DEBUG\x10\x01\x12\v\n" +
 	"\aWARNING\x10\x02\x12\t\n" +
-	"\x05ERROR\x10\x03\"\x8a\x01\n" +
+	"\x05ERROR\x10\x03\"\xb9\x01\n" +
 	"\tCallEvent\x12+\n" +
 	"\x03log\x18\x01 \x01(\v2\x17.wfsh.plugin.v1.LogLineH\x00R\x03log\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.wfsh.plugin.v1.ValueH\x00R\x06result\x12\x16\n" +
-	"\x05error\x18\x03 \x01(\tH\x00R\x05errorB\a\n" +
-	"\x05event\"u\n" +
+	"\x05error\x18\x03 \x01(\tH\x00R\x05error\x12-\n" +
+	"\x05chunk\x18\x04 \x01(\v2\x15.wfsh.plugin.v1.ChunkH\x00R\x05chunkB\a\n" +
+	"\x05event\"/\n" +
+	"\x05Chunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"u\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\x04call\x18\x02 \x01(\v2\x1b.wfsh.plugin.v1.CallRequestH\x00R\x04call\x12\x18\n" +
@@ -1205,7 +1299,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugins_sdk_pluginpb_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(LogLine_Level)(0),      // 0: wfsh.plugin.v1.LogLine.Level
 	(*Value)(nil),           // 1: wfsh.plugin.v1.Value
@@ -1220,8 +1314,9 @@ var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(*CallRequest)(nil),     // 10: wfsh.plugin.v1.CallRequest
 	(*LogLine)(nil),         // 11: wfsh.plugin.v1.LogLine
 	(*CallEvent)(nil),       // 12: wfsh.plugin.v1.CallEvent
-	(*SessionRequest)(nil),  // 13: wfsh.plugin.v1.SessionRequest
-	(*SessionEvent)(nil),    // 14: wfsh.plugin.v1.SessionEvent
+	(*Chunk)(nil),           // 13: wfsh.plugin.v1.Chunk
+	(*SessionRequest)(nil),  // 14: wfsh.plugin.v1.SessionRequest
+	(*SessionEvent)(nil),    // 15: wfsh.plugin.v1.SessionEvent
 }
 var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	2,  // 0: wfsh.plugin.v1.Value.list_value:type_name -> wfsh.plugin.v1.List
@@ -1239,19 +1334,20 @@ var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	0,  // 12: wfsh.plugin.v1.LogLine.level:type_name -> wfsh.plugin.v1.LogLine.Level
 	11, // 13: wfsh.plugin.v1.CallEvent.log:type_name -> wfsh.plugin.v1.LogLine
 	1,  // 14: wfsh.plugin.v1.CallEvent.result:type_name -> wfsh.plugin.v1.Value
-	10, // 15: wfsh.plugin.v1.SessionRequest.call:type_name -> wfsh.plugin.v1.CallRequest
-	12, // 16: wfsh.plugin.v1.SessionEvent.event:type_name -> wfsh.plugin.v1.CallEvent
-	8,  // 17: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
-	10, // 18: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
-	13, // 19: wfsh.plugin.v1.Plugin.Session:input_type -> wfsh.plugin.v1.SessionRequest
-	9,  // 20: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
-	12, // 21: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
-	14, // 22: wfsh.plugin.v1.Plugin.Session:output_type -> wfsh.plugin.v1.SessionEvent
-	20, // [20:23] is the sub-list for method output_type
-	17, // [17:20] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	13, // 15: wfsh.plugin.v1.CallEvent.chunk:type_name -> wfsh.plugin.v1.Chunk
+	10, // 16: wfsh.plugin.v1.SessionRequest.call:type_name -> wfsh.plugin.v1.CallRequest
+	12, // 17: wfsh.plugin.v1.SessionEvent.event:type_name -> wfsh.plugin.v1.CallEvent
+	8,  // 18: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
+	10, // 19: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
+	14, // 20: wfsh.plugin.v1.Plugin.Session:input_type -> wfsh.plugin.v1.SessionRequest
+	9,  // 21: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
+	12, // 22: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
+	15, // 23: wfsh.plugin.v1.Plugin.Session:output_type -> wfsh.plugin.v1.SessionEvent
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_plugins_sdk_pluginpb_plugin_proto_init() }
@@ -1275,8 +1371,9 @@ func file_plugins_sdk_pluginpb_plugin_proto_init() {
 		(*CallEvent_Log)(nil),
 		(*CallEvent_Result)(nil),
 		(*CallEvent_Error)(nil),
+		(*CallEvent_Chunk)(nil),
 	}
-	file_plugins_sdk_pluginpb_plugin_proto_msgTypes[12].OneofWrappers = []any{
+	file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13].OneofWrappers = []any{
 		(*SessionRequest_Call)(nil),
 		(*SessionRequest_Cancel)(nil),
 	}
@@ -1286,7 +1383,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_sdk_pluginpb_plugin_proto_rawDesc), len(file_plugins_sdk_pluginpb_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
