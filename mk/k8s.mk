@@ -12,8 +12,10 @@ k8s-bins:
 	@$(K8S_SCRIPTS)/build.sh
 
 ## test-k8s: the @kubernetes integration tests against a local control plane
-test-k8s: k8s-bins
-	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+## (and the BigQuery emulator, for the BigQuery step of flows/k8s_etl.star)
+test-k8s: k8s-bins gcp-emulators
+	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp
+	GO="$(GO)" scripts/gcp/with-emulators.sh \
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
 		$(GO) test -race -count=1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/...

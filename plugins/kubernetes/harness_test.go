@@ -511,8 +511,17 @@ type wfshRun struct {
 // dir, as wfsh-runner.
 func startWfsh(t *testing.T, dir string, args ...string) *wfshRun {
 	t.Helper()
+	return startWfshEnv(t, dir, nil, args...)
+}
+
+// startWfshEnv is startWfsh with env added to the test's environment.
+func startWfshEnv(t *testing.T, dir string, env []string, args ...string) *wfshRun {
+	t.Helper()
 	w := &wfshRun{cmd: exec.Command(filepath.Join(cluster.binDir, "wfsh"), args...), done: make(chan struct{})}
 	w.cmd.Dir = dir
+	if env != nil {
+		w.cmd.Env = append(os.Environ(), env...)
+	}
 	w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
