@@ -4,14 +4,17 @@ package sdk
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 )
@@ -130,5 +133,49 @@ func TestFramesBad(t *testing.T) {
 				t.Errorf("Recv of %x = %v, want an error", raw, m)
 			}
 		})
+	}
+}
+
+// TestShutdownWaitsForCalls: a stopping plugin cancels the calls still
+// running and waits for them to return (a shell command's process group is
+// killed on the way), up to a bound for a function that ignores its ctx.
+func TestShutdownWaitsForCalls(t *testing.T) {
+	started := make(chan string, 2)
+	var cleaned atomic.Bool
+	s := newServer(&Plugin{Name: "slow", Functions: []Function{
+		{Name: "cleans_up", Run: func(ctx context.Context, c *Call) (any, error) {
+			started <- "cleans_up"
+			<-ctx.Done()
+			time.Sleep(100 * time.Millisecond) // killing a process group, waiting for it
+			cleaned.Store(true)
+			return nil, ctx.Err()
+		}},
+		{Name: "ignores_ctx", Run: func(ctx context.Context, c *Call) (any, error) {
+			started <- "ignores_ctx"
+			time.Sleep(time.Hour)
+			return nil, nil
+		}},
+	}})
+	ours, theirs := socketPair(t)
+	go serveLane(s, theirs)
+	c := NewClient(nil)
+	c.UseLane(ours)
+	go func() { _, _ = c.Call(context.Background(), &pb.CallRequest{Function: "cleans_up"}, nil) }()
+	<-started
+	if !s.shutdown(5 * time.Second) {
+		t.Fatal("shutdown gave up on a call that honours its ctx")
+	}
+	if !cleaned.Load() {
+		t.Error("shutdown returned before the cancelled call had cleaned up")
+	}
+
+	go func() { _, _ = c.Call(context.Background(), &pb.CallRequest{Function: "ignores_ctx"}, nil) }()
+	<-started
+	begin := time.Now()
+	if s.shutdown(200 * time.Millisecond) {
+		t.Error("shutdown says a call that ignores its ctx ended")
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("shutdown waited %v, bound 200ms", d)
 	}
 }

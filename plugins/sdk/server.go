@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -22,7 +23,7 @@ func Serve(p *Plugin) {
 		fmt.Fprintf(os.Stderr, "%s is a wfsh plugin: wfsh starts it when a flow loads \"@%s\"; `wfsh plugins` lists what it exports\n", os.Args[0], p.Name)
 		os.Exit(1)
 	}
-	srv := &server{p: p}
+	srv := newServer(p)
 	if conn, err := pluginLane(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: calls lane: %v (calls go over gRPC)\n", p.Name, err)
 	} else if conn != nil {
@@ -35,7 +36,16 @@ func Serve(p *Plugin) {
 		GRPCServer:      newGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
+	// wfsh stopped the plugin: let the calls still running end, as
+	// cancelled, before the process does. A shell command's process group
+	// is killed by its call's cancellation; exiting first would leave it
+	// running. go-plugin kills the process 2 s after asking it to stop.
+	srv.shutdown(shutdownWait)
 }
+
+// shutdownWait bounds how long a stopping plugin waits for its cancelled
+// calls, below go-plugin's 2 s before it kills the process.
+const shutdownWait = 1500 * time.Millisecond
 
 // newGRPCServer is go-plugin's default server without gRPC's 4 MiB limit
 // on a received message, so that arguments as large as results can cross
@@ -65,6 +75,84 @@ type server struct {
 	pb.UnimplementedPluginServer
 	p    *Plugin
 	lane bool // serving the calls lane too
+
+	base    context.Context // cancelled at shutdown; nil in tests that never shut down
+	stopAll context.CancelFunc
+	running inflight
+}
+
+func newServer(p *Plugin) *server {
+	s := &server{p: p}
+	s.base, s.stopAll = context.WithCancel(context.Background())
+	return s
+}
+
+// track counts a call as running until the returned done is called, and
+// cancels it (with cancel) at shutdown.
+func (s *server) track(cancel context.CancelFunc) (done func()) {
+	s.running.add()
+	stop := func() bool { return false }
+	if s.base != nil {
+		stop = context.AfterFunc(s.base, cancel)
+	}
+	return func() {
+		stop()
+		s.running.done()
+	}
+}
+
+// shutdown cancels every call still running and waits up to d for them to
+// return.
+func (s *server) shutdown(d time.Duration) bool {
+	if s.stopAll != nil {
+		s.stopAll()
+	}
+	return s.running.wait(d)
+}
+
+// inflight counts running calls; wait blocks until none is left.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0, if someone waits
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// wait reports whether the count reached 0 within d.
+func (f *inflight) wait(d time.Duration) bool {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return true
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description, error) {
@@ -92,7 +180,10 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description
 
 // Call serves one call on a stream of its own.
 func (s *server) Call(req *pb.CallRequest, stream pb.Plugin_CallServer) error {
-	return s.call(stream.Context(), req, stream.Send)
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	defer s.track(cancel)()
+	return s.call(ctx, req, stream.Send)
 }
 
 // Session serves the calls wfsh sends on one gRPC stream.
@@ -129,7 +220,9 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 			mu.Lock()
 			running[id] = cancel
 			mu.Unlock()
+			done := s.track(cancel)
 			go func() {
+				defer done()
 				defer cancel()
 				_ = s.call(callCtx, k.Call, func(ev *pb.CallEvent) error {
 					mu.Lock()
