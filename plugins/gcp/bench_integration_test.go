@@ -144,9 +144,10 @@ func benchFile(b *testing.B) (string, [32]byte) {
 	return path, sha256.Sum256(data)
 }
 
-// BenchmarkGCSPlugin: a 100 MB object uploaded from a file and downloaded
-// to a file (path=, streamed), and downloaded as a bytes value (streamed
-// to wfsh in chunks as it is read), through the plugin. Each mode has a
+// BenchmarkGCSPlugin: a 100 MB object uploaded from a file (path=,
+// streamed) and from a bytes value (data=, sent to the plugin in chunks),
+// downloaded to a file (path=, streamed), and downloaded as a bytes value
+// (streamed to wfsh in chunks as it is read), through the plugin. Each mode has a
 // plugin process of its own, whose peak resident memory is reported
 // (plugin-peak-MB), to show how many copies of the object it held; B/op is
 // what the host side (this process) allocated per call, to show how many
@@ -159,7 +160,11 @@ func BenchmarkGCSPlugin(b *testing.B) {
 	if _, err := callFnB(b, "gcs_upload", map[string]any{"bucket": bucket, "blob": "object.bin", "path": src}); err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"upload-path", "download-path", "download-bytes"} {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"upload-path", "upload-data", "download-path", "download-bytes"} {
 		b.Run(mode, func(b *testing.B) {
 			m := benchManager(b)
 			b.SetBytes(benchObjectSize)
@@ -168,6 +173,8 @@ func BenchmarkGCSPlugin(b *testing.B) {
 				switch mode {
 				case "upload-path":
 					benchCall(b, m, "gcs_upload", map[string]any{"bucket": bucket, "blob": "object.bin", "path": src})
+				case "upload-data":
+					benchCall(b, m, "gcs_upload", map[string]any{"bucket": bucket, "blob": "object.bin", "data": data})
 				case "download-path":
 					benchCall(b, m, "gcs_download", map[string]any{"bucket": bucket, "blob": "object.bin", "path": dst})
 				case "download-bytes":
@@ -235,7 +242,11 @@ func BenchmarkGCSDirect(b *testing.B) {
 	obj := e.gcs.Bucket(bucket).Object("object.bin")
 	dst := filepath.Join(b.TempDir(), "copy.bin")
 	ctx := context.Background()
-	for _, mode := range []string{"upload-path", "download-path", "download-bytes"} {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"upload-path", "upload-data", "download-path", "download-bytes"} {
 		b.Run(mode, func(b *testing.B) {
 			b.SetBytes(benchObjectSize)
 			for b.Loop() {
@@ -250,6 +261,14 @@ func BenchmarkGCSDirect(b *testing.B) {
 						defer f.Close()
 						w := obj.NewWriter(ctx)
 						if _, err := io.Copy(w, f); err != nil {
+							return err
+						}
+						return w.Close()
+					}()
+				case "upload-data":
+					err = func() error {
+						w := obj.NewWriter(ctx)
+						if _, err := w.Write(data); err != nil {
 							return err
 						}
 						return w.Close()

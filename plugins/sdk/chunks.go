@@ -239,3 +239,76 @@ func (r *reply) add(ev *pb.CallEvent) (v *pb.Value, err error, done bool) {
 	}
 	return nil, errors.New("plugin sent an event of an unknown kind"), true
 }
+
+// argChunks gathers the chunked arguments of one call, by name, in the
+// plugin.
+type argChunks map[string][]byte
+
+func (a argChunks) add(c *pb.ArgChunk) {
+	b, seen := a[c.GetName()]
+	if !seen {
+		if n := c.GetSize(); n > 0 && n <= maxAnnounced {
+			b = make([]byte, 0, n)
+		}
+	}
+	a[c.GetName()] = append(b, c.GetData()...)
+}
+
+// fill puts the gathered arguments into req, in place of the empty values
+// that stand for them: a string stays a string (sharing the buffer, never
+// written again), anything else becomes bytes.
+func (a argChunks) fill(req *pb.CallRequest) {
+	for _, e := range req.GetArgs() {
+		b, ok := a[e.GetKey().GetStringValue()]
+		if !ok {
+			continue
+		}
+		if _, text := e.GetValue().GetKind().(*pb.Value_StringValue); text {
+			e.Value = &pb.Value{Kind: &pb.Value_StringValue{StringValue: unsafe.String(unsafe.SliceData(b), len(b))}}
+		} else {
+			e.Value = &pb.Value{Kind: &pb.Value_BytesValue{BytesValue: b}}
+		}
+	}
+}
+
+// bigArg is an argument sent in chunks.
+type bigArg struct {
+	name string
+	data []byte
+}
+
+// splitArgs returns req with every string or bytes argument over chunkSize
+// replaced by an empty value of its kind, and those arguments, to send in
+// chunks before it. req itself is not changed; with nothing to split, it is
+// returned as is.
+func splitArgs(req *pb.CallRequest) (*pb.CallRequest, []bigArg) {
+	var big []bigArg
+	var args []*pb.Entry
+	for i, e := range req.GetArgs() {
+		var data []byte
+		text := false
+		switch v := e.GetValue().GetKind().(type) {
+		case *pb.Value_StringValue:
+			// Marshalled, never written: the chunks share the string.
+			data, text = unsafe.Slice(unsafe.StringData(v.StringValue), len(v.StringValue)), true
+		case *pb.Value_BytesValue:
+			data = v.BytesValue
+		}
+		if len(data) <= chunkSize {
+			if args != nil {
+				args = append(args, e)
+			}
+			continue
+		}
+		if args == nil {
+			args = append(make([]*pb.Entry, 0, len(req.GetArgs())), req.GetArgs()[:i]...)
+		}
+		big = append(big, bigArg{name: e.GetKey().GetStringValue(), data: data})
+		args = append(args, &pb.Entry{Key: e.GetKey(), Value: emptyOf(text)})
+	}
+	if big == nil {
+		return req, nil
+	}
+	return &pb.CallRequest{Function: req.GetFunction(), Args: args, TaskRun: req.GetTaskRun(),
+		FlowRunId: req.GetFlowRunId(), ResultChunks: req.GetResultChunks()}, big
+}

@@ -312,3 +312,93 @@ func TestReplyBadChunks(t *testing.T) {
 		t.Errorf("chunks then an int: done %v, err %v", done, err)
 	}
 }
+
+// TestChunkedArgs: large string and bytes arguments cross in chunks to a
+// plugin that takes them (every Go plugin: Describe says so) and arrive
+// whole and of their kind; small ones and other values go as they are.
+func TestChunkedArgs(t *testing.T) {
+	c := serveInProcess(t, greeter())
+	d, err := c.Describe(testCtx(t))
+	if err != nil || !d.GetArgChunks() {
+		t.Fatalf("Describe: arg_chunks %v, %v", d.GetArgChunks(), err)
+	}
+	for _, n := range []int{0, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
+		text := string(pattern(n))
+		blob := pattern(n)
+		v, err := c.Call(testCtx(t), &pb.CallRequest{Function: "echo", Args: args("value", text)}, nil)
+		if err != nil {
+			t.Fatalf("echo of a %d-byte string: %v", n, err)
+		}
+		if got, _ := decoded(t, v).(string); got != text {
+			t.Errorf("echo of a %d-byte string: got %T of %d bytes that differ", n, decoded(t, v), len(got))
+		}
+		v, err = c.Call(testCtx(t), &pb.CallRequest{Function: "echo", Args: args("value", blob)}, nil)
+		if err != nil {
+			t.Fatalf("echo of %d bytes: %v", n, err)
+		}
+		if got, _ := decoded(t, v).([]byte); !bytes.Equal(got, blob) {
+			t.Errorf("echo of %d bytes: got %T of %d bytes that differ", n, decoded(t, v), len(got))
+		}
+	}
+}
+
+// TestSplitArgs: what the host sends for a call with large arguments: the
+// call with empty values of their kinds, the arguments apart; the caller's
+// request unchanged. The plugin puts them back.
+func TestSplitArgs(t *testing.T) {
+	big, blob := string(pattern(chunkSize+1)), pattern(2*chunkSize)
+	req := &pb.CallRequest{Function: "f", Args: args("a", "small", "b", big, "c", int64(7), "d", blob), TaskRun: "t", FlowRunId: "r", ResultChunks: true}
+	sent, parts := splitArgs(req)
+	if len(parts) != 2 || parts[0].name != "b" || string(parts[0].data) != big || parts[1].name != "d" || !bytes.Equal(parts[1].data, blob) {
+		t.Fatalf("split off %d arguments", len(parts))
+	}
+	if sent == req || sent.GetFunction() != "f" || sent.GetTaskRun() != "t" || sent.GetFlowRunId() != "r" || !sent.GetResultChunks() {
+		t.Errorf("the call sent lost its fields: %v", sent)
+	}
+	if got := decoded(t, sent.GetArgs()[1].GetValue()); got != "" {
+		t.Errorf("b in the call sent: %q, want an empty string", got)
+	}
+	if got, _ := decoded(t, sent.GetArgs()[3].GetValue()).([]byte); len(got) != 0 {
+		t.Errorf("d in the call sent: %v, want empty bytes", got)
+	}
+	if decoded(t, req.GetArgs()[1].GetValue()) != big {
+		t.Error("the caller's request was changed")
+	}
+	// The plugin's side: chunks in order, then the call.
+	got := argChunks{}
+	for _, p := range parts {
+		for i := 0; i < len(p.data); i += chunkSize {
+			got.add(&pb.ArgChunk{Name: p.name, Data: p.data[i:min(i+chunkSize, len(p.data))]})
+		}
+	}
+	got.fill(sent)
+	if decoded(t, sent.GetArgs()[1].GetValue()) != big || !bytes.Equal(decoded(t, sent.GetArgs()[3].GetValue()).([]byte), blob) || decoded(t, sent.GetArgs()[0].GetValue()) != "small" {
+		t.Error("the plugin did not put the arguments back")
+	}
+	if small, parts := splitArgs(&pb.CallRequest{Args: args("a", "x")}); parts != nil || len(small.GetArgs()) != 1 {
+		t.Error("a call without large arguments was split")
+	}
+}
+
+// TestChunkedArgsCancelled: a call cancelled before its arguments are sent
+// fails with the cancellation, and the plugin never runs it.
+func TestChunkedArgsCancelled(t *testing.T) {
+	var runs atomic.Int32
+	c := serveInProcess(t, &Plugin{Name: "p", Functions: []Function{{Name: "f", Params: []Param{{Name: "data", Required: true}},
+		Run: func(context.Context, *Call) (any, error) { runs.Add(1); return nil, nil }}}})
+	if _, err := c.Describe(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	if _, err := c.Call(ctx, &pb.CallRequest{Function: "f", Args: args("data", pattern(3*chunkSize))}, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	// The session still works, and the cancelled call never ran.
+	if _, err := c.Call(testCtx(t), &pb.CallRequest{Function: "f", Args: args("data", "x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the function ran %d times, want once (the second call only)", n)
+	}
+}

@@ -41,15 +41,23 @@ type Client struct {
 	sess      *session // nil until the first call, or after it broke
 	noSession bool     // the plugin does not serve Session
 	lane      net.Conn // the plugin's calls lane (see UseLane), or nil
+	argChunks bool     // the plugin takes large arguments in chunks (Describe says)
 }
 
 // NewClient wraps a raw protocol client (for tests over an in-process
 // connection).
 func NewClient(rpc pb.PluginClient) *Client { return &Client{rpc: rpc} }
 
-// Describe asks the plugin what it exports.
+// Describe asks the plugin what it exports, and notes whether it takes
+// large arguments in chunks.
 func (c *Client) Describe(ctx context.Context) (*pb.Description, error) {
-	return c.rpc.Describe(ctx, &pb.DescribeRequest{})
+	d, err := c.rpc.Describe(ctx, &pb.DescribeRequest{})
+	if err == nil {
+		c.mu.Lock()
+		c.argChunks = d.GetArgChunks()
+		c.mu.Unlock()
+	}
+	return d, err
 }
 
 // Close ends the session, cancelling the calls in flight in the plugin.
@@ -113,7 +121,7 @@ func (c *Client) session() (*session, error) {
 	var s *session
 	if c.lane != nil {
 		lane := c.lane
-		s = &session{stream: laneSession(lane), cancel: func() { _ = lane.Close() }, calls: map[uint64]*pending{}}
+		s = &session{stream: laneSession(lane), cancel: func() { _ = lane.Close() }, calls: map[uint64]*pending{}, argChunks: c.argChunks}
 	} else {
 		ctx, cancel := context.WithCancel(context.Background())
 		stream, err := c.rpc.Session(ctx)
@@ -121,7 +129,7 @@ func (c *Client) session() (*session, error) {
 			cancel()
 			return nil, err
 		}
-		s = &session{stream: stream, cancel: cancel, calls: map[uint64]*pending{}}
+		s = &session{stream: stream, cancel: cancel, calls: map[uint64]*pending{}, argChunks: c.argChunks}
 	}
 	go s.receive(func() {
 		c.mu.Lock()
@@ -180,8 +188,9 @@ var ErrConnection = errors.New("connection to the plugin broke")
 // session is the host's side of one Session stream: calls are numbered,
 // sent on the stream, and answered by the receiving goroutine.
 type session struct {
-	stream sessionStream
-	cancel func()
+	stream    sessionStream
+	cancel    func()
+	argChunks bool // send large arguments in chunks
 
 	sendMu sync.Mutex // one Send at a time
 
@@ -218,6 +227,15 @@ func (s *session) call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.
 	s.calls[id] = p
 	s.mu.Unlock()
 
+	var big []bigArg
+	if s.argChunks {
+		req, big = splitArgs(req)
+	}
+	for _, a := range big {
+		if err := s.sendArg(ctx, id, a); err != nil {
+			return nil, s.abandon(ctx, id, p, err)
+		}
+	}
 	if err := s.send(&pb.SessionRequest{Id: id, Kind: &pb.SessionRequest_Call{Call: req}}); err != nil {
 		// The stream broke: the receiving goroutine fails p with the
 		// stream's own error, which says more than Send's io.EOF.
@@ -237,6 +255,38 @@ func (s *session) call(ctx context.Context, req *pb.CallRequest, onLog func(*pb.
 		}
 		return nil, context.Cause(ctx)
 	}
+}
+
+// sendArg sends one argument in chunks, giving up when ctx is done.
+func (s *session) sendArg(ctx context.Context, id uint64, a bigArg) error {
+	for i := 0; i < len(a.data); i += chunkSize {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		c := &pb.ArgChunk{Name: a.name, Data: a.data[i:min(i+chunkSize, len(a.data))]}
+		if i == 0 {
+			c.Size = int64(len(a.data))
+		}
+		if err := s.send(&pb.SessionRequest{Id: id, Kind: &pb.SessionRequest_ArgChunk{ArgChunk: c}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abandon ends call id before its call frame was sent: cancelled (the
+// plugin drops the chunks it has), or on a broken stream (the receiving
+// goroutine fails p with the stream's own error).
+func (s *session) abandon(ctx context.Context, id uint64, p *pending, err error) error {
+	if ctx.Err() == nil {
+		<-p.done
+		return p.err
+	}
+	s.mu.Lock()
+	delete(s.calls, id)
+	s.mu.Unlock()
+	_ = s.send(&pb.SessionRequest{Id: id, Kind: &pb.SessionRequest_Cancel{Cancel: true}})
+	return err
 }
 
 func (s *session) send(r *pb.SessionRequest) error {

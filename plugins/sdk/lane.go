@@ -40,6 +40,9 @@ const keepBuf = chunkSize + 64<<10
 type frames[Out, In proto.Message] struct {
 	conn  net.Conn
 	newIn func() In
+	// alias, if set, decodes the frames it knows with bytes that alias the
+	// frame buffer (valid until the next Recv; see alias.go).
+	alias func([]byte) (In, bool)
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -96,6 +99,11 @@ func (f *frames[Out, In]) Recv() (In, error) {
 	if cap(buf) <= keepBuf {
 		f.rbuf = buf
 	}
+	if f.alias != nil {
+		if m, ok := f.alias(buf); ok {
+			return m, nil
+		}
+	}
 	m := f.newIn()
 	// Unmarshal copies what it keeps, so buf can be reused.
 	if err := proto.Unmarshal(buf, m); err != nil {
@@ -131,11 +139,14 @@ func (c *Client) UseLane(conn net.Conn) {
 }
 
 func laneSession(conn net.Conn) sessionStream {
-	return newFrames[*pb.SessionRequest](conn, func() *pb.SessionEvent { return new(pb.SessionEvent) })
+	f := newFrames[*pb.SessionRequest](conn, func() *pb.SessionEvent { return new(pb.SessionEvent) })
+	f.alias = chunkEvent
+	return f
 }
 
 func serveLane(s *server, conn net.Conn) {
 	defer conn.Close()
 	fr := newFrames[*pb.SessionEvent](conn, func() *pb.SessionRequest { return new(pb.SessionRequest) })
+	fr.alias = argChunkRequest
 	_ = s.serveSession(context.Background(), fr.Recv, fr.Send)
 }

@@ -56,6 +56,8 @@ func TestOverLane(t *testing.T) {
 		"chunked":        TestChunkedResults,
 		"chunked fails":  TestChunkedStreamFails,
 		"chunked cancel": TestChunkedStreamCancel,
+		"chunked args":   TestChunkedArgs,
+		"args cancelled": TestChunkedArgsCancelled,
 	} {
 		t.Run(name, test)
 	}

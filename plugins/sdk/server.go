@@ -156,7 +156,7 @@ func (f *inflight) wait(d time.Duration) bool {
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Description, error) {
-	d := &pb.Description{Name: s.p.Name, Version: s.p.Version, CallsLane: s.lane}
+	d := &pb.Description{Name: s.p.Name, Version: s.p.Version, CallsLane: s.lane, ArgChunks: true}
 	for _, f := range s.p.Functions {
 		pf := &pb.Function{Name: f.Name, Doc: f.Doc}
 		for _, p := range f.Params {
@@ -208,6 +208,7 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 		closed = true // a gRPC stream is unusable once its handler returns
 		mu.Unlock()
 	}()
+	partial := map[uint64]argChunks{} // chunked arguments of calls to come
 	for {
 		req, err := recv()
 		if err != nil {
@@ -215,7 +216,16 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 		}
 		id := req.GetId()
 		switch k := req.GetKind().(type) {
+		case *pb.SessionRequest_ArgChunk:
+			if partial[id] == nil {
+				partial[id] = argChunks{}
+			}
+			partial[id].add(k.ArgChunk)
 		case *pb.SessionRequest_Call:
+			if chunks := partial[id]; chunks != nil {
+				delete(partial, id)
+				chunks.fill(k.Call)
+			}
 			callCtx, cancel := context.WithCancel(ctx)
 			mu.Lock()
 			running[id] = cancel
@@ -237,6 +247,7 @@ func (s *server) serveSession(ctx context.Context, recv func() (*pb.SessionReque
 				})
 			}()
 		case *pb.SessionRequest_Cancel:
+			delete(partial, id)
 			mu.Lock()
 			cancel := running[id]
 			delete(running, id)

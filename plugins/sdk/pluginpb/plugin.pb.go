@@ -670,7 +670,11 @@ type Description struct {
 	// its length as a varint. wfsh then makes its calls there rather than on
 	// a gRPC Session stream: the same messages with fewer hops between
 	// goroutines, half the round trip of a trivial call.
-	CallsLane     bool `protobuf:"varint,5,opt,name=calls_lane,json=callsLane,proto3" json:"calls_lane,omitempty"`
+	CallsLane bool `protobuf:"varint,5,opt,name=calls_lane,json=callsLane,proto3" json:"calls_lane,omitempty"`
+	// arg_chunks is set when the plugin takes a call's large string or bytes
+	// arguments in chunks on a Session (SessionRequest arg_chunk). wfsh sends
+	// them whole to a plugin that does not set it.
+	ArgChunks     bool `protobuf:"varint,6,opt,name=arg_chunks,json=argChunks,proto3" json:"arg_chunks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +740,13 @@ func (x *Description) GetTaskConstructors() []*TaskConstructor {
 func (x *Description) GetCallsLane() bool {
 	if x != nil {
 		return x.CallsLane
+	}
+	return false
+}
+
+func (x *Description) GetArgChunks() bool {
+	if x != nil {
+		return x.ArgChunks
 	}
 	return false
 }
@@ -1000,7 +1011,7 @@ type Chunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// size is the whole result's length in bytes, sent on the first chunk
-	// when the plugin knows it (-1 when not), so that the caller allocates
+	// when the plugin knows it (0 when not), so that the caller allocates
 	// once.
 	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1061,6 +1072,7 @@ type SessionRequest struct {
 	//
 	//	*SessionRequest_Call
 	//	*SessionRequest_Cancel
+	//	*SessionRequest_ArgChunk
 	Kind          isSessionRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1128,6 +1140,15 @@ func (x *SessionRequest) GetCancel() bool {
 	return false
 }
 
+func (x *SessionRequest) GetArgChunk() *ArgChunk {
+	if x != nil {
+		if x, ok := x.Kind.(*SessionRequest_ArgChunk); ok {
+			return x.ArgChunk
+		}
+	}
+	return nil
+}
+
 type isSessionRequest_Kind interface {
 	isSessionRequest_Kind()
 }
@@ -1140,9 +1161,80 @@ type SessionRequest_Cancel struct {
 	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3,oneof"` // the bool is ignored
 }
 
+type SessionRequest_ArgChunk struct {
+	// A piece of one of the next call's arguments, sent before the call
+	// (same id): the call then carries an empty string or bytes value for
+	// that argument, which says its kind; the chunks in order are its
+	// content. Only to a plugin that announced arg_chunks.
+	ArgChunk *ArgChunk `protobuf:"bytes,4,opt,name=arg_chunk,json=argChunk,proto3,oneof"`
+}
+
 func (*SessionRequest_Call) isSessionRequest_Kind() {}
 
 func (*SessionRequest_Cancel) isSessionRequest_Kind() {}
+
+func (*SessionRequest_ArgChunk) isSessionRequest_Kind() {}
+
+type ArgChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // the argument's name
+	Data  []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// size is the argument's whole length in bytes, on its first chunk.
+	Size          int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArgChunk) Reset() {
+	*x = ArgChunk{}
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArgChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArgChunk) ProtoMessage() {}
+
+func (x *ArgChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArgChunk.ProtoReflect.Descriptor instead.
+func (*ArgChunk) Descriptor() ([]byte, []int) {
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ArgChunk) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ArgChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ArgChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
 
 // SessionEvent is one event of the call numbered id: a log line, or its
 // one result or error (after which the id is done).
@@ -1156,7 +1248,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1260,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[14]
+	mi := &file_plugins_sdk_pluginpb_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1273,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionEvent) GetId() uint64 {
@@ -1242,14 +1334,16 @@ const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03doc\x18\x02 \x01(\tR\x03doc\x12\x1a\n" +
 	"\bfunction\x18\x03 \x01(\tR\bfunction\"\x11\n" +
-	"\x0fDescribeRequest\"\xe0\x01\n" +
+	"\x0fDescribeRequest\"\xff\x01\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x126\n" +
 	"\tfunctions\x18\x03 \x03(\v2\x18.wfsh.plugin.v1.FunctionR\tfunctions\x12L\n" +
 	"\x11task_constructors\x18\x04 \x03(\v2\x1f.wfsh.plugin.v1.TaskConstructorR\x10taskConstructors\x12\x1d\n" +
 	"\n" +
-	"calls_lane\x18\x05 \x01(\bR\tcallsLane\"\xb4\x01\n" +
+	"calls_lane\x18\x05 \x01(\bR\tcallsLane\x12\x1d\n" +
+	"\n" +
+	"arg_chunks\x18\x06 \x01(\bR\targChunks\"\xb4\x01\n" +
 	"\vCallRequest\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12)\n" +
 	"\x04args\x18\x02 \x03(\v2\x15.wfsh.plugin.v1.EntryR\x04args\x12\x19\n" +
@@ -1272,12 +1366,17 @@ const file_plugins_sdk_pluginpb_plugin_proto_rawDesc = "" +
 	"\x05event\"/\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size\"u\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\xae\x01\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\x04call\x18\x02 \x01(\v2\x1b.wfsh.plugin.v1.CallRequestH\x00R\x04call\x12\x18\n" +
-	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancelB\x06\n" +
-	"\x04kind\"O\n" +
+	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancel\x127\n" +
+	"\targ_chunk\x18\x04 \x01(\v2\x18.wfsh.plugin.v1.ArgChunkH\x00R\bargChunkB\x06\n" +
+	"\x04kind\"F\n" +
+	"\bArgChunk\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"O\n" +
 	"\fSessionEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12/\n" +
 	"\x05event\x18\x02 \x01(\v2\x19.wfsh.plugin.v1.CallEventR\x05event2\xe1\x01\n" +
@@ -1299,7 +1398,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugins_sdk_pluginpb_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_plugins_sdk_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(LogLine_Level)(0),      // 0: wfsh.plugin.v1.LogLine.Level
 	(*Value)(nil),           // 1: wfsh.plugin.v1.Value
@@ -1316,7 +1415,8 @@ var file_plugins_sdk_pluginpb_plugin_proto_goTypes = []any{
 	(*CallEvent)(nil),       // 12: wfsh.plugin.v1.CallEvent
 	(*Chunk)(nil),           // 13: wfsh.plugin.v1.Chunk
 	(*SessionRequest)(nil),  // 14: wfsh.plugin.v1.SessionRequest
-	(*SessionEvent)(nil),    // 15: wfsh.plugin.v1.SessionEvent
+	(*ArgChunk)(nil),        // 15: wfsh.plugin.v1.ArgChunk
+	(*SessionEvent)(nil),    // 16: wfsh.plugin.v1.SessionEvent
 }
 var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	2,  // 0: wfsh.plugin.v1.Value.list_value:type_name -> wfsh.plugin.v1.List
@@ -1336,18 +1436,19 @@ var file_plugins_sdk_pluginpb_plugin_proto_depIdxs = []int32{
 	1,  // 14: wfsh.plugin.v1.CallEvent.result:type_name -> wfsh.plugin.v1.Value
 	13, // 15: wfsh.plugin.v1.CallEvent.chunk:type_name -> wfsh.plugin.v1.Chunk
 	10, // 16: wfsh.plugin.v1.SessionRequest.call:type_name -> wfsh.plugin.v1.CallRequest
-	12, // 17: wfsh.plugin.v1.SessionEvent.event:type_name -> wfsh.plugin.v1.CallEvent
-	8,  // 18: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
-	10, // 19: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
-	14, // 20: wfsh.plugin.v1.Plugin.Session:input_type -> wfsh.plugin.v1.SessionRequest
-	9,  // 21: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
-	12, // 22: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
-	15, // 23: wfsh.plugin.v1.Plugin.Session:output_type -> wfsh.plugin.v1.SessionEvent
-	21, // [21:24] is the sub-list for method output_type
-	18, // [18:21] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	15, // 17: wfsh.plugin.v1.SessionRequest.arg_chunk:type_name -> wfsh.plugin.v1.ArgChunk
+	12, // 18: wfsh.plugin.v1.SessionEvent.event:type_name -> wfsh.plugin.v1.CallEvent
+	8,  // 19: wfsh.plugin.v1.Plugin.Describe:input_type -> wfsh.plugin.v1.DescribeRequest
+	10, // 20: wfsh.plugin.v1.Plugin.Call:input_type -> wfsh.plugin.v1.CallRequest
+	14, // 21: wfsh.plugin.v1.Plugin.Session:input_type -> wfsh.plugin.v1.SessionRequest
+	9,  // 22: wfsh.plugin.v1.Plugin.Describe:output_type -> wfsh.plugin.v1.Description
+	12, // 23: wfsh.plugin.v1.Plugin.Call:output_type -> wfsh.plugin.v1.CallEvent
+	16, // 24: wfsh.plugin.v1.Plugin.Session:output_type -> wfsh.plugin.v1.SessionEvent
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_plugins_sdk_pluginpb_plugin_proto_init() }
@@ -1376,6 +1477,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_init() {
 	file_plugins_sdk_pluginpb_plugin_proto_msgTypes[13].OneofWrappers = []any{
 		(*SessionRequest_Call)(nil),
 		(*SessionRequest_Cancel)(nil),
+		(*SessionRequest_ArgChunk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1383,7 +1485,7 @@ func file_plugins_sdk_pluginpb_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_sdk_pluginpb_plugin_proto_rawDesc), len(file_plugins_sdk_pluginpb_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
