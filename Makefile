@@ -32,15 +32,20 @@ setup:
 	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
 
 # Each integration tier (emulators, control plane) lives in mk/<tier>.mk and
-# appends its target to TEST_TIERS; `make test` runs them all after the
-# unit and CLI tests.
+# appends its target to TEST_TIERS, and the target that builds its servers
+# into the cache dir to TIER_SERVERS; `make test` builds the servers two at
+# a time (no-ops once cached; the BigQuery emulator's build is mostly one
+# single-threaded compile, so the control plane's build uses the other
+# core), then runs the tiers after the unit and CLI tests.
 TEST_TIERS :=
+TIER_SERVERS :=
 -include mk/*.mk
 
 ## test: every tier: formatting, vet, the package rule, race-enabled tests,
 ## then the integration tiers of mk/*.mk
 test: setup fmt-check vet depcheck
 	$(GO) test -race -count=1 ./...
+	$(if $(TIER_SERVERS),$(MAKE) --no-print-directory -j2 --output-sync=line $(TIER_SERVERS))
 	@for t in $(TEST_TIERS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-fast: the edit-test loop (no race detector, cached)

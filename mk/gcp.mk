@@ -5,6 +5,7 @@
 
 .PHONY: gcp-emulators test-gcp bench-gcp
 TEST_TIERS += test-gcp
+TIER_SERVERS += gcp-emulators
 
 ## gcp-emulators: build fake-gcs-server and the BigQuery emulator into
 ## $${XDG_CACHE_HOME:-$$HOME/.cache}/wfsh (cold: ~30 CPU-minutes, once)

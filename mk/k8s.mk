@@ -21,6 +21,7 @@ test-k8s: k8s-bins gcp-emulators
 		$(GO) test -race -count=1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/...
 
 TEST_TIERS += test-k8s
+TIER_SERVERS += k8s-bins
 
 ## bench-k8s: run_namespaced_job's latencies and costs, 20 Jobs each, against
 ## a local control plane (docs/performance.md)
