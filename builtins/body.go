@@ -78,7 +78,9 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 	tt := threadPool.Get().(*taskThread)
 	tt.thread.Name = c.TaskRun
 	tt.run = taskRun{call: c, run: s.run, ctx: ctx}
-	stop := context.AfterFunc(ctx, func() { tt.thread.Cancel(context.Cause(ctx).Error()) })
+	// The first step looks at ctx, then every cancelCheckSteps steps
+	// (watchCancel): no registration with ctx per task run.
+	tt.thread.SetMaxExecutionSteps(tt.thread.Steps + 1)
 	args := make(starlark.Tuple, len(s.args))
 	for i, a := range s.args {
 		args[i] = s.fill(i, a, c.Inputs)
@@ -91,7 +93,7 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 		}
 	}
 	v, err := starlark.Call(&tt.thread, s.fn, args, kwargs)
-	if stop() {
+	if !tt.cancelled {
 		// The thread was never cancelled: it can serve another task run.
 		tt.run = taskRun{}
 		threadPool.Put(tt)
@@ -110,16 +112,37 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 // taskThread is a Starlark thread with its task run in its locals. Threads
 // are pooled: a trivial task body costs less than a fresh thread.
 type taskThread struct {
-	thread starlark.Thread
-	run    taskRun
+	thread    starlark.Thread
+	run       taskRun
+	cancelled bool
 }
 
 var threadPool = sync.Pool{New: func() any {
 	tt := &taskThread{}
 	tt.thread.Print = printToLog
+	tt.thread.OnMaxSteps = tt.watchCancel
 	tt.thread.SetLocal(localTask, &tt.run)
 	return tt
 }}
+
+// cancelCheckSteps is how many Starlark steps a task body runs between two
+// looks at its context: a few microseconds of work, so that a cancelled or
+// timed-out body stops promptly, even in a runaway loop.
+const cancelCheckSteps = 1024
+
+// watchCancel is the thread's OnMaxSteps: it cancels the thread once the
+// task run's context is done, and otherwise grants the next steps. Polling
+// from the thread itself costs a task run nothing when it is not cancelled,
+// where registering a callback with the context (context.AfterFunc) took
+// the context's lock twice per task run, shared by every worker.
+func (tt *taskThread) watchCancel(thread *starlark.Thread) {
+	if ctx := tt.run.ctx; ctx != nil && ctx.Err() != nil {
+		tt.cancelled = true
+		thread.Cancel(context.Cause(ctx).Error())
+		return
+	}
+	thread.SetMaxExecutionSteps(thread.Steps + cancelCheckSteps)
+}
 
 // printToLog sends print() output to the running task's log.
 func printToLog(thread *starlark.Thread, msg string) {

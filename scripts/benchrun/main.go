@@ -75,8 +75,9 @@ func main() {
 	strict := flag.Bool("strict", false, "exit 1 when a target is missed, too")
 	extra := flag.String("args", "", "more arguments for wfsh run, space-separated (e.g. --no-store)")
 	compare := flag.String("compare", "", "also run each workload with these arguments instead of -args, alternately, and print the ratio (e.g. --no-store)")
+	base := flag.String("base", "", "also run each workload with this wfsh executable, alternately, and print the ratio (an A/B of two builds)")
 	flag.Parse()
-	if *runs < 1 || flag.NArg() > 0 {
+	if *runs < 1 || flag.NArg() > 0 || (*base != "" && *compare != "") {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -110,6 +111,16 @@ func main() {
 			fmt.Fprintf(os.Stderr, "%s %s: %s %s\n", w.name, *compare, *wfsh, strings.Join(other, " "))
 			cmds = append(cmds, append([]string{exe}, other...))
 			baseline, baseName = "", *compare
+		}
+		if *base != "" {
+			baseExe, err := filepath.Abs(*base)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
+				os.Exit(2)
+			}
+			fmt.Fprintf(os.Stderr, "%s base: %s %s\n", w.name, *base, strings.Join(args, " "))
+			cmds = append(cmds, append([]string{baseExe}, args...))
+			baseline, baseName = "", *base
 		}
 		if baseline != "" {
 			fmt.Fprintf(os.Stderr, "%s bash: bash -c '%s'\n", w.name, w.baseline)
@@ -153,6 +164,9 @@ func main() {
 				what := "the same in bash: " + w.baseline
 				if *compare != "" {
 					what = "the same with " + *compare
+				}
+				if *base != "" {
+					what = "the same run by " + *base
 				}
 				rows = append(rows, []string{w.name + " " + baseName, what, ms(medWall[j]), ms(walls[0]),
 					ms(walls[len(walls)-1]), mib(medRSS), "", ""})
