@@ -66,7 +66,10 @@ func (p *LogPrinter) Emit(e runtime.Event) {
 	}
 }
 
-func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger, msg string) {
+// line prints one log line whose message is parts joined, or one line per
+// line of it. The task runs' own lines, two per task run, take the first
+// path: their parts are appended straight into the line's buffer.
+func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger string, parts ...string) {
 	if l < p.Level {
 		return
 	}
@@ -77,20 +80,32 @@ func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger, msg string) 
 	if sec := t.Unix(); sec != p.stampSec || p.stamp == "" || t.Location() != p.stampLoc {
 		p.stampSec, p.stampLoc, p.stamp = sec, t.Location(), t.Format("2006-01-02 15:04:05-0700")
 	}
-	for _, m := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		b := p.buf[:0]
-		b = append(b, '[')
-		b = append(b, p.stamp...)
-		b = append(b, "] "...)
-		b = append(b, l.String()...)
-		b = append(b, " - wfsh."...)
-		b = append(b, logger...)
-		b = append(b, " | "...)
-		b = append(b, m...)
-		b = append(b, '\n')
-		p.Out.Write(b)
-		p.buf = b
+	for _, part := range parts {
+		if strings.IndexByte(part, '\n') >= 0 {
+			for _, m := range strings.Split(strings.TrimRight(strings.Join(parts, ""), "\n"), "\n") {
+				p.write(l, logger, m)
+			}
+			return
+		}
 	}
+	p.write(l, logger, parts...)
+}
+
+func (p *LogPrinter) write(l runtime.Level, logger string, parts ...string) {
+	b := p.buf[:0]
+	b = append(b, '[')
+	b = append(b, p.stamp...)
+	b = append(b, "] "...)
+	b = append(b, l.String()...)
+	b = append(b, " - wfsh."...)
+	b = append(b, logger...)
+	b = append(b, " | "...)
+	for _, part := range parts {
+		b = append(b, part...)
+	}
+	b = append(b, '\n')
+	p.Out.Write(b)
+	p.buf = b
 }
 
 func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind {
@@ -109,9 +124,14 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 		level = runtime.Debug
 	}
 	if e.State == runtime.Running {
-		if level >= p.Level {
-			p.line(e, level, "TaskRunner", p.startMsg(e))
+		if level < p.Level {
+			return
 		}
+		if e.Attempt > 1 {
+			p.line(e, level, "TaskRunner", fmt.Sprintf("Task '%s': Starting task run (attempt %d)...", e.TaskRun, e.Attempt))
+			return
+		}
+		p.line(e, level, "TaskRunner", "Task '", e.TaskRun, "': Starting task run...")
 		return
 	}
 	if e.State != runtime.Retrying && !e.IsChild() && p.kind(e) == runtime.TaskNode {
@@ -119,18 +139,11 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 	}
 	p.reason(e, level)
 	if level >= p.Level {
-		p.line(e, level, "TaskRunner", fmt.Sprintf("Task '%s': Finished task run for task with final state: '%s'", e.TaskRun, e.State))
+		p.line(e, level, "TaskRunner", "Task '", e.TaskRun, "': Finished task run for task with final state: '", e.State.String(), "'")
 	}
 	if e.IsChild() && e.State.Finished() {
 		p.childFinished(e)
 	}
-}
-
-func (p *LogPrinter) startMsg(e runtime.Event) string {
-	if e.Attempt > 1 {
-		return fmt.Sprintf("Task '%s': Starting task run (attempt %d)...", e.TaskRun, e.Attempt)
-	}
-	return "Task '" + e.TaskRun + "': Starting task run..."
 }
 
 // reason prints why a run ended as it did: errors at error level (the first

@@ -99,3 +99,21 @@ func TestSinksConform(t *testing.T) {
 	runtimetest.TestSink(t, &output.LogPrinter{Out: &bytes.Buffer{}, Level: runtime.Debug}, nil)
 	runtimetest.TestSink(t, &output.JSONPrinter{Out: &bytes.Buffer{}}, nil)
 }
+
+// A message of several lines prints as several log lines with the same
+// prefix; a trailing newline adds none.
+func TestLogPrinterMultiline(t *testing.T) {
+	var buf bytes.Buffer
+	p := &output.LogPrinter{Out: &buf, Level: runtime.Info, Clock: fixedClock}
+	p.Emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "t", Level: runtime.Info, Msg: "first\nsecond\n", Time: epoch})
+	p.Emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "t", MapIndex: -1, State: runtime.Failed, Msg: "boom\nat line 2", Time: epoch})
+	want := `[2020-11-29 10:47:10+0900] INFO - wfsh.t | first
+[2020-11-29 10:47:10+0900] INFO - wfsh.t | second
+[2020-11-29 10:47:10+0900] ERROR - wfsh.TaskRunner | Task 't': boom
+[2020-11-29 10:47:10+0900] ERROR - wfsh.TaskRunner | at line 2
+[2020-11-29 10:47:10+0900] INFO - wfsh.TaskRunner | Task 't': Finished task run for task with final state: 'Failed'
+`
+	if got := buf.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
