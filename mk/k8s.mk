@@ -14,7 +14,7 @@ k8s-bins:
 ## test-k8s: the @kubernetes integration tests against a local control plane
 ## (and the BigQuery emulator, for the BigQuery step of flows/k8s_etl.star)
 test-k8s: k8s-bins gcp-emulators
-	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp
+	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp
 	GO="$(GO)" scripts/gcp/with-emulators.sh \
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
@@ -27,7 +27,7 @@ TIER_SERVERS += k8s-bins
 ## a local control plane (docs/performance.md)
 .PHONY: bench-k8s
 bench-k8s: k8s-bins
-	$(GO) build -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
 		$(GO) test -count=1 -tags k8s_integration -run='^$$' -bench=. -benchtime=1x ./plugins/kubernetes/
