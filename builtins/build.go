@@ -28,6 +28,9 @@ type builder struct {
 	bodies  []*starBody
 	// replaced records which flow.replace() entries matched a call.
 	replaced map[*replacement]bool
+
+	nodeBlock []runtime.Node // newNode's
+	bodyBlock []starBody     // newBody's
 }
 
 func builderOf(thread *starlark.Thread) *builder {
@@ -46,17 +49,43 @@ func (b *builder) misuse(msg string) {
 // uniqueName gives repeated calls of a task the names name, name-2, ...
 func (b *builder) uniqueName(name string) string {
 	for {
-		b.counts[name]++
+		c := b.counts[name] + 1
+		b.counts[name] = c
 		n := name
-		if c := b.counts[name]; c > 1 {
+		if c > 1 {
 			n = name + "-" + strconv.Itoa(c)
 		}
-		if !b.used[n] {
-			b.used[n] = true
+		// One map operation: the name is new if it made the set grow.
+		before := len(b.used)
+		b.used[n] = true
+		if len(b.used) > before {
 			return n
 		}
 	}
 }
+
+// newNode returns a zero Node from a block of them: a flow of many task
+// calls allocates its nodes a block at a time, not one by one.
+func (b *builder) newNode() *runtime.Node {
+	if len(b.nodeBlock) == 0 {
+		b.nodeBlock = make([]runtime.Node, blockSize)
+	}
+	n := &b.nodeBlock[0]
+	b.nodeBlock = b.nodeBlock[1:]
+	return n
+}
+
+// newBody is newNode for task bodies.
+func (b *builder) newBody() *starBody {
+	if len(b.bodyBlock) == 0 {
+		b.bodyBlock = make([]starBody, blockSize)
+	}
+	s := &b.bodyBlock[0]
+	b.bodyBlock = b.bodyBlock[1:]
+	return s
+}
+
+const blockSize = 64
 
 // add appends a node under the enclosing case() guards and returns its ref.
 func (b *builder) add(n *runtime.Node) *TaskRef {
@@ -79,13 +108,15 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 	if err := checkArity(what, t.fn, len(args), kwargs); err != nil {
 		return nil, err
 	}
-	n := &runtime.Node{
+	n := b.newNode()
+	*n = runtime.Node{
 		Name: b.uniqueName(t.name), Task: t.name, Pos: callerPos(thread), DefPos: t.defPos,
 		Trigger: t.opts.trigger, SkipOnUpstreamSkip: t.opts.skipOnUpstreamSkip,
 		Retries: t.opts.retries, RetryDelay: t.opts.retryDelay, Timeout: t.opts.timeout,
 		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
 	}
-	body := &starBody{fn: t.fn, run: b.run}
+	body := b.newBody()
+	*body = starBody{fn: t.fn, run: b.run}
 	if t.opts.cacheFor > 0 {
 		body.cache = &cachePolicy{task: t, ttl: t.opts.cacheFor, key: t.opts.cacheKey}
 		if t.opts.cacheKey == nil {

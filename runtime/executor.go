@@ -163,10 +163,15 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 		finished:   make(chan struct{}),
 		unfinished: len(g.Nodes),
 	}
+	// One allocation for every node's run: a run is large (it holds its
+	// Call), and 10,000 of them allocated one by one cost more than W3's
+	// scheduling does.
+	runs := make([]run, len(g.Nodes))
 	for _, n := range g.Nodes {
 		deps := g.Deps(n)
 		x.deps[n.ID] = deps
-		x.runs[n.ID] = &run{node: n, index: -1, name: n.Name, waiting: len(deps)}
+		runs[n.ID] = run{node: n, index: -1, name: n.Name, waiting: len(deps)}
+		x.runs[n.ID] = &runs[n.ID]
 		for _, d := range deps {
 			x.dependents[d] = append(x.dependents[d], n.ID)
 		}
