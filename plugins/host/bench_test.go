@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,8 +46,12 @@ var benchPlugin = &sdk.Plugin{
 	}},
 }
 
+// benchProcsEnv sets benchPlugin's Procs.
+const benchProcsEnv = "WFSH_BENCH_PROCS"
+
 func init() {
 	if os.Getenv(benchServeEnv) == "1" && os.Getenv(sdk.Handshake.MagicCookieKey) == sdk.Handshake.MagicCookieValue {
+		benchPlugin.Procs, _ = strconv.Atoi(os.Getenv(benchProcsEnv))
 		sdk.Serve(benchPlugin)
 		os.Exit(0)
 	}
@@ -91,7 +96,21 @@ func BenchmarkPluginStart(b *testing.B) {
 // returns its argument, a short string) through host.Manager: encoding,
 // the gRPC stream, binding arguments in the plugin, the result back.
 // Run with -benchtime=10000x for the figure of docs/performance.md.
+// procs=default is the plugin with Go's default GOMAXPROCS, procs=1 the
+// same plugin with sdk.Plugin.Procs = 1.
 func BenchmarkPluginCall(b *testing.B) {
+	for _, procs := range []string{"default", "1"} {
+		b.Run("procs="+procs, func(b *testing.B) {
+			if procs == "default" {
+				procs = "0"
+			}
+			b.Setenv(benchProcsEnv, procs)
+			benchCall(b)
+		})
+	}
+}
+
+func benchCall(b *testing.B) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)

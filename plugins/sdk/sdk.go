@@ -52,6 +52,15 @@ type Plugin struct {
 	// Tasks are task constructors: shell_task(name=..., command=...) at the
 	// top of a flow file returns a task that calls a function.
 	Tasks []TaskConstructor
+	// Procs, when above 0, is how many OS threads may run the plugin's Go
+	// code at once (its GOMAXPROCS); 0 keeps Go's default, one per CPU.
+	// A plugin whose calls are short and wait on I/O can set 1: a call's
+	// round trip is then about a third shorter on 2 cores, as no second
+	// thread is woken to look for work each time a call arrives; one that
+	// runs calls side by side that compute, or start processes as @shell
+	// does, keeps the default (docs/performance.md has both figures).
+	// GOMAXPROCS in the environment wins.
+	Procs int
 }
 
 // Function is one function of a plugin.

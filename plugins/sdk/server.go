@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ func Serve(p *Plugin) {
 		fmt.Fprintf(os.Stderr, "%s is a wfsh plugin: wfsh starts it when a flow loads \"@%s\"; `wfsh plugins` lists what it exports\n", os.Args[0], p.Name)
 		os.Exit(1)
 	}
+	setProcs(p.Procs)
 	srv := newServer(p)
 	if conn, err := pluginLane(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: calls lane: %v (calls go over gRPC)\n", p.Name, err)
@@ -386,4 +388,13 @@ func paramNames(f *Function) string {
 		s += p.Name
 	}
 	return s
+}
+
+// setProcs sets the plugin process's GOMAXPROCS to n when n > 0, unless
+// the environment sets GOMAXPROCS.
+func setProcs(n int) {
+	if n <= 0 || os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	runtime.GOMAXPROCS(n)
 }
