@@ -124,13 +124,9 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 	redactor := &runtime.Redactor{}
 	plugins := newPluginManager(cmd.ErrOrStderr(), level, redactor)
 	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(out, s) }})
+	_, flow, err := loadFlow(path, f.flow, plugins, out)
 	if err != nil {
-		return badInput(err)
-	}
-	flow, err := m.FindFlow(f.flow)
-	if err != nil {
-		return badInput(err)
+		return err
 	}
 	ctx, stop := withInterrupts(cmd.Context(), func() {
 		plugins.Stop()

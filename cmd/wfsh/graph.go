@@ -83,13 +83,9 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 	}
 	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
 	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
+	_, flow, err := loadFlow(path, f.flow, plugins, nil)
 	if err != nil {
-		return badInput(err)
-	}
-	flow, err := m.FindFlow(f.flow)
-	if err != nil {
-		return badInput(err)
+		return err
 	}
 	build, err := flow.Build(builtins.BuildOptions{Params: params, Check: true})
 	if err != nil {

@@ -76,13 +76,9 @@ func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
 	redactor := &runtime.Redactor{}
 	plugins := newPluginManager(stderr, level, redactor)
 	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(stderr, s) }})
+	m, flow, err := loadFlow(path, f.flow, plugins, stderr)
 	if err != nil {
-		return badInput(err)
-	}
-	flow, err := m.FindFlow(f.flow)
-	if err != nil {
-		return badInput(err)
+		return err
 	}
 	runID := runtime.NewRunID()
 	if _, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
@@ -151,4 +152,23 @@ func (rw redactingWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// loadFlow loads the flow file at path, its top-level print() output going
+// to print (nil: dropped), and finds the flow named name ("" for the only
+// one). Either failure is bad input.
+func loadFlow(path, name string, plugins builtins.PluginHost, print io.Writer) (*builtins.Module, *builtins.Flow, error) {
+	p := func(string) {}
+	if print != nil {
+		p = func(s string) { fmt.Fprintln(print, s) }
+	}
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: p})
+	if err != nil {
+		return nil, nil, badInput(err)
+	}
+	flow, err := m.FindFlow(name)
+	if err != nil {
+		return nil, nil, badInput(err)
+	}
+	return m, flow, nil
 }

@@ -98,13 +98,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	redactor := &runtime.Redactor{}
 	plugins := newPluginManager(cmd.ErrOrStderr(), level, redactor)
 	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(s string) { fmt.Fprintln(out, s) }})
+	_, flow, err := loadFlow(path, f.flow, plugins, out)
 	if err != nil {
-		return badInput(err)
-	}
-	flow, err := m.FindFlow(f.flow)
-	if err != nil {
-		return badInput(err)
+		return err
 	}
 	runID := runtime.NewRunID()
 	build, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}})
