@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -52,13 +51,7 @@ func newCacheLsCmd() *cobra.Command {
 				return err
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				for _, e := range entries {
-					if err := enc.Encode(e); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(cmd.OutOrStdout(), entries)
 			}
 			return cacheTable(cmd.OutOrStdout(), entries, time.Now())
 		},

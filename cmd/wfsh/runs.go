@@ -108,13 +108,7 @@ func listRuns(cmd *cobra.Command, f *runsFlags) error {
 		return err
 	}
 	if f.json {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		for _, r := range runs {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return jsonLines(cmd.OutOrStdout(), runs)
 	}
 	return runsTable(cmd.OutOrStdout(), runs, time.Now())
 }
@@ -147,4 +141,16 @@ func jsonOrString(v string) json.RawMessage {
 	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// jsonLines prints each item as one JSON object per line (`--json` of
+// wfsh runs and wfsh cache ls).
+func jsonLines[T any](w io.Writer, items []T) error {
+	enc := json.NewEncoder(w)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+	}
+	return nil
 }
