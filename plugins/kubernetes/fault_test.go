@@ -63,6 +63,15 @@ func newRun(cs *fake.Clientset, log *lines) *jobRun {
 	return r
 }
 
+// newFakeRun is newRun against a new fake clientset, with the Job the run
+// creates stored in *created.
+func newFakeRun(created **batchv1.Job) (*fake.Clientset, *jobRun, *lines) {
+	cs, log := fake.NewClientset(), &lines{}
+	r := newRun(cs, log)
+	r.created = func(j *batchv1.Job) { *created = j }
+	return cs, r, log
+}
+
 func complete(j *batchv1.Job, rv string) *batchv1.Job {
 	j = j.DeepCopy()
 	j.ResourceVersion = rv
@@ -124,11 +133,8 @@ func createdJob(t *testing.T, cs *fake.Clientset) *batchv1.Job {
 }
 
 func TestWatchResumesAfterDroppedConnection(t *testing.T) {
-	cs := fake.NewClientset()
-	log := &lines{}
-	r := newRun(cs, log)
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, log := newFakeRun(&created)
 	seq := &watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) {
 			w.Modify(running(created, "11"))
@@ -154,11 +160,8 @@ func TestWatchResumesAfterDroppedConnection(t *testing.T) {
 }
 
 func TestWatchRelistsWhenResourceVersionExpired(t *testing.T) {
-	cs := fake.NewClientset()
-	log := &lines{}
-	r := newRun(cs, log)
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, log := newFakeRun(&created)
 	seq := &watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) {
 			st := apierrors.NewResourceExpired("too old resource version: 5 (20)").Status()
@@ -200,11 +203,8 @@ func TestWatchForbiddenFailsAtOnce(t *testing.T) {
 }
 
 func TestJobDeletedWhileWatched(t *testing.T) {
-	cs := fake.NewClientset()
-	log := &lines{}
-	r := newRun(cs, log)
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, _ := newFakeRun(&created)
 	seq := &watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Delete(running(created, "30")) },
 	}}
@@ -256,11 +256,8 @@ func TestCreateRefusedSaysWhy(t *testing.T) {
 }
 
 func TestDeleteFailureFailsTheTask(t *testing.T) {
-	cs := fake.NewClientset()
-	log := &lines{}
-	r := newRun(cs, log)
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, _ := newFakeRun(&created)
 	cs.PrependWatchReactor("jobs", (&watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Modify(complete(created, "2")) },
 	}}).react)
@@ -279,10 +276,8 @@ func TestDeleteFailureFailsTheTask(t *testing.T) {
 }
 
 func TestDeleteRetriesServerErrors(t *testing.T) {
-	cs := fake.NewClientset()
-	r := newRun(cs, &lines{})
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, _ := newFakeRun(&created)
 	cs.PrependWatchReactor("jobs", (&watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Modify(complete(created, "2")) },
 	}}).react)
@@ -305,11 +300,8 @@ func TestDeleteRetriesServerErrors(t *testing.T) {
 // filled (though /readyz says ok): a watch that worked before and is
 // refused when it resumes tries again.
 func TestWatchRefusedAfterDropIsRetried(t *testing.T) {
-	cs := fake.NewClientset()
-	log := &lines{}
-	r := newRun(cs, log)
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, log := newFakeRun(&created)
 	seq := &watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Modify(running(created, "11")); w.Stop() },
 		nil, // refused
@@ -371,11 +363,9 @@ func TestCancelDeletesTheJob(t *testing.T) {
 }
 
 func TestKeepJobWhenAsked(t *testing.T) {
-	cs := fake.NewClientset()
-	r := newRun(cs, &lines{})
-	r.delete = false
 	var created *batchv1.Job
-	r.created = func(j *batchv1.Job) { created = j }
+	cs, r, _ := newFakeRun(&created)
+	r.delete = false
 	cs.PrependWatchReactor("jobs", (&watchSeq{scripts: []func(*watch.FakeWatcher){
 		func(w *watch.FakeWatcher) { w.Modify(complete(created, "2")) },
 	}}).react)
