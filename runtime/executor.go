@@ -163,9 +163,8 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 		finished:   make(chan struct{}),
 		unfinished: len(g.Nodes),
 	}
-	// One allocation for every node's run: a run is large (it holds its
-	// Call), and 10,000 of them allocated one by one cost more than W3's
-	// scheduling does.
+	// One allocation for every node's run, rather than one each: a run is
+	// large (it holds its Call), and W3 has 10,000 of them.
 	runs := make([]run, len(g.Nodes))
 	for _, n := range g.Nodes {
 		deps := g.Deps(n)

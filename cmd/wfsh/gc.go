@@ -9,8 +9,9 @@ import (
 
 // gcQuietHeap is how much memory the Go runtime may hold before wfsh's
 // first garbage collection. Most runs never reach it: a flow of 10,000
-// tasks (W3) peaks at about 35 MiB, and collecting while it builds and runs
-// took 15 % of its wall time on 2 cores (docs/performance.md).
+// tasks (W3) peaks at about 41 MiB resident, and collecting while it
+// builds and runs took 10–18 % of its wall time on 2 cores
+// (docs/performance.md).
 const gcQuietHeap = 64 << 20
 
 // gcPercent is GOGC from the first collection on: garbage may grow to four
