@@ -244,8 +244,16 @@ func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]ru
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return runtime.Run(ctx, b.Graph, runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
+	res := runtime.Run(ctx, b.Graph, runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
 		Redactor: b.run.redactor, Concurrency: concurrency})
+	if ctx.Err() != nil {
+		// Interrupted: the calling thread stops here too. Whoever
+		// cancelled ctx also cancels the thread (the REPL does), but
+		// maybe not before the tasks, which watch ctx themselves, have
+		// ended the run: the statement must not go on meanwhile.
+		thread.Cancel("interrupted")
+	}
+	return res
 }
 
 func dictArg(name string, v starlark.Value) (*starlark.Dict, error) {
