@@ -19,10 +19,15 @@ const gcQuietHeap = 64 << 20
 const gcPercent = 400
 
 // tuneGC collects no garbage until the runtime holds gcQuietHeap, then
-// collects as GOGC=gcPercent would, with no memory limit. GOGC or
-// GOMEMLIMIT in the environment leave Go's own settings alone.
+// collects as GOGC=gcPercent would, with no memory limit. GOGC in the
+// environment leaves Go's settings alone; GOMEMLIMIT alone (as in a
+// container) is kept, with GOGC=gcPercent.
 func tuneGC() {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		debug.SetGCPercent(gcPercent)
 		return
 	}
 	debug.SetGCPercent(-1)

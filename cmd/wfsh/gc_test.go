@@ -39,19 +39,26 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
-// GOGC or GOMEMLIMIT from the user wins.
+// GOGC from the user wins; GOMEMLIMIT alone is kept, with GOGC=gcPercent.
 func TestTuneGCLeavesUserSettings(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
-		t.Run(env, func(t *testing.T) {
+	for _, c := range []struct {
+		env, val string
+		want     int
+	}{{"GOGC", "150", 123}, {"GOMEMLIMIT", "1GiB", gcPercent}} {
+		t.Run(c.env, func(t *testing.T) {
 			t.Setenv("GOGC", "")
 			t.Setenv("GOMEMLIMIT", "")
-			t.Setenv(env, "150")
+			t.Setenv(c.env, c.val)
 			debug.SetGCPercent(123)
+			debug.SetMemoryLimit(1 << 30)
 			tuneGC()
-			if p := gcPercentNow(); p != 123 {
-				t.Errorf("GOGC changed to %d with %s set", p, env)
+			if p := gcPercentNow(); p != c.want {
+				t.Errorf("with %s set: GOGC %d, want %d", c.env, p, c.want)
+			}
+			if lim := debug.SetMemoryLimit(-1); lim != 1<<30 {
+				t.Errorf("with %s set: memory limit changed to %d", c.env, lim)
 			}
 		})
 	}
