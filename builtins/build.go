@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -18,8 +19,7 @@ type builder struct {
 	flow   *Flow
 	g      *runtime.Graph
 	run    *runInfo
-	counts map[string]int
-	used   map[string]bool
+	counts map[string]int  // calls of each task name so far
 	guards []runtime.Guard // from enclosing case() calls
 	// misuse is set when a TaskRef was used as a value where Starlark
 	// gives us no way to return an error (truth, str).
@@ -46,22 +46,40 @@ func (b *builder) misuse(msg string) {
 	b.thread.Cancel(msg)
 }
 
-// uniqueName gives repeated calls of a task the names name, name-2, ...
+// uniqueName gives repeated calls of a task the names name, name-2, ...,
+// skipping any name already given. Only the names of tasks are kept (in
+// counts), not every name given: a repeat's name X-k can only clash with
+// a task named X-k (no two repeats share a name), and a task's own name
+// only with a repeat's (X-k with k at most the calls of X so far).
 func (b *builder) uniqueName(name string) string {
 	for {
 		c := b.counts[name] + 1
 		b.counts[name] = c
-		n := name
-		if c > 1 {
-			n = name + "-" + strconv.Itoa(c)
+		if c == 1 {
+			if !b.repeatName(name) {
+				return name
+			}
+			continue
 		}
-		// One map operation: the name is new if it made the set grow.
-		before := len(b.used)
-		b.used[n] = true
-		if len(b.used) > before {
+		n := name + "-" + strconv.Itoa(c)
+		if b.counts[n] == 0 {
 			return n
 		}
 	}
+}
+
+// repeatName reports whether n was given to a repeated call: n is X-k and
+// X was called at least k times.
+func (b *builder) repeatName(n string) bool {
+	i := strings.LastIndexByte(n, '-')
+	if i < 0 {
+		return false
+	}
+	k, err := strconv.Atoi(n[i+1:])
+	if err != nil || k < 2 || strconv.Itoa(k) != n[i+1:] {
+		return false
+	}
+	return b.counts[n[:i]] >= k
 }
 
 // newNode returns a zero Node from a block of them: a flow of many task

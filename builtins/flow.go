@@ -134,7 +134,7 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 		return nil, &runtime.PosError{Pos: runtime.Pos{File: f.defPos.File}, Msg: err.Error()}
 	}
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
-	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, used: map[string]bool{},
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}}, replaced: map[*replacement]bool{}}
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)
