@@ -29,8 +29,8 @@ type builder struct {
 	// replaced records which flow.replace() entries matched a call.
 	replaced map[*replacement]bool
 
-	nodeBlock []runtime.Node // newNode's
-	bodyBlock []starBody     // newBody's
+	nodeBlock []runtime.Node // fromBlock's
+	bodyBlock []starBody
 }
 
 func builderOf(thread *starlark.Thread) *builder {
@@ -82,25 +82,16 @@ func (b *builder) repeatName(n string) bool {
 	return b.counts[n[:i]] >= k
 }
 
-// newNode returns a zero Node from a block of them: a flow of many task
-// calls allocates its nodes a block at a time, not one by one.
-func (b *builder) newNode() *runtime.Node {
-	if len(b.nodeBlock) == 0 {
-		b.nodeBlock = make([]runtime.Node, blockSize)
+// fromBlock returns a zero T from *block, a new block of blockSize when it
+// is used up: a flow of many task calls allocates its nodes and bodies a
+// block at a time, not one by one.
+func fromBlock[T any](block *[]T) *T {
+	if len(*block) == 0 {
+		*block = make([]T, blockSize)
 	}
-	n := &b.nodeBlock[0]
-	b.nodeBlock = b.nodeBlock[1:]
-	return n
-}
-
-// newBody is newNode for task bodies.
-func (b *builder) newBody() *starBody {
-	if len(b.bodyBlock) == 0 {
-		b.bodyBlock = make([]starBody, blockSize)
-	}
-	s := &b.bodyBlock[0]
-	b.bodyBlock = b.bodyBlock[1:]
-	return s
+	v := &(*block)[0]
+	*block = (*block)[1:]
+	return v
 }
 
 const blockSize = 64
@@ -126,14 +117,14 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 	if err := checkArity(what, t.fn, len(args), kwargs); err != nil {
 		return nil, err
 	}
-	n := b.newNode()
+	n := fromBlock(&b.nodeBlock)
 	*n = runtime.Node{
 		Name: b.uniqueName(t.name), Task: t.name, Pos: callerPos(thread), DefPos: t.defPos,
 		Trigger: t.opts.trigger, SkipOnUpstreamSkip: t.opts.skipOnUpstreamSkip,
 		Retries: t.opts.retries, RetryDelay: t.opts.retryDelay, Timeout: t.opts.timeout,
 		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
 	}
-	body := b.newBody()
+	body := fromBlock(&b.bodyBlock)
 	*body = starBody{fn: t.fn, run: b.run}
 	if t.opts.cacheFor > 0 {
 		body.cache = &cachePolicy{task: t, ttl: t.opts.cacheFor, key: t.opts.cacheKey}
