@@ -9,7 +9,8 @@ FUZZTIME ?= 30s
 # Executables are built without cgo: static, so a process starts without the
 # dynamic loader (about 1.7 ms less per wfsh process here, docs/performance.md)
 # and runs on any Linux. Tests keep cgo: the race detector needs it.
-GOBUILD := CGO_ENABLED=0 $(GO) build
+STATIC  := CGO_ENABLED=0
+GOBUILD := $(STATIC) $(GO) build
 
 .PHONY: all build install run test test-fast vet fmt-check depcheck bench fuzz proto clean
 
@@ -21,7 +22,7 @@ build:
 
 ## install: the same into $$GOBIN (plugins must sit next to wfsh or on PATH)
 install:
-	CGO_ENABLED=0 $(GO) install ./cmd/...
+	$(STATIC) $(GO) install ./cmd/...
 
 ## run: build wfsh and run a flow (FLOW=flows/hello_world.star)
 run: build
