@@ -244,8 +244,14 @@ func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]ru
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	res := runtime.Run(ctx, b.Graph, runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
-		Redactor: b.run.redactor, Concurrency: concurrency})
+	opt := runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
+		Redactor: b.run.redactor, Concurrency: concurrency}
+	var res *runtime.Result
+	if e != nil && e.opts.Execute != nil {
+		res = e.opts.Execute(ctx, b, opt)
+	} else {
+		res = runtime.Run(ctx, b.Graph, opt)
+	}
 	if ctx.Err() != nil {
 		// Interrupted: the calling thread stops here too. Whoever
 		// cancelled ctx also cancels the thread (the REPL does), but

@@ -236,7 +236,7 @@ func (f *Flow) bindParams(given map[string]starlark.Value, check bool) (*starlar
 		v, ok := given[p.Name]
 		switch {
 		case ok && p.Default != nil && p.Default != starlark.None && !sameKind(v, p.Default):
-			errs.Add(pos, "parameter %s: got %s %s, want %s like its default %s", p.Name, v.Type(), v.String(), p.Default.Type(), p.Default.String())
+			errs.Add(pos, "parameter %s: got %s %s, want %s like its default %s", p.Name, v.Type(), clip(v.String()), p.Default.Type(), clip(p.Default.String()))
 		case !ok && p.Default != nil:
 			v = p.Default
 		case !ok && check:
@@ -304,4 +304,16 @@ func (f *Flow) replacementFor(t *Task, used map[*replacement]bool) *Task {
 // SortFlows orders flows by where they are defined.
 func SortFlows(flows []*Flow) {
 	sort.Slice(flows, func(i, j int) bool { return flows[i].defPos.Before(flows[j].defPos) })
+}
+
+// maxShown bounds how much of a value given from outside (-p) a message
+// repeats.
+const maxShown = 80
+
+// clip cuts s for a message: its first maxShown characters and its size.
+func clip(s string) string {
+	if r := []rune(s); len(r) > maxShown {
+		return fmt.Sprintf("%s... (%d bytes)", string(r[:maxShown]), len(s))
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +31,10 @@ type LoadOptions struct {
 	// RunConcurrency bounds the task bodies a flow.run() runs at once;
 	// 0: the executor's default.
 	RunConcurrency int
+	// Execute, if set, runs each flow.run()'s build (the runner package
+	// sets it, so that the REPL runs flows as `wfsh run` does); nil runs
+	// it with runtime.Run.
+	Execute func(context.Context, *Build, runtime.Options) *runtime.Result
 	// Interactive marks a session (`wfsh repl`), where flow.visualize()
 	// may write files; flow code run by `wfsh run` stays hermetic.
 	Interactive bool

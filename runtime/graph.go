@@ -139,6 +139,27 @@ func (g *Graph) Lookup(name string) []*Node {
 	return out
 }
 
+// TopoOrder lists g's nodes so that each comes after what it depends on.
+func (g *Graph) TopoOrder() []*Node {
+	out := make([]*Node, 0, len(g.Nodes))
+	state := make([]uint8, len(g.Nodes))
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if state[n.ID] != 0 {
+			return
+		}
+		state[n.ID] = 1
+		for _, d := range g.Deps(n) {
+			visit(g.Nodes[d])
+		}
+		out = append(out, n)
+	}
+	for _, n := range g.Nodes {
+		visit(n)
+	}
+	return out
+}
+
 // Deps returns the distinct nodes n waits for: data, ordering and guard edges.
 func (g *Graph) Deps(n *Node) []NodeID {
 	out := make([]NodeID, 0, len(n.Inputs)+len(n.Upstream)+len(n.Guards))

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -12,10 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.starlark.net/starlark"
 
-	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -113,24 +114,22 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 	if _, ok := ctxKV["today"]; ok {
 		return badInput(fmt.Errorf("--context today=...: backfill sets today to each day itself"))
 	}
-	rf := &runFlags{flow: f.flow, params: f.params, context: f.context, store: f.store}
-	rs, err := startStore(rf, cmd.ErrOrStderr())
-	if err != nil {
+	var st *runner.Store
+	if path, err := f.store.where(); err != nil {
+		return err
+	} else if st, err = runner.OpenStore(path, cmd.ErrOrStderr()); err != nil {
 		return err
 	}
-	defer rs.close()
+	r := newRunner(cmd.ErrOrStderr(), level, st, 0)
+	defer r.Close()
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
-	redactor := &runtime.Redactor{}
-	plugins := newPluginManager(cmd.ErrOrStderr(), level, redactor)
-	defer plugins.Stop()
-	_, flow, err := loadFlow(path, f.flow, plugins, out)
+	fl, err := r.Load(path, f.flow, out)
 	if err != nil {
 		return err
 	}
-	ctx, stop := withInterrupts(cmd.Context(), func() {
-		plugins.Stop()
-		rs.close()
+	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		r.Close()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
@@ -149,7 +148,7 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			runs[i] = runDay(ctx, rs, out, level, path, rf, flow, params, redactor, day, ctxKV)
+			runs[i] = runDay(ctx, r, fl, out, level, day, params, ctxKV)
 		})
 	}
 	wg.Wait()
@@ -157,30 +156,17 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 }
 
 // runDay builds and runs the flow for one day, and records it.
-func runDay(ctx context.Context, rs *runStore, out io.Writer, level runtime.Level, path string, rf *runFlags,
-	flow *builtins.Flow, params map[string]starlark.Value, redactor *runtime.Redactor, day string, ctxKV map[string]string) dayRun {
+func runDay(ctx context.Context, r *runner.Runner, fl *runner.Flow, out io.Writer, level runtime.Level,
+	day string, params map[string]json.RawMessage, ctxKV map[string]string) dayRun {
 	kv := map[string]string{"today": day}
-	for k, v := range ctxKV {
-		kv[k] = v
-	}
-	runID := runtime.NewRunID()
-	b, err := flow.Build(builtins.BuildOptions{Params: params,
-		RunSettings: builtins.RunSettings{RunID: runID, Context: kv, Redactor: redactor}})
-	if err != nil {
-		return dayRun{day: day, state: runtime.Failed, err: badInput(err)}
-	}
+	maps.Copy(kv, ctxKV)
 	start := time.Now()
-	hooks, err := rs.begin(ctx, path, rf, b, runID, kv)
+	run, err := r.Prepare(ctx, fl, runner.Request{Params: params, Context: kv})
 	if err != nil {
 		return dayRun{day: day, state: runtime.Failed, err: err}
 	}
-	res := runtime.Run(ctx, b.Graph, runtime.Options{
-		RunID: runID, Redactor: redactor,
-		Sink:  runtime.Tee(&output.LogPrinter{Out: out, Level: level, Graph: b.Graph}, hooks.sink),
-		Mocks: hooks.mocks, Cache: hooks.cache,
-	})
-	rs.finish(hooks)
-	return dayRun{day: day, runID: runID, state: res.State, took: time.Since(start)}
+	res := run.Execute(ctx, &output.LogPrinter{Out: out, Level: level, Graph: run.Graph()})
+	return dayRun{day: day, runID: run.ID, state: res.State, took: time.Since(start)}
 }
 
 // backfillSummary prints a line per day and returns the exit status: the
@@ -194,13 +180,12 @@ func backfillSummary(w io.Writer, runs []dayRun) error {
 	for _, r := range runs {
 		id, took := "-", "-"
 		if r.runID != "" {
-			id, took = shortID(r.runID), duration(r.took)
+			id, took = runner.ShortID(r.runID), duration(r.took)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.day, id, r.state, took)
 		c := exitCode(r.state)
-		var ee *exitError
-		if errors.As(r.err, &ee) {
-			c = ee.code
+		if r.err != nil {
+			c = errorCode(r.err)
 		}
 		if r.err != nil {
 			msgs = append(msgs, r.day+": "+r.err.Error())

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -24,7 +25,7 @@ func newCheckCmd() *cobra.Command {
 }
 
 func check(cmd *cobra.Command, path string) error {
-	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
+	plugins := runner.NewPlugins(pluginOptions(), cmd.ErrOrStderr(), runtime.Info, nil)
 	defer plugins.Stop()
 	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}})
 	if err != nil {

@@ -1,33 +1,46 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 
-	"go.starlark.net/starlark"
-
-	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// splitKV splits "k=v" flag values.
+// maxEcho bounds how much of a refused flag value a message repeats.
+const maxEcho = 80
+
+// splitKV splits "k=v" flag values. A key given twice is refused: the
+// second would silently win.
 func splitKV(flag string, kvs []string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
+			return nil, fmt.Errorf("%s %s: want KEY=VALUE", flag, echo(kv))
+		}
+		if was, dup := m[k]; dup {
+			return nil, fmt.Errorf("%s %s: %s is given twice (first %s): give it once", flag, echo(kv), echo(k), echo(k+"="+was))
 		}
 		m[k] = v
 	}
 	return m, nil
 }
 
+// echo quotes a value given on the command line for a message, cut to
+// maxEcho characters.
+func echo(s string) string {
+	if r := []rune(s); len(r) > maxEcho {
+		return fmt.Sprintf("%q... (%d bytes)", string(r[:maxEcho]), len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // runInputs reads what every way of running a flow takes from its flags:
 // --log-level, -p and --context. Its errors are bad input.
-func runInputs(logLevel string, paramKVs, contextKVs []string) (runtime.Level, map[string]starlark.Value, map[string]string, error) {
+func runInputs(logLevel string, paramKVs, contextKVs []string) (runtime.Level, map[string]json.RawMessage, map[string]string, error) {
 	level, err := runtime.ParseLevel(logLevel)
 	if err != nil {
 		return 0, nil, nil, badInput(err)
@@ -45,28 +58,14 @@ func runInputs(logLevel string, paramKVs, contextKVs []string) (runtime.Level, m
 
 // parseParams reads -p k=v values: v as JSON where it parses (6, true,
 // [1,2], {"a": 1}), else as a string.
-func parseParams(kvs []string) (map[string]starlark.Value, error) {
+func parseParams(kvs []string) (map[string]json.RawMessage, error) {
 	raw, err := splitKV("-p", kvs)
 	if err != nil {
 		return nil, err
 	}
-	params := map[string]starlark.Value{}
+	params := make(map[string]json.RawMessage, len(raw))
 	for k, v := range raw {
-		params[k] = paramValue(v)
+		params[k] = runner.JSONOrString(v)
 	}
 	return params, nil
-}
-
-func paramValue(s string) starlark.Value {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil || dec.More() {
-		return starlark.String(s)
-	}
-	v, err := builtins.FromJSON(x)
-	if err != nil {
-		return starlark.String(s)
-	}
-	return v
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -73,21 +74,22 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 				f.output, strings.ToUpper(format), graphvizHint, strings.TrimSuffix(f.output, filepath.Ext(f.output))+".dot"))
 		}
 	}
-	params, err := parseParams(f.params)
+	raw, err := parseParams(f.params)
 	if err != nil {
 		return badInput(err)
 	}
+	params := runner.ParamValues(raw)
 	states, err := runStates(cmd.Context(), f, &params)
 	if err != nil {
 		return err
 	}
-	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
-	defer plugins.Stop()
-	_, flow, err := loadFlow(path, f.flow, plugins, nil)
+	r := newRunner(cmd.ErrOrStderr(), runtime.Info, nil, 0)
+	defer r.Close()
+	fl, err := r.Load(path, f.flow, nil)
 	if err != nil {
 		return err
 	}
-	build, err := flow.Build(builtins.BuildOptions{Params: params, Check: true})
+	build, err := fl.Flow.Build(builtins.BuildOptions{Params: params, Check: true})
 	if err != nil {
 		return badInput(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.starlark.net/starlark"
 
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -45,10 +46,10 @@ func runStates(ctx context.Context, f *graphFlags, params *map[string]starlark.V
 	if len(f.params) == 0 {
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(run.Parameters, &raw); err != nil {
-			return nil, fmt.Errorf("run %s: stored parameters: %w", shortID(run.ID), err)
+			return nil, fmt.Errorf("run %s: stored parameters: %w", runner.ShortID(run.ID), err)
 		}
 		for k, v := range raw {
-			(*params)[k] = paramValue(string(v))
+			(*params)[k] = runner.ParamValue(string(v))
 		}
 	}
 	return states, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/wfsh/wfsh/runner"
 )
 
 // Exit codes, as SPEC §2 gives them.
@@ -45,14 +47,34 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitSuccess
 	}
 	var ee *exitError
-	if !errors.As(err, &ee) {
+	var ie *runner.InputError
+	var se *runner.StoreError
+	if !errors.As(err, &ee) && !errors.As(err, &ie) && !errors.As(err, &se) {
 		// Cobra's own errors: unknown command or flag, wrong arguments.
 		path := cmd.CommandPath()
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
 		return exitBadInput
 	}
-	if ee.err != nil {
-		fmt.Fprintln(stderr, ee.err)
+	if ee == nil || ee.err != nil {
+		fmt.Fprintln(stderr, err)
 	}
-	return ee.code
+	return errorCode(err)
+}
+
+// errorCode is the exit status for a command's error: bad input (the
+// runner's InputError) 2, a failure of the run store 1, else what an
+// exitError says, else 1.
+func errorCode(err error) int {
+	var ee *exitError
+	var ie *runner.InputError
+	var se *runner.StoreError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ie):
+		return exitBadInput
+	case errors.As(err, &se):
+		return exitFailed
+	}
+	return exitFailed
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -73,30 +74,31 @@ func runOnKubernetes(cmd *cobra.Command, path string, f *runFlags) error {
 		return err
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	redactor := &runtime.Redactor{}
-	plugins := newPluginManager(stderr, level, redactor)
-	defer plugins.Stop()
-	m, flow, err := loadFlow(path, f.flow, plugins, stderr)
+	r := newRunner(stderr, level, nil, 0)
+	defer r.Close()
+	fl, err := r.Load(path, f.flow, stderr)
 	if err != nil {
 		return err
 	}
-	runID := runtime.NewRunID()
-	if _, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}}); err != nil {
-		return badInput(err)
+	// Built here so that bad input is found before anything is submitted.
+	run, err := r.Prepare(cmd.Context(), fl, runner.Request{Params: params, Context: ctxKV})
+	if err != nil {
+		return err
 	}
-	args, err := submitArgs(m, path, flow.Name(), f)
+	args, err := submitArgs(fl.Module, path, fl.Flow.Name(), f)
 	if err != nil {
 		return badInput(err)
 	}
+	plugins := r.Plugins()
 	if err := checkRunner(cmd.Context(), plugins); err != nil {
 		return badInput(err)
 	}
-	ctx, stop := withInterrupts(cmd.Context(), func() {
-		plugins.Stop()
+	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		r.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	req := &pb.CallRequest{Function: "submit_flow_run", Args: args, FlowRunId: runID}
+	req := &pb.CallRequest{Function: "submit_flow_run", Args: args, FlowRunId: run.ID}
 	v, err := plugins.Call(ctx, "kubernetes", req, remoteLog(stdout, stderr, level))
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "wfsh: interrupted: the flow run's Job is deleted")

@@ -9,14 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
-	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/plugins/shell"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -39,18 +38,20 @@ func self() string {
 	return exe
 }
 
-// newPluginManager finds plugins as SPEC §3 says. go-plugin's own messages
-// reach stderr only at debug level, with the run's secrets masked.
-func newPluginManager(stderr io.Writer, level runtime.Level, red *runtime.Redactor) *host.Manager {
+// pluginOptions find plugins as SPEC §3 says, wfsh's own served by this
+// executable.
+func pluginOptions() host.Options {
 	names := make([]string, 0, len(builtinPlugins))
 	for n := range builtinPlugins {
 		names = append(names, n)
 	}
-	var logOut io.Writer
-	if level <= runtime.Debug {
-		logOut = redactingWriter{w: stderr, r: red}
-	}
-	return host.NewManager(host.Options{Self: self(), Builtin: names}, logOut, hclog.Debug)
+	return host.Options{Self: self(), Builtin: names}
+}
+
+// newRunner is the runner of one command's flow runs, recorded in st
+// (nil: not recorded).
+func newRunner(stderr io.Writer, level runtime.Level, st *runner.Store, concurrency int) *runner.Runner {
+	return runner.New(runner.Options{Plugins: pluginOptions(), Level: level, Stderr: stderr, Store: st, Concurrency: concurrency})
 }
 
 func newServePluginCmd() *cobra.Command {
@@ -79,7 +80,7 @@ $WFSH_PLUGIN_DIR, or on $PATH (the first one found wins), and the plugins wfsh
 serves itself. Each plugin is started to ask what it exports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
+			m := runner.NewPlugins(pluginOptions(), cmd.ErrOrStderr(), runtime.Info, nil)
 			defer m.Stop()
 			return listPlugins(cmd.Context(), cmd.OutOrStdout(), m)
 		},
@@ -139,36 +140,4 @@ func wireString(v *pb.Value) string {
 	}
 	d, _ := sdk.Decode(v)
 	return fmt.Sprint(d)
-}
-
-// redactingWriter masks secrets in what it writes.
-type redactingWriter struct {
-	w io.Writer
-	r *runtime.Redactor
-}
-
-func (rw redactingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(rw.w, rw.r.Redact(string(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// loadFlow loads the flow file at path, its top-level print() output going
-// to print (nil: dropped), and finds the flow named name ("" for the only
-// one). Either failure is bad input.
-func loadFlow(path, name string, plugins builtins.PluginHost, print io.Writer) (*builtins.Module, *builtins.Flow, error) {
-	p := func(string) {}
-	if print != nil {
-		p = func(s string) { fmt.Fprintln(print, s) }
-	}
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: p})
-	if err != nil {
-		return nil, nil, badInput(err)
-	}
-	flow, err := m.FindFlow(name)
-	if err != nil {
-		return nil, nil, badInput(err)
-	}
-	return m, flow, nil
 }

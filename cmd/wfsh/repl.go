@@ -12,6 +12,7 @@ import (
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/repl"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -101,12 +102,11 @@ func runRepl(cmd *cobra.Command, path string, f *replFlags) error {
 	if ui != nil {
 		pluginLevel = max(level, runtime.Info) // no go-plugin debug lines over the screen
 	}
-	plugins := newPluginManager(cmd.ErrOrStderr(), pluginLevel, &runtime.Redactor{})
-	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: front.Print, OnRun: front.OnRun,
-		RunConcurrency: f.concurrency, Interactive: true})
+	r := newRunner(cmd.ErrOrStderr(), pluginLevel, nil, f.concurrency)
+	defer r.Close()
+	m, err := r.LoadInteractive(path, builtins.LoadOptions{Print: front.Print, OnRun: front.OnRun, Interactive: true})
 	if err != nil {
-		return badInput(err)
+		return err
 	}
 	var bound *builtins.Flow
 	if f.flow != "" || len(m.Flows) == 1 {
@@ -115,8 +115,8 @@ func runRepl(cmd *cobra.Command, path string, f *replFlags) error {
 		}
 	}
 	s := repl.New(m, repl.Options{Print: front.Print, Flow: bound})
-	ctx, stop := withInterrupts(cmd.Context(), func() {
-		plugins.Stop()
+	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		r.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()

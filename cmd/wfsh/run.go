@@ -1,18 +1,17 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -23,7 +22,7 @@ type runFlags struct {
 	concurrency int
 	json        bool
 	logLevel    string
-	// The run store, resume and the cache (record.go).
+	// The run store, resume and the cache (runner.Store).
 	store   storeFlag
 	noStore bool
 	record  bool   // deprecated: recording is the default
@@ -85,77 +84,66 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	rs, err := startStore(f, cmd.ErrOrStderr())
+	st, err := f.openStore(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	if err := rs.resumeSettings(cmd.Context(), f, &params, &ctxKV); err != nil {
-		return err
+	r := newRunner(cmd.ErrOrStderr(), level, st, f.concurrency)
+	defer r.Close()
+	req := runner.Request{Params: params, Context: ctxKV}
+	if f.resume != "" {
+		if req.Resume, err = r.Resumed(cmd.Context(), f.resume); err != nil {
+			return err
+		}
+		if f.flow == "" {
+			f.flow = req.Resume.Flow()
+		}
 	}
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
-	redactor := &runtime.Redactor{}
-	plugins := newPluginManager(cmd.ErrOrStderr(), level, redactor)
-	defer plugins.Stop()
-	_, flow, err := loadFlow(path, f.flow, plugins, out)
+	fl, err := r.Load(path, f.flow, out)
 	if err != nil {
 		return err
 	}
-	runID := runtime.NewRunID()
-	build, err := flow.Build(builtins.BuildOptions{Params: params, RunSettings: builtins.RunSettings{RunID: runID, Context: ctxKV, Redactor: redactor}})
-	if err != nil {
-		return badInput(err)
-	}
-	hooks, err := rs.begin(cmd.Context(), path, f, build, runID, ctxKV)
+	run, err := r.Prepare(cmd.Context(), fl, req)
 	if err != nil {
 		return err
 	}
 	// --tui (tui.go)
 	if tty != nil {
-		return runTUI(cmd, tty, out, build, runtime.Options{RunID: runID, Concurrency: f.concurrency,
-			Redactor: redactor, Sink: hooks.sink, Mocks: hooks.mocks, Cache: hooks.cache},
-			func() { plugins.Stop(); rs.close(); out.Close() })
+		return runTUI(cmd, tty, out, run, func() { r.Close(); out.Close() })
 	}
-	ctx, stop := withInterrupts(cmd.Context(), func() {
-		plugins.Stop()
-		rs.close()
+	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		r.Close()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	res := runtime.Run(ctx, build.Graph, runtime.Options{
-		RunID: runID, Concurrency: f.concurrency, Redactor: redactor,
-		Sink: runtime.Tee(printer(out, f, level, build), hooks.sink), Mocks: hooks.mocks, Cache: hooks.cache,
-	})
+	res := run.Execute(ctx, printer(out, f, level, run.Build))
 	return &exitError{code: exitCode(res.State)}
 }
 
-// withInterrupts cancels the returned context at the first SIGINT or
-// SIGTERM, and calls second at the next one.
-func withInterrupts(parent context.Context, second func()) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(parent)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case <-sigs:
-			second()
-		case <-done:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(sigs)
-		close(done)
-		cancel()
+// openStore starts opening the run store, unless --no-store (nil).
+func (f *runFlags) openStore(stderr io.Writer) (*runner.Store, error) {
+	if f.noStore {
+		return nil, nil
 	}
+	path, err := f.store.where()
+	if err != nil {
+		return nil, err
+	}
+	return runner.OpenStore(path, stderr)
+}
+
+// registerStoreFlags adds the run store's flags to `wfsh run`.
+func registerStoreFlags(fl *pflag.FlagSet, f *runFlags) {
+	f.store.register(fl)
+	fl.BoolVar(&f.noStore, "no-store", false, "do not record the run (and use no cache)")
+	fl.StringVar(&f.resume, "resume", "", "resume the run RUN (its id or a unique prefix): the task runs that succeeded in it are not run again")
+	// --record asked for recording when it was not the default: it is
+	// kept, hidden, so that scripts using it go on working.
+	fl.BoolVar(&f.record, "record", false, "record the run (every run is, unless --no-store)")
+	_ = fl.MarkHidden("record")
 }
 
 func printer(out io.Writer, f *runFlags, level runtime.Level, b *builtins.Build) runtime.Sink {

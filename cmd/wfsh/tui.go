@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/tui"
 )
@@ -50,10 +50,11 @@ func (t *tuiFlags) use(cmd *cobra.Command, f *runFlags) (*os.File, error) {
 // runTUI runs the flow with the live view on tty. cleanup stops what the
 // run started (plugins, the run store, buffered output), for the exit on a
 // second interrupt.
-func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build *builtins.Build, opt runtime.Options, cleanup func()) error {
+func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, run *runner.Run, cleanup func()) error {
+	build := run.Build
 	out.Flush() // what the flow printed while loading, before the screen changes
 	feed := tui.NewFeed(0)
-	m := tui.New(tui.Options{Graph: build.Graph, Feed: feed, Flow: build.Flow.Name(), RunID: opt.RunID})
+	m := tui.New(tui.Options{Graph: build.Graph, Feed: feed, Flow: build.Flow.Name(), RunID: run.ID})
 	runCtx, cancelRun := context.WithCancel(cmd.Context())
 	defer cancelRun()
 	// The view reads keys from the terminal (stdin, or /dev/tty when
@@ -61,7 +62,7 @@ func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build 
 	// cancels the run at the first and exits at the second.
 	app := tui.NewApp(m, cancelRun)
 	p := tea.NewProgram(app, tea.WithOutput(tty), tea.WithoutSignalHandler())
-	ctx, stop := withInterrupts(runCtx, func() {
+	ctx, stop := runner.WithInterrupts(runCtx, func() {
 		p.Kill() // give the terminal back first
 		cleanup()
 		os.Exit(exitInterrupted)
@@ -86,8 +87,7 @@ func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, build 
 		started = true
 		go func() {
 			t0 := time.Now()
-			opt.Sink = runtime.Tee(feed, opt.Sink)
-			res := runtime.Run(ctx, build.Graph, opt)
+			res := run.Execute(ctx, feed)
 			elapsed = time.Since(t0)
 			feed.Close()
 			done <- res

@@ -1,0 +1,255 @@
+// Package runner runs flow runs the one way every wfsh command does: load
+// the flow file, build the graph, record the run in the store, reuse what
+// --resume and the task cache give, send the events to the caller's sinks,
+// stop on cancellation, and return the final state. `wfsh run`, `wfsh
+// backfill`, `wfsh run --tui`, `--on kubernetes` (which only loads and
+// builds) and the REPL's flow.run() call it; `wfsh serve` and the worker's
+// child process are its next callers.
+//
+// A Runner holds what the runs of one process share (the plugins, the
+// store, the secrets to mask) and no globals: a process may hold several.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"go.starlark.net/starlark"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Plugins says where plugins are found: the executable that serves
+	// wfsh's own (`wfsh __plugin NAME`) and their names.
+	Plugins host.Options
+	// Level is the least level logged; go-plugin's own messages reach
+	// Stderr at Debug only.
+	Level runtime.Level
+	// Stderr gets what goes wrong outside a run: the store's failures.
+	Stderr io.Writer
+	// Store records the runs; nil records nothing (--no-store).
+	Store *Store
+	// Concurrency bounds the task bodies of a run at once; 0 means
+	// runtime.DefaultConcurrency.
+	Concurrency int
+}
+
+// Runner runs flow runs. Close it when done.
+type Runner struct {
+	opt      Options
+	plugins  *host.Manager
+	redactor *runtime.Redactor
+	once     sync.Once
+}
+
+// New returns a Runner; plugins start when a flow loads one.
+func New(opt Options) *Runner {
+	red := &runtime.Redactor{}
+	return &Runner{opt: opt, redactor: red, plugins: NewPlugins(opt.Plugins, opt.Stderr, opt.Level, red)}
+}
+
+// NewPlugins finds plugins as SPEC §3 says. go-plugin's own messages
+// reach stderr only at level Debug, with red's secrets masked.
+func NewPlugins(opt host.Options, stderr io.Writer, level runtime.Level, red *runtime.Redactor) *host.Manager {
+	var logOut io.Writer
+	if level <= runtime.Debug && stderr != nil {
+		logOut = redactingWriter{w: stderr, r: red}
+	}
+	return host.NewManager(opt, logOut, hclog.Debug)
+}
+
+// Plugins is the plugin manager of the Runner's runs.
+func (r *Runner) Plugins() *host.Manager { return r.plugins }
+
+// Redactor masks the secrets the Runner's runs read.
+func (r *Runner) Redactor() *runtime.Redactor { return r.redactor }
+
+// Close stops the plugins and writes what is left of every run to the
+// store, then closes it. It may be called more than once, and from
+// another goroutine than the runs' (a second interrupt).
+func (r *Runner) Close() {
+	r.once.Do(func() {
+		r.plugins.Stop()
+		r.opt.Store.Close()
+	})
+}
+
+// Flow is a loaded flow file and the flow to run in it.
+type Flow struct {
+	Path   string
+	Module *builtins.Module
+	Flow   *builtins.Flow
+}
+
+// Load loads the flow file at path, its top-level print() output going
+// to print (nil: dropped), and finds the flow named name ("" for the only
+// one). Either failure is an *InputError.
+func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
+	return r.load(path, name, builtins.LoadOptions{Print: printFunc(print)})
+}
+
+// LoadInteractive loads path for the REPL: opt's Print, OnRun and
+// Interactive are kept, and each flow.run() in the session runs as this
+// Runner runs flows (its plugins, its concurrency).
+func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
+	opt.Plugins = r.plugins
+	opt.RunConcurrency = r.opt.Concurrency
+	opt.Execute = r.execute
+	m, err := builtins.Load(path, opt)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	return m, nil
+}
+
+func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error) {
+	opt.Plugins = r.plugins
+	m, err := builtins.Load(path, opt)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	f, err := m.FindFlow(name)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	return &Flow{Path: path, Module: m, Flow: f}, nil
+}
+
+func printFunc(w io.Writer) func(string) {
+	if w == nil {
+		return func(string) {}
+	}
+	return func(s string) { fmt.Fprintln(w, s) }
+}
+
+// execute runs a build of the REPL's flow.run().
+func (r *Runner) execute(ctx context.Context, b *builtins.Build, opt runtime.Options) *runtime.Result {
+	if opt.Concurrency == 0 {
+		opt.Concurrency = r.opt.Concurrency
+	}
+	return runtime.Run(ctx, b.Graph, opt)
+}
+
+// Request is one flow run to make of a loaded flow.
+type Request struct {
+	// RunID names the run; "" makes a new id.
+	RunID string
+	// Params are the flow's parameters as JSON values, as the store
+	// records them (`-p k=v` gives v where it is JSON, else v as a JSON
+	// string).
+	Params map[string]json.RawMessage
+	// Context overrides context keys (today=2020-11-30).
+	Context map[string]string
+	// Resume is the recorded run this one resumes (Runner.Resumed), or
+	// nil. Its parameters and context are the run's.
+	Resume *Resumed
+}
+
+// Run is a flow run built and ready to execute.
+type Run struct {
+	ID    string
+	Build *builtins.Build
+	r     *Runner
+	hooks hooks
+}
+
+// Graph is the run's graph, for the views that draw it.
+func (run *Run) Graph() *runtime.Graph { return run.Build.Graph }
+
+// Prepare builds the flow for req and starts recording the run. A flow
+// that does not build is an *InputError. The store may still be opening:
+// only --resume and the cache wait for it.
+func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error) {
+	params, ctxKV := req.Params, req.Context
+	if req.Resume != nil {
+		if err := req.Resume.check(params, ctxKV); err != nil {
+			return nil, err
+		}
+		params, ctxKV = req.Resume.params, req.Resume.context
+	}
+	values := ParamValues(params)
+	id := req.RunID
+	if id == "" {
+		id = runtime.NewRunID()
+	}
+	b, err := f.Flow.Build(builtins.BuildOptions{Params: values,
+		RunSettings: builtins.RunSettings{RunID: id, Context: ctxKV, Redactor: r.redactor}})
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{ID: id, Build: b, r: r, hooks: h}, nil
+}
+
+// Execute runs the run, its events going to sink and to the store, and
+// returns its result once every task run has ended and the store has
+// what it recorded. Cancelling ctx cancels the run: it ends Cancelled.
+func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result {
+	r := run.r
+	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
+		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
+		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
+	})
+	r.opt.Store.finish(run.hooks)
+	return res
+}
+
+// ParamValues turns parameters given as JSON into Starlark values.
+func ParamValues(raw map[string]json.RawMessage) map[string]starlark.Value {
+	out := make(map[string]starlark.Value, len(raw))
+	for k, v := range raw {
+		out[k] = ParamValue(string(v))
+	}
+	return out
+}
+
+// ParamValue reads a parameter's value: JSON where it parses (6, true,
+// [1,2], {"a": 1}), else a string.
+func ParamValue(s string) starlark.Value {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil || dec.More() {
+		return starlark.String(s)
+	}
+	v, err := builtins.FromJSON(x)
+	if err != nil {
+		return starlark.String(s)
+	}
+	return v
+}
+
+// JSONOrString is v if it is JSON, else v as a JSON string: how `-p k=v`
+// reads v.
+func JSONOrString(v string) json.RawMessage {
+	if json.Valid([]byte(v)) {
+		return json.RawMessage(v)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// redactingWriter masks secrets in what it writes.
+type redactingWriter struct {
+	w io.Writer
+	r *runtime.Redactor
+}
+
+func (rw redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(rw.w, rw.r.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,159 @@
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+// Store is the run store as the runs of one process use it. It opens in
+// the background while the flow loads and builds; a run waits for it only
+// before its first task, and stops there if it could not be opened. It
+// records the runs (docs/store.md), serves resume and the cache.
+type Store struct {
+	opening *store.Opening
+	stderr  io.Writer
+	once    sync.Once
+
+	mu   sync.Mutex
+	recs []*store.Recorder // one per run not yet finished
+}
+
+// OpenStore starts opening the store at path. What goes wrong while
+// writing a run later goes to stderr.
+func OpenStore(path string, stderr io.Writer) (*Store, error) {
+	o, err := store.OpenLater(path)
+	if err != nil {
+		return nil, &StoreError{fmt.Errorf("%w (--no-store runs without it)", err)}
+	}
+	return &Store{opening: o, stderr: stderr}, nil
+}
+
+// Open waits for the store.
+func (s *Store) Open() (*store.Store, error) {
+	st, err := s.opening.Wait()
+	if err != nil {
+		return nil, &StoreError{fmt.Errorf("%w (--no-store runs without it)", err)}
+	}
+	return st, nil
+}
+
+// Close writes what is left of every run and closes the store; errors met
+// writing go to stderr. It may be called more than once, and on a nil
+// Store.
+func (s *Store) Close() {
+	if s == nil {
+		return
+	}
+	s.once.Do(func() {
+		s.mu.Lock()
+		recs := s.recs
+		s.mu.Unlock()
+		for _, rec := range recs {
+			s.closeRecorder(rec)
+		}
+		if st, err := s.opening.Wait(); err == nil {
+			st.Close()
+		}
+	})
+}
+
+// hooks are what the store gives a run: the sink that records it, the
+// task runs that resume takes from the run it resumes, the cache.
+type hooks struct {
+	sink  runtime.Sink
+	mocks map[runtime.NodeID]runtime.Mock
+	cache runtime.Cache
+	rec   *store.Recorder
+}
+
+// begin starts recording the run about to start and prepares what resume
+// and the cache give it. Without a store it gives nothing. The store may
+// still be opening: events wait in memory meanwhile; only resume and the
+// cache wait for it.
+func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID string,
+	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed) (hooks, error) {
+	if s == nil {
+		return hooks{}, nil
+	}
+	info, err := runInfo(path, b.Flow.Name(), runID, params, ctxKV)
+	if err != nil {
+		return hooks{}, err
+	}
+	var h hooks
+	tc := &taskCache{s: s, build: b, runID: runID, pending: map[string]pendingKey{}}
+	if from != nil {
+		info.ResumedFrom = from.run.ID
+		if h.mocks, tc.resumed, err = s.reuse(ctx, from, b); err != nil {
+			return hooks{}, err
+		}
+	}
+	tc.rec = s.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: b.Graph, AppendResult: b.AppendResult})
+	s.mu.Lock()
+	s.recs = append(s.recs, tc.rec)
+	s.mu.Unlock()
+	h.sink, h.rec = tc.rec, tc.rec
+	if len(tc.resumed) > 0 || b.HasCache() {
+		h.cache = tc
+	}
+	return h, nil
+}
+
+// finish writes what is left of one run, before the store closes.
+func (s *Store) finish(h hooks) {
+	if s == nil || h.rec == nil {
+		return
+	}
+	s.mu.Lock()
+	s.recs = slices.DeleteFunc(s.recs, func(r *store.Recorder) bool { return r == h.rec })
+	s.mu.Unlock()
+	s.closeRecorder(h.rec)
+}
+
+// closeRecorder writes what is left of a run; what went wrong goes to
+// stderr.
+func (s *Store) closeRecorder(rec *store.Recorder) {
+	err := rec.Close()
+	switch {
+	case err == nil:
+	case s.openFailed():
+		fmt.Fprintf(s.stderr, "wfsh: %v (the run was not recorded)\n", err)
+	default:
+		fmt.Fprintf(s.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
+	}
+}
+
+func (s *Store) openFailed() bool {
+	_, err := s.opening.Wait()
+	return err != nil
+}
+
+// runInfo is what the store keeps of a run before it starts: the file's
+// hash, the parameters and context overrides as given.
+func runInfo(path, flow, runID string, params map[string]json.RawMessage, ctxKV map[string]string) (store.RunInfo, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return store.RunInfo{}, &InputError{err}
+	}
+	if params == nil {
+		params = map[string]json.RawMessage{}
+	}
+	pj, err := json.Marshal(params)
+	if err != nil {
+		return store.RunInfo{}, &InputError{fmt.Errorf("parameters: %v", err)}
+	}
+	cj, _ := json.Marshal(ctxKV)
+	sum := sha256.Sum256(src)
+	return store.RunInfo{ID: runID, Flow: flow, File: path, FileSHA256: hex.EncodeToString(sum[:]),
+		Parameters: pj, Context: cj}, nil
+}
