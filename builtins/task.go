@@ -34,12 +34,6 @@ var (
 	_ starlark.HasAttrs = (*Task)(nil)
 )
 
-// NewTask makes a task of fn, for plugins whose task constructors return
-// tasks run by a Go function.
-func NewTask(name string, fn starlark.Callable, pos runtime.Pos) *Task {
-	return &Task{name: name, fn: fn, defPos: pos, opts: defaultTaskOptions()}
-}
-
 func defaultTaskOptions() taskOptions {
 	return taskOptions{trigger: runtime.AllSuccessful, skipOnUpstreamSkip: true}
 }

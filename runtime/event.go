@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"sync"
 	"time"
 )
 
@@ -128,59 +127,5 @@ type tee []Sink
 func (t tee) Emit(e Event) {
 	for _, s := range t {
 		s.Emit(e)
-	}
-}
-
-// Channel is a Sink that queues events for one consumer goroutine without
-// ever blocking the executor. Close it when the run is over; Events then
-// drains and closes.
-type Channel struct {
-	mu     sync.Mutex
-	queue  []Event
-	closed bool
-	wake   chan struct{}
-}
-
-// NewChannel returns an empty Channel.
-func NewChannel() *Channel { return &Channel{wake: make(chan struct{}, 1)} }
-
-// Emit queues e.
-func (c *Channel) Emit(e Event) {
-	c.mu.Lock()
-	c.queue = append(c.queue, e)
-	c.mu.Unlock()
-	c.signal()
-}
-
-// Close marks the end of the stream.
-func (c *Channel) Close() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.signal()
-}
-
-func (c *Channel) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Next blocks until events are queued and returns them all, oldest first;
-// ok is false once the channel is closed and drained.
-func (c *Channel) Next() (batch []Event, ok bool) {
-	for {
-		c.mu.Lock()
-		batch, c.queue = c.queue, nil
-		closed := c.closed
-		c.mu.Unlock()
-		if len(batch) > 0 {
-			return batch, true
-		}
-		if closed {
-			return nil, false
-		}
-		<-c.wake
 	}
 }

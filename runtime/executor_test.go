@@ -407,7 +407,6 @@ func TestValidate(t *testing.T) {
 
 func TestRecorderConformance(t *testing.T) {
 	runtimetest.TestSink(t, &runtimetest.Recorder{}, nil)
-	runtimetest.TestSink(t, runtime.NewChannel(), nil)
 }
 
 // TestNoGoroutineLeft runs a cancelled and a normal run and checks that

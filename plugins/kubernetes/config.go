@@ -44,11 +44,6 @@ func newClients() *clients {
 	return &clients{byCx: map[string]*client{}, make: loadClient}
 }
 
-// fixedClients always returns c (tests).
-func fixedClients(c *client) *clients {
-	return &clients{byCx: map[string]*client{}, make: func(string) (*client, error) { return c, nil }}
-}
-
 func (cs *clients) get(_ context.Context, kubeContext string) (*client, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
