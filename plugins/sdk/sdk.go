@@ -78,6 +78,10 @@ type Param struct {
 	Doc      string
 	Required bool
 	Default  any
+	// Type is what the parameter accepts; Any with a Default means what
+	// the default is. A call with another type fails before the function
+	// runs, with the argument named.
+	Type Type
 }
 
 // TaskConstructor makes tasks that call Function; the constructor's

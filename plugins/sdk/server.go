@@ -340,12 +340,16 @@ func bindArgs(f *Function, given []*pb.Entry) (map[string]any, error) {
 	args := make(map[string]any, len(f.Params))
 	for _, e := range given {
 		name := e.GetKey().GetStringValue()
-		if !hasParam(f, name) {
+		p := param(f, name)
+		if p == nil {
 			return nil, fmt.Errorf("%s: unexpected argument %q (parameters: %s)", f.Name, name, paramNames(f))
 		}
 		v, err := Decode(e.GetValue())
 		if err != nil {
 			return nil, fmt.Errorf("%s: argument %s: %w", f.Name, name, err)
+		}
+		if err := p.checkType(f.Name, v); err != nil {
+			return nil, err
 		}
 		args[name] = v
 	}
@@ -370,13 +374,13 @@ func bindArgs(f *Function, given []*pb.Entry) (map[string]any, error) {
 	return args, nil
 }
 
-func hasParam(f *Function, name string) bool {
-	for _, p := range f.Params {
-		if p.Name == name {
-			return true
+func param(f *Function, name string) *Param {
+	for i := range f.Params {
+		if f.Params[i].Name == name {
+			return &f.Params[i]
 		}
 	}
-	return false
+	return nil
 }
 
 func paramNames(f *Function) string {
