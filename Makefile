@@ -64,10 +64,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
-## depcheck: runtime/ imports only the standard library (STYLE §1)
+## depcheck: the dependency rule, one table of allowed imports per package
+## (internal/depcheck; docs/architecture.md)
 depcheck:
-	@bad=$$($(GO) list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./runtime | grep -v '^github.com/wfsh/wfsh/runtime$$' || true); \
-	if [ -n "$$bad" ]; then echo "runtime/ must import only the standard library; it imports:"; echo "$$bad"; exit 1; fi
+	$(GO) test -count=1 ./internal/depcheck/
 
 ## bench: Go benchmarks, plugin start and call latency, then whole-process
 ## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),

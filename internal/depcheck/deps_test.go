@@ -1,0 +1,195 @@
+package depcheck
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const mod = "github.com/wfsh/wfsh/"
+
+// rule is what one package may depend on.
+type rule struct {
+	// imports are the wfsh packages it may import directly (relative to
+	// the module); stdOnly forbids anything outside the standard library,
+	// however far down.
+	imports []string
+	stdOnly bool
+	// never are import path prefixes it must not link, however far down.
+	never []string
+}
+
+// heavy are the client libraries of the integrations that run as plugin
+// executables of their own: linked into wfsh, they would cost every run
+// tens of milliseconds of start-up (SPEC §3).
+var heavy = []string{"k8s.io/client-go", "k8s.io/api", "k8s.io/apimachinery", "cloud.google.com/go", "google.golang.org/api"}
+
+// lipgloss's package initialisation probes the terminal on standard
+// output (terminfo, `tmux info` as a child process inside tmux): linked
+// into wfsh, it made every `wfsh run` in a tmux pane 2x slower
+// (docs/performance.md, "The live view").
+const lipgloss = "charm.land/lipgloss"
+
+// rules is the house plan as a table (docs/architecture.md draws it).
+// Arrows point one way: cmd -> runner -> {builtins, store, plugins/host}
+// -> runtime; plugins never import runtime or builtins.
+var rules = map[string]rule{
+	"runtime":                            {stdOnly: true},
+	"runtime/runtimetest":                {imports: []string{"runtime"}},
+	"builtins":                           {imports: []string{"runtime", "graph", "plugins/sdk/pluginpb"}, never: append(heavy, lipgloss, "github.com/spf13/")},
+	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
+	"runner":                             {imports: []string{"builtins", "store", "plugins/host", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
+	"output":                             {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
+	"graph":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
+	"tui":                                {imports: []string{"runtime"}, never: []string{"go.starlark.net", lipgloss}},
+	"repl":                               {imports: []string{"builtins", "output", "runtime", "tui"}, never: []string{lipgloss}},
+	"plugins/sdk":                        {imports: []string{"plugins/sdk/pluginpb"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/sdk/pluginpb":               {},
+	"plugins/host":                       {imports: []string{"plugins/sdk", "plugins/sdk/pluginpb"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/host/hosttest":              {imports: []string{"plugins/host", "internal/benchstat"}},
+	"plugins/shell":                      {imports: []string{"plugins/sdk"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/gcp":                        {imports: []string{"plugins/sdk"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/kubernetes":                 {imports: []string{"plugins/sdk"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/gcp/internal/embulkstandin": {},
+	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
+	"cmd/wfsh": {imports: []string{"builtins", "graph", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
+		"plugins/shell", "repl", "runner", "runtime", "store", "tui"}, never: append(heavy, lipgloss)},
+	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
+	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
+	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},
+	"internal/benchstat":         {},
+	"internal/proctest":          {},
+	"internal/depcheck":          {},
+	"scripts/benchrun":           {},
+}
+
+type pkg struct {
+	path     string
+	imports  []string
+	deps     []string
+	standard map[string]bool
+}
+
+// list runs go list over the module: each package, its direct imports
+// and all it depends on.
+func list(t *testing.T) []pkg {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root := moduleRoot(t)
+	cmd := exec.CommandContext(ctx, gocmd, "list", "-f", "{{.ImportPath}}\t{{join .Imports \" \"}}\t{{join .Deps \" \"}}", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	std := standard(t, ctx, gocmd, root)
+	var pkgs []pkg
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		pkgs = append(pkgs, pkg{path: f[0], imports: strings.Fields(f[1]), deps: strings.Fields(f[2]), standard: std})
+	}
+	return pkgs
+}
+
+// standard is the set of the standard library's packages.
+func standard(t *testing.T, ctx context.Context, gocmd, root string) map[string]bool {
+	cmd := exec.CommandContext(ctx, gocmd, "list", "std")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list std: %v", err)
+	}
+	m := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		m[p] = true
+	}
+	return m
+}
+
+func moduleRoot(t *testing.T) string {
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("no go.mod at %s", dir)
+	}
+	return dir
+}
+
+// TestDependencyRule checks every package of the module against its rule;
+// a package without one fails, so that each new package is placed.
+func TestDependencyRule(t *testing.T) {
+	pkgs := list(t)
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(p.path, mod)
+		seen[rel] = true
+		r, ok := rules[rel]
+		if !ok {
+			t.Errorf("%s has no rule: add it to the table in internal/depcheck and to docs/architecture.md", rel)
+			continue
+		}
+		for _, imp := range p.imports {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			if !slices.Contains(r.imports, strings.TrimPrefix(imp, mod)) {
+				t.Errorf("%s imports %s, which its rule does not allow (%v)", rel, strings.TrimPrefix(imp, mod), r.imports)
+			}
+		}
+		for _, d := range p.deps {
+			if r.stdOnly && !p.standard[d] && d != p.path {
+				t.Errorf("%s must use only the standard library; it depends on %s", rel, d)
+			}
+			for _, n := range r.never {
+				if d == n || strings.HasPrefix(d, n) {
+					t.Errorf("%s depends on %s, which it must never link", rel, d)
+				}
+			}
+		}
+	}
+	// The list is the real one: what the house is known to hold is there.
+	for _, want := range []string{"runtime", "builtins", "runner", "cmd/wfsh", "store", "tui"} {
+		if !seen[want] {
+			t.Errorf("go list lacks %s; got %d packages", want, len(pkgs))
+		}
+	}
+	for rel := range rules {
+		if !seen[rel] {
+			t.Errorf("the table has a rule for %s, which is not a package of the module", rel)
+		}
+	}
+}
+
+// TestPackageMap checks that docs/architecture.md's package map names
+// every package of the table but the test-only ones.
+func TestPackageMap(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _, _ := strings.Cut(string(doc), "Dependencies point one way")
+	for rel := range rules {
+		if strings.Contains(rel, "internal") || strings.HasPrefix(rel, "examples/") || strings.HasPrefix(rel, "scripts/") ||
+			strings.HasSuffix(rel, "test") || strings.HasPrefix(rel, "cmd/wfsh-plugin-") || rel == "plugins/sdk/pluginpb" {
+			continue
+		}
+		if !strings.Contains(block, rel+"/") {
+			t.Errorf("docs/architecture.md's package map lacks %s/", rel)
+		}
+	}
+}
