@@ -70,9 +70,6 @@ func NewPlugins(opt host.Options, stderr io.Writer, level runtime.Level, red *ru
 // Plugins is the plugin manager of the Runner's runs.
 func (r *Runner) Plugins() *host.Manager { return r.plugins }
 
-// Redactor masks the secrets the Runner's runs read.
-func (r *Runner) Redactor() *runtime.Redactor { return r.redactor }
-
 // Close stops the plugins and writes what is left of every run to the
 // store, then closes it. It may be called more than once, and from
 // another goroutine than the runs' (a second interrupt).
