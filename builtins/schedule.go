@@ -258,17 +258,23 @@ func scheduleTypeError(v starlark.Value) error {
 }
 
 // checkScheduleParams checks each schedule's parameters against the
-// flow's: known names, values of the defaults' types.
+// flow's: known names, values of the defaults' types, every required one
+// given (a scheduled run has no -p).
 func (f *Flow) checkScheduleParams() error {
 	for _, s := range f.schedule.list {
-		given := map[string]starlark.Value{}
+		// (No parameter "name" with quotes in these messages: that reads
+		// as a misused task result to explainTaskRef.)
 		for _, item := range s.Params.Items() {
-			given[string(item[0].(starlark.String))] = item[1]
+			if k := string(item[0].(starlark.String)); !f.hasParam(k) {
+				return fmt.Errorf("flow %s: schedule %s: parameters: the flow has no parameter named %s (%s)", f.name, s, k, f.paramList())
+			}
 		}
-		if len(given) == 0 {
-			continue
+		for _, p := range f.params {
+			if _, ok, _ := s.Params.Get(starlark.String(p.Name)); p.Default == nil && !ok {
+				return fmt.Errorf("flow %s: schedule %s: the flow's required parameter %s is not given; add it to the schedule's parameters={...}", f.name, s, p.Name)
+			}
 		}
-		if _, err := f.bindParams(given, true); err != nil {
+		if _, err := f.ScheduleParams(s); err != nil {
 			msg := err.Error()
 			if list, ok := err.(runtime.ErrorList); ok && len(list) > 0 {
 				msg = list[0].Msg
@@ -277,6 +283,16 @@ func (f *Flow) checkScheduleParams() error {
 		}
 	}
 	return nil
+}
+
+// ScheduleParams are the parameters a run of schedule s gets: the flow's
+// defaults and the schedule's own.
+func (f *Flow) ScheduleParams(s *ScheduleValue) (*starlark.Dict, error) {
+	given := map[string]starlark.Value{}
+	for _, item := range s.Params.Items() {
+		given[string(item[0].(starlark.String))] = item[1]
+	}
+	return f.bindParams(given, false)
 }
 
 // Schedules are the flow's schedules, in the order given.
