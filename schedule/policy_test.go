@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -162,5 +163,122 @@ func TestLate(t *testing.T) {
 	p := Policy{LateAfter: time.Minute}
 	if p.Late(at, clock.Now()) || !p.Late(at, at.Add(61*time.Second)) {
 		t.Errorf("late_after=1m not honoured")
+	}
+}
+
+// simulate drives a policy as a scheduler would, with a fake clock that
+// jumps from event to event: an hourly schedule whose runs take 90
+// minutes, over six hours from 00:00. It returns, per scheduled time, what
+// became of it.
+type simRun struct {
+	scheduled, started, ended time.Time
+	cancelled, skipped, late  bool
+}
+
+func simulate(t *testing.T, p Policy) []*simRun {
+	t.Helper()
+	s := hourly(t)
+	const runFor = 90 * time.Minute
+	t0 := mustTime(t, "2026-03-01T00:00:00Z")
+	end := t0.Add(6 * time.Hour)
+	clock := &fakeClock{now: t0}
+	last := t0.Add(-time.Nanosecond) // so that 00:00 is due at 00:00
+	var all, running, waiting []*simRun
+	start := func(r *simRun) {
+		r.started = clock.Now()
+		r.ended = r.started.Add(runFor)
+		r.late = p.Late(r.scheduled, r.started)
+		running = append(running, r)
+	}
+	for !clock.Now().After(end) {
+		now := clock.Now()
+		// Runs that have ended leave; a waiting run starts in their place.
+		kept := running[:0]
+		for _, r := range running {
+			if r.ended.After(now) {
+				kept = append(kept, r)
+			}
+		}
+		running = kept
+		for len(waiting) > 0 && len(running) == 0 {
+			start(waiting[0])
+			waiting = waiting[1:]
+		}
+		d := p.DueTimes(s, last, now)
+		for _, at := range d.Times {
+			r := &simRun{scheduled: at}
+			all = append(all, r)
+			switch p.Decide(len(running) + len(waiting)) {
+			case ActionStart:
+				start(r)
+			case ActionSkip:
+				r.skipped = true
+			case ActionWait:
+				waiting = append(waiting, r)
+			case ActionCancelStart:
+				for _, o := range running {
+					o.cancelled, o.ended = true, now
+				}
+				running = nil
+				start(r)
+			}
+		}
+		if !d.Handled.IsZero() {
+			last = d.Handled
+		}
+		// Sleep until the next event: a scheduled time or a run's end.
+		next := s.Next(last)
+		for _, r := range running {
+			if r.ended.Before(next) {
+				next = r.ended
+			}
+		}
+		clock.Advance(next.Sub(now))
+	}
+	return all
+}
+
+func TestOverlapRunOutlastsInterval(t *testing.T) {
+	clock := func(tm time.Time) string {
+		if tm.IsZero() {
+			return "-"
+		}
+		return tm.UTC().Format("15:04")
+	}
+	describe := func(rs []*simRun) string {
+		var out []string
+		for _, r := range rs {
+			s := clock(r.scheduled) + ">" + clock(r.started)
+			switch {
+			case r.skipped:
+				s += " skipped"
+			case r.cancelled:
+				s += " cancelled"
+			}
+			if r.late {
+				s += " late"
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, ", ")
+	}
+	for _, c := range []struct {
+		overlap Overlap
+		want    string
+	}{
+		// Every run starts on time; two run at once from 01:00.
+		{OverlapAllow, "00:00>00:00, 01:00>01:00, 02:00>02:00, 03:00>03:00, 04:00>04:00, 05:00>05:00, 06:00>06:00"},
+		// A time that comes while the previous run runs is dropped.
+		{OverlapSkip, "00:00>00:00, 01:00>- skipped, 02:00>02:00, 03:00>- skipped, 04:00>04:00, 05:00>- skipped, 06:00>06:00"},
+		// Each waits for the one before, falls further behind, and is Late.
+		{OverlapQueue, "00:00>00:00, 01:00>01:30 late, 02:00>03:00 late, 03:00>04:30 late, 04:00>06:00 late, 05:00>-, 06:00>-"},
+		// Each new time cancels the run in progress and starts on time.
+		{OverlapCancelOther, "00:00>00:00 cancelled, 01:00>01:00 cancelled, 02:00>02:00 cancelled, 03:00>03:00 cancelled, 04:00>04:00 cancelled, 05:00>05:00 cancelled, 06:00>06:00"},
+	} {
+		t.Run(string(c.overlap), func(t *testing.T) {
+			if got := describe(simulate(t, Policy{Overlap: c.overlap})); got != c.want {
+				t.Errorf("overlap=%s:\n got  %s\n want %s", c.overlap, got, c.want)
+			}
+		})
 	}
 }
