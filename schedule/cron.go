@@ -37,6 +37,9 @@ func Cron(expr string, dayOr bool, o Options) (*Schedule, error) {
 		loc = time.UTC
 	}
 	spec.z = newZone(loc)
+	if spec.next(DefaultAnchor).IsZero() {
+		return nil, fmt.Errorf("cron %q: matches no day (a day of the month that the months given do not have?)", expr)
+	}
 	detail := ""
 	if !dayOr {
 		detail = "day_or=False"
@@ -86,7 +89,7 @@ func (s *cronSpec) next(t time.Time) time.Time {
 	c := s.z.civil(t).Truncate(time.Minute).Add(time.Minute)
 	y, mo, d := c.Date()
 	w := wall{y, int(mo), d, c.Hour(), c.Minute()}
-	limit := y + 5 // covers 29 February in a leap year
+	limit := y + 9 // covers 29 February across a century year that is not a leap year
 	for {
 		var ok bool
 		if w, ok = s.nextWall(w, limit); !ok {

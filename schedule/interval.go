@@ -41,6 +41,9 @@ func ParseEvery(every string) (time.Duration, int, error) {
 	if d <= 0 {
 		return 0, 0, fmt.Errorf("interval %q: must be positive", every)
 	}
+	if d < time.Second {
+		return 0, 0, fmt.Errorf("interval %q: shorter than a second; a schedule runs at most once a second", every)
+	}
 	if d%(24*time.Hour) == 0 {
 		return d, int(d / (24 * time.Hour)), nil
 	}

@@ -101,6 +101,8 @@ var nextCases = []nextCase{
 	// calendar corners
 	{"leap day", KindCron, "0 0 29 2 *", "UTC", "", "2025-01-01T00:00:00Z",
 		[]string{"2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"}},
+	{"leap day across 2100", KindCron, "0 0 29 2 *", "UTC", "", "2096-03-01T00:00:00Z",
+		[]string{"2104-02-29T00:00:00Z"}},
 	{"31 skips short months", KindCron, "0 0 31 * *", "UTC", "", "2026-01-31T12:00:00Z",
 		[]string{"2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z", "2026-07-31T00:00:00Z", "2026-08-31T00:00:00Z"}},
 	{"day_or: the 13th or a Friday", KindCron, "0 0 13 * 5", "UTC", "", "2026-02-01T00:00:00Z",
@@ -224,6 +226,9 @@ func TestScheduleErrors(t *testing.T) {
 		{func() error { _, err := Cron("@fortnightly", true, utc); return err }, `unrecognized descriptor`},
 		{func() error { _, err := Cron("@every 5m", true, utc); return err }, `use interval`},
 		{func() error { _, err := Cron("TZ=UTC 0 0 * * *", true, utc); return err }, `timezone=`},
+		{func() error { _, err := Cron("0 0 30 2 *", true, utc); return err }, `cron "0 0 30 2 *": matches no day`},
+		{func() error { _, err := Cron("0 0 31 4,6 *", true, utc); return err }, `matches no day`},
+		{func() error { _, err := Interval("100ms", "", utc); return err }, `shorter than a second`},
 		{func() error { _, err := Interval("soon", "", utc); return err }, `interval "soon": want a duration`},
 		{func() error { _, err := Interval("-5m", "", utc); return err }, `must be positive`},
 		{func() error { _, err := Interval("0d", "", utc); return err }, `positive whole number of days`},

@@ -146,14 +146,15 @@ func scheduleTable(out io.Writer, flow *builtins.Flow, scheds []*builtins.Schedu
 		fmt.Fprintf(out, "  %d  %s\n", i+1, s)
 	}
 	fmt.Fprintln(out)
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(out, "no more times: every schedule has ended")
+		return err
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "UTC\tLOCAL\tZONE\tSCHEDULE\tPARAMETERS")
 	for _, r := range runs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.UTC, r.at.In(scheds[r.Schedule-1].Location()).Format("Mon 2006-01-02 15:04:05 MST"),
 			r.Timezone, r.Schedule, compactParams(r.Parameters))
-	}
-	if len(runs) == 0 {
-		fmt.Fprintln(tw, "(no more times: every schedule has ended)")
 	}
 	return tw.Flush()
 }
