@@ -59,6 +59,9 @@ func RRule(text string, o Options) (*Schedule, error) {
 		loc = time.UTC
 	}
 	spec := &rruleSpec{opt: opt, z: newZone(loc)}
+	if spec.next(spec.z.resolve(opt.Dtstart).Add(-time.Second)).IsZero() {
+		return nil, fmt.Errorf("rrule %q: matches no time", text)
+	}
 	return newSchedule(KindRRule, text, "", o, spec.next)
 }
 
@@ -81,6 +84,25 @@ func rruleOptions(text string) (rrule.ROption, error) {
 	}
 	if _, err := rrule.NewRRule(*opt); err != nil {
 		return rrule.ROption{}, fmt.Errorf("rrule %q: %v", text, err)
+	}
+	// A day that none of the months has would have the expansion search
+	// to the year 9999 on every call: refuse it here.
+	if len(opt.Bymonthday) > 0 {
+		months := opt.Bymonth
+		if len(months) == 0 {
+			months = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+		}
+		some := false
+		for _, m := range months {
+			for _, d := range opt.Bymonthday {
+				if n := daysIn(2000, m); d <= n && -d <= n {
+					some = true
+				}
+			}
+		}
+		if !some {
+			return rrule.ROption{}, fmt.Errorf("rrule %q: matches no time: no month given has the BYMONTHDAY given", text)
+		}
 	}
 	return *opt, nil
 }

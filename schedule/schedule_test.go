@@ -237,6 +237,12 @@ func TestScheduleErrors(t *testing.T) {
 		{func() error { _, err := RRule("BYHOUR=9", utc); return err }, `FREQ is required`},
 		{func() error { _, err := RRule("FREQ=DAILY;BYHOUR=25", utc); return err }, `byhour`},
 		{func() error { _, err := RRule("FREQ=SECONDLY", utc); return err }, `interval("30s")`},
+		{func() error { _, err := RRule("FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30", utc); return err }, `no month given has the BYMONTHDAY given`},
+		{func() error { _, err := RRule("FREQ=DAILY;BYMONTH=4,6;BYMONTHDAY=-31", utc); return err }, `no month given has the BYMONTHDAY given`},
+		{func() error {
+			_, err := RRule("DTSTART:20260101T000000\nRRULE:FREQ=DAILY;UNTIL=20251231T000000", utc)
+			return err
+		}, `matches no time`},
 		{func() error { _, err := LoadLocation("Mars/Olympus_Mons"); return err }, `unknown timezone "Mars/Olympus_Mons"`},
 		{func() error { _, err := LoadLocation("Local"); return err }, `IANA zone name`},
 	} {
