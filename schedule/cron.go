@@ -3,6 +3,7 @@ package schedule
 import (
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,10 @@ func parseCron(expr string) (*cronSpec, error) {
 			return nil, fmt.Errorf("cron %q: %d fields, want 5: minute hour day-of-month month day-of-week", expr, n)
 		}
 	}
+	if f := strings.Fields(e); len(f) == 5 {
+		f[4] = sundaySeven(f[4])
+		e = strings.Join(f, " ")
+	}
 	s, err := cronParser.Parse(e)
 	if err != nil {
 		return nil, fmt.Errorf("cron %q: %v", expr, err)
@@ -71,6 +76,43 @@ func parseCron(expr string) (*cronSpec, error) {
 		return nil, fmt.Errorf("cron %q: not a calendar expression", expr)
 	}
 	return &cronSpec{minute: ss.Minute, hour: ss.Hour, dom: ss.Dom, month: ss.Month, dow: ss.Dow}, nil
+}
+
+// sundaySeven lets the day-of-week field name Sunday 7 as well as 0, as
+// cron and Prefect do: "7" becomes "0", a range ending at 7 ends at 6 and
+// adds 0 when its step reaches 7 ("5-7" is "5-6,0").
+func sundaySeven(field string) string {
+	items := strings.Split(field, ",")
+	for i, it := range items {
+		rng, step, hasStep := strings.Cut(it, "/")
+		lo, hi, isRange := strings.Cut(rng, "-")
+		switch {
+		case it == "7":
+			items[i] = "0"
+		case isRange && hi == "7":
+			a, errA := strconv.Atoi(lo)
+			k := 1
+			if hasStep {
+				var err error
+				if k, err = strconv.Atoi(step); err != nil || k < 1 {
+					continue // robfig/cron reports it
+				}
+			}
+			if errA != nil || a < 0 || a > 7 {
+				continue
+			}
+			items[i] = lo + "-6"
+			if hasStep {
+				items[i] += "/" + step
+			}
+			if a == 7 {
+				items[i] = "0"
+			} else if (7-a)%k == 0 {
+				items[i] += ",0"
+			}
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 func (s *cronSpec) dayMatches(y, mo, d int) bool {

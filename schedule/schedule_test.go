@@ -335,3 +335,31 @@ func TestWeekdayAndDaysIn(t *testing.T) {
 		}
 	}
 }
+
+// Day of week 7 is Sunday, as 0 is.
+func TestCronSundaySeven(t *testing.T) {
+	from := mustTime(t, "2026-03-01T12:00:00Z") // a Sunday
+	for _, c := range []struct{ seven, plain string }{
+		{"0 9 * * 7", "0 9 * * 0"},
+		{"0 9 * * 5-7", "0 9 * * 5,6,0"},
+		{"0 9 * * 1-7/2", "0 9 * * 1,3,5,0"},
+		{"0 9 * * 2-7/2", "0 9 * * 2,4,6"},
+		{"0 9 * * 7-7", "0 9 * * 0"},
+		{"0 9 * * 1,7", "0 9 * * MON,SUN"},
+	} {
+		a, err := Cron(c.seven, true, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.seven, err)
+		}
+		b, err := Cron(c.plain, true, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.plain, err)
+		}
+		if got, want := nextTimes(a, from, 14), nextTimes(b, from, 14); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%q gives %v, want %v as %q", c.seven, got, want, c.plain)
+		}
+	}
+	if _, err := Cron("0 9 * * 8", true, Options{}); err == nil {
+		t.Errorf("day of week 8 accepted")
+	}
+}
