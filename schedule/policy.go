@@ -82,7 +82,8 @@ func (p Policy) lateAfter() time.Duration {
 type Due struct {
 	// Times to create runs for, oldest first.
 	Times []time.Time
-	// Skipped counts the missed times that catch-up drops.
+	// Skipped counts the missed times that catch-up drops (at most
+	// 100,000).
 	Skipped int
 	// Handled is the newest scheduled time this decision covers (run or
 	// skipped): the caller records it and passes it as last next time.
@@ -158,10 +159,14 @@ func newestBefore(s *Schedule, last, now time.Time) time.Time {
 	}
 }
 
-// countBetween counts scheduled times in (from, to], at most 1e6.
+// maxCount bounds Due.Skipped: counting a year of a one-second interval
+// is not worth its time.
+const maxCount = 100_000
+
+// countBetween counts scheduled times in (from, to], at most maxCount.
 func countBetween(s *Schedule, from, to time.Time) int {
 	n := 0
-	for t := s.Next(from); !t.IsZero() && !t.After(to) && n < 1e6; t = s.Next(t) {
+	for t := s.Next(from); !t.IsZero() && !t.After(to) && n < maxCount; t = s.Next(t) {
 		n++
 	}
 	return n

@@ -282,3 +282,26 @@ func TestOverlapRunOutlastsInterval(t *testing.T) {
 		})
 	}
 }
+
+// A year's outage of a one-second interval: the newest time is found
+// without walking the year, and the count of skipped times stops at its
+// bound.
+func TestCatchupLongOutageOfFrequentSchedule(t *testing.T) {
+	s, err := Interval("1s", "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := mustTime(t, "2025-03-01T00:00:00Z")
+	now := mustTime(t, "2026-03-01T00:00:00.5Z")
+	d := Policy{}.DueTimes(s, last, now)
+	if got := times(d.Times); len(got) != 1 || got[0] != "2026-03-01T00:00:00Z" {
+		t.Fatalf("due %v", got)
+	}
+	if d.Skipped != maxCount {
+		t.Errorf("skipped %d, want the bound %d", d.Skipped, maxCount)
+	}
+	d = Policy{Catchup: CatchupAll, MaxCatchup: 3}.DueTimes(s, last, now)
+	if got := times(d.Times); len(got) != 3 || got[0] != "2025-03-01T00:00:01Z" || got[2] != "2025-03-01T00:00:03Z" {
+		t.Fatalf("catchup=all: due %v", got)
+	}
+}
