@@ -78,7 +78,7 @@ depcheck:
 ## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),
 ## recorded in the run store and with --no-store; the recorder alone
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/ ./schedule/
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
 	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5

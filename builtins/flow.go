@@ -19,7 +19,7 @@ type Flow struct {
 	name     string
 	fn       *starlark.Function
 	defPos   runtime.Pos
-	schedule starlark.Value
+	schedule flowSchedules
 	params   []Param
 	env      *env // how flow.run() reports and runs
 
@@ -66,12 +66,18 @@ func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs
 	return nil, fmt.Errorf("%s: a flow is not called; run it with %s.run(...) or `wfsh run`", f.name, f.name)
 }
 
-// flowDecorator is @flow and @flow(name=..., schedule=...).
+// flowDecorator is @flow and @flow(name=..., schedule=..., catchup=...,
+// overlap=..., late_after=...).
 func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn *starlark.Function
-	var name string
-	var schedule starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn?", &fn, "name?", &name, "schedule?", &schedule); err != nil {
+	var name, catchup, overlap string
+	var sched, lateAfter starlark.Value = starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn?", &fn, "name?", &name, "schedule?", &sched,
+		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter); err != nil {
+		return nil, err
+	}
+	schedule, err := parseFlowSchedules(sched, catchup, overlap, lateAfter)
+	if err != nil {
 		return nil, err
 	}
 	e := envOf(thread)
@@ -87,7 +93,7 @@ func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}), nil
 }
 
-func newFlow(fn *starlark.Function, name string, schedule starlark.Value, e *env) (*Flow, error) {
+func newFlow(fn *starlark.Function, name string, schedule flowSchedules, e *env) (*Flow, error) {
 	if fn.HasVarargs() || fn.HasKwargs() {
 		return nil, fmt.Errorf("flow: %s: *args and **kwargs cannot be flow parameters; name each parameter", fn.Name())
 	}
@@ -98,6 +104,9 @@ func newFlow(fn *starlark.Function, name string, schedule starlark.Value, e *env
 	for i := 0; i < fn.NumParams(); i++ {
 		p, _ := fn.Param(i)
 		f.params = append(f.params, Param{Name: p, Default: fn.ParamDefault(i)})
+	}
+	if err := f.checkScheduleParams(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -237,6 +237,7 @@ func predeclared() starlark.StringDict {
 		"read_file": readFile, "load_yaml": loadYAML, "load_json": loadJSON,
 		"Success": stateBuilder(runtime.Success), "Failed": stateBuilder(runtime.Failed),
 		"Skipped": stateBuilder(runtime.Skipped),
+		"cron":    cronBuiltin, "interval": intervalBuiltin, "rrule": rruleBuiltin,
 	} {
 		d[name] = starlark.NewBuiltin(name, fn)
 	}
