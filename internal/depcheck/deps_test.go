@@ -43,7 +43,8 @@ const lipgloss = "charm.land/lipgloss"
 var rules = map[string]rule{
 	"runtime":                            {stdOnly: true},
 	"runtime/runtimetest":                {imports: []string{"runtime"}},
-	"builtins":                           {imports: []string{"runtime", "graph", "plugins/sdk/pluginpb"}, never: append(heavy, lipgloss, "github.com/spf13/")},
+	"schedule":                           {never: []string{mod, "go.starlark.net"}},
+	"builtins":                           {imports: []string{"runtime", "graph", "plugins/sdk/pluginpb", "schedule"}, never: append(heavy, lipgloss, "github.com/spf13/")},
 	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
 	"runner":                             {imports: []string{"builtins", "store", "plugins/host", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
 	"output":                             {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
@@ -60,7 +61,7 @@ var rules = map[string]rule{
 	"plugins/gcp/internal/embulkstandin": {},
 	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
 	"cmd/wfsh": {imports: []string{"builtins", "graph", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
-		"plugins/shell", "repl", "runner", "runtime", "store", "tui"}, never: append(heavy, lipgloss)},
+		"plugins/shell", "repl", "runner", "runtime", "schedule", "store", "tui"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
 	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},
