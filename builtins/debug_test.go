@@ -31,7 +31,7 @@ func TestFlowRunInterruptedStopsTheStatement(t *testing.T) {
 			}
 		})
 	}
-	m, err := Load(file, LoadOptions{OnRun: onRun, Interactive: true})
+	m, err := Load(file, LoadOptions{OnRun: onRun, Interactive: true, Draw: testDraw})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,11 @@ type LoadOptions struct {
 	// sets it, so that the REPL runs flows as `wfsh run` does); nil runs
 	// it with runtime.Run.
 	Execute func(context.Context, *Build, runtime.Options) *runtime.Result
+	// Draw draws a graph for flow.visualize(): DOT, or format ("svg",
+	// "png") rendered by Graphviz, the nodes coloured by states; a
+	// *NoGraphvizError when Graphviz is missing. nil: flow.visualize()
+	// fails. (The runner sets it; builtins draws nothing itself.)
+	Draw func(ctx context.Context, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error)
 	// Interactive marks a session (`wfsh repl`), where flow.visualize()
 	// may write files; flow code run by `wfsh run` stays hermetic.
 	Interactive bool

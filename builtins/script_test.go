@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,9 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarktest"
 	"go.starlark.net/syntax"
+
+	"github.com/wfsh/wfsh/dot"
+	"github.com/wfsh/wfsh/runtime"
 )
 
 // TestScripts runs testdata/*.star. A file is a series of chunks separated
@@ -105,7 +109,7 @@ func parseMarker(t *testing.T, file string, line int, text string) (wantErr, boo
 // runChunk runs a chunk as a flow file of testdata/: the whole dialect,
 // with assert.star loadable besides the files of testdata/.
 func runChunk(t *testing.T, file string, c chunk) {
-	e := newEnv(filepath.Dir(file), LoadOptions{Print: func(msg string) { t.Log(msg) }})
+	e := newEnv(filepath.Dir(file), LoadOptions{Print: func(msg string) { t.Log(msg) }, Draw: testDraw})
 	thread := &starlark.Thread{
 		Name:  fmt.Sprintf("%s:%d", file, c.line),
 		Load:  scriptLoader(e),
@@ -184,4 +188,13 @@ func (w wantErr) colNote() string {
 		return ""
 	}
 	return fmt.Sprintf(", column %d", w.col)
+}
+
+// testDraw draws as the runner does (runner.Draw), for flow.visualize().
+func testDraw(ctx context.Context, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error) {
+	out, err := dot.Draw(ctx, g, states, format)
+	if errors.Is(err, dot.ErrNoDot) {
+		return nil, &NoGraphvizError{Hint: dot.GraphvizHint}
+	}
+	return out, err
 }

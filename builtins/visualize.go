@@ -1,8 +1,8 @@
 package builtins
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +10,6 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/wfsh/wfsh/graph"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -46,7 +45,7 @@ func flowVisualize(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, err
 	}
-	out, err := draw(thread, g, states, format)
+	out, err := f.draw(thread, g, states, format)
 	if err != nil {
 		return nil, err
 	}
@@ -123,27 +122,30 @@ func (f *Flow) visualizeGraph(state starlark.Value) (*runtime.Graph, map[string]
 	return build.Graph, nil, nil
 }
 
-// draw writes g as DOT and has Graphviz render it unless format is dot.
-func draw(thread *starlark.Thread, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := graph.WriteDOT(&buf, g, graph.Options{States: states}); err != nil {
-		return nil, err
-	}
-	if format == "dot" {
-		return buf.Bytes(), nil
-	}
-	dot, err := graph.DotCommand()
-	if err != nil {
-		return nil, fmt.Errorf("visualize: %s output needs Graphviz's dot command, which is not on PATH: %s; or draw DOT with format=\"dot\"",
-			strings.ToUpper(format), graph.GraphvizHint)
+// draw has the loader's drawer draw g (LoadOptions.Draw): DOT, or a
+// Graphviz rendering of it.
+func (f *Flow) draw(thread *starlark.Thread, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error) {
+	if f.env == nil || f.env.opts.Draw == nil {
+		return nil, fmt.Errorf("visualize: no drawing here; use `wfsh graph`")
 	}
 	ctx, _ := thread.Local("context").(context.Context)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	out, err := graph.Render(ctx, dot, format, buf.Bytes())
+	out, err := f.env.opts.Draw(ctx, g, states, format)
+	var ng *NoGraphvizError
+	if errors.As(err, &ng) {
+		return nil, fmt.Errorf("visualize: %s output needs Graphviz's dot command, which is not on PATH: %s; or draw DOT with format=\"dot\"",
+			strings.ToUpper(format), ng.Hint)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("visualize: %v", err)
 	}
 	return out, nil
 }
+
+// NoGraphvizError is what a LoadOptions.Draw returns when Graphviz's dot
+// is missing; Hint says how to install it.
+type NoGraphvizError struct{ Hint string }
+
+func (e *NoGraphvizError) Error() string { return "Graphviz's dot command is not on PATH: " + e.Hint }

@@ -13,6 +13,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -99,6 +101,7 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 // Runner runs flows (its plugins, its concurrency).
 func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
 	opt.Plugins = r.plugins
+	opt.Draw = Draw
 	opt.RunConcurrency = r.opt.Concurrency
 	opt.Execute = r.execute
 	m, err := builtins.Load(path, opt)
@@ -110,6 +113,7 @@ func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builti
 
 func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error) {
 	opt.Plugins = r.plugins
+	opt.Draw = Draw
 	m, err := builtins.Load(path, opt)
 	if err != nil {
 		return nil, &InputError{err}
@@ -126,6 +130,16 @@ func printFunc(w io.Writer) func(string) {
 		return func(string) {}
 	}
 	return func(s string) { fmt.Fprintln(w, s) }
+}
+
+// Draw draws a graph for flow.visualize() (builtins.LoadOptions.Draw)
+// with the dot package and Graphviz.
+func Draw(ctx context.Context, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error) {
+	out, err := dot.Draw(ctx, g, states, format)
+	if errors.Is(err, dot.ErrNoDot) {
+		return nil, &builtins.NoGraphvizError{Hint: dot.GraphvizHint}
+	}
+	return out, err
 }
 
 // execute runs a build of the REPL's flow.run().

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfsh/wfsh/builtins"
-	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -31,7 +30,7 @@ type graphFlags struct {
 var graphFormats = map[string]string{".dot": "", ".svg": "svg", ".png": "png"}
 
 // graphvizHint tells how to get Graphviz's dot.
-const graphvizHint = graph.GraphvizHint
+const graphvizHint = dot.GraphvizHint
 
 func newGraphCmd() *cobra.Command {
 	var f graphFlags
@@ -67,9 +66,9 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	var dot string
+	var dotCmd string
 	if format != "" {
-		if dot, err = exec.LookPath("dot"); err != nil {
+		if dotCmd, err = exec.LookPath("dot"); err != nil {
 			return badInput(fmt.Errorf("-o %s: %s output needs Graphviz's dot command, which is not on PATH: %s, or write DOT with -o %s",
 				f.output, strings.ToUpper(format), graphvizHint, strings.TrimSuffix(f.output, filepath.Ext(f.output))+".dot"))
 		}
@@ -94,7 +93,7 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 		return badInput(err)
 	}
 	var buf bytes.Buffer
-	if err := graph.WriteDOT(&buf, build.Graph, graph.Options{States: states}); err != nil {
+	if err := dot.Write(&buf, build.Graph, dot.Options{States: states}); err != nil {
 		return err
 	}
 	out := buf.Bytes()
@@ -103,7 +102,7 @@ func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
 		_, err := cmd.OutOrStdout().Write(out)
 		return err
 	case format != "":
-		if out, err = render(cmd.Context(), dot, format, out); err != nil {
+		if out, err = dot.Render(cmd.Context(), dotCmd, format, out); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	}
@@ -129,9 +128,4 @@ func graphFormat(output string) (string, error) {
 		return "", fmt.Errorf("-o %s: unknown format (%s); want a file ending in .dot, .svg or .png", output, what)
 	}
 	return format, nil
-}
-
-// render runs Graphviz's dot on src and returns its output.
-func render(ctx context.Context, dot, format string, src []byte) ([]byte, error) {
-	return graph.Render(ctx, dot, format, src)
 }

@@ -77,12 +77,13 @@ func printSchedule(cmd *cobra.Command, path string, f *scheduleFlags, now time.T
 		}
 		from = t
 	}
-	plugins := newPluginManager(cmd.ErrOrStderr(), runtime.Info, nil)
-	defer plugins.Stop()
-	_, flow, err := loadFlow(path, f.flow, plugins, nil)
+	r := newRunner(cmd.ErrOrStderr(), runtime.Info, nil, 0)
+	defer r.Close()
+	fl, err := r.Load(path, f.flow, nil)
 	if err != nil {
 		return err
 	}
+	flow := fl.Flow
 	scheds := flow.Schedules()
 	if len(scheds) == 0 {
 		return badInput(&runtime.PosError{Pos: flow.Pos(), Msg: fmt.Sprintf(

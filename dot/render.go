@@ -1,4 +1,4 @@
-package graph
+package dot
 
 import (
 	"bytes"
@@ -7,18 +7,31 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/wfsh/wfsh/runtime"
 )
 
 // GraphvizHint tells how to get Graphviz's dot.
 const GraphvizHint = "install the Debian package graphviz (apt-get install graphviz)"
 
-// DotCommand finds Graphviz's dot on PATH; its error says how to install it.
-func DotCommand() (string, error) {
-	dot, err := exec.LookPath("dot")
-	if err != nil {
-		return "", fmt.Errorf("Graphviz's dot command is not on PATH: %s", GraphvizHint)
+// ErrNoDot is Draw's error when Graphviz's dot is not on PATH.
+var ErrNoDot = errors.New("Graphviz's dot command is not on PATH: " + GraphvizHint)
+
+// Draw writes g as DOT, nodes coloured by states (by run name), and has
+// Graphviz render it unless format is "dot".
+func Draw(ctx context.Context, g *runtime.Graph, states map[string]runtime.State, format string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := Write(&buf, g, Options{States: states}); err != nil {
+		return nil, err
 	}
-	return dot, nil
+	if format == "dot" {
+		return buf.Bytes(), nil
+	}
+	cmd, err := exec.LookPath("dot")
+	if err != nil {
+		return nil, ErrNoDot
+	}
+	return Render(ctx, cmd, format, buf.Bytes())
 }
 
 // Render runs Graphviz's dot (the command at path dot) on DOT source src

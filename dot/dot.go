@@ -1,4 +1,4 @@
-// Package graph draws a flow's DAG (a runtime.Graph) in Graphviz's DOT
+// Package dot draws a flow's DAG (a runtime.Graph) in Graphviz's DOT
 // language, for `wfsh graph`, and, with the final state of each node, for a
 // finished run (`flow.visualize()`, `wfsh graph --run`). It writes DOT
 // itself and imports only runtime and the standard library; SVG and PNG are
@@ -22,7 +22,7 @@
 // (StateColor) and get a line naming the state. Output is stable: nodes in
 // graph order, then each node's incoming edges in the order data, ordering,
 // branch.
-package graph
+package dot
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// Options change what WriteDOT draws.
+// Options change what Write draws.
 type Options struct {
 	// States, by run name ("say-2"), colours the nodes of a finished run.
 	// Nodes missing from it are drawn uncoloured; nil draws the plain DAG.
@@ -44,8 +44,8 @@ type Options struct {
 // Font is the font of every label.
 const Font = "Helvetica"
 
-// WriteDOT writes g as a DOT digraph to w.
-func WriteDOT(w io.Writer, g *runtime.Graph, opts Options) error {
+// Write writes g as a DOT digraph to w.
+func Write(w io.Writer, g *runtime.Graph, opts Options) error {
 	if g == nil {
 		return errors.New("graph: nil graph")
 	}

@@ -1,4 +1,4 @@
-package graph_test
+package dot_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/wfsh/wfsh/builtins"
-	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/gcp"
 	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/sdk"
@@ -93,10 +93,10 @@ func build(t *testing.T, path string, check bool) *builtins.Build {
 	return b
 }
 
-func dot(t *testing.T, g *runtime.Graph, opts graph.Options) string {
+func writeDOT(t *testing.T, g *runtime.Graph, opts dot.Options) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := graph.WriteDOT(&buf, g, opts); err != nil {
+	if err := dot.Write(&buf, g, opts); err != nil {
 		t.Fatalf("WriteDOT: %v", err)
 	}
 	return buf.String()
@@ -129,7 +129,7 @@ func TestGolden(t *testing.T) {
 	for _, path := range exampleFlows(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".star")
 		t.Run(name, func(t *testing.T) {
-			golden(t, name, dot(t, build(t, path, true).Graph, graph.Options{}))
+			golden(t, name, writeDOT(t, build(t, path, true).Graph, dot.Options{}))
 		})
 	}
 }
@@ -165,7 +165,7 @@ func TestGoldenRun(t *testing.T) {
 					t.Errorf("%s ended %s, want %s", name, states[name], want)
 				}
 			}
-			golden(t, tc.name+".run", dot(t, b.Graph, graph.Options{States: states}))
+			golden(t, tc.name+".run", writeDOT(t, b.Graph, dot.Options{States: states}))
 		})
 	}
 }
@@ -173,7 +173,7 @@ func TestGoldenRun(t *testing.T) {
 // nodeLine returns the line that declares node name.
 func nodeLine(t *testing.T, out, name string) string {
 	t.Helper()
-	prefix := "\t" + graph.Quote(name) + " ["
+	prefix := "\t" + dot.Quote(name) + " ["
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, prefix) {
 			return l
@@ -220,7 +220,7 @@ func kinds() *runtime.Graph {
 
 // TestKinds checks how each kind of node and edge is drawn.
 func TestKinds(t *testing.T) {
-	out := dot(t, kinds(), graph.Options{})
+	out := writeDOT(t, kinds(), dot.Options{})
 	for _, l := range []string{
 		`digraph "Kinds" {`,
 		`"n" [label="n", shape=ellipse];`,
@@ -251,7 +251,7 @@ func TestKinds(t *testing.T) {
 	g := kinds()
 	g.Reference = nil
 	g.Add(task("extra"))
-	out = dot(t, g, graph.Options{})
+	out = writeDOT(t, g, dot.Options{})
 	hasLine(t, out, `"extra" [label="extra", style="bold"];`)
 	hasLine(t, out, `"after" [label="after\ntrigger: all_finished", style="bold"];`)
 	hasLine(t, out, `"src" [label="src"];`)
@@ -272,7 +272,7 @@ func TestQuote(t *testing.T) {
 		{"bad\xffutf8", "\"bad\uFFFDutf8\""},
 		{"日本語 ✓ {}<>[];-> --", `"日本語 ✓ {}<>[];-> --"`},
 	} {
-		if got := graph.Quote(tc.in); got != tc.want {
+		if got := dot.Quote(tc.in); got != tc.want {
 			t.Errorf("Quote(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
@@ -292,7 +292,7 @@ func oddNames() *runtime.Graph {
 }
 
 func TestEscapedNames(t *testing.T) {
-	out := dot(t, oddNames(), graph.Options{})
+	out := writeDOT(t, oddNames(), dot.Options{})
 	for _, l := range []string{
 		`digraph "flow \"x\"\\y" {`,
 		`"say \"hi\"" [label="say \"hi\""];`,
@@ -333,10 +333,10 @@ func TestStateColours(t *testing.T) {
 		states["t_"+s.String()] = s
 	}
 	g.Add(task("unknown"))
-	out := dot(t, g, graph.Options{States: states})
+	out := writeDOT(t, g, dot.Options{States: states})
 	fills := map[string]runtime.State{}
 	for _, s := range all {
-		fill, font := graph.StateColor(s)
+		fill, font := dot.StateColor(s)
 		if w, ok := want[s]; ok && fill != w {
 			t.Errorf("StateColor(%s) = %s, want %s", s, fill, w)
 		}
@@ -364,18 +364,18 @@ func TestStateColours(t *testing.T) {
 }
 
 func TestWriteDOTErrors(t *testing.T) {
-	if err := graph.WriteDOT(io.Discard, nil, graph.Options{}); err == nil {
+	if err := dot.Write(io.Discard, nil, dot.Options{}); err == nil {
 		t.Error("WriteDOT(nil graph) succeeded")
 	}
 	g := &runtime.Graph{Flow: "Bad"}
 	n := task("n")
 	n.Upstream = []runtime.NodeID{7}
 	g.Add(n)
-	if err := graph.WriteDOT(io.Discard, g, graph.Options{}); err == nil || !strings.Contains(err.Error(), "unknown node 7") {
+	if err := dot.Write(io.Discard, g, dot.Options{}); err == nil || !strings.Contains(err.Error(), "unknown node 7") {
 		t.Errorf("edge to an unknown node: err = %v", err)
 	}
 	boom := errors.New("disk full")
-	if err := graph.WriteDOT(failingWriter{boom}, kinds(), graph.Options{}); !errors.Is(err, boom) {
+	if err := dot.Write(failingWriter{boom}, kinds(), dot.Options{}); !errors.Is(err, boom) {
 		t.Errorf("write error: got %v, want %v", err, boom)
 	}
 }
@@ -402,7 +402,7 @@ func TestRender(t *testing.T) {
 	inputs = append(inputs, input{"kinds", kinds()}, input{"odd_names", oddNames()})
 	for _, in := range inputs {
 		t.Run(in.name, func(t *testing.T) {
-			src := dot(t, in.g, graph.Options{})
+			src := writeDOT(t, in.g, dot.Options{})
 			svg := render(t, dotCmd, "svg", src)
 			texts := svgTexts(t, svg)
 			for _, n := range in.g.Nodes {
