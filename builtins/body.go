@@ -69,7 +69,14 @@ func (s *starBody) freeze() {
 
 // Run calls the task's function. Cancelling ctx cancels the thread, which
 // stops even a runaway loop at its next step.
-func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+func (s *starBody) Run(ctx context.Context, c *runtime.Call) (_ runtime.Value, err error) {
+	// A defect of wfsh met while running the body fails this task run
+	// with one line, not the process with a Go stack.
+	defer func() {
+		if p := recover(); p != nil {
+			err = InternalError(p)
+		}
+	}()
 	if s.constant != nil {
 		v, err := substitute(s.constant, c.Inputs)
 		if err != nil {
