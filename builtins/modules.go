@@ -73,8 +73,11 @@ func checkEncodable(name string, v starlark.Value) error {
 	var walk func(v starlark.Value, depth int) bool
 	walk = func(v starlark.Value, depth int) bool {
 		values++
-		if values > maxEncodeValues || bytes > maxEncodeBytes || depth > 1000 {
+		if values > maxEncodeValues || bytes > maxEncodeBytes {
 			return false
+		}
+		if depth > maxArgDepth {
+			return true // deeper, or a cycle: the encoder's own checks say so
 		}
 		switch v := v.(type) {
 		case starlark.String:
@@ -104,10 +107,7 @@ func checkEncodable(name string, v starlark.Value) error {
 		return true
 	}
 	if !walk(v, 0) {
-		if values > maxEncodeValues || bytes > maxEncodeBytes {
-			return fmt.Errorf("%s: the value is too large to write out: more than %d values or %d MiB of strings (a part held several times counts each time)", name, maxEncodeValues, maxEncodeBytes>>20)
-		}
-		return fmt.Errorf("%s: the value nests more than 1000 deep (or holds itself)", name)
+		return fmt.Errorf("%s: the value is too large to write out: more than %d values or %d MiB of strings (a part held several times counts each time)", name, maxEncodeValues, maxEncodeBytes>>20)
 	}
 	return nil
 }
