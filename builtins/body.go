@@ -106,10 +106,22 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (_ runtime.Value, e
 		if errors.As(err, &ee) {
 			c.Log(runtime.Debug, ee.Backtrace())
 		}
-		return nil, taskError(err)
+		return nil, located(c, taskError(err))
 	}
 	v.Freeze()
 	return v, nil
+}
+
+// located gives an error without a position in the flow (a plugin
+// task's, whose body is Go code) the position of the task's definition,
+// where a Starlark task's failure points inside its function.
+func located(c *runtime.Call, err error) error {
+	var pe *runtime.PosError
+	var sig *runtime.Signal
+	if errors.As(err, &pe) || errors.As(err, &sig) || c.Node == nil || !c.Node.DefPos.IsValid() {
+		return err
+	}
+	return &runtime.PosError{Pos: c.Node.DefPos, Msg: err.Error()}
 }
 
 // fillAll returns the arguments of a call with the inputs' values.
