@@ -159,9 +159,9 @@ func (w *refWalker) walk(v starlark.Value) {
 			w.walk(x)
 		}
 	case *starlark.Dict:
-		for _, kv := range v.Items() {
-			w.walk(kv[0])
-			w.walk(kv[1])
+		for k, x := range v.Entries() {
+			w.walk(k)
+			w.walk(x)
 		}
 	case *starlarkstruct.Struct:
 		for _, name := range v.AttrNames() {
@@ -330,12 +330,12 @@ func (c *copier) container(v starlark.Value, depth int) (starlark.Value, bool, e
 		return elems, changed, nil
 	case *starlark.Dict:
 		d := starlark.NewDict(v.Len())
-		for _, kv := range v.Items() {
-			k, err := elem(kv[0])
+		for key, val := range v.Entries() {
+			k, err := elem(key)
 			if err != nil {
 				return nil, false, err
 			}
-			x, err := elem(kv[1])
+			x, err := elem(val)
 			if err != nil {
 				return nil, false, err
 			}
