@@ -50,9 +50,9 @@ func (s *starBody) markDynamic() {
 }
 
 // fill returns template number i with its placeholders filled.
-func (s *starBody) fill(i int, v starlark.Value, inputs []runtime.Value) starlark.Value {
+func (s *starBody) fill(i int, v starlark.Value, inputs []runtime.Value) (starlark.Value, error) {
 	if !s.dynamic[i] {
-		return v
+		return v, nil
 	}
 	return substitute(v, inputs)
 }
@@ -69,11 +69,25 @@ func (s *starBody) freeze() {
 
 // Run calls the task's function. Cancelling ctx cancels the thread, which
 // stops even a runaway loop at its next step.
-func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+func (s *starBody) Run(ctx context.Context, c *runtime.Call) (_ runtime.Value, err error) {
+	// A defect of wfsh met while running the body fails this task run
+	// with one line, not the process with a Go stack.
+	defer func() {
+		if p := recover(); p != nil {
+			err = InternalError(p)
+		}
+	}()
 	if s.constant != nil {
-		v := substitute(s.constant, c.Inputs)
+		v, err := substitute(s.constant, c.Inputs)
+		if err != nil {
+			return nil, err
+		}
 		v.Freeze()
 		return v, nil
+	}
+	args, kwargs, err := s.fillAll(c.Inputs)
+	if err != nil {
+		return nil, err
 	}
 	tt := threadPool.Get().(*taskThread)
 	tt.thread.Name = c.TaskRun
@@ -81,17 +95,6 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 	// The first step looks at ctx, then every cancelCheckSteps steps
 	// (watchCancel): no registration with ctx per task run.
 	tt.thread.SetMaxExecutionSteps(tt.thread.Steps + 1)
-	args := make(starlark.Tuple, len(s.args))
-	for i, a := range s.args {
-		args[i] = s.fill(i, a, c.Inputs)
-	}
-	var kwargs []starlark.Tuple
-	if len(s.kwargs) > 0 {
-		kwargs = make([]starlark.Tuple, len(s.kwargs))
-		for i, kv := range s.kwargs {
-			kwargs[i] = starlark.Tuple{kv[0], s.fill(len(s.args)+i, kv[1], c.Inputs)}
-		}
-	}
 	v, err := starlark.Call(&tt.thread, s.fn, args, kwargs)
 	if !tt.cancelled {
 		// The thread was never cancelled: it can serve another task run.
@@ -103,10 +106,46 @@ func (s *starBody) Run(ctx context.Context, c *runtime.Call) (runtime.Value, err
 		if errors.As(err, &ee) {
 			c.Log(runtime.Debug, ee.Backtrace())
 		}
-		return nil, taskError(err)
+		return nil, located(c, taskError(err))
 	}
 	v.Freeze()
 	return v, nil
+}
+
+// located gives an error without a position in the flow (a plugin
+// task's, whose body is Go code) the position of the task's definition,
+// where a Starlark task's failure points inside its function.
+func located(c *runtime.Call, err error) error {
+	var pe *runtime.PosError
+	var sig *runtime.Signal
+	if errors.As(err, &pe) || errors.As(err, &sig) || c.Node == nil || !c.Node.DefPos.IsValid() {
+		return err
+	}
+	return &runtime.PosError{Pos: c.Node.DefPos, Msg: err.Error()}
+}
+
+// fillAll returns the arguments of a call with the inputs' values.
+func (s *starBody) fillAll(inputs []runtime.Value) (starlark.Tuple, []starlark.Tuple, error) {
+	args := make(starlark.Tuple, len(s.args))
+	for i, a := range s.args {
+		v, err := s.fill(i, a, inputs)
+		if err != nil {
+			return nil, nil, err
+		}
+		args[i] = v
+	}
+	var kwargs []starlark.Tuple
+	if len(s.kwargs) > 0 {
+		kwargs = make([]starlark.Tuple, len(s.kwargs))
+		for i, kv := range s.kwargs {
+			v, err := s.fill(len(s.args)+i, kv[1], inputs)
+			if err != nil {
+				return nil, nil, err
+			}
+			kwargs[i] = starlark.Tuple{kv[0], v}
+		}
+	}
+	return args, kwargs, nil
 }
 
 // taskThread is a Starlark thread with its task run in its locals. Threads

@@ -206,14 +206,21 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 		v, mapped = u.v, false
 	}
 	if !mapped {
-		return template(v, func(r *TaskRef) int { return input(n, r.id, false) }), nil
+		t, err := template(v, func(r *TaskRef) int { return input(n, r.id, false) })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", what, err)
+		}
+		return t, nil
 	}
 	ref, ok := v.(*TaskRef)
 	if !ok {
 		if _, ok := v.(starlark.Iterable); !ok {
 			return nil, fmt.Errorf("%s: cannot map over %s: want a list, tuple, dict, set, range or task result (wrap constants in unmapped())", what, v.Type())
 		}
-		ref = b.constant(n.Name, v)
+		var err error
+		if ref, err = b.constant(n.Name, v); err != nil {
+			return nil, fmt.Errorf("%s: %v", what, err)
+		}
 	}
 	// The placeholder stands for one element: the child's own input.
 	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}, nil
@@ -221,13 +228,17 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 
 // constant adds an inline node whose value is v (with refs resolved), so a
 // literal list can be mapped over.
-func (b *builder) constant(owner string, v starlark.Value) *TaskRef {
+func (b *builder) constant(owner string, v starlark.Value) (*TaskRef, error) {
 	n := &runtime.Node{Name: b.uniqueName(owner + ".arg"), Task: "constant", Kind: runtime.ConstNode,
 		Pos: callerPos(b.thread), Trigger: runtime.AllSuccessful, SkipOnUpstreamSkip: true}
-	body := &starBody{run: b.run, constant: template(v, func(r *TaskRef) int { return input(n, r.id, false) })}
+	t, err := template(v, func(r *TaskRef) int { return input(n, r.id, false) })
+	if err != nil {
+		return nil, err
+	}
+	body := &starBody{run: b.run, constant: t}
 	n.Body = body
 	b.bodies = append(b.bodies, body)
-	return b.add(n)
+	return b.add(n), nil
 }
 
 // checkArity reports, at build time, calls that could never bind to fn's

@@ -38,7 +38,10 @@ func (b *Build) CacheKey(ctx context.Context, c *runtime.Call) (key string, ttl 
 	p := body.cache
 	h := sha256.New()
 	fmt.Fprintf(h, "wfsh cache 1\x00%s\x00%s\x00", b.Flow.name, p.task.name)
-	args, kwargs := body.resolve(c.Inputs)
+	args, kwargs, err := body.fillAll(c.Inputs)
+	if err != nil {
+		return "", 0, false, err
+	}
 	if p.key != nil {
 		v, err := body.callIn(ctx, c, p.key, args, kwargs)
 		if err != nil {
@@ -83,19 +86,6 @@ func (b *Build) CacheKey(ctx context.Context, c *runtime.Call) (key string, ttl 
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), p.ttl, true, nil
-}
-
-// resolve returns the arguments the body is called with.
-func (s *starBody) resolve(inputs []runtime.Value) (starlark.Tuple, []starlark.Tuple) {
-	args := make(starlark.Tuple, len(s.args))
-	for i, a := range s.args {
-		args[i] = s.fill(i, a, inputs)
-	}
-	kwargs := make([]starlark.Tuple, len(s.kwargs))
-	for i, kv := range s.kwargs {
-		kwargs[i] = starlark.Tuple{kv[0], s.fill(len(s.args)+i, kv[1], inputs)}
-	}
-	return args, kwargs
 }
 
 // callIn calls fn as a task body would be: in a thread of the task run.

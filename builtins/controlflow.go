@@ -138,6 +138,11 @@ func case_(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if hasRefs(value) {
 		return nil, fmt.Errorf("case: value must be a constant to compare with, not a task result")
 	}
+	// Taken at the call, as a task's arguments are: the flow body may
+	// change its list afterwards.
+	if value, err = template(value, nil); err != nil {
+		return nil, fmt.Errorf("case: %v", err)
+	}
 	value.Freeze()
 	pos, before := callerPos(thread), len(bd.g.Nodes)
 	bd.guards = append(bd.guards, equalGuard(c.id, value))

@@ -185,7 +185,14 @@ func (f *Flow) AttrNames() []string {
 }
 
 // flowRun is flow.run(**params, task_states={}, context={}).
-func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (_ starlark.Value, err error) {
+	// A defect of wfsh met while building or running fails the statement
+	// with one line, not the REPL with a Go stack.
+	defer func() {
+		if p := recover(); p != nil {
+			err = InternalError(p)
+		}
+	}()
 	f := b.Receiver().(*Flow)
 	if len(args) > 0 {
 		return nil, fmt.Errorf("run: give parameters by name, e.g. %s.run(x=1)", f.name)

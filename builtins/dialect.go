@@ -6,6 +6,7 @@ package builtins
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"iter"
 	"unicode/utf8"
 
@@ -49,6 +50,9 @@ func Compile(filename string, src []byte, isPredeclared func(string) bool) (*sta
 // statement rather than before it, which only differs from Python when it
 // refers to the name being defined.
 func ParseFile(filename string, src []byte) (*syntax.File, error) {
+	if err := checkUTF8(filename, src); err != nil {
+		return nil, err
+	}
 	if bytes.IndexByte(src, '@') >= 0 {
 		if f, ok := parseGuessing(filename, src); ok {
 			return f, nil
@@ -59,6 +63,29 @@ func ParseFile(filename string, src []byte) (*syntax.File, error) {
 		return nil, atTokenStart(src, err)
 	}
 	return f, nil
+}
+
+// checkUTF8 refuses source that is not UTF-8, at its first bad byte:
+// Starlark would read each bad byte as U+FFFD, silently changing a string
+// literal.
+func checkUTF8(filename string, src []byte) error {
+	if utf8.Valid(src) {
+		return nil
+	}
+	line, start := 1, 0
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size == 1 {
+			col := utf8.RuneCount(src[start:i]) + 1
+			return syntax.Error{Pos: syntax.MakePosition(&filename, int32(line), int32(col)),
+				Msg: fmt.Sprintf("invalid UTF-8 (byte 0x%02x): flow files are UTF-8; write other bytes in a string with \\x escapes", src[i])}
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return nil
 }
 
 // parseGuessing replaces every '@' that starts a line and parses once. It

@@ -187,6 +187,7 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 			b.errs.Add(r.pos, "replace: flow %s calls no task named %q", b.flow.name, r.old)
 		}
 	}
+	b.checkCaptured()
 	if len(b.g.Nodes) == len(b.flow.params) {
 		b.errs.Add(pos, "flow %s: its body calls no task", b.flow.name)
 	}
@@ -205,6 +206,50 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 	}
 	params.Freeze()
 	return &Build{Flow: b.flow, Graph: b.g, Params: params, run: b.run}, nil
+}
+
+// checkCaptured reports task functions that reach a TaskRef other than
+// through their arguments: a default value or a variable of the flow body
+// that a task defined inside it uses. At run time it would be a node, not
+// a value.
+func (b *builder) checkCaptured() {
+	seen := map[*starlark.Function]bool{}
+	for _, n := range b.g.Nodes {
+		body, ok := n.Body.(*starBody)
+		if !ok {
+			continue
+		}
+		fn, ok := body.fn.(*starlark.Function)
+		if !ok || seen[fn] {
+			continue
+		}
+		seen[fn] = true
+		for i := range fn.NumFreeVars() {
+			bind, v := fn.FreeVar(i)
+			if r := firstRef(v); r != nil {
+				b.errs.Add(n.DefPos, "task %s uses variable %s of the flow body, which holds %s: a task gets results only as arguments; pass it as one", n.Task, bind.Name, r.what())
+			}
+		}
+		for i := range fn.NumParams() {
+			if r := firstRef(fn.ParamDefault(i)); r != nil {
+				name, _ := fn.Param(i)
+				b.errs.Add(n.DefPos, "task %s: the default of parameter %s holds %s: a task gets results only as arguments; pass it as one", n.Task, name, r.what())
+			}
+		}
+	}
+}
+
+func firstRef(v starlark.Value) *TaskRef {
+	if v == nil {
+		return nil
+	}
+	var first *TaskRef
+	walkRefs(v, func(r *TaskRef) {
+		if first == nil {
+			first = r
+		}
+	})
+	return first
 }
 
 // referenceNodes reads the flow function's return value: nothing, a task

@@ -143,7 +143,7 @@ func (e *env) load(path string) (starlark.StringDict, error) {
 }
 
 func (e *env) exec(path string) (starlark.StringDict, error) {
-	src, err := os.ReadFile(path)
+	src, err := readFlowFile(path)
 	if err != nil {
 		return nil, readError(err)
 	}
@@ -281,7 +281,7 @@ func readArg(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFlowFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), readError(err))
 	}

@@ -28,13 +28,88 @@ import (
 func ExtraBuiltins() starlark.StringDict {
 	return starlark.StringDict{
 		"sum":    starlark.NewBuiltin("sum", sum),
-		"json":   json.Module,
+		"json":   jsonModule,
 		"yaml":   yamlModule(),
 		"time":   time.Module,
 		"math":   math.Module,
 		"random": randomModule(),
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 	}
+}
+
+// jsonModule is Starlark's json module with encode bounded.
+var jsonModule = func() *starlarkstruct.Module {
+	m := &starlarkstruct.Module{Name: json.Module.Name, Members: starlark.StringDict{}}
+	for k, v := range json.Module.Members {
+		m.Members[k] = v
+	}
+	encode := json.Module.Members["encode"].(*starlark.Builtin)
+	m.Members["encode"] = starlark.NewBuiltin("json.encode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) == 1 {
+			if err := checkEncodable(b.Name(), args[0]); err != nil {
+				return nil, err
+			}
+		}
+		return starlark.Call(thread, encode, args, kwargs)
+	})
+	m.Freeze()
+	return m
+}()
+
+// maxEncodeValues and maxEncodeBytes bound what json.encode and
+// yaml.encode write: values (elements, keys, scalars) and the bytes of
+// its strings, a part held several times counting each time. A list that
+// holds the same list many times over is small in memory and written out
+// whole for each time.
+const (
+	maxEncodeValues = 1 << 22
+	maxEncodeBytes  = 256 << 20
+)
+
+// checkEncodable refuses a value that written out goes past the bounds,
+// looking no further than them.
+func checkEncodable(name string, v starlark.Value) error {
+	values, bytes := 0, 0
+	var walk func(v starlark.Value, depth int) bool
+	walk = func(v starlark.Value, depth int) bool {
+		values++
+		if values > maxEncodeValues || bytes > maxEncodeBytes {
+			return false
+		}
+		if depth > maxArgDepth {
+			return true // deeper, or a cycle: the encoder's own checks say so
+		}
+		switch v := v.(type) {
+		case starlark.String:
+			bytes += len(v)
+		case starlark.Bytes:
+			bytes += len(v)
+		case starlark.Indexable: // list, tuple
+			for i := range v.Len() {
+				if !walk(v.Index(i), depth+1) {
+					return false
+				}
+			}
+		case *starlark.Dict:
+			for k, x := range v.Entries() {
+				if !walk(k, depth+1) || !walk(x, depth+1) {
+					return false
+				}
+			}
+		case *starlarkstruct.Struct:
+			for _, name := range v.AttrNames() {
+				x, _ := v.Attr(name)
+				if !walk(x, depth+1) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if !walk(v, 0) {
+		return fmt.Errorf("%s: the value is too large to write out: more than %d values or %d MiB of strings (a part held several times counts each time)", name, maxEncodeValues, maxEncodeBytes>>20)
+	}
+	return nil
 }
 
 // sum(iterable, start=0) adds the elements of iterable to start, like
@@ -170,6 +245,9 @@ func yamlEncode(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
 		return nil, err
 	}
+	if err := checkEncodable(b.Name(), v); err != nil {
+		return nil, err
+	}
 	node, err := (&yamlEncoder{}).node(v)
 	if err != nil {
 		return nil, yamlError(b, err)
@@ -294,6 +372,9 @@ func yamlDecode(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if doc == nil {
 		return starlark.None, nil
 	}
+	if err := checkExpansion(doc); err != nil {
+		return nil, yamlError(b, err)
+	}
 	v, err := newYAMLDecoder().value(doc)
 	if err != nil {
 		return nil, yamlError(b, err)
@@ -324,6 +405,50 @@ func yamlDocument(src string) (*yaml.Node, error) {
 		return nil, nil
 	}
 	return doc.Content[0], nil
+}
+
+// maxYAMLValues bounds the values a YAML document stands for once its
+// aliases are expanded, each alias counting the values of its anchor,
+// unless that is less than ten times the document's own nodes. The value
+// decoded shares an anchor's value among its aliases, small in memory,
+// but written out (as a result, by json.encode) or walked it is as large
+// as its expansion: a "billion laughs" of a few lines would not fit.
+const maxYAMLValues = 1 << 20
+
+// checkExpansion refuses a document whose aliases expand it past
+// maxYAMLValues, naming the alias where it went past.
+func checkExpansion(doc *yaml.Node) error {
+	sizes := map[*yaml.Node]int{}
+	own := 0
+	var past *yaml.Node
+	var walk func(n *yaml.Node) int
+	walk = func(n *yaml.Node) int {
+		if n.Kind == yaml.AliasNode {
+			own++
+			return sizes[n.Alias] + 1
+		}
+		own++
+		total := 1
+		for _, c := range n.Content {
+			total = min(total+walk(c), 1<<40) // no overflow, whatever the aliases
+			if total > maxYAMLValues && past == nil && c.Kind == yaml.AliasNode {
+				past = c
+			}
+		}
+		if n.Anchor != "" {
+			sizes[n] = total
+		}
+		return total
+	}
+	total := walk(doc)
+	if total > maxYAMLValues && total > 10*own {
+		where := ""
+		if past != nil {
+			where = fmt.Sprintf("line %d: ", past.Line)
+		}
+		return fmt.Errorf("%sthe document stands for more than %d values once its aliases are expanded (%d nodes written); aliases of aliases multiply", where, maxYAMLValues, own)
+	}
+	return nil
 }
 
 // A yamlDecoder converts YAML nodes to Starlark values. An alias yields the

@@ -178,6 +178,9 @@ func taskConstructor(name string, f *pluginFunc) *starlark.Builtin {
 			taskName = name
 		}
 		for _, kv := range defaults {
+			if r := firstRef(kv[1]); r != nil {
+				return nil, fmt.Errorf("%s: %s holds %s: a task constructor takes values; pass task results when calling the task it makes (t(%s=...))", name, kv[0].(starlark.String).GoString(), r.what(), kv[0].(starlark.String).GoString())
+			}
 			kv[1].Freeze()
 		}
 		p := &partial{f: f, defaults: defaults}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.starlark.net/syntax"
 )
@@ -35,6 +37,12 @@ func FuzzParseFile(f *testing.F) {
 		file, err := parseWithin(t, src, 10*time.Second)
 		if err != nil && !errors.As(err, new(syntax.Error)) {
 			t.Fatalf("got %T error %v, want a syntax.Error", err, err)
+		}
+		if !utf8.Valid(src) {
+			if err == nil || !strings.Contains(err.Error(), "invalid UTF-8") {
+				t.Fatalf("source not UTF-8: got %v, want it refused", err)
+			}
+			return
 		}
 		if bytes.IndexByte(src, '@') < 0 {
 			want, wantErr := FileOptions.Parse("fuzz.star", src, 0)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -86,13 +87,18 @@ func (r *TaskRef) Unary(op syntax.Token) (starlark.Value, error) {
 // taskref ("len: value of type taskref has no len", "got taskref, want
 // iterable", ...).
 func explainTaskRef(msg string) string {
-	if !refTypeRE.MatchString(msg) || strings.Contains(msg, branchHint) {
+	if !refTypeRE.MatchString(forParamRE.ReplaceAllString(msg, "")) || strings.Contains(msg, branchHint) {
 		return msg
 	}
 	return msg + ": in a flow body a task result or parameter is a node of the flow, not a value; " + branchHint
 }
 
 var refTypeRE = regexp.MustCompile(`(task result|parameter) "[^"]*"`)
+
+// forParamRE matches Starlark's naming of the parameter a bad argument was
+// given for ("task: for parameter \"timeout\": bad duration"), which is
+// not a flow parameter.
+var forParamRE = regexp.MustCompile(`for parameter "[^"]*"`)
 
 // unmappedValue marks a .map argument passed whole to every child.
 type unmappedValue struct{ v starlark.Value }
@@ -111,28 +117,81 @@ func unmapped(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	return &unmappedValue{v}, nil
 }
 
-// walkRefs calls f for every TaskRef in v, looking inside lists, tuples and
-// dicts.
+// walkRefs calls f for every TaskRef in v, looking inside lists, tuples,
+// dicts, structs and unmapped(). A container is looked at once however
+// often it is shared, and one that holds itself is not followed.
 func walkRefs(v starlark.Value, f func(*TaskRef)) {
+	w := refWalker{f: f}
+	w.walk(v)
+}
+
+type refWalker struct {
+	f    func(*TaskRef)
+	seen map[any]bool
+}
+
+func (w *refWalker) walk(v starlark.Value) {
 	switch v := v.(type) {
 	case *TaskRef:
-		f(v)
+		w.f(v)
+		return
+	case starlark.String, starlark.Int, starlark.Float, starlark.Bool, starlark.NoneType, starlark.Bytes:
+		return
+	}
+	key := containerKey(v)
+	if key == nil {
+		return
+	}
+	if w.seen == nil {
+		w.seen = map[any]bool{}
+	}
+	if w.seen[key] {
+		return
+	}
+	w.seen[key] = true
+	switch v := v.(type) {
 	case *starlark.List:
 		for i := 0; i < v.Len(); i++ {
-			walkRefs(v.Index(i), f)
+			w.walk(v.Index(i))
 		}
 	case starlark.Tuple:
 		for _, x := range v {
-			walkRefs(x, f)
+			w.walk(x)
 		}
 	case *starlark.Dict:
-		for _, kv := range v.Items() {
-			walkRefs(kv[0], f)
-			walkRefs(kv[1], f)
+		for k, x := range v.Entries() {
+			w.walk(k)
+			w.walk(x)
+		}
+	case *starlarkstruct.Struct:
+		for _, name := range v.AttrNames() {
+			x, _ := v.Attr(name)
+			w.walk(x)
 		}
 	case *unmappedValue:
-		walkRefs(v.v, f)
+		w.walk(v.v)
 	}
+}
+
+// tupleKey identifies a tuple by its elements' array.
+type tupleKey struct {
+	first *starlark.Value
+	n     int
+}
+
+// containerKey identifies a container that may hold a TaskRef, or is nil
+// for any other value.
+func containerKey(v starlark.Value) any {
+	switch v := v.(type) {
+	case *starlark.List, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct, *unmappedValue:
+		return v
+	case starlark.Tuple:
+		if len(v) == 0 {
+			return nil
+		}
+		return tupleKey{&v[0], len(v)}
+	}
+	return nil
 }
 
 func hasRefs(v starlark.Value) bool {
@@ -141,53 +200,173 @@ func hasRefs(v starlark.Value) bool {
 	return found
 }
 
-// template returns v with each TaskRef replaced by a placeholder for input
-// slot(ref) of the node being built. A value without TaskRefs is shared,
-// not copied.
-func template(v starlark.Value, slot func(*TaskRef) int) starlark.Value {
-	if !hasRefs(v) {
-		return v
-	}
-	return mapRefs(v, func(r *TaskRef) starlark.Value {
+// maxArgDepth bounds how deeply the containers of an argument nest.
+const maxArgDepth = 1000
+
+// template returns a snapshot of argument v taken at the call: lists,
+// dicts, sets and structs are copied, so that the flow body changing them
+// afterwards changes nothing the task receives, and each TaskRef is
+// replaced by a placeholder for input slot(ref) of the node being built.
+// Immutable values are shared; values of other types are frozen. Shared
+// substructure stays shared; a container that holds itself is refused.
+func template(v starlark.Value, slot func(*TaskRef) int) (starlark.Value, error) {
+	c := copier{snapshot: true, ref: func(r *TaskRef) (starlark.Value, error) {
 		if r.slot > 0 {
-			return r
+			return r, nil
 		}
-		return &TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: slot(r) + 1}
-	})
+		return &TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: slot(r) + 1}, nil
+	}}
+	out, _, err := c.copy(v, 0)
+	return out, err
 }
 
 // substitute returns a template with each placeholder replaced by the
-// value of its input.
-func substitute(v starlark.Value, inputs []runtime.Value) starlark.Value {
-	return mapRefs(v, func(r *TaskRef) starlark.Value { return toStarlark(inputs[r.slot-1]) })
+// value of its input. Containers without placeholders are shared. A
+// TaskRef that is not a placeholder of one of inputs is an error: a task
+// body never receives one.
+func substitute(v starlark.Value, inputs []runtime.Value) (starlark.Value, error) {
+	c := copier{ref: func(r *TaskRef) (starlark.Value, error) {
+		if r.slot <= 0 || r.slot > len(inputs) {
+			return nil, fmt.Errorf("internal error: %s reached a task's arguments unresolved; please report this as a bug", r.what())
+		}
+		return toStarlark(inputs[r.slot-1]), nil
+	}}
+	out, _, err := c.copy(v, 0)
+	return out, err
 }
 
-// mapRefs returns a copy of v, looking inside lists, tuples, dicts and
-// unmapped(), with each TaskRef r replaced by f(r).
-func mapRefs(v starlark.Value, f func(*TaskRef) starlark.Value) starlark.Value {
+// copier copies a value with each TaskRef replaced by ref(r). With
+// snapshot set it copies every mutable container; otherwise only those
+// that hold a TaskRef.
+type copier struct {
+	snapshot bool
+	ref      func(*TaskRef) (starlark.Value, error)
+	// done maps each container copied so far to its copy; nil while the
+	// container is being copied (so meeting it again is a cycle).
+	done map[any]starlark.Value
+}
+
+var errCycle = fmt.Errorf("an argument holds itself (a list or dict inside itself cannot be passed to a task)")
+
+// copy returns the copy of v and whether it differs from v.
+func (c *copier) copy(v starlark.Value, depth int) (starlark.Value, bool, error) {
 	switch v := v.(type) {
 	case *TaskRef:
-		return f(v)
+		r, err := c.ref(v)
+		return r, true, err
+	case starlark.String, starlark.Int, starlark.Float, starlark.Bool, starlark.NoneType, starlark.Bytes:
+		return v, false, nil
+	case *unmappedValue:
+		return c.copy(v.v, depth)
+	}
+	key := containerKey(v)
+	if key == nil {
+		if c.snapshot {
+			v.Freeze()
+		}
+		return v, false, nil
+	}
+	if depth > maxArgDepth {
+		return nil, false, fmt.Errorf("an argument nests containers more than %d deep", maxArgDepth)
+	}
+	if c.done == nil {
+		c.done = map[any]starlark.Value{}
+	}
+	if out, ok := c.done[key]; ok {
+		if out == nil {
+			return nil, false, errCycle
+		}
+		_, same := out.(sameValue)
+		if same {
+			return v, false, nil
+		}
+		return out, true, nil
+	}
+	c.done[key] = nil
+	out, changed, err := c.container(v, depth)
+	if err != nil {
+		return nil, false, err
+	}
+	changed = changed || c.snapshot
+	if changed {
+		c.done[key] = out
+		return out, true, nil
+	}
+	c.done[key] = sameValue{}
+	return v, false, nil
+}
+
+// sameValue marks, in copier.done, a container kept as it is.
+type sameValue struct{ starlark.Value }
+
+// container copies the elements of container v.
+func (c *copier) container(v starlark.Value, depth int) (starlark.Value, bool, error) {
+	changed := false
+	elem := func(x starlark.Value) (starlark.Value, error) {
+		y, ch, err := c.copy(x, depth+1)
+		changed = changed || ch
+		return y, err
+	}
+	switch v := v.(type) {
 	case *starlark.List:
 		elems := make([]starlark.Value, v.Len())
 		for i := range elems {
-			elems[i] = mapRefs(v.Index(i), f)
+			x, err := elem(v.Index(i))
+			if err != nil {
+				return nil, false, err
+			}
+			elems[i] = x
 		}
-		return starlark.NewList(elems)
+		return starlark.NewList(elems), changed, nil
 	case starlark.Tuple:
 		elems := make(starlark.Tuple, len(v))
 		for i, x := range v {
-			elems[i] = mapRefs(x, f)
+			y, err := elem(x)
+			if err != nil {
+				return nil, false, err
+			}
+			elems[i] = y
 		}
-		return elems
+		return elems, changed, nil
 	case *starlark.Dict:
 		d := starlark.NewDict(v.Len())
-		for _, kv := range v.Items() {
-			_ = d.SetKey(mapRefs(kv[0], f), mapRefs(kv[1], f))
+		for key, val := range v.Entries() {
+			k, err := elem(key)
+			if err != nil {
+				return nil, false, err
+			}
+			x, err := elem(val)
+			if err != nil {
+				return nil, false, err
+			}
+			if err := d.SetKey(k, x); err != nil {
+				return nil, false, err
+			}
 		}
-		return d
-	case *unmappedValue:
-		return mapRefs(v.v, f)
+		return d, changed, nil
+	case *starlark.Set:
+		// Set elements are hashable, so immutable: only the set is copied.
+		s := starlark.NewSet(v.Len())
+		iter := v.Iterate()
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			if err := s.Insert(x); err != nil {
+				return nil, false, err
+			}
+		}
+		return s, false, nil
+	case *starlarkstruct.Struct:
+		sd := starlark.StringDict{}
+		for _, name := range v.AttrNames() {
+			x, _ := v.Attr(name)
+			y, err := elem(x)
+			if err != nil {
+				return nil, false, err
+			}
+			sd[name] = y
+		}
+		return starlarkstruct.FromStringDict(v.Constructor(), sd), changed, nil
 	}
-	return v
+	return v, false, nil
 }

@@ -39,16 +39,64 @@ import (
 // stored (resume runs its task again; the cache does not keep it).
 const MaxResultSize = 8 << 20
 
-// EncodeJSON writes v in the JSON form above.
+// maxResultValues bounds the values (each element, key and scalar) of a
+// result kept: a backstop to MaxResultSize, as every value takes at least
+// two bytes once encoded.
+const maxResultValues = MaxResultSize / 2
+
+// maxJSONSize and maxJSONValues bound EncodeJSON (cache keys and digests
+// of arguments).
+const (
+	maxJSONSize   = 64 << 20
+	maxJSONValues = maxJSONSize / 2
+)
+
+// EncodeJSON writes v in the JSON form above; a value that would take
+// more than 64 MiB is refused, while it is being written.
 func EncodeJSON(v starlark.Value) ([]byte, error) {
-	return appendValue(nil, v, 0)
+	e := jsonEncoder{maxBytes: maxJSONSize, maxValues: maxJSONValues}
+	return e.encode(nil, v)
 }
 
 const maxDepth = 100
 
-func appendValue(b []byte, v starlark.Value, depth int) ([]byte, error) {
+// A jsonEncoder writes values in the JSON form above within bounds on
+// the bytes written and the values visited, checked as it goes: a list
+// that holds the same list many times over is small in memory but
+// written out once per occurrence, so its size is known only by writing.
+type jsonEncoder struct {
+	maxBytes, maxValues int
+	start, values       int
+}
+
+// errTooLarge reports a value past an encoder's bounds.
+type errTooLarge struct{ maxBytes, maxValues int }
+
+func (e *errTooLarge) Error() string {
+	return fmt.Sprintf("larger than the %s kept once written out (more than %s or %d values; a part held several times counts each time)",
+		mib(e.maxBytes), mib(e.maxBytes), e.maxValues)
+}
+
+func mib(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
+
+func (e *jsonEncoder) encode(b []byte, v starlark.Value) ([]byte, error) {
+	e.start, e.values = len(b), 0
+	b, err := e.value(b, v, 0)
+	if err == nil && len(b)-e.start > e.maxBytes {
+		err = e.tooLarge()
+	}
+	return b, err
+}
+
+func (e *jsonEncoder) tooLarge() error { return &errTooLarge{e.maxBytes, e.maxValues} }
+
+func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("nested more than %d levels deep", maxDepth)
+	}
+	e.values++
+	if e.values > e.maxValues || len(b)-e.start > e.maxBytes {
+		return nil, e.tooLarge()
 	}
 	switch v := v.(type) {
 	case starlark.NoneType:
@@ -69,13 +117,13 @@ func appendValue(b []byte, v starlark.Value, depth int) ([]byte, error) {
 		b = base64.StdEncoding.AppendEncode(b, []byte(v))
 		return append(b, `"}`...), nil
 	case *starlark.List:
-		return appendSeq(b, v, depth)
+		return e.seq(b, v, depth)
 	case starlark.Tuple:
 		b = append(b, `{"$tuple":`...)
-		b, err := appendSeq(b, v, depth)
+		b, err := e.seq(b, v, depth)
 		return append(b, '}'), err
 	case *starlark.Dict:
-		return appendDict(b, v.Items(), depth)
+		return e.dict(b, v.Items(), depth)
 	case *starlarkstruct.Struct:
 		d := starlark.StringDict{}
 		v.ToStringDict(d)
@@ -86,7 +134,7 @@ func appendValue(b []byte, v starlark.Value, depth int) ([]byte, error) {
 			}
 			b = append(appendString(b, k), ':')
 			var err error
-			if b, err = appendValue(b, d[k], depth+1); err != nil {
+			if b, err = e.value(b, d[k], depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -124,21 +172,21 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func appendSeq(b []byte, seq starlark.Indexable, depth int) ([]byte, error) {
+func (e *jsonEncoder) seq(b []byte, seq starlark.Indexable, depth int) ([]byte, error) {
 	b = append(b, '[')
 	for i := 0; i < seq.Len(); i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendValue(b, seq.Index(i), depth+1); err != nil {
+		if b, err = e.value(b, seq.Index(i), depth+1); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, ']'), nil
 }
 
-func appendDict(b []byte, items []starlark.Tuple, depth int) ([]byte, error) {
+func (e *jsonEncoder) dict(b []byte, items []starlark.Tuple, depth int) ([]byte, error) {
 	plain := true
 	for _, kv := range items {
 		if k, ok := kv[0].(starlark.String); !ok || strings.HasPrefix(string(k), "$") {
@@ -154,7 +202,7 @@ func appendDict(b []byte, items []starlark.Tuple, depth int) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(appendString(b, string(kv[0].(starlark.String))), ':')
-			if b, err = appendValue(b, kv[1], depth+1); err != nil {
+			if b, err = e.value(b, kv[1], depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -166,11 +214,11 @@ func appendDict(b []byte, items []starlark.Tuple, depth int) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, '[')
-		if b, err = appendValue(b, kv[0], depth+1); err != nil {
+		if b, err = e.value(b, kv[0], depth+1); err != nil {
 			return nil, err
 		}
 		b = append(b, ',')
-		if b, err = appendValue(b, kv[1], depth+1); err != nil {
+		if b, err = e.value(b, kv[1], depth+1); err != nil {
 			return nil, err
 		}
 		b = append(b, ']')
@@ -353,12 +401,10 @@ func (b *Build) AppendResult(buf []byte, v runtime.Value) ([]byte, error) {
 
 func appendResult(buf []byte, v starlark.Value, r *runtime.Redactor) ([]byte, error) {
 	n := len(buf)
-	j, err := appendValue(buf, v, 0)
+	e := jsonEncoder{maxBytes: MaxResultSize, maxValues: maxResultValues}
+	j, err := e.encode(buf, v)
 	if err != nil {
 		return buf[:n], err
-	}
-	if len(j)-n > MaxResultSize {
-		return buf[:n], fmt.Errorf("a result of %d bytes is larger than the %d MiB kept", len(j)-n, MaxResultSize>>20)
 	}
 	if holdsSecret(v, r) {
 		return buf[:n], fmt.Errorf("the result holds a secret")

@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"math"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -118,5 +119,41 @@ func TestResultWithSecretNotEncoded(t *testing.T) {
 	}
 	if out, err := appendResult(nil, eval(t, `["hunter2"]`), r); err != nil || string(out) != `["hunter2"]` {
 		t.Errorf("a result without the secret: %q, %v", out, err)
+	}
+}
+
+// A result that shares its parts is small in memory and huge once written
+// out: the encoder stops at the bound while writing, with little memory.
+func TestResultSharedPartsBounded(t *testing.T) {
+	thread := &starlark.Thread{}
+	globals, err := starlark.ExecFileOptions(FileOptions, thread, "bomb.star", `
+def bomb(n):
+    x = ["lol"] * 9
+    for _ in range(n):
+        x = [x] * 9
+    return x
+nine = bomb(8)      # 9^9 leaves, 3.9 GB as JSON
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	buf := []byte("kept")
+	out, err := appendResult(buf, globals["nine"], &runtime.Redactor{})
+	goruntime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "larger than the 8 MiB kept once written out") || string(out) != "kept" {
+		t.Errorf("appendResult: %.40q, %v; want the buffer as it was and an error", out, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("encoding allocated %d MiB, want a bound near the 8 MiB kept", alloc>>20)
+	}
+	if _, err := EncodeJSON(globals["nine"]); err == nil || !strings.Contains(err.Error(), "larger than the 64 MiB") {
+		t.Errorf("EncodeJSON: %v, want the 64 MiB bound", err)
+	}
+	// Under the bounds, a result is kept whole, shared parts and all.
+	small := eval(t, `[["lol"] * 9] * 9`)
+	if out, err := appendResult(nil, small, &runtime.Redactor{}); err != nil || strings.Count(string(out), "lol") != 81 {
+		t.Errorf("a small shared result: %v, %d leaves", err, strings.Count(string(out), "lol"))
 	}
 }

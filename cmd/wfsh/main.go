@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/runner"
 )
 
@@ -39,7 +40,8 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func badInput(err error) error { return &exitError{code: exitBadInput, err: err} }
 
-func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer recoverInternal(stderr, &code)
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
@@ -77,4 +79,14 @@ func errorCode(err error) int {
 		return exitFailed
 	}
 	return exitFailed
+}
+
+// recoverInternal, deferred, turns a panic of the command (a defect of
+// wfsh, whatever the input) into one line on stderr and exit status 2,
+// instead of a Go stack trace. WFSH_DEBUG=1 adds the stack.
+func recoverInternal(stderr io.Writer, code *int) {
+	if p := recover(); p != nil {
+		fmt.Fprintf(stderr, "wfsh: %v\n", builtins.InternalError(p))
+		*code = exitBadInput
+	}
 }

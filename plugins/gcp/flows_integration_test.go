@@ -189,7 +189,7 @@ func TestIntegrationFlowGCSToBQ(t *testing.T) {
 		t.Errorf("a day without data: exit %d, want 1", r.code)
 	}
 	wantLines(t, r.stdout,
-		`ERROR - wfsh.TaskRunner \| Task '(load_trips|load_stations|denormalize)': gcp\.bigquery_\w+: not found: .*20201201.* \(job `+proj+`:US\.wfsh_\w+_[0-9a-f]{16}\); check `,
+		`ERROR - wfsh.TaskRunner \| Task '(load_trips|load_stations|denormalize)': \S+\.star:\d+:\d+: gcp\.bigquery_\w+: not found: .*20201201.* \(job `+proj+`:US\.wfsh_\w+_[0-9a-f]{16}\); check `,
 		`Flow run FAILED`)
 }
 
