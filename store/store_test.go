@@ -394,3 +394,67 @@ func TestEmitDoesNotBlock(t *testing.T) {
 		t.Errorf("run state %s after the lock was released, want Success", run.State)
 	}
 }
+
+// TestEmitBackpressure holds the write lock of the database while a run
+// logs far more than the queue holds: Emit must wait once the queue is
+// full, not let it grow with the log, and every line must be written
+// once the lock is released.
+func TestEmitBackpressure(t *testing.T) {
+	s, path := openTemp(t)
+	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, state, started_at, pid) VALUES ('x', 'F', '', '', 'Success', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3 * maxBlocks * blockSize
+	line := strings.Repeat("x", 90)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Emit(runtime.Event{Seq: 1, Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode})
+		for i := range n {
+			r.Emit(runtime.Event{Seq: uint64(i + 2), Kind: runtime.TaskLog, TaskRun: "a", MapIndex: -1, Node: runtime.NoNode,
+				Attempt: 1, Level: runtime.Info, Msg: line, Time: time.Now()})
+		}
+		r.Emit(runtime.Event{Seq: n + 2, Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1, Node: runtime.NoNode})
+	}()
+	select {
+	case <-done:
+		t.Fatalf("%d events were queued while the database was locked: the queue is not bounded", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+	r.q.mu.Lock()
+	queued := len(r.q.full)*blockSize + len(r.q.cur)
+	r.q.mu.Unlock()
+	if limit := (maxBlocks + 1) * blockSize; queued > limit {
+		t.Errorf("%d events queued, want at most %d", queued, limit)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Logs(context.Background(), "r", LogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := 0
+	for _, e := range evs {
+		if e.Kind == runtime.TaskLog {
+			logs++
+		}
+	}
+	if logs != n {
+		t.Errorf("%d log lines stored, want %d", logs, n)
+	}
+}
