@@ -30,6 +30,7 @@ type batch struct {
 	base   int64 // the run's start, Unix ns: record times are from it
 	db     *sql.DB
 	stmt   *sql.Stmt // insertChunk, prepared on db
+	z      compressor
 }
 
 // children are what a batch writes of one task's mapped children. A
@@ -244,7 +245,7 @@ func taskName(e *runtime.Event) string {
 	return e.TaskRun
 }
 
-const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES (?, ?, ?, ?, ?)`
+const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)`
 
 // insert inserts the chunk, with a statement prepared once per recorder
 // when it has a database to prepare it on (SQLite's parser is not free:
@@ -324,7 +325,7 @@ func (b *batch) flush(tx *sql.Tx) error {
 	kidsEnd := len(b.buf)
 	b.buf = append(append(append(b.buf, '['), b.logs...), ']')
 	buf := b.buf
-	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), string(buf[kidsEnd:])); err != nil {
+	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), b.z.compress(buf[kidsEnd:])); err != nil {
 		return err
 	}
 	if e := b.flow; e != nil {

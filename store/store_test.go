@@ -69,7 +69,7 @@ func recordRun(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt
 func TestMigrateFromEmpty(t *testing.T) {
 	s, path := openTemp(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 2 {
+	if err != nil || v != SchemaVersion || v != 3 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()
@@ -456,5 +456,61 @@ func TestEmitBackpressure(t *testing.T) {
 	}
 	if logs != n {
 		t.Errorf("%d log lines stored, want %d", logs, n)
+	}
+}
+
+// logRun records a run of one task printing n lines of about 100 bytes.
+func logRun(t testing.TB, s *Store, id string, n int, opt RecorderOptions) {
+	t.Helper()
+	opt.Run = RunInfo{ID: id, Flow: "F"}
+	r := s.NewRecorder(opt)
+	seq := uint64(0)
+	emit := func(e runtime.Event) {
+		seq++
+		e.Seq, e.Time, e.RunID = seq, time.Now(), id
+		if e.Node == 0 {
+			e.Node = runtime.NoNode
+		}
+		r.Emit(e)
+	}
+	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
+	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Running})
+	line := strings.Repeat("x", 91)
+	for i := range n {
+		emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "spam", MapIndex: -1, Attempt: 1, Level: runtime.Info,
+			Msg: fmt.Sprintf("%d %s", 10000000+i, line)})
+	}
+	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Success})
+	emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLogsCompressed checks that a log is stored in a fraction of its
+// size, and read back whole and in order.
+func TestLogsCompressed(t *testing.T) {
+	s, _ := openTemp(t)
+	const n = 20000
+	logRun(t, s, "r", n, RecorderOptions{})
+	var stored int
+	if err := s.db.QueryRow(`SELECT sum(length(logs) + length(logs_z)) FROM chunks WHERE run_id = 'r'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if raw := n * 100; stored > raw/4 {
+		t.Errorf("%d bytes of log stored in %d bytes, want at most a quarter", raw, stored)
+	}
+	i := 0
+	err := s.EachLog(context.Background(), "r", LogFilter{}, func(e *runtime.Event) error {
+		if e.Kind == runtime.TaskLog {
+			if want := fmt.Sprintf("%d ", 10000000+i); !strings.HasPrefix(e.Msg, want) {
+				return fmt.Errorf("line %d: %q", i, e.Msg)
+			}
+			i++
+		}
+		return nil
+	})
+	if err != nil || i != n {
+		t.Errorf("%d lines read back, %v; want %d", i, err, n)
 	}
 }
