@@ -35,8 +35,8 @@ const (
 	// interval, so that the last write, at Close, stays short.
 	flushBlocks = 1
 	// maxBlocks full blocks, or maxBytes of messages, make push wait.
-	maxBlocks = 8
-	maxBytes  = 8 << 20
+	maxBlocks = 4
+	maxBytes  = 4 << 20
 )
 
 func newQueue() *queue {
