@@ -51,7 +51,8 @@ type Recorder struct {
 	once       sync.Once
 	b          *batch // the writer goroutine's
 	started    time.Time
-	inserted   bool // the run's row is in (writer goroutine only)
+	inserted   bool      // the run's row is in (writer goroutine only)
+	kept       time.Time // the time of the last event written (writer goroutine only)
 
 	mu    sync.Mutex
 	err   error        // the first write error
@@ -148,7 +149,9 @@ func (r *Recorder) PutCache(c CacheEntry) {
 	r.mu.Unlock()
 }
 
-// Close writes what is left and returns the first error met writing.
+// Close writes what is left and returns the first error met writing,
+// saying what of the run was recorded: nothing, or its events up to a
+// time.
 func (r *Recorder) Close() error {
 	r.once.Do(func() {
 		close(r.stop)
@@ -157,7 +160,15 @@ func (r *Recorder) Close() error {
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	switch {
+	case r.err == nil:
+		return nil
+	case !r.inserted:
+		return fmt.Errorf("%w (the run was not recorded)", r.err)
+	case r.kept.IsZero():
+		return fmt.Errorf("%w (the run was recorded, but none of its events)", r.err)
+	}
+	return fmt.Errorf("%w (the run was recorded only up to %s)", r.err, r.kept.Format("2006-01-02 15:04:05.000-0700"))
 }
 
 func (r *Recorder) fail(err error) {
@@ -257,5 +268,8 @@ func (r *Recorder) write(blocks [][]runtime.Event, cache []CacheEntry) error {
 		return err
 	}
 	r.inserted = true
+	if n := len(blocks); n > 0 && len(blocks[n-1]) > 0 {
+		r.kept = blocks[n-1][len(blocks[n-1])-1].Time
+	}
 	return nil
 }

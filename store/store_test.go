@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -513,4 +514,92 @@ func TestLogsCompressed(t *testing.T) {
 	if err != nil || i != n {
 		t.Errorf("%d lines read back, %v; want %d", i, err, n)
 	}
+}
+
+// fullDisk makes every write that needs a new page of s fail as on a full
+// disk (SQLITE_FULL): the limit is set on each of the connections s keeps.
+func fullDisk(t *testing.T, s *Store) {
+	t.Helper()
+	const n = 4
+	s.db.SetMaxOpenConns(n)
+	s.db.SetMaxIdleConns(n)
+	var pages int
+	if err := s.db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	var conns []*sql.Conn
+	for range n {
+		c, err := s.db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// bigLogs are log lines that do not compress: they need new pages.
+func bigLogs(seq uint64, n int) []runtime.Event {
+	var evs []runtime.Event
+	for i := range n {
+		rnd := rand.New(rand.NewPCG(seq, uint64(i)))
+		b := make([]byte, 8<<10)
+		for j := range b {
+			b[j] = byte('a' + rnd.IntN(26))
+		}
+		evs = append(evs, runtime.Event{Seq: seq + uint64(i), Time: time.Now(), Kind: runtime.TaskLog, TaskRun: "a",
+			MapIndex: -1, Node: runtime.NoNode, Attempt: 1, Level: runtime.Info, Msg: string(b)})
+	}
+	return evs
+}
+
+// TestFullDiskSaysWhatWasKept checks the recorder's error on a full disk:
+// "not recorded" when nothing was, and the time it was recorded up to
+// when the first writes went through.
+func TestFullDiskSaysWhatWasKept(t *testing.T) {
+	t.Run("nothing", func(t *testing.T) {
+		s, _ := openTemp(t)
+		fullDisk(t, s)
+		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}})
+		for _, e := range bigLogs(1, 200) {
+			r.Emit(e)
+		}
+		err := r.Close()
+		if err == nil || !strings.Contains(err.Error(), "full") || !strings.HasSuffix(err.Error(), "(the run was not recorded)") {
+			t.Fatalf("Close: %v; want a full disk, and the run not recorded", err)
+		}
+		if _, err := s.GetRun(context.Background(), "r"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetRun: %v, want not found", err)
+		}
+	})
+	t.Run("part", func(t *testing.T) {
+		s, _ := openTemp(t)
+		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+		first := time.Date(2020, 11, 29, 10, 47, 10, 0, time.UTC)
+		r.Emit(runtime.Event{Seq: 1, Time: first, Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := s.GetRun(context.Background(), "r"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run was not inserted in 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		fullDisk(t, s)
+		for _, e := range bigLogs(2, 200) {
+			r.Emit(e)
+		}
+		err := r.Close()
+		want := "(the run was recorded only up to " + first.Local().Format("2006-01-02 15:04:05.000-0700") + ")"
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Fatalf("Close: %v; want it to end %s", err, want)
+		}
+	})
 }

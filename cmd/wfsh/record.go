@@ -79,21 +79,11 @@ func (rs *runStore) finish(h runHooks) {
 }
 
 // closeRecorder writes what is left of a run; what went wrong goes to
-// stderr.
+// stderr, with what of the run was recorded (the recorder's error says).
 func (rs *runStore) closeRecorder(rec *store.Recorder) {
-	err := rec.Close()
-	switch {
-	case err == nil:
-	case rs.openFailed():
-		fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded)\n", err)
-	default:
-		fmt.Fprintf(rs.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
+	if err := rec.Close(); err != nil {
+		fmt.Fprintf(rs.stderr, "wfsh: %v\n", err)
 	}
-}
-
-func (rs *runStore) openFailed() bool {
-	_, err := rs.opening.Wait()
-	return err != nil
 }
 
 // begin starts recording the run about to start and prepares what resume
