@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -31,6 +32,23 @@ type batch struct {
 	db     *sql.DB
 	stmt   *sql.Stmt // insertChunk, prepared on db
 	z      compressor
+	// logLimit bounds the bytes of log lines (TaskLog messages) stored
+	// for the run, logBytes counts them (both across batches); past the
+	// limit, one marker line says the log was truncated.
+	logLimit  int64
+	logBytes  int64
+	truncated bool
+}
+
+// DefaultLogLimit is how many bytes of log lines a run stores, at most:
+// the lines after are not stored (wfsh run prints them all the same) and
+// one line says so.
+const DefaultLogLimit = 256 << 20
+
+// TruncatedMsg is the log line that ends a run's stored log when it
+// reached its limit.
+func TruncatedMsg(limit int64) string {
+	return fmt.Sprintf("log truncated: the run's log reached the store's limit of %d MiB; the lines after this one are not stored (wfsh run printed them)", limit>>20)
 }
 
 // children are what a batch writes of one task's mapped children. A
@@ -84,6 +102,17 @@ func (b *batch) add(e *runtime.Event) {
 		b.flow = e
 	case runtime.MapExpanded:
 		b.children(taskName(e), e.Children-1)
+	case runtime.TaskLog:
+		if b.logLimit > 0 && b.logBytes+int64(len(e.Msg)) > b.logLimit {
+			if b.truncated {
+				return
+			}
+			b.truncated = true
+			m := *e
+			m.Level, m.Msg, m.Result = runtime.Warning, TruncatedMsg(b.logLimit), nil
+			e = &m
+		}
+		b.logBytes += int64(len(e.Msg))
 	}
 	if len(b.logs) > 0 {
 		b.logs = append(b.logs, ',')

@@ -35,6 +35,10 @@ type RecorderOptions struct {
 	Graph *runtime.Graph
 	// FlushEvery spaces the writes; 0: 100ms.
 	FlushEvery time.Duration
+	// LogLimit bounds the bytes of log lines stored for the run; past it
+	// one line says the log was truncated. 0: DefaultLogLimit; negative:
+	// no limit.
+	LogLimit int64
 }
 
 // A Recorder writes one run's events to the store. Emit only queues an
@@ -83,6 +87,12 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 	r := &Recorder{opt: opt, q: newQueue(), started: now,
 		b:    newBatch(opt.Run.ID, now.UnixNano(), opt.AppendResult, opt.Graph),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	switch {
+	case opt.LogLimit == 0:
+		r.b.logLimit = DefaultLogLimit
+	case opt.LogLimit > 0:
+		r.b.logLimit = opt.LogLimit
+	}
 	go func() {
 		s, err := open()
 		if err != nil {

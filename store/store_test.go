@@ -603,3 +603,48 @@ func TestFullDiskSaysWhatWasKept(t *testing.T) {
 		}
 	})
 }
+
+// TestLogLimit records a run that logs past its limit: the lines up to it
+// are stored, then one line says the log was truncated, then no more log
+// lines, but the task's and the flow's ends are there.
+func TestLogLimit(t *testing.T) {
+	s, _ := openTemp(t)
+	const limit = 10000
+	logRun(t, s, "r", 1000, RecorderOptions{LogLimit: limit})
+	evs, err := s.Logs(context.Background(), "r", LogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines, bytes int
+	var marker []runtime.Event
+	for _, e := range evs {
+		if e.Kind != runtime.TaskLog {
+			continue
+		}
+		if strings.HasPrefix(e.Msg, "log truncated") {
+			marker = append(marker, e)
+			continue
+		}
+		if len(marker) > 0 {
+			t.Fatalf("a line after the truncation marker: %q", e.Msg)
+		}
+		lines++
+		bytes += len(e.Msg)
+	}
+	if lines != limit/100 || bytes > limit {
+		t.Errorf("%d lines, %d bytes stored; want %d lines, at most %d bytes", lines, bytes, limit/100, limit)
+	}
+	if len(marker) != 1 || marker[0].Msg != TruncatedMsg(limit) || marker[0].Level != runtime.Warning || marker[0].TaskRun != "spam" {
+		t.Fatalf("truncation markers: %+v, want one warning of task spam", marker)
+	}
+	last := evs[len(evs)-2:]
+	if last[0].Kind != runtime.TaskState || last[0].State != runtime.Success || last[1].Kind != runtime.FlowFinished {
+		t.Errorf("the log ends %+v, want the task's end and the flow's", last)
+	}
+	// Without a limit, every line is stored.
+	logRun(t, s, "all", 1000, RecorderOptions{LogLimit: -1})
+	evs, _ = s.Logs(context.Background(), "all", LogFilter{})
+	if n := len(evs); n != 1000+4 {
+		t.Errorf("%d entries without a limit, want %d", n, 1004)
+	}
+}
