@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -646,5 +647,61 @@ func TestLogLimit(t *testing.T) {
 	evs, _ = s.Logs(context.Background(), "all", LogFilter{})
 	if n := len(evs); n != 1000+4 {
 		t.Errorf("%d entries without a limit, want %d", n, 1004)
+	}
+}
+
+// TestPrune prunes a store holding an old run, an old run still going on
+// and a new run, with cache entries expired and not.
+func TestPrune(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	g := layerGraph(3)
+	recordRun(t, s, "old", "F", events("old", runtime.Success), RecorderOptions{Graph: g})
+	recordRun(t, s, "old-running", "F", events("old-running", runtime.Success)[:3], RecorderOptions{})
+	recordRun(t, s, "new", "F", events("new", runtime.Failed), RecorderOptions{})
+	now := time.Now()
+	old := now.Add(-40 * 24 * time.Hour).UnixNano()
+	if _, err := s.db.Exec(`UPDATE runs SET started_at = ? WHERE id LIKE 'old%'`, old); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := s.db.Begin()
+	if err := putCache(tx, []CacheEntry{
+		{Key: "gone", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("1"), Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)},
+		{Key: "kept", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("2"), Created: now, Expires: now.Add(time.Hour)},
+		{Key: "forever", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("3"), Created: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prune(ctx, now.Add(-30*24*time.Hour), now)
+	if err != nil || p != (Pruned{Runs: 1, Cache: 1}) {
+		t.Fatalf("Prune: %+v, %v; want 1 run and 1 cache entry", p, err)
+	}
+	runs, _ := s.ListRuns(ctx, RunFilter{})
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if slices.Sort(ids); strings.Join(ids, " ") != "new old-running" {
+		t.Errorf("runs left: %v, want new and old-running", ids)
+	}
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM chunks WHERE run_id = 'old'`: 0,
+		`SELECT count(*) FROM chunks WHERE run_id = 'new'`: 1,
+		`SELECT count(*) FROM dags`:                        0,
+		`SELECT count(*) FROM cache`:                       2,
+	} {
+		var n int
+		if err := s.db.QueryRow(q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s: %d, %v; want %d", q, n, err, want)
+		}
+	}
+	if err := s.Vacuum(ctx); err != nil {
+		t.Errorf("Vacuum: %v", err)
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Error(err)
 	}
 }
