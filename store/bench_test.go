@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -117,4 +118,28 @@ func BenchmarkDAG(b *testing.B) {
 		n = len(appendDAG(nil, g))
 	}
 	b.ReportMetric(float64(n), "bytes")
+}
+
+// BenchmarkEachLog reads back a run that logged 100,000 lines of 100
+// bytes (10 MB): the store's part of `wfsh logs`.
+func BenchmarkEachLog(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "wfsh.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 100000
+	logRun(b, s, "r", n, RecorderOptions{})
+	b.SetBytes(n * 100)
+	b.ResetTimer()
+	for range b.N {
+		lines := 0
+		err := s.EachLog(context.Background(), "r", LogFilter{}, func(e *runtime.Event) error {
+			lines++
+			return nil
+		})
+		if err != nil || lines != n+4 {
+			b.Fatalf("%d entries, %v", lines, err)
+		}
+	}
 }

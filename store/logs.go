@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -285,18 +285,26 @@ func (p *entryParser) entry() (runtime.Event, error) {
 }
 
 func (p *entryParser) int() (int64, error) {
-	j := p.i
+	j, neg := p.i, false
 	if j < len(p.b) && p.b[j] == '-' {
-		j++
+		j, neg = j+1, true
 	}
-	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
-		j++
+	start := j
+	var n int64
+	for ; j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
+		d := int64(p.b[j] - '0')
+		if n > (math.MaxInt64-d)/10 { // past int64: the slow path says why
+			return 0, errSyntax
+		}
+		n = n*10 + d
 	}
-	n, err := strconv.ParseInt(string(p.b[p.i:j]), 10, 64)
-	if err != nil {
+	if j == start {
 		return 0, errSyntax
 	}
 	p.i = j
+	if neg {
+		n = -n
+	}
 	return n, nil
 }
 
@@ -326,11 +334,15 @@ func (p *entryParser) string() (string, error) {
 	if err := p.byte('"'); err != nil {
 		return "", err
 	}
-	escaped := false
+	// Most strings have no escape: up to the next quote, no backslash.
+	if q := bytes.IndexByte(p.b[p.i:], '"'); q >= 0 && bytes.IndexByte(p.b[p.i:p.i+q], '\\') < 0 {
+		s := string(p.b[p.i : p.i+q])
+		p.i += q + 1
+		return s, nil
+	}
 	j := p.i
 	for ; j < len(p.b) && p.b[j] != '"'; j++ {
 		if p.b[j] == '\\' {
-			escaped = true
 			j++
 		}
 	}
@@ -338,9 +350,6 @@ func (p *entryParser) string() (string, error) {
 		return "", errSyntax
 	}
 	p.i = j + 1
-	if !escaped {
-		return string(p.b[start+1 : j]), nil
-	}
 	var s string
 	if err := json.Unmarshal(p.b[start:j+1], &s); err != nil {
 		return "", err
