@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -142,4 +143,41 @@ func BenchmarkEachLog(b *testing.B) {
 			b.Fatalf("%d entries, %v", lines, err)
 		}
 	}
+}
+
+// BenchmarkRecordLog records a run that logs 100,000 lines of 100 bytes
+// (10 MB) and reports the peak of the live heap while it does
+// (peak-heap-MB, sampled every millisecond): with the queue bounded, it
+// does not grow with the log.
+func BenchmarkRecordLog(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "wfsh.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 100000
+	var peak uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms goruntime.MemStats
+		for {
+			goruntime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	b.SetBytes(n * 100)
+	b.ResetTimer()
+	for i := range b.N {
+		logRun(b, s, "r"+strconv.Itoa(i), n, RecorderOptions{})
+	}
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
