@@ -566,8 +566,9 @@ func TestFullDiskSaysWhatWasKept(t *testing.T) {
 	t.Run("nothing", func(t *testing.T) {
 		s, _ := openTemp(t)
 		fullDisk(t, s)
-		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}})
-		for _, e := range bigLogs(1, 200) {
+		evs := bigLogs(1, 200) // made before: the first write takes them all
+		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Minute})
+		for _, e := range evs {
 			r.Emit(e)
 		}
 		err := r.Close()
@@ -593,8 +594,9 @@ func TestFullDiskSaysWhatWasKept(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		evs := bigLogs(2, 200)
 		fullDisk(t, s)
-		for _, e := range bigLogs(2, 200) {
+		for _, e := range evs {
 			r.Emit(e)
 		}
 		err := r.Close()
