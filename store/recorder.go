@@ -44,8 +44,9 @@ type RecorderOptions struct {
 // A Recorder writes one run's events to the store. Emit only queues an
 // event in memory; a goroutine of its own writes what has queued, in one
 // transaction, every FlushEvery (sooner when thousands queue) and at
-// Close, so a run never waits on the disk. The first write inserts the
-// run.
+// Close, so a run does not wait on the disk unless it emits faster than
+// the store writes: then, with the queue full, Emit waits (queue.go). The
+// first write inserts the run.
 type Recorder struct {
 	s   *Store
 	opt RecorderOptions
@@ -144,7 +145,7 @@ func jsonObject(b json.RawMessage) string {
 	return string(b)
 }
 
-// Emit queues e; it never blocks on the disk.
+// Emit queues e; it waits only while the queue is full.
 func (r *Recorder) Emit(e runtime.Event) {
 	if r.opt.AppendResult == nil {
 		e.Result = nil // keep no value alive for nothing
