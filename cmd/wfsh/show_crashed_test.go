@@ -46,17 +46,21 @@ func TestShowCrashedListsNotStarted(t *testing.T) {
 	}
 	db := filepath.Join(dir, "wfsh.db")
 	cmd := startRun(t, bin, dir, db)
+	// Wait until the first task's start is written.
+	running := regexp.MustCompile(`(?m)^spin +Running `)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if runs := runsJSON(t, bin, db); len(runs) == 1 && runs[0].State == runtime.Running {
-			break
+			out, _ := exec.Command(bin, "show", "--store", db, runs[0].ID).Output()
+			if running.Match(out) {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the run was not recorded as Running within 30 s")
+			t.Fatal("the run's first task was not recorded as Running within 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // the task's start is written
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
 	runs := runsJSON(t, bin, db)
