@@ -121,21 +121,11 @@ func (s *Store) finish(h hooks) {
 }
 
 // closeRecorder writes what is left of a run; what went wrong goes to
-// stderr.
+// stderr, with what of the run was recorded (the recorder's error says).
 func (s *Store) closeRecorder(rec *store.Recorder) {
-	err := rec.Close()
-	switch {
-	case err == nil:
-	case s.openFailed():
-		fmt.Fprintf(s.stderr, "wfsh: %v (the run was not recorded)\n", err)
-	default:
-		fmt.Fprintf(s.stderr, "wfsh: %v (the run was not recorded in full)\n", err)
+	if err := rec.Close(); err != nil {
+		fmt.Fprintf(s.stderr, "wfsh: %v\n", err)
 	}
-}
-
-func (s *Store) openFailed() bool {
-	_, err := s.opening.Wait()
-	return err != nil
 }
 
 // runInfo is what the store keeps of a run before it starts: the file's

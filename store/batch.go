@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -30,6 +31,24 @@ type batch struct {
 	base   int64 // the run's start, Unix ns: record times are from it
 	db     *sql.DB
 	stmt   *sql.Stmt // insertChunk, prepared on db
+	z      compressor
+	// logLimit bounds the bytes of log lines (TaskLog messages) stored
+	// for the run, logBytes counts them (both across batches); past the
+	// limit, one marker line says the log was truncated.
+	logLimit  int64
+	logBytes  int64
+	truncated bool
+}
+
+// DefaultLogLimit is how many bytes of log lines a run stores, at most:
+// the lines after are not stored (wfsh run prints them all the same) and
+// one line says so.
+const DefaultLogLimit = 256 << 20
+
+// TruncatedMsg is the log line that ends a run's stored log when it
+// reached its limit.
+func TruncatedMsg(limit int64) string {
+	return fmt.Sprintf("log truncated: the run's log reached the store's limit of %d MiB; the lines after this one are not stored (wfsh run printed them)", limit>>20)
 }
 
 // children are what a batch writes of one task's mapped children. A
@@ -83,6 +102,17 @@ func (b *batch) add(e *runtime.Event) {
 		b.flow = e
 	case runtime.MapExpanded:
 		b.children(taskName(e), e.Children-1)
+	case runtime.TaskLog:
+		if b.logLimit > 0 && b.logBytes+int64(len(e.Msg)) > b.logLimit {
+			if b.truncated {
+				return
+			}
+			b.truncated = true
+			m := *e
+			m.Level, m.Msg, m.Result = runtime.Warning, TruncatedMsg(b.logLimit), nil
+			e = &m
+		}
+		b.logBytes += int64(len(e.Msg))
 	}
 	if len(b.logs) > 0 {
 		b.logs = append(b.logs, ',')
@@ -244,7 +274,7 @@ func taskName(e *runtime.Event) string {
 	return e.TaskRun
 }
 
-const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES (?, ?, ?, ?, ?)`
+const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)`
 
 // insert inserts the chunk, with a statement prepared once per recorder
 // when it has a database to prepare it on (SQLite's parser is not free:
@@ -324,7 +354,7 @@ func (b *batch) flush(tx *sql.Tx) error {
 	kidsEnd := len(b.buf)
 	b.buf = append(append(append(b.buf, '['), b.logs...), ']')
 	buf := b.buf
-	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), string(buf[kidsEnd:])); err != nil {
+	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), b.z.compress(buf[kidsEnd:])); err != nil {
 		return err
 	}
 	if e := b.flow; e != nil {

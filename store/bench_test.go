@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -117,4 +119,65 @@ func BenchmarkDAG(b *testing.B) {
 		n = len(appendDAG(nil, g))
 	}
 	b.ReportMetric(float64(n), "bytes")
+}
+
+// BenchmarkEachLog reads back a run that logged 100,000 lines of 100
+// bytes (10 MB): the store's part of `wfsh logs`.
+func BenchmarkEachLog(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "wfsh.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 100000
+	logRun(b, s, "r", n, RecorderOptions{})
+	b.SetBytes(n * 100)
+	b.ResetTimer()
+	for range b.N {
+		lines := 0
+		err := s.EachLog(context.Background(), "r", LogFilter{}, func(e *runtime.Event) error {
+			lines++
+			return nil
+		})
+		if err != nil || lines != n+4 {
+			b.Fatalf("%d entries, %v", lines, err)
+		}
+	}
+}
+
+// BenchmarkRecordLog records a run that logs 100,000 lines of 100 bytes
+// (10 MB) and reports the peak of the live heap while it does
+// (peak-heap-MB, sampled every millisecond): with the queue bounded, it
+// does not grow with the log.
+func BenchmarkRecordLog(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "wfsh.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 100000
+	var peak uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms goruntime.MemStats
+		for {
+			goruntime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	b.SetBytes(n * 100)
+	b.ResetTimer()
+	for i := range b.N {
+		logRun(b, s, "r"+strconv.Itoa(i), n, RecorderOptions{})
+	}
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }

@@ -105,3 +105,65 @@ func TestCloseKeepsLog(t *testing.T) {
 		t.Errorf("the run after reopening: %+v, %v", r, err)
 	}
 }
+
+// TestMigrateFromV2 opens a store of schema version 2, whose chunks keep
+// their log entries as JSON text, records a run into it, and reads both
+// runs' logs back: the old as text, the new compressed.
+func TestMigrateFromV2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wfsh.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		migrations[0],
+		migrations[1],
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version VALUES (2)`,
+		`INSERT INTO runs (id, flow, file, file_sha256, state, message, started_at, finished_at, pid)
+			VALUES ('old', 'F', 'f.star', 'abc', 'Success', '', 1000000, 9000000, 1)`,
+		`INSERT INTO chunks (run_id, seq, tasks, children, logs) VALUES ('old', 4,
+			'[["a","a","task","Success",1,"",1,5,2,4,null,""]]', '{}',
+			'[[1,1000000,"flow_started","",-1,0,"","","F",0],[3,3000000,"task_log","a",-1,1,"","INFO","say \"hi\"\n",0]]')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if v, err := s.Version(ctx); err != nil || v != SchemaVersion {
+		t.Fatalf("version %d, %v; want %d", v, err, SchemaVersion)
+	}
+	recordRun(t, s, "new", "F", events("new", runtime.Success), RecorderOptions{})
+	var z int
+	if err := s.db.QueryRow(`SELECT count(*) FROM chunks WHERE run_id = 'new' AND logs_z IS NOT NULL AND logs = ''`).Scan(&z); err != nil || z == 0 {
+		t.Errorf("the new run's chunks with compressed logs: %d, %v", z, err)
+	}
+	for id, want := range map[string]string{
+		"old": `1:flow_started:: "F" 2:task_state:a:Running "" 3:task_log:a: "say \"hi\"\n" 4:task_state:a:Success ""`,
+		"new": `1:flow_started:: "F" 2:task_state:a:Running "" 3:task_log:a: "hello" 4:task_state:a:Success ""`,
+	} {
+		logs, err := s.Logs(ctx, id, LogFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range logs[:min(4, len(logs))] {
+			st := ""
+			if e.Kind == runtime.TaskState {
+				st = e.State.String()
+			}
+			got = append(got, fmt.Sprintf("%d:%s:%s:%s %q", e.Seq, e.Kind, e.TaskRun, st, e.Msg))
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("run %s, logs:\n%s\nwant\n%s", id, g, want)
+		}
+	}
+}

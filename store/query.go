@@ -166,7 +166,7 @@ func nullTime(n sql.NullInt64) time.Time {
 // the order they started (or ended, for runs that never started), the
 // children of a task together in the order of their index.
 func (s *Store) TaskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
-	rr, err := s.readRun(ctx, runID, false)
+	rr, err := s.readRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +226,8 @@ type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
-// readRun reads a run's chunks, from its start time on.
-func (s *Store) readRun(ctx context.Context, runID string, withLogs bool) (*storedRun, error) {
+// readRun reads the records of a run's chunks.
+func (s *Store) readRun(ctx context.Context, runID string) (*storedRun, error) {
 	var started int64
 	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -236,25 +236,29 @@ func (s *Store) readRun(ctx context.Context, runID string, withLogs bool) (*stor
 	if err != nil {
 		return nil, err
 	}
-	return readRun(ctx, s.db, runID, started, withLogs)
+	return readRun(ctx, s.db, runID, started, nil)
 }
 
 // storedRun is what the chunks of a run hold, merged.
 type storedRun struct {
 	records []*record // in the order first written
-	logs    []runtime.Event
 	lastSeq uint64
-	last    int64 // the latest time in it, Unix ns
+	last    int64 // the latest time in its records, Unix ns
 }
 
-// readRun reads and merges the chunks of a run that started at base
-// (Unix ns); logs only if withLogs.
-func readRun(ctx context.Context, q querier, runID string, base int64, withLogs bool) (*storedRun, error) {
-	cols := `seq, tasks, children, '[]'`
-	if withLogs {
-		cols = `seq, tasks, children, logs`
+// readRun reads and merges the records of the chunks of a run that
+// started at base (Unix ns); with logs, it then calls logs with each log
+// entry, one chunk's entries in memory at a time.
+func readRun(ctx context.Context, q querier, runID string, base int64, logs func(*runtime.Event) error) (*storedRun, error) {
+	rr, err := readRecords(ctx, q, runID, base)
+	if err != nil || logs == nil {
+		return rr, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM chunks WHERE run_id = ? ORDER BY seq`, runID)
+	return rr, eachLogEntry(ctx, q, runID, 0, 0, logs)
+}
+
+func readRecords(ctx context.Context, q querier, runID string, base int64) (*storedRun, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, tasks, children FROM chunks WHERE run_id = ? ORDER BY seq`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +291,8 @@ func readRun(ctx context.Context, q querier, runID string, base int64, withLogs 
 	}
 	for rows.Next() {
 		var seq int64
-		var tj, cj, lj string
-		if err := rows.Scan(&seq, &tj, &cj, &lj); err != nil {
+		var tj, cj string
+		if err := rows.Scan(&seq, &tj, &cj); err != nil {
 			return nil, err
 		}
 		rr.lastSeq = max(rr.lastSeq, uint64(seq))
@@ -305,21 +309,6 @@ func readRun(ctx context.Context, q querier, runID string, base int64, withLogs 
 		}
 		if err := decodeChildren(cj, base, func(r *record) { add(r, key{r.task, r.index}, true) }); err != nil {
 			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
-		}
-		if withLogs {
-			var ls []json.RawMessage
-			if err := json.Unmarshal([]byte(lj), &ls); err != nil {
-				return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
-			}
-			for _, raw := range ls {
-				e, err := decodeLogEntry(raw)
-				if err != nil {
-					return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
-				}
-				e.RunID = runID
-				rr.last = max(rr.last, e.Time.UnixNano())
-				rr.logs = append(rr.logs, e)
-			}
 		}
 	}
 	return rr, rows.Err()
@@ -366,25 +355,14 @@ type LogFilter struct {
 // failures and retries of those that are) and map expansions, as the
 // events they were recorded from. The first start and the end of a task
 // run are made again from its record, with their original sequence
-// numbers and times.
+// numbers and times. It holds the whole log in memory: EachLog does not.
 func (s *Store) Logs(ctx context.Context, runID string, f LogFilter) ([]runtime.Event, error) {
-	rr, err := s.readRun(ctx, runID, true)
-	if err != nil {
-		return nil, err
-	}
-	all := rr.logs
-	for _, r := range rr.records {
-		all = append(all, r.events(runID)...)
-	}
-	out := all[:0]
-	for _, e := range all {
-		if e.Seq > f.After && (f.Task == "" || e.TaskRun == "" || e.TaskRun == f.Task ||
-			strings.HasPrefix(e.TaskRun, f.Task+"[")) {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out, nil
+	var out []runtime.Event
+	err := s.EachLog(ctx, runID, f, func(e *runtime.Event) error {
+		out = append(out, *e)
+		return nil
+	})
+	return out, err
 }
 
 // events makes again the state changes a record stands for.

@@ -10,11 +10,19 @@ import (
 // under the executor's lock, so it must be cheap: events go into blocks
 // of fixed size, never into one slice that grows by copying, and written
 // blocks are reused.
+//
+// The queue is bounded: when the writer falls behind (a run printing
+// faster than the disk takes it, another process holding the write lock)
+// and maxBlocks blocks or maxBytes of messages wait, push waits for the
+// writer to take them. Memory then stays flat however much a run logs;
+// the run slows to the speed of the store instead.
 type queue struct {
 	mu     sync.Mutex
+	room   sync.Cond // signalled when the writer takes events
 	full   [][]runtime.Event
 	cur    []runtime.Event
 	free   [][]runtime.Event
+	bytes  int // of the messages queued
 	closed bool
 	wake   chan struct{} // events have come
 	many   chan struct{} // flushBlocks blocks are full
@@ -26,14 +34,24 @@ const (
 	// flushBlocks full blocks are written without waiting for the flush
 	// interval, so that the last write, at Close, stays short.
 	flushBlocks = 1
+	// maxBlocks full blocks, or maxBytes of messages, make push wait.
+	maxBlocks = 4
+	maxBytes  = 4 << 20
 )
 
 func newQueue() *queue {
-	return &queue{wake: make(chan struct{}, 1), many: make(chan struct{}, 1)}
+	q := &queue{wake: make(chan struct{}, 1), many: make(chan struct{}, 1)}
+	q.room.L = &q.mu
+	return q
 }
 
 func (q *queue) push(e runtime.Event) {
 	q.mu.Lock()
+	for (len(q.full) >= maxBlocks || q.bytes >= maxBytes) && !q.closed {
+		signal(q.many)
+		q.room.Wait()
+	}
+	q.bytes += len(e.Msg)
 	wake := len(q.cur) == 0 && len(q.full) == 0 // the writer may be waiting
 	if len(q.cur) == cap(q.cur) {
 		if q.cur != nil {
@@ -65,6 +83,7 @@ func signal(c chan struct{}) {
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.room.Broadcast()
 	q.mu.Unlock()
 	signal(q.wake)
 }
@@ -79,6 +98,10 @@ func (q *queue) take() (blocks [][]runtime.Event, ok bool) {
 			blocks, q.cur = append(blocks, q.cur), nil
 		}
 		closed := q.closed
+		if len(blocks) > 0 {
+			q.bytes = 0
+			q.room.Broadcast()
+		}
 		q.mu.Unlock()
 		if len(blocks) > 0 {
 			return blocks, true

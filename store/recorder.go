@@ -35,13 +35,18 @@ type RecorderOptions struct {
 	Graph *runtime.Graph
 	// FlushEvery spaces the writes; 0: 100ms.
 	FlushEvery time.Duration
+	// LogLimit bounds the bytes of log lines stored for the run; past it
+	// one line says the log was truncated. 0: DefaultLogLimit; negative:
+	// no limit.
+	LogLimit int64
 }
 
 // A Recorder writes one run's events to the store. Emit only queues an
 // event in memory; a goroutine of its own writes what has queued, in one
 // transaction, every FlushEvery (sooner when thousands queue) and at
-// Close, so a run never waits on the disk. The first write inserts the
-// run.
+// Close, so a run does not wait on the disk unless it emits faster than
+// the store writes: then, with the queue full, Emit waits (queue.go). The
+// first write inserts the run.
 type Recorder struct {
 	s   *Store
 	opt RecorderOptions
@@ -51,7 +56,8 @@ type Recorder struct {
 	once       sync.Once
 	b          *batch // the writer goroutine's
 	started    time.Time
-	inserted   bool // the run's row is in (writer goroutine only)
+	inserted   bool      // the run's row is in (writer goroutine only)
+	kept       time.Time // the time of the last event written (writer goroutine only)
 
 	mu    sync.Mutex
 	err   error        // the first write error
@@ -82,6 +88,12 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 	r := &Recorder{opt: opt, q: newQueue(), started: now,
 		b:    newBatch(opt.Run.ID, now.UnixNano(), opt.AppendResult, opt.Graph),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	switch {
+	case opt.LogLimit == 0:
+		r.b.logLimit = DefaultLogLimit
+	case opt.LogLimit > 0:
+		r.b.logLimit = opt.LogLimit
+	}
 	go func() {
 		s, err := open()
 		if err != nil {
@@ -133,7 +145,7 @@ func jsonObject(b json.RawMessage) string {
 	return string(b)
 }
 
-// Emit queues e; it never blocks on the disk.
+// Emit queues e; it waits only while the queue is full.
 func (r *Recorder) Emit(e runtime.Event) {
 	if r.opt.AppendResult == nil {
 		e.Result = nil // keep no value alive for nothing
@@ -148,7 +160,9 @@ func (r *Recorder) PutCache(c CacheEntry) {
 	r.mu.Unlock()
 }
 
-// Close writes what is left and returns the first error met writing.
+// Close writes what is left and returns the first error met writing,
+// saying what of the run was recorded: nothing, or its events up to a
+// time.
 func (r *Recorder) Close() error {
 	r.once.Do(func() {
 		close(r.stop)
@@ -157,7 +171,15 @@ func (r *Recorder) Close() error {
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	switch {
+	case r.err == nil:
+		return nil
+	case !r.inserted:
+		return fmt.Errorf("%w (the run was not recorded)", r.err)
+	case r.kept.IsZero():
+		return fmt.Errorf("%w (the run was recorded, but none of its events)", r.err)
+	}
+	return fmt.Errorf("%w (the run was recorded only up to %s)", r.err, r.kept.Format("2006-01-02 15:04:05.000-0700"))
 }
 
 func (r *Recorder) fail(err error) {
@@ -257,5 +279,8 @@ func (r *Recorder) write(blocks [][]runtime.Event, cache []CacheEntry) error {
 		return err
 	}
 	r.inserted = true
+	if n := len(blocks); n > 0 && len(blocks[n-1]) > 0 {
+		r.kept = blocks[n-1][len(blocks[n-1])-1].Time
+	}
 	return nil
 }

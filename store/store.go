@@ -171,17 +171,20 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	}
 	defer tx.Rollback()
 	msg := fmt.Sprintf("the wfsh process (pid %d) died before the run finished", pid)
-	var started int64
+	var started, last int64
 	if err := tx.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, id).Scan(&started); err != nil {
 		return err
 	}
-	rr, err := readRun(ctx, tx, id, started, true)
+	rr, err := readRun(ctx, tx, id, started, func(e *runtime.Event) error {
+		last = max(last, e.Time.UnixNano())
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	// The run ended, as far as anyone knows, with the last thing recorded
 	// of it, not when the crash was noticed.
-	if last := max(started, rr.last); last > 0 {
+	if last := max(started, rr.last, last); last > 0 {
 		now = unixNano(last)
 	}
 	if err := crashRecords(ctx, tx, id, started, rr, msg, now.UnixNano()); err != nil {

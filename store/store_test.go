@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +71,7 @@ func recordRun(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt
 func TestMigrateFromEmpty(t *testing.T) {
 	s, path := openTemp(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 2 {
+	if err != nil || v != SchemaVersion || v != 3 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()
@@ -392,5 +394,316 @@ func TestEmitDoesNotBlock(t *testing.T) {
 	}
 	if run, _ := s.GetRun(context.Background(), "r"); run.State != runtime.Success {
 		t.Errorf("run state %s after the lock was released, want Success", run.State)
+	}
+}
+
+// TestEmitBackpressure holds the write lock of the database while a run
+// logs far more than the queue holds: Emit must wait once the queue is
+// full, not let it grow with the log, and every line must be written
+// once the lock is released.
+func TestEmitBackpressure(t *testing.T) {
+	s, path := openTemp(t)
+	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, state, started_at, pid) VALUES ('x', 'F', '', '', 'Success', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3 * maxBlocks * blockSize
+	line := strings.Repeat("x", 90)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Emit(runtime.Event{Seq: 1, Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode})
+		for i := range n {
+			r.Emit(runtime.Event{Seq: uint64(i + 2), Kind: runtime.TaskLog, TaskRun: "a", MapIndex: -1, Node: runtime.NoNode,
+				Attempt: 1, Level: runtime.Info, Msg: line, Time: time.Now()})
+		}
+		r.Emit(runtime.Event{Seq: n + 2, Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1, Node: runtime.NoNode})
+	}()
+	select {
+	case <-done:
+		t.Fatalf("%d events were queued while the database was locked: the queue is not bounded", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+	r.q.mu.Lock()
+	queued := len(r.q.full)*blockSize + len(r.q.cur)
+	r.q.mu.Unlock()
+	if limit := (maxBlocks + 1) * blockSize; queued > limit {
+		t.Errorf("%d events queued, want at most %d", queued, limit)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Logs(context.Background(), "r", LogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := 0
+	for _, e := range evs {
+		if e.Kind == runtime.TaskLog {
+			logs++
+		}
+	}
+	if logs != n {
+		t.Errorf("%d log lines stored, want %d", logs, n)
+	}
+}
+
+// logRun records a run of one task printing n lines of about 100 bytes.
+func logRun(t testing.TB, s *Store, id string, n int, opt RecorderOptions) {
+	t.Helper()
+	opt.Run = RunInfo{ID: id, Flow: "F"}
+	r := s.NewRecorder(opt)
+	seq := uint64(0)
+	emit := func(e runtime.Event) {
+		seq++
+		e.Seq, e.Time, e.RunID = seq, time.Now(), id
+		if e.Node == 0 {
+			e.Node = runtime.NoNode
+		}
+		r.Emit(e)
+	}
+	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
+	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Running})
+	line := strings.Repeat("x", 91)
+	for i := range n {
+		emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "spam", MapIndex: -1, Attempt: 1, Level: runtime.Info,
+			Msg: fmt.Sprintf("%d %s", 10000000+i, line)})
+	}
+	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Success})
+	emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLogsCompressed checks that a log is stored in a fraction of its
+// size, and read back whole and in order.
+func TestLogsCompressed(t *testing.T) {
+	s, _ := openTemp(t)
+	const n = 20000
+	logRun(t, s, "r", n, RecorderOptions{})
+	var stored int
+	if err := s.db.QueryRow(`SELECT sum(length(logs) + length(logs_z)) FROM chunks WHERE run_id = 'r'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if raw := n * 100; stored > raw/4 {
+		t.Errorf("%d bytes of log stored in %d bytes, want at most a quarter", raw, stored)
+	}
+	i := 0
+	err := s.EachLog(context.Background(), "r", LogFilter{}, func(e *runtime.Event) error {
+		if e.Kind == runtime.TaskLog {
+			if want := fmt.Sprintf("%d ", 10000000+i); !strings.HasPrefix(e.Msg, want) {
+				return fmt.Errorf("line %d: %q", i, e.Msg)
+			}
+			i++
+		}
+		return nil
+	})
+	if err != nil || i != n {
+		t.Errorf("%d lines read back, %v; want %d", i, err, n)
+	}
+}
+
+// fullDisk makes every write that needs a new page of s fail as on a full
+// disk (SQLITE_FULL): the limit is set on each of the connections s keeps.
+func fullDisk(t *testing.T, s *Store) {
+	t.Helper()
+	const n = 4
+	s.db.SetMaxOpenConns(n)
+	s.db.SetMaxIdleConns(n)
+	var pages int
+	if err := s.db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	var conns []*sql.Conn
+	for range n {
+		c, err := s.db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// bigLogs are log lines that do not compress: they need new pages.
+func bigLogs(seq uint64, n int) []runtime.Event {
+	var evs []runtime.Event
+	for i := range n {
+		rnd := rand.New(rand.NewPCG(seq, uint64(i)))
+		b := make([]byte, 8<<10)
+		for j := range b {
+			b[j] = byte('a' + rnd.IntN(26))
+		}
+		evs = append(evs, runtime.Event{Seq: seq + uint64(i), Time: time.Now(), Kind: runtime.TaskLog, TaskRun: "a",
+			MapIndex: -1, Node: runtime.NoNode, Attempt: 1, Level: runtime.Info, Msg: string(b)})
+	}
+	return evs
+}
+
+// TestFullDiskSaysWhatWasKept checks the recorder's error on a full disk:
+// "not recorded" when nothing was, and the time it was recorded up to
+// when the first writes went through.
+func TestFullDiskSaysWhatWasKept(t *testing.T) {
+	t.Run("nothing", func(t *testing.T) {
+		s, _ := openTemp(t)
+		fullDisk(t, s)
+		evs := bigLogs(1, 200) // made before: the first write takes them all
+		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Minute})
+		for _, e := range evs {
+			r.Emit(e)
+		}
+		err := r.Close()
+		if err == nil || !strings.Contains(err.Error(), "full") || !strings.HasSuffix(err.Error(), "(the run was not recorded)") {
+			t.Fatalf("Close: %v; want a full disk, and the run not recorded", err)
+		}
+		if _, err := s.GetRun(context.Background(), "r"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetRun: %v, want not found", err)
+		}
+	})
+	t.Run("part", func(t *testing.T) {
+		s, _ := openTemp(t)
+		r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+		first := time.Date(2020, 11, 29, 10, 47, 10, 0, time.UTC)
+		r.Emit(runtime.Event{Seq: 1, Time: first, Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := s.GetRun(context.Background(), "r"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run was not inserted in 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		evs := bigLogs(2, 200)
+		fullDisk(t, s)
+		for _, e := range evs {
+			r.Emit(e)
+		}
+		err := r.Close()
+		want := "(the run was recorded only up to " + first.Local().Format("2006-01-02 15:04:05.000-0700") + ")"
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Fatalf("Close: %v; want it to end %s", err, want)
+		}
+	})
+}
+
+// TestLogLimit records a run that logs past its limit: the lines up to it
+// are stored, then one line says the log was truncated, then no more log
+// lines, but the task's and the flow's ends are there.
+func TestLogLimit(t *testing.T) {
+	s, _ := openTemp(t)
+	const limit = 10000
+	logRun(t, s, "r", 1000, RecorderOptions{LogLimit: limit})
+	evs, err := s.Logs(context.Background(), "r", LogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines, bytes int
+	var marker []runtime.Event
+	for _, e := range evs {
+		if e.Kind != runtime.TaskLog {
+			continue
+		}
+		if strings.HasPrefix(e.Msg, "log truncated") {
+			marker = append(marker, e)
+			continue
+		}
+		if len(marker) > 0 {
+			t.Fatalf("a line after the truncation marker: %q", e.Msg)
+		}
+		lines++
+		bytes += len(e.Msg)
+	}
+	if lines != limit/100 || bytes > limit {
+		t.Errorf("%d lines, %d bytes stored; want %d lines, at most %d bytes", lines, bytes, limit/100, limit)
+	}
+	if len(marker) != 1 || marker[0].Msg != TruncatedMsg(limit) || marker[0].Level != runtime.Warning || marker[0].TaskRun != "spam" {
+		t.Fatalf("truncation markers: %+v, want one warning of task spam", marker)
+	}
+	last := evs[len(evs)-2:]
+	if last[0].Kind != runtime.TaskState || last[0].State != runtime.Success || last[1].Kind != runtime.FlowFinished {
+		t.Errorf("the log ends %+v, want the task's end and the flow's", last)
+	}
+	// Without a limit, every line is stored.
+	logRun(t, s, "all", 1000, RecorderOptions{LogLimit: -1})
+	evs, _ = s.Logs(context.Background(), "all", LogFilter{})
+	if n := len(evs); n != 1000+4 {
+		t.Errorf("%d entries without a limit, want %d", n, 1004)
+	}
+}
+
+// TestPrune prunes a store holding an old run, an old run still going on
+// and a new run, with cache entries expired and not.
+func TestPrune(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	g := layerGraph(3)
+	recordRun(t, s, "old", "F", events("old", runtime.Success), RecorderOptions{Graph: g})
+	recordRun(t, s, "old-running", "F", events("old-running", runtime.Success)[:3], RecorderOptions{})
+	recordRun(t, s, "new", "F", events("new", runtime.Failed), RecorderOptions{})
+	now := time.Now()
+	old := now.Add(-40 * 24 * time.Hour).UnixNano()
+	if _, err := s.db.Exec(`UPDATE runs SET started_at = ? WHERE id LIKE 'old%'`, old); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := s.db.Begin()
+	if err := putCache(tx, []CacheEntry{
+		{Key: "gone", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("1"), Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)},
+		{Key: "kept", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("2"), Created: now, Expires: now.Add(time.Hour)},
+		{Key: "forever", Task: "a", Flow: "F", RunID: "old", TaskRun: "a", Result: []byte("3"), Created: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prune(ctx, now.Add(-30*24*time.Hour), now)
+	if err != nil || p != (Pruned{Runs: 1, Cache: 1}) {
+		t.Fatalf("Prune: %+v, %v; want 1 run and 1 cache entry", p, err)
+	}
+	runs, _ := s.ListRuns(ctx, RunFilter{})
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if slices.Sort(ids); strings.Join(ids, " ") != "new old-running" {
+		t.Errorf("runs left: %v, want new and old-running", ids)
+	}
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM chunks WHERE run_id = 'old'`: 0,
+		`SELECT count(*) FROM chunks WHERE run_id = 'new'`: 1,
+		`SELECT count(*) FROM dags`:                        0,
+		`SELECT count(*) FROM cache`:                       2,
+	} {
+		var n int
+		if err := s.db.QueryRow(q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s: %d, %v; want %d", q, n, err, want)
+		}
+	}
+	if err := s.Vacuum(ctx); err != nil {
+		t.Errorf("Vacuum: %v", err)
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Error(err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"math"
 	"time"
@@ -52,7 +53,10 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 		return err
 	}
 	defer st.Close()
-	out := cmd.OutOrStdout()
+	// Lines are read from the store as they are printed, never the whole
+	// log at once, and written out in large writes.
+	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	defer out.Flush()
 	// Children's routine events are not stored, so no progress lines.
 	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
 	var after uint64
@@ -62,16 +66,19 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 		if run, err = st.GetRun(cmd.Context(), run.ID); err != nil {
 			return err
 		}
-		evs, err := st.Logs(cmd.Context(), run.ID, store.LogFilter{Task: f.task, After: after})
+		err := st.EachLog(cmd.Context(), run.ID, store.LogFilter{Task: f.task, After: after}, func(e *runtime.Event) error {
+			p.Emit(*e)
+			after = e.Seq
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for _, e := range evs {
-			p.Emit(e)
-			after = e.Seq
-		}
 		if !f.follow || run.State.Finished() {
 			break
+		}
+		if err := out.Flush(); err != nil {
+			return err
 		}
 		select {
 		case <-cmd.Context().Done():
@@ -83,5 +90,5 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 		fmt.Fprintf(out, "[%s] ERROR - wfsh.FlowRunner | Flow run CRASHED: %s\n",
 			run.FinishedAt.Format("2006-01-02 15:04:05-0700"), run.Message)
 	}
-	return nil
+	return out.Flush()
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -37,6 +40,9 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	if err != nil {
 		return err
 	}
+	if trs, err = withNotStarted(cmd.Context(), st, run.ID, trs); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, run.Flow, run.File, run.State)
 	if run.Message != "" {
@@ -51,6 +57,36 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", tr.Name, tr.State, tr.Attempts, taskDuration(tr), firstLine(tr.Message))
 	}
 	return tw.Flush()
+}
+
+// withNotStarted adds to trs, as Pending with the message "not started",
+// the task runs of the run's graph that have no record: those a run that
+// crashed (or is still going on) never started. A cancelled run has
+// records for them (Cancelled); values assembled inline (const nodes)
+// never start. A run recorded without its graph adds nothing.
+func withNotStarted(ctx context.Context, st *store.Store, runID string, trs []store.TaskRun) ([]store.TaskRun, error) {
+	dag, err := st.RunDAG(ctx, runID)
+	if errors.Is(err, store.ErrNoDAG) {
+		return trs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(trs))
+	for _, tr := range trs {
+		seen[tr.Name] = true
+		if tr.MapIndex >= 0 {
+			seen[tr.Task] = true // a mapped task whose own record is not there yet
+		}
+	}
+	for _, n := range dag {
+		if seen[n.Name] || n.Kind == "const" {
+			continue
+		}
+		trs = append(trs, store.TaskRun{Name: n.Name, Task: n.Task, MapIndex: -1, State: runtime.Pending,
+			Message: "not started", Kind: n.Kind})
+	}
+	return trs, nil
 }
 
 func taskDuration(tr store.TaskRun) string {

@@ -71,7 +71,13 @@ func run(ctx context.Context, c *sdk.Call) (any, error) {
 	var wg sync.WaitGroup
 	var out, errLines []string
 	log := lockedLog(c, c.Bool("stream_output"))
-	wg.Go(func() { out = collect(stdout, log, sdk.Info, 0) })
+	// Only the last line is the result, unless return_all: keeping every
+	// line would hold the whole output in memory.
+	keep := 1
+	if c.Bool("return_all") {
+		keep = 0
+	}
+	wg.Go(func() { out = collect(stdout, log, sdk.Info, keep) })
 	wg.Go(func() { errLines = collect(stderr, log, sdk.Warning, stderrTail) })
 	wg.Wait()
 	err = cmd.Wait()

@@ -8,9 +8,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -404,5 +406,38 @@ func TestStreamOutputOff(t *testing.T) {
 	}
 	if want := "command failed with exit code 2; stderr:\nbad"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestLargeOutputFlat runs a command that prints 40 MB: without
+// return_all, only its last line is kept, so the heap stays far below
+// the output's size while it runs.
+func TestLargeOutputFlat(t *testing.T) {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	got, err := runFn(t, t.Context(), map[string]any{"command": "yes " + strings.Repeat("x", 99) + " | head -n 400000; echo last"})
+	close(stop)
+	<-sampled
+	if err != nil || got != "last" {
+		t.Fatalf("returned %#v, %v; want \"last\"", got, err)
+	}
+	if p := peak.Load(); p > 20<<20 {
+		t.Errorf("heap reached %d MB for 40 MB of output, want under 20 MB", p>>20)
 	}
 }

@@ -1,0 +1,417 @@
+package store
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// A chunk's log entries are stored compressed (column logs_z, raw
+// DEFLATE of the JSON array), since version 3; the chunks of older
+// versions keep theirs as JSON text in column logs.
+
+// compressor deflates the log entries of a batch; the writer goroutine
+// keeps one and reuses it (a flate.Writer costs about 1 MB to make).
+type compressor struct {
+	w   *flate.Writer
+	out bytes.Buffer
+}
+
+// compress returns the DEFLATE of b, valid until the next call.
+func (c *compressor) compress(b []byte) []byte {
+	c.out.Reset()
+	if c.w == nil {
+		// BestSpeed: log lines compress well even so (a tenth of their
+		// size, or less), at a fraction of the CPU of the default level.
+		c.w, _ = flate.NewWriter(&c.out, flate.BestSpeed)
+	} else {
+		c.w.Reset(&c.out)
+	}
+	c.w.Write(b)
+	c.w.Close()
+	return c.out.Bytes()
+}
+
+// inflater reads compressed log entries, reusing its buffers.
+type inflater struct {
+	r   io.ReadCloser
+	src bytes.Reader
+	out bytes.Buffer
+}
+
+func (f *inflater) inflate(z []byte) ([]byte, error) {
+	f.src.Reset(z)
+	if f.r == nil {
+		f.r = flate.NewReader(&f.src)
+	} else if err := f.r.(flate.Resetter).Reset(&f.src, nil); err != nil {
+		return nil, err
+	}
+	f.out.Reset()
+	if _, err := f.out.ReadFrom(f.r); err != nil {
+		return nil, err
+	}
+	return f.out.Bytes(), nil
+}
+
+// eachLogEntry calls fn with the log entries of the chunks of a run whose
+// seq is at least from and at most to (0: no bound), in the order of their
+// sequence numbers. One chunk's entries are in memory at a time.
+func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64, fn func(*runtime.Event) error) error {
+	query := `SELECT seq, logs, logs_z FROM chunks WHERE run_id = ? AND seq >= ?`
+	args := []any{runID, int64(from)}
+	if to > 0 {
+		query += ` AND seq <= ?`
+		args = append(args, int64(to))
+	}
+	rows, err := q.QueryContext(ctx, query+` ORDER BY seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		inf     inflater
+		entries []runtime.Event
+		text    sql.RawBytes
+		z       sql.RawBytes
+	)
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq, &text, &z); err != nil {
+			return err
+		}
+		js := []byte(text)
+		if z != nil {
+			if js, err = inf.inflate(z); err != nil {
+				return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+			}
+		}
+		entries = entries[:0]
+		if entries, err = appendLogEntries(entries, js); err != nil {
+			return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		}
+		// Entries are written in the order of their events; sorting
+		// costs little when they are, and keeps older stores right.
+		slices.SortStableFunc(entries, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
+		for i := range entries {
+			entries[i].RunID = runID
+			if err := fn(&entries[i]); err != nil {
+				return err
+			}
+		}
+		clear(entries) // keep no message of this chunk alive
+	}
+	return rows.Err()
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// appendLogEntries decodes a JSON array of log entries, as appendLogEntry
+// writes them, onto evs. The entries written by this package take a fast
+// path; anything else (spaces, a number written otherwise) goes through
+// encoding/json.
+func appendLogEntries(evs []runtime.Event, js []byte) ([]runtime.Event, error) {
+	n := len(evs)
+	p := entryParser{b: js}
+	if err := p.entries(func(e runtime.Event) { evs = append(evs, e) }); err == nil {
+		return evs, nil
+	}
+	evs = evs[:n]
+	var raws []json.RawMessage
+	if err := json.Unmarshal(js, &raws); err != nil {
+		return evs, err
+	}
+	for _, raw := range raws {
+		e, err := decodeLogEntry(raw)
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
+}
+
+var errSyntax = errors.New("log entry: unexpected input")
+
+// entryParser reads [[seq, time, "kind", "task_run", map_index, attempt,
+// "state", "level", "msg", children], ...] with no spaces.
+type entryParser struct {
+	b []byte
+	i int
+}
+
+var (
+	kindByName  = map[string]runtime.Kind{}
+	stateByName = map[string]runtime.State{}
+	levelByName = map[string]runtime.Level{}
+)
+
+func init() {
+	for k := runtime.FlowStarted; k <= runtime.MapExpanded; k++ {
+		kindByName[k.String()] = k
+	}
+	for s := runtime.Pending; s <= runtime.Crashed; s++ {
+		stateByName[s.String()] = s
+	}
+	for _, name := range []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} {
+		if l, err := runtime.ParseLevel(name); err == nil {
+			levelByName[l.String()] = l
+		}
+	}
+}
+
+func (p *entryParser) byte(c byte) error {
+	if p.i >= len(p.b) || p.b[p.i] != c {
+		return errSyntax
+	}
+	p.i++
+	return nil
+}
+
+func (p *entryParser) entries(add func(runtime.Event)) error {
+	if err := p.byte('['); err != nil {
+		return err
+	}
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return p.end()
+	}
+	for {
+		e, err := p.entry()
+		if err != nil {
+			return err
+		}
+		add(e)
+		if p.i < len(p.b) && p.b[p.i] == ',' {
+			p.i++
+			continue
+		}
+		if err := p.byte(']'); err != nil {
+			return err
+		}
+		return p.end()
+	}
+}
+
+func (p *entryParser) end() error {
+	if p.i != len(p.b) {
+		return errSyntax
+	}
+	return nil
+}
+
+func (p *entryParser) entry() (runtime.Event, error) {
+	e := runtime.Event{Node: runtime.NoNode}
+	var seq, t, mi, att, ch int64
+	var kind, state, level []byte
+	err := p.byte('[')
+	next := func() {
+		if err == nil {
+			err = p.byte(',')
+		}
+	}
+	if err == nil {
+		seq, err = p.int()
+	}
+	if next(); err == nil {
+		t, err = p.int()
+	}
+	if next(); err == nil {
+		kind, err = p.rawString()
+	}
+	if next(); err == nil {
+		e.TaskRun, err = p.string()
+	}
+	if next(); err == nil {
+		mi, err = p.int()
+	}
+	if next(); err == nil {
+		att, err = p.int()
+	}
+	if next(); err == nil {
+		state, err = p.rawString()
+	}
+	if next(); err == nil {
+		level, err = p.rawString()
+	}
+	if next(); err == nil {
+		e.Msg, err = p.string()
+	}
+	if next(); err == nil {
+		ch, err = p.int()
+	}
+	if err == nil {
+		err = p.byte(']')
+	}
+	if err != nil {
+		return e, err
+	}
+	if seq < 0 {
+		return e, errSyntax
+	}
+	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
+	var ok bool
+	if e.Kind, ok = kindByName[string(kind)]; !ok {
+		return e, fmt.Errorf("unknown event kind %q", kind)
+	}
+	if len(state) > 0 {
+		if e.State, ok = stateByName[string(state)]; !ok {
+			return e, fmt.Errorf("unknown state %q", state)
+		}
+	}
+	if len(level) > 0 {
+		if e.Level, ok = levelByName[string(level)]; !ok {
+			return e, fmt.Errorf("unknown level %q", level)
+		}
+	}
+	return e, nil
+}
+
+func (p *entryParser) int() (int64, error) {
+	j, neg := p.i, false
+	if j < len(p.b) && p.b[j] == '-' {
+		j, neg = j+1, true
+	}
+	start := j
+	var n int64
+	for ; j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
+		d := int64(p.b[j] - '0')
+		if n > (math.MaxInt64-d)/10 { // past int64: the slow path says why
+			return 0, errSyntax
+		}
+		n = n*10 + d
+	}
+	if j == start {
+		return 0, errSyntax
+	}
+	p.i = j
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+// rawString reads a string that needs no unescaping (kinds, states,
+// levels) and returns its bytes.
+func (p *entryParser) rawString() ([]byte, error) {
+	if err := p.byte('"'); err != nil {
+		return nil, err
+	}
+	j := p.i
+	for j < len(p.b) && p.b[j] != '"' {
+		if p.b[j] == '\\' {
+			return nil, errSyntax
+		}
+		j++
+	}
+	if j == len(p.b) {
+		return nil, errSyntax
+	}
+	s := p.b[p.i:j]
+	p.i = j + 1
+	return s, nil
+}
+
+func (p *entryParser) string() (string, error) {
+	start := p.i
+	if err := p.byte('"'); err != nil {
+		return "", err
+	}
+	// Most strings have no escape: up to the next quote, no backslash.
+	if q := bytes.IndexByte(p.b[p.i:], '"'); q >= 0 && bytes.IndexByte(p.b[p.i:p.i+q], '\\') < 0 {
+		s := string(p.b[p.i : p.i+q])
+		p.i += q + 1
+		return s, nil
+	}
+	j := p.i
+	for ; j < len(p.b) && p.b[j] != '"'; j++ {
+		if p.b[j] == '\\' {
+			j++
+		}
+	}
+	if j >= len(p.b) {
+		return "", errSyntax
+	}
+	p.i = j + 1
+	var s string
+	if err := json.Unmarshal(p.b[start:j+1], &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// keep reports whether f selects e.
+func (f LogFilter) keep(e *runtime.Event) bool {
+	return e.Seq > f.After && (f.Task == "" || e.TaskRun == "" || e.TaskRun == f.Task ||
+		strings.HasPrefix(e.TaskRun, f.Task+"["))
+}
+
+// EachLog calls fn with a run's log entries, in order, as Logs returns
+// them, reading them from the database as it goes: one chunk's entries
+// are in memory at a time, whatever the size of the log. fn must not
+// keep the event it is given past the call.
+func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(*runtime.Event) error) error {
+	var started int64
+	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return err
+	}
+	rr, err := readRun(ctx, s.db, runID, started, nil)
+	if err != nil {
+		return err
+	}
+	// The first start and the end of each task run, made again from the
+	// records: two events per task run that is not a mapped child.
+	var made []runtime.Event
+	for _, r := range rr.records {
+		for _, e := range r.events(runID) {
+			if f.keep(&e) {
+				made = append(made, e)
+			}
+		}
+	}
+	slices.SortStableFunc(made, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
+	// Only the chunks the records were read from: a chunk written since
+	// is read by the next call (wfsh logs --follow).
+	i := 0
+	err = eachLogEntry(ctx, s.db, runID, f.After, rr.lastSeq, func(e *runtime.Event) error {
+		if !f.keep(e) {
+			return nil
+		}
+		for ; i < len(made) && made[i].Seq < e.Seq; i++ {
+			if err := fn(&made[i]); err != nil {
+				return err
+			}
+		}
+		return fn(e)
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(made); i++ {
+		if err := fn(&made[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
