@@ -217,7 +217,9 @@ func (e *env) resolve(thread *starlark.Thread, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if rel, err := filepath.Rel(e.root, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if in, err := e.within(abs); err != nil {
+		return "", fmt.Errorf("%s: %v", name, err)
+	} else if !in {
 		return "", fmt.Errorf("%s is outside the flow's directory %s: a flow may only read files in its own directory tree", name, e.root)
 	}
 	return path, nil
