@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -136,5 +137,25 @@ func TestRedactMultiLine(t *testing.T) {
 	}
 	if got, want := r.Redact(`{"private_key": "`+strings.ReplaceAll(key, "\n", `\n`)+`"}`), `{"private_key": "`+runtime.Mask+`"}`; got != want {
 		t.Errorf("key in JSON redacted is %q, want %q", got, want)
+	}
+}
+
+// TestResultMasked: the messages of a run's Result (the flow's and each
+// task run's, as the REPL's run.states shows them) are masked as its
+// events are.
+func TestResultMasked(t *testing.T) {
+	b := newBuilder()
+	red := &runtime.Redactor{}
+	n := b.task("talk", nil)
+	n.Body = runtime.BodyFunc(func(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+		red.Add(`hun"ter2`)
+		return nil, fmt.Errorf("bad %q", `hun"ter2`)
+	})
+	res, _ := run(t, b.g, runtime.Options{Redactor: red})
+	if got := res.Tasks[n.ID].Msg; got != `bad "********"` {
+		t.Errorf("task message %q", got)
+	}
+	if strings.Contains(res.Msg, "ter2") {
+		t.Errorf("flow message %q", res.Msg)
 	}
 }
