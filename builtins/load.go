@@ -57,6 +57,7 @@ type env struct {
 	files       map[string]*loadedFile
 	defs        map[string]*defInfo // by position of the def (source.go)
 	read        map[string]bool     // files read by read_file, load_yaml, load_json (Module.Files)
+	redactor    *runtime.Redactor   // the secrets of every flow.run() (Module.Redactor)
 
 	mu      sync.Mutex
 	digests map[*Task]*taskDigest
@@ -73,7 +74,7 @@ func newEnv(root string, opts LoadOptions) *env {
 		root = abs
 	}
 	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, read: map[string]bool{}, predeclared: predeclared(),
-		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}}
+		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}, redactor: &runtime.Redactor{}}
 }
 
 func envOf(thread *starlark.Thread) *env {
