@@ -39,22 +39,32 @@ func AppendPrintable(dst []byte, s string) []byte {
 }
 
 // unprintable is the index of the first character of s that Printable
-// escapes, or -1.
+// escapes, or -1. Printable ASCII, the usual text, is checked eight bytes
+// at a time.
 func unprintable(s string) int {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if (c < 0x20 && c != '\t') || c == 0x7f {
-				return i
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for i := 0; i < len(s); i++ {
+		if i+8 <= len(s) {
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			// No byte below 0x20, none above 0x7e: printable ASCII.
+			if (x-ones*0x20)&^x&highs == 0 && (x+ones*(127-0x7e)|x)&highs == 0 {
+				i += 7
+				continue
 			}
-			i++
+		}
+		c := s[i]
+		if c-0x20 < 0x7f-0x20 || c == '\t' {
 			continue
+		}
+		if c < utf8.RuneSelf {
+			return i
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if (r == utf8.RuneError && size == 1) || isControl(r) {
 			return i
 		}
-		i += size
+		i += size - 1
 	}
 	return -1
 }
