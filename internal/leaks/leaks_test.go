@@ -17,6 +17,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/graph"
 	"github.com/wfsh/wfsh/output"
@@ -26,7 +28,8 @@ import (
 	"github.com/wfsh/wfsh/tui"
 )
 
-// flowSrc prints the secret $LEAK_SECRET every way a flow can, fails with
+// flowSrc prints the secret $LEAK_SECRET every way a flow can (repr,
+// str of containers, json, yaml, %r, errors), fails with
 // it, returns it, and prints each of its lines alone.
 const flowSrc = `
 @task
@@ -42,6 +45,7 @@ def leak():
     print("%r and %s" % (s, [s]))
     print(repr(repr(s)))
     print(struct(k=s))
+    print(yaml.encode({"k": s, "l": [s]}))
     return s
 
 @task
@@ -107,8 +111,8 @@ func randomSecret(rng *rand.Rand) string {
 	return b.String()
 }
 
-// forms is what no output may hold: the secret, as Starlark, Go and JSON
-// quote it, quoted twice, and each of its lines of runtime.MinLine bytes
+// forms is what no output may hold: the secret, as Starlark, Go, JSON and
+// YAML quote it, quoted twice, and each of its lines of runtime.MinLine bytes
 // or more.
 func forms(s string) []string {
 	inner := func(q string) string { return q[1 : len(q)-1] }
@@ -117,10 +121,17 @@ func forms(s string) []string {
 		return inner(string(b))
 	}
 	goq := func(s string) string { return inner(strconv.Quote(s)) }
-	out := []string{s, goq(s), js(s), inner(strconv.QuoteToASCII(s)), goq(goq(s)), js(goq(s)), goq(js(s)), js(js(s))}
+	yq := func(s string) string {
+		b, _ := yaml.Marshal(&yaml.Node{Kind: yaml.ScalarNode, Style: yaml.DoubleQuotedStyle, Value: s})
+		return inner(strings.TrimSpace(string(b)))
+	}
+	out := []string{s, goq(s), js(s), inner(strconv.QuoteToASCII(s)), goq(goq(s)), js(goq(s)), goq(js(s)), js(js(s)), yq(s)}
+	if strings.Contains(s, "'") {
+		out = append(out, strings.ReplaceAll(s, "'", "''"))
+	}
 	for line := range strings.SplitSeq(s, "\n") {
 		if line = strings.TrimSpace(line); len(line) >= runtime.MinLine {
-			out = append(out, line, goq(line), js(line))
+			out = append(out, line, goq(line), js(line), yq(line))
 		}
 	}
 	return out
@@ -207,6 +218,11 @@ func runOnce(t *testing.T, file string, st *store.Store, runID string) map[strin
 	}
 	if res.State != runtime.Failed {
 		t.Fatalf("run %s: %v, want Failed (three tasks fail)", runID, res.State)
+	}
+	for _, tr := range res.Tasks {
+		if want := (tr.Name == "leak" || tr.Name == "lines"); want != (tr.State == runtime.Success) {
+			t.Fatalf("run %s: task %s %v: %s", runID, tr.Name, tr.State, tr.Msg)
+		}
 	}
 	out := map[string]string{"log": logs.String(), "log debug": logsDebug.String(), "json": jsonOut.String()}
 
