@@ -3,9 +3,11 @@
 package shell
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -36,9 +38,12 @@ func TestMultiLineSecretMasked(t *testing.T) {
 	if len(lines) < 3*5 {
 		t.Fatalf("streamed %d lines, want the key's 5 lines three times", len(lines))
 	}
-	var shown []string
+	var shown, stdout []string
 	for _, l := range lines {
 		shown = append(shown, red.Redact(l.text))
+		if l.level == pb.LogLine_INFO {
+			stdout = append(stdout, red.Redact(l.text))
+		}
 	}
 	shown = append(shown, red.Redact(err.Error()))
 	for _, keyLine := range strings.Split(strings.TrimSpace(testKey), "\n") {
@@ -48,7 +53,9 @@ func TestMultiLineSecretMasked(t *testing.T) {
 			}
 		}
 	}
-	if got := shown[0]; got != runtime.Mask {
-		t.Errorf("the key's first line shows as %q, want %q", got, runtime.Mask)
+	// Stdout's lines come in order (stderr's may come between them): the
+	// key's five, then the empty line after its final newline.
+	if want := []string{runtime.Mask, runtime.Mask, runtime.Mask, runtime.Mask, runtime.Mask, ""}; !slices.Equal(stdout, want) {
+		t.Errorf("stdout shows %q, want %q", stdout, want)
 	}
 }
