@@ -95,7 +95,7 @@ func leakForms(s string) []string {
 // as well as alone, and so is each long enough line of it printed alone.
 func TestRedactEncodings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 5))
-	for range 300 {
+	for range 200 {
 		s := randomSecret(rng)
 		r := &runtime.Redactor{}
 		r.Add("unrelated-secret") // masked first: the secret's forms come on top
