@@ -45,6 +45,9 @@ func TestCell(t *testing.T) {
 	if got := output.Printable("a\tb\n"); got != "a\tb\\n" {
 		t.Errorf("Printable kept %q", got)
 	}
+	if got, want := output.PrintableLines("f.star:1:5: x\x1b[2J\nf.star:2:1: \x00y\r"), "f.star:1:5: x\\x1b[2J\nf.star:2:1: \\x00y\\r"; got != want {
+		t.Errorf("PrintableLines = %q, want %q", got, want)
+	}
 }
 
 // BenchmarkLogPrinterLines prints task log lines, the printer's most

@@ -19,3 +19,16 @@ func Cell(s string) string {
 	}
 	return strings.ReplaceAll(s, "\t", `\t`)
 }
+
+// PrintableLines is Printable applied to each line of s: for a message of
+// several lines (an error list, a backtrace) printed as they are.
+func PrintableLines(s string) string {
+	if !strings.Contains(s, "\n") {
+		return runtime.Printable(s)
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = runtime.Printable(l)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -52,7 +52,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 	if ee.err != nil {
-		fmt.Fprintln(stderr, ee.err)
+		fmt.Fprintln(stderr, printableError(ee.err))
 	}
 	return ee.code
 }
