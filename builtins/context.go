@@ -290,7 +290,7 @@ func readSecret(thread *starlark.Thread, run *runInfo, name string, cast starlar
 	if !ok {
 		return nil, fmt.Errorf("secret: environment variable %s is not set", name)
 	}
-	run.redactor.Add(raw)
+	addSecret(run.redactor, raw)
 	var v starlark.Value = starlark.String(raw)
 	if cast != nil {
 		var err error
@@ -309,7 +309,7 @@ func addStringLeaves(r *runtime.Redactor, v starlark.Value) {
 	switch v := v.(type) {
 	case starlark.String:
 		if len(v) >= 6 {
-			r.Add(string(v))
+			addSecret(r, string(v))
 		}
 	case *starlark.Dict:
 		for _, kv := range v.Items() {

@@ -218,7 +218,7 @@ func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	build, err := f.Build(BuildOptions{Params: params, RunSettings: RunSettings{RunID: runtime.NewRunID(), Context: ctxMap}})
+	build, err := f.Build(BuildOptions{Params: params, RunSettings: RunSettings{RunID: runtime.NewRunID(), Context: ctxMap, Redactor: f.env.sessionRedactor()}})
 	if err != nil {
 		return nil, err
 	}

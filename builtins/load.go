@@ -67,6 +67,7 @@ type env struct {
 	files       map[string]*loadedFile
 	defs        map[string]*defInfo // by position of the def (source.go)
 	read        map[string]bool     // files read by read_file, load_yaml, load_json (Module.Files)
+	redactor    *runtime.Redactor   // the secrets of every flow.run() (Module.Redactor)
 
 	mu      sync.Mutex
 	digests map[*Task]*taskDigest
@@ -83,7 +84,7 @@ func newEnv(root string, opts LoadOptions) *env {
 		root = abs
 	}
 	return &env{opts: opts, root: root, files: map[string]*loadedFile{}, read: map[string]bool{}, predeclared: predeclared(),
-		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}}
+		defs: map[string]*defInfo{}, digests: map[*Task]*taskDigest{}, redactor: &runtime.Redactor{}}
 }
 
 func envOf(thread *starlark.Thread) *env {
@@ -227,7 +228,9 @@ func (e *env) resolve(thread *starlark.Thread, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if rel, err := filepath.Rel(e.root, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if in, err := e.within(abs); err != nil {
+		return "", fmt.Errorf("%s: %v", name, err)
+	} else if !in {
 		return "", fmt.Errorf("%s is outside the flow's directory %s: a flow may only read files in its own directory tree", name, e.root)
 	}
 	return path, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -110,6 +111,7 @@ func parseMarker(t *testing.T, file string, line int, text string) (wantErr, boo
 // with assert.star loadable besides the files of testdata/.
 func runChunk(t *testing.T, file string, c chunk) {
 	e := newEnv(filepath.Dir(file), LoadOptions{Print: func(msg string) { t.Log(msg) }, Draw: testDraw})
+	maps.Copy(e.predeclared, scriptPredeclared())
 	thread := &starlark.Thread{
 		Name:  fmt.Sprintf("%s:%d", file, c.line),
 		Load:  scriptLoader(e),

@@ -37,6 +37,20 @@ func (m *Module) ParseChunk(filename string, src []byte, defined func(string) bo
 	return f, nil
 }
 
+// Redactor masks the secrets that the module's flow.run() calls have
+// read, in all of them: what a session shows of their results and errors
+// passes through it.
+func (m *Module) Redactor() *runtime.Redactor { return m.env.redactor }
+
+// sessionRedactor is the redactor of a flow.run(); nil (each run its own)
+// for a flow made outside a module.
+func (e *env) sessionRedactor() *runtime.Redactor {
+	if e == nil {
+		return nil
+	}
+	return e.redactor
+}
+
 // NewThread returns a thread that runs chunks at the top level of the
 // module: flows and tasks may be defined there, load() finds files and
 // plugins, and flow.run() reports as LoadOptions say. Its print goes to

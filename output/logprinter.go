@@ -52,8 +52,12 @@ const maxChildFailures = 5
 func (p *LogPrinter) Emit(e runtime.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Names are escaped whole, before a line is split at a message's
+	// newlines: a newline in a name must not start a line of its own.
+	e.TaskRun = runtime.Printable(e.TaskRun)
 	switch e.Kind {
 	case runtime.FlowStarted:
+		e.Msg = runtime.Printable(e.Msg) // the flow's name
 		p.line(e, runtime.Info, "FlowRunner", fmt.Sprintf("Beginning Flow run for '%s'", e.Msg))
 	case runtime.FlowFinished:
 		p.flowFinished(e)
@@ -98,10 +102,10 @@ func (p *LogPrinter) write(l runtime.Level, logger string, parts ...string) {
 	b = append(b, "] "...)
 	b = append(b, l.String()...)
 	b = append(b, " - wfsh."...)
-	b = append(b, logger...)
+	b = runtime.AppendPrintable(b, logger)
 	b = append(b, " | "...)
 	for _, part := range parts {
-		b = append(b, part...)
+		b = runtime.AppendPrintable(b, part)
 	}
 	b = append(b, '\n')
 	p.Out.Write(b)

@@ -60,9 +60,9 @@ func (sc *Script) Run(ctx context.Context, s *Session, in io.Reader) (int, error
 			return false
 		case err != nil:
 			failed = true
-			sc.printErr(FormatError(err))
+			sc.printErr(s.Redact(FormatError(err)))
 		case v != nil:
-			sc.Print(v.String())
+			sc.Print(s.Redact(v.String()))
 		}
 		return true
 	})

@@ -58,6 +58,8 @@ func New(m *builtins.Module, opts Options) *Session {
 	if s.print == nil {
 		s.print = func(string) {}
 	}
+	print := s.print
+	s.print = func(msg string) { print(s.Redact(msg)) }
 	for k, v := range m.Globals {
 		s.globals[k] = v
 	}
@@ -86,6 +88,11 @@ func exit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs [
 // Globals are the session's names; the caller must not change them while
 // Eval runs.
 func (s *Session) Globals() starlark.StringDict { return s.globals }
+
+// Redact masks in text the secrets that the session's flow runs have
+// read: what it shows of a value or an error passes through it, as what
+// print() prints does.
+func (s *Session) Redact(text string) string { return s.mod.Redactor().Redact(text) }
 
 // Line returns the number of lines of input consumed so far.
 func (s *Session) Line() int { return s.line }

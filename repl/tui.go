@@ -223,11 +223,11 @@ func (m *Model) evalDone(msg evalDoneMsg) bool {
 		m.exitCode = exit.Code
 		return true
 	case msg.err != nil:
-		for _, l := range strings.Split(FormatError(msg.err), "\n") {
+		for _, l := range strings.Split(m.s.Redact(FormatError(msg.err)), "\n") {
 			m.out.add(m.st.err.Styled(l))
 		}
 	case msg.value != nil:
-		m.out.add(msg.value.String())
+		m.out.add(m.s.Redact(msg.value.String()))
 	}
 	return false
 }

@@ -593,18 +593,20 @@ func (x *executor) abandon() {
 func (x *executor) result() *Result {
 	res := &Result{RunID: x.opt.RunID, Tasks: make([]TaskResult, len(x.runs))}
 	for i, r := range x.runs {
-		res.Tasks[i] = taskResult(r)
+		res.Tasks[i] = x.taskResult(r)
 	}
 	res.State, res.Msg = x.flowState()
+	res.Msg = x.opt.Redactor.Redact(res.Msg)
 	return res
 }
 
-func taskResult(r *run) TaskResult {
-	tr := TaskResult{Name: r.name, State: r.state, Msg: r.msg, Value: r.value, Attempts: r.attempt}
+// taskResult is r's outcome, its message masked as its events' are.
+func (x *executor) taskResult(r *run) TaskResult {
+	tr := TaskResult{Name: r.name, State: r.state, Msg: x.opt.Redactor.Redact(r.msg), Value: r.value, Attempts: r.attempt}
 	if r.children != nil {
 		tr.Children = make([]TaskResult, len(r.children))
 		for i, c := range r.children {
-			tr.Children[i] = taskResult(c)
+			tr.Children[i] = x.taskResult(c)
 		}
 	}
 	return tr

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,6 +54,9 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("run store: %w", err)
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("run store: %w", err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -70,6 +74,21 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("run store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file, empty, readable by its owner
+// only, if it does not exist: SQLite would create it 0644, and it gives
+// the write-ahead log and its index (-wal, -shm) the database's mode. A
+// store that exists keeps the mode it has.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Opening is a store being opened by another goroutine, so that a run

@@ -119,13 +119,13 @@ type Model struct {
 func New(opt Options) *Model {
 	m := &Model{
 		opt: opt, st: newStyles(), keys: DefaultKeyMap(),
-		flow: opt.Flow, runID: opt.RunID,
+		flow: runtime.Printable(opt.Flow), runID: opt.RunID,
 		logs: map[ref]*logBuf{}, follow: true, visDirty: true,
 		sel: ref{-1, -1}, active: ref{-1, -1},
 	}
 	if g := opt.Graph; g != nil {
 		if m.flow == "" {
-			m.flow = g.Flow
+			m.flow = runtime.Printable(g.Flow)
 		}
 		m.nodes = make([]nodeRow, len(g.Nodes))
 		for _, n := range g.Nodes {
@@ -133,7 +133,7 @@ func New(opt Options) *Model {
 				continue // an internal value, not a task the user wrote
 			}
 			r := &m.nodes[n.ID]
-			r.name, r.kind, r.retries, r.mapped = n.Name, n.Kind, n.Retries, n.Mapped
+			r.name, r.kind, r.retries, r.mapped = runtime.Printable(n.Name), n.Kind, n.Retries, n.Mapped
 			m.list(int32(n.ID), r)
 		}
 	}
@@ -228,13 +228,13 @@ func (m *Model) apply(e *runtime.Event) {
 	case runtime.FlowStarted:
 		m.phase, m.started = running, e.Time
 		if e.Msg != "" {
-			m.flow = e.Msg
+			m.flow = runtime.Printable(e.Msg)
 		}
 		if e.RunID != "" {
 			m.runID = e.RunID
 		}
 	case runtime.FlowFinished:
-		m.phase, m.ended, m.flowState, m.flowMsg = finished, e.Time, e.State, e.Msg
+		m.phase, m.ended, m.flowState, m.flowMsg = finished, e.Time, e.State, runtime.Printable(e.Msg)
 	case runtime.TaskState:
 		m.taskState(e)
 	case runtime.TaskLog:
@@ -253,9 +253,9 @@ func (m *Model) node(e *runtime.Event) *nodeRow {
 	}
 	r := &m.nodes[id]
 	if !r.known {
-		r.name = e.TaskRun
+		r.name = runtime.Printable(e.TaskRun)
 		if e.MapIndex >= 0 {
-			r.name = baseName(e.TaskRun)
+			r.name = baseName(r.name)
 			r.mapped = true
 		}
 		m.list(id, r)
@@ -346,7 +346,7 @@ func (m *Model) childFailed(id int32, n *nodeRow, e *runtime.Event) {
 		m.logTo(ref{id, -1}, e, runtime.Error, "more mapped runs failed: press s until the filter shows failed runs to list them all")
 		return
 	}
-	msg := e.TaskRun + " " + e.State.String()
+	msg := runtime.Printable(e.TaskRun) + " " + e.State.String()
 	if e.Msg != "" {
 		msg += ": " + firstLine(e.Msg)
 	}

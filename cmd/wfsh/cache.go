@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/store"
 )
@@ -75,7 +76,7 @@ func cacheTable(out io.Writer, entries []store.CacheEntry, now time.Time) error 
 		case !e.Expires.IsZero():
 			exp = e.Expires.Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Key[:min(12, len(e.Key))], e.Flow, e.TaskRun, runner.ShortID(e.RunID),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Key[:min(12, len(e.Key))], output.Cell(e.Flow), output.Cell(e.TaskRun), runner.ShortID(e.RunID),
 			e.Created.Format("2006-01-02 15:04:05"), exp)
 	}
 	return tw.Flush()

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -42,7 +43,7 @@ func check(cmd *cobra.Command, path string) error {
 			errs = append(errs, asList(err)...)
 			continue
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: flow %s: %s, ok\n", f.Pos(), f.Name(), plural(countTasks(b.Graph), "task call"))
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: flow %s: %s, ok\n", f.Pos(), output.Printable(f.Name()), plural(countTasks(b.Graph), "task call"))
 	}
 	if len(errs) > 0 {
 		errs.Sort()

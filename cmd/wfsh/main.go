@@ -58,7 +58,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 		return exitBadInput
 	}
 	if ee == nil || ee.err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, printableError(err))
 	}
 	return errorCode(err)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/store"
 )
@@ -68,7 +69,7 @@ func runsTable(out io.Writer, runs []store.Run, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tFLOW\tSTATE\tSTARTED\tDURATION")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", runner.ShortID(r.ID), r.Flow, r.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", runner.ShortID(r.ID), output.Cell(r.Flow), r.State,
 			r.StartedAt.Format("2006-01-02 15:04:05"), duration(r.Duration(now)))
 	}
 	return tw.Flush()

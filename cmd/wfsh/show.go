@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -44,9 +45,9 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, run.Flow, run.File, run.State)
+	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, output.Printable(run.Flow), output.Printable(run.File), run.State)
 	if run.Message != "" {
-		fmt.Fprintf(out, "  %s\n", firstLine(run.Message))
+		fmt.Fprintf(out, "  %s\n", output.Printable(firstLine(run.Message)))
 	}
 	if run.ResumedFrom != "" {
 		fmt.Fprintf(out, "  Resumed from run %s.\n", run.ResumedFrom)
@@ -54,7 +55,7 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")
 	for _, tr := range trs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", tr.Name, tr.State, tr.Attempts, taskDuration(tr), firstLine(tr.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", output.Cell(tr.Name), tr.State, tr.Attempts, taskDuration(tr), output.Cell(firstLine(tr.Message)))
 	}
 	return tw.Flush()
 }
