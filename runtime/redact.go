@@ -145,12 +145,3 @@ func (r *Redactor) Redact(s string) string {
 	}
 	return rep.Replace(s)
 }
-
-// Redacting returns a Sink that masks secrets in each event's message before
-// passing it on.
-func Redacting(r *Redactor, next Sink) Sink {
-	return SinkFunc(func(e Event) {
-		e.Msg = r.Redact(e.Msg)
-		next.Emit(e)
-	})
-}

@@ -69,6 +69,8 @@ var rules = map[string]rule{
 	"internal/proctest":          {},
 	"internal/depcheck":          {},
 	"scripts/benchrun":           {},
+	"scripts/logbench":           {},
+	"internal/leaks":             {},
 }
 
 type pkg struct {
