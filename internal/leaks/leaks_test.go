@@ -20,7 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wfsh/wfsh/builtins"
-	"github.com/wfsh/wfsh/graph"
+	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/repl"
 	"github.com/wfsh/wfsh/runtime"
@@ -246,11 +246,11 @@ func runOnce(t *testing.T, file string, st *store.Store, runID string) map[strin
 	for _, tr := range res.Tasks {
 		states[tr.Name] = tr.State
 	}
-	var dot bytes.Buffer
-	if err := graph.WriteDOT(&dot, b.Graph, graph.Options{States: states}); err != nil {
+	var drawn bytes.Buffer
+	if err := dot.Write(&drawn, b.Graph, dot.Options{States: states}); err != nil {
 		t.Fatal(err)
 	}
-	out["dot"] = dot.String()
+	out["dot"] = drawn.String()
 
 	// What wfsh show, wfsh logs and wfsh runs read back.
 	ctx := context.Background()
