@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -36,6 +37,9 @@ func (rs *runStore) resumeSettings(ctx context.Context, f *runFlags, params *map
 	}
 	if !run.State.Finished() {
 		return badInput(fmt.Errorf("--resume: run %s is still %s (wfsh pid %d): wait for it to end, or stop it", shortID(run.ID), run.State, run.PID))
+	}
+	if err := host.RefuseLeftovers(run.PID, run.StartedAt); err != nil {
+		return badInput(fmt.Errorf("--resume %s: %w", shortID(run.ID), err))
 	}
 	if f.flow == "" {
 		f.flow = run.Flow

@@ -120,6 +120,7 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 
 func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 	becomeSubreaper()
+	markProcesses()
 	cmd := exec.Command(f.Path)
 	dieWithParent(cmd)
 	if f.Builtin {
