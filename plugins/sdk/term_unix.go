@@ -34,6 +34,7 @@ func (s *server) endOnTerm(served <-chan struct{}) {
 			case <-served:
 				return // Serve cancels the calls and returns
 			case <-time.After(termGrace):
+			case <-sigs: // another, such as the parent-death signal
 			}
 		}
 		s.shutdown(shutdownWait)
