@@ -167,3 +167,17 @@ func TestPluginKilledLeavesNoOrphan(t *testing.T) {
 	checkTreeGone(t, tree, "wfsh exited")
 	p.checkNoProcessLeft(t)
 }
+
+// TestHupGroupLeavesNoOrphan: SIGHUP to wfsh's whole process group, as a
+// closing terminal sends it, kills wfsh (it does not catch it); the
+// plugin, which caught it, ends bash's group once wfsh is gone.
+func TestHupGroupLeavesNoOrphan(t *testing.T) {
+	p, tree := startOrphanFlow(t)
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	checkTreeGone(t, tree, "SIGHUP to wfsh's group")
+	// The plugin, in wfsh's group, may be left a zombie for init to reap.
+	proctest.CheckGone(t, []int{p.cmd.Process.Pid}, 5*time.Second, "SIGHUP to wfsh's group")
+}
