@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -180,4 +181,30 @@ func TestHupGroupLeavesNoOrphan(t *testing.T) {
 	checkTreeGone(t, tree, "SIGHUP to wfsh's group")
 	// The plugin, in wfsh's group, may be left a zombie for init to reap.
 	proctest.CheckGone(t, []int{p.cmd.Process.Pid}, 5*time.Second, "SIGHUP to wfsh's group")
+}
+
+// TestNohupIgnoresHup: under nohup (SIGHUP ignored, which wfsh and its
+// plugin inherit) SIGHUP to the group ends nothing: the plugin, which
+// catches SIGHUP otherwise, leaves it ignored too. An interrupt then ends
+// everything as usual.
+func TestNohupIgnoresHup(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	p, tree := startOrphanFlow(t)
+	signal.Reset(syscall.SIGHUP)
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // past the plugin's 2 s of grace
+	for _, pid := range []int{p.cmd.Process.Pid, tree.plugin, tree.bash, tree.grandchild} {
+		if !proctest.Running(pid) {
+			t.Fatalf("pid %d of wfsh %d, %+v ended after SIGHUP under nohup", pid, p.cmd.Process.Pid, tree)
+		}
+	}
+	sent := time.Now()
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.wantCancelled(t, sent)
+	checkTreeGone(t, tree, "SIGINT to wfsh's group")
+	p.checkNoProcessLeft(t)
 }

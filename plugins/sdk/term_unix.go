@@ -26,7 +26,12 @@ const termGrace = 2 * time.Second
 func (s *server) endOnTerm(served <-chan struct{}) {
 	parent := os.Getppid()
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		// One ignored (wfsh started by nohup) stays ignored, as for wfsh.
+		if !signal.Ignored(sig) {
+			signal.Notify(sigs, sig)
+		}
+	}
 	go func() {
 		sig := <-sigs
 		if os.Getppid() == parent {
