@@ -51,11 +51,13 @@ type shellTree struct {
 
 func (s shellTree) pids() []int { return []int{s.bash, s.child, s.grandchild, s.plugin} }
 
-// startOrphanFlow starts wfsh on orphanFlow and returns once the task has
-// written its PIDs, with the plugin's (bash's parent).
+// startOrphanFlow starts wfsh on orphanFlow, with a store of its own (not
+// the one $WFSH_HOME names, which test binaries of other versions share),
+// and returns once the task has written its PIDs, with the plugin's
+// (bash's parent).
 func startOrphanFlow(t *testing.T) (*wfshProc, shellTree) {
 	t.Helper()
-	p := startWfsh(t, orphanFlow)
+	p := startWfshArgs(t, "", orphanFlow, "run", "--store", "wfsh.db", "flow.star")
 	p.waitStarted(t)
 	b, err := os.ReadFile(filepath.Join(p.cmd.Dir, "pids"))
 	if err != nil {
