@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -48,6 +49,9 @@ func (r *Runner) Resumed(ctx context.Context, id string) (*Resumed, error) {
 	if !run.State.Finished() {
 		return nil, &InputError{fmt.Errorf("--resume: run %s is still %s (wfsh pid %d): wait for it to end, or stop it",
 			ShortID(run.ID), run.State, run.PID)}
+	}
+	if err := host.RefuseLeftovers(run.PID, run.StartedAt); err != nil {
+		return nil, &InputError{fmt.Errorf("--resume %s: %w", ShortID(run.ID), err)}
 	}
 	rs := &Resumed{run: run}
 	if err := json.Unmarshal(run.Parameters, &rs.params); err != nil {

@@ -165,3 +165,27 @@ func BenchmarkShellRun(b *testing.B) {
 	}
 	calls.Report(b, "run", time.Millisecond, "ms")
 }
+
+// BenchmarkShellRunParallel: BenchmarkShellRun with calls side by side
+// (GOMAXPROCS of them), as a mapped shell task makes them: the commands
+// are forked one at a time, from the one thread that lives as long as the
+// plugin (for their parent-death signal).
+func BenchmarkShellRunParallel(b *testing.B) {
+	m := host.NewManager(host.Options{Self: benchWfsh(b), Builtin: []string{"shell"}, Dirs: []string{}}, nil, hclog.Off)
+	defer m.Stop()
+	ctx := context.Background()
+	if _, err := m.Describe(ctx, "shell"); err != nil {
+		b.Fatal(err)
+	}
+	cmd, _ := sdk.Encode("true")
+	req := &pb.CallRequest{Function: "run", TaskRun: "t", FlowRunId: "bench",
+		Args: []*pb.Entry{{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: "command"}}, Value: cmd}}}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Call(ctx, "shell", req, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/wfsh/wfsh/plugins/internal/pdeath"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 )
@@ -86,6 +87,7 @@ func (m *Manager) Call(ctx context.Context, name string, req *pb.CallRequest, on
 	case errors.As(err, &ce):
 		return nil, err
 	case (errors.Is(err, sdk.ErrConnection) || status.Code(err) == codes.Unavailable) && p.waitExited(exitWait):
+		m.sweep()
 		return nil, fmt.Errorf("plugin %s crashed during %s: %s%s", name, req.GetFunction(), p.exitStatus(), p.stderr.String())
 	}
 	return nil, fmt.Errorf("plugin %s: call of %s failed: %v", name, req.GetFunction(), err)
@@ -101,6 +103,8 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 	}
 	if p := m.running[name]; p != nil && !p.exited() {
 		return p, nil
+	} else if p != nil {
+		sweep(m.pluginPIDs()) // what the dead one left
 	}
 	found, err := m.opts.Find(name)
 	if err != nil {
@@ -115,6 +119,8 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 }
 
 func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
+	becomeSubreaper()
+	markProcesses()
 	cmd := exec.Command(f.Path)
 	dieWithParent(cmd)
 	if f.Builtin {
@@ -145,8 +151,14 @@ func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 // connect starts the process, connects and asks what it exports; calls go
 // on the calls lane when the plugin serves it.
 func (p *proc) connect(ctx context.Context, lane net.Conn, closeChildEnd func()) error {
-	conn, err := p.client.Client()
+	// Forked from the thread that lives as long as wfsh, as the plugin's
+	// parent-death signal needs.
+	err := pdeath.Do(func() error { _, err := p.client.Start(); return err })
 	closeChildEnd() // the child has its copy (or never started)
+	if err != nil {
+		return err
+	}
+	conn, err := p.client.Client()
 	if err != nil {
 		return err
 	}
@@ -167,6 +179,26 @@ func (p *proc) connect(ctx context.Context, lane net.Conn, closeChildEnd func())
 }
 
 func (p *proc) exited() bool { return p.client.Exited() }
+
+// sweep ends what dead plugins left running (see sweep in proc_linux.go).
+func (m *Manager) sweep() {
+	m.mu.Lock()
+	pids := m.pluginPIDs()
+	m.mu.Unlock()
+	sweep(pids)
+}
+
+// pluginPIDs returns the PIDs of the plugin processes still running. The
+// caller holds m.mu.
+func (m *Manager) pluginPIDs() map[int]bool {
+	pids := map[int]bool{}
+	for _, p := range m.running {
+		if p.cmd.Process != nil && !p.exited() {
+			pids[p.cmd.Process.Pid] = true
+		}
+	}
+	return pids
+}
 
 // exitWait bounds how long a failed call waits for go-plugin to notice
 // that the plugin process died: the call fails as soon as the connection
@@ -206,6 +238,7 @@ func (m *Manager) Stop() {
 		p.client.Kill()
 		delete(m.running, name)
 	}
+	sweep(nil)
 }
 
 // tail keeps the last lines written to it: a plugin's stderr, for the

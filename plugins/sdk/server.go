@@ -32,12 +32,15 @@ func Serve(p *Plugin) {
 		srv.lane = true
 		go serveLane(srv, conn)
 	}
+	served := make(chan struct{})
+	srv.endOnTerm(served)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{srv: srv}},
 		GRPCServer:      newGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
+	close(served)
 	// wfsh stopped the plugin: let the calls still running end, as
 	// cancelled, before the process does. A shell command's process group
 	// is killed by its call's cancellation; exiting first would leave it

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wfsh/wfsh/plugins/internal/pdeath"
 	"github.com/wfsh/wfsh/plugins/sdk"
 )
 
@@ -65,9 +66,11 @@ func run(ctx context.Context, c *sdk.Call) (any, error) {
 	}
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	if err := pdeath.Do(cmd.Start); err != nil {
 		return nil, fmt.Errorf("run: %v", err)
 	}
+	// Whatever bash started and left behind in its group ends with it.
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 	var wg sync.WaitGroup
 	var out, errLines []string
 	log := lockedLog(c, c.Bool("stream_output"))
@@ -91,10 +94,13 @@ func run(ctx context.Context, c *sdk.Call) (any, error) {
 }
 
 // newCommand prepares bash in a process group of its own, so that
-// cancelling kills the command and everything it started.
+// cancelling kills the command and everything it started, and with a
+// parent-death signal (where the kernel has one), so that bash dies with
+// the plugin however the plugin ends. Start it with pdeath.Do.
 func newCommand(ctx context.Context, c *sdk.Call, command string) (*exec.Cmd, error) {
 	cmd := exec.CommandContext(ctx, "bash", "-c", command)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pdeath.Set(cmd.SysProcAttr, syscall.SIGKILL)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	cmd.Dir = c.String("cwd")

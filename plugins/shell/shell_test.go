@@ -441,3 +441,26 @@ func TestLargeOutputFlat(t *testing.T) {
 		t.Errorf("heap reached %d MB for 40 MB of output, want under 20 MB", p>>20)
 	}
 }
+
+// TestBackgroundEndsWithCommand: what a command leaves running in the
+// background (here with its output elsewhere, so the call does not wait
+// for it) is killed when bash exits: nothing outlives its task.
+func TestBackgroundEndsWithCommand(t *testing.T) {
+	v, err := runFn(t, t.Context(), map[string]any{"command": "sleep 300 >/dev/null 2>&1 & echo $$ $!"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(fmt.Sprint(v)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("returned %q, want two PIDs", v)
+		}
+		pids = append(pids, n)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("returned %q, want two PIDs", v)
+	}
+	t.Cleanup(func() { killGroup(pids[0]) })
+	proctest.CheckGone(t, pids, 2*time.Second, "the command exited")
+}
