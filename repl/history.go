@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"fmt"
 	"bufio"
 	"encoding/json"
 	"os"
@@ -65,11 +66,20 @@ func (h *History) Add(entry string) error {
 	if h.file == "" {
 		return nil
 	}
+	var err error
 	if len(h.entries) > maxHistory {
 		h.entries = h.entries[len(h.entries)-maxHistory:]
-		return h.rewrite()
+		err = h.rewrite()
+	} else {
+		err = h.append(entry)
 	}
-	return h.append(entry)
+	if err != nil {
+		// Said once: the session goes on with its history in memory.
+		file := h.file
+		h.file = ""
+		return fmt.Errorf("history not saved to %s: %v; it is kept for this session only", file, err)
+	}
+	return nil
 }
 
 func (h *History) append(entry string) error {

@@ -55,3 +55,28 @@ func TestHistoryKeepsTheLast(t *testing.T) {
 		t.Errorf("the last entry is lost: %q vs %q", again.At(again.Len()-1), h.At(h.Len()-1))
 	}
 }
+
+// TestHistoryWriteError: a history file that cannot be written is said
+// once, and the session keeps its history in memory.
+func TestHistoryWriteError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sub", "hist")
+	h, err := LoadHistory(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the directory should be: MkdirAll fails.
+	if err := os.WriteFile(filepath.Join(dir, "sub"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Add("x = 1")
+	if err == nil || !strings.Contains(err.Error(), "history not saved to "+file) {
+		t.Fatalf("Add: %v, want history not saved to %s", err, file)
+	}
+	if err := h.Add("y = 2"); err != nil {
+		t.Errorf("second Add: %v, want nil (said once)", err)
+	}
+	if h.Len() != 2 || h.At(1) != "y = 2" {
+		t.Errorf("history in memory: %d entries, want both", h.Len())
+	}
+}

@@ -371,7 +371,9 @@ func (m *Model) enter() tea.Cmd {
 		return nil
 	}
 	m.in.reset()
-	_ = m.hist.Add(src)
+	if err := m.hist.Add(src); err != nil {
+		m.out.add(m.st.err.Styled("wfsh: " + err.Error()))
+	}
 	m.histPos = m.hist.Len()
 	m.draft = ""
 	m.scroll = 0

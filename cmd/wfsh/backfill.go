@@ -152,7 +152,11 @@ func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
 		})
 	}
 	wg.Wait()
-	return backfillSummary(out, runs)
+	err = backfillSummary(out, runs)
+	if cerr := out.Close(); cerr != nil {
+		return outputDone(out, max(errorCode(err), exitFailed))
+	}
+	return err
 }
 
 // runDay builds and runs the flow for one day, and records it.

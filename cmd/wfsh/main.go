@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/wfsh/wfsh/builtins"
@@ -51,6 +52,13 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	var ee *exitError
 	var ie *runner.InputError
 	var se *runner.StoreError
+	var pe *fs.PathError
+	if !errors.As(err, &ee) && !errors.As(err, &ie) && !errors.As(err, &se) && errors.As(err, &pe) {
+		// A file or stream the command could not read or write (a full
+		// disk under `wfsh runs > file`): a failure, not a usage error.
+		fmt.Fprintln(stderr, printableError(fmt.Errorf("wfsh: %w", err)))
+		return exitFailed
+	}
 	if !errors.As(err, &ee) && !errors.As(err, &ie) && !errors.As(err, &se) {
 		// Cobra's own errors: unknown command or flag, wrong arguments.
 		path := cmd.CommandPath()

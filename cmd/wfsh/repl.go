@@ -124,6 +124,7 @@ func runRepl(cmd *cobra.Command, path string, f *replFlags) error {
 	if ui != nil {
 		hist, herr := repl.LoadHistory(f.history)
 		if herr != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wfsh repl: history %s: %v; this session's history is not kept\n", f.history, herr)
 			hist, _ = repl.LoadHistory("")
 		}
 		code, err = ui.Run(ctx, s, repl.UIOptions{Title: path, Banner: repl.Banner(m, bound), History: hist}, in, out)

@@ -120,7 +120,20 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	})
 	defer stop()
 	res := run.Execute(ctx, printer(out, f, level, run.Build))
-	return &exitError{code: exitCode(res.State)}
+	return outputDone(out, exitCode(res.State))
+}
+
+// outputDone flushes what a run printed and returns its exit status. A
+// log that could not be written (a full disk, a closed pipe) fails the
+// command: a run whose output was lost does not exit 0.
+func outputDone(out *output.BufferedWriter, code int) error {
+	if err := out.Close(); err != nil {
+		if code == exitSuccess {
+			code = exitFailed
+		}
+		return &exitError{code: code, err: fmt.Errorf("wfsh: the run's output was not all written: %v", err)}
+	}
+	return &exitError{code: code}
 }
 
 // openStore starts opening the run store, unless --no-store (nil).

@@ -118,5 +118,5 @@ func runTUI(cmd *cobra.Command, tty *os.File, out *output.BufferedWriter, run *r
 			return &exitError{code: exitFailed}
 		}
 	}
-	return &exitError{code: exitCode(res.State)}
+	return outputDone(out, exitCode(res.State))
 }
