@@ -1,9 +1,9 @@
 package repl
 
 import (
-	"fmt"
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
