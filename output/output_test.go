@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -95,9 +96,76 @@ func TestJSONPrinter(t *testing.T) {
 	}
 }
 
+// TestSinksConform: the printers keep what they must of every run: the
+// JSON printer every state, log line and the flow's end; the log printer
+// each task run's final state and every log line (at level debug).
 func TestSinksConform(t *testing.T) {
-	runtimetest.TestSink(t, &output.LogPrinter{Out: &bytes.Buffer{}, Level: runtime.Debug}, nil)
-	runtimetest.TestSink(t, &output.JSONPrinter{Out: &bytes.Buffer{}}, nil)
+	var logs bytes.Buffer
+	runtimetest.TestSink(t, &output.LogPrinter{Out: &logs, Level: runtime.Debug},
+		runtimetest.Keeps{Logs: true}, func() []runtimetest.Fact { return logFacts(t, &logs) })
+	var js bytes.Buffer
+	runtimetest.TestSink(t, &output.JSONPrinter{Out: &js},
+		runtimetest.Keeps{States: true, Logs: true, Flow: true}, func() []runtimetest.Fact { return jsonFacts(t, &js) })
+}
+
+var (
+	finalLine = regexp.MustCompile(`\| Task '(.+)': Finished task run for task with final state: '(\w+)'$`)
+	logLine   = regexp.MustCompile(`^\[[^]]+\] \w+ - wfsh\.(\S+) \| (.*)$`)
+)
+
+// logFacts reads back the log printer's lines since the last call.
+func logFacts(t *testing.T, buf *bytes.Buffer) []runtimetest.Fact {
+	var facts []runtimetest.Fact
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if m := finalLine.FindStringSubmatch(l); m != nil {
+			st, err := runtime.ParseState(m[2])
+			if err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			facts = append(facts, runtimetest.Fact{Kind: runtime.TaskState, TaskRun: m[1], State: st})
+		} else if m := logLine.FindStringSubmatch(l); m != nil && m[1] != "FlowRunner" && m[1] != "TaskRunner" {
+			facts = append(facts, runtimetest.Fact{Kind: runtime.TaskLog, TaskRun: m[1], Msg: m[2]})
+		}
+	}
+	buf.Reset()
+	return facts
+}
+
+// jsonFacts reads back the JSON printer's lines since the last call.
+func jsonFacts(t *testing.T, buf *bytes.Buffer) []runtimetest.Fact {
+	var facts []runtimetest.Fact
+	dec := json.NewDecoder(buf)
+	for dec.More() {
+		var e struct {
+			Kind  string `json:"kind"`
+			Task  string `json:"task"`
+			State string `json:"state"`
+			Msg   string `json:"msg"`
+		}
+		if err := dec.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		f := runtimetest.Fact{TaskRun: e.Task}
+		switch e.Kind {
+		case "task_state", "flow_finished":
+			f.Kind = runtime.TaskState
+			if e.Kind == "flow_finished" {
+				f.Kind = runtime.FlowFinished
+			}
+			st, err := runtime.ParseState(e.State)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.State = st
+		case "task_log":
+			f.Kind, f.Msg = runtime.TaskLog, e.Msg
+		default:
+			continue
+		}
+		facts = append(facts, f)
+	}
+	buf.Reset()
+	return facts
 }
 
 // A message of several lines prints as several log lines with the same

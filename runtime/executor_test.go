@@ -406,7 +406,22 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRecorderConformance(t *testing.T) {
-	runtimetest.TestSink(t, &runtimetest.Recorder{}, nil)
+	rec := &runtimetest.Recorder{}
+	seen := 0
+	runtimetest.TestSink(t, rec, runtimetest.Keeps{States: true, Logs: true, Flow: true}, func() []runtimetest.Fact {
+		events := rec.Events()[seen:]
+		seen += len(events)
+		var facts []runtimetest.Fact
+		for _, e := range events {
+			switch e.Kind {
+			case runtime.TaskState, runtime.FlowFinished:
+				facts = append(facts, runtimetest.Fact{Kind: e.Kind, TaskRun: e.TaskRun, State: e.State})
+			case runtime.TaskLog:
+				facts = append(facts, runtimetest.Fact{Kind: e.Kind, TaskRun: e.TaskRun, Msg: e.Msg})
+			}
+		}
+		return facts
+	})
 }
 
 // TestNoGoroutineLeft runs a cancelled and a normal run and checks that

@@ -130,7 +130,7 @@ func TestFeedSink(t *testing.T) {
 			}
 		}
 	}()
-	runtimetest.TestSink(t, f, nil)
+	runtimetest.TestSink(t, f, runtimetest.Keeps{}, nil)
 	f.Close()
 	<-done
 	close(stop)

@@ -106,11 +106,33 @@ func SampleGraph() *runtime.Graph {
 	return g
 }
 
+// Fact is what a sink kept of one event, read back from what it made (a
+// log line, a JSON line, a row).
+type Fact struct {
+	Kind    runtime.Kind
+	TaskRun string        // "" for flow events
+	State   runtime.State // TaskState and FlowFinished
+	Msg     string        // TaskLog: the line
+}
+
+// Keeps says which events a sink must keep (as slogtest's results say
+// which attributes a handler must keep).
+type Keeps struct {
+	// States: every TaskState event; else only each task run's last.
+	States bool
+	// Logs: every TaskLog line.
+	Logs bool
+	// Flow: the flow's final state (FlowFinished).
+	Flow bool
+}
+
 // TestSink feeds a Sink the events of real runs, from concurrent goroutines
 // as the executor does, and checks that it survives them: no panic, no race
-// (under -race), no blocking. check, if given, is called after each run with
-// the events that were sent, to compare with what the sink made of them.
-func TestSink(t *testing.T, sink runtime.Sink, check func(t *testing.T, sent []runtime.Event)) {
+// (under -race), no blocking. With results, it then checks what the sink
+// made of each run: results reads it back (what the sink made since the
+// last call), and each fact keeps must be there, and nothing that was not
+// sent.
+func TestSink(t *testing.T, sink runtime.Sink, keeps Keeps, results func() []Fact) {
 	t.Helper()
 	for i := range 3 {
 		rec := &Recorder{}
@@ -129,8 +151,70 @@ func TestSink(t *testing.T, sink runtime.Sink, check func(t *testing.T, sent []r
 		if len(events) == 0 || events[len(events)-1].Kind != runtime.FlowFinished {
 			t.Fatalf("run did not finish: %d events", len(events))
 		}
-		if check != nil {
-			check(t, events)
+		if results != nil {
+			checkFacts(t, Expected(events, keeps), sentFacts(events), results())
+		}
+	}
+}
+
+// Expected lists the facts a sink that keeps keeps must have made of
+// events.
+func Expected(events []runtime.Event, keeps Keeps) []Fact {
+	var want []Fact
+	last := map[string]int{} // task run -> index in want of its last state
+	for _, e := range events {
+		switch {
+		case e.Kind == runtime.TaskState && keeps.States:
+			want = append(want, Fact{Kind: e.Kind, TaskRun: e.TaskRun, State: e.State})
+		case e.Kind == runtime.TaskState:
+			f := Fact{Kind: e.Kind, TaskRun: e.TaskRun, State: e.State}
+			if i, ok := last[e.TaskRun]; ok {
+				want[i] = f
+			} else {
+				last[e.TaskRun] = len(want)
+				want = append(want, f)
+			}
+		case e.Kind == runtime.TaskLog && keeps.Logs:
+			want = append(want, Fact{Kind: e.Kind, TaskRun: e.TaskRun, Msg: e.Msg})
+		case e.Kind == runtime.FlowFinished && keeps.Flow:
+			want = append(want, Fact{Kind: e.Kind, State: e.State})
+		}
+	}
+	return want
+}
+
+// sentFacts are the facts of every event sent.
+func sentFacts(events []runtime.Event) map[Fact]int {
+	m := map[Fact]int{}
+	for _, e := range events {
+		f := Fact{Kind: e.Kind, TaskRun: e.TaskRun}
+		switch e.Kind {
+		case runtime.TaskState, runtime.FlowFinished:
+			f.State = e.State
+		case runtime.TaskLog:
+			f.Msg = e.Msg
+		}
+		m[f]++
+	}
+	return m
+}
+
+func checkFacts(t *testing.T, want []Fact, sent map[Fact]int, got []Fact) {
+	t.Helper()
+	have := map[Fact]int{}
+	for _, f := range got {
+		have[f]++
+		if sent[f] == 0 {
+			t.Errorf("the sink made %+v, which no event says", f)
+		}
+	}
+	need := map[Fact]int{}
+	for _, f := range want {
+		need[f]++
+	}
+	for f, n := range need {
+		if have[f] < n {
+			t.Errorf("the sink kept %d of %d %+v", have[f], n, f)
 		}
 	}
 }
