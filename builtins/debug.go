@@ -159,31 +159,6 @@ func (r *runResult) names() string {
 	return "task runs: " + strings.Join(names, ", ")
 }
 
-var flowMethods = map[string]*starlark.Builtin{
-	"run":       starlark.NewBuiltin("run", flowRun),
-	"get_tasks": starlark.NewBuiltin("get_tasks", flowGetTasks),
-	"replace":   starlark.NewBuiltin("replace", flowReplace),
-	"visualize": starlark.NewBuiltin("visualize", flowVisualize),
-}
-
-func (f *Flow) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "name":
-		return starlark.String(f.name), nil
-	case "parameters":
-		names := make([]starlark.Value, len(f.params))
-		for i, p := range f.params {
-			names[i] = starlark.String(p.Name)
-		}
-		return starlark.NewList(names), nil
-	}
-	return builtinAttr(f, name, flowMethods)
-}
-
-func (f *Flow) AttrNames() []string {
-	return append(builtinAttrNames(flowMethods), "name", "parameters")
-}
-
 // flowRun is flow.run(**params, task_states={}, context={}).
 func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (_ starlark.Value, err error) {
 	// A defect of wfsh met while building or running fails the statement

@@ -371,3 +371,28 @@ func clip(s string) string {
 	}
 	return s
 }
+
+var flowMethods = map[string]*starlark.Builtin{
+	"run":       starlark.NewBuiltin("run", flowRun),
+	"get_tasks": starlark.NewBuiltin("get_tasks", flowGetTasks),
+	"replace":   starlark.NewBuiltin("replace", flowReplace),
+	"visualize": starlark.NewBuiltin("visualize", flowVisualize),
+}
+
+func (f *Flow) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(f.name), nil
+	case "parameters":
+		names := make([]starlark.Value, len(f.params))
+		for i, p := range f.params {
+			names[i] = starlark.String(p.Name)
+		}
+		return starlark.NewList(names), nil
+	}
+	return builtinAttr(f, name, flowMethods)
+}
+
+func (f *Flow) AttrNames() []string {
+	return append(builtinAttrNames(flowMethods), "name", "parameters")
+}
