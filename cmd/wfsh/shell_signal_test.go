@@ -109,16 +109,22 @@ func TestShellTimeout(t *testing.T) {
 // them before printing "spinning", so they are there once it has started.
 func readPids(t *testing.T, path string) []int {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	// The task writes the file once it runs: its state may show Running
+	// a moment before (a loaded machine), so wait for both PIDs.
+	var b []byte
+	var f []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ = os.ReadFile(path)
+		if f = strings.Fields(string(b)); len(f) == 2 || time.Now().After(deadline) {
+			break
+		}
 	}
-	f := strings.Fields(string(b))
 	if len(f) != 2 {
-		t.Fatalf("%s holds %q, want two PIDs", path, b)
+		t.Fatalf("%s holds %q after 10s, want two PIDs", path, b)
 	}
 	pids := make([]int, 2)
 	for i, s := range f {
+		var err error
 		if pids[i], err = strconv.Atoi(s); err != nil || pids[i] <= 1 {
 			t.Fatalf("%s holds %q, want two PIDs", path, b)
 		}
