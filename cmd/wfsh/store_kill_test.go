@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -47,14 +48,8 @@ const testSecret = "pa55-w0rd-Zq8xK"
 // buildWfsh): the kill test runs 10 kills then.
 func wfshBinary(t *testing.T) string {
 	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build wfsh with")
-	}
 	bin := filepath.Join(t.TempDir(), "wfsh")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	proctest.BuildT(t, map[string]string{bin: "./cmd/wfsh"})
 	return bin
 }
 

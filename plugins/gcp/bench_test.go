@@ -2,10 +2,10 @@ package gcp
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/host/hosttest"
 )
@@ -19,11 +19,7 @@ func BenchmarkPluginStart(b *testing.B) {
 	dir := os.Getenv("WFSH_BENCH_PLUGIN_DIR")
 	if dir == "" {
 		dir = b.TempDir()
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "wfsh-plugin-gcp"), "./cmd/wfsh-plugin-gcp")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build: %v\n%s", err, out)
-		}
+		proctest.BuildT(b, map[string]string{filepath.Join(dir, "wfsh-plugin-gcp"): "./cmd/wfsh-plugin-gcp"})
 	}
 	hosttest.BenchmarkStart(b, host.Options{Dirs: []string{dir}}, "gcp")
 }

@@ -54,18 +54,11 @@ func buildFlowBinaries(t *testing.T) flowBinaries {
 		flowBuilt = flowBinaries{wfsh: filepath.Join(dir, "bin", "wfsh"), embulkDir: filepath.Join(dir, "embulk")}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		for out, pkg := range map[string]string{
+		flowBuildErr = proctest.Build(ctx, map[string]string{
 			flowBuilt.wfsh: "./cmd/wfsh",
 			filepath.Join(dir, "bin", "wfsh-plugin-gcp"): "./cmd/wfsh-plugin-gcp",
 			filepath.Join(flowBuilt.embulkDir, "embulk"): "./plugins/gcp/internal/embulkstandin",
-		} {
-			cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-			cmd.Dir = "../.."
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				flowBuildErr = fmt.Errorf("go build -o %s %s: %v\n%s", out, pkg, err, msg)
-				return
-			}
-		}
+		})
 	})
 	if flowBuildErr != nil {
 		t.Fatal(flowBuildErr)

@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wfsh/wfsh/internal/benchstat"
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/host/hosttest"
 	"github.com/wfsh/wfsh/plugins/sdk"
@@ -80,9 +80,7 @@ func benchWfsh(b *testing.B) string {
 		b.Fatalf("WFSH_BENCH_BIN=%s: no such executable", p)
 	}
 	bin := filepath.Join(b.TempDir(), "wfsh")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/wfsh").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	proctest.BuildT(b, map[string]string{bin: "./cmd/wfsh"})
 	return bin
 }
 

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wfsh/wfsh/internal/proctest"
 )
 
 // These tests build wfsh, the example plugin (examples/plugins/hello) and
@@ -62,14 +64,7 @@ func testBinaries(t testing.TB) Binaries {
 }
 
 func buildBinaries() (Binaries, error) {
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		return Binaries{}, fmt.Errorf("no go command to build with: %v", err)
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return Binaries{}, err
-	}
+	var err error
 	if buildDir, err = os.MkdirTemp("", "wfsh-plugin-e2e-"); err != nil {
 		return Binaries{}, err
 	}
@@ -81,28 +76,7 @@ func buildBinaries() (Binaries, error) {
 		filepath.Join(b.PluginDir, "wfsh-plugin-hello"):  "./examples/plugins/hello",
 		filepath.Join(b.PluginDir, "wfsh-plugin-faulty"): "./plugins/internal/testplugin",
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(targets))
-	for out, pkg := range targets {
-		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, gocmd, "build", "-o", out, pkg)
-			cmd.Dir = root
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("go build -o %s %s: %v\n%s", out, pkg, err, msg)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return b, errors.Join(slicesOf(errs)...)
-}
-
-func slicesOf(ch chan error) []error {
-	var out []error
-	for err := range ch {
-		out = append(out, err)
-	}
-	return out
+	return b, proctest.Build(ctx, targets)
 }
 
 // result is a finished wfsh process.
