@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/charmbracelet/x/exp/golden"
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/gcp"
@@ -23,8 +22,6 @@ import (
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runtime"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // exampleFlows are the flows/*.star examples (not flows/bench).
 func exampleFlows(t *testing.T) []string {
@@ -102,34 +99,12 @@ func writeDOT(t *testing.T, g *runtime.Graph, opts dot.Options) string {
 	return buf.String()
 }
 
-// golden compares got with testdata/NAME.golden, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./graph/ -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("DOT differs from %s (go test ./graph/ -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // TestGolden draws every example flow's DAG, as `wfsh graph` does.
 func TestGolden(t *testing.T) {
 	for _, path := range exampleFlows(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".star")
 		t.Run(name, func(t *testing.T) {
-			golden(t, name, writeDOT(t, build(t, path, true).Graph, dot.Options{}))
+			golden.RequireEqual(t, writeDOT(t, build(t, path, true).Graph, dot.Options{}))
 		})
 	}
 }
@@ -165,7 +140,7 @@ func TestGoldenRun(t *testing.T) {
 					t.Errorf("%s ended %s, want %s", name, states[name], want)
 				}
 			}
-			golden(t, tc.name+".run", writeDOT(t, b.Graph, dot.Options{States: states}))
+			golden.RequireEqual(t, writeDOT(t, b.Graph, dot.Options{States: states}))
 		})
 	}
 }

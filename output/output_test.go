@@ -4,38 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/exp/golden"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/runtime/runtimetest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/NAME.golden, or rewrites it with -update.
-func golden(t *testing.T, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", strings.ReplaceAll(t.Name(), "/", "_")+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
 
 var epoch = time.Date(2020, 11, 29, 10, 47, 10, 0, time.FixedZone("JST", 9*3600))
 
@@ -51,7 +29,7 @@ func TestLogPrinter(t *testing.T) {
 			var buf bytes.Buffer
 			g := runtimetest.SampleGraph()
 			runSample(&output.LogPrinter{Out: &buf, Level: level, Clock: fixedClock, Graph: g})
-			golden(t, buf.String())
+			golden.RequireEqual(t, buf.String())
 		})
 	}
 }
@@ -68,7 +46,7 @@ func TestLogPrinterProgress(t *testing.T) {
 		}
 		p.Emit(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: "sq[" + string(rune('0'+i)) + "]", MapIndex: i, State: st, Msg: "boom", Time: at(s)})
 	}
-	golden(t, buf.String())
+	golden.RequireEqual(t, buf.String())
 }
 
 func TestJSONPrinter(t *testing.T) {
