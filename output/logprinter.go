@@ -210,7 +210,7 @@ func (p *LogPrinter) childFinished(e runtime.Event) {
 		return
 	}
 	mp.last = e.Time
-	name := e.TaskRun[:strings.LastIndexByte(e.TaskRun, '[')]
+	name := e.NodeRun()
 	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': %d of %d mapped runs finished (%d failed)", name, mp.done, mp.total, mp.failed))
 }
 

@@ -19,11 +19,11 @@ func (x *executor) emit(e Event) {
 
 func (x *executor) emitState(r *run, st State, msg string, v Value) {
 	r.state = st
-	x.emit(Event{Kind: TaskState, Node: r.node.ID, TaskRun: r.name, MapIndex: r.index,
+	x.emit(Event{Kind: TaskState, Node: r.node.ID, NodeName: r.node.Name, TaskRun: r.name, MapIndex: r.index,
 		Attempt: r.attempt, State: st, Msg: msg, Result: v})
 }
 
 func (x *executor) emitLog(r *run, l Level, msg string) {
-	x.emit(Event{Kind: TaskLog, Node: r.node.ID, TaskRun: r.name, MapIndex: r.index,
+	x.emit(Event{Kind: TaskLog, Node: r.node.ID, NodeName: r.node.Name, TaskRun: r.name, MapIndex: r.index,
 		Attempt: r.attempt, Level: l, Msg: msg})
 }

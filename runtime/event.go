@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,7 @@ type Event struct {
 	Kind  Kind
 
 	Node     NodeID // NoNode for flow events
+	NodeName string // the node's run name: TaskRun without a child's "[i]"
 	TaskRun  string // run name; mapped children are "name[i]"
 	MapIndex int    // -1 unless a mapped child
 	Attempt  int
@@ -84,6 +86,22 @@ type Event struct {
 	Msg      string
 	Result   Value // the run's result, on a final successful TaskState
 	Children int   // MapExpanded: the number of children
+}
+
+// NodeRun is the run name of the event's node: NodeName, or for an event
+// without it (made by hand, or read back from a store) TaskRun without a
+// child's "[i]".
+func (e *Event) NodeRun() string {
+	switch {
+	case e.NodeName != "":
+		return e.NodeName
+	case e.MapIndex < 0:
+		return e.TaskRun
+	}
+	if i := strings.LastIndexByte(e.TaskRun, '['); i > 0 {
+		return e.TaskRun[:i]
+	}
+	return e.TaskRun
 }
 
 // IsChild reports whether the event concerns a mapped child run.

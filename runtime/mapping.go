@@ -16,7 +16,7 @@ func (x *executor) expand(r *run) {
 	}
 	r.children = make([]*run, length)
 	r.left = length
-	x.emit(Event{Kind: MapExpanded, Node: n.ID, TaskRun: r.name, MapIndex: -1, Children: length})
+	x.emit(Event{Kind: MapExpanded, Node: n.ID, NodeName: n.Name, TaskRun: r.name, MapIndex: -1, Children: length})
 	if length == 0 {
 		x.finishMapped(r)
 		return

@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -265,14 +264,7 @@ func (r *record) update(e *runtime.Event) {
 }
 
 // taskName is the task a run belongs to: "sq" for "sq[3]".
-func taskName(e *runtime.Event) string {
-	if e.MapIndex >= 0 {
-		if i := strings.LastIndexByte(e.TaskRun, '['); i > 0 {
-			return e.TaskRun[:i]
-		}
-	}
-	return e.TaskRun
-}
+func taskName(e *runtime.Event) string { return e.NodeRun() }
 
 const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)`
 

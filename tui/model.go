@@ -253,22 +253,11 @@ func (m *Model) node(e *runtime.Event) *nodeRow {
 	}
 	r := &m.nodes[id]
 	if !r.known {
-		r.name = runtime.Printable(e.TaskRun)
-		if e.MapIndex >= 0 {
-			r.name = baseName(r.name)
-			r.mapped = true
-		}
+		r.name = runtime.Printable(e.NodeRun())
+		r.mapped = e.MapIndex >= 0
 		m.list(id, r)
 	}
 	return r
-}
-
-// baseName is the mapped task's name of a child run name "name[i]".
-func baseName(run string) string {
-	if i := strings.LastIndexByte(run, '['); i > 0 {
-		return run[:i]
-	}
-	return run
 }
 
 func (m *Model) taskState(e *runtime.Event) {
