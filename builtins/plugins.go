@@ -8,14 +8,56 @@ import (
 
 	"go.starlark.net/starlark"
 
-	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/runtime"
 )
 
 // PluginHost runs plugins for load("@name") (plugins/host.Manager).
 type PluginHost interface {
-	Describe(ctx context.Context, name string) (*pb.Description, error)
-	Call(ctx context.Context, name string, req *pb.CallRequest, onLog func(*pb.LogLine)) (*pb.Value, error)
+	Describe(ctx context.Context, plugin string) (*PluginDescription, error)
+	// Call calls a plugin function; the arguments and the result are
+	// Starlark values, which the host carries over the wire. An argument
+	// the wire cannot carry is an error naming it ("argument x: ...").
+	Call(ctx context.Context, plugin string, call *PluginCall) (starlark.Value, error)
+}
+
+// PluginDescription is what a plugin exports.
+type PluginDescription struct {
+	Version          string
+	Functions        []PluginFunction
+	TaskConstructors []PluginTaskConstructor
+}
+
+// PluginFunction is one function of a plugin and its parameters.
+type PluginFunction struct {
+	Name   string
+	Params []PluginParam
+}
+
+// PluginParam is a parameter of a plugin function.
+type PluginParam struct {
+	Name     string
+	Required bool
+}
+
+// PluginTaskConstructor makes tasks that call Function.
+type PluginTaskConstructor struct {
+	Name     string
+	Function string
+}
+
+// PluginCall is one call of a plugin function from a task body.
+type PluginCall struct {
+	Function string
+	Args     []PluginArg // in the order given
+	TaskRun  string
+	FlowRun  string
+	Log      func(level runtime.Level, text string)
+}
+
+// PluginArg is an argument of a PluginCall, by parameter name.
+type PluginArg struct {
+	Name  string
+	Value starlark.Value
 }
 
 // pluginModule builds the module of load("@name"): a callable for each
@@ -29,17 +71,18 @@ func pluginModule(h PluginHost, name string) (starlark.StringDict, error) {
 	}
 	mod := starlark.StringDict{}
 	fns := map[string]*pluginFunc{}
-	for _, f := range desc.GetFunctions() {
-		pf := &pluginFunc{host: h, plugin: name, version: desc.GetVersion(), desc: f}
-		fns[f.GetName()] = pf
-		mod[f.GetName()] = pf
+	for i := range desc.Functions {
+		f := &desc.Functions[i]
+		pf := &pluginFunc{host: h, plugin: name, version: desc.Version, desc: f}
+		fns[f.Name] = pf
+		mod[f.Name] = pf
 	}
-	for _, tc := range desc.GetTaskConstructors() {
-		f := fns[tc.GetFunction()]
+	for _, tc := range desc.TaskConstructors {
+		f := fns[tc.Function]
 		if f == nil {
-			return nil, fmt.Errorf("plugin %s: task constructor %s calls unknown function %q", name, tc.GetName(), tc.GetFunction())
+			return nil, fmt.Errorf("plugin %s: task constructor %s calls unknown function %q", name, tc.Name, tc.Function)
 		}
-		mod[tc.GetName()] = taskConstructor(tc.GetName(), f)
+		mod[tc.Name] = taskConstructor(tc.Name, f)
 	}
 	mod.Freeze()
 	return mod, nil
@@ -54,7 +97,7 @@ type pluginFunc struct {
 	host    PluginHost
 	plugin  string
 	version string // the plugin's, for cache keys
-	desc    *pb.Function
+	desc    *PluginFunction
 }
 
 var _ starlark.Callable = (*pluginFunc)(nil)
@@ -64,7 +107,7 @@ func (f *pluginFunc) Type() string          { return "plugin_function" }
 func (f *pluginFunc) Freeze()               {}
 func (f *pluginFunc) Truth() starlark.Bool  { return true }
 func (f *pluginFunc) Hash() (uint32, error) { return starlark.String(f.Name()).Hash() }
-func (f *pluginFunc) Name() string          { return f.plugin + "." + f.desc.GetName() }
+func (f *pluginFunc) Name() string          { return f.plugin + "." + f.desc.Name }
 
 // CallInternal calls the plugin with the task run's context: cancelling or
 // timing out the task cancels the call. Log lines go to the task's log.
@@ -73,16 +116,12 @@ func (f *pluginFunc) CallInternal(thread *starlark.Thread, args starlark.Tuple, 
 	if tr == nil {
 		return nil, fmt.Errorf("%s: plugin functions run only inside a task body", f.Name())
 	}
-	entries, err := f.bind(args, kwargs)
+	bound, err := f.bind(args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.CallRequest{Function: f.desc.GetName(), Args: entries, TaskRun: tr.call.TaskRun, FlowRunId: tr.call.RunID}
-	v, err := f.host.Call(tr.ctx, f.plugin, req, func(l *pb.LogLine) { tr.call.Log(logLevel(l.GetLevel()), l.GetText()) })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", f.Name(), err)
-	}
-	res, err := fromWire(v)
+	call := &PluginCall{Function: f.desc.Name, Args: bound, TaskRun: tr.call.TaskRun, FlowRun: tr.call.RunID, Log: tr.call.Log}
+	res, err := f.host.Call(tr.ctx, f.plugin, call)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", f.Name(), err)
 	}
@@ -90,41 +129,25 @@ func (f *pluginFunc) CallInternal(thread *starlark.Thread, args starlark.Tuple, 
 	return res, nil
 }
 
-func logLevel(l pb.LogLine_Level) runtime.Level {
-	switch l {
-	case pb.LogLine_DEBUG:
-		return runtime.Debug
-	case pb.LogLine_WARNING:
-		return runtime.Warning
-	case pb.LogLine_ERROR:
-		return runtime.Error
-	}
-	return runtime.Info
-}
-
 // bind names the arguments by parameter and checks them as a Starlark
 // function call would.
-func (f *pluginFunc) bind(args starlark.Tuple, kwargs []starlark.Tuple) ([]*pb.Entry, error) {
-	params := f.desc.GetParams()
+func (f *pluginFunc) bind(args starlark.Tuple, kwargs []starlark.Tuple) ([]PluginArg, error) {
+	params := f.desc.Params
 	if len(args) > len(params) {
 		return nil, fmt.Errorf("%s: got %d positional arguments, want at most %d", f.Name(), len(args), len(params))
 	}
 	given := map[string]bool{}
-	var entries []*pb.Entry
+	var bound []PluginArg
 	add := func(name string, v starlark.Value) error {
 		if given[name] {
 			return fmt.Errorf("%s: got multiple values for parameter %s", f.Name(), name)
 		}
 		given[name] = true
-		w, err := toWire(v)
-		if err != nil {
-			return fmt.Errorf("%s: argument %s: %v", f.Name(), name, err)
-		}
-		entries = append(entries, &pb.Entry{Key: &pb.Value{Kind: &pb.Value_StringValue{StringValue: name}}, Value: w})
+		bound = append(bound, PluginArg{Name: name, Value: v})
 		return nil
 	}
 	for i, a := range args {
-		if err := add(params[i].GetName(), a); err != nil {
+		if err := add(params[i].Name, a); err != nil {
 			return nil, err
 		}
 	}
@@ -133,18 +156,18 @@ func (f *pluginFunc) bind(args starlark.Tuple, kwargs []starlark.Tuple) ([]*pb.E
 			return nil, err
 		}
 	}
-	return entries, f.checkNames(given, true)
+	return bound, f.checkNames(given, true)
 }
 
 // checkNames reports unknown parameters, and missing ones if all is set.
 func (f *pluginFunc) checkNames(given map[string]bool, all bool) error {
 	known := map[string]bool{}
 	var names []string
-	for _, p := range f.desc.GetParams() {
-		known[p.GetName()] = true
-		names = append(names, p.GetName())
-		if all && p.GetRequired() && !given[p.GetName()] {
-			return fmt.Errorf("%s: missing argument %s", f.Name(), p.GetName())
+	for _, p := range f.desc.Params {
+		known[p.Name] = true
+		names = append(names, p.Name)
+		if all && p.Required && !given[p.Name] {
+			return fmt.Errorf("%s: missing argument %s", f.Name(), p.Name)
 		}
 	}
 	for name := range given {

@@ -158,7 +158,7 @@ func (d *digester) value(v starlark.Value) {
 	case *starlark.Function:
 		d.function(v)
 	case *pluginFunc:
-		fmt.Fprintf(&d.buf, "plugin %s %s function %s\n", v.plugin, v.version, v.desc.GetName())
+		fmt.Fprintf(&d.buf, "plugin %s %s function %s\n", v.plugin, v.version, v.desc.Name)
 	case *partial:
 		d.value(v.f)
 		for _, kv := range v.defaults {

@@ -18,9 +18,9 @@ import (
 	"github.com/wfsh/wfsh/plugins/gcp"
 	"github.com/wfsh/wfsh/plugins/kubernetes"
 	"github.com/wfsh/wfsh/plugins/sdk"
-	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runtime"
+	"go.starlark.net/starlark"
 )
 
 // exampleFlows are the flows/*.star examples (not flows/bench).
@@ -41,35 +41,27 @@ func exampleFlows(t *testing.T) []string {
 // without starting a process, and refuses calls (a build runs no task).
 type describeOnly struct{}
 
-func (describeOnly) Describe(_ context.Context, name string) (*pb.Description, error) {
+func (describeOnly) Describe(_ context.Context, name string) (*builtins.PluginDescription, error) {
 	plugin := map[string]func() *sdk.Plugin{"shell": shell.Plugin, "gcp": gcp.Plugin, "kubernetes": kubernetes.Plugin}[name]
 	if plugin == nil {
 		return nil, fmt.Errorf("no plugin named %q", name)
 	}
 	p := plugin()
-	d := &pb.Description{Name: p.Name, Version: p.Version}
+	d := &builtins.PluginDescription{Version: p.Version}
 	for _, f := range p.Functions {
-		pf := &pb.Function{Name: f.Name, Doc: f.Doc}
+		pf := builtins.PluginFunction{Name: f.Name}
 		for _, prm := range f.Params {
-			pp := &pb.Param{Name: prm.Name, Required: prm.Required}
-			if !prm.Required {
-				v, err := sdk.Encode(prm.Default)
-				if err != nil {
-					return nil, err
-				}
-				pp.Default = v
-			}
-			pf.Params = append(pf.Params, pp)
+			pf.Params = append(pf.Params, builtins.PluginParam{Name: prm.Name, Required: prm.Required})
 		}
 		d.Functions = append(d.Functions, pf)
 	}
 	for _, tc := range p.Tasks {
-		d.TaskConstructors = append(d.TaskConstructors, &pb.TaskConstructor{Name: tc.Name, Function: tc.Function})
+		d.TaskConstructors = append(d.TaskConstructors, builtins.PluginTaskConstructor{Name: tc.Name, Function: tc.Function})
 	}
 	return d, nil
 }
 
-func (describeOnly) Call(context.Context, string, *pb.CallRequest, func(*pb.LogLine)) (*pb.Value, error) {
+func (describeOnly) Call(context.Context, string, *builtins.PluginCall) (starlark.Value, error) {
 	return nil, errors.New("describeOnly: plugins are not called while drawing a graph")
 }
 

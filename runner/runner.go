@@ -100,7 +100,7 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 // Interactive are kept, and each flow.run() in the session runs as this
 // Runner runs flows (its plugins, its concurrency).
 func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
-	opt.Plugins = r.plugins
+	opt.Plugins = PluginHost(r.plugins)
 	opt.Draw = Draw
 	opt.RunConcurrency = r.opt.Concurrency
 	opt.Execute = r.execute
@@ -112,7 +112,7 @@ func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builti
 }
 
 func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error) {
-	opt.Plugins = r.plugins
+	opt.Plugins = PluginHost(r.plugins)
 	opt.Draw = Draw
 	m, err := builtins.Load(path, opt)
 	if err != nil {

@@ -27,7 +27,7 @@ func newCheckCmd() *cobra.Command {
 func check(cmd *cobra.Command, path string) error {
 	plugins := runner.NewPlugins(pluginOptions(), cmd.ErrOrStderr(), runtime.Info, nil)
 	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: plugins, Print: func(string) {}, Draw: runner.Draw})
+	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: runner.PluginHost(plugins), Print: func(string) {}, Draw: runner.Draw})
 	if err != nil {
 		return badInput(err)
 	}
