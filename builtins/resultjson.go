@@ -18,7 +18,7 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// Task results reach the run store and the cache as JSON (SPEC §1: the
+// Task results reach the run store and the cache as JSON (docs/store.md; the
 // JSON-like values can be persisted). Plain JSON loses what Starlark
 // tells apart, so a few values are written as one-key objects:
 //

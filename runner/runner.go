@@ -59,8 +59,9 @@ func New(opt Options) *Runner {
 	return &Runner{opt: opt, redactor: red, plugins: NewPlugins(opt.Plugins, opt.Stderr, opt.Level, red)}
 }
 
-// NewPlugins finds plugins as SPEC §3 says. go-plugin's own messages
-// reach stderr only at level Debug, with red's secrets masked.
+// NewPlugins finds plugins as docs/plugins.md ("Discovery and lifetime")
+// says. go-plugin's own messages reach stderr only at level Debug, with
+// red's secrets masked.
 func NewPlugins(opt host.Options, stderr io.Writer, level runtime.Level, red *runtime.Redactor) *host.Manager {
 	var logOut io.Writer
 	if level <= runtime.Debug && stderr != nil {

@@ -14,7 +14,8 @@ import (
 // printed by name, never by number.
 type State uint8
 
-// The states of SPEC §1, plus Crashed for runs whose process died.
+// The states of docs/language.md ("States and triggers"), plus Crashed
+// for runs whose process died.
 const (
 	Pending State = iota
 	Running

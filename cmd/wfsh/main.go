@@ -12,7 +12,7 @@ import (
 	"github.com/wfsh/wfsh/runner"
 )
 
-// Exit codes, as SPEC §2 gives them.
+// Exit codes, as docs/cli.md gives them.
 const (
 	exitSuccess     = 0
 	exitFailed      = 1

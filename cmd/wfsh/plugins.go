@@ -38,7 +38,7 @@ func self() string {
 	return exe
 }
 
-// pluginOptions find plugins as SPEC §3 says, wfsh's own served by this
+// pluginOptions find plugins as docs/plugins.md says, wfsh's own served by this
 // executable.
 func pluginOptions() host.Options {
 	names := make([]string, 0, len(builtinPlugins))

@@ -28,7 +28,7 @@ type rule struct {
 
 // heavy are the client libraries of the integrations that run as plugin
 // executables of their own: linked into wfsh, they would cost every run
-// tens of milliseconds of start-up (SPEC §3).
+// tens of milliseconds of start-up (docs/performance.md).
 var heavy = []string{"k8s.io/client-go", "k8s.io/api", "k8s.io/apimachinery", "cloud.google.com/go", "google.golang.org/api"}
 
 // lipgloss's package initialisation probes the terminal on standard
