@@ -99,6 +99,24 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 	return r.load(path, name, builtins.LoadOptions{Print: printFunc(print)})
 }
 
+// LoadAll loads the flow file at path, as Load does, and gives each of
+// its flows, in definition order (none: an *InputError).
+func (r *Runner) LoadAll(path string, print io.Writer) ([]*Flow, error) {
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: printFunc(print), Plugins: r.plugins, Draw: Draw})
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	if len(m.Flows) == 0 {
+		_, err := m.FindFlow("")
+		return nil, &InputError{err}
+	}
+	fls := make([]*Flow, len(m.Flows))
+	for i, f := range m.Flows {
+		fls[i] = &Flow{Path: path, Module: m, Flow: f}
+	}
+	return fls, nil
+}
+
 // LoadInteractive loads path for the REPL: opt's Print, OnRun and
 // Interactive are kept, and each flow.run() in the session runs as this
 // Runner runs flows (its plugins, its concurrency).
