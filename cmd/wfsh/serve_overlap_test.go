@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runner"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+// busyFlow's run takes a while (a loop of its task); its schedule is
+// never reached in the test, which starts runs itself.
+const busyFlow = `
+@task
+def busy():
+    x = 0
+    for j in range(1500000):
+        x += j
+    return x
+
+@flow(name="Busy", schedule=cron("0 0 1 1 *"), overlap=%q, late_after="1s")
+def f():
+    busy()
+`
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServeOverlap starts the runs of two scheduled times, the second
+// while the first still runs, under each overlap= policy, and checks
+// what the store recorded of them; both times are 2 s old, past
+// late_after, so both runs are Late.
+func TestServeOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		overlap string
+		check   func(t *testing.T, first, second store.Run)
+	}{
+		{"allow", func(t *testing.T, first, second store.Run) {
+			if first.State != runtime.Success || second.State != runtime.Success {
+				t.Errorf("states %s, %s; want both Success", first.State, second.State)
+			}
+			if !second.StartedAt.Before(first.FinishedAt) {
+				t.Errorf("the second run started %s, after the first ended %s: they did not overlap", second.StartedAt, first.FinishedAt)
+			}
+		}},
+		{"skip", func(t *testing.T, first, second store.Run) {
+			if first.State != runtime.Success || second.State != runtime.Cancelled || second.Message == "" {
+				t.Errorf("states %s, %s %q; want Success, then Cancelled as skipped", first.State, second.State, second.Message)
+			}
+		}},
+		{"queue", func(t *testing.T, first, second store.Run) {
+			if first.State != runtime.Success || second.State != runtime.Success {
+				t.Errorf("states %s, %s; want both Success", first.State, second.State)
+			}
+			if second.StartedAt.Before(first.FinishedAt) {
+				t.Errorf("the second run started %s, before the first ended %s", second.StartedAt, first.FinishedAt)
+			}
+		}},
+		{"cancel_other", func(t *testing.T, first, second store.Run) {
+			if first.State != runtime.Cancelled || second.State != runtime.Success {
+				t.Errorf("states %s, %s; want Cancelled, then Success", first.State, second.State)
+			}
+			if second.StartedAt.Before(first.FinishedAt) {
+				t.Errorf("the second run started %s, before the first ended %s", second.StartedAt, first.FinishedAt)
+			}
+		}},
+	} {
+		t.Run(tc.overlap, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "busy.star")
+			if err := os.WriteFile(path, []byte(fmt.Sprintf(busyFlow, tc.overlap)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rst, err := runner.OpenStore(filepath.Join(dir, "wfsh.db"), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRunner(io.Discard, runtime.Info, rst, 0)
+			defer r.Close()
+			out := &lockedBuffer{}
+			jobs, err := scheduledFlows(r, path, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := rst.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sv := &server{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
+			j := jobs[0]
+			t1 := time.Now().Truncate(time.Second).Add(-2 * time.Second)
+			t2 := t1.Add(time.Second)
+			ctx := context.Background()
+			sv.start(ctx, j, t1)
+			waitRunning(t, j.flow)
+			sv.start(ctx, j, t2)
+			sv.wg.Wait()
+			runs, err := st.ListRuns(ctx, store.RunFilter{})
+			if err != nil || len(runs) != 2 {
+				t.Fatalf("runs: %d, %v\n%s", len(runs), err, out)
+			}
+			byTime := map[time.Time]store.Run{}
+			for _, r := range runs {
+				if r.Scheduled == nil || !r.Scheduled.Late {
+					t.Errorf("run %s: scheduled %+v, want Late", r.ID, r.Scheduled)
+					continue
+				}
+				byTime[r.Scheduled.At] = r
+			}
+			first, ok1 := byTime[t1]
+			second, ok2 := byTime[t2]
+			if !ok1 || !ok2 {
+				t.Fatalf("runs for %s and %s: %v %v\n%s", t1, t2, ok1, ok2, out)
+			}
+			tc.check(t, first, second)
+		})
+	}
+}
+
+// waitRunning waits until a run of the flow has started.
+func waitRunning(t *testing.T, fr *flowRuns) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		fr.mu.Lock()
+		started := false
+		for _, cancel := range fr.running {
+			started = started || cancel != nil
+		}
+		fr.mu.Unlock()
+		if started {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the first run did not start in 10 s")
+}
