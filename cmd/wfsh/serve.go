@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,8 @@ type server struct {
 	out   io.Writer
 	level runtime.Level
 	now   func() time.Time
+	// maxSleep bounds each sleep (0: maxSleep).
+	maxSleep time.Duration
 
 	wg sync.WaitGroup // the scheduling loops and the runs
 }
@@ -88,11 +91,19 @@ type scheduled struct {
 }
 
 // flowRuns are the runs of one flow in progress in this process, which
-// its overlap= looks at.
+// its overlap= looks at, and those waiting for them to end.
 type flowRuns struct {
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // by run key
-	changed chan struct{}                 // closed and replaced when a run ends
+	waiting []waitingRun                  // oldest first
+}
+
+// waitingRun is a scheduled time left waiting by overlap=queue or
+// cancel_other.
+type waitingRun struct {
+	j   *scheduled
+	t   time.Time
+	key string
 }
 
 func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
@@ -156,7 +167,7 @@ func scheduledFlows(r *runner.Runner, path string, out io.Writer) ([]*scheduled,
 	}
 	var jobs []*scheduled
 	for _, fl := range fls {
-		runs := &flowRuns{running: map[string]context.CancelFunc{}, changed: make(chan struct{})}
+		runs := &flowRuns{running: map[string]context.CancelFunc{}}
 		for _, s := range fl.Flow.Schedules() {
 			d, err := fl.Flow.ScheduleParams(s)
 			if err != nil {
@@ -228,7 +239,7 @@ func (sv *server) loop(ctx context.Context, j *scheduled) {
 		if wait <= 0 {
 			continue
 		}
-		timer := time.NewTimer(min(wait, maxSleep))
+		timer := time.NewTimer(min(wait, cmp.Or(sv.maxSleep, maxSleep)))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
@@ -237,65 +248,69 @@ func (sv *server) loop(ctx context.Context, j *scheduled) {
 	}
 }
 
-// start applies overlap= to the run of j at t and starts it (or skips
-// it, or leaves it waiting).
+// start applies overlap= to the run of j at t: starts it, skips it, or
+// leaves it waiting for the flow's running runs to end (after cancelling
+// them, for cancel_other). Waiting runs start one at a time, oldest first.
 func (sv *server) start(ctx context.Context, j *scheduled, t time.Time) {
-	flow := j.fl.Flow.Name()
+	flow, at := j.fl.Flow.Name(), t.UTC().Format(time.RFC3339Nano)
 	key := schedule.Key(flow, j.s.ID(), t)
 	fr := j.flow
 	fr.mu.Lock()
-	action := j.policy.Decide(len(fr.running))
+	action := j.policy.Decide(len(fr.running) + len(fr.waiting))
 	switch action {
 	case schedule.ActionStart:
-		fr.running[key] = nil
-		fr.mu.Unlock()
-		sv.wg.Go(func() { sv.run(ctx, j, t, key) })
-		return
+		sv.launch(ctx, waitingRun{j, t, key})
 	case schedule.ActionCancelStart:
 		for k, cancel := range fr.running {
-			if cancel != nil {
-				sv.logf(runtime.Info, "Flow '%s': cancelling the run for %s: the run for %s replaces it (overlap=cancel_other)",
-					flow, keyTime(k), t.UTC().Format(time.RFC3339Nano))
-				cancel()
-			}
+			sv.logf(runtime.Info, "Flow '%s': cancelling the run for %s: the run for %s replaces it (overlap=cancel_other)",
+				flow, keyTime(k), at)
+			cancel()
 		}
+		fallthrough
+	case schedule.ActionWait:
+		sv.logf(runtime.Info, "Flow '%s': the run for %s waits for the running one to end (overlap=%s)", flow, at, j.policy.Overlap)
+		fr.waiting = append(fr.waiting, waitingRun{j, t, key})
 	}
 	fr.mu.Unlock()
-	if action == schedule.ActionSkip {
-		req := sv.request(j, t, key)
-		id, err := sv.r.RecordSkipped(ctx, j.fl, req, "skipped: a run of the flow was still running (overlap=skip)")
-		switch {
-		case errors.Is(err, store.ErrKeyTaken):
-			sv.logf(runtime.Info, "Flow '%s': the time %s was taken by another scheduler", flow, t.UTC().Format(time.RFC3339Nano))
-		case err != nil:
-			sv.logf(runtime.Error, "Flow '%s': recording the skipped time %s: %v", flow, t.UTC().Format(time.RFC3339Nano), err)
-		default:
-			sv.logf(runtime.Info, "Flow '%s': run %s for %s skipped: a run of the flow is still running (overlap=skip)",
-				flow, runner.ShortID(id), t.UTC().Format(time.RFC3339Nano))
-		}
+	if action != schedule.ActionSkip {
 		return
 	}
-	// Wait (queue, cancel_other) until no run of the flow is running.
-	sv.logf(runtime.Info, "Flow '%s': the run for %s waits for the running one to end (overlap=%s)",
-		flow, t.UTC().Format(time.RFC3339Nano), j.policy.Overlap)
+	id, err := sv.r.RecordSkipped(ctx, j.fl, sv.request(j, t, key), "skipped: a run of the flow was still running (overlap=skip)")
+	switch {
+	case errors.Is(err, store.ErrKeyTaken):
+		sv.logf(runtime.Info, "Flow '%s': the run for %s was made by another scheduler", flow, at)
+	case err != nil:
+		sv.logf(runtime.Error, "Flow '%s': recording the skipped time %s: %v", flow, at, err)
+	default:
+		sv.logf(runtime.Info, "Flow '%s': run %s for %s skipped: a run of the flow is still running (overlap=skip)",
+			flow, runner.ShortID(id), at)
+	}
+}
+
+// launch starts w's run; the caller holds the flow's lock.
+func (sv *server) launch(ctx context.Context, w waitingRun) {
+	rctx, cancel := context.WithCancel(ctx)
+	w.j.flow.running[w.key] = cancel
 	sv.wg.Go(func() {
-		for {
-			fr.mu.Lock()
-			if len(fr.running) == 0 {
-				fr.running[key] = nil
-				fr.mu.Unlock()
-				sv.run(ctx, j, t, key)
-				return
-			}
-			ch := fr.changed
-			fr.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return
-			}
-		}
+		defer sv.ended(ctx, w)
+		defer cancel()
+		sv.run(rctx, w.j, w.t, w.key)
 	})
+}
+
+// ended forgets w's run and starts the oldest waiting run of the flow
+// when none runs any more.
+func (sv *server) ended(ctx context.Context, w waitingRun) {
+	fr := w.j.flow
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	delete(fr.running, w.key)
+	if len(fr.running) > 0 || len(fr.waiting) == 0 || ctx.Err() != nil {
+		return
+	}
+	next := fr.waiting[0]
+	fr.waiting = fr.waiting[1:]
+	sv.launch(ctx, next)
 }
 
 // keyTime is the time part of a schedule key.
@@ -313,22 +328,12 @@ func (sv *server) request(j *scheduled, t time.Time, key string) runner.Request 
 		At: t.In(j.s.Location()), ScheduleID: j.s.ID(), Key: key, Late: j.policy.Late(t, sv.now())}}
 }
 
-// run makes and runs the run of j at t, already counted in the flow's
-// running runs.
+// run makes and runs the run of j at t; cancelling ctx cancels it.
 func (sv *server) run(ctx context.Context, j *scheduled, t time.Time, key string) {
-	fr, flow := j.flow, j.fl.Flow.Name()
-	rctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		fr.mu.Lock()
-		delete(fr.running, key)
-		close(fr.changed)
-		fr.changed = make(chan struct{})
-		fr.mu.Unlock()
-	}()
+	flow := j.fl.Flow.Name()
 	req := sv.request(j, t, key)
 	at := t.UTC().Format(time.RFC3339Nano)
-	run, err := sv.r.Prepare(rctx, j.fl, req)
+	run, err := sv.r.Prepare(ctx, j.fl, req)
 	switch {
 	case errors.Is(err, store.ErrKeyTaken):
 		sv.logf(runtime.Info, "Flow '%s': the run for %s was made by another scheduler", flow, at)
@@ -337,14 +342,11 @@ func (sv *server) run(ctx context.Context, j *scheduled, t time.Time, key string
 		sv.logf(runtime.Error, "Flow '%s': the run for %s: %v", flow, at, err)
 		return
 	}
-	fr.mu.Lock()
-	fr.running[key] = cancel
-	fr.mu.Unlock()
 	late := ""
 	if req.Scheduled.Late {
 		late = fmt.Sprintf(": Late, %s after its time (late_after=%s)", sv.now().Sub(t).Round(time.Millisecond), j.policy.LateAfter)
 	}
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s (schedule %s)%s", flow, runner.ShortID(run.ID), at, j.s.ID(), late)
-	res := run.Execute(rctx, &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()})
+	res := run.Execute(ctx, &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()})
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s ended %s", flow, runner.ShortID(run.ID), at, res.State)
 }

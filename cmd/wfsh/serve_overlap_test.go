@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestServeOverlap(t *testing.T) {
 			t2 := t1.Add(time.Second)
 			ctx := context.Background()
 			sv.start(ctx, j, t1)
-			waitRunning(t, j.flow)
+			waitRunning(t, out)
 			sv.start(ctx, j, t2)
 			sv.wg.Wait()
 			runs, err := st.ListRuns(ctx, store.RunFilter{})
@@ -139,21 +140,87 @@ func TestServeOverlap(t *testing.T) {
 	}
 }
 
-// waitRunning waits until a run of the flow has started.
-func waitRunning(t *testing.T, fr *flowRuns) {
+// waitRunning waits until a run has started: its line is in out.
+func waitRunning(t *testing.T, out *lockedBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		fr.mu.Lock()
-		started := false
-		for _, cancel := range fr.running {
-			started = started || cancel != nil
-		}
-		fr.mu.Unlock()
-		if started {
+		if strings.Contains(out.String(), "': run ") {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatal("the first run did not start in 10 s")
+	t.Fatalf("the first run did not start in 10 s\n%s", out)
+}
+
+// fakeClock is a wall clock the test steps.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// TestServeClockStep steps the wall clock of a scheduler of a
+// once-a-minute flow an hour forward, then half an hour back: forward,
+// catchup="latest" runs the newest time once (the timer alone would have
+// slept on); back, nothing runs again.
+func TestServeClockStep(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "minute.star")
+	src := "@task\ndef t():\n    pass\n\n@flow(name=\"Minute\", schedule=cron(\"* * * * *\"))\ndef f():\n    t()\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rst, err := runner.OpenStore(filepath.Join(dir, "wfsh.db"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(io.Discard, runtime.Info, rst, 0)
+	defer r.Close()
+	out := &lockedBuffer{}
+	jobs, err := scheduledFlows(r, path, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rst.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 27, 10, 0, 30, 0, time.UTC)
+	clock := &fakeClock{now: t0}
+	sv := &server{r: r, st: st, out: out, level: runtime.Info, now: clock.Now, maxSleep: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	sv.wg.Go(func() { sv.loop(ctx, jobs[0]) })
+	time.Sleep(50 * time.Millisecond) // a few wakes at t0: nothing is due
+	clock.set(t0.Add(time.Hour))
+	want := time.Date(2026, 3, 27, 11, 0, 0, 0, time.UTC)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ended Success") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	clock.set(t0.Add(30 * time.Minute))
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	sv.wg.Wait()
+	runs, err := st.ListRuns(context.Background(), store.RunFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Scheduled == nil || !runs[0].Scheduled.At.Equal(want) {
+		t.Fatalf("runs after the steps: %d %+v, want one for %s\n%s", len(runs), runs, want, out)
+	}
+	if !strings.Contains(out.String(), "59 scheduled time(s) of "+jobs[0].s.ID()+" missed") {
+		t.Errorf("no line for the 59 missed times\n%s", out)
+	}
 }
