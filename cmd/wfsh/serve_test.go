@@ -35,9 +35,12 @@ type serveProc struct {
 	out bytes.Buffer
 }
 
-func startServe(t *testing.T, bin, dir, db string) *serveProc {
+func startServe(t *testing.T, bin, dir, db string, files ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{cmd: exec.Command(bin, "serve", "--store", db, "tick.star")}
+	if len(files) == 0 {
+		files = []string{"tick.star"}
+	}
+	p := &serveProc{cmd: exec.Command(bin, append([]string{"serve", "--store", db}, files...)...)}
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -166,6 +169,35 @@ func TestServe(t *testing.T) {
 			t.Errorf("no run of the times missed during the outage is Late\n%s", p2.out.String())
 		}
 		t.Logf("%d runs before the kill, %d in all, %d Late", len(before), len(runs), late)
+	})
+
+	t.Run("interrupt", func(t *testing.T) {
+		dir, db := tickDir(t)
+		slow := "@task\ndef spin():\n    x = 0\n    for j in range(100000000):\n        x += j\n\n" +
+			"@flow(name=\"Spin\", schedule=interval(\"1s\"))\ndef f():\n    spin()\n"
+		if err := os.WriteFile(filepath.Join(dir, "spin.star"), []byte(slow), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := startServe(t, bin, dir, db, "spin.star")
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.out.String(), "Beginning Flow run") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.interrupt(t)
+		runs := runsJSON(t, bin, db)
+		cancelled := 0
+		for _, r := range runs {
+			switch r.State {
+			case runtime.Cancelled:
+				cancelled++
+			case runtime.Success:
+			default:
+				t.Errorf("run %s for %s is %s after SIGINT", r.ID, r.Scheduled.At, r.State)
+			}
+		}
+		if cancelled == 0 {
+			t.Errorf("no run recorded Cancelled: %+v\n%s", runs, p.out.String())
+		}
 	})
 
 	t.Run("two schedulers", func(t *testing.T) {
