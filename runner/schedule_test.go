@@ -57,7 +57,7 @@ func TestScheduledRun(t *testing.T) {
 	if !errors.Is(err, store.ErrKeyTaken) {
 		t.Fatalf("second run of the key: %v; want ErrKeyTaken", err)
 	}
-	if _, err := r.RecordSkipped(ctx, fl, Request{Scheduled: sched}, "skipped"); !errors.Is(err, store.ErrKeyTaken) {
+	if _, err := r.RecordSkipped(fl, Request{Scheduled: sched}, "skipped"); !errors.Is(err, store.ErrKeyTaken) {
 		t.Fatalf("skipping the key: %v; want ErrKeyTaken", err)
 	}
 	s, err := st.Open()

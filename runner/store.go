@@ -100,7 +100,7 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 		if err != nil {
 			return hooks{}, err
 		}
-		if err := st.ClaimRun(ctx, info); err != nil {
+		if err := st.ClaimRun(info); err != nil {
 			return hooks{}, err
 		}
 		info.Claimed = true
@@ -166,7 +166,7 @@ func runInfo(path, flow, runID string, params map[string]json.RawMessage, ctxKV 
 // RecordSkipped records a scheduled run of f that does not run (the
 // overlap policy skipped it) with msg, taking its key as Prepare would:
 // an error wrapping store.ErrKeyTaken when another run has it.
-func (r *Runner) RecordSkipped(ctx context.Context, f *Flow, req Request, msg string) (string, error) {
+func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error) {
 	if req.Scheduled == nil {
 		return "", fmt.Errorf("only a scheduled run is skipped")
 	}
@@ -188,5 +188,5 @@ func (r *Runner) RecordSkipped(ctx context.Context, f *Flow, req Request, msg st
 	if err != nil {
 		return "", err
 	}
-	return id, st.RecordSkipped(ctx, info, msg)
+	return id, st.RecordSkipped(info, msg)
 }

@@ -51,7 +51,7 @@ func TestMigrateFromV3(t *testing.T) {
 		t.Fatalf("old run: %+v, %v", r, err)
 	}
 	at := time.Date(2026, 3, 27, 6, 0, 0, 0, time.UTC)
-	if err := s.ClaimRun(ctx, scheduledInfo("new", at)); err != nil {
+	if err := s.ClaimRun(scheduledInfo("new", at)); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.LastScheduled(ctx, "F", "interval-1"); err != nil || !got.Equal(at) {
@@ -71,22 +71,22 @@ func TestClaimRunKeyTaken(t *testing.T) {
 	defer s2.Close()
 	ctx := context.Background()
 	at := time.Date(2026, 3, 27, 6, 0, 0, 0, time.UTC)
-	if err := s.ClaimRun(ctx, scheduledInfo("a", at)); err != nil {
+	if err := s.ClaimRun(scheduledInfo("a", at)); err != nil {
 		t.Fatal(err)
 	}
-	err = s2.ClaimRun(ctx, scheduledInfo("b", at))
+	err = s2.ClaimRun(scheduledInfo("b", at))
 	if !errors.Is(err, ErrKeyTaken) {
 		t.Fatalf("second claim: %v; want ErrKeyTaken", err)
 	}
 	if _, err := s.GetRun(ctx, "b"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the refused run is in the store: %v", err)
 	}
-	err = s2.RecordSkipped(ctx, scheduledInfo("c", at), "skipped")
+	err = s2.RecordSkipped(scheduledInfo("c", at), "skipped")
 	if !errors.Is(err, ErrKeyTaken) {
 		t.Errorf("skipping a taken time: %v; want ErrKeyTaken", err)
 	}
 	// Another time of the same schedule, and unscheduled runs, are free.
-	if err := s2.RecordSkipped(ctx, scheduledInfo("d", at.Add(time.Second)), "skipped: the previous run still runs"); err != nil {
+	if err := s2.RecordSkipped(scheduledInfo("d", at.Add(time.Second)), "skipped: the previous run still runs"); err != nil {
 		t.Fatal(err)
 	}
 	recordRun(t, s, "u1", "F", events("u1", runtime.Success), RecorderOptions{})
@@ -111,7 +111,7 @@ func TestClaimedRecorder(t *testing.T) {
 	at := time.Date(2026, 3, 27, 6, 0, 0, 0, time.UTC)
 	ri := scheduledInfo("r", at)
 	ri.Scheduled.Late = true
-	if err := s.ClaimRun(ctx, ri); err != nil {
+	if err := s.ClaimRun(ri); err != nil {
 		t.Fatal(err)
 	}
 	ri.Claimed = true

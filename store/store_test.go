@@ -18,7 +18,7 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sub", "wfsh.db")
 	s, err := Open(path)

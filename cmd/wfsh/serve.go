@@ -275,7 +275,7 @@ func (sv *server) start(ctx context.Context, j *scheduled, t time.Time) {
 	if action != schedule.ActionSkip {
 		return
 	}
-	id, err := sv.r.RecordSkipped(ctx, j.fl, sv.request(j, t, key), "skipped: a run of the flow was still running (overlap=skip)")
+	id, err := sv.r.RecordSkipped(j.fl, sv.request(j, t, key), "skipped: a run of the flow was still running (overlap=skip)")
 	switch {
 	case errors.Is(err, store.ErrKeyTaken):
 		sv.logf(runtime.Info, "Flow '%s': the run for %s was made by another scheduler", flow, at)
