@@ -224,3 +224,29 @@ func TestServeClockStep(t *testing.T) {
 		t.Errorf("no line for the 59 missed times\n%s", out)
 	}
 }
+
+// TestRunsTableScheduled lists a scheduled run, a Late one and another:
+// the SCHEDULED column appears, with "-" for the run not scheduled.
+func TestRunsTableScheduled(t *testing.T) {
+	at := time.Date(2026, 3, 27, 7, 0, 0, 0, time.UTC)
+	start := at.Add(2 * time.Second)
+	runs := []store.Run{
+		{ID: "aaaaaaaa-1", Flow: "F", State: runtime.Success, StartedAt: start, FinishedAt: start.Add(time.Second),
+			Scheduled: &store.Scheduled{At: at, ScheduleID: "cron-1", Key: "k1"}},
+		{ID: "bbbbbbbb-2", Flow: "F", State: runtime.Running, StartedAt: start,
+			Scheduled: &store.Scheduled{At: at.Add(-time.Hour), ScheduleID: "cron-1", Key: "k2", Late: true}},
+		{ID: "cccccccc-3", Flow: "G", State: runtime.Failed, StartedAt: start, FinishedAt: start.Add(time.Second)},
+	}
+	var b bytes.Buffer
+	if err := runsTable(&b, runs, start.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want := `RUN       FLOW  STATE    STARTED              DURATION  SCHEDULED
+aaaaaaaa  F     Success  ` + start.Format("2006-01-02 15:04:05") + `  1s        2026-03-27 07:00:00Z
+bbbbbbbb  F     Running  ` + start.Format("2006-01-02 15:04:05") + `  3s        2026-03-27 06:00:00Z Late
+cccccccc  G     Failed   ` + start.Format("2006-01-02 15:04:05") + `  1s        -
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
