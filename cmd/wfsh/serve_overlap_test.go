@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,68 @@ cccccccc  G     Failed   ` + start.Format("2006-01-02 15:04:05") + `  1s        
 `
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestServeQueueOrder queues two times behind a running one: they run
+// one at a time, oldest first, each with its schedule's parameters over
+// the flow's defaults.
+func TestServeQueueOrder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.star")
+	src := `
+@task
+def busy(n, label):
+    x = 0
+    for j in range(n):
+        x += j
+    return label
+
+@flow(name="Q", schedule=interval("1h", parameters={"n": 1500000}), overlap="queue")
+def f(n=1, label="default"):
+    busy(n, label)
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rst, err := runner.OpenStore(filepath.Join(dir, "wfsh.db"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(io.Discard, runtime.Info, rst, 0)
+	defer r.Close()
+	out := &lockedBuffer{}
+	jobs, err := scheduledFlows(r, path, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rst.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := &server{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
+	t1 := time.Now().Truncate(time.Hour)
+	ctx := context.Background()
+	sv.start(ctx, jobs[0], t1)
+	waitRunning(t, out)
+	sv.start(ctx, jobs[0], t1.Add(time.Hour))
+	sv.start(ctx, jobs[0], t1.Add(2*time.Hour))
+	sv.wg.Wait()
+	runs, err := st.ListRuns(ctx, store.RunFilter{})
+	if err != nil || len(runs) != 3 {
+		t.Fatalf("runs: %d, %v\n%s", len(runs), err, out)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Scheduled.At.Before(runs[j].Scheduled.At) })
+	for i, r := range runs {
+		if r.State != runtime.Success {
+			t.Errorf("run %d: %s", i, r.State)
+		}
+		if got := string(r.Parameters); got != `{"label":"default","n":1500000}` {
+			t.Errorf("run %d: parameters %s", i, got)
+		}
+		if i > 0 && r.StartedAt.Before(runs[i-1].FinishedAt) {
+			t.Errorf("the run for %s started %s, before the run for %s ended %s",
+				r.Scheduled.At, r.StartedAt, runs[i-1].Scheduled.At, runs[i-1].FinishedAt)
+		}
 	}
 }
