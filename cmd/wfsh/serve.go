@@ -41,8 +41,9 @@ run of the same flow still runs by its overlap=, and a run that starts more
 than late_after past its time is marked Late. Runs print their log lines as
 'wfsh run' does; the scheduler's own lines are wfsh.Scheduler's.
 Exit status: 130 when interrupted (running flow runs are cancelled and
-recorded Cancelled), 2 for bad input (also a file without a scheduled flow),
-1 when the run store fails.`,
+recorded Cancelled), 0 when every schedule has ended, 2 for bad input (also
+a file without a scheduled flow, two flows of one name), 1 when the run
+store fails.`,
 		Example: `  wfsh serve flows/scheduled_etl.star
   wfsh serve flows/etl.star flows/report.star --store /var/lib/wfsh/wfsh.db`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -127,10 +128,18 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	out := output.NewBufferedWriter(cmd.OutOrStdout(), 50*time.Millisecond)
 	defer out.Close()
 	var jobs []*scheduled
+	where := map[string]string{} // flow name: its file
 	for _, p := range paths {
 		js, err := scheduledFlows(r, p, out)
 		if err != nil {
 			return err
+		}
+		for _, j := range js {
+			name, pos := j.fl.Flow.Name(), j.fl.Flow.Pos().String()
+			if w, ok := where[name]; ok && w != pos {
+				return badInput(fmt.Errorf("%s: flow %s is also defined at %s: a scheduled run is known by its flow's name, so two flows of one wfsh serve need two names", pos, name, w))
+			}
+			where[name] = pos
 		}
 		jobs = append(jobs, js...)
 	}
@@ -149,13 +158,24 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 		sv.logf(runtime.Info, "Flow '%s' (%s): %s, catchup=%s overlap=%s late_after=%s", j.fl.Flow.Name(), j.fl.Path,
 			j.s, j.policy.Catchup, j.policy.Overlap, j.policy.LateAfter)
 	}
+	var loops sync.WaitGroup
 	for _, j := range jobs {
-		sv.wg.Go(func() { sv.loop(ctx, j) })
+		loops.Go(func() { sv.loop(ctx, j) })
 	}
-	<-ctx.Done()
-	sv.logf(runtime.Info, "Interrupted: cancelling the runs in progress")
+	ended := make(chan struct{})
+	go func() { loops.Wait(); close(ended) }()
+	select {
+	case <-ctx.Done():
+		sv.logf(runtime.Info, "Interrupted: cancelling the runs in progress")
+	case <-ended:
+		sv.logf(runtime.Info, "Every schedule has ended: waiting for the runs in progress")
+	}
+	<-ended
 	sv.wg.Wait()
-	return &exitError{code: exitInterrupted}
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted}
+	}
+	return nil
 }
 
 // scheduledFlows loads a file and gives each schedule of each of its
