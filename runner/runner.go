@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
@@ -26,6 +28,7 @@ import (
 	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
 )
 
 // Options configure a Runner.
@@ -97,6 +100,24 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 	return r.load(path, name, builtins.LoadOptions{Print: printFunc(print)})
 }
 
+// LoadAll loads the flow file at path, as Load does, and gives each of
+// its flows, in definition order (none: an *InputError).
+func (r *Runner) LoadAll(path string, print io.Writer) ([]*Flow, error) {
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: printFunc(print), Plugins: r.plugins, Draw: Draw})
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	if len(m.Flows) == 0 {
+		_, err := m.FindFlow("")
+		return nil, &InputError{err}
+	}
+	fls := make([]*Flow, len(m.Flows))
+	for i, f := range m.Flows {
+		fls[i] = &Flow{Path: path, Module: m, Flow: f}
+	}
+	return fls, nil
+}
+
 // LoadInteractive loads path for the REPL: opt's Print, OnRun and
 // Interactive are kept, and each flow.run() in the session runs as this
 // Runner runs flows (its plugins, its concurrency).
@@ -164,6 +185,21 @@ type Request struct {
 	// Resume is the recorded run this one resumes (Runner.Resumed), or
 	// nil. Its parameters and context are the run's.
 	Resume *Resumed
+	// Scheduled, for a run made by a schedule, is its scheduled time (in
+	// the schedule's zone), schedule id and unique key. Prepare then
+	// takes the key in the store before it returns (an error wrapping
+	// store.ErrKeyTaken when another run has it), and the run's context
+	// gets the keys ScheduledContext gives, under those in Context.
+	Scheduled *store.Scheduled
+}
+
+// ScheduledContext is the context a run scheduled at t gets:
+// scheduled_start_time (RFC 3339 in t's zone), date (the same instant)
+// and today, from which yesterday, tomorrow and the _nodash keys follow:
+// the scheduled day in t's zone, not the day the run happens to start.
+func ScheduledContext(t time.Time) map[string]string {
+	ts := t.Format(time.RFC3339Nano)
+	return map[string]string{"scheduled_start_time": ts, "date": ts, "today": t.Format(time.DateOnly)}
 }
 
 // Run is a flow run built and ready to execute.
@@ -188,6 +224,11 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 		}
 		params, ctxKV = req.Resume.params, req.Resume.context
 	}
+	if req.Scheduled != nil && req.Resume == nil {
+		kv := ScheduledContext(req.Scheduled.At)
+		maps.Copy(kv, ctxKV)
+		ctxKV = kv
+	}
 	values := ParamValues(params)
 	id := req.RunID
 	if id == "" {
@@ -198,7 +239,7 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 	if err != nil {
 		return nil, &InputError{err}
 	}
-	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume)
+	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume, req.Scheduled)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -82,13 +83,27 @@ type hooks struct {
 // still be opening: events wait in memory meanwhile; only resume and the
 // cache wait for it.
 func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID string,
-	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed) (hooks, error) {
+	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed, sched *store.Scheduled) (hooks, error) {
 	if s == nil {
+		if sched != nil {
+			return hooks{}, fmt.Errorf("a scheduled run needs the run store: its key is kept there")
+		}
 		return hooks{}, nil
 	}
 	info, err := runInfo(path, b.Flow.Name(), runID, params, ctxKV)
 	if err != nil {
 		return hooks{}, err
+	}
+	if sched != nil {
+		info.Scheduled = *sched
+		st, err := s.Open()
+		if err != nil {
+			return hooks{}, err
+		}
+		if err := st.ClaimRun(info); err != nil {
+			return hooks{}, err
+		}
+		info.Claimed = true
 	}
 	var h hooks
 	tc := &taskCache{s: s, build: b, runID: runID, pending: map[string]pendingKey{}}
@@ -146,4 +161,32 @@ func runInfo(path, flow, runID string, params map[string]json.RawMessage, ctxKV 
 	sum := sha256.Sum256(src)
 	return store.RunInfo{ID: runID, Flow: flow, File: path, FileSHA256: hex.EncodeToString(sum[:]),
 		Parameters: pj, Context: cj}, nil
+}
+
+// RecordSkipped records a scheduled run of f that does not run (the
+// overlap policy skipped it) with msg, taking its key as Prepare would:
+// an error wrapping store.ErrKeyTaken when another run has it.
+func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error) {
+	if req.Scheduled == nil {
+		return "", fmt.Errorf("only a scheduled run is skipped")
+	}
+	if r.opt.Store == nil {
+		return "", fmt.Errorf("a scheduled run needs the run store: its key is kept there")
+	}
+	id := req.RunID
+	if id == "" {
+		id = runtime.NewRunID()
+	}
+	kv := ScheduledContext(req.Scheduled.At)
+	maps.Copy(kv, req.Context)
+	info, err := runInfo(f.Path, f.Flow.Name(), id, req.Params, kv)
+	if err != nil {
+		return "", err
+	}
+	info.Scheduled = *req.Scheduled
+	st, err := r.opt.Store.Open()
+	if err != nil {
+		return "", err
+	}
+	return id, st.RecordSkipped(info, msg)
 }

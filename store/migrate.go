@@ -126,6 +126,18 @@ var migrations = []string{
 	// the cache by expiry.
 	`ALTER TABLE chunks ADD COLUMN logs_z BLOB;
 	CREATE INDEX cache_expires ON cache (expires_at);`,
+
+	// 4: runs made by a schedule keep their scheduled time, the id of
+	// their schedule and their key (schedule.Key), NULL for other runs.
+	// The key is unique: one scheduled time gives one run, however many
+	// schedulers race for it. late is 1 for a run that started more than
+	// its flow's late_after past its scheduled time.
+	`ALTER TABLE runs ADD COLUMN scheduled_at INTEGER;
+	ALTER TABLE runs ADD COLUMN schedule_id TEXT;
+	ALTER TABLE runs ADD COLUMN schedule_key TEXT;
+	ALTER TABLE runs ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+	CREATE UNIQUE INDEX runs_schedule_key ON runs (schedule_key);
+	CREATE INDEX runs_schedule ON runs (flow, schedule_id, scheduled_at);`,
 }
 
 // PageSize is the page size of a new database.

@@ -28,6 +28,8 @@ type Run struct {
 	PID        int             `json:"pid"`
 	// ResumedFrom is the id of the run this one resumed, if any.
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// Scheduled is set for a run made by a schedule.
+	Scheduled *Scheduled `json:"scheduled,omitempty"`
 }
 
 // Duration is how long the run took, or has taken so far.
@@ -72,7 +74,8 @@ func ParseState(s string) (runtime.State, error) {
 	return 0, fmt.Errorf("unknown state %q", s)
 }
 
-const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from`
+const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from,
+	scheduled_at, schedule_id, schedule_key, late`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -137,10 +140,15 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 		var params, ctxs, state string
 		var started int64
 		var finished sql.NullInt64
-		var resumed sql.NullString
+		var resumed, sid, key sql.NullString
+		var sat sql.NullInt64
+		var late bool
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
-			&started, &finished, &r.PID, &resumed); err != nil {
+			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late); err != nil {
 			return nil, err
+		}
+		if key.Valid {
+			r.Scheduled = &Scheduled{At: nullTime(sat), ScheduleID: sid.String, Key: key.String, Late: late}
 		}
 		r.ResumedFrom = resumed.String
 		r.Parameters, r.Context = json.RawMessage(params), json.RawMessage(ctxs)

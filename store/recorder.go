@@ -19,7 +19,29 @@ type RunInfo struct {
 	Parameters, Context json.RawMessage
 	// ResumedFrom is the id of the run this one resumes, if any.
 	ResumedFrom string
+	// Scheduled says which scheduled time of which schedule the run is
+	// for; zero for a run not made by a schedule.
+	Scheduled Scheduled
+	// Claimed: the run's row is already in, inserted by ClaimRun; the
+	// first write completes it rather than inserting it.
+	Claimed bool
 }
+
+// Scheduled is what a run made by a schedule records of it.
+type Scheduled struct {
+	// At is the scheduled time.
+	At time.Time `json:"at"`
+	// ScheduleID is the schedule's id (schedule.Schedule.ID).
+	ScheduleID string `json:"schedule_id"`
+	// Key is the run's unique key (schedule.Key): a second run with the
+	// same key is refused with ErrKeyTaken.
+	Key string `json:"key"`
+	// Late: the run started more than its flow's late_after past At.
+	Late bool `json:"late,omitempty"`
+}
+
+// IsZero reports whether the run was not made by a schedule.
+func (s Scheduled) IsZero() bool { return s.Key == "" }
 
 // RecorderOptions configure a Recorder.
 type RecorderOptions struct {
@@ -131,10 +153,16 @@ func (r *Recorder) insertRun(tx *sql.Tx) error {
 	if ri.ResumedFrom != "" {
 		resumed = ri.ResumedFrom
 	}
-	_, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid, dag, resumed_from)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if ri.Claimed {
+		_, err := tx.Exec(`UPDATE runs SET dag = ?, started_at = ? WHERE id = ?`, dag, r.started.UnixNano(), ri.ID)
+		return err
+	}
+	sa, sid, key := scheduledColumns(ri.Scheduled)
+	_, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid, dag, resumed_from,
+			scheduled_at, schedule_id, schedule_key, late)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ri.ID, ri.Flow, ri.File, ri.FileSHA256, jsonObject(ri.Parameters), jsonObject(ri.Context),
-		runtime.Running.String(), r.started.UnixNano(), os.Getpid(), dag, resumed)
+		runtime.Running.String(), r.started.UnixNano(), os.Getpid(), dag, resumed, sa, sid, key, ri.Scheduled.Late)
 	return err
 }
 

@@ -27,6 +27,8 @@ import (
 type Store struct {
 	db   *sql.DB
 	path string
+
+	claims claimQueue // scheduled runs to insert (schedule.go)
 }
 
 // BusyTimeout is how long a writer waits for another to finish.

@@ -18,7 +18,7 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sub", "wfsh.db")
 	s, err := Open(path)
@@ -71,7 +71,7 @@ func recordRun(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt
 func TestMigrateFromEmpty(t *testing.T) {
 	s, path := openTemp(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 3 {
+	if err != nil || v != SchemaVersion || v != 4 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()

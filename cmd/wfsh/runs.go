@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -67,12 +68,36 @@ func listRuns(cmd *cobra.Command, f *runsFlags) error {
 
 func runsTable(out io.Writer, runs []store.Run, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tFLOW\tSTATE\tSTARTED\tDURATION")
+	// Runs made by wfsh serve add a column: their scheduled time, and
+	// Late when they started more than late_after past it.
+	scheduled := slices.ContainsFunc(runs, func(r store.Run) bool { return r.Scheduled != nil })
+	head := "RUN\tFLOW\tSTATE\tSTARTED\tDURATION"
+	if scheduled {
+		head += "\tSCHEDULED"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", runner.ShortID(r.ID), output.Cell(r.Flow), r.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", runner.ShortID(r.ID), output.Cell(r.Flow), r.State,
 			r.StartedAt.Format("2006-01-02 15:04:05"), duration(r.Duration(now)))
+		if scheduled {
+			fmt.Fprintf(tw, "\t%s", scheduledCell(r.Scheduled))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// scheduledCell is a run's scheduled time in UTC, "-" for a run not
+// made by a schedule.
+func scheduledCell(s *store.Scheduled) string {
+	if s == nil {
+		return "-"
+	}
+	c := s.At.UTC().Format("2006-01-02 15:04:05Z")
+	if s.Late {
+		c += " Late"
+	}
+	return c
 }
 
 // duration rounds d for a table: milliseconds under a minute, seconds above.

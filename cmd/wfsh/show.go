@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,13 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	}
 	if run.ResumedFrom != "" {
 		fmt.Fprintf(out, "  Resumed from run %s.\n", run.ResumedFrom)
+	}
+	if s := run.Scheduled; s != nil {
+		late := ""
+		if s.Late {
+			late = fmt.Sprintf("; Late: started %s after it", run.StartedAt.Sub(s.At).Round(time.Millisecond))
+		}
+		fmt.Fprintf(out, "  Scheduled for %s (schedule %s)%s.\n", s.At.UTC().Format(time.RFC3339Nano), s.ScheduleID, late)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")

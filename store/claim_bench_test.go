@@ -1,0 +1,30 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkClaimRun1000 claims the scheduled runs of 1,000 flows due at
+// the same instant, from 1,000 goroutines at once, as wfsh serve does
+// when they all fall due.
+func BenchmarkClaimRun1000(b *testing.B) {
+	s, _ := openTemp(b)
+	at := time.Date(2026, 3, 27, 6, 0, 0, 0, time.UTC)
+	for i := 0; b.Loop(); i++ {
+		var wg sync.WaitGroup
+		for f := range 1000 {
+			wg.Go(func() {
+				ri := RunInfo{ID: fmt.Sprintf("r%d-%d", i, f), Flow: fmt.Sprintf("f%d", f), File: "f.star",
+					Scheduled: Scheduled{At: at.Add(time.Duration(i) * time.Minute), ScheduleID: "cron-1",
+						Key: fmt.Sprintf("sched/f%d/cron-1/%d", f, i)}}
+				if err := s.ClaimRun(ri); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
