@@ -103,7 +103,7 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 // LoadAll loads the flow file at path, as Load does, and gives each of
 // its flows, in definition order (none: an *InputError).
 func (r *Runner) LoadAll(path string, print io.Writer) ([]*Flow, error) {
-	m, err := builtins.Load(path, builtins.LoadOptions{Print: printFunc(print), Plugins: r.plugins, Draw: Draw})
+	m, err := builtins.Load(path, builtins.LoadOptions{Print: printFunc(print), Plugins: PluginHost(r.plugins), Draw: Draw})
 	if err != nil {
 		return nil, &InputError{err}
 	}
