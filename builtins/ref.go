@@ -195,6 +195,12 @@ func containerKey(v starlark.Value) any {
 }
 
 func hasRefs(v starlark.Value) bool {
+	switch v.(type) { // the common arguments, without a walk
+	case *TaskRef:
+		return true
+	case starlark.String, starlark.Int, starlark.Float, starlark.Bool, starlark.NoneType, starlark.Bytes:
+		return false
+	}
 	found := false
 	walkRefs(v, func(*TaskRef) { found = true })
 	return found
@@ -210,6 +216,15 @@ const maxArgDepth = 1000
 // Immutable values are shared; values of other types are frozen. Shared
 // substructure stays shared; a container that holds itself is refused.
 func template(v starlark.Value, slot func(*TaskRef) int) (starlark.Value, error) {
+	switch r := v.(type) { // the common arguments, without a copier
+	case *TaskRef:
+		if r.slot > 0 {
+			return r, nil
+		}
+		return &TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: slot(r) + 1}, nil
+	case starlark.String, starlark.Int, starlark.Float, starlark.Bool, starlark.NoneType, starlark.Bytes:
+		return v, nil
+	}
 	c := copier{snapshot: true, ref: func(r *TaskRef) (starlark.Value, error) {
 		if r.slot > 0 {
 			return r, nil
@@ -225,6 +240,9 @@ func template(v starlark.Value, slot func(*TaskRef) int) (starlark.Value, error)
 // TaskRef that is not a placeholder of one of inputs is an error: a task
 // body never receives one.
 func substitute(v starlark.Value, inputs []runtime.Value) (starlark.Value, error) {
+	if r, ok := v.(*TaskRef); ok && r.slot > 0 && r.slot <= len(inputs) { // the common argument
+		return toStarlark(inputs[r.slot-1]), nil
+	}
 	c := copier{ref: func(r *TaskRef) (starlark.Value, error) {
 		if r.slot <= 0 || r.slot > len(inputs) {
 			return nil, fmt.Errorf("internal error: %s reached a task's arguments unresolved; please report this as a bug", r.what())
