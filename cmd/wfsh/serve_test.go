@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -32,7 +31,7 @@ def tick():
 
 type serveProc struct {
 	cmd *exec.Cmd
-	out bytes.Buffer
+	out lockedBuffer // read while the process writes to it
 }
 
 func startServe(t *testing.T, bin, dir, db string, files ...string) *serveProc {
