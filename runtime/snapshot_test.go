@@ -9,11 +9,11 @@ import (
 )
 
 // TestSnapshotAgreesWithResult: the state folded from a run's events is
-// the state the executor reports: the flow's, each task run's, mapped
-// children's, with their attempts, messages and children counts.
+// the state the executor reports: the flow's, each node's run, mapped
+// children's, with their attempts, messages and counts.
 func TestSnapshotAgreesWithResult(t *testing.T) {
 	for _, conc := range []int{1, 4} {
-		s := runtime.NewSnapshot()
+		var s runtime.Snapshot
 		var rec runtimetest.Recorder
 		res := runtime.Run(context.Background(), runtimetest.SampleGraph(), runtime.Options{
 			RunID: "snap", Concurrency: conc, Sink: runtime.Tee(&rec, runtime.SinkFunc(s.Apply))})
@@ -23,38 +23,51 @@ func TestSnapshotAgreesWithResult(t *testing.T) {
 		if s.Ended.Before(s.Started) || s.Started.IsZero() {
 			t.Errorf("flow times %v .. %v", s.Started, s.Ended)
 		}
-		check := func(tr runtime.TaskResult, node string, index int) {
-			r := s.Runs[tr.Name]
-			if r == nil {
-				t.Errorf("%s: not in the snapshot", tr.Name)
-				return
-			}
-			if r.State != tr.State || r.Msg != tr.Msg || r.NodeName != node || r.MapIndex != index {
-				t.Errorf("%s: %v %q node %s [%d], want %v %q node %s [%d]", tr.Name, r.State, r.Msg, r.NodeName, r.MapIndex,
-					tr.State, tr.Msg, node, index)
+		check := func(r *runtime.RunSnapshot, tr runtime.TaskResult) {
+			if r.State != tr.State || r.Msg != tr.Msg {
+				t.Errorf("%s: %v %q, want %v %q", tr.Name, r.State, r.Msg, tr.State, tr.Msg)
 			}
 			if tr.Attempts > 0 && r.Attempt != tr.Attempts {
 				t.Errorf("%s: attempt %d, want %d", tr.Name, r.Attempt, tr.Attempts)
 			}
-			if r.Final() && r.Ended.IsZero() {
+			if r.State.Finished() && r.Ended.IsZero() {
 				t.Errorf("%s: final without an end time", tr.Name)
 			}
 		}
-		for _, tr := range res.Tasks {
-			check(tr, tr.Name, -1)
-			if len(tr.Children) > 0 && s.Runs[tr.Name].Children != len(tr.Children) {
-				t.Errorf("%s: %d children, want %d", tr.Name, s.Runs[tr.Name].Children, len(tr.Children))
+		for id, tr := range res.Tasks {
+			if id >= len(s.Nodes) || !s.Nodes[id].Seen {
+				t.Errorf("%s: not in the snapshot", tr.Name)
+				continue
 			}
+			n := &s.Nodes[id]
+			if n.Name != tr.Name {
+				t.Errorf("node %d named %q, want %q", id, n.Name, tr.Name)
+			}
+			check(&n.Run, tr)
+			if len(n.Children) != len(tr.Children) || n.Expected != len(tr.Children) {
+				t.Errorf("%s: %d children (%d expected), want %d", tr.Name, len(n.Children), n.Expected, len(tr.Children))
+			}
+			failed := 0
 			for i, c := range tr.Children {
-				check(c, tr.Name, i)
+				check(&n.Children[i], c)
+				if !c.State.Successful() {
+					failed++
+				}
+			}
+			if n.Finished != len(tr.Children) || n.Failed != failed {
+				t.Errorf("%s: %d finished, %d failed, want %d, %d", tr.Name, n.Finished, n.Failed, len(tr.Children), failed)
 			}
 		}
-		if got := s.Runs["list"].Logs; got != len(rec.Logs("list")) || got == 0 {
+		if got := s.Nodes[1].Run.Logs; got != len(rec.Logs("list")) || got == 0 {
 			t.Errorf("list: %d log lines, want %d", got, len(rec.Logs("list")))
 		}
-		counts := s.Counts()
-		if counts[runtime.Failed] != 1 { // square[1]
-			t.Errorf("counts %v, want one Failed", counts)
+		counts := s.Counts(nil)
+		total := 0
+		for _, n := range counts {
+			total += n
+		}
+		if total == 0 || counts[runtime.Skipped] != 1 {
+			t.Errorf("counts %v, want the skipper's Skipped among them", counts)
 		}
 	}
 }
@@ -71,6 +84,25 @@ func TestNodeRun(t *testing.T) {
 	} {
 		if got := tc.e.NodeRun(); got != tc.want {
 			t.Errorf("NodeRun of %+v = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkSnapshotApply folds the events of a 100,000-child map: it must
+// stay a small part of W2's run.
+func BenchmarkSnapshotApply(b *testing.B) {
+	const n = 100000
+	events := []runtime.Event{{Kind: runtime.MapExpanded, Node: 1, NodeName: "sq", TaskRun: "sq", MapIndex: -1, Children: n}}
+	for i := range n {
+		events = append(events,
+			runtime.Event{Kind: runtime.TaskState, Node: 1, NodeName: "sq", MapIndex: i, State: runtime.Running},
+			runtime.Event{Kind: runtime.TaskState, Node: 1, NodeName: "sq", MapIndex: i, State: runtime.Success})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var s runtime.Snapshot
+		for i := range events {
+			s.Apply(events[i])
 		}
 	}
 }
