@@ -45,7 +45,7 @@ func pluginOptions() host.Options {
 	for n := range builtinPlugins {
 		names = append(names, n)
 	}
-	return host.Options{Self: self(), Builtin: names}
+	return host.Options{Self: self(), Builtin: names, Reap: true}
 }
 
 // newRunner is the runner of one command's flow runs, recorded in st

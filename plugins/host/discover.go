@@ -32,6 +32,13 @@ type Options struct {
 	Builtin []string
 	// Dirs are searched in order; nil means SearchDirs().
 	Dirs []string
+	// Reap makes this process a child subreaper when it starts a plugin,
+	// and sweeps what dead plugins left behind (a command's children
+	// orphaned by a killed plugin): wfsh sets it, as the one parent of
+	// its plugins. A program that embeds the host beside children of its
+	// own (a test starting servers) leaves it off: the sweep would end
+	// their orphans too.
+	Reap bool
 }
 
 // SearchDirs is the lookup order: the directory of the wfsh executable,

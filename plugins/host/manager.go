@@ -103,7 +103,7 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 	}
 	if p := m.running[name]; p != nil && !p.exited() {
 		return p, nil
-	} else if p != nil {
+	} else if p != nil && m.opts.Reap {
 		sweep(m.pluginPIDs()) // what the dead one left
 	}
 	found, err := m.opts.Find(name)
@@ -119,7 +119,9 @@ func (m *Manager) get(ctx context.Context, name string) (*proc, error) {
 }
 
 func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
-	becomeSubreaper()
+	if m.opts.Reap {
+		becomeSubreaper()
+	}
 	markProcesses()
 	cmd := exec.Command(f.Path)
 	dieWithParent(cmd)
@@ -182,6 +184,9 @@ func (p *proc) exited() bool { return p.client.Exited() }
 
 // sweep ends what dead plugins left running (see sweep in proc_linux.go).
 func (m *Manager) sweep() {
+	if !m.opts.Reap {
+		return
+	}
 	m.mu.Lock()
 	pids := m.pluginPIDs()
 	m.mu.Unlock()
@@ -238,7 +243,9 @@ func (m *Manager) Stop() {
 		p.client.Kill()
 		delete(m.running, name)
 	}
-	sweep(nil)
+	if m.opts.Reap {
+		sweep(nil)
+	}
 }
 
 // tail keeps the last lines written to it: a plugin's stderr, for the
