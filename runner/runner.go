@@ -103,9 +103,9 @@ func (r *Runner) Load(path, name string, print io.Writer) (*Flow, error) {
 // LoadAll loads the flow file at path, as Load does, and gives each of
 // its flows, in definition order (none: an *InputError).
 func (r *Runner) LoadAll(path string, print io.Writer) ([]*Flow, error) {
-	m, err := builtins.Load(path, builtins.LoadOptions{Print: printFunc(print), Plugins: PluginHost(r.plugins), Draw: Draw})
+	m, err := r.loadModule(path, builtins.LoadOptions{Print: printFunc(print)})
 	if err != nil {
-		return nil, &InputError{err}
+		return nil, err
 	}
 	if len(m.Flows) == 0 {
 		_, err := m.FindFlow("")
@@ -122,29 +122,33 @@ func (r *Runner) LoadAll(path string, print io.Writer) ([]*Flow, error) {
 // Interactive are kept, and each flow.run() in the session runs as this
 // Runner runs flows (its plugins, its concurrency).
 func (r *Runner) LoadInteractive(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
-	opt.Plugins = PluginHost(r.plugins)
-	opt.Draw = Draw
 	opt.RunConcurrency = r.opt.Concurrency
 	opt.Execute = r.execute
-	m, err := builtins.Load(path, opt)
-	if err != nil {
-		return nil, &InputError{err}
-	}
-	return m, nil
+	return r.loadModule(path, opt)
 }
 
 func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error) {
-	opt.Plugins = PluginHost(r.plugins)
-	opt.Draw = Draw
-	m, err := builtins.Load(path, opt)
+	m, err := r.loadModule(path, opt)
 	if err != nil {
-		return nil, &InputError{err}
+		return nil, err
 	}
 	f, err := m.FindFlow(name)
 	if err != nil {
 		return nil, &InputError{err}
 	}
 	return &Flow{Path: path, Module: m, Flow: f}, nil
+}
+
+// loadModule loads path with this Runner's plugins and drawing; a file
+// that does not load is an *InputError.
+func (r *Runner) loadModule(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
+	opt.Plugins = PluginHost(r.plugins)
+	opt.Draw = Draw
+	m, err := builtins.Load(path, opt)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	return m, nil
 }
 
 func printFunc(w io.Writer) func(string) {

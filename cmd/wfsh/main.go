@@ -53,22 +53,22 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	var ie *runner.InputError
 	var se *runner.StoreError
 	var pe *fs.PathError
-	if !errors.As(err, &ee) && !errors.As(err, &ie) && !errors.As(err, &se) && errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &ee), errors.As(err, &ie), errors.As(err, &se):
+		if ee == nil || ee.err != nil {
+			fmt.Fprintln(stderr, printableError(err))
+		}
+		return errorCode(err)
+	case errors.As(err, &pe):
 		// A file or stream the command could not read or write (a full
 		// disk under `wfsh runs > file`): a failure, not a usage error.
 		fmt.Fprintln(stderr, printableError(fmt.Errorf("wfsh: %w", err)))
 		return exitFailed
 	}
-	if !errors.As(err, &ee) && !errors.As(err, &ie) && !errors.As(err, &se) {
-		// Cobra's own errors: unknown command or flag, wrong arguments.
-		path := cmd.CommandPath()
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
-		return exitBadInput
-	}
-	if ee == nil || ee.err != nil {
-		fmt.Fprintln(stderr, printableError(err))
-	}
-	return errorCode(err)
+	// Cobra's own errors: unknown command or flag, wrong arguments.
+	path := cmd.CommandPath()
+	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
+	return exitBadInput
 }
 
 // errorCode is the exit status for a command's error: bad input (the
