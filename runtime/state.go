@@ -15,7 +15,9 @@ import (
 type State uint8
 
 // The states of docs/language.md ("States and triggers"), plus Crashed
-// for runs whose process died.
+// for runs whose process died, and the two states only a flow run on a
+// server has (docs/server.md): Scheduled (made, not yet claimed by a
+// worker) and Cancelling (asked to stop, its worker not yet done).
 const (
 	Pending State = iota
 	Running
@@ -29,6 +31,8 @@ const (
 	TimedOut
 	Cancelled
 	Crashed
+	Scheduled
+	Cancelling
 )
 
 var stateNames = [...]string{
@@ -44,7 +48,12 @@ var stateNames = [...]string{
 	TimedOut:      "TimedOut",
 	Cancelled:     "Cancelled",
 	Crashed:       "Crashed",
+	Scheduled:     "Scheduled",
+	Cancelling:    "Cancelling",
 }
+
+// NumStates is the number of states: arrays indexed by State have it.
+const NumStates = len(stateNames)
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -75,7 +84,7 @@ func (s *State) UnmarshalText(b []byte) error {
 
 // Finished reports whether s is final.
 func (s State) Finished() bool {
-	return s != Pending && s != Running && s != Retrying
+	return s != Pending && s != Running && s != Retrying && s != Scheduled && s != Cancelling
 }
 
 // Successful reports whether s counts as success: as in Prefect, Skipped,

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -305,8 +306,52 @@ func (b *batch) result(r *record) {
 }
 
 func (b *batch) flush(tx *sql.Tx) error {
-	if b.seq == 0 {
+	c, ok := b.chunk()
+	if !ok {
 		return nil
+	}
+	if err := b.insert(tx, b.runID, c.Seq, c.Tasks, c.Children, c.LogsZ); err != nil {
+		return err
+	}
+	return finishRun(tx, b.runID, c.Final)
+}
+
+// Chunk is one row of table chunks as a batch encodes it: what a
+// Recorder writes per transaction, or sends to a server (Write).
+type Chunk struct {
+	// Seq is the last event's sequence number (the row's key with the
+	// run's id).
+	Seq int64 `json:"seq"`
+	// Tasks, Children and LogsZ are the columns of docs/store.md:
+	// JSON text, and the log entries compressed.
+	Tasks    string `json:"tasks"`
+	Children string `json:"children"`
+	LogsZ    []byte `json:"logs_z"`
+	// Final is the flow run's end, when the batch holds it.
+	Final *Final `json:"final,omitempty"`
+}
+
+// Final is how a flow run ended.
+type Final struct {
+	State runtime.State `json:"state"`
+	Msg   string        `json:"msg,omitempty"`
+	Time  time.Time     `json:"time"`
+}
+
+// finishRun records the end of a run, if f is set.
+func finishRun(tx *sql.Tx, runID string, f *Final) error {
+	if f == nil {
+		return nil
+	}
+	_, err := tx.Exec(`UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ?`,
+		f.State.String(), f.Msg, f.Time.UnixNano(), runID)
+	return err
+}
+
+// chunk encodes the batch; false when it holds no event.
+func (b *batch) chunk() (Chunk, bool) {
+	if b.seq == 0 {
+		return Chunk{}, false
 	}
 	for _, c := range b.korder {
 		for _, i := range c.opened {
@@ -346,13 +391,9 @@ func (b *batch) flush(tx *sql.Tx) error {
 	kidsEnd := len(b.buf)
 	b.buf = append(append(append(b.buf, '['), b.logs...), ']')
 	buf := b.buf
-	if err := b.insert(tx, b.runID, int64(b.seq), string(buf[start:tasksEnd]), string(buf[tasksEnd:kidsEnd]), b.z.compress(buf[kidsEnd:])); err != nil {
-		return err
-	}
+	c := Chunk{Seq: int64(b.seq), Tasks: string(buf[start:tasksEnd]), Children: string(buf[tasksEnd:kidsEnd]), LogsZ: b.z.compress(buf[kidsEnd:])}
 	if e := b.flow; e != nil {
-		_, err := tx.Exec(`UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ?`,
-			e.State.String(), e.Msg, e.Time.UnixNano(), b.runID)
-		return err
+		c.Final = &Final{State: e.State, Msg: e.Msg, Time: e.Time}
 	}
-	return nil
+	return c, true
 }

@@ -138,6 +138,106 @@ var migrations = []string{
 	ALTER TABLE runs ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
 	CREATE UNIQUE INDEX runs_schedule_key ON runs (schedule_key);
 	CREATE INDEX runs_schedule ON runs (flow, schedule_id, scheduled_at);`,
+
+	// 5: the server (docs/server.md). A run a server holds has its
+	// deployment, pool and bundle; a worker that claimed it holds it
+	// until lease_until. started_at is 0 until it starts. Concurrency
+	// limits are rows of slots, one per run holding a slot of a scope
+	// ("pool:P", "deployment:ID", "tag:T"), inserted and deleted in the
+	// transactions that move the run: never a counter. leader holds the
+	// lease of the server that runs the singleton loops. Written in the
+	// SQL that SQLite and PostgreSQL share.
+	`ALTER TABLE runs ADD COLUMN deployment_id TEXT;
+	ALTER TABLE runs ADD COLUMN pool TEXT;
+	ALTER TABLE runs ADD COLUMN bundle TEXT;
+	ALTER TABLE runs ADD COLUMN worker_id TEXT;
+	ALTER TABLE runs ADD COLUMN lease_until INTEGER;
+	ALTER TABLE runs ADD COLUMN created_at INTEGER;
+	ALTER TABLE runs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX runs_due ON runs (pool, state, scheduled_at);
+	CREATE INDEX runs_deployment ON runs (deployment_id, scheduled_at);
+	CREATE INDEX runs_lease ON runs (state, lease_until);
+	CREATE INDEX runs_created ON runs (created_at, id);
+	CREATE TABLE bundles (
+		hash       TEXT PRIMARY KEY,
+		size       INTEGER NOT NULL,
+		data       BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE pools (
+		name        TEXT PRIMARY KEY,
+		type        TEXT NOT NULL,
+		paused      INTEGER NOT NULL DEFAULT 0,
+		concurrency INTEGER NOT NULL DEFAULT 0,
+		created_at  INTEGER NOT NULL
+	);
+	CREATE TABLE deployments (
+		id            TEXT PRIMARY KEY,
+		flow          TEXT NOT NULL,
+		name          TEXT NOT NULL,
+		file          TEXT NOT NULL,
+		bundle        TEXT NOT NULL REFERENCES bundles (hash),
+		pool          TEXT NOT NULL,
+		parameters    TEXT NOT NULL DEFAULT '{}',
+		param_schema  TEXT NOT NULL DEFAULT '[]',
+		schedules     TEXT NOT NULL DEFAULT '[]',
+		catchup       TEXT NOT NULL DEFAULT '',
+		overlap       TEXT NOT NULL DEFAULT '',
+		late_after    INTEGER NOT NULL DEFAULT 0,
+		tags          TEXT NOT NULL DEFAULT '[]',
+		concurrency   INTEGER NOT NULL DEFAULT 0,
+		crash_retries INTEGER NOT NULL DEFAULT 0,
+		paused        INTEGER NOT NULL DEFAULT 0,
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		UNIQUE (flow, name)
+	);
+	CREATE TABLE workers (
+		id           TEXT PRIMARY KEY,
+		pool         TEXT NOT NULL,
+		name         TEXT NOT NULL,
+		slots        INTEGER NOT NULL,
+		started_at   INTEGER NOT NULL,
+		heartbeat_at INTEGER NOT NULL,
+		draining     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE tokens (
+		id         TEXT PRIMARY KEY,
+		hash       TEXT NOT NULL UNIQUE,
+		name       TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		pool       TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER,
+		revoked_at INTEGER
+	);
+	CREATE TABLE secrets (
+		name       TEXT PRIMARY KEY,
+		value      BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE audit (
+		id       TEXT PRIMARY KEY,
+		time     INTEGER NOT NULL,
+		token_id TEXT NOT NULL,
+		role     TEXT NOT NULL,
+		action   TEXT NOT NULL,
+		target   TEXT NOT NULL,
+		detail   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_time ON audit (time, id);
+	CREATE TABLE slots (
+		scope  TEXT NOT NULL,
+		run_id TEXT NOT NULL,
+		PRIMARY KEY (scope, run_id)
+	);
+	CREATE INDEX slots_run ON slots (run_id);
+	CREATE TABLE leader (
+		name   TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		until  INTEGER NOT NULL
+	);`,
 }
 
 // PageSize is the page size of a new database.

@@ -30,6 +30,20 @@ type Run struct {
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Scheduled is set for a run made by a schedule.
 	Scheduled *Scheduled `json:"scheduled,omitempty"`
+	// Server is set for a run a server holds (docs/server.md).
+	Server *ServerRun `json:"server,omitempty"`
+}
+
+// ServerRun is what a server keeps of a run beyond what a local run has.
+type ServerRun struct {
+	Deployment string    `json:"deployment"`
+	Pool       string    `json:"pool"`
+	Bundle     string    `json:"bundle"`
+	Worker     string    `json:"worker,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Crashes is how many times the run crashed and was scheduled again.
+	Crashes int `json:"crashes,omitempty"`
 }
 
 // Duration is how long the run took, or has taken so far.
@@ -75,7 +89,7 @@ func ParseState(s string) (runtime.State, error) {
 }
 
 const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from,
-	scheduled_at, schedule_id, schedule_key, late`
+	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -143,9 +157,20 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 		var resumed, sid, key sql.NullString
 		var sat sql.NullInt64
 		var late bool
+		var dep, pool, bundle, worker sql.NullString
+		var lease, created sql.NullInt64
+		var crashes int
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
-			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late); err != nil {
+			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late,
+			&dep, &pool, &bundle, &worker, &lease, &created, &crashes); err != nil {
 			return nil, err
+		}
+		if dep.Valid {
+			r.Server = &ServerRun{Deployment: dep.String, Pool: pool.String, Bundle: bundle.String, Worker: worker.String,
+				LeaseUntil: nullTime(lease), CreatedAt: nullTime(created), Crashes: crashes}
+			if !key.Valid && sat.Valid {
+				r.Scheduled = &Scheduled{At: unixNano(sat.Int64)}
+			}
 		}
 		if key.Valid {
 			r.Scheduled = &Scheduled{At: nullTime(sat), ScheduleID: sid.String, Key: key.String, Late: late}
@@ -156,6 +181,9 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 			return nil, err
 		}
 		r.StartedAt, r.FinishedAt = unixNano(started), nullTime(finished)
+		if started == 0 {
+			r.StartedAt = time.Time{} // a server's run not yet started
+		}
 		runs = append(runs, r)
 	}
 	return runs, rows.Err()

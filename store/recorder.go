@@ -61,6 +61,27 @@ type RecorderOptions struct {
 	// one line says the log was truncated. 0: DefaultLogLimit; negative:
 	// no limit.
 	LogLimit int64
+	// Send, if set, takes each write instead of the store: the run is
+	// recorded by a server (NewRemoteRecorder), whose store applies the
+	// write (Store.ApplyWrite). A write that fails is retried by Send's
+	// caller as it sees fit; its error ends the recording as a write
+	// error does.
+	Send func(context.Context, *Write) error
+}
+
+// Write is one transaction of a Recorder, as it goes to a server: the
+// run's start with its first write, then a chunk of events.
+type Write struct {
+	Start *Start `json:"start,omitempty"`
+	Chunk *Chunk `json:"chunk,omitempty"`
+}
+
+// Start is what the first write of a run adds to its row, which the
+// server made: when it started and its graph (for resume to compare).
+type Start struct {
+	Time    time.Time `json:"time"`
+	DAGHash string    `json:"dag_hash,omitempty"`
+	DAG     string    `json:"dag,omitempty"`
 }
 
 // A Recorder writes one run's events to the store. Emit only queues an
@@ -102,6 +123,13 @@ func (o *Opening) NewRecorder(opt RecorderOptions) *Recorder {
 	return startRecorder(o.Wait, opt)
 }
 
+// NewRemoteRecorder records a run whose row a server made, through
+// opt.Send. The cache entries it is given are not recorded: the cache
+// stays with the store of the process that runs the flow.
+func NewRemoteRecorder(opt RecorderOptions) *Recorder {
+	return startRecorder(func() (*Store, error) { return nil, nil }, opt)
+}
+
 func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 	if opt.FlushEvery <= 0 {
 		opt.FlushEvery = 100 * time.Millisecond
@@ -120,7 +148,7 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 		s, err := open()
 		if err != nil {
 			r.fail(err)
-		} else {
+		} else if s != nil {
 			r.b.db = s.db
 		}
 		r.s = s
@@ -239,13 +267,13 @@ func (r *Recorder) loop() {
 		if !ok {
 			if c := r.takeCache(); (len(c) > 0 || !r.inserted) && !r.failed() {
 				if err := retryBusy(func() error { return r.write(nil, c) }); err != nil {
-					r.fail(fmt.Errorf("run store %s: %w", r.s.Path(), err))
+					r.fail(r.where(err))
 				}
 			}
 			if r.b.stmt != nil {
 				r.b.stmt.Close()
 			}
-			if !r.failed() {
+			if !r.failed() && r.s != nil {
 				r.s.trimLog()
 			}
 			return
@@ -254,7 +282,7 @@ func (r *Recorder) loop() {
 		if !r.failed() { // once a write failed, the rest would only fail too
 			cache := r.takeCache()
 			if err := retryBusy(func() error { return r.write(blocks, cache) }); err != nil {
-				r.fail(fmt.Errorf("run store %s: %w", r.s.Path(), err))
+				r.fail(r.where(err))
 			}
 		}
 		r.q.recycle(blocks)
@@ -263,6 +291,14 @@ func (r *Recorder) loop() {
 			r.sleep(wait)
 		}
 	}
+}
+
+// where says which store a write error is of.
+func (r *Recorder) where(err error) error {
+	if r.s == nil {
+		return fmt.Errorf("run %s on the server: %w", r.opt.Run.ID, err)
+	}
+	return fmt.Errorf("run store %s: %w", r.s.Path(), err)
 }
 
 // sleep waits d, or less if the recorder is closed or many events queue
@@ -287,6 +323,9 @@ func (r *Recorder) write(blocks [][]runtime.Event, cache []CacheEntry) error {
 			b.add(&block[i])
 		}
 	}
+	if r.opt.Send != nil {
+		return r.send(blocks)
+	}
 	tx, err := r.s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return err
@@ -304,6 +343,31 @@ func (r *Recorder) write(blocks [][]runtime.Event, cache []CacheEntry) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		return err
+	}
+	r.inserted = true
+	if n := len(blocks); n > 0 && len(blocks[n-1]) > 0 {
+		r.kept = blocks[n-1][len(blocks[n-1])-1].Time
+	}
+	return nil
+}
+
+// send sends one write to the server.
+func (r *Recorder) send(blocks [][]runtime.Event) error {
+	var w Write
+	if !r.inserted {
+		w.Start = &Start{Time: r.started}
+		if g := r.opt.Graph; g != nil {
+			w.Start.DAGHash, w.Start.DAG = dagHash(g), string(appendDAG(make([]byte, 0, 64*len(g.Nodes)), g))
+		}
+	}
+	if c, ok := r.b.chunk(); ok {
+		w.Chunk = &c
+	}
+	if w.Start == nil && w.Chunk == nil {
+		return nil
+	}
+	if err := r.opt.Send(context.Background(), &w); err != nil {
 		return err
 	}
 	r.inserted = true

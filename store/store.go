@@ -152,9 +152,10 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error { return s.db.Close() }
 
 // markCrashed marks Crashed every unfinished run whose process is gone,
-// with its unfinished task runs.
+// with its unfinished task runs. Runs a server holds are not this
+// machine's: their leases say when they crashed (docs/server.md).
 func (s *Store) markCrashed(ctx context.Context, now time.Time) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`)`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL`)
 	if err != nil {
 		return err
 	}
@@ -246,7 +247,7 @@ func crashRecords(ctx context.Context, tx *sql.Tx, id string, started int64, rr 
 // unfinishedStates lists, for SQL, the states that are not final.
 var unfinishedStates = func() string {
 	var s string
-	for st := runtime.Pending; st <= runtime.Crashed; st++ {
+	for st := range runtime.State(runtime.NumStates) {
 		if !st.Finished() {
 			if s != "" {
 				s += ", "

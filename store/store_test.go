@@ -71,7 +71,7 @@ func recordRun(t *testing.T, s *Store, id, flow string, evs []runtime.Event, opt
 func TestMigrateFromEmpty(t *testing.T) {
 	s, path := openTemp(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 4 {
+	if err != nil || v != SchemaVersion || v != 5 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()
