@@ -1,0 +1,518 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+// The server's runs (docs/server.md): a run is made Scheduled, claimed
+// by a worker (Pending, under a lease), started (Running), and ends in a
+// final state written by its worker or, when the lease lapses, by the
+// server's reaper. Every non-final state has an owner and a deadline:
+// Scheduled is the scheduler's until it is due, Pending and Running the
+// worker's until lease_until, Cancelling the worker's until its lease
+// lapses, then the reaper's.
+
+var (
+	// ErrNotHeld: the worker does not hold the run (it was reaped, or
+	// claimed by another worker); the worker must stop it.
+	ErrNotHeld = errors.New("the run is not held by this worker")
+	// ErrFinished: the run has ended; it cannot change state again.
+	ErrFinished = errors.New("the run has already ended")
+	// ErrNoSuch: the named deployment, pool, token, secret or bundle
+	// does not exist.
+	ErrNoSuch = errors.New("not found")
+)
+
+// NewRun is a run to make of a deployment.
+type NewRun struct {
+	ID         string
+	Deployment *Deployment
+	Parameters json.RawMessage // nil: the deployment's
+	// ScheduledAt is when it is due (zero: now); Scheduled, for a run a
+	// schedule made, its schedule and unique key.
+	ScheduledAt time.Time
+	Scheduled   *Scheduled
+	// Crashes carries the count of a run scheduled again after a crash.
+	Crashes int
+}
+
+// CreateRun inserts a run of a deployment, Scheduled. A scheduled run
+// whose key is taken is refused with an error wrapping ErrKeyTaken.
+func (s *Store) CreateRun(ctx context.Context, nr NewRun, now time.Time) (Run, error) {
+	d := nr.Deployment
+	at := nr.ScheduledAt
+	if at.IsZero() {
+		at = now
+	}
+	params := nr.Parameters
+	if params == nil {
+		params = json.RawMessage(d.Parameters)
+	}
+	var sid, key any
+	if sc := nr.Scheduled; sc != nil && sc.Key != "" {
+		sid, key = sc.ScheduleID, sc.Key
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid,
+			scheduled_at, schedule_id, schedule_key, deployment_id, pool, bundle, created_at, crashes)
+		VALUES (?, ?, ?, ?, ?, '{}', ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.ID, d.Flow, d.File, d.Bundle, jsonObject(params), runtime.Scheduled.String(),
+		at.UnixNano(), sid, key, d.ID, d.Pool, d.Bundle, now.UnixNano(), nr.Crashes)
+	if err != nil {
+		if key != nil && isUniqueViolation(err) {
+			return Run{}, fmt.Errorf("run %s: %w", nr.ID, ErrKeyTaken)
+		}
+		return Run{}, err
+	}
+	return s.GetRun(ctx, nr.ID)
+}
+
+// isUniqueViolation reports whether err is a unique constraint's.
+func isUniqueViolation(err error) bool {
+	for _, s := range []string{"UNIQUE constraint failed", "duplicate key value", "SQLSTATE 23505"} {
+		if containsFold(err.Error(), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Claim gives the worker up to n due runs of its pool, each moved to
+// Pending under a lease until now+lease, in one transaction: a run is
+// claimed once, by one worker. Runs of a paused pool or deployment, and
+// runs whose concurrency scope is full, wait.
+func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease time.Duration, now time.Time) ([]Run, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var poolPaused, poolLimit int
+	err = tx.QueryRowContext(ctx, `SELECT paused, concurrency FROM pools WHERE name = ?`, pool).Scan(&poolPaused, &poolLimit)
+	if errors.Is(err, sql.ErrNoRows) || poolPaused != 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency FROM runs AS r
+		JOIN deployments AS d ON d.id = r.deployment_id
+		WHERE r.pool = ? AND r.state = ? AND r.scheduled_at <= ? AND d.paused = 0
+		ORDER BY r.scheduled_at, r.id LIMIT ?`+s.skipLocked(),
+		pool, runtime.Scheduled.String(), now.UnixNano(), 4*n)
+	if err != nil {
+		return nil, err
+	}
+	type due struct {
+		id, dep string
+		limit   int
+	}
+	var cands []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.dep, &d.limit); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cands = append(cands, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range cands {
+		if len(ids) == n {
+			break
+		}
+		scopes := []scope{{"pool:" + pool, poolLimit}, {"deployment:" + c.dep, c.limit}}
+		ok, err := takeSlots(ctx, tx, c.id, scopes)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = ?, lease_until = ? WHERE id = ? AND state = ?`,
+			runtime.Pending.String(), worker, now.Add(lease).UnixNano(), c.id, runtime.Scheduled.String()); err != nil {
+			return nil, err
+		}
+		ids = append(ids, c.id)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	out := make([]Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.GetRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// skipLocked is what a claim's SELECT ends with: on a database of many
+// writers, the rows another claim has locked are skipped. SQLite has one
+// writer (the transaction holds the write lock from its start).
+func (s *Store) skipLocked() string { return "" }
+
+type scope struct {
+	name  string
+	limit int // 0: no limit
+}
+
+// takeSlots inserts the run's slot in each scope, if every limited scope
+// has room; false if one is full.
+func takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes []scope) (bool, error) {
+	for _, sc := range scopes {
+		if sc.limit <= 0 {
+			continue
+		}
+		var used int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM slots WHERE scope = ?`, sc.name).Scan(&used); err != nil {
+			return false, err
+		}
+		if used >= sc.limit {
+			return false, nil
+		}
+	}
+	for _, sc := range scopes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO slots (scope, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, sc.name, runID); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// ApplyWrite records a write of a run's recorder, sent by the worker
+// that holds the run: its start moves it to Running (a Cancelling run
+// stays Cancelling), its chunk is added (once: a write sent again is
+// taken once), its end finishes it and frees its slots.
+func (s *Store) ApplyWrite(ctx context.Context, runID, worker string, w *Write) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var state string
+	var holder sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT state, worker_id FROM runs WHERE id = ?`, runID).Scan(&state, &holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := runtime.ParseState(state)
+	if err != nil {
+		return err
+	}
+	if holder.String != worker || st.Finished() || st == runtime.Scheduled {
+		return fmt.Errorf("run %s (%s): %w", runID, st, ErrNotHeld)
+	}
+	if w.Start != nil {
+		if err := startRun(ctx, tx, runID, w.Start); err != nil {
+			return err
+		}
+	}
+	if c := w.Chunk; c != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)
+			ON CONFLICT DO NOTHING`, runID, c.Seq, c.Tasks, c.Children, c.LogsZ); err != nil {
+			return err
+		}
+		if f := c.Final; f != nil {
+			if err := endRun(ctx, tx, runID, f.State, f.Msg, f.Time); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+func startRun(ctx context.Context, tx *sql.Tx, runID string, st *Start) error {
+	var dag any
+	if st.DAGHash != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT DO NOTHING`, st.DAGHash, st.DAG); err != nil {
+			return err
+		}
+		dag = st.DAGHash
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET dag = ?, started_at = ?, state = CASE WHEN state = ? THEN ? ELSE state END WHERE id = ?`,
+		dag, st.Time.UnixNano(), runtime.Pending.String(), runtime.Running.String(), runID)
+	return err
+}
+
+// endRun finishes a run that has not finished, and frees its slots.
+func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?, lease_until = NULL
+		WHERE id = ? AND state IN (`+unfinishedStates+`)`, st.String(), msg, at.UnixNano(), runID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID)
+	return err
+}
+
+// Heartbeat renews the worker's leases on the runs it holds, and says
+// which of them are to be cancelled (Cancelling) and which it no longer
+// holds (reaped, or ended by the server): it must stop those.
+func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease time.Duration, now time.Time) (cancel, gone []string, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback()
+	if err := upsertWorker(ctx, tx, w, now); err != nil {
+		return nil, nil, err
+	}
+	until := now.Add(lease).UnixNano()
+	for _, id := range runIDs {
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND worker_id = ?`, id, w.ID).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			gone = append(gone, id)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch state {
+		case runtime.Pending.String(), runtime.Running.String():
+		case runtime.Cancelling.String():
+			cancel = append(cancel, id)
+		default:
+			gone = append(gone, id)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET lease_until = ? WHERE id = ?`, until, id); err != nil {
+			return nil, nil, err
+		}
+	}
+	return cancel, gone, tx.Commit()
+}
+
+// CancelRun asks a run to stop: a Scheduled run is Cancelled at once;
+// a Pending or Running one becomes Cancelling, which its worker sees at
+// its next heartbeat. A run already Cancelling is left as it is.
+func (s *Store) CancelRun(ctx context.Context, runID, msg string, now time.Time) (runtime.State, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND deployment_id IS NOT NULL`, runID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w %q", ErrNotFound, runID)
+	} else if err != nil {
+		return 0, err
+	}
+	st, err := runtime.ParseState(state)
+	if err != nil {
+		return 0, err
+	}
+	switch st {
+	case runtime.Scheduled:
+		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+			return 0, err
+		}
+		st = runtime.Cancelled
+	case runtime.Pending, runtime.Running:
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE id = ?`, runtime.Cancelling.String(), msg, runID); err != nil {
+			return 0, err
+		}
+		st = runtime.Cancelling
+	case runtime.Cancelling:
+	default:
+		return st, fmt.Errorf("run %s is %s: %w", runID, st, ErrFinished)
+	}
+	return st, tx.Commit()
+}
+
+// Reaped is what one pass of the reaper did.
+type Reaped struct {
+	Requeued, Crashed, Cancelled []string // run ids
+	Retries                      []string // the new runs of crashed ones
+}
+
+// Reap ends what lapsed at now: a Pending run whose worker did not start
+// it goes back to Scheduled; a Running one is Crashed (and made again,
+// as a new run, while its deployment's crash_retries allow); a
+// Cancelling one is Cancelled. newID names the runs made again.
+func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (Reaped, error) {
+	var out Reaped
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return out, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id, state, worker_id FROM runs WHERE state IN (?, ?, ?) AND lease_until < ?`,
+		runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String(), now.UnixNano())
+	if err != nil {
+		return out, err
+	}
+	type lapsed struct{ id, state, worker string }
+	var ls []lapsed
+	for rows.Next() {
+		var l lapsed
+		var w sql.NullString
+		if err := rows.Scan(&l.id, &l.state, &w); err != nil {
+			rows.Close()
+			return out, err
+		}
+		l.worker = w.String
+		ls = append(ls, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, err
+	}
+	for _, l := range ls {
+		switch l.state {
+		case runtime.Pending.String():
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = NULL, lease_until = NULL WHERE id = ?`,
+				runtime.Scheduled.String(), l.id); err != nil {
+				return out, err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, l.id); err != nil {
+				return out, err
+			}
+			out.Requeued = append(out.Requeued, l.id)
+		case runtime.Running.String():
+			msg := fmt.Sprintf("crashed: worker %s stopped renewing its lease", l.worker)
+			if err := crashServerRun(ctx, tx, l.id, msg, now); err != nil {
+				return out, err
+			}
+			out.Crashed = append(out.Crashed, l.id)
+			if id, err := retryCrashed(ctx, tx, l.id, newID, now); err != nil {
+				return out, err
+			} else if id != "" {
+				out.Retries = append(out.Retries, id)
+			}
+		default:
+			msg := fmt.Sprintf("cancelled by the server: worker %s did not confirm within its lease", l.worker)
+			if err := crashRecordsAt(ctx, tx, l.id, msg, now); err != nil {
+				return out, err
+			}
+			if err := endRun(ctx, tx, l.id, runtime.Cancelled, msg, now); err != nil {
+				return out, err
+			}
+			out.Cancelled = append(out.Cancelled, l.id)
+		}
+	}
+	return out, tx.Commit()
+}
+
+// crashServerRun marks a run and its unfinished task runs Crashed.
+func crashServerRun(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
+	if err := crashRecordsAt(ctx, tx, id, msg, now); err != nil {
+		return err
+	}
+	return endRun(ctx, tx, id, runtime.Crashed, msg, now)
+}
+
+// crashRecordsAt ends the task runs a run left unfinished, if it
+// started.
+func crashRecordsAt(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
+	var started int64
+	if err := tx.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, id).Scan(&started); err != nil {
+		return err
+	}
+	if started == 0 {
+		return nil
+	}
+	rr, err := readRun(ctx, tx, id, started, nil)
+	if err != nil {
+		return err
+	}
+	return crashRecords(ctx, tx, id, started, rr, msg, now.UnixNano())
+}
+
+// retryCrashed makes a crashed run again, as a new Scheduled run due now,
+// if its deployment allows another; it returns the new run's id, or "".
+func retryCrashed(ctx context.Context, tx *sql.Tx, id string, newID func() string, now time.Time) (string, error) {
+	var crashes, allowed int
+	err := tx.QueryRowContext(ctx, `SELECT r.crashes, d.crash_retries FROM runs AS r JOIN deployments AS d ON d.id = r.deployment_id WHERE r.id = ?`, id).
+		Scan(&crashes, &allowed)
+	if errors.Is(err, sql.ErrNoRows) || crashes >= allowed {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	nid := newID()
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, message, started_at, pid,
+			scheduled_at, deployment_id, pool, bundle, created_at, crashes, resumed_from)
+		SELECT ?, flow, file, file_sha256, parameters, context, ?, ?, 0, 0, ?, deployment_id, pool, bundle, ?, crashes + 1, NULL
+		FROM runs WHERE id = ?`, nid, runtime.Scheduled.String(), "made again: run "+id+" crashed",
+		now.UnixNano(), now.UnixNano(), id)
+	return nid, err
+}
+
+// LeadFor takes or renews the lease of the named singleton for holder
+// until now+ttl; true when holder has it. A lease that lapsed goes to
+// whoever asks first.
+func (s *Store) LeadFor(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error) {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO leader (name, holder, until) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+		WHERE leader.holder = excluded.holder OR leader.until < ?`,
+		name, holder, now.Add(ttl).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, err
+	}
+	var h string
+	if err := s.db.QueryRowContext(ctx, `SELECT holder FROM leader WHERE name = ?`, name).Scan(&h); err != nil {
+		return false, err
+	}
+	return h == holder, nil
+}
+
+// ServerRunFilter selects a server's runs, newest first, a page at a
+// time: After is the last run of the page before (keyset pagination).
+type ServerRunFilter struct {
+	State, Flow, Deployment string
+	Limit                   int
+	After                   *Run
+}
+
+// ListServerRuns lists the runs of deployments f selects.
+func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, error) {
+	q := `SELECT ` + runColumns + ` FROM runs WHERE deployment_id IS NOT NULL`
+	var args []any
+	if f.State != "" {
+		st, err := ParseState(f.State)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND state = ?`
+		args = append(args, st.String())
+	}
+	if f.Flow != "" {
+		q += ` AND flow = ?`
+		args = append(args, f.Flow)
+	}
+	if f.Deployment != "" {
+		q += ` AND deployment_id = ?`
+		args = append(args, f.Deployment)
+	}
+	if a := f.After; a != nil && a.Server != nil {
+		c := a.Server.CreatedAt.UnixNano()
+		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, c, c, a.ID)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit)
+	return s.queryRuns(ctx, q, args...)
+}

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+)
+
+var t0 = time.Date(2026, 3, 27, 2, 0, 0, 0, time.UTC)
+
+// deployed opens a store holding one deployment "F/nightly" of pool p.
+func deployed(t *testing.T, mod func(*Deployment)) (*Store, Deployment) {
+	t.Helper()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.PutBundle(ctx, "h1", []byte("tar"), t0); err != nil {
+		t.Fatal(err)
+	}
+	d := Deployment{ID: "d1", Flow: "F", Name: "nightly", File: "f.star", Bundle: "h1", Pool: "p"}
+	if mod != nil {
+		mod(&d)
+	}
+	d, err := s.PutDeployment(ctx, d, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, d
+}
+
+func state(t *testing.T, s *Store, id string) runtime.State {
+	t.Helper()
+	r, err := s.GetRun(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.State
+}
+
+func ids(runs []Run) []string {
+	var out []string
+	for _, r := range runs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// TestServerRunLifecycle walks a run through every state a worker moves
+// it to, and checks the moves that must be refused.
+func TestServerRunLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s, d := deployed(t, nil)
+	if _, err := s.CreateRun(ctx, NewRun{ID: "r1", Deployment: &d}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, s, "r1"); st != runtime.Scheduled {
+		t.Fatalf("new run is %s, want Scheduled", st)
+	}
+	// Not claimable before it is due, nor from another pool.
+	if runs, err := s.Claim(ctx, "p", "w1", 1, time.Second, t0.Add(-time.Second)); err != nil || len(runs) != 0 {
+		t.Fatalf("claim before due: %v, %v", ids(runs), err)
+	}
+	if runs, err := s.Claim(ctx, "other", "w1", 1, time.Second, t0); err != nil || len(runs) != 0 {
+		t.Fatalf("claim from another pool: %v, %v", ids(runs), err)
+	}
+	// A write before the claim is refused.
+	if err := s.ApplyWrite(ctx, "r1", "w1", &Write{Start: &Start{Time: t0}}); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("write to a Scheduled run: %v, want ErrNotHeld", err)
+	}
+	runs, err := s.Claim(ctx, "p", "w1", 5, 30*time.Second, t0)
+	if err != nil || !slices.Equal(ids(runs), []string{"r1"}) {
+		t.Fatalf("claim: %v, %v; want [r1]", ids(runs), err)
+	}
+	if r := runs[0]; r.State != runtime.Pending || r.Server.Worker != "w1" || !r.Server.LeaseUntil.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("claimed run: %s by %q until %v", r.State, r.Server.Worker, r.Server.LeaseUntil)
+	}
+	// Claimed once: a second worker gets nothing.
+	if runs, _ := s.Claim(ctx, "p", "w2", 5, time.Second, t0); len(runs) != 0 {
+		t.Fatalf("second claim got %v", ids(runs))
+	}
+	if err := s.ApplyWrite(ctx, "r1", "w2", &Write{Start: &Start{Time: t0}}); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("write by another worker: %v, want ErrNotHeld", err)
+	}
+	if err := s.ApplyWrite(ctx, "r1", "w1", &Write{Start: &Start{Time: t0.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, s, "r1"); st != runtime.Running {
+		t.Fatalf("started run is %s, want Running", st)
+	}
+	cancel, gone, err := s.Heartbeat(ctx, Worker{ID: "w1", Pool: "p", Name: "w", Slots: 1}, []string{"r1", "zzz"}, time.Minute, t0.Add(2*time.Second))
+	if err != nil || len(cancel) != 0 || !slices.Equal(gone, []string{"zzz"}) {
+		t.Fatalf("heartbeat: cancel %v gone %v, %v", cancel, gone, err)
+	}
+	if st, err := s.CancelRun(ctx, "r1", "by test", t0); err != nil || st != runtime.Cancelling {
+		t.Fatalf("cancel a Running run: %s, %v; want Cancelling", st, err)
+	}
+	cancel, _, _ = s.Heartbeat(ctx, Worker{ID: "w1", Pool: "p"}, []string{"r1"}, time.Minute, t0.Add(3*time.Second))
+	if !slices.Equal(cancel, []string{"r1"}) {
+		t.Fatalf("heartbeat after cancel: %v, want [r1]", cancel)
+	}
+	// The child stops and says so: the run ends Cancelled, once.
+	final := &Chunk{Seq: 9, Tasks: "[]", Children: "{}", Final: &Final{State: runtime.Cancelled, Msg: "interrupted", Time: t0.Add(4 * time.Second)}}
+	if err := s.ApplyWrite(ctx, "r1", "w1", &Write{Chunk: final}); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, s, "r1"); st != runtime.Cancelled {
+		t.Fatalf("run is %s, want Cancelled", st)
+	}
+	if err := s.ApplyWrite(ctx, "r1", "w1", &Write{Chunk: final}); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("write to an ended run: %v, want ErrNotHeld", err)
+	}
+	if _, err := s.CancelRun(ctx, "r1", "again", t0); !errors.Is(err, ErrFinished) {
+		t.Fatalf("cancel an ended run: %v, want ErrFinished", err)
+	}
+	var slots int
+	s.db.QueryRow(`SELECT count(*) FROM slots`).Scan(&slots)
+	if slots != 0 {
+		t.Errorf("%d slots left after the run ended", slots)
+	}
+}
+
+// TestCancelScheduled: a run no worker holds is Cancelled at once.
+func TestCancelScheduled(t *testing.T) {
+	ctx := context.Background()
+	s, d := deployed(t, nil)
+	s.CreateRun(ctx, NewRun{ID: "r1", Deployment: &d}, t0)
+	if st, err := s.CancelRun(ctx, "r1", "no", t0); err != nil || st != runtime.Cancelled {
+		t.Fatalf("cancel: %s, %v", st, err)
+	}
+	if runs, _ := s.Claim(ctx, "p", "w", 1, time.Second, t0.Add(time.Hour)); len(runs) != 0 {
+		t.Fatalf("a cancelled run was claimed: %v", ids(runs))
+	}
+}
+
+// TestReap: each state with a lapsed lease goes where its owner would
+// have taken it.
+func TestReap(t *testing.T) {
+	ctx := context.Background()
+	s, d := deployed(t, func(d *Deployment) { d.CrashRetries = 1 })
+	for _, id := range []string{"pending", "running", "cancelling"} {
+		s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0)
+	}
+	if runs, err := s.Claim(ctx, "p", "w", 3, 2*time.Second, t0); err != nil || len(runs) != 3 {
+		t.Fatalf("claim: %v, %v", ids(runs), err)
+	}
+	s.ApplyWrite(ctx, "running", "w", &Write{Start: &Start{Time: t0}})
+	s.ApplyWrite(ctx, "cancelling", "w", &Write{Start: &Start{Time: t0}})
+	s.CancelRun(ctx, "cancelling", "", t0)
+	n := 0
+	newID := func() string { n++; return fmt.Sprintf("again%d", n) }
+	// Not lapsed yet: nothing happens.
+	if r, err := s.Reap(ctx, t0.Add(time.Second), newID); err != nil || len(r.Requeued)+len(r.Crashed)+len(r.Cancelled) != 0 {
+		t.Fatalf("early reap: %+v, %v", r, err)
+	}
+	r, err := s.Reap(ctx, t0.Add(3*time.Second), newID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Requeued, []string{"pending"}) || !slices.Equal(r.Crashed, []string{"running"}) ||
+		!slices.Equal(r.Cancelled, []string{"cancelling"}) || !slices.Equal(r.Retries, []string{"again1"}) {
+		t.Fatalf("reap: %+v", r)
+	}
+	for id, want := range map[string]runtime.State{"pending": runtime.Scheduled, "running": runtime.Crashed,
+		"cancelling": runtime.Cancelled, "again1": runtime.Scheduled} {
+		if st := state(t, s, id); st != want {
+			t.Errorf("%s is %s, want %s", id, st, want)
+		}
+	}
+	// The retry crashes too: crash_retries=1 allows no third run.
+	s.Claim(ctx, "p", "w", 5, time.Second, t0.Add(4*time.Second))
+	s.ApplyWrite(ctx, "again1", "w", &Write{Start: &Start{Time: t0}})
+	r, _ = s.Reap(ctx, t0.Add(time.Minute), newID)
+	if !slices.Contains(r.Crashed, "again1") || len(r.Retries) != 0 {
+		t.Fatalf("second reap: %+v, want again1 crashed and no retry", r)
+	}
+	// The worker of a reaped run hears it is gone.
+	_, gone, _ := s.Heartbeat(ctx, Worker{ID: "w", Pool: "p"}, []string{"running"}, time.Second, t0.Add(time.Minute))
+	if !slices.Equal(gone, []string{"running"}) {
+		t.Errorf("heartbeat for a crashed run: gone %v", gone)
+	}
+}
+
+// TestConcurrencySlots: a deployment's limit holds across claims, and a
+// run that ends frees its slot.
+func TestConcurrencySlots(t *testing.T) {
+	ctx := context.Background()
+	s, d := deployed(t, func(d *Deployment) { d.Concurrency = 2 })
+	for i := range 5 {
+		s.CreateRun(ctx, NewRun{ID: fmt.Sprintf("r%d", i), Deployment: &d}, t0)
+	}
+	a, _ := s.Claim(ctx, "p", "w1", 1, time.Minute, t0)
+	b, _ := s.Claim(ctx, "p", "w2", 5, time.Minute, t0)
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("claims under a limit of 2: %v and %v", ids(a), ids(b))
+	}
+	id := a[0].ID
+	s.ApplyWrite(ctx, id, "w1", &Write{Start: &Start{Time: t0}, Chunk: &Chunk{Seq: 1, Tasks: "[]", Children: "{}",
+		Final: &Final{State: runtime.Success, Time: t0}}})
+	c, _ := s.Claim(ctx, "p", "w1", 5, time.Minute, t0)
+	if len(c) != 1 {
+		t.Fatalf("after one ended, claimed %v, want one run", ids(c))
+	}
+}
+
+// TestScheduledKeyOnce: a scheduled time makes one run, however often
+// it is made.
+func TestScheduledKeyOnce(t *testing.T) {
+	ctx := context.Background()
+	s, d := deployed(t, nil)
+	sc := &Scheduled{ScheduleID: "d1/0", Key: "d1/0@2026-03-27T02:00:00Z"}
+	if _, err := s.CreateRun(ctx, NewRun{ID: "a", Deployment: &d, ScheduledAt: t0, Scheduled: sc}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRun(ctx, NewRun{ID: "b", Deployment: &d, ScheduledAt: t0, Scheduled: sc}, t0); !errors.Is(err, ErrKeyTaken) {
+		t.Fatalf("second run of one key: %v, want ErrKeyTaken", err)
+	}
+	if at, err := s.LastScheduledOf(ctx, "d1", "d1/0"); err != nil || !at.Equal(t0) {
+		t.Fatalf("LastScheduledOf = %v, %v", at, err)
+	}
+}
+
+// TestLeader: one holder at a time; a lapsed lease passes on.
+func TestLeader(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if ok, err := s.LeadFor(ctx, "scheduler", "a", 10*time.Second, t0); !ok || err != nil {
+		t.Fatalf("a: %v, %v", ok, err)
+	}
+	if ok, _ := s.LeadFor(ctx, "scheduler", "b", 10*time.Second, t0.Add(5*time.Second)); ok {
+		t.Fatal("b took a live lease")
+	}
+	if ok, _ := s.LeadFor(ctx, "scheduler", "a", 10*time.Second, t0.Add(9*time.Second)); !ok {
+		t.Fatal("a could not renew")
+	}
+	if ok, _ := s.LeadFor(ctx, "scheduler", "b", 10*time.Second, t0.Add(20*time.Second)); !ok {
+		t.Fatal("b did not take a lapsed lease")
+	}
+}
