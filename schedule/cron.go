@@ -41,11 +41,11 @@ func Cron(expr string, dayOr bool, o Options) (*Schedule, error) {
 	if spec.next(DefaultAnchor).IsZero() {
 		return nil, fmt.Errorf("cron %q: matches no day (a day of the month that the months given do not have?)", expr)
 	}
-	detail := ""
+	detail, sp := "", Spec{}
 	if !dayOr {
-		detail = "day_or=False"
+		detail, sp.DayOr = "day_or=False", new(false)
 	}
-	return newSchedule(KindCron, expr, detail, o, spec.next)
+	return newSchedule(KindCron, expr, detail, o, spec.next, sp)
 }
 
 func parseCron(expr string) (*cronSpec, error) {

@@ -89,7 +89,7 @@ func Interval(every, start string, o Options) (*Schedule, error) {
 	if start != "" {
 		detail = fmt.Sprintf("start=%q", start)
 	}
-	return newSchedule(KindInterval, every, detail, o, spec.next)
+	return newSchedule(KindInterval, every, detail, o, spec.next, Spec{Start: start})
 }
 
 func (s *intervalSpec) next(t time.Time) time.Time {

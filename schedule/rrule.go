@@ -62,7 +62,7 @@ func RRule(text string, o Options) (*Schedule, error) {
 	if spec.next(spec.z.resolve(opt.Dtstart).Add(-time.Second)).IsZero() {
 		return nil, fmt.Errorf("rrule %q: matches no time", text)
 	}
-	return newSchedule(KindRRule, text, "", o, spec.next)
+	return newSchedule(KindRRule, text, "", o, spec.next, Spec{})
 }
 
 // rruleOptions parses a rule in wall time, DTSTART defaulting to

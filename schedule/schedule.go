@@ -39,6 +39,41 @@ type Schedule struct {
 	parameters map[string]any
 	id         string
 	next       func(after time.Time) time.Time
+	spec       Spec
+}
+
+// Spec is a schedule as data, for a server to keep and build again:
+// Build(s.Spec()) has s's id and times.
+type Spec struct {
+	Kind Kind   `json:"kind"`
+	Expr string `json:"expr"` // the cron expression, the interval ("6h") or the rule
+	// DayOr is cron's (false only when given so); Start an interval's
+	// anchor as given ("" for the default).
+	DayOr      *bool          `json:"day_or,omitempty"`
+	Start      string         `json:"start,omitempty"`
+	Timezone   string         `json:"timezone"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+// Spec is s as data.
+func (s *Schedule) Spec() Spec { return s.spec }
+
+// Build makes the schedule sp describes.
+func (sp Spec) Build() (*Schedule, error) {
+	loc, err := LoadLocation(sp.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	o := Options{Location: loc, Parameters: sp.Parameters}
+	switch sp.Kind {
+	case KindCron:
+		return Cron(sp.Expr, sp.DayOr == nil || *sp.DayOr, o)
+	case KindInterval:
+		return Interval(sp.Expr, sp.Start, o)
+	case KindRRule:
+		return RRule(sp.Expr, o)
+	}
+	return nil, fmt.Errorf("schedule kind %q: want cron, interval or rrule", sp.Kind)
 }
 
 // Kind is cron, interval or rrule.
@@ -80,7 +115,7 @@ type Options struct {
 	Parameters map[string]any
 }
 
-func newSchedule(kind Kind, expr, detail string, o Options, next func(time.Time) time.Time) (*Schedule, error) {
+func newSchedule(kind Kind, expr, detail string, o Options, next func(time.Time) time.Time, spec Spec) (*Schedule, error) {
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
@@ -89,9 +124,10 @@ func newSchedule(kind Kind, expr, detail string, o Options, next func(time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("parameters: %v", err)
 	}
+	spec.Kind, spec.Expr, spec.Timezone, spec.Parameters = kind, expr, loc.String(), o.Parameters
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s", kind, expr, detail, loc.String(), params)))
 	return &Schedule{kind: kind, expr: expr, detail: detail, loc: loc, parameters: o.Parameters,
-		id: string(kind) + "-" + hex.EncodeToString(sum[:6]), next: next}, nil
+		id: string(kind) + "-" + hex.EncodeToString(sum[:6]), next: next, spec: spec}, nil
 }
 
 // LoadLocation is time.LoadLocation with a message that names the problem;
