@@ -28,6 +28,7 @@ import (
 	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -197,14 +198,9 @@ type Request struct {
 	Scheduled *store.Scheduled
 }
 
-// ScheduledContext is the context a run scheduled at t gets:
-// scheduled_start_time (RFC 3339 in t's zone), date (the same instant)
-// and today, from which yesterday, tomorrow and the _nodash keys follow:
-// the scheduled day in t's zone, not the day the run happens to start.
-func ScheduledContext(t time.Time) map[string]string {
-	ts := t.Format(time.RFC3339Nano)
-	return map[string]string{"scheduled_start_time": ts, "date": ts, "today": t.Format(time.DateOnly)}
-}
+// ScheduledContext is schedule.Context: the context a run scheduled at t
+// gets.
+func ScheduledContext(t time.Time) map[string]string { return schedule.Context(t) }
 
 // Run is a flow run built and ready to execute.
 type Run struct {

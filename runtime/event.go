@@ -24,6 +24,17 @@ func (k Kind) String() string { return kindNames[k] }
 // MarshalText encodes a kind by name.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText decodes a kind by name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return errors.New("unknown event kind " + string(b))
+}
+
 // Level is a log line's severity.
 type Level uint8
 
@@ -40,6 +51,13 @@ func (l Level) String() string { return levelNames[l] }
 
 // MarshalText encodes a level by name.
 func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText decodes a level by name.
+func (l *Level) UnmarshalText(b []byte) error {
+	v, err := ParseLevel(string(b))
+	*l = v
+	return err
+}
 
 // ParseLevel reads a level name, in any case.
 func ParseLevel(s string) (Level, error) {

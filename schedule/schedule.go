@@ -155,3 +155,12 @@ func LoadLocation(name string) (*time.Location, error) {
 func Key(flow, scheduleID string, t time.Time) string {
 	return "sched/" + url.PathEscape(flow) + "/" + url.PathEscape(scheduleID) + "/" + t.UTC().Format(time.RFC3339Nano)
 }
+
+// Context is the context a run scheduled at t gets: scheduled_start_time
+// (RFC 3339 in t's zone), date (the same instant) and today, from which
+// yesterday, tomorrow and the _nodash keys follow: the scheduled day in
+// t's zone, not the day the run happens to start.
+func Context(t time.Time) map[string]string {
+	ts := t.Format(time.RFC3339Nano)
+	return map[string]string{"scheduled_start_time": ts, "date": ts, "today": t.Format(time.DateOnly)}
+}

@@ -354,3 +354,11 @@ func (s *Store) ListWorkers(ctx context.Context, since time.Time) ([]Worker, err
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
+
+// NextDue is the time the next Scheduled run of a pool falls due, zero
+// if none is waiting.
+func (s *Store) NextDue(ctx context.Context, pool string) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT min(scheduled_at) FROM runs WHERE pool = ? AND state = ?`, pool, runtime.Scheduled.String()).Scan(&at)
+	return nullTime(at), err
+}

@@ -39,6 +39,9 @@ type NewRun struct {
 	// schedule made, its schedule and unique key.
 	ScheduledAt time.Time
 	Scheduled   *Scheduled
+	// Context is the run's context (for a scheduled run, the keys of
+	// schedule.Context), a JSON object; nil: {}.
+	Context json.RawMessage
 	// Crashes carries the count of a run scheduled again after a crash.
 	Crashes int
 }
@@ -61,8 +64,8 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun, now time.Time) (Run, e
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid,
 			scheduled_at, schedule_id, schedule_key, deployment_id, pool, bundle, created_at, crashes)
-		VALUES (?, ?, ?, ?, ?, '{}', ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nr.ID, d.Flow, d.File, d.Bundle, jsonObject(params), runtime.Scheduled.String(),
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.ID, d.Flow, d.File, d.Bundle, jsonObject(params), jsonObject(nr.Context), runtime.Scheduled.String(),
 		at.UnixNano(), sid, key, d.ID, d.Pool, d.Bundle, now.UnixNano(), nr.Crashes)
 	if err != nil {
 		if key != nil && isUniqueViolation(err) {
@@ -104,7 +107,7 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency FROM runs AS r
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency, d.overlap FROM runs AS r
 		JOIN deployments AS d ON d.id = r.deployment_id
 		WHERE r.pool = ? AND r.state = ? AND r.scheduled_at <= ? AND d.paused = 0
 		ORDER BY r.scheduled_at, r.id LIMIT ?`+s.skipLocked(),
@@ -113,13 +116,13 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 		return nil, err
 	}
 	type due struct {
-		id, dep string
-		limit   int
+		id, dep, overlap string
+		limit            int
 	}
 	var cands []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.dep, &d.limit); err != nil {
+		if err := rows.Scan(&d.id, &d.dep, &d.limit, &d.overlap); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -134,7 +137,18 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 		if len(ids) == n {
 			break
 		}
-		scopes := []scope{{"pool:" + pool, poolLimit}, {"deployment:" + c.dep, c.limit}}
+		start, err := overlap(ctx, tx, c.id, c.dep, c.overlap, now)
+		if err != nil {
+			return nil, err
+		}
+		if !start {
+			continue
+		}
+		limit := c.limit
+		if c.overlap == "queue" && limit == 0 {
+			limit = 1 // one at a time: the next waits for a free slot
+		}
+		scopes := []scope{{"pool:" + pool, poolLimit}, {"deployment:" + c.dep, limit}}
 		ok, err := takeSlots(ctx, tx, c.id, scopes)
 		if err != nil {
 			return nil, err
@@ -160,6 +174,31 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// overlap applies a deployment's overlap policy to its due run id, given
+// the runs of the deployment in progress: skip ends it Cancelled (false:
+// do not start it), cancel_other asks the others to stop. allow and
+// queue start it (queue through a slot of one).
+func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.Time) (bool, error) {
+	if policy != "skip" && policy != "cancel_other" {
+		return true, nil
+	}
+	var active int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE deployment_id = ? AND state IN (?, ?, ?)`, dep,
+		runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String()).Scan(&active); err != nil {
+		return false, err
+	}
+	if active == 0 {
+		return true, nil
+	}
+	if policy == "skip" {
+		return false, endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE deployment_id = ? AND state IN (?, ?)`,
+		runtime.Cancelling.String(), "cancelled: run "+id+" of the deployment is due (overlap=\"cancel_other\")", dep,
+		runtime.Pending.String(), runtime.Running.String())
+	return true, err
 }
 
 // skipLocked is what a claim's SELECT ends with: on a database of many
@@ -515,4 +554,55 @@ func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, e
 	}
 	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit)
 	return s.queryRuns(ctx, q, args...)
+}
+
+// DropMissed applies catch-up to the runs a deployment's schedules made
+// that were due before `before` and never claimed (the servers were down
+// at their time): "all" keeps them, "none" ends every one Cancelled,
+// "latest" (or "") keeps the newest of each schedule. It returns the ids
+// it ended.
+func (s *Store) DropMissed(ctx context.Context, deployment, catchup string, before, now time.Time) ([]string, error) {
+	if catchup == "all" {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id, schedule_id FROM runs WHERE deployment_id = ? AND state = ? AND schedule_key IS NOT NULL
+		AND scheduled_at < ? ORDER BY schedule_id, scheduled_at DESC, id`, deployment, runtime.Scheduled.String(), before.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	var drop []string
+	kept := map[string]bool{}
+	for rows.Next() {
+		var id, sid string
+		if err := rows.Scan(&id, &sid); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if catchup != "none" && !kept[sid] {
+			kept[sid] = true
+			continue
+		}
+		drop = append(drop, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	msg := fmt.Sprintf("missed: no server ran at its time, and catchup=%q runs only ", catchup)
+	if catchup == "none" {
+		msg += "the times still on time"
+	} else {
+		msg += "the newest missed time"
+	}
+	for _, id := range drop {
+		if err := endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {
+			return nil, err
+		}
+	}
+	return drop, tx.Commit()
 }

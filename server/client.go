@@ -1,0 +1,120 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client speaks the API for the CLI and the worker.
+type Client struct {
+	Base  string // http://127.0.0.1:4200
+	Token string
+	HTTP  *http.Client
+}
+
+// APIError is an error answer of the API (application/problem+json).
+type APIError struct {
+	Status int
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Message  string `json:"message"`
+		Location string `json:"location"`
+	} `json:"errors"`
+}
+
+func (e *APIError) Error() string {
+	msg := e.Detail
+	if msg == "" {
+		msg = e.Title
+	}
+	for _, d := range e.Errors {
+		msg += "\n  " + strings.TrimPrefix(d.Location, "body.") + ": " + d.Message
+	}
+	return fmt.Sprintf("server: %s (%d)", msg, e.Status)
+}
+
+// Do sends a request with an optional JSON (or raw []byte) body and
+// decodes a JSON answer into out, if not nil.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ctype := ""
+	switch b := in.(type) {
+	case nil:
+	case []byte:
+		body, ctype = bytes.NewReader(b), "application/octet-stream"
+	default:
+		j, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, ctype = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+"/api/v1"+path, body)
+	if err != nil {
+		return err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		e := &APIError{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil || e.Title == "" && e.Detail == "" {
+			e.Detail = strings.TrimSpace(string(b))
+		}
+		return e
+	}
+	if out == nil {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw, err = io.ReadAll(resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Query is path with the non-empty values of kv as its query.
+func Query(path string, kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
+}
+
+// PathEscape escapes one path segment.
+func PathEscape(s string) string { return url.PathEscape(s) }
+
+// Backoff is how long to wait before the n-th retry of a failed call to
+// the server: 100 ms doubling to 5 s.
+func Backoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(n, 6)
+	return min(d, 5*time.Second)
+}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+// op is an operation of the API under /api/v1 that needs action.
+func op(id, method, path, action, summary string) huma.Operation {
+	o := huma.Operation{OperationID: id, Method: method, Path: "/api/v1" + path, Summary: summary,
+		Metadata: map[string]any{"action": action}}
+	if action != "" {
+		o.Security = []map[string][]string{{"bearer": {}}}
+	}
+	return o
+}
+
+func (s *Server) routes() {
+	s.api.OpenAPI().Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer"},
+	}
+	s.runRoutes()
+	s.deploymentRoutes()
+	s.workerRoutes()
+	s.adminRoutes()
+}
+
+// RunList is a page of runs; Next, when set, is the cursor of the next.
+type RunList struct {
+	Runs []store.Run `json:"runs"`
+	Next string      `json:"next,omitempty"`
+}
+
+// RunDetail is a run with its task runs.
+type RunDetail struct {
+	Run      store.Run       `json:"run"`
+	TaskRuns []store.TaskRun `json:"task_runs"`
+}
+
+// RunPath names a run in a path.
+type RunPath struct {
+	ID string `path:"id" doc:"a run id, or a prefix of one that only it has"`
+}
+
+func (s *Server) runRoutes() {
+	huma.Register(s.api, op("list-runs", http.MethodGet, "/runs", "runs.read", "List runs, newest first"),
+		func(ctx context.Context, in *struct {
+			State      string `query:"state" doc:"only runs in this state"`
+			Flow       string `query:"flow"`
+			Deployment string `query:"deployment" doc:"FLOW/NAME or id"`
+			Limit      int    `query:"limit" minimum:"0" maximum:"1000" doc:"at most this many (default 100)"`
+			After      string `query:"after" doc:"the cursor of the previous page (its last run's id)"`
+		}) (*struct{ Body RunList }, error) {
+			f := store.ServerRunFilter{State: in.State, Flow: in.Flow, Limit: in.Limit}
+			if f.State != "" {
+				if _, err := runtime.ParseState(f.State); err != nil {
+					return nil, huma.Error422UnprocessableEntity(err.Error())
+				}
+			}
+			if in.Deployment != "" {
+				d, err := s.st.GetDeployment(ctx, in.Deployment)
+				if err != nil {
+					return nil, problem(err)
+				}
+				f.Deployment = d.ID
+			}
+			if in.After != "" {
+				r, err := s.st.GetRun(ctx, in.After)
+				if err != nil {
+					return nil, huma.Error422UnprocessableEntity("after: " + err.Error())
+				}
+				f.After = &r
+			}
+			runs, err := s.st.ListServerRuns(ctx, f)
+			if err != nil {
+				return nil, problem(err)
+			}
+			out := RunList{Runs: orNone(runs)}
+			if lim := max(f.Limit, 0); len(runs) > 0 && (lim == 0 && len(runs) == 100 || len(runs) == lim) {
+				out.Next = runs[len(runs)-1].ID
+			}
+			return &struct{ Body RunList }{out}, nil
+		})
+
+	huma.Register(s.api, op("get-run", http.MethodGet, "/runs/{id}", "runs.read", "A run and its task runs"),
+		func(ctx context.Context, in *RunPath) (*struct{ Body RunDetail }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			trs, err := s.st.TaskRuns(ctx, r.ID)
+			if err != nil {
+				return nil, problem(err)
+			}
+			if trs == nil {
+				trs = []store.TaskRun{}
+			}
+			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: trs}}, nil
+		})
+
+	huma.Register(s.api, op("cancel-run", http.MethodPost, "/runs/{id}/cancel", "runs.cancel", "Cancel a run"),
+		func(ctx context.Context, in *RunPath) (*struct{ Body store.Run }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.st.CancelRun(ctx, r.ID, "cancelled by "+principalOf(ctx).Role+" token "+principalOf(ctx).TokenID, s.opt.Now()); err != nil {
+				return nil, problem(err)
+			}
+			r, err = s.st.GetRun(ctx, r.ID)
+			return &struct{ Body store.Run }{r}, problem(err)
+		})
+
+	huma.Register(s.api, op("run-logs", http.MethodGet, "/runs/{id}/logs", "runs.read", "A run's events, in order"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			AfterSeq uint64 `query:"after_seq" doc:"only events after this sequence number"`
+			Task     string `query:"task" doc:"only this task's events"`
+		}) (*struct{ Body LogPage }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			evs, err := s.st.Logs(ctx, r.ID, store.LogFilter{Task: in.Task, After: in.AfterSeq})
+			if err != nil {
+				return nil, problem(err)
+			}
+			page := LogPage{Events: make([]Event, 0, len(evs)), State: r.State}
+			for _, e := range evs {
+				page.Events = append(page.Events, EventOf(e))
+			}
+			return &struct{ Body LogPage }{page}, nil
+		})
+}
+
+// LogPage is a run's events after a point, and the run's state then:
+// a client following the log stops once the state is final and the
+// events are read.
+type LogPage struct {
+	Events []Event       `json:"events"`
+	State  runtime.State `json:"state"`
+}
+
+// Event is a runtime.Event as the API gives it.
+type Event struct {
+	Seq      uint64        `json:"seq"`
+	Time     string        `json:"time"`
+	Kind     runtime.Kind  `json:"kind"`
+	Task     string        `json:"task,omitempty"`
+	MapIndex int           `json:"map_index"`
+	Attempt  int           `json:"attempt,omitempty"`
+	State    runtime.State `json:"state"`
+	Level    runtime.Level `json:"level"`
+	Msg      string        `json:"msg,omitempty"`
+	Children int           `json:"children,omitempty"`
+}
+
+// EventOf is e for the API.
+func EventOf(e runtime.Event) Event {
+	return Event{Seq: e.Seq, Time: e.Time.Format("2006-01-02T15:04:05.000000000Z07:00"), Kind: e.Kind, Task: e.TaskRun,
+		MapIndex: e.MapIndex, Attempt: e.Attempt, State: e.State, Level: e.Level, Msg: e.Msg, Children: e.Children}
+}
+
+// serverRun is the run id names, if a server holds it.
+func (s *Server) serverRun(ctx context.Context, id string) (store.Run, error) {
+	r, err := s.st.GetRun(ctx, id)
+	if err != nil {
+		return r, problem(err)
+	}
+	if r.Server == nil {
+		return r, huma.Error404NotFound(fmt.Sprintf("run %s is not a server's run", id))
+	}
+	return r, nil
+}
+
+func orNone[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// RunRequest creates a run of a deployment.
+type RunRequest struct {
+	// Parameters override the deployment's (a JSON object).
+	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
+}

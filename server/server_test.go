@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+type testServer struct {
+	srv   *Server
+	http  *httptest.Server
+	st    *store.Store
+	admin *Client
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "wfsh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := New(Options{Store: st, Lease: 2 * time.Second})
+	tok, err := s.Bootstrap(context.Background(), "")
+	if err != nil || !strings.HasPrefix(tok, TokenPrefix) {
+		t.Fatalf("bootstrap: %q, %v", tok, err)
+	}
+	if again, err := s.Bootstrap(context.Background(), ""); again != "" || err != nil {
+		t.Fatalf("second bootstrap made a token: %q, %v", again, err)
+	}
+	h := httptest.NewServer(s.Handler())
+	t.Cleanup(h.Close)
+	return &testServer{srv: s, http: h, st: st, admin: &Client{Base: h.URL, Token: tok}}
+}
+
+// token makes a token of a role (a worker's for pool "default").
+func (ts *testServer) token(t *testing.T, role string) *Client {
+	t.Helper()
+	req := TokenRequest{Name: role, Role: role}
+	if role == RoleWorker {
+		req.Pool = "default"
+	}
+	var out NewTokenReply
+	if err := ts.admin.Do(context.Background(), "POST", "/tokens", req, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &Client{Base: ts.admin.Base, Token: out.Token}
+}
+
+func status(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	if err == nil {
+		return 200
+	}
+	return -1
+}
+
+// deploy uploads a bundle and makes the deployment F/nightly.
+func (ts *testServer) deploy(t *testing.T, c *Client, spec DeploymentSpec) DeploymentInfo {
+	t.Helper()
+	ctx := context.Background()
+	data := []byte("bundle bytes")
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	if err := c.Do(ctx, "PUT", "/bundles/"+hash, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	spec.Bundle, spec.File = hash, "f.star"
+	var d DeploymentInfo
+	if err := c.Do(ctx, "PUT", "/deployments/F/nightly", spec, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestWorkerProtocol: a run created through the API is claimed by a
+// worker's long poll as soon as it is made, started, written and ended;
+// its events read back; the audit log says who made it.
+func TestWorkerProtocol(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	dev, worker := ts.token(t, RoleDeveloper), ts.token(t, RoleWorker)
+	ts.deploy(t, dev, DeploymentSpec{Params: []Param{{Name: "n", Default: json.RawMessage("1"), Type: "integer"}}})
+
+	// A claim waits; the run made meanwhile wakes it.
+	type claimed struct {
+		runs []Claimed
+		err  error
+		took time.Duration
+	}
+	got := make(chan claimed, 1)
+	go func() {
+		var out []Claimed
+		start := time.Now()
+		err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Name: "w", Slots: 1}, Max: 1, WaitMS: 10000}, &out)
+		got <- claimed{out, err, time.Since(start)}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	var run store.Run
+	if err := dev.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{Parameters: map[string]json.RawMessage{"n": json.RawMessage("5")}}, &run); err != nil {
+		t.Fatal(err)
+	}
+	c := <-got
+	if c.err != nil || len(c.runs) != 1 || c.runs[0].Run.ID != run.ID {
+		t.Fatalf("claim: %+v (%v)", c, c.err)
+	}
+	if c.took > 5*time.Second {
+		t.Errorf("the claim answered after %v: the new run did not wake it", c.took)
+	}
+	if string(c.runs[0].Parameters) != `{"n":5}` {
+		t.Errorf("parameters %s", c.runs[0].Parameters)
+	}
+	// Another pool's token may not claim for this pool.
+	if err := worker.Do(ctx, "POST", "/pools/other/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Slots: 1}, Max: 1}, nil); status(err) != 403 {
+		t.Errorf("claim for another pool: %v, want 403", err)
+	}
+	now := time.Now()
+	events := []runtime.Event{
+		{Seq: 1, Time: now, Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1},
+		{Seq: 2, Time: now, Kind: runtime.TaskLog, TaskRun: "a", Msg: "hello from a", Level: runtime.Info, Node: runtime.NoNode, MapIndex: -1},
+		{Seq: 3, Time: now, Kind: runtime.FlowFinished, State: runtime.Success, Node: runtime.NoNode, MapIndex: -1},
+	}
+	rec := store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: run.ID}, FlushEvery: time.Millisecond,
+		Send: func(ctx context.Context, w *store.Write) error {
+			return worker.Do(ctx, "POST", "/runs/"+run.ID+"/writes", WriteRequest{Worker: "w1", Write: *w}, nil)
+		}})
+	for _, e := range events {
+		rec.Emit(e)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var d RunDetail
+	if err := dev.Do(ctx, "GET", "/runs/"+run.ID, nil, &d); err != nil || d.Run.State != runtime.Success {
+		t.Fatalf("run after its end: %+v, %v", d.Run, err)
+	}
+	var page LogPage
+	if err := dev.Do(ctx, "GET", "/runs/"+run.ID+"/logs", nil, &page); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, e := range page.Events {
+		msgs = append(msgs, e.Msg)
+	}
+	if !strings.Contains(strings.Join(msgs, "|"), "hello from a") || page.State != runtime.Success {
+		t.Errorf("logs: %q, state %s", msgs, page.State)
+	}
+	// The worker may write no more: it no longer holds the run.
+	err := worker.Do(ctx, "POST", "/runs/"+run.ID+"/writes", WriteRequest{Worker: "w1", Write: store.Write{Start: &store.Start{Time: now}}}, nil)
+	if status(err) != 410 {
+		t.Errorf("write after the end: %v, want 410", err)
+	}
+	var audit []store.AuditEntry
+	if err := ts.admin.Do(ctx, "GET", "/audit", nil, &audit); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range audit {
+		found = found || a.Action == "runs.create" && a.Role == RoleDeveloper
+	}
+	if !found {
+		t.Errorf("no audit entry of the run's creation: %+v", audit)
+	}
+}
+
+// TestBadRunParameters: a run's parameters are checked against the
+// flow's, with the field named.
+func TestBadRunParameters(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	ts.deploy(t, ts.admin, DeploymentSpec{Params: []Param{{Name: "n", Default: json.RawMessage("1"), Type: "integer"}, {Name: "dir"}}})
+	for _, c := range []struct {
+		params map[string]json.RawMessage
+		want   string
+	}{
+		{map[string]json.RawMessage{"dir": json.RawMessage(`"x"`), "m": json.RawMessage("1")}, "m: the flow has no such parameter"},
+		{map[string]json.RawMessage{"dir": json.RawMessage(`"x"`), "n": json.RawMessage(`"five"`)}, "n: want integer"},
+		{nil, "dir: required"},
+	} {
+		err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{Parameters: c.params}, nil)
+		if status(err) != 422 || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want 422 saying %q", c.params, err, c.want)
+		}
+	}
+	// Unknown fields and malformed JSON are refused.
+	for _, body := range []string{`{"parameters": {}, "bogus": 1}`, `{"parameters": `} {
+		req, _ := http.NewRequest("POST", ts.http.URL+"/api/v1/deployments/F/nightly/runs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+ts.admin.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 || !strings.Contains(resp.Header.Get("Content-Type"), "problem+json") {
+			t.Errorf("%s: %d %s, want a problem+json 4xx", body, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// TestRoles: every action of the table, for every role, is allowed or
+// refused (403) by the table; no token is 401.
+func TestRoles(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	clients := map[string]*Client{RoleAdmin: ts.admin}
+	for _, r := range Roles[1:] {
+		clients[r] = ts.token(t, r)
+	}
+	clients["none"] = &Client{Base: ts.admin.Base}
+	clients["forged"] = &Client{Base: ts.admin.Base, Token: NewToken()}
+	// One request per action, each harmless when allowed.
+	calls := map[string]func(c *Client) error{
+		"runs.read":         func(c *Client) error { return c.Do(ctx, "GET", "/runs", nil, nil) },
+		"runs.create":       func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/runs", RunRequest{}, nil) },
+		"runs.cancel":       func(c *Client) error { return c.Do(ctx, "POST", "/runs/nosuch/cancel", nil, nil) },
+		"deployments.read":  func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) },
+		"deployments.write": func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) },
+		"bundles.write": func(c *Client) error {
+			return c.Do(ctx, "PUT", "/bundles/"+strings.Repeat("0", 64), []byte("x"), nil)
+		},
+		"bundles.read":    func(c *Client) error { return c.Do(ctx, "GET", "/bundles/"+strings.Repeat("0", 64), nil, nil) },
+		"pools.read":      func(c *Client) error { return c.Do(ctx, "GET", "/pools", nil, nil) },
+		"pools.write":     func(c *Client) error { return c.Do(ctx, "POST", "/pools/nosuch/pause", nil, nil) },
+		"workers.read":    func(c *Client) error { return c.Do(ctx, "GET", "/workers", nil, nil) },
+		"workers.work":    func(c *Client) error { return c.Do(ctx, "POST", "/pools/default/heartbeat", Heartbeat{Worker: WorkerInfo{ID: "w", Slots: 1}}, nil) },
+		"secrets.list":    func(c *Client) error { return c.Do(ctx, "GET", "/secrets", nil, nil) },
+		"secrets.write":   func(c *Client) error { return c.Do(ctx, "DELETE", "/secrets/NOSUCH", nil, nil) },
+		"secrets.resolve": func(c *Client) error { return c.Do(ctx, "GET", "/runs/nosuch/secrets/X?worker=w", nil, nil) },
+		"tokens.read":     func(c *Client) error { return c.Do(ctx, "GET", "/tokens", nil, nil) },
+		"tokens.write":    func(c *Client) error { return c.Do(ctx, "DELETE", "/tokens/nosuch", nil, nil) },
+		"audit.read":      func(c *Client) error { return c.Do(ctx, "GET", "/audit", nil, nil) },
+	}
+	for _, action := range Actions() {
+		call, ok := calls[action]
+		if !ok {
+			t.Errorf("no request tests action %s", action)
+			continue
+		}
+		for role, c := range clients {
+			got := status(call(c))
+			switch {
+			case role == "none" || role == "forged":
+				if got != 401 {
+					t.Errorf("%s without a valid token: %d, want 401", action, got)
+				}
+			case Allowed(role, action):
+				if err := call(c); status(err) == 401 || status(err) == 403 {
+					t.Errorf("%s as %s: %v, want it allowed", action, role, err)
+				}
+			default:
+				if got != 403 {
+					t.Errorf("%s as %s: %d, want 403", action, role, got)
+				}
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocument: the document is served, valid JSON of OpenAPI
+// 3.1, with every operation of the table.
+func TestOpenAPIDocument(t *testing.T) {
+	ts := newTestServer(t)
+	resp, err := http.Get(ts.http.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") || len(doc.Paths) < 15 {
+		t.Fatalf("openapi %q with %d paths", doc.OpenAPI, len(doc.Paths))
+	}
+	for _, p := range []string{"/api/v1/runs", "/api/v1/pools/{pool}/claim", "/api/v1/deployments/{flow}/{name}/runs"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("no path %s", p)
+		}
+	}
+}

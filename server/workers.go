@@ -1,0 +1,233 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wfsh/wfsh/store"
+)
+
+// WorkerInfo is how a worker names itself in claims and heartbeats.
+type WorkerInfo struct {
+	ID       string `json:"id" minLength:"1" maxLength:"64"`
+	Name     string `json:"name" maxLength:"256"`
+	Slots    int    `json:"slots" minimum:"1"`
+	Draining bool   `json:"draining,omitempty"`
+}
+
+// ClaimRequest asks for up to Max due runs, waiting up to WaitMS for one.
+type ClaimRequest struct {
+	Worker WorkerInfo `json:"worker"`
+	Max    int        `json:"max" minimum:"1" maximum:"100"`
+	WaitMS int        `json:"wait_ms,omitempty" minimum:"0" maximum:"30000" doc:"long poll: answer as soon as a run is due, or after this long"`
+}
+
+// Claimed is a run a worker now holds, with what it needs to run it.
+type Claimed struct {
+	Run        store.Run       `json:"run"`
+	File       string          `json:"file"`
+	Bundle     string          `json:"bundle"`
+	Parameters json.RawMessage `json:"parameters"`
+	// LeaseMS is the lease: heartbeat well within it.
+	LeaseMS int64 `json:"lease_ms"`
+}
+
+// Heartbeat renews a worker's leases.
+type Heartbeat struct {
+	Worker WorkerInfo `json:"worker"`
+	Runs   []string   `json:"runs"`
+}
+
+// HeartbeatReply says which runs to cancel and which are no longer the
+// worker's (stop them at once).
+type HeartbeatReply struct {
+	Cancel  []string `json:"cancel"`
+	Gone    []string `json:"gone"`
+	LeaseMS int64    `json:"lease_ms"`
+}
+
+// WriteRequest is one write of a run's recorder.
+type WriteRequest struct {
+	Worker string      `json:"worker"`
+	Write  store.Write `json:"write"`
+}
+
+// PoolPath names a pool in a path.
+type PoolPath struct {
+	Pool string `path:"pool"`
+}
+
+// checkPool refuses a worker token of another pool.
+func checkPool(ctx context.Context, pool string) error {
+	if p := principalOf(ctx); p.Pool != "" && p.Pool != pool {
+		return huma.Error403Forbidden(fmt.Sprintf("this worker token is for pool %q, not %q", p.Pool, pool))
+	}
+	return nil
+}
+
+func (s *Server) workerRoutes() {
+	huma.Register(s.api, op("claim", http.MethodPost, "/pools/{pool}/claim", "workers.work", "Claim due runs (long poll)"),
+		func(ctx context.Context, in *struct {
+			PoolPath
+			Body ClaimRequest
+		}) (*struct{ Body []Claimed }, error) {
+			if err := checkPool(ctx, in.Pool); err != nil {
+				return nil, err
+			}
+			runs, err := s.claim(ctx, in.Pool, &in.Body)
+			if err != nil {
+				return nil, problem(err)
+			}
+			out := make([]Claimed, 0, len(runs))
+			for _, r := range runs {
+				out = append(out, Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()})
+			}
+			return &struct{ Body []Claimed }{out}, nil
+		})
+
+	huma.Register(s.api, op("heartbeat", http.MethodPost, "/pools/{pool}/heartbeat", "workers.work", "Renew a worker's leases"),
+		func(ctx context.Context, in *struct {
+			PoolPath
+			Body Heartbeat
+		}) (*struct{ Body HeartbeatReply }, error) {
+			if err := checkPool(ctx, in.Pool); err != nil {
+				return nil, err
+			}
+			w := in.Body.Worker
+			cancel, gone, err := s.st.Heartbeat(ctx, store.Worker{ID: w.ID, Pool: in.Pool, Name: w.Name, Slots: w.Slots, Draining: w.Draining},
+				in.Body.Runs, s.opt.Lease, s.opt.Now())
+			if err != nil {
+				return nil, problem(err)
+			}
+			return &struct{ Body HeartbeatReply }{HeartbeatReply{Cancel: orNone(cancel), Gone: orNone(gone), LeaseMS: s.opt.Lease.Milliseconds()}}, nil
+		})
+
+	huma.Register(s.api, op("write-run", http.MethodPost, "/runs/{id}/writes", "workers.work", "Record a write of a run's events (the worker holding it)"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Body WriteRequest
+		}) (*struct{ Status int }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPool(ctx, r.Server.Pool); err != nil {
+				return nil, err
+			}
+			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
+				return nil, problem(err)
+			}
+			if c := in.Body.Write.Chunk; c != nil && c.Final != nil {
+				s.wake.all() // its slots are free
+			}
+			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
+	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", "secrets.resolve",
+		"A secret's value, for the worker holding the run"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Name   string `path:"name"`
+			Worker string `query:"worker" required:"true"`
+		}) (*struct{ Body SecretValue }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPool(ctx, r.Server.Pool); err != nil {
+				return nil, err
+			}
+			if r.Server.Worker != in.Worker || r.State.Finished() {
+				return nil, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", in.Worker, r.ID))
+			}
+			v, err := s.openSecret(ctx, in.Name)
+			if err != nil {
+				return nil, err
+			}
+			return &struct{ Body SecretValue }{SecretValue{Value: string(v)}}, nil
+		})
+
+	huma.Register(s.api, op("list-pools", http.MethodGet, "/pools", "pools.read", "List work pools"),
+		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Pool }, error) {
+			ps, err := s.st.ListPools(ctx)
+			return &struct{ Body []store.Pool }{orNone(ps)}, problem(err)
+		})
+
+	huma.Register(s.api, op("put-pool", http.MethodPut, "/pools/{pool}", "pools.write", "Create or change a work pool"),
+		func(ctx context.Context, in *struct {
+			PoolPath
+			Body struct {
+				Type        string `json:"type" enum:"process,kubernetes"`
+				Concurrency int    `json:"concurrency,omitempty" minimum:"0"`
+			}
+		}) (*struct{ Status int }, error) {
+			err := s.st.PutPool(ctx, store.Pool{Name: in.Pool, Type: in.Body.Type, Concurrency: in.Body.Concurrency}, s.opt.Now())
+			return &struct{ Status int }{http.StatusNoContent}, problem(err)
+		})
+
+	for _, p := range []struct {
+		verb   string
+		paused bool
+	}{{"pause", true}, {"resume", false}} {
+		huma.Register(s.api, op(p.verb+"-pool", http.MethodPost, "/pools/{pool}/"+p.verb, "pools.write", p.verb+" a work pool"),
+			func(ctx context.Context, in *PoolPath) (*struct{ Status int }, error) {
+				if err := s.st.PausePool(ctx, in.Pool, p.paused); err != nil {
+					return nil, problem(err)
+				}
+				s.wake.all()
+				return &struct{ Status int }{http.StatusNoContent}, nil
+			})
+	}
+
+	huma.Register(s.api, op("list-workers", http.MethodGet, "/workers", "workers.read", "List the workers heard from in the last 5 minutes"),
+		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Worker }, error) {
+			ws, err := s.st.ListWorkers(ctx, s.opt.Now().Add(-5*time.Minute))
+			return &struct{ Body []store.Worker }{orNone(ws)}, problem(err)
+		})
+}
+
+// claim claims due runs for a worker, waiting up to the request's wait
+// for one: a run created, requeued or freed wakes it at once, and it
+// looks again when the next run of the pool falls due.
+func (s *Server) claim(ctx context.Context, pool string, req *ClaimRequest) ([]store.Run, error) {
+	deadline := s.opt.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
+	w := store.Worker{ID: req.Worker.ID, Pool: pool, Name: req.Worker.Name, Slots: req.Worker.Slots}
+	for {
+		woken := s.wake.wait()
+		now := s.opt.Now()
+		if _, _, err := s.st.Heartbeat(ctx, w, nil, s.opt.Lease, now); err != nil {
+			return nil, err
+		}
+		if req.Worker.Draining {
+			return nil, nil
+		}
+		runs, err := s.st.Claim(ctx, pool, req.Worker.ID, req.Max, s.opt.Lease, now)
+		if err != nil || len(runs) > 0 || !now.Before(deadline) {
+			return runs, err
+		}
+		// Another server may make runs this one does not hear of: look
+		// again within a second at most.
+		wait := min(deadline.Sub(now), time.Second)
+		if next, err := s.st.NextDue(ctx, pool); err == nil && next.After(now) {
+			wait = min(wait, next.Sub(now))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, nil
+			}
+			return nil, ctx.Err()
+		case <-woken:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
