@@ -15,7 +15,7 @@ import (
 
 // write makes the files of files under dir: name -> content; a name
 // ending in "*" is made executable, one ending in "/" an empty directory.
-func write(t *testing.T, dir string, files map[string]string) {
+func write(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		if d, ok := strings.CutSuffix(name, "/"); ok {
