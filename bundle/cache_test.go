@@ -13,7 +13,9 @@ import (
 
 type failReader struct{}
 
-func (failReader) Read([]byte) (int, error) { return 0, errors.New("read, though the cache held the bundle") }
+func (failReader) Read([]byte) (int, error) {
+	return 0, errors.New("read, though the cache held the bundle")
+}
 
 func packed(t *testing.T) ([]byte, Info, map[string]string) {
 	src := t.TempDir()
