@@ -55,7 +55,8 @@ func (b *Box) From() string { return b.from }
 
 // Seal encrypts the value of the secret name: a version byte, then the
 // nonce, the ciphertext and the tag, with the version and the name as
-// additional data.
+// additional data. Its error is nil in version 1 (crypto/rand does not
+// fail); it is there for versions whose key may be missing.
 func (b *Box) Seal(name string, plaintext []byte) ([]byte, error) {
 	out := make([]byte, 1, 1+len(plaintext)+b.aead.Overhead())
 	out[0] = version1
