@@ -89,10 +89,11 @@ bench: build
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
 	$(GO) test -run='^$$' -bench=. ./store/
 
-## fuzz: fuzz the decorator pre-pass, then random flow bodies
+## fuzz: fuzz the decorator pre-pass, random flow bodies, then bundle unpacking
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseFile -fuzztime=$(FUZZTIME) ./builtins/
 	$(GO) test -run='^$$' -fuzz=FuzzFlowBody -fuzztime=$(FUZZTIME) ./builtins/
+	$(GO) test -run='^$$' -fuzz=FuzzUnpack -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./bundle/
 
 ## proto: regenerate the plugin protocol's Go code (needs protoc,
 ## protoc-gen-go and protoc-gen-go-grpc; the result is committed)

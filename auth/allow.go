@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+)
+
+// A Role is what a token may do; roles are stored by name.
+type Role string
+
+const (
+	Admin     Role = "admin"     // tokens, secrets, everything
+	Developer Role = "developer" // deploy, run, cancel
+	Viewer    Role = "viewer"    // read
+	Worker    Role = "worker"    // claim, heartbeat and report for one pool
+)
+
+// roles are the roles, in the order of the table's columns.
+var roles = [...]Role{Admin, Developer, Viewer, Worker}
+
+// Roles lists the roles.
+func Roles() []Role { return append([]Role(nil), roles[:]...) }
+
+// ParseRole reads a role's name.
+func ParseRole(s string) (Role, error) {
+	for _, r := range roles {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("auth: no role %q: one of admin, developer, viewer, worker", s)
+}
+
+// An Action is something a request does, named resource.verb.
+type Action string
+
+const (
+	RunsRead         Action = "runs.read"
+	RunsCreate       Action = "runs.create"
+	RunsCancel       Action = "runs.cancel"
+	RunsReport       Action = "runs.report" // events, logs and states of a run being run
+	DeploymentsRead  Action = "deployments.read"
+	DeploymentsWrite Action = "deployments.write"
+	BundlesRead      Action = "bundles.read"
+	BundlesWrite     Action = "bundles.write"
+	PoolsRead        Action = "pools.read" // pools and their workers
+	PoolsWrite       Action = "pools.write"
+	WorkersClaim     Action = "workers.claim"
+	WorkersHeartbeat Action = "workers.heartbeat"
+	SecretsReadValue Action = "secrets.read_value"
+	SecretsWrite     Action = "secrets.write"
+	SecretsList      Action = "secrets.list" // names only
+	TokensWrite      Action = "tokens.write"
+	TokensList       Action = "tokens.list"
+	AuditRead        Action = "audit.read"
+)
+
+// A Principal is who makes a request: the token's ID, its role and, for
+// a worker token, the one pool it serves.
+type Principal struct {
+	ID   string
+	Role Role
+	Pool string
+}
+
+// A Scope is what the server knows of the object an action touches, for
+// the rules that depend on it: the pool of the run (or of the worker,
+// for a claim or a heartbeat), and the ID of the token whose worker holds
+// the run's lease ("" when no one holds it).
+type Scope struct {
+	Pool   string
+	Holder string
+}
+
+// A rule is one cell of the table.
+type rule uint8
+
+const (
+	no      rule = iota
+	yes          // always
+	ownPool      // the principal's pool is the scope's
+	holder       // the principal holds the run's lease (and serves its pool)
+)
+
+// table is who may do what: one row per action, one column per role, in
+// the order of roles. Values of secrets reach only whoever holds the run
+// being run, an admin's own worker included: no API answer carries them
+// otherwise. docs/security.md prints this table; a test compares them.
+var table = map[Action][4]rule{
+	//                 admin    developer viewer  worker
+	RunsRead:         {yes, yes, yes, holder},
+	RunsCreate:       {yes, yes, no, no},
+	RunsCancel:       {yes, yes, no, no},
+	RunsReport:       {holder, no, no, holder},
+	DeploymentsRead:  {yes, yes, yes, no},
+	DeploymentsWrite: {yes, yes, no, no},
+	BundlesRead:      {yes, yes, no, holder},
+	BundlesWrite:     {yes, yes, no, no},
+	PoolsRead:        {yes, yes, yes, ownPool},
+	PoolsWrite:       {yes, no, no, no},
+	WorkersClaim:     {yes, no, no, ownPool},
+	WorkersHeartbeat: {yes, no, no, ownPool},
+	SecretsReadValue: {holder, no, no, holder},
+	SecretsWrite:     {yes, no, no, no},
+	SecretsList:      {yes, yes, no, no},
+	TokensWrite:      {yes, no, no, no},
+	TokensList:       {yes, no, no, no},
+	AuditRead:        {yes, no, no, no},
+}
+
+// Actions lists every action of the table.
+func Actions() []Action {
+	out := make([]Action, 0, len(table))
+	for a := range table {
+		out = append(out, a)
+	}
+	return out
+}
+
+// The two kinds of refusal: the server answers 401 to the first and 403
+// to the second.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// An Error is a refusal; errors.Is tells its kind.
+type Error struct {
+	Err    error // ErrUnauthenticated or ErrForbidden
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Err.Error() + ": " + e.Reason }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Allow returns nil if p may do action on what scope describes, an
+// *Error otherwise: ErrUnauthenticated when there is no principal,
+// ErrForbidden when it may not.
+func Allow(p *Principal, action Action, scope Scope) error {
+	if p == nil {
+		return &Error{Err: ErrUnauthenticated, Reason: "no token"}
+	}
+	row, ok := table[action]
+	col := roleIndex(p.Role)
+	switch {
+	case !ok:
+		return forbidden("no action %q", action)
+	case col < 0:
+		return forbidden("no role %q", p.Role)
+	case p.Role == Worker && p.Pool == "":
+		return forbidden("a worker token with no pool")
+	}
+	switch row[col] {
+	case yes:
+		return nil
+	case ownPool:
+		if scope.Pool != "" && scope.Pool == p.Pool {
+			return nil
+		}
+		return forbidden("%s: a worker token of pool %q, not of %q", action, p.Pool, scope.Pool)
+	case holder:
+		if scope.Holder != "" && scope.Holder == p.ID && (p.Pool == "" || scope.Pool == p.Pool) {
+			return nil
+		}
+		return forbidden("%s: only for a run this token's worker holds", action)
+	}
+	return forbidden("%s: not for a %s token", action, p.Role)
+}
+
+func roleIndex(r Role) int {
+	for i, x := range roles {
+		if x == r {
+			return i
+		}
+	}
+	return -1
+}
+
+func forbidden(format string, args ...any) error {
+	return &Error{Err: ErrForbidden, Reason: fmt.Sprintf(format, args...)}
+}
