@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -54,15 +55,15 @@ func (s *Server) adminRoutes() {
 				}
 				t.ExpiresAt = t.CreatedAt.Add(d)
 			}
-			tok := NewToken()
-			t.Hash = HashToken(tok)
+			tok := auth.New()
+			t.Hash = tok.Hash
 			if err := s.st.PutToken(ctx, t); err != nil {
 				return nil, problem(err)
 			}
 			return &struct {
 				Status int
 				Body   NewTokenReply
-			}{http.StatusCreated, NewTokenReply{Token: tok, Info: t}}, nil
+			}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
 		})
 
 	huma.Register(s.api, op("list-tokens", http.MethodGet, "/tokens", "tokens.read", "List tokens (never their values)"),

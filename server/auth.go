@@ -3,17 +3,15 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -87,13 +85,13 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	token, ok := bearer(ctx.Header("Authorization"))
-	if !ok {
+	token, err := auth.Bearer(ctx.Header("Authorization"))
+	if err != nil {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="wfsh"`)
 		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "a token is required: Authorization: Bearer TOKEN (wfsh login, or WFSH_TOKEN)")
 		return
 	}
-	t, err := s.st.TokenByHash(ctx.Context(), HashToken(token))
+	t, err := s.st.TokenByHash(ctx.Context(), auth.Hash(token))
 	if err != nil || !t.Valid(s.opt.Now()) {
 		if err != nil && !errors.Is(err, store.ErrNoSuch) {
 			huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
@@ -121,34 +119,6 @@ func (s *Server) audit(ctx context.Context, p Principal, action, target string) 
 	}
 }
 
-func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(tok), true
-}
-
-// TokenPrefix starts every token, so that a leaked one is recognisable
-// (secret scanners, logs).
-const TokenPrefix = "wfsh_"
-
-// NewToken makes a token: 32 random bytes, printable. Only its hash is
-// stored.
-func NewToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-}
-
-// HashToken is what the store keeps of a token. SHA-256 without salt is
-// enough for 256 random bits: a slow hash guards guessable passwords,
-// and nothing here is guessable.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 func randomID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -165,9 +135,9 @@ func (s *Server) Bootstrap(ctx context.Context, adminToken string) (string, erro
 	}
 	tok := adminToken
 	if tok == "" {
-		tok = NewToken()
+		tok = auth.New().Plaintext
 	}
-	t := store.Token{ID: randomID(), Hash: HashToken(tok), Name: "admin (first start)", Role: RoleAdmin, CreatedAt: s.opt.Now()}
+	t := store.Token{ID: randomID(), Hash: auth.Hash(tok), Name: "admin (first start)", Role: RoleAdmin, CreatedAt: s.opt.Now()}
 	if err := s.st.PutToken(ctx, t); err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -33,7 +34,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Cleanup(func() { st.Close() })
 	s := New(Options{Store: st, Lease: 2 * time.Second})
 	tok, err := s.Bootstrap(context.Background(), "")
-	if err != nil || !strings.HasPrefix(tok, TokenPrefix) {
+	if err != nil || !strings.HasPrefix(tok, auth.Prefix) {
 		t.Fatalf("bootstrap: %q, %v", tok, err)
 	}
 	if again, err := s.Bootstrap(context.Background(), ""); again != "" || err != nil {
@@ -222,7 +223,7 @@ func TestRoles(t *testing.T) {
 		clients[r] = ts.token(t, r)
 	}
 	clients["none"] = &Client{Base: ts.admin.Base}
-	clients["forged"] = &Client{Base: ts.admin.Base, Token: NewToken()}
+	clients["forged"] = &Client{Base: ts.admin.Base, Token: auth.New().Plaintext}
 	// One request per action, each harmless when allowed.
 	calls := map[string]func(c *Client) error{
 		"runs.read":         func(c *Client) error { return c.Do(ctx, "GET", "/runs", nil, nil) },
@@ -233,11 +234,13 @@ func TestRoles(t *testing.T) {
 		"bundles.write": func(c *Client) error {
 			return c.Do(ctx, "PUT", "/bundles/"+strings.Repeat("0", 64), []byte("x"), nil)
 		},
-		"bundles.read":    func(c *Client) error { return c.Do(ctx, "GET", "/bundles/"+strings.Repeat("0", 64), nil, nil) },
-		"pools.read":      func(c *Client) error { return c.Do(ctx, "GET", "/pools", nil, nil) },
-		"pools.write":     func(c *Client) error { return c.Do(ctx, "POST", "/pools/nosuch/pause", nil, nil) },
-		"workers.read":    func(c *Client) error { return c.Do(ctx, "GET", "/workers", nil, nil) },
-		"workers.work":    func(c *Client) error { return c.Do(ctx, "POST", "/pools/default/heartbeat", Heartbeat{Worker: WorkerInfo{ID: "w", Slots: 1}}, nil) },
+		"bundles.read": func(c *Client) error { return c.Do(ctx, "GET", "/bundles/"+strings.Repeat("0", 64), nil, nil) },
+		"pools.read":   func(c *Client) error { return c.Do(ctx, "GET", "/pools", nil, nil) },
+		"pools.write":  func(c *Client) error { return c.Do(ctx, "POST", "/pools/nosuch/pause", nil, nil) },
+		"workers.read": func(c *Client) error { return c.Do(ctx, "GET", "/workers", nil, nil) },
+		"workers.work": func(c *Client) error {
+			return c.Do(ctx, "POST", "/pools/default/heartbeat", Heartbeat{Worker: WorkerInfo{ID: "w", Slots: 1}}, nil)
+		},
 		"secrets.list":    func(c *Client) error { return c.Do(ctx, "GET", "/secrets", nil, nil) },
 		"secrets.write":   func(c *Client) error { return c.Do(ctx, "DELETE", "/secrets/NOSUCH", nil, nil) },
 		"secrets.resolve": func(c *Client) error { return c.Do(ctx, "GET", "/runs/nosuch/secrets/X?worker=w", nil, nil) },
