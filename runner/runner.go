@@ -196,6 +196,9 @@ type Request struct {
 	// store.ErrKeyTaken when another run has it), and the run's context
 	// gets the keys ScheduledContext gives, under those in Context.
 	Scheduled *store.Scheduled
+	// Getenv reads what secret("NAME") reads (nil: the environment): a
+	// worker's child resolves secrets through the server.
+	Getenv func(string) (string, bool)
 }
 
 // ScheduledContext is schedule.Context: the context a run scheduled at t
@@ -235,7 +238,7 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 		id = runtime.NewRunID()
 	}
 	b, err := f.Flow.Build(builtins.BuildOptions{Params: values,
-		RunSettings: builtins.RunSettings{RunID: id, Context: ctxKV, Redactor: r.redactor}})
+		RunSettings: builtins.RunSettings{RunID: id, Context: ctxKV, Redactor: r.redactor, Getenv: req.Getenv}})
 	if err != nil {
 		return nil, &InputError{err}
 	}

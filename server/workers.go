@@ -129,6 +129,29 @@ func (s *Server) workerRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
+	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", "workers.work",
+		"End a run as Crashed: its process ended without a final state (the worker holding it)"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Body struct {
+				Worker  string `json:"worker"`
+				Message string `json:"message"`
+			}
+		}) (*struct{ Status int }, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPool(ctx, r.Server.Pool); err != nil {
+				return nil, err
+			}
+			if err := s.st.CrashHeld(ctx, r.ID, in.Body.Worker, in.Body.Message, s.opt.Now()); err != nil {
+				return nil, problem(err)
+			}
+			s.wake.all()
+			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
 	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", "secrets.resolve",
 		"A secret's value, for the worker holding the run"),
 		func(ctx context.Context, in *struct {

@@ -606,3 +606,32 @@ func (s *Store) DropMissed(ctx context.Context, deployment, catchup string, befo
 	}
 	return drop, tx.Commit()
 }
+
+// CrashHeld ends a run its worker holds as Crashed, with its unfinished
+// task runs: the worker saw the run's process end without a final
+// state. A run already ended is left as it is.
+func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var state string
+	var holder sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT state, worker_id FROM runs WHERE id = ?`, runID).Scan(&state, &holder); errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %q", ErrNotFound, runID)
+	} else if err != nil {
+		return err
+	}
+	if holder.String != worker {
+		return fmt.Errorf("run %s: %w", runID, ErrNotHeld)
+	}
+	st, err := runtime.ParseState(state)
+	if err != nil || st.Finished() {
+		return err
+	}
+	if err := crashServerRun(ctx, tx, runID, msg, now); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

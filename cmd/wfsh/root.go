@@ -20,7 +20,8 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
-		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd())
+		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd(),
+		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd())
 	root.AddCommand(newReplCmd())
 	return root
 }

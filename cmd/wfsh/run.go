@@ -31,6 +31,10 @@ type runFlags struct {
 	tui tuiFlags // --tui: the live view (tui.go)
 
 	on onFlags // --on kubernetes: the run goes to a cluster (on_kubernetes.go)
+
+	serverRun string // --server-run ID: a worker's child, recording to the server (worker.go)
+	watch     bool   // --watch: follow a run made on a server (remote.go)
+	remote    remoteFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -46,6 +50,9 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 		Args:              oneFile,
 		ValidArgsFunction: starFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isDeploymentRef(args[0]) {
+				return runDeployment(cmd, args[0], &f)
+			}
 			return runFlow(cmd, args[0], &f)
 		},
 	}
@@ -63,6 +70,12 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 
 	// --on kubernetes and its flags (on_kubernetes.go)
 	f.on.register(fl)
+
+	// A worker's child (worker.go) and runs of deployments (remote.go).
+	fl.StringVar(&f.serverRun, "server-run", "", "record the run as the server's run ID (a worker's child process)")
+	_ = fl.MarkHidden("server-run")
+	fl.BoolVar(&f.watch, "watch", false, "with FLOW/NAME: follow the run's log until it ends; exit as its state says")
+	f.remote.register(fl)
 	return cmd
 }
 
@@ -91,6 +104,10 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	r := newRunner(cmd.ErrOrStderr(), level, st, f.concurrency)
 	defer r.Close()
 	req := runner.Request{Params: params, Context: ctxKV}
+	child, err := f.serverChild(&req)
+	if err != nil {
+		return err
+	}
 	if f.resume != "" {
 		if req.Resume, err = r.Resumed(cmd.Context(), f.resume); err != nil {
 			return err
@@ -119,7 +136,17 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	res := run.Execute(ctx, printer(out, f, level, run.Build))
+	sink := printer(out, f, level, run.Build)
+	if child != nil {
+		sink = runtime.Tee(sink, child.record(run))
+	}
+	res := run.Execute(ctx, sink)
+	if child != nil {
+		if err := child.close(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "wfsh: %v\n", err)
+			return &exitError{code: exitFailed}
+		}
+	}
 	return outputDone(out, exitCode(res.State))
 }
 
@@ -138,7 +165,7 @@ func outputDone(out *output.BufferedWriter, code int) error {
 
 // openStore starts opening the run store, unless --no-store (nil).
 func (f *runFlags) openStore(stderr io.Writer) (*runner.Store, error) {
-	if f.noStore {
+	if f.noStore || f.serverRun != "" {
 		return nil, nil
 	}
 	path, err := f.store.where()

@@ -69,8 +69,8 @@ store fails.`,
 // and would not notice the clock being stepped forward.
 const maxSleep = time.Minute
 
-// server runs the scheduled flows of one `wfsh serve`.
-type server struct {
+// serveLoop runs the scheduled flows of one `wfsh serve`.
+type serveLoop struct {
 	r     *runner.Runner
 	st    *store.Store
 	out   io.Writer
@@ -153,7 +153,7 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	sv := &server{r: r, st: st, out: out, level: level, now: time.Now}
+	sv := &serveLoop{r: r, st: st, out: out, level: level, now: time.Now}
 	for _, j := range jobs {
 		sv.logf(runtime.Info, "Flow '%s' (%s): %s, catchup=%s overlap=%s late_after=%s", j.fl.Flow.Name(), j.fl.Path,
 			j.s, j.policy.Catchup, j.policy.Overlap, j.policy.LateAfter)
@@ -214,7 +214,7 @@ func scheduledFlows(r *runner.Runner, path string, out io.Writer) ([]*scheduled,
 
 // logf prints a line of the scheduler's, as the log printer prints a
 // run's.
-func (sv *server) logf(level runtime.Level, format string, args ...any) {
+func (sv *serveLoop) logf(level runtime.Level, format string, args ...any) {
 	if level < sv.level {
 		return
 	}
@@ -225,7 +225,7 @@ func (sv *server) logf(level runtime.Level, format string, args ...any) {
 // policy what is due from the newest time in the store, starts those
 // runs, and sleeps until the next time (at most maxSleep, then looks at
 // the wall clock again).
-func (sv *server) loop(ctx context.Context, j *scheduled) {
+func (sv *serveLoop) loop(ctx context.Context, j *scheduled) {
 	s, flow := j.s.Schedule, j.fl.Flow.Name()
 	last, err := sv.st.LastScheduled(ctx, flow, s.ID())
 	if err != nil {
@@ -271,7 +271,7 @@ func (sv *server) loop(ctx context.Context, j *scheduled) {
 // start applies overlap= to the run of j at t: starts it, skips it, or
 // leaves it waiting for the flow's running runs to end (after cancelling
 // them, for cancel_other). Waiting runs start one at a time, oldest first.
-func (sv *server) start(ctx context.Context, j *scheduled, t time.Time) {
+func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 	flow, at := j.fl.Flow.Name(), t.UTC().Format(time.RFC3339Nano)
 	key := schedule.Key(flow, j.s.ID(), t)
 	fr := j.flow
@@ -308,7 +308,7 @@ func (sv *server) start(ctx context.Context, j *scheduled, t time.Time) {
 }
 
 // launch starts w's run; the caller holds the flow's lock.
-func (sv *server) launch(ctx context.Context, w waitingRun) {
+func (sv *serveLoop) launch(ctx context.Context, w waitingRun) {
 	rctx, cancel := context.WithCancel(ctx)
 	w.j.flow.running[w.key] = cancel
 	sv.wg.Go(func() {
@@ -320,7 +320,7 @@ func (sv *server) launch(ctx context.Context, w waitingRun) {
 
 // ended forgets w's run and starts the oldest waiting run of the flow
 // when none runs any more.
-func (sv *server) ended(ctx context.Context, w waitingRun) {
+func (sv *serveLoop) ended(ctx context.Context, w waitingRun) {
 	fr := w.j.flow
 	fr.mu.Lock()
 	defer fr.mu.Unlock()
@@ -343,13 +343,13 @@ func keyTime(key string) string {
 	return key
 }
 
-func (sv *server) request(j *scheduled, t time.Time, key string) runner.Request {
+func (sv *serveLoop) request(j *scheduled, t time.Time, key string) runner.Request {
 	return runner.Request{Params: j.params, Scheduled: &store.Scheduled{
 		At: t.In(j.s.Location()), ScheduleID: j.s.ID(), Key: key, Late: j.policy.Late(t, sv.now())}}
 }
 
 // run makes and runs the run of j at t; cancelling ctx cancels it.
-func (sv *server) run(ctx context.Context, j *scheduled, t time.Time, key string) {
+func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key string) {
 	flow := j.fl.Flow.Name()
 	req := sv.request(j, t, key)
 	at := t.UTC().Format(time.RFC3339Nano)

@@ -110,7 +110,7 @@ func TestServeOverlap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sv := &server{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
+			sv := &serveLoop{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
 			j := jobs[0]
 			t1 := time.Now().Truncate(time.Second).Add(-2 * time.Second)
 			t2 := t1.Add(time.Second)
@@ -200,7 +200,7 @@ func TestServeClockStep(t *testing.T) {
 	}
 	t0 := time.Date(2026, 3, 27, 10, 0, 30, 0, time.UTC)
 	clock := &fakeClock{now: t0}
-	sv := &server{r: r, st: st, out: out, level: runtime.Info, now: clock.Now, maxSleep: 10 * time.Millisecond}
+	sv := &serveLoop{r: r, st: st, out: out, level: runtime.Info, now: clock.Now, maxSleep: 10 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	sv.wg.Go(func() { sv.loop(ctx, jobs[0]) })
 	time.Sleep(50 * time.Millisecond) // a few wakes at t0: nothing is due
@@ -288,7 +288,7 @@ def f(n=1, label="default"):
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv := &server{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
+	sv := &serveLoop{r: r, st: st, out: out, level: runtime.Info, now: time.Now}
 	t1 := time.Now().Truncate(time.Hour)
 	ctx := context.Background()
 	sv.start(ctx, jobs[0], t1)

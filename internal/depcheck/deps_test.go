@@ -66,7 +66,7 @@ var rules = map[string]rule{
 	"plugins/internal/pdeath":            {stdOnly: true},
 	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
 	"cmd/wfsh": {imports: []string{"builtins", "dot", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
-		"plugins/shell", "repl", "runner", "runtime", "schedule", "server", "store", "tui"}, never: append(heavy, lipgloss)},
+		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "store", "tui"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
 	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},

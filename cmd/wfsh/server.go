@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wfsh/wfsh/seal"
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
+)
+
+type serverFlags struct {
+	db, listen       string
+	tlsCert, tlsKey  string
+	lease, leaderTTL time.Duration
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the API, schedule deployments' runs and watch workers' leases",
+		Long: `Serve the API under /api/v1 (its OpenAPI document at /api/v1/openapi.json),
+make the runs of deployments' schedules, and end the runs whose worker
+stopped renewing its lease. SQLite under $WFSH_HOME by default. The first
+start prints an admin token once (or takes WFSH_ADMIN_TOKEN). Secrets are
+sealed with WFSH_SECRET_KEY, else a key file made beside the database.
+See docs/server.md.`,
+		Example: `  wfsh server
+  wfsh server --listen 127.0.0.1:4200 --db /var/lib/wfsh/server.db`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runServer(cmd, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.db, "db", "", "the database: a SQLite file (default $WFSH_HOME/server.db)")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:4200", "the address to serve on")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's key (PEM)")
+	fl.DurationVar(&f.lease, "lease", 30*time.Second, "how long a worker holds a run without a heartbeat")
+	fl.DurationVar(&f.leaderTTL, "leader-ttl", 10*time.Second, "the leader lease of the scheduler and reaper")
+	return cmd
+}
+
+func (f *serverFlags) dbPath() (string, error) {
+	if f.db != "" {
+		return f.db, nil
+	}
+	p, err := store.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), "server.db"), nil
+}
+
+func runServer(cmd *cobra.Command, f *serverFlags) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return badInput(fmt.Errorf("--tls-cert and --tls-key go together"))
+	}
+	path, err := f.dbPath()
+	if err != nil {
+		return storeErr(err)
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		return storeErr(err)
+	}
+	defer st.Close()
+	box, err := seal.Load(os.Getenv(seal.EnvKey), filepath.Dir(path))
+	if err != nil {
+		return badInput(err)
+	}
+	srv := server.New(server.Options{Store: st, Sealer: box, Lease: f.lease, LeaderTTL: f.leaderTTL, Log: cmd.ErrOrStderr()})
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tok, err := srv.Bootstrap(ctx, os.Getenv("WFSH_ADMIN_TOKEN"))
+	if err != nil {
+		return storeErr(err)
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return badInput(fmt.Errorf("--listen %s: %v", f.listen, err))
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "wfsh server on %s (database %s)\n", url, path)
+	if tok != "" {
+		fmt.Fprintf(out, "admin token (shown once, keep it):\n  export WFSH_SERVER=%s WFSH_TOKEN=%s\n", url, tok)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() {
+		if f.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	go func() { errc <- srv.Run(ctx) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(shut)
+	fmt.Fprintln(cmd.ErrOrStderr(), "wfsh server: stopped")
+	return nil
+}
