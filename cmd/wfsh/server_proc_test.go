@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/internal/proctest"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
+)
+
+// procServer is a real `wfsh server` process on a free port, and the
+// admin client of its printed token.
+type procServer struct {
+	bin, home string
+	admin     *server.Client
+	cmd       *exec.Cmd
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startServer(t *testing.T, lease time.Duration) *procServer {
+	t.Helper()
+	bin := wfshBinary(t)
+	home := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "server", "--listen", addr, "--lease", lease.String(), "--leader-ttl", "2s")
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+home, "WFSH_SECRET_KEY=")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("server's stderr:\n%s", errBuf.String())
+		}
+	})
+	tokRE := regexp.MustCompile(`WFSH_TOKEN=(\S+)`)
+	sc := bufio.NewScanner(out)
+	deadline := time.Now().Add(10 * time.Second)
+	for sc.Scan() && time.Now().Before(deadline) {
+		if m := tokRE.FindStringSubmatch(sc.Text()); m != nil {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return &procServer{bin: bin, home: home, cmd: cmd, admin: &server.Client{Base: "http://" + addr, Token: m[1]}}
+		}
+	}
+	t.Fatalf("the server printed no admin token; stderr:\n%s", errBuf.String())
+	return nil
+}
+
+// wfsh runs a wfsh command against the server with token tok.
+func (ps *procServer) wfsh(t *testing.T, tok string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ps.bin, args...)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func (ps *procServer) token(t *testing.T, role, pool string) string {
+	t.Helper()
+	var out server.NewTokenReply
+	if err := ps.admin.Do(context.Background(), "POST", "/tokens", server.TokenRequest{Name: role, Role: role, Pool: pool}, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Token
+}
+
+// startWorker starts `wfsh worker` for pool default.
+func (ps *procServer) startWorker(t *testing.T, tok string, slots int) (*exec.Cmd, *lockedBuf) {
+	t.Helper()
+	cmd := exec.Command(ps.bin, "worker", "--pool", "default", "--slots", fmt.Sprint(slots), "--grace", "2s")
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
+	var log lockedBuf
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("worker's log:\n%s", log.String())
+		}
+	})
+	return cmd, &log
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitState polls a run until it is in a state for which ok is true.
+func (ps *procServer) waitState(t *testing.T, id string, d time.Duration, ok func(runtime.State) bool) store.Run {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var r server.RunDetail
+	for time.Now().Before(deadline) {
+		if err := ps.admin.Do(context.Background(), "GET", "/runs/"+id, nil, &r); err == nil && ok(r.Run.State) {
+			return r.Run
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("run %s is %s after %v", id, r.Run.State, d)
+	return r.Run
+}
+
+// sleepyFlow writes a flow whose one task says "started" and sleeps in
+// a shell for 30 s.
+func sleepyFlow(t *testing.T) (dir string) {
+	dir = t.TempDir()
+	src := `load("@shell", "shell_task")
+
+sleepy = shell_task(name="sleepy", command="echo started; sleep 30")
+
+@flow(name="Slow")
+def slow():
+    sleepy()
+`
+	if err := os.WriteFile(filepath.Join(dir, "slow.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestServerAndWorker: real server and worker processes. A run made with
+// --watch prints its log and exits as the run ended; a run cancelled
+// while Running ends Cancelled and its process is gone; a worker killed
+// with -9 mid-run leaves its run Crashed within the lease (2 s) plus a
+// few seconds, and its child process gone.
+func TestServerAndWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	ps := startServer(t, 2*time.Second)
+	dev, wtok := ps.token(t, "developer", ""), ps.token(t, "worker", "default")
+	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	worker, wlog := ps.startWorker(t, wtok, 2)
+
+	out, code := ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "name=koji", "--watch")
+	if code != 0 || !strings.Contains(out, "Hello, koji!") || !strings.Contains(out, "Flow run SUCCESS") {
+		t.Fatalf("run --watch: exit %d\n%s", code, out)
+	}
+	if _, code := ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "nosuch=1"); code != exitBadInput {
+		t.Errorf("a run with an unknown parameter: exit %d, want %d", code, exitBadInput)
+	}
+
+	// Cancel a Running run.
+	dir := sleepyFlow(t)
+	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(dir, "slow.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy slow: exit %d\n%s", code, out)
+	}
+	id := strings.TrimSpace(mustRun(t, ps, dev, "run", "Slow/s"))
+	ps.waitState(t, id, 10*time.Second, func(s runtime.State) bool { return s == runtime.Running })
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(wlog.String(), "started") }, "the task to start")
+	if out, code := ps.wfsh(t, dev, "cancel", id); code != 0 || !strings.Contains(out, "Cancelling") {
+		t.Fatalf("cancel: exit %d %s", code, out)
+	}
+	r := ps.waitState(t, id, 10*time.Second, runtime.State.Finished)
+	if r.State != runtime.Cancelled {
+		t.Errorf("cancelled run ended %s, want Cancelled", r.State)
+	}
+
+	// kill -9 the worker mid-run: the run is Crashed once its lease
+	// lapses, and the child process dies with the worker.
+	id = strings.TrimSpace(mustRun(t, ps, dev, "run", "Slow/s"))
+	ps.waitState(t, id, 10*time.Second, func(s runtime.State) bool { return s == runtime.Running })
+	children := childPIDs(worker.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("the worker has no child process")
+	}
+	killed := time.Now()
+	syscall.Kill(worker.Process.Pid, syscall.SIGKILL)
+	r = ps.waitState(t, id, 2*time.Second+5*time.Second, runtime.State.Finished)
+	if r.State != runtime.Crashed {
+		t.Errorf("run of a killed worker ended %s, want Crashed", r.State)
+	}
+	t.Logf("Crashed %v after kill -9 of the worker (lease 2s)", time.Since(killed).Round(100*time.Millisecond))
+	proctest.CheckGone(t, children, 5*time.Second, "kill -9 of the worker")
+}
+
+func mustRun(t *testing.T, ps *procServer, tok string, args ...string) string {
+	t.Helper()
+	out, code := ps.wfsh(t, tok, args...)
+	if code != 0 {
+		t.Fatalf("wfsh %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	// The run's id is the last line; the first says where it was made.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// childPIDs are the processes whose parent is pid.
+func childPIDs(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var p int
+		if _, err := fmt.Sscan(e.Name(), &p); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		var state string
+		var ppid int
+		if i > 0 {
+			fmt.Sscan(s[i+1:], &state, &ppid)
+		}
+		if ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
