@@ -18,7 +18,9 @@ func TestSpecRoundTrip(t *testing.T) {
 		},
 		func() (*Schedule, error) { return Interval("6h", "2020-11-30T00:00:00", Options{Location: berlin}) },
 		func() (*Schedule, error) { return Interval("1d", "", Options{}) },
-		func() (*Schedule, error) { return RRule("FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9", Options{Location: berlin}) },
+		func() (*Schedule, error) {
+			return RRule("FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9", Options{Location: berlin})
+		},
 	}
 	from := time.Date(2026, 3, 27, 0, 0, 0, 0, time.UTC)
 	for _, f := range mk {

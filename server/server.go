@@ -101,9 +101,6 @@ func New(opt Options) *Server {
 // health endpoints.
 func (s *Server) Handler() http.Handler { return limitBody(s.mux) }
 
-// API is the huma API, for its OpenAPI document.
-func (s *Server) API() huma.API { return s.api }
-
 // ready answers 200 when the database answers.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.st.Version(r.Context()); err != nil {

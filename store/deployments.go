@@ -217,14 +217,6 @@ func (s *Store) LastScheduledOf(ctx context.Context, deployment, sid string) (ti
 	return nullTime(at), err
 }
 
-// CountActive counts a deployment's runs that are claimed and not ended.
-func (s *Store) CountActive(ctx context.Context, deployment string) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE deployment_id = ? AND state IN (?, ?, ?)`, deployment,
-		runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String()).Scan(&n)
-	return n, err
-}
-
 // PutBundle stores a bundle by its hash; false if it was there already.
 func (s *Store) PutBundle(ctx context.Context, hash string, data []byte, now time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO bundles (hash, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,

@@ -31,9 +31,6 @@ func (r *remoteFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&r.token, "token", "", "the API token (default $WFSH_TOKEN)")
 }
 
-// remote reports whether a server is named.
-func (r *remoteFlags) remote() bool { return r.server != "" || os.Getenv("WFSH_SERVER") != "" }
-
 func (r *remoteFlags) client() (*server.Client, error) {
 	c := &server.Client{Base: r.server, Token: r.token}
 	if c.Base == "" {
