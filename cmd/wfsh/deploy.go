@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/bundle"
@@ -19,31 +17,6 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 )
-
-// remoteFlags name the server a command talks to: --server, else
-// WFSH_SERVER; --token, else WFSH_TOKEN.
-type remoteFlags struct {
-	server, token string
-}
-
-func (r *remoteFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&r.server, "server", "", "the wfsh server (default $WFSH_SERVER)")
-	fl.StringVar(&r.token, "token", "", "the API token (default $WFSH_TOKEN)")
-}
-
-func (r *remoteFlags) client() (*server.Client, error) {
-	c := &server.Client{Base: r.server, Token: r.token}
-	if c.Base == "" {
-		c.Base = os.Getenv("WFSH_SERVER")
-	}
-	if c.Token == "" {
-		c.Token = os.Getenv("WFSH_TOKEN")
-	}
-	if c.Base == "" {
-		return nil, badInput(fmt.Errorf("no server: give --server URL or set WFSH_SERVER"))
-	}
-	return c, nil
-}
 
 type deployFlags struct {
 	flow, name, pool string

@@ -15,6 +15,7 @@ import (
 
 type logsFlags struct {
 	store    storeFlag
+	remote   remoteFlags // --server: a run on the server (remote.go)
 	task     string
 	follow   bool
 	logLevel string
@@ -37,6 +38,7 @@ func newLogsCmd() *cobra.Command {
 	fl.StringVar(&f.task, "task", "", "only the lines of this task (and of the flow)")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep printing new lines until the run ends")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
+	f.remote.register(fl)
 	return cmd
 }
 
@@ -47,6 +49,9 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)
+	}
+	if f.remote.active() {
+		return remoteLogs(cmd, id, f, level)
 	}
 	st, run, err := f.store.openRun(cmd.Context(), id)
 	if err != nil {

@@ -2,18 +2,93 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
+
+// remoteFlags name the server a command talks to: --server, else
+// WFSH_SERVER, else the profile `wfsh login` wrote; the token likewise
+// (--token, WFSH_TOKEN, the profile).
+type remoteFlags struct {
+	server, token string
+}
+
+func (r *remoteFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&r.server, "server", "", "the wfsh server (default $WFSH_SERVER, else the profile of wfsh login)")
+	fl.StringVar(&r.token, "token", "", "the API token (default $WFSH_TOKEN, else the profile's)")
+}
+
+// profile is what `wfsh login` keeps: a server and its token.
+type profile struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
+}
+
+func profilePath() (string, error) {
+	p, err := store.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), "profile.json"), nil
+}
+
+func readProfile() profile {
+	var p profile
+	path, err := profilePath()
+	if err != nil {
+		return p
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(b, &p)
+	}
+	return p
+}
+
+// resolve fills the server and token from the environment and profile.
+func (r *remoteFlags) resolve() remoteFlags {
+	out := *r
+	if out.server == "" {
+		out.server = os.Getenv("WFSH_SERVER")
+	}
+	if out.token == "" {
+		out.token = os.Getenv("WFSH_TOKEN")
+	}
+	if out.server == "" || out.token == "" {
+		p := readProfile()
+		if out.server == "" {
+			out.server = p.Server
+		}
+		if out.token == "" && out.server == p.Server {
+			out.token = p.Token
+		}
+	}
+	return out
+}
+
+// active reports whether a server is named: the commands that read the
+// local store then read the server.
+func (r *remoteFlags) active() bool { return r.resolve().server != "" }
+
+func (r *remoteFlags) client() (*server.Client, error) {
+	rf := r.resolve()
+	if rf.server == "" {
+		return nil, badInput(fmt.Errorf("no server: give --server URL, set WFSH_SERVER, or wfsh login URL"))
+	}
+	return &server.Client{Base: rf.server, Token: rf.token}, nil
+}
 
 // isDeploymentRef reports whether arg names a deployment, FLOW/NAME,
 // rather than a flow file: it has one slash, is no .star file and no file
@@ -54,20 +129,20 @@ func runDeployment(cmd *cobra.Command, ref string, f *runFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	st, err := followLogs(cmd.Context(), c, run.ID, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
+	st, err := followLogs(cmd.Context(), c, run.ID, "", true, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	return &exitError{code: exitCode(st)}
 }
 
-// followLogs prints a run's events as they come, until the run ends;
-// it returns the final state.
-func followLogs(ctx context.Context, c *server.Client, id string, sink runtime.Sink) (runtime.State, error) {
+// followLogs prints a run's events (of task, if given), and with follow
+// those that come until the run ends; it returns the run's state.
+func followLogs(ctx context.Context, c *server.Client, id, task string, follow bool, sink runtime.Sink) (runtime.State, error) {
 	var after uint64
 	for fails := 0; ; {
 		var page server.LogPage
-		err := c.Do(ctx, "GET", server.Query("/runs/"+id+"/logs", "after_seq", fmt.Sprint(after)), nil, &page)
+		err := c.Do(ctx, "GET", server.Query("/runs/"+id+"/logs", "after_seq", fmt.Sprint(after), "task", task), nil, &page)
 		if err != nil {
 			if ctx.Err() != nil || fails > 20 {
 				return 0, err
@@ -81,7 +156,7 @@ func followLogs(ctx context.Context, c *server.Client, id string, sink runtime.S
 			sink.Emit(eventFrom(id, e))
 			after = max(after, e.Seq)
 		}
-		if page.State.Finished() {
+		if page.State.Finished() || !follow {
 			return page.State, nil
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -93,6 +168,63 @@ func eventFrom(runID string, e server.Event) runtime.Event {
 	return runtime.Event{Seq: e.Seq, Time: t, RunID: runID, Kind: e.Kind, TaskRun: e.Task, MapIndex: e.MapIndex, Node: runtime.NoNode,
 		Attempt: e.Attempt, State: e.State, Level: e.Level, Msg: e.Msg, Children: e.Children}
 }
+
+// remoteRuns lists a server's runs.
+func remoteRuns(ctx context.Context, r *remoteFlags, flow, state string, limit int) ([]store.Run, error) {
+	c, err := r.client()
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 {
+		limit = 1000
+	}
+	var list server.RunList
+	if err := c.Do(ctx, "GET", server.Query("/runs", "flow", flow, "state", runtimeState(state), "limit", fmt.Sprint(limit)), nil, &list); err != nil {
+		return nil, remoteErr(err)
+	}
+	return list.Runs, nil
+}
+
+// runtimeState is a --state value as the API names it (failed: Failed).
+func runtimeState(s string) string {
+	if st, err := store.ParseState(s); err == nil && s != "" {
+		return st.String()
+	}
+	return s
+}
+
+// remoteRun is a run of the server with its task runs.
+func remoteRun(ctx context.Context, r *remoteFlags, id string) (server.RunDetail, error) {
+	var d server.RunDetail
+	c, err := r.client()
+	if err != nil {
+		return d, err
+	}
+	if err := c.Do(ctx, "GET", "/runs/"+server.PathEscape(id), nil, &d); err != nil {
+		return d, remoteErr(err)
+	}
+	return d, nil
+}
+
+// remoteLogs is `wfsh logs RUN --server`.
+func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level) error {
+	c, err := f.remote.client()
+	if err != nil {
+		return err
+	}
+	d, err := remoteRun(cmd.Context(), &f.remote, id)
+	if err != nil {
+		return err
+	}
+	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, ProgressEvery: math.MaxInt64}
+	if _, err := followLogs(cmd.Context(), c, d.Run.ID, f.task, f.follow, p); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return nil
+}
+
+// shortHash is the first 12 digits of a hash.
+func shortHash(h string) string { return h[:min(12, len(h))] }
 
 func newCancelCmd() *cobra.Command {
 	var r remoteFlags

@@ -21,7 +21,8 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
 		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd(),
-		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd())
+		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(),
+		newPoolCmd(), newDeploymentCmd())
 	root.AddCommand(newReplCmd())
 	return root
 }

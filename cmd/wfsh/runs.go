@@ -16,11 +16,12 @@ import (
 )
 
 type runsFlags struct {
-	store storeFlag
-	flow  string
-	state string
-	limit int
-	json  bool
+	store  storeFlag
+	remote remoteFlags // --server: the server's runs (remote.go)
+	flow   string
+	state  string
+	limit  int
+	json   bool
 }
 
 func newRunsCmd() *cobra.Command {
@@ -41,6 +42,7 @@ func newRunsCmd() *cobra.Command {
 	fl.StringVar(&f.state, "state", "", "only the runs that ended in this state (e.g. failed)")
 	fl.IntVar(&f.limit, "limit", 20, "at most this many runs (0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the runs as JSON, one object per line")
+	f.remote.register(fl)
 	return cmd
 }
 
@@ -51,14 +53,21 @@ func listRuns(cmd *cobra.Command, f *runsFlags) error {
 	if f.limit < 0 {
 		return badInput(fmt.Errorf("--limit %d: want the number of runs to list, or 0 for all", f.limit))
 	}
-	st, err := f.store.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	runs, err := st.ListRuns(cmd.Context(), store.RunFilter{Flow: f.flow, State: f.state, Limit: f.limit})
-	if err != nil {
-		return err
+	var runs []store.Run
+	if f.remote.active() {
+		var err error
+		if runs, err = remoteRuns(cmd.Context(), &f.remote, f.flow, f.state, f.limit); err != nil {
+			return err
+		}
+	} else {
+		st, err := f.store.open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if runs, err = st.ListRuns(cmd.Context(), store.RunFilter{Flow: f.flow, State: f.state, Limit: f.limit}); err != nil {
+			return err
+		}
 	}
 	if f.json {
 		return jsonLines(cmd.OutOrStdout(), runs)
@@ -77,8 +86,11 @@ func runsTable(out io.Writer, runs []store.Run, now time.Time) error {
 	}
 	fmt.Fprintln(tw, head)
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", runner.ShortID(r.ID), output.Cell(r.Flow), r.State,
-			r.StartedAt.Format("2006-01-02 15:04:05"), duration(r.Duration(now)))
+		started, took := "-", "-"
+		if !r.StartedAt.IsZero() {
+			started, took = r.StartedAt.Format("2006-01-02 15:04:05"), duration(r.Duration(now))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", runner.ShortID(r.ID), output.Cell(r.Flow), r.State, started, took)
 		if scheduled {
 			fmt.Fprintf(tw, "\t%s", scheduledCell(r.Scheduled))
 		}

@@ -183,15 +183,75 @@ func TestServerAndWorker(t *testing.T) {
 		t.Skip("builds wfsh and runs server and worker processes")
 	}
 	ps := startServer(t, 2*time.Second)
-	dev, wtok := ps.token(t, "developer", ""), ps.token(t, "worker", "default")
+	dev := ps.token(t, "developer", "")
+	// The worker's token from the command line, as a user makes it.
+	out, code := ps.wfsh(t, ps.admin.Token, "token", "create", "--role", "worker", "--pool", "default")
+	wtok := strings.TrimSpace(strings.Split(out, "\n")[0])
+	if code != 0 || !strings.HasPrefix(wtok, "wfsh_") {
+		t.Fatalf("token create: exit %d\n%s", code, out)
+	}
 	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}
 	worker, wlog := ps.startWorker(t, wtok, 2)
 
-	out, code := ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "name=koji", "--watch")
+	out, code = ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "name=koji", "--watch")
 	if code != 0 || !strings.Contains(out, "Hello, koji!") || !strings.Contains(out, "Flow run SUCCESS") {
 		t.Fatalf("run --watch: exit %d\n%s", code, out)
+	}
+	// runs, show and logs read the server when one is named.
+	out, _ = ps.wfsh(t, dev, "runs")
+	if !strings.Contains(out, "Parameterize") || !strings.Contains(out, "Success") {
+		t.Errorf("wfsh runs with WFSH_SERVER:\n%s", out)
+	}
+	id := firstRunID(t, out)
+	if out, code := ps.wfsh(t, dev, "show", id); code != 0 || !strings.Contains(out, "say_hello") || !strings.Contains(out, "Deployment") {
+		t.Errorf("wfsh show: exit %d\n%s", code, out)
+	}
+	if out, code := ps.wfsh(t, dev, "logs", id); code != 0 || !strings.Contains(out, "Hello, koji!") {
+		t.Errorf("wfsh logs: exit %d\n%s", code, out)
+	}
+
+	// A secret set on the server reaches the flow through its worker, and
+	// its value is in no answer, log or database file.
+	const value = "s3cr3t-v4lue-Qx81"
+	setSecret := exec.Command(ps.bin, "secret", "set", "API_KEY")
+	setSecret.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+ps.admin.Token)
+	setSecret.Stdin = strings.NewReader(value)
+	if b, err := setSecret.CombinedOutput(); err != nil {
+		t.Fatalf("secret set: %v\n%s", err, b)
+	}
+	sdir := t.TempDir()
+	os.WriteFile(filepath.Join(sdir, "sec.star"), []byte(`
+@task
+def use():
+    k = secret("API_KEY")
+    print("key length %d, key %s" % (len(k), k))
+
+@flow(name="Sec")
+def sec():
+    use()
+`), 0o644)
+	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(sdir, "sec.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy sec: exit %d\n%s", code, out)
+	}
+	out, code = ps.wfsh(t, dev, "run", "Sec/s", "--watch")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("key length %d", len(value))) {
+		t.Errorf("run of a flow reading a secret: exit %d\n%s", code, out)
+	}
+	for _, where := range []string{out, wlog.String()} {
+		if strings.Contains(where, value) {
+			t.Errorf("the secret's value was printed:\n%s", where)
+		}
+	}
+	if out, _ := ps.wfsh(t, ps.admin.Token, "secret", "ls"); !strings.Contains(out, "API_KEY") || strings.Contains(out, value) {
+		t.Errorf("secret ls:\n%s", out)
+	}
+	files, _ := filepath.Glob(filepath.Join(ps.home, "server.db*"))
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(value)) {
+			t.Errorf("the secret's value is in clear in %s", f)
+		}
 	}
 	if _, code := ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "nosuch=1"); code != exitBadInput {
 		t.Errorf("a run with an unknown parameter: exit %d, want %d", code, exitBadInput)
@@ -202,7 +262,7 @@ func TestServerAndWorker(t *testing.T) {
 	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(dir, "slow.star"), "--name", "s"); code != 0 {
 		t.Fatalf("deploy slow: exit %d\n%s", code, out)
 	}
-	id := strings.TrimSpace(mustRun(t, ps, dev, "run", "Slow/s"))
+	id = strings.TrimSpace(mustRun(t, ps, dev, "run", "Slow/s"))
 	ps.waitState(t, id, 10*time.Second, func(s runtime.State) bool { return s == runtime.Running })
 	waitFor(t, 10*time.Second, func() bool { return strings.Contains(wlog.String(), "started") }, "the task to start")
 	if out, code := ps.wfsh(t, dev, "cancel", id); code != 0 || !strings.Contains(out, "Cancelling") {
@@ -229,6 +289,17 @@ func TestServerAndWorker(t *testing.T) {
 	}
 	t.Logf("Crashed %v after kill -9 of the worker (lease 2s)", time.Since(killed).Round(100*time.Millisecond))
 	proctest.CheckGone(t, children, 5*time.Second, "kill -9 of the worker")
+}
+
+// firstRunID is the id of the first run of a `wfsh runs` table, whole
+// (the table shows a prefix, which the commands take).
+func firstRunID(t *testing.T, table string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("no run in\n%s", table)
+	}
+	return strings.Fields(lines[1])[0]
 }
 
 func mustRun(t *testing.T, ps *procServer, tok string, args ...string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +16,10 @@ import (
 	"github.com/wfsh/wfsh/store"
 )
 
-type showFlags struct{ store storeFlag }
+type showFlags struct {
+	store  storeFlag
+	remote remoteFlags // --server: a run on the server (remote.go)
+}
 
 func newShowCmd() *cobra.Command {
 	var f showFlags
@@ -29,10 +33,18 @@ func newShowCmd() *cobra.Command {
 		},
 	}
 	f.store.register(cmd.Flags())
+	f.remote.register(cmd.Flags())
 	return cmd
 }
 
 func showRun(cmd *cobra.Command, id string, f *showFlags) error {
+	if f.remote.active() {
+		d, err := remoteRun(cmd.Context(), &f.remote, id)
+		if err != nil {
+			return err
+		}
+		return printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns)
+	}
 	st, run, err := f.store.openRun(cmd.Context(), id)
 	if err != nil {
 		return err
@@ -45,7 +57,11 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	if trs, err = withNotStarted(cmd.Context(), st, run.ID, trs); err != nil {
 		return err
 	}
-	out := cmd.OutOrStdout()
+	return printRun(cmd.OutOrStdout(), run, trs)
+}
+
+// printRun prints a run and its task runs.
+func printRun(out io.Writer, run store.Run, trs []store.TaskRun) error {
 	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, output.Printable(run.Flow), output.Printable(run.File), run.State)
 	if run.Message != "" {
 		fmt.Fprintf(out, "  %s\n", output.Printable(firstLine(run.Message)))
@@ -59,6 +75,13 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 			late = fmt.Sprintf("; Late: started %s after it", run.StartedAt.Sub(s.At).Round(time.Millisecond))
 		}
 		fmt.Fprintf(out, "  Scheduled for %s (schedule %s)%s.\n", s.At.UTC().Format(time.RFC3339Nano), s.ScheduleID, late)
+	}
+	if sv := run.Server; sv != nil {
+		fmt.Fprintf(out, "  Deployment %s, pool %s, bundle %s", sv.Deployment, sv.Pool, shortHash(sv.Bundle))
+		if sv.Worker != "" {
+			fmt.Fprintf(out, ", worker %s", sv.Worker)
+		}
+		fmt.Fprintln(out, ".")
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")
