@@ -128,8 +128,9 @@ func rebind(q string) string {
 			b.WriteString(strconv.Itoa(n))
 		case c == '\'' || c == '"':
 			j := strings.IndexByte(q[i+1:], c)
-			if j < 0 {
-				j = len(q) - i - 1
+			if j < 0 { // unterminated: the server will say so
+				b.WriteString(q[i:])
+				return b.String()
 			}
 			b.WriteString(q[i : i+j+2])
 			i += j + 1

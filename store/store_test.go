@@ -303,10 +303,13 @@ func TestCrashMarking(t *testing.T) {
 	}
 }
 
-// TestConcurrentRecorders writes two runs into one file through two
-// Stores at once: neither may fail with "database is locked".
-func TestConcurrentRecorders(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wfsh.db")
+// TestConcurrentRecorders writes two runs into one store through two
+// Stores at once: neither may fail with "database is locked", and on
+// PostgreSQL the two open a new database at once (one migrates).
+func TestConcurrentRecorders(t *testing.T) { eachBackend(t, testConcurrentRecorders) }
+
+func testConcurrentRecorders(t *testing.T, b backend) {
+	path := b.where(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for w := range 2 {
