@@ -82,17 +82,33 @@ func procUID(t *testing.T, pid int) string {
 	return ""
 }
 
-// TestShared hands out databases of one cluster for the whole process.
+// TestShared hands out schemas of one cluster for the whole process:
+// the tables made through one DSN are not seen through another.
 func TestShared(t *testing.T) {
 	a, b := DSN(t), DSN(t)
 	if a == b || shared.c == nil || !strings.Contains(a, fmt.Sprintf(":%d/", shared.c.port)) {
-		t.Fatalf("DSNs %s and %s; want two databases of the shared cluster", a, b)
+		t.Fatalf("DSNs %s and %s; want two schemas of the shared cluster", a, b)
 	}
-	conn, err := pgx.Connect(context.Background(), b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `CREATE TABLE x (v BIGINT)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	conn, err = pgx.Connect(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT * FROM x`); err == nil {
+		t.Error("the table of one schema is seen through the other's DSN")
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE x (v BIGINT)`); err != nil {
+		t.Errorf("the same table in the second schema: %v", err)
+	}
 }
 
 // TestKilledTestProcess kills -9 a test process that runs a cluster: the
