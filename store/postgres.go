@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -227,6 +228,15 @@ const postgresBaseline = `CREATE TABLE dags (
 	CREATE INDEX cache_expires ON cache (expires_at);`
 
 const postgresBaselineVersion = 4
+
+// scopeLock is the key of the advisory lock of a concurrency scope
+// (server.go, takeSlots): a 63-bit FNV-1a hash of its name. Two scopes
+// that share a key only wait for each other.
+func scopeLock(scope string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("wfsh scope " + scope))
+	return int64(h.Sum64() >> 1)
+}
 
 // migrationLock is the key of the advisory lock a migrating process holds
 // on PostgreSQL (SQLite's immediate transactions do the same there).

@@ -20,7 +20,8 @@ type column struct {
 }
 
 // schema is the tables, each with its columns in order, and the indexes,
-// "name ON table (columns)" with "UNIQUE " before unique ones.
+// "name ON table (columns)" with "UNIQUE " before unique ones (the name
+// "(constraint)" for the index of a UNIQUE constraint).
 type schema struct {
 	tables  map[string][]column
 	indexes []string
@@ -96,10 +97,11 @@ func sqliteSchema(ctx context.Context, db *sql.DB) (schema, error) {
 			return sc, err
 		}
 	}
-	rows, err := db.QueryContext(ctx, `SELECT il.name, m.name, il."unique",
+	// A UNIQUE constraint's index is named by each database in its way.
+	rows, err := db.QueryContext(ctx, `SELECT CASE il.origin WHEN 'u' THEN '(constraint)' ELSE il.name END, m.name, il."unique",
 			(SELECT group_concat(name, ', ') FROM (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno))
 		FROM sqlite_master AS m, pragma_index_list(m.name) AS il
-		WHERE m.type = 'table' AND il.origin = 'c'`)
+		WHERE m.type = 'table' AND il.origin IN ('c', 'u')`)
 	if err != nil {
 		return sc, err
 	}
@@ -148,7 +150,8 @@ func postgresSchema(ctx context.Context, db *sql.DB) (schema, error) {
 	if err := rows.Err(); err != nil {
 		return sc, err
 	}
-	rows, err = db.QueryContext(ctx, `SELECT i.relname, t.relname, x.indisunique,
+	rows, err = db.QueryContext(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = x.indexrelid)
+				THEN '(constraint)' ELSE i.relname END, t.relname, x.indisunique,
 			(SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, n)
 				JOIN pg_attribute AS a ON a.attrelid = t.oid AND a.attnum = k.attnum)
 		FROM pg_index AS x
