@@ -33,12 +33,20 @@ run:
 	$(WFSH) run $(FLOW)
 
 ## setup: the Debian packages the tests use, installed when missing:
-## graphviz (dot, for the SVG/PNG render tests) and tmux (real-terminal tests)
+## graphviz (dot, for the SVG/PNG render tests), tmux (real-terminal tests)
+## and postgresql (the run store's PostgreSQL tests: internal/pgtest runs
+## its initdb and postgres in throwaway clusters of the tests' own). The
+## package's own cluster is not used: if its install started it, it is
+## stopped (no system service is left running).
 .PHONY: setup
 SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 setup:
 	@command -v dot >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y graphviz)
 	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql && \
+		{ pg_lsclusters -h 2>/dev/null | while read -r v c port status rest; do \
+			[ "$$status" = online ] && $(SUDO) pg_ctlcluster "$$v" "$$c" stop; done; true; })
 
 # Each integration tier (emulators, control plane) lives in mk/<tier>.mk and
 # appends its target to TEST_TIERS, and the target that builds its servers
@@ -51,9 +59,10 @@ TIER_SERVERS :=
 -include mk/*.mk
 
 ## test: every tier: formatting, vet, the package rule, race-enabled tests,
-## then the integration tiers of mk/*.mk
+## then the integration tiers of mk/*.mk. PostgreSQL is installed by setup:
+## its tests fail, rather than skip, without it.
 test: setup fmt-check vet depcheck
-	$(GO) test -race -count=1 ./...
+	WFSH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 ./...
 	$(if $(TIER_SERVERS),$(MAKE) --no-print-directory -j2 --output-sync=line $(TIER_SERVERS))
 	@for t in $(TEST_TIERS); do $(MAKE) --no-print-directory $$t || exit 1; done
 

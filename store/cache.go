@@ -31,8 +31,11 @@ func putCache(tx *sql.Tx, entries []CacheEntry) error {
 		if !e.Expires.IsZero() {
 			exp = e.Expires.UnixNano()
 		}
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO cache (key, task, flow, run_id, task_run, result, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.Key, e.Task, e.Flow, e.RunID, e.TaskRun, string(e.Result),
+		if _, err := tx.Exec(`INSERT INTO cache (key, task, flow, run_id, task_run, result, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET task = excluded.task, flow = excluded.flow, run_id = excluded.run_id,
+				task_run = excluded.task_run, result = excluded.result, created_at = excluded.created_at,
+				expires_at = excluded.expires_at`, e.Key, e.Task, e.Flow, e.RunID, e.TaskRun, string(e.Result),
 			e.Created.UnixNano(), exp); err != nil {
 			return err
 		}
@@ -71,7 +74,7 @@ type CacheFilter struct {
 }
 
 func (f CacheFilter) where() (string, []any) {
-	q, args := ` WHERE 1`, []any(nil)
+	q, args := ` WHERE TRUE`, []any(nil)
 	if f.Task != "" {
 		q += ` AND task = ?`
 		args = append(args, f.Task)

@@ -12,8 +12,10 @@ import (
 // TestCacheEntries writes entries as a run does (through its recorder)
 // and reads them back: a hit before expiry, a miss after, clear by task
 // and by expiry.
-func TestCacheEntries(t *testing.T) {
-	s, _ := openTemp(t)
+func TestCacheEntries(t *testing.T) { eachBackend(t, testCacheEntries) }
+
+func testCacheEntries(t *testing.T, b backend) {
+	s, _ := b.open(t)
 	ctx := context.Background()
 	t0 := time.Date(2020, 11, 30, 10, 0, 0, 0, time.UTC)
 	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "run-1", Flow: "F"}})

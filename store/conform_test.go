@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -33,12 +32,10 @@ func (p *perRun) Emit(e runtime.Event) {
 // TestRecorderConforms runs the store's Recorder through the Sink
 // conformance test: what a run's rows say, read back, is each task run's
 // final state, every log line and the flow's final state.
-func TestRecorderConforms(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "wfsh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+func TestRecorderConforms(t *testing.T) { eachBackend(t, testRecorderConforms) }
+
+func testRecorderConforms(t *testing.T, b backend) {
+	s, _ := b.open(t)
 	ctx := context.Background()
 	sink := &perRun{s: s}
 	runtimetest.TestSink(t, sink, runtimetest.Keeps{Logs: true, Flow: true}, func() []runtimetest.Fact {

@@ -80,6 +80,9 @@ const MaxLogSize = 4 << 20
 // it to a later one. Failing that (another process is reading), it is
 // left as it is.
 func (s *Store) trimLog() {
+	if s.pg {
+		return
+	}
 	st, err := os.Stat(s.path + "-wal")
 	if err != nil || st.Size() <= MaxLogSize {
 		return

@@ -8,7 +8,11 @@ import (
 )
 
 // migrations[i] brings the schema from version i to version i+1. Never edit
-// one that has shipped: add the next.
+// one that has shipped: add the next. On PostgreSQL a new database starts
+// at version 4 (postgresBaseline); from migration 5 on, each runs on both
+// databases and is written in what both speak: types TEXT, INTEGER and
+// BLOB only (postgresDDL maps them), no AUTOINCREMENT nor WITHOUT ROWID,
+// no SQLite JSON function, `?` placeholders, ON CONFLICT for upserts.
 var migrations = []string{
 	// 1: runs, their task runs and their log lines. Enums (states, levels,
 	// kinds) are stored by name; times are Unix nanoseconds. Mapped
@@ -253,6 +257,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v, err := s.Version(ctx); err == nil && v == len(migrations) {
 		return nil
 	}
+	if s.pg {
+		return s.migratePostgres(ctx)
+	}
 	// A new database: its page size, then write-ahead logging, which stays
 	// on in the file. Both must come before the first table.
 	if _, err := s.db.ExecContext(ctx, `PRAGMA page_size = `+strconv.Itoa(PageSize)); err != nil {
@@ -297,13 +304,18 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 		return false, fmt.Errorf("migration %d: %w", v+1, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1); err != nil {
+	if err := setVersion(ctx, tx, v+1); err != nil {
 		return false, err
 	}
 	return false, tx.Commit()
+}
+
+func setVersion(ctx context.Context, tx *sql.Tx, v int) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v)
+	return err
 }
 
 func version(ctx context.Context, tx *sql.Tx) (int, error) {

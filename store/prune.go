@@ -51,9 +51,16 @@ func (s *Store) Prune(ctx context.Context, before, now time.Time) (Pruned, error
 // Vacuum gives the space of deleted rows back to the file system: SQLite
 // otherwise keeps the free pages in the file for later writes. It
 // rewrites the whole database, and needs as much free disk space again.
+// On PostgreSQL it is a plain VACUUM: the space of deleted rows is made
+// free for later writes, and given back only at the tables' ends; it
+// takes no lock that would stop the other processes sharing the database
+// (VACUUM FULL would, while it rewrites every table).
 func (s *Store) Vacuum(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
 		return err
+	}
+	if s.pg {
+		return nil
 	}
 	_, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return err

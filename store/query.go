@@ -93,7 +93,7 @@ const runColumns = `id, flow, file, file_sha256, parameters, context, state, mes
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
-	q := `SELECT ` + runColumns + ` FROM runs WHERE 1`
+	q := `SELECT ` + runColumns + ` FROM runs WHERE TRUE`
 	var args []any
 	if f.Flow != "" {
 		q += ` AND flow = ?`
@@ -421,7 +421,11 @@ func (r *record) events(runID string) []runtime.Event {
 }
 
 // IntegrityCheck runs SQLite's integrity check and reports what it finds.
+// PostgreSQL has none to run: there it is an error.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
+	if s.pg {
+		return errors.New("integrity check: SQLite's only, not on PostgreSQL")
+	}
 	rows, err := s.db.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return err

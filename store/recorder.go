@@ -172,7 +172,9 @@ func (r *Recorder) insertRun(tx *sql.Tx) error {
 			return err
 		}
 		if n == 0 {
-			if _, err := tx.Exec(`INSERT INTO dags (hash, dag) VALUES (?, ?)`, h, string(appendDAG(make([]byte, 0, 64*len(g.Nodes)), g))); err != nil {
+			// Another process may insert the same graph meanwhile (PostgreSQL
+			// does not serialise writers as SQLite does).
+			if _, err := tx.Exec(`INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`, h, string(appendDAG(make([]byte, 0, 64*len(g.Nodes)), g))); err != nil {
 				return err
 			}
 		}

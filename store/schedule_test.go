@@ -62,8 +62,10 @@ func TestMigrateFromV3(t *testing.T) {
 // TestClaimRunKeyTaken claims the same scheduled time from two
 // connections to one store file: the second is refused with ErrKeyTaken
 // and leaves no row.
-func TestClaimRunKeyTaken(t *testing.T) {
-	s, path := openTemp(t)
+func TestClaimRunKeyTaken(t *testing.T) { eachBackend(t, testClaimRunKeyTaken) }
+
+func testClaimRunKeyTaken(t *testing.T, b backend) {
+	s, path := b.open(t)
 	s2, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +107,10 @@ func TestClaimRunKeyTaken(t *testing.T) {
 
 // TestClaimedRecorder records a claimed run: the recorder completes the
 // claimed row (no second insert) and the run keeps its schedule.
-func TestClaimedRecorder(t *testing.T) {
-	s, _ := openTemp(t)
+func TestClaimedRecorder(t *testing.T) { eachBackend(t, testClaimedRecorder) }
+
+func testClaimedRecorder(t *testing.T, b backend) {
+	s, _ := b.open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 27, 6, 0, 0, 0, time.UTC)
 	ri := scheduledInfo("r", at)

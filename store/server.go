@@ -99,6 +99,16 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 		return nil, err
 	}
 	defer tx.Rollback()
+	if s.pg {
+		// The claims of one pool take turns, as all claims do on SQLite:
+		// the overlap policies count the runs in progress before they
+		// start one, and two claims at once would both count none. The
+		// pool's lock comes first, so the scopes' locks after it
+		// (takeSlots) cannot deadlock.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, scopeLock("pool:"+pool)); err != nil {
+			return nil, err
+		}
+	}
 	var poolPaused, poolLimit int
 	err = tx.QueryRowContext(ctx, `SELECT paused, concurrency FROM pools WHERE name = ?`, pool).Scan(&poolPaused, &poolLimit)
 	if errors.Is(err, sql.ErrNoRows) || poolPaused != 0 {
@@ -149,7 +159,7 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 			limit = 1 // one at a time: the next waits for a free slot
 		}
 		scopes := []scope{{"pool:" + pool, poolLimit}, {"deployment:" + c.dep, limit}}
-		ok, err := takeSlots(ctx, tx, c.id, scopes)
+		ok, err := s.takeSlots(ctx, tx, c.id, scopes)
 		if err != nil {
 			return nil, err
 		}
@@ -202,9 +212,15 @@ func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.T
 }
 
 // skipLocked is what a claim's SELECT ends with: on a database of many
-// writers, the rows another claim has locked are skipped. SQLite has one
-// writer (the transaction holds the write lock from its start).
-func (s *Store) skipLocked() string { return "" }
+// writers (PostgreSQL), the runs another claim has locked are skipped,
+// and those it takes are locked until it commits. SQLite has one writer
+// (the transaction holds the write lock from its start).
+func (s *Store) skipLocked() string {
+	if s.pg {
+		return ` FOR UPDATE OF r SKIP LOCKED`
+	}
+	return ""
+}
 
 type scope struct {
 	name  string
@@ -212,11 +228,20 @@ type scope struct {
 }
 
 // takeSlots inserts the run's slot in each scope, if every limited scope
-// has room; false if one is full.
-func takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes []scope) (bool, error) {
+// has room; false if one is full. On PostgreSQL, where claims run at once,
+// each limited scope is locked (an advisory lock, until the transaction
+// ends) before its slots are counted, so that two claims cannot both
+// take its last slot; scopes are always locked in the same order (pool,
+// then deployment), so claims cannot deadlock.
+func (s *Store) takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes []scope) (bool, error) {
 	for _, sc := range scopes {
 		if sc.limit <= 0 {
 			continue
+		}
+		if s.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, scopeLock(sc.name)); err != nil {
+				return false, err
+			}
 		}
 		var used int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM slots WHERE scope = ?`, sc.name).Scan(&used); err != nil {

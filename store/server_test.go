@@ -14,9 +14,9 @@ import (
 var t0 = time.Date(2026, 3, 27, 2, 0, 0, 0, time.UTC)
 
 // deployed opens a store holding one deployment "F/nightly" of pool p.
-func deployed(t *testing.T, mod func(*Deployment)) (*Store, Deployment) {
+func deployed(t *testing.T, b backend, mod func(*Deployment)) (*Store, Deployment) {
 	t.Helper()
-	s, _ := openTemp(t)
+	s, _ := b.open(t)
 	ctx := context.Background()
 	if _, err := s.PutBundle(ctx, "h1", []byte("tar"), t0); err != nil {
 		t.Fatal(err)
@@ -51,9 +51,11 @@ func ids(runs []Run) []string {
 
 // TestServerRunLifecycle walks a run through every state a worker moves
 // it to, and checks the moves that must be refused.
-func TestServerRunLifecycle(t *testing.T) {
+func TestServerRunLifecycle(t *testing.T) { eachBackend(t, testServerRunLifecycle) }
+
+func testServerRunLifecycle(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, nil)
+	s, d := deployed(t, b, nil)
 	if _, err := s.CreateRun(ctx, NewRun{ID: "r1", Deployment: &d}, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +126,11 @@ func TestServerRunLifecycle(t *testing.T) {
 }
 
 // TestCancelScheduled: a run no worker holds is Cancelled at once.
-func TestCancelScheduled(t *testing.T) {
+func TestCancelScheduled(t *testing.T) { eachBackend(t, testCancelScheduled) }
+
+func testCancelScheduled(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, nil)
+	s, d := deployed(t, b, nil)
 	s.CreateRun(ctx, NewRun{ID: "r1", Deployment: &d}, t0)
 	if st, err := s.CancelRun(ctx, "r1", "no", t0); err != nil || st != runtime.Cancelled {
 		t.Fatalf("cancel: %s, %v", st, err)
@@ -138,9 +142,11 @@ func TestCancelScheduled(t *testing.T) {
 
 // TestReap: each state with a lapsed lease goes where its owner would
 // have taken it.
-func TestReap(t *testing.T) {
+func TestReap(t *testing.T) { eachBackend(t, testReap) }
+
+func testReap(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, func(d *Deployment) { d.CrashRetries = 1 })
+	s, d := deployed(t, b, func(d *Deployment) { d.CrashRetries = 1 })
 	for _, id := range []string{"pending", "running", "cancelling"} {
 		s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0)
 	}
@@ -186,16 +192,18 @@ func TestReap(t *testing.T) {
 
 // TestConcurrencySlots: a deployment's limit holds across claims, and a
 // run that ends frees its slot.
-func TestConcurrencySlots(t *testing.T) {
+func TestConcurrencySlots(t *testing.T) { eachBackend(t, testConcurrencySlots) }
+
+func testConcurrencySlots(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, func(d *Deployment) { d.Concurrency = 2 })
+	s, d := deployed(t, b, func(d *Deployment) { d.Concurrency = 2 })
 	for i := range 5 {
 		s.CreateRun(ctx, NewRun{ID: fmt.Sprintf("r%d", i), Deployment: &d}, t0)
 	}
 	a, _ := s.Claim(ctx, "p", "w1", 1, time.Minute, t0)
-	b, _ := s.Claim(ctx, "p", "w2", 5, time.Minute, t0)
-	if len(a) != 1 || len(b) != 1 {
-		t.Fatalf("claims under a limit of 2: %v and %v", ids(a), ids(b))
+	a2, _ := s.Claim(ctx, "p", "w2", 5, time.Minute, t0)
+	if len(a) != 1 || len(a2) != 1 {
+		t.Fatalf("claims under a limit of 2: %v and %v", ids(a), ids(a2))
 	}
 	id := a[0].ID
 	s.ApplyWrite(ctx, id, "w1", &Write{Start: &Start{Time: t0}, Chunk: &Chunk{Seq: 1, Tasks: "[]", Children: "{}",
@@ -208,9 +216,11 @@ func TestConcurrencySlots(t *testing.T) {
 
 // TestScheduledKeyOnce: a scheduled time makes one run, however often
 // it is made.
-func TestScheduledKeyOnce(t *testing.T) {
+func TestScheduledKeyOnce(t *testing.T) { eachBackend(t, testScheduledKeyOnce) }
+
+func testScheduledKeyOnce(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, nil)
+	s, d := deployed(t, b, nil)
 	sc := &Scheduled{ScheduleID: "d1/0", Key: "d1/0@2026-03-27T02:00:00Z"}
 	if _, err := s.CreateRun(ctx, NewRun{ID: "a", Deployment: &d, ScheduledAt: t0, Scheduled: sc}, t0); err != nil {
 		t.Fatal(err)
@@ -224,9 +234,11 @@ func TestScheduledKeyOnce(t *testing.T) {
 }
 
 // TestLeader: one holder at a time; a lapsed lease passes on.
-func TestLeader(t *testing.T) {
+func TestLeader(t *testing.T) { eachBackend(t, testLeader) }
+
+func testLeader(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s, _ := b.open(t)
 	if ok, err := s.LeadFor(ctx, "scheduler", "a", 10*time.Second, t0); !ok || err != nil {
 		t.Fatalf("a: %v, %v", ok, err)
 	}
@@ -238,5 +250,70 @@ func TestLeader(t *testing.T) {
 	}
 	if ok, _ := s.LeadFor(ctx, "scheduler", "b", 10*time.Second, t0.Add(20*time.Second)); !ok {
 		t.Fatal("b did not take a lapsed lease")
+	}
+}
+
+// TestConcurrentClaims: six workers, each through a Store of its own,
+// claim a run at once from a deployment limited to two runs at a time:
+// two runs are claimed in all, each once, with a slot of the deployment
+// each. There are more runs than the claims look at together, so that
+// on PostgreSQL each claim locks runs of its own (SKIP LOCKED) and only
+// the slots' lock keeps them from taking three.
+func TestConcurrentClaims(t *testing.T) { eachBackend(t, testConcurrentClaims) }
+
+func testConcurrentClaims(t *testing.T, b backend) {
+	ctx := context.Background()
+	where := b.where(t)
+	s, err := Open(where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.PutBundle(ctx, "h1", []byte("tar"), t0); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.PutDeployment(ctx, Deployment{ID: "d1", Flow: "F", Name: "nightly", File: "f.star", Bundle: "h1", Pool: "p", Concurrency: 2}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := s.CreateRun(ctx, NewRun{ID: fmt.Sprintf("r%d", i), Deployment: &d}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const workers = 6
+	claimed := make(chan []string, workers)
+	errs := make(chan error, workers)
+	start := make(chan struct{})
+	for w := range workers {
+		go func() {
+			ws, err := Open(where)
+			if err != nil {
+				errs <- err
+				claimed <- nil
+				return
+			}
+			defer ws.Close()
+			<-start
+			runs, err := ws.Claim(ctx, "p", fmt.Sprintf("w%d", w), 1, time.Minute, t0)
+			errs <- err
+			claimed <- ids(runs)
+		}()
+	}
+	close(start)
+	var all []string
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		all = append(all, <-claimed...)
+	}
+	slices.Sort(all)
+	if len(all) != 2 || all[0] == all[1] {
+		t.Errorf("claimed %v under a limit of 2", all)
+	}
+	var slots int
+	if err := s.db.QueryRow(`SELECT count(*) FROM slots WHERE scope = 'deployment:d1'`).Scan(&slots); err != nil || slots != 2 {
+		t.Errorf("%d slots of the deployment, %v; want 2", slots, err)
 	}
 }

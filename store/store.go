@@ -26,7 +26,8 @@ import (
 // once: it is in WAL mode, and writers wait for each other.
 type Store struct {
 	db   *sql.DB
-	path string
+	path string // the file, or the PostgreSQL URL without its password
+	pg   bool   // on PostgreSQL (postgres.go), not SQLite
 
 	claims claimQueue // scheduled runs to insert (schedule.go)
 }
@@ -51,8 +52,13 @@ func DefaultPath() (string, error) {
 }
 
 // Open opens (creating it if need be) the store at path, brings its schema
-// up to date and marks Crashed the runs whose process has died.
+// up to date and marks Crashed the runs whose process has died. A path
+// that is a postgres:// or postgresql:// URL opens the store in that
+// PostgreSQL database instead (postgres.go).
 func Open(path string) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("run store: %w", err)
 	}
@@ -106,7 +112,9 @@ type Opening struct {
 // opened (a file where the directory should be, no permission) show
 // there, before a run starts.
 func OpenLater(path string) (*Opening, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if IsPostgres(path) {
+		// No directory: a database, opened as a file is.
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("run store: %w", err)
 	}
 	o := &Opening{done: make(chan struct{})}
@@ -145,7 +153,8 @@ func retryBusy(f func() error) error {
 	}
 }
 
-// Path is the file the store was opened from.
+// Path is the file the store was opened from, or its PostgreSQL URL
+// without the password.
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
@@ -154,7 +163,14 @@ func (s *Store) Close() error { return s.db.Close() }
 // markCrashed marks Crashed every unfinished run whose process is gone,
 // with its unfinished task runs. Runs a server holds are not this
 // machine's: their leases say when they crashed (docs/server.md).
+//
+// Not on PostgreSQL at all: a database shared by several machines holds
+// runs whose pid means nothing here. There the server owns crash
+// detection, by leases that lapse (SPEC §5).
 func (s *Store) markCrashed(ctx context.Context, now time.Time) error {
+	if s.pg {
+		return nil
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL`)
 	if err != nil {
 		return err

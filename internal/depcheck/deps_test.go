@@ -72,6 +72,7 @@ var rules = map[string]rule{
 	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},
 	"internal/benchstat":         {},
 	"internal/proctest":          {},
+	"internal/pgtest":            {},
 	"internal/depcheck":          {},
 	"scripts/benchrun":           {},
 	"scripts/logbench":           {},
