@@ -42,7 +42,7 @@ See docs/server.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runServer(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.db, "db", "", "the database: a SQLite file (default $WFSH_HOME/server.db)")
+	fl.StringVar(&f.db, "db", "", "the database: a SQLite file (default $WFSH_HOME/server.db) or a postgres:// URL")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:4200", "the address to serve on")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's key (PEM)")
@@ -75,7 +75,17 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 		return storeErr(err)
 	}
 	defer st.Close()
-	box, err := seal.Load(os.Getenv(seal.EnvKey), filepath.Dir(path))
+	keyDir := filepath.Dir(path)
+	if store.IsPostgres(path) {
+		// The key file, when WFSH_SECRET_KEY is not set, is this
+		// machine's: several servers on one database need the variable.
+		def, err := store.DefaultPath()
+		if err != nil {
+			return storeErr(err)
+		}
+		keyDir = filepath.Dir(def)
+	}
+	box, err := seal.Load(os.Getenv(seal.EnvKey), keyDir)
 	if err != nil {
 		return badInput(err)
 	}
@@ -96,7 +106,11 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	}
 	url := scheme + "://" + ln.Addr().String()
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "wfsh server on %s (database %s)\n", url, path)
+	where := path
+	if store.IsPostgres(path) {
+		where = "PostgreSQL"
+	}
+	fmt.Fprintf(out, "wfsh server on %s (database %s)\n", url, where)
 	if tok != "" {
 		fmt.Fprintf(out, "admin token (shown once, keep it):\n  export WFSH_SERVER=%s WFSH_TOKEN=%s\n", url, tok)
 	}

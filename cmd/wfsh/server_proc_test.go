@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/pgtest"
 	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
@@ -40,12 +41,16 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startServer(t *testing.T, lease time.Duration) *procServer {
+func startServer(t *testing.T, lease time.Duration, db string) *procServer {
 	t.Helper()
 	bin := wfshBinary(t)
 	home := t.TempDir()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "server", "--listen", addr, "--lease", lease.String(), "--leader-ttl", "2s")
+	args := []string{"server", "--listen", addr, "--lease", lease.String(), "--leader-ttl", "2s"}
+	if db != "" {
+		args = append(args, "--db", db)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+home, "WFSH_SECRET_KEY=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -182,7 +187,17 @@ func TestServerAndWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds wfsh and runs server and worker processes")
 	}
-	ps := startServer(t, 2*time.Second)
+	t.Run("sqlite", func(t *testing.T) { serverAndWorker(t, "", "") })
+	t.Run("postgres", func(t *testing.T) {
+		c := pgtest.Start(t)
+		serverAndWorker(t, c.NewDatabase(t), c.Dir())
+	})
+}
+
+// serverAndWorker runs the test on the database db ("": SQLite under the
+// server's home), whose files are under dataDir.
+func serverAndWorker(t *testing.T, db, dataDir string) {
+	ps := startServer(t, 2*time.Second, db)
 	dev := ps.token(t, "developer", "")
 	// The worker's token from the command line, as a user makes it.
 	out, code := ps.wfsh(t, ps.admin.Token, "token", "create", "--role", "worker", "--pool", "default")
@@ -248,6 +263,9 @@ def sec():
 		t.Errorf("secret ls:\n%s", out)
 	}
 	files, _ := filepath.Glob(filepath.Join(ps.home, "server.db*"))
+	if dataDir != "" {
+		files = dataFiles(t, dataDir)
+	}
 	for _, f := range files {
 		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(value)) {
 			t.Errorf("the secret's value is in clear in %s", f)
@@ -349,4 +367,21 @@ func childPIDs(pid int) []int {
 		}
 	}
 	return out
+}
+
+// dataFiles are the files under dir: a database cluster's data and
+// write-ahead log, where a value in clear would be.
+func dataFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatalf("no data files under %s", dir)
+	}
+	return files
 }
