@@ -217,13 +217,15 @@ func (b *batch) child(e *runtime.Event) {
 }
 
 // childRun is what the events said of child i of c's task; a zero run
-// for events of no node (made by hand).
+// for events of no node (made by hand), which the snapshot does not keep.
 func (b *batch) childRun(c *children, i int) *runtime.RunSnapshot {
 	if c.node < 0 || int(c.node) >= len(b.run.Nodes) || i >= len(b.run.Nodes[c.node].Children) {
-		return &runtime.RunSnapshot{}
+		return &noRun
 	}
 	return &b.run.Nodes[c.node].Children[i]
 }
+
+var noRun runtime.RunSnapshot // read only
 
 // open reports whether child i of c, which began its first attempt in
 // this batch, has had no record written since: no later event came.
