@@ -76,6 +76,7 @@ func newBatch(runID string, base int64, enc func([]byte, runtime.Value) ([]byte,
 	b := &batch{runID: runID, base: base, encode: enc, graph: g, tasks: map[string]*record{}, kids: map[string]*children{}}
 	if g != nil {
 		b.nodes = make([]record, len(g.Nodes))
+		b.run.List(g) // its nodes in one allocation
 	}
 	return b
 }
