@@ -201,10 +201,11 @@ func (p *LogPrinter) mapExpanded(e runtime.Event) {
 // childFinished prints the progress of e's mapped task, at most once per
 // ProgressEvery, from the counts the snapshot keeps.
 func (p *LogPrinter) childFinished(e runtime.Event) {
-	if e.Node < 0 {
-		return // the snapshot keeps no node's count for it
+	id, ok := p.run.NodeOf(&e) // events read back from a store name no node
+	if !ok {
+		return
 	}
-	n := &p.run.Nodes[e.Node]
+	n := &p.run.Nodes[id]
 	every := p.ProgressEvery
 	if every <= 0 {
 		every = time.Second

@@ -26,6 +26,11 @@ type Snapshot struct {
 	// maps.
 	ByState [numStates]int
 	Total   int
+
+	// named are the nodes of task events that name none (read back from
+	// a store, which keeps run names only), by run name: such a node
+	// takes the next slot. Events of the executor never look here.
+	named map[string]NodeID
 }
 
 const numStates = int(Crashed) + 1
@@ -164,14 +169,36 @@ func (s *Snapshot) children(n *NodeSnapshot, k int) {
 	}
 }
 
-// run is e's node and task run, listed at their first event; nil for an
-// event of no node.
+// NodeOf is the node that e's task run is kept under: e.Node, or for an
+// event that names none its run name's; false for a flow event.
+func (s *Snapshot) NodeOf(e *Event) (NodeID, bool) {
+	if e.Node >= 0 {
+		return e.Node, true
+	}
+	if e.TaskRun == "" || e.Kind == FlowStarted || e.Kind == FlowFinished {
+		return NoNode, false
+	}
+	name := e.NodeRun()
+	id, ok := s.named[name]
+	if !ok {
+		if s.named == nil {
+			s.named = map[string]NodeID{}
+		}
+		id = NodeID(len(s.Nodes))
+		s.named[name] = id
+	}
+	return id, true
+}
+
+// run is e's node and task run, listed at their first event; nil for a
+// flow event.
 func (s *Snapshot) run(e *Event) (*NodeSnapshot, *RunSnapshot) {
-	if e.Node < 0 {
+	id, ok := s.NodeOf(e)
+	if !ok {
 		return nil, nil
 	}
-	s.grow(int(e.Node) + 1)
-	n := &s.Nodes[e.Node]
+	s.grow(int(id) + 1)
+	n := &s.Nodes[id]
 	if !n.Seen {
 		n.Seen = true
 		if !n.listed {

@@ -152,3 +152,28 @@ func TestSnapshotCounts(t *testing.T) {
 		t.Errorf("a: attempt %d, ended %d: an event of no attempt keeps the last", a.Attempt, a.Ended)
 	}
 }
+
+// TestSnapshotNamesNodes: events read back from a store name no node;
+// their runs are kept by run name, a mapped task's children under it.
+func TestSnapshotNamesNodes(t *testing.T) {
+	var s runtime.Snapshot
+	for _, e := range []runtime.Event{
+		{Kind: runtime.FlowStarted, Node: runtime.NoNode, MapIndex: -1, Msg: "F"},
+		{Kind: runtime.TaskLog, Node: runtime.NoNode, MapIndex: -1, Msg: "a flow's line"},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "a", MapIndex: -1, State: runtime.Success},
+		{Kind: runtime.MapExpanded, Node: runtime.NoNode, TaskRun: "sq", MapIndex: -1, Children: 2},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "sq[1]", MapIndex: 1, State: runtime.Failed},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "sq", MapIndex: -1, State: runtime.Failed},
+	} {
+		s.Apply(e)
+	}
+	if len(s.Nodes) != 2 || s.Nodes[0].Name != "a" || s.Nodes[1].Name != "sq" {
+		t.Fatalf("nodes %+v, want a and sq", s.Nodes)
+	}
+	if sq := s.Nodes[1]; len(sq.Children) != 2 || sq.Failed != 1 || sq.Run.State != runtime.Failed {
+		t.Errorf("sq: %d children, %d failed, %v", len(sq.Children), sq.Failed, sq.Run.State)
+	}
+	if c := s.Counts(nil); c[runtime.Success] != 1 || c[runtime.Failed] != 1 {
+		t.Errorf("counts %v", c)
+	}
+}
