@@ -30,9 +30,14 @@ type LogPrinter struct {
 	// Flow and Nodes name what the events refer to.
 	Graph *runtime.Graph
 
-	mu     sync.Mutex
-	maps   map[runtime.NodeID]*mapProgress
-	counts map[runtime.State]int
+	mu sync.Mutex
+	// run is what the events said: the states counted at the end, each
+	// mapped task's children expected, finished and failed.
+	run runtime.Snapshot
+	// shown is what the printer did of each mapped task, by node: not
+	// state of the run, so not in the snapshot.
+	shown  []mapShown
+	noNode mapShown // of events that name no node (made by hand)
 
 	buf      []byte
 	stamp    string // the formatted time of stampSec
@@ -40,10 +45,9 @@ type LogPrinter struct {
 	stampLoc *time.Location
 }
 
-type mapProgress struct {
-	total, done, failed int
-	last                time.Time
-	shown               int // failures printed
+type mapShown struct {
+	last     time.Time // of the last progress line (or of MapExpanded)
+	failures int       // children's failures printed
 }
 
 const maxChildFailures = 5
@@ -52,6 +56,7 @@ const maxChildFailures = 5
 func (p *LogPrinter) Emit(e runtime.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.run.ApplyEvent(&e)
 	// Names are escaped whole, before a line is split at a message's
 	// newlines: a newline in a name must not start a line of its own.
 	e.TaskRun = runtime.Printable(e.TaskRun)
@@ -112,17 +117,19 @@ func (p *LogPrinter) write(l runtime.Level, logger string, parts ...string) {
 	p.buf = b
 }
 
-func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind {
-	if p.Graph == nil || e.Node < 0 || int(e.Node) >= len(p.Graph.Nodes) {
+func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind { return p.kindOf(e.Node) }
+
+func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
+	if p.Graph == nil || id < 0 || int(id) >= len(p.Graph.Nodes) {
 		return runtime.TaskNode
 	}
-	return p.Graph.Nodes[e.Node].Kind
+	return p.Graph.Nodes[id].Kind
 }
 
+// isTask reports whether node id is a task's (its runs are counted).
+func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id) == runtime.TaskNode }
+
 func (p *LogPrinter) taskState(e runtime.Event) {
-	if p.counts == nil {
-		p.counts = map[runtime.State]int{}
-	}
 	level := runtime.Info
 	if e.IsChild() || p.kind(e) == runtime.ConstNode {
 		level = runtime.Debug
@@ -137,9 +144,6 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 		}
 		p.line(e, level, "TaskRunner", "Task '", e.TaskRun, "': Starting task run...")
 		return
-	}
-	if e.State != runtime.Retrying && !e.IsChild() && p.kind(e) == runtime.TaskNode {
-		p.counts[e.State]++
 	}
 	p.reason(e, level)
 	if level >= p.Level {
@@ -159,11 +163,11 @@ func (p *LogPrinter) reason(e runtime.Event, level runtime.Level) {
 	switch e.State {
 	case runtime.Failed, runtime.TimedOut, runtime.Retrying, runtime.Cancelled:
 		if e.IsChild() && e.State != runtime.Retrying {
-			mp := p.progress(e.Node)
-			if mp.shown >= maxChildFailures {
+			ms := p.shownOf(e.Node)
+			if ms.failures >= maxChildFailures {
 				break
 			}
-			mp.shown++
+			ms.failures++
 		}
 		if e.State == runtime.Cancelled && level == runtime.Info {
 			level = runtime.Warning
@@ -178,40 +182,41 @@ func (p *LogPrinter) reason(e runtime.Event, level runtime.Level) {
 	}
 }
 
-func (p *LogPrinter) progress(id runtime.NodeID) *mapProgress {
-	if p.maps == nil {
-		p.maps = map[runtime.NodeID]*mapProgress{}
+// shownOf is what the printer did of node id's children.
+func (p *LogPrinter) shownOf(id runtime.NodeID) *mapShown {
+	if id < 0 {
+		return &p.noNode
 	}
-	mp := p.maps[id]
-	if mp == nil {
-		mp = &mapProgress{}
-		p.maps[id] = mp
+	if int(id) >= len(p.shown) {
+		p.shown = append(p.shown, make([]mapShown, int(id)+1-len(p.shown))...)
 	}
-	return mp
+	return &p.shown[id]
 }
 
 func (p *LogPrinter) mapExpanded(e runtime.Event) {
-	mp := p.progress(e.Node)
-	mp.total, mp.last = e.Children, e.Time
+	p.shownOf(e.Node).last = e.Time
 	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': Mapped over %d elements", e.TaskRun, e.Children))
 }
 
+// childFinished prints the progress of e's mapped task, at most once per
+// ProgressEvery, from the counts the snapshot keeps.
 func (p *LogPrinter) childFinished(e runtime.Event) {
-	mp := p.progress(e.Node)
-	mp.done++
-	if !e.State.Successful() {
-		mp.failed++
+	id, ok := p.run.NodeOf(&e) // events read back from a store name no node
+	if !ok {
+		return
 	}
+	n := &p.run.Nodes[id]
 	every := p.ProgressEvery
 	if every <= 0 {
 		every = time.Second
 	}
-	if mp.done == mp.total || e.Time.Sub(mp.last) < every {
+	ms := p.shownOf(e.Node)
+	if n.Finished == n.Expected || e.Time.Sub(ms.last) < every {
 		return
 	}
-	mp.last = e.Time
+	ms.last = e.Time
 	name := e.NodeRun()
-	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': %d of %d mapped runs finished (%d failed)", name, mp.done, mp.total, mp.failed))
+	p.line(e, runtime.Info, "TaskRunner", fmt.Sprintf("Task '%s': %d of %d mapped runs finished (%d failed)", name, n.Finished, n.Expected, n.Failed))
 }
 
 func (p *LogPrinter) flowFinished(e runtime.Event) {
@@ -223,7 +228,7 @@ func (p *LogPrinter) flowFinished(e runtime.Event) {
 		level, verdict = runtime.Warning, "CANCELLED: the run was interrupted"
 	}
 	if e.State != runtime.Success || p.Level <= runtime.Debug {
-		p.line(e, level, "FlowRunner", "Task runs: "+countsString(p.counts))
+		p.line(e, level, "FlowRunner", "Task runs: "+countsString(p.run.Counts(p.isTask)))
 	}
 	p.line(e, level, "FlowRunner", "Flow run "+verdict)
 }

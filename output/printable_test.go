@@ -3,7 +3,9 @@ package output_test
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runtime"
@@ -65,5 +67,28 @@ func BenchmarkLogPrinterLines(b *testing.B) {
 				p.Emit(e)
 			}
 		})
+	}
+}
+
+// BenchmarkLogPrinterMap prints the events of a task mapped over 100,000
+// elements at level info (its children's lines are left out; a progress
+// line a second): what the printer keeps of the map is all its work.
+func BenchmarkLogPrinterMap(b *testing.B) {
+	const n = 100_000
+	at := func(i int) time.Time { return epoch.Add(time.Duration(i) * 50 * time.Microsecond) }
+	events := []runtime.Event{{Kind: runtime.MapExpanded, Node: 1, NodeName: "sq", TaskRun: "sq", MapIndex: -1, Children: n, Time: at(0)}}
+	for i := range n {
+		events = append(events,
+			runtime.Event{Kind: runtime.TaskState, Node: 1, NodeName: "sq", TaskRun: "sq[" + strconv.Itoa(i) + "]", MapIndex: i, Attempt: 1, State: runtime.Running, Time: at(i)},
+			runtime.Event{Kind: runtime.TaskState, Node: 1, NodeName: "sq", TaskRun: "sq[" + strconv.Itoa(i) + "]", MapIndex: i, Attempt: 1, State: runtime.Success, Time: at(i + 1)})
+	}
+	events = append(events, runtime.Event{Kind: runtime.TaskState, Node: 1, NodeName: "sq", TaskRun: "sq", MapIndex: -1, State: runtime.Mapped, Time: at(n + 1)},
+		runtime.Event{Kind: runtime.FlowFinished, Node: runtime.NoNode, State: runtime.Success, Time: at(n + 2)})
+	b.ReportAllocs()
+	for b.Loop() {
+		p := &output.LogPrinter{Out: io.Discard, Level: runtime.Info}
+		for i := range events {
+			p.Emit(events[i])
+		}
 	}
 }

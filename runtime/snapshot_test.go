@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/runtime/runtimetest"
@@ -27,10 +28,10 @@ func TestSnapshotAgreesWithResult(t *testing.T) {
 			if r.State != tr.State || r.Msg != tr.Msg {
 				t.Errorf("%s: %v %q, want %v %q", tr.Name, r.State, r.Msg, tr.State, tr.Msg)
 			}
-			if tr.Attempts > 0 && r.Attempt != tr.Attempts {
+			if tr.Attempts > 0 && int(r.Attempt) != tr.Attempts {
 				t.Errorf("%s: attempt %d, want %d", tr.Name, r.Attempt, tr.Attempts)
 			}
-			if r.State.Finished() && r.Ended.IsZero() {
+			if r.State.Finished() && r.Ended == 0 {
 				t.Errorf("%s: final without an end time", tr.Name)
 			}
 		}
@@ -58,7 +59,7 @@ func TestSnapshotAgreesWithResult(t *testing.T) {
 				t.Errorf("%s: %d finished, %d failed, want %d, %d", tr.Name, n.Finished, n.Failed, len(tr.Children), failed)
 			}
 		}
-		if got := s.Nodes[1].Run.Logs; got != len(rec.Logs("list")) || got == 0 {
+		if got := int(s.Nodes[1].Run.Logs); got != len(rec.Logs("list")) || got == 0 {
 			t.Errorf("list: %d log lines, want %d", got, len(rec.Logs("list")))
 		}
 		counts := s.Counts(nil)
@@ -104,5 +105,75 @@ func BenchmarkSnapshotApply(b *testing.B) {
 		for i := range events {
 			s.Apply(events[i])
 		}
+	}
+}
+
+// TestSnapshotCounts: ByState counts a listed graph's task runs, Pending
+// until they begin, mapped children from MapExpanded on (parameters not),
+// and a mapped task's own run is Running while its children run.
+func TestSnapshotCounts(t *testing.T) {
+	g := &runtime.Graph{Flow: "f"}
+	g.Add(&runtime.Node{Name: "p", Kind: runtime.ParamNode})
+	g.Add(&runtime.Node{Name: "a"})
+	g.Add(&runtime.Node{Name: "sq", Mapped: true})
+	var s runtime.Snapshot
+	s.List(g)
+	want := func(step string, total int, counts map[runtime.State]int) {
+		t.Helper()
+		got := map[runtime.State]int{}
+		for st, n := range s.ByState {
+			if n != 0 {
+				got[runtime.State(st)] = n
+			}
+		}
+		if s.Total != total || len(got) != len(counts) {
+			t.Fatalf("%s: %d runs %v, want %d %v", step, s.Total, got, total, counts)
+		}
+		for st, n := range counts {
+			if got[st] != n {
+				t.Fatalf("%s: %d runs %v, want %d %v", step, s.Total, got, total, counts)
+			}
+		}
+	}
+	want("listed", 2, map[runtime.State]int{runtime.Pending: 2})
+	at := time.Unix(100, 0)
+	s.Apply(runtime.Event{Kind: runtime.TaskState, Node: 0, TaskRun: "p", MapIndex: -1, State: runtime.Success, Time: at})
+	s.Apply(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: "a", MapIndex: -1, Attempt: 1, State: runtime.Running, Time: at})
+	want("a running", 2, map[runtime.State]int{runtime.Pending: 1, runtime.Running: 1})
+	s.Apply(runtime.Event{Kind: runtime.MapExpanded, Node: 2, TaskRun: "sq", MapIndex: -1, Children: 3, Time: at.Add(time.Second)})
+	want("mapped", 5, map[runtime.State]int{runtime.Pending: 3, runtime.Running: 2})
+	if n := &s.Nodes[2]; len(n.Children) != 3 || cap(n.Children) != 3 || n.Run.Started != at.Add(time.Second).UnixNano() {
+		t.Errorf("sq: %d children (cap %d), started %d", len(n.Children), cap(n.Children), n.Run.Started)
+	}
+	s.Apply(runtime.Event{Kind: runtime.TaskState, Node: 2, TaskRun: "sq[1]", MapIndex: 1, Attempt: 1, State: runtime.Failed, Time: at})
+	s.Apply(runtime.Event{Kind: runtime.TaskState, Node: 1, TaskRun: "a", MapIndex: -1, State: runtime.Skipped, Time: at})
+	want("ended", 5, map[runtime.State]int{runtime.Pending: 2, runtime.Running: 1, runtime.Failed: 1, runtime.Skipped: 1})
+	if a := s.Nodes[1].Run; a.Attempt != 1 || a.Ended != at.UnixNano() {
+		t.Errorf("a: attempt %d, ended %d: an event of no attempt keeps the last", a.Attempt, a.Ended)
+	}
+}
+
+// TestSnapshotNamesNodes: events read back from a store name no node;
+// their runs are kept by run name, a mapped task's children under it.
+func TestSnapshotNamesNodes(t *testing.T) {
+	var s runtime.Snapshot
+	for _, e := range []runtime.Event{
+		{Kind: runtime.FlowStarted, Node: runtime.NoNode, MapIndex: -1, Msg: "F"},
+		{Kind: runtime.TaskLog, Node: runtime.NoNode, MapIndex: -1, Msg: "a flow's line"},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "a", MapIndex: -1, State: runtime.Success},
+		{Kind: runtime.MapExpanded, Node: runtime.NoNode, TaskRun: "sq", MapIndex: -1, Children: 2},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "sq[1]", MapIndex: 1, State: runtime.Failed},
+		{Kind: runtime.TaskState, Node: runtime.NoNode, TaskRun: "sq", MapIndex: -1, State: runtime.Failed},
+	} {
+		s.Apply(e)
+	}
+	if len(s.Nodes) != 2 || s.Nodes[0].Name != "a" || s.Nodes[1].Name != "sq" {
+		t.Fatalf("nodes %+v, want a and sq", s.Nodes)
+	}
+	if sq := s.Nodes[1]; len(sq.Children) != 2 || sq.Failed != 1 || sq.Run.State != runtime.Failed {
+		t.Errorf("sq: %d children, %d failed, %v", len(sq.Children), sq.Failed, sq.Run.State)
+	}
+	if c := s.Counts(nil); c[runtime.Success] != 1 || c[runtime.Failed] != 1 {
+		t.Errorf("counts %v", c)
 	}
 }

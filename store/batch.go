@@ -15,10 +15,19 @@ import (
 // writer goroutine keeps one batch and reuses it: a run of a hundred
 // thousand mapped children would otherwise allocate more for its records
 // than it does to run.
+//
+// What the run's events said so far, across batches, is in run (the
+// shared reducer): a child's start time, whether it is still in its first
+// attempt's Running. What stays here is what a chunk writes, which is not
+// the run's state but what this chunk learnt of it: a record's fields are
+// those of this batch's events (a later chunk's record supersedes an
+// earlier one field by field when read back), the sequence numbers of
+// the events a record stands for, and results until they are encoded.
 type batch struct {
 	runID  string
 	encode func([]byte, runtime.Value) ([]byte, error)
 	graph  *runtime.Graph
+	run    runtime.Snapshot
 	tasks  map[string]*record // runs that are not mapped children, by name
 	nodes  []record           // the same, by node, when the graph is known
 	order  []*record
@@ -53,15 +62,14 @@ func TruncatedMsg(limit int64) string {
 
 // children are what a batch writes of one task's mapped children. A
 // child's record is written as soon as its final state comes, so that
-// a hundred thousand of them cost no more memory than their start times;
-// one that started and has not finished by the end of the batch is
-// written then, as Running.
+// a hundred thousand of them cost the batch nothing per child (their
+// start times are in the snapshot); one that started and has not
+// finished by the end of the batch is written then, as Running.
 type children struct {
 	task    string
-	started []int64 // by index: when the child first ran (kept across batches)
-	open    []bool  // by index: started in this batch, no record written yet
-	opened  []int32
-	buf     []byte // this batch's records, comma-separated
+	node    runtime.NodeID // the node of its children's events
+	opened  []int32        // children that began their first attempt in this batch
+	buf     []byte         // this batch's records, comma-separated
 	inBatch bool
 }
 
@@ -69,6 +77,7 @@ func newBatch(runID string, base int64, enc func([]byte, runtime.Value) ([]byte,
 	b := &batch{runID: runID, base: base, encode: enc, graph: g, tasks: map[string]*record{}, kids: map[string]*children{}}
 	if g != nil {
 		b.nodes = make([]record, len(g.Nodes))
+		b.run.List(g) // its nodes in one allocation
 	}
 	return b
 }
@@ -82,9 +91,6 @@ func (b *batch) reset() {
 	}
 	b.order = b.order[:0]
 	for _, c := range b.korder {
-		for _, i := range c.opened {
-			c.open[i] = false
-		}
 		c.opened, c.buf, c.inBatch = c.opened[:0], c.buf[:0], false
 	}
 	b.korder = b.korder[:0]
@@ -92,6 +98,7 @@ func (b *batch) reset() {
 }
 
 func (b *batch) add(e *runtime.Event) {
+	b.run.ApplyEvent(e)
 	b.seq = max(b.seq, e.Seq)
 	switch e.Kind {
 	case runtime.TaskState:
@@ -101,7 +108,7 @@ func (b *batch) add(e *runtime.Event) {
 	case runtime.FlowFinished:
 		b.flow = e
 	case runtime.MapExpanded:
-		b.children(taskName(e), e.Children-1)
+		b.children(taskName(e)).node = e.Node
 	case runtime.TaskLog:
 		if b.logLimit > 0 && b.logBytes+int64(len(e.Msg)) > b.logLimit {
 			if b.truncated {
@@ -181,9 +188,8 @@ func kindName(k runtime.NodeKind) string {
 	return "task"
 }
 
-// children returns the children of task in this batch, with room for
-// index last.
-func (b *batch) children(task string, last int) *children {
+// children returns the children of task in this batch.
+func (b *batch) children(task string) *children {
 	c := b.kids[task]
 	if c == nil {
 		c = &children{task: task}
@@ -193,34 +199,41 @@ func (b *batch) children(task string, last int) *children {
 		c.inBatch = true
 		b.korder = append(b.korder, c)
 	}
-	if n := last + 1; n > len(c.started) {
-		c.started = append(c.started, make([]int64, n-len(c.started))...)
-		c.open = append(c.open, make([]bool, n-len(c.open))...)
-	}
 	return c
 }
 
 // child records the state change of a mapped child.
 func (b *batch) child(e *runtime.Event) {
-	c := b.children(taskName(e), e.MapIndex)
+	c := b.children(taskName(e))
+	c.node = e.Node
 	i := e.MapIndex
-	t := e.Time.UnixNano()
 	if e.State == runtime.Running && e.Attempt <= 1 {
-		if c.started[i] == 0 {
-			c.started[i] = t
-		}
-		if !c.open[i] {
-			c.open[i] = true
-			c.opened = append(c.opened, int32(i))
-		}
+		c.opened = append(c.opened, int32(i))
 		return
 	}
-	c.open[i] = false
-	r := record{index: i, state: e.State, attempts: e.Attempt, msg: e.Msg, started: c.started[i], value: e.Result}
+	r := record{index: i, state: e.State, attempts: e.Attempt, msg: e.Msg, started: b.childRun(c, i).Started, value: e.Result}
 	if e.State.Finished() {
-		r.finished = t
+		r.finished = e.Time.UnixNano()
 	}
 	b.appendChild(c, &r)
+}
+
+// childRun is what the events said of child i of c's task; a zero run
+// for events of no node (made by hand), which the snapshot does not keep.
+func (b *batch) childRun(c *children, i int) *runtime.RunSnapshot {
+	if c.node < 0 || int(c.node) >= len(b.run.Nodes) || i >= len(b.run.Nodes[c.node].Children) {
+		return &noRun
+	}
+	return &b.run.Nodes[c.node].Children[i]
+}
+
+var noRun runtime.RunSnapshot // read only
+
+// open reports whether child i of c, which began its first attempt in
+// this batch, has had no record written since: no later event came.
+func (b *batch) open(c *children, i int) bool {
+	r := b.childRun(c, i)
+	return r.State == runtime.Running && r.Attempt <= 1
 }
 
 // appendChild writes a child's record into its task's part of the chunk.
@@ -354,9 +367,9 @@ func (b *batch) chunk() (Chunk, bool) {
 		return Chunk{}, false
 	}
 	for _, c := range b.korder {
-		for _, i := range c.opened {
-			if c.open[i] {
-				b.appendChild(c, &record{index: int(i), state: runtime.Running, attempts: 1, started: c.started[i]})
+		for _, i := range c.opened { // each once: a first attempt begins once
+			if b.open(c, int(i)) {
+				b.appendChild(c, &record{index: int(i), state: runtime.Running, attempts: 1, started: b.childRun(c, int(i)).Started})
 			}
 		}
 	}

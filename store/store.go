@@ -249,7 +249,7 @@ func crashRecords(ctx context.Context, tx *sql.Tx, id string, started int64, rr 
 		c := &record{name: r.name, task: r.task, index: r.index, state: runtime.Crashed, attempts: r.attempts,
 			msg: msg, finished: max(now, r.started)}
 		if r.index >= 0 {
-			b.appendChild(b.children(r.task, r.index), c)
+			b.appendChild(b.children(r.task), c)
 			continue
 		}
 		b.order = append(b.order, c)

@@ -247,11 +247,11 @@ func (m *Model) rebuild() {
 	vis := m.vis[:0]
 	f := m.filter
 	for _, id := range m.order {
-		n := &m.nodes[id]
+		n, s := &m.nodes[id], &m.run.Nodes[id]
 		if f == filterAll {
 			vis = append(vis, ref{id, -1})
 			if n.expanded {
-				for i := range n.children {
+				for i := range s.Children {
 					vis = append(vis, ref{id, int32(i)})
 				}
 			}
@@ -260,13 +260,13 @@ func (m *Model) rebuild() {
 		at := len(vis)
 		vis = append(vis, ref{id, -1})
 		kids := false
-		for i := range n.children {
-			if f.match(n.children[i].state) {
+		for i := range s.Children {
+			if f.match(s.Children[i].State) {
 				vis = append(vis, ref{id, int32(i)})
 				kids = true
 			}
 		}
-		if !kids && !f.match(n.run.state) {
+		if !kids && !f.match(s.Run.State) {
 			vis = vis[:at]
 		}
 	}

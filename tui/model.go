@@ -45,29 +45,16 @@ const (
 	finished
 )
 
-// runInfo is what the view keeps of one task run: 40 bytes, so that
-// 100,000 mapped children cost 4 MB.
-type runInfo struct {
-	state      runtime.State
-	attempt    int32
-	start, end int64 // Unix nanoseconds; 0: not yet
-	msg        string
-}
-
-// nodeRow is one node of the graph: its own run and, if mapped, its
-// children's.
+// nodeRow is how the view shows one node of the graph. The state of its
+// runs (its own and its mapped children's) is in the Model's Snapshot,
+// under the same id: a row keeps only what the view adds.
 type nodeRow struct {
-	name     string
+	name     string // printable
 	kind     runtime.NodeKind
 	retries  int
 	mapped   bool
 	known    bool // listed
 	expanded bool
-
-	run      runInfo
-	children []runInfo
-	done     int // children in a final state
-	failed   int // children in a final state that is not successful
 	shown    int // child failures copied to this row's log
 }
 
@@ -89,16 +76,13 @@ type Model struct {
 
 	flow, runID string
 	phase       phase
-	flowState   runtime.State
-	flowMsg     string
-	started     time.Time
-	ended       time.Time
 	applied     uint64 // Seq of the last event applied
 
-	nodes  []nodeRow
-	order  []int32 // the listed nodes, in build order
-	counts [numStates]int
-	total  int // task runs counted in counts
+	// run is the state of the run, folded from its events: the flow's,
+	// every task run's, the counts by state. The view draws from it.
+	run    runtime.Snapshot
+	nodes  []nodeRow // by node id, as run.Nodes
+	order  []int32   // the listed nodes, in build order
 	logs   map[ref]*logBuf
 	active ref // the run that started last, for follow
 	mapped int // listed mapped nodes
@@ -127,13 +111,15 @@ func New(opt Options) *Model {
 		if m.flow == "" {
 			m.flow = runtime.Printable(g.Flow)
 		}
+		m.run.List(g)
 		m.nodes = make([]nodeRow, len(g.Nodes))
 		for _, n := range g.Nodes {
+			r := &m.nodes[n.ID]
+			r.kind = n.Kind
 			if n.Kind == runtime.ConstNode {
 				continue // an internal value, not a task the user wrote
 			}
-			r := &m.nodes[n.ID]
-			r.name, r.kind, r.retries, r.mapped = runtime.Printable(n.Name), n.Kind, n.Retries, n.Mapped
+			r.name, r.retries, r.mapped = runtime.Printable(n.Name), n.Retries, n.Mapped
 			m.list(int32(n.ID), r)
 		}
 	}
@@ -147,19 +133,11 @@ func (m *Model) list(id int32, r *nodeRow) {
 	m.order = append(m.order, 0)
 	copy(m.order[i+1:], m.order[i:])
 	m.order[i] = id
-	if r.kind == runtime.TaskNode {
-		m.counts[runtime.Pending]++
-		m.total++
-	}
 	if r.mapped {
 		m.mapped++
 	}
 	m.visDirty = true
 }
-
-// counted reports whether runs of r count in the header (tasks do,
-// parameters do not).
-func (r *nodeRow) counted() bool { return r.kind == runtime.TaskNode }
 
 // Init starts reading the Feed and the clock.
 func (m *Model) Init() tea.Cmd {
@@ -222,11 +200,15 @@ func (m *Model) Apply(events []runtime.Event) {
 	m.refresh()
 }
 
+// apply folds e into the run's snapshot, then does what the view adds:
+// rows listed, the run to follow, lines for the log pane.
 func (m *Model) apply(e *runtime.Event) {
 	m.applied = e.Seq
+	kids, failed := m.children(e.Node)
+	m.run.ApplyEvent(e)
 	switch e.Kind {
 	case runtime.FlowStarted:
-		m.phase, m.started = running, e.Time
+		m.phase = running
 		if e.Msg != "" {
 			m.flow = runtime.Printable(e.Msg)
 		}
@@ -234,18 +216,29 @@ func (m *Model) apply(e *runtime.Event) {
 			m.runID = e.RunID
 		}
 	case runtime.FlowFinished:
-		m.phase, m.ended, m.flowState, m.flowMsg = finished, e.Time, e.State, runtime.Printable(e.Msg)
+		m.phase = finished
 	case runtime.TaskState:
-		m.taskState(e)
+		m.taskState(e, kids, failed)
 	case runtime.TaskLog:
 		m.taskLog(e)
 	case runtime.MapExpanded:
-		m.mapExpanded(e)
+		m.mapExpanded(e, kids)
 	}
 }
 
+// children are how many children node id has, and how many of them
+// failed.
+func (m *Model) children(id runtime.NodeID) (kids, failed int) {
+	if id < 0 || int(id) >= len(m.run.Nodes) {
+		return 0, 0
+	}
+	n := &m.run.Nodes[id]
+	return len(n.Children), n.Failed
+}
+
 // node returns the row of e's node, listing it at its first event when
-// the Model has no Graph.
+// the Model has no Graph; nil for a constant of the graph, which is not
+// listed.
 func (m *Model) node(e *runtime.Event) *nodeRow {
 	id := int32(e.Node)
 	if int(id) >= len(m.nodes) {
@@ -253,6 +246,9 @@ func (m *Model) node(e *runtime.Event) *nodeRow {
 	}
 	r := &m.nodes[id]
 	if !r.known {
+		if r.kind == runtime.ConstNode {
+			return nil
+		}
 		r.name = runtime.Printable(e.NodeRun())
 		r.mapped = e.MapIndex >= 0
 		m.list(id, r)
@@ -260,64 +256,31 @@ func (m *Model) node(e *runtime.Event) *nodeRow {
 	return r
 }
 
-func (m *Model) taskState(e *runtime.Event) {
+func (m *Model) taskState(e *runtime.Event, kids, failed int) {
 	if e.Node == runtime.NoNode {
 		return
 	}
 	n := m.node(e)
+	if n == nil {
+		return
+	}
 	id := int32(e.Node)
 	if m.filter != filterAll {
 		m.visDirty = true
 	}
-	if e.MapIndex < 0 {
-		m.transition(&n.run, n.counted(), e)
-		if e.State == runtime.Running {
-			m.active = ref{id, -1}
-		}
-		if e.State == runtime.Retrying && e.Msg != "" {
-			m.logTo(ref{id, -1}, e, runtime.Warning, e.Msg)
-		}
-		return
+	run := ref{id, -1}
+	if e.MapIndex >= 0 {
+		run.child = int32(e.MapIndex)
+		m.grew(id, n, kids) // events without their MapExpanded
 	}
-	if e.MapIndex >= len(n.children) {
-		m.grow(n, e.MapIndex+1) // events without their MapExpanded
-	}
-	c := &n.children[e.MapIndex]
-	was := c.state
-	m.transition(c, n.counted(), e)
-	child := ref{id, int32(e.MapIndex)}
 	switch {
 	case e.State == runtime.Running:
-		m.active = child
+		m.active = run
 	case e.State == runtime.Retrying && e.Msg != "":
-		m.logTo(child, e, runtime.Warning, e.Msg)
+		m.logTo(run, e, runtime.Warning, e.Msg)
 	}
-	if e.State.Finished() && !was.Finished() {
-		n.done++
-		if !e.State.Successful() {
-			n.failed++
-			m.childFailed(id, n, e)
-		}
-	}
-}
-
-// transition moves r to e's state, keeping the counts by state.
-func (m *Model) transition(r *runInfo, counted bool, e *runtime.Event) {
-	if counted {
-		m.counts[r.state]--
-		m.counts[e.State]++
-	}
-	r.state = e.State
-	if e.Attempt > 0 {
-		r.attempt = int32(e.Attempt)
-	}
-	t := e.Time.UnixNano()
-	if e.State == runtime.Running && r.start == 0 {
-		r.start = t
-	}
-	if e.State.Finished() {
-		r.end = t
-		r.msg = e.Msg
+	if e.MapIndex >= 0 && m.run.Nodes[id].Failed > failed {
+		m.childFailed(id, n, e)
 	}
 }
 
@@ -342,34 +305,25 @@ func (m *Model) childFailed(id int32, n *nodeRow, e *runtime.Event) {
 	m.logTo(ref{id, -1}, e, runtime.Error, msg)
 }
 
-func (m *Model) grow(n *nodeRow, size int) {
-	add := size - len(n.children)
-	n.children = append(n.children, make([]runInfo, add)...)
-	if n.counted() {
-		m.counts[runtime.Pending] += add
-		m.total += add
-	}
-	if n.expanded || m.filter != filterAll {
+// grew redraws the list when n had kids children before the event and
+// has more now, if they show.
+func (m *Model) grew(id int32, n *nodeRow, kids int) {
+	if len(m.run.Nodes[id].Children) > kids && (n.expanded || m.filter != filterAll) {
 		m.visDirty = true
 	}
 }
 
-// mapExpanded lists a mapped task's children. The executor sends no
-// Running for the task itself: the view shows it Running from here until
-// its final state, which is what the user sees happen.
-func (m *Model) mapExpanded(e *runtime.Event) {
+// mapExpanded lists a mapped task's children (the snapshot shows its own
+// run Running from here).
+func (m *Model) mapExpanded(e *runtime.Event, kids int) {
 	n := m.node(e)
-	n.mapped = true
-	if e.Children > len(n.children) {
-		m.grow(n, e.Children)
+	if n == nil {
+		return
 	}
-	if !n.run.state.Finished() && e.Children > 0 {
-		running := *e
-		running.State = runtime.Running
-		m.transition(&n.run, n.counted(), &running)
-		if m.filter != filterAll {
-			m.visDirty = true
-		}
+	n.mapped = true
+	m.grew(int32(e.Node), n, kids)
+	if m.filter != filterAll {
+		m.visDirty = true
 	}
 	m.logTo(ref{int32(e.Node), -1}, e, runtime.Info, "mapped over "+groupDigits(e.Children)+" elements")
 }
@@ -379,12 +333,18 @@ func (m *Model) taskLog(e *runtime.Event) {
 		m.logTo(ref{-1, -1}, e, e.Level, e.Msg)
 		return
 	}
-	m.node(e)
-	m.logTo(ref{int32(e.Node), int32(e.MapIndex)}, e, e.Level, e.Msg)
+	if m.node(e) != nil {
+		m.logTo(ref{int32(e.Node), int32(e.MapIndex)}, e, e.Level, e.Msg)
+	}
 }
 
 // Done reports whether the run has finished, and its final state.
-func (m *Model) Done() (runtime.State, bool) { return m.flowState, m.phase == finished }
+func (m *Model) Done() (runtime.State, bool) {
+	if m.phase != finished {
+		return runtime.Pending, false
+	}
+	return m.run.State, true
+}
 
 // Started reports whether the run has begun.
 func (m *Model) Started() bool { return m.phase != waiting }
@@ -397,12 +357,12 @@ func (m *Model) Count(st runtime.State) int {
 	if int(st) >= numStates {
 		return 0
 	}
-	return m.counts[st]
+	return m.run.ByState[st]
 }
 
 // Total returns how many task runs the pane knows of, mapped children
 // included.
-func (m *Model) Total() int { return m.total }
+func (m *Model) Total() int { return m.run.Total }
 
 // Elapsed is the run's wall time so far, or in all once it finished.
 func (m *Model) Elapsed() time.Duration {
@@ -410,9 +370,9 @@ func (m *Model) Elapsed() time.Duration {
 	case waiting:
 		return 0
 	case finished:
-		return m.ended.Sub(m.started)
+		return m.run.Ended.Sub(m.run.Started)
 	}
-	return m.now().Sub(m.started)
+	return m.now().Sub(m.run.Started)
 }
 
 func (m *Model) now() time.Time {

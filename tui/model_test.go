@@ -487,3 +487,24 @@ func TestExpandCollapse(t *testing.T) {
 		t.Fatalf("G selected %q", m.Selected())
 	}
 }
+
+// TestConstNodesHidden: a graph's constants are not task rows, before
+// they run or after (they used to be listed, and counted, at their first
+// event).
+func TestConstNodesHidden(t *testing.T) {
+	g := &runtime.Graph{Flow: "f"}
+	g.Add(&runtime.Node{Name: "sq.arg", Kind: runtime.ConstNode})
+	g.Add(&runtime.Node{Name: "a"})
+	m := New(Options{Graph: g})
+	m.SetSize(80, 20)
+	m.Apply([]runtime.Event{
+		{Kind: runtime.TaskState, Node: 0, NodeName: "sq.arg", TaskRun: "sq.arg", MapIndex: -1, Attempt: 1, State: runtime.Running},
+		{Kind: runtime.TaskState, Node: 0, NodeName: "sq.arg", TaskRun: "sq.arg", MapIndex: -1, Attempt: 1, State: runtime.Success},
+	})
+	if m.Total() != 1 || m.Count(runtime.Pending) != 1 || m.Count(runtime.Success) != 0 {
+		t.Errorf("%d task runs, %d Pending, %d Success: want a's alone", m.Total(), m.Count(runtime.Pending), m.Count(runtime.Success))
+	}
+	if v := m.View(); strings.Contains(v, "sq.arg") {
+		t.Errorf("the constant is listed:\n%s", v)
+	}
+}

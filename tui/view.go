@@ -94,7 +94,7 @@ func (v *viewer) header() {
 	case waiting:
 		state = runtime.Pending
 	case finished:
-		state = m.flowState
+		state = m.run.State
 	}
 	flow := m.flow
 	if flow == "" {
@@ -105,16 +105,16 @@ func (v *viewer) header() {
 		parts = append(parts, "run "+m.runID)
 	}
 	parts = append(parts, st.stateStyle(state).Styled(state.String()), formatDuration(m.Elapsed()))
-	if m.phase == finished && m.flowMsg != "" {
-		parts = append(parts, m.flowMsg)
+	if m.phase == finished && m.run.Msg != "" {
+		parts = append(parts, runtime.Printable(m.run.Msg))
 	}
 	v.line(ansi.Truncate(" "+strings.Join(parts, " · "), m.width, "…"))
 
 	var b strings.Builder
-	b.WriteString(" " + groupDigits(m.total) + " task runs")
+	b.WriteString(" " + groupDigits(m.run.Total) + " task runs")
 	sep := ": "
 	for s := range numStates {
-		if n := m.counts[s]; n > 0 {
+		if n := m.run.ByState[s]; n > 0 {
 			b.WriteString(sep + st.stateStyle(runtime.State(s)).Styled(groupDigits(n)+" "+runtime.State(s).String()))
 			sep = " · "
 		}
@@ -190,12 +190,12 @@ func (v *viewer) list(h int) {
 
 func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 	m, st := v.m, v.m.st
-	n := &m.nodes[r.node]
-	run := &n.run
+	n, s := &m.nodes[r.node], &m.run.Nodes[r.node]
+	run := &s.Run
 	name := n.name
 	switch {
 	case r.child >= 0:
-		run = &n.children[r.child]
+		run = &s.Children[r.child]
 		name = "  " + name + "[" + itoa(int(r.child)) + "]"
 	case n.mapped && (n.expanded || m.filter != filterAll):
 		name = "▾ " + name
@@ -214,63 +214,63 @@ func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 		b.WriteString(fit(name, nameW))
 	}
 	b.WriteByte(' ')
-	b.WriteString(st.stateStyle(run.state).Styled(fit(run.state.String(), stateW)))
+	b.WriteString(st.stateStyle(run.State).Styled(fit(run.State.String(), stateW)))
 	b.WriteByte(' ')
 	b.WriteString(fitRight(v.duration(run), durW))
 	b.WriteByte(' ')
 	b.WriteString(fitRight(tries(run, n.retries), triesW))
 	if pw > 0 && r.child < 0 && n.mapped {
 		b.WriteString("  ")
-		b.WriteString(v.progress(n, pw))
+		b.WriteString(v.progress(s, pw))
 	}
 	return b.String()
 }
 
-func (v *viewer) duration(r *runInfo) string {
-	if r.start == 0 {
+func (v *viewer) duration(r *runtime.RunSnapshot) string {
+	if r.Started == 0 {
 		return ""
 	}
-	end := r.end
+	end := r.Ended
 	if end == 0 {
 		if v.m.phase == finished {
 			return ""
 		}
 		end = v.now
 	}
-	return formatDuration(time.Duration(end - r.start))
+	return formatDuration(time.Duration(end - r.Started))
 }
 
 // tries is "attempt/attempts" for tasks with retries.
-func tries(r *runInfo, retries int) string {
-	if r.attempt == 0 || retries == 0 && r.attempt == 1 {
+func tries(r *runtime.RunSnapshot, retries int) string {
+	if r.Attempt == 0 || retries == 0 && r.Attempt == 1 {
 		return ""
 	}
-	return itoa(int(r.attempt)) + "/" + itoa(retries+1)
+	return itoa(int(r.Attempt)) + "/" + itoa(retries+1)
 }
 
 // progress is a mapped task's bar: finished children in green, the failed
 // among them in red, then the count.
-func (v *viewer) progress(n *nodeRow, w int) string {
+func (v *viewer) progress(n *runtime.NodeSnapshot, w int) string {
 	st := v.m.st
-	total := len(n.children)
+	total := len(n.Children)
 	if total == 0 {
-		if n.run.state.Finished() {
+		if n.Run.State.Finished() {
 			return st.faint.Styled(fit("no elements", w))
 		}
 		return ""
 	}
-	text := " " + fitRight(itoa(n.done*100/total), 3) + "% " + itoa(n.done) + "/" + itoa(total)
+	text := " " + fitRight(itoa(n.Finished*100/total), 3) + "% " + itoa(n.Finished) + "/" + itoa(total)
 	fail := ""
-	if n.failed > 0 {
-		fail = " ✗" + itoa(n.failed)
+	if n.Failed > 0 {
+		fail = " ✗" + itoa(n.Failed)
 	}
 	barW := w - len(text) - width(fail)
 	if barW < 5 {
 		return fit(text, w-width(fail)) + st.barFail.Styled(fail)
 	}
-	done := n.done * barW / total
-	bad := n.failed * barW / total
-	if n.failed > 0 && bad == 0 {
+	done := n.Finished * barW / total
+	bad := n.Failed * barW / total
+	if n.Failed > 0 && bad == 0 {
 		bad = 1 // one failure out of many still shows
 	}
 	bad = min(bad, done)
@@ -284,20 +284,20 @@ func (v *viewer) logPane(h int) {
 		v.line(st.faint.Styled(strings.Repeat("─", m.width)))
 		return
 	}
-	n := &m.nodes[m.sel.node]
-	run := &n.run
+	n, s := &m.nodes[m.sel.node], &m.run.Nodes[m.sel.node]
+	run := &s.Run
 	if m.sel.child >= 0 {
-		run = &n.children[m.sel.child]
+		run = &s.Children[m.sel.child]
 	}
-	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.state).Styled(run.state.String())
+	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.State).Styled(run.State.String())
 	if t := tries(run, n.retries); t != "" {
 		title += " · attempt " + t
 	}
 	if d := v.duration(run); d != "" {
 		title += " · " + d
 	}
-	if m.sel.child < 0 && n.mapped && len(n.children) > 0 {
-		title += " · " + groupDigits(n.done) + "/" + groupDigits(len(n.children)) + " finished, " + groupDigits(n.failed) + " failed"
+	if m.sel.child < 0 && n.mapped && len(s.Children) > 0 {
+		title += " · " + groupDigits(s.Finished) + "/" + groupDigits(len(s.Children)) + " finished, " + groupDigits(s.Failed) + " failed"
 	}
 	if buf := m.logs[m.sel]; buf != nil && buf.dropped > 0 {
 		title += " · " + groupDigits(buf.dropped) + " earlier lines dropped"
@@ -309,12 +309,12 @@ func (v *viewer) logPane(h int) {
 	v.line(ansi.Truncate(title, m.width, "…"))
 
 	var head []string
-	if run.msg != "" {
+	if run.State.Finished() && run.Msg != "" { // the message of its final state
 		s := st.faint
-		if run.state.IsFailed() {
+		if run.State.IsFailed() {
 			s = st.err
 		}
-		head = append(head, s.Styled(ansi.Truncate(" "+run.state.String()+": "+clean(firstLine(run.msg)), m.width, "…")))
+		head = append(head, s.Styled(ansi.Truncate(" "+run.State.String()+": "+clean(firstLine(run.Msg)), m.width, "…")))
 	}
 	buf := m.logs[m.sel]
 	var lines []logLine
