@@ -25,8 +25,8 @@ func TestSnapshotAgreesWithResult(t *testing.T) {
 			t.Errorf("flow times %v .. %v", s.Started, s.Ended)
 		}
 		check := func(r *runtime.RunSnapshot, tr runtime.TaskResult) {
-			if r.State != tr.State || r.Msg != tr.Msg {
-				t.Errorf("%s: %v %q, want %v %q", tr.Name, r.State, r.Msg, tr.State, tr.Msg)
+			if r.State != tr.State || s.RunMsg(r) != tr.Msg {
+				t.Errorf("%s: %v %q, want %v %q", tr.Name, r.State, s.RunMsg(r), tr.State, tr.Msg)
 			}
 			if tr.Attempts > 0 && int(r.Attempt) != tr.Attempts {
 				t.Errorf("%s: attempt %d, want %d", tr.Name, r.Attempt, tr.Attempts)
@@ -175,5 +175,30 @@ func TestSnapshotNamesNodes(t *testing.T) {
 	}
 	if c := s.Counts(nil); c[runtime.Success] != 1 || c[runtime.Failed] != 1 {
 		t.Errorf("counts %v", c)
+	}
+}
+
+// TestSnapshotRunMsg: a run's message is its last state change's, a
+// later one replacing it, an empty one clearing it.
+func TestSnapshotRunMsg(t *testing.T) {
+	var s runtime.Snapshot
+	ev := func(st runtime.State, msg string) runtime.Event {
+		return runtime.Event{Kind: runtime.TaskState, Node: 0, MapIndex: 3, TaskRun: "sq[3]", State: st, Msg: msg, Attempt: 1}
+	}
+	for _, c := range []struct {
+		st   runtime.State
+		msg  string
+		want string
+	}{
+		{runtime.Running, "", ""},
+		{runtime.Retrying, "boom", "boom"},
+		{runtime.Running, "", ""},
+		{runtime.Failed, "boom again", "boom again"},
+	} {
+		s.Apply(ev(c.st, c.msg))
+		r := &s.Nodes[0].Children[3]
+		if got := s.RunMsg(r); got != c.want || r.State != c.st {
+			t.Fatalf("after %v %q: %v %q, want %q", c.st, c.msg, r.State, got, c.want)
+		}
 	}
 }

@@ -309,12 +309,12 @@ func (v *viewer) logPane(h int) {
 	v.line(ansi.Truncate(title, m.width, "…"))
 
 	var head []string
-	if run.State.Finished() && run.Msg != "" { // the message of its final state
+	if msg := m.run.RunMsg(run); run.State.Finished() && msg != "" { // the message of its final state
 		s := st.faint
 		if run.State.IsFailed() {
 			s = st.err
 		}
-		head = append(head, s.Styled(ansi.Truncate(" "+run.State.String()+": "+clean(firstLine(run.Msg)), m.width, "…")))
+		head = append(head, s.Styled(ansi.Truncate(" "+run.State.String()+": "+clean(firstLine(msg)), m.width, "…")))
 	}
 	buf := m.logs[m.sel]
 	var lines []logLine
