@@ -38,16 +38,16 @@ type NewTokenReply struct {
 var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,127}$`)
 
 func (s *Server) adminRoutes() {
-	huma.Register(s.api, op("create-token", http.MethodPost, "/tokens", "tokens.write", "Create a token (shown once)"),
+	huma.Register(s.api, op("create-token", http.MethodPost, "/tokens", auth.TokensWrite, "Create a token (shown once)"),
 		func(ctx context.Context, in *struct{ Body TokenRequest }) (*struct {
 			Status int
 			Body   NewTokenReply
 		}, error) {
 			b := in.Body
-			if (b.Role == RoleWorker) != (b.Pool != "") {
+			if (b.Role == string(auth.Worker)) != (b.Pool != "") {
 				return nil, huma.Error422UnprocessableEntity("a worker token needs its pool, and only a worker token has one")
 			}
-			t := store.Token{ID: randomID(), Name: b.Name, Role: b.Role, Pool: b.Pool, CreatedAt: s.opt.Now()}
+			t := store.Token{Name: b.Name, Role: b.Role, Pool: b.Pool, CreatedAt: s.opt.Now()}
 			if b.ExpiresIn != "" {
 				d, err := time.ParseDuration(b.ExpiresIn)
 				if err != nil || d <= 0 {
@@ -56,7 +56,7 @@ func (s *Server) adminRoutes() {
 				t.ExpiresAt = t.CreatedAt.Add(d)
 			}
 			tok := auth.New()
-			t.Hash = tok.Hash
+			t.ID, t.Hash = auth.ID(tok.Hash), tok.Hash
 			if err := s.st.PutToken(ctx, t); err != nil {
 				return nil, problem(err)
 			}
@@ -66,13 +66,13 @@ func (s *Server) adminRoutes() {
 			}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
 		})
 
-	huma.Register(s.api, op("list-tokens", http.MethodGet, "/tokens", "tokens.read", "List tokens (never their values)"),
+	huma.Register(s.api, op("list-tokens", http.MethodGet, "/tokens", auth.TokensList, "List tokens (never their values)"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Token }, error) {
 			ts, err := s.st.ListTokens(ctx)
 			return &struct{ Body []store.Token }{orNone(ts)}, problem(err)
 		})
 
-	huma.Register(s.api, op("revoke-token", http.MethodDelete, "/tokens/{id}", "tokens.write", "Revoke a token"),
+	huma.Register(s.api, op("revoke-token", http.MethodDelete, "/tokens/{id}", auth.TokensWrite, "Revoke a token"),
 		func(ctx context.Context, in *struct {
 			ID string `path:"id"`
 		}) (*struct{ Status int }, error) {
@@ -82,7 +82,7 @@ func (s *Server) adminRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("put-secret", http.MethodPut, "/secrets/{name}", "secrets.write", "Set a secret (the body is its value)"),
+	huma.Register(s.api, op("put-secret", http.MethodPut, "/secrets/{name}", auth.SecretsWrite, "Set a secret (the body is its value)"),
 		func(ctx context.Context, in *struct {
 			Name    string `path:"name"`
 			RawBody []byte `contentType:"application/octet-stream"`
@@ -103,13 +103,13 @@ func (s *Server) adminRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("list-secrets", http.MethodGet, "/secrets", "secrets.list", "List secrets (names and dates only)"),
+	huma.Register(s.api, op("list-secrets", http.MethodGet, "/secrets", auth.SecretsList, "List secrets (names and dates only)"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []store.SecretInfo }, error) {
 			ss, err := s.st.ListSecrets(ctx)
 			return &struct{ Body []store.SecretInfo }{orNone(ss)}, problem(err)
 		})
 
-	huma.Register(s.api, op("delete-secret", http.MethodDelete, "/secrets/{name}", "secrets.write", "Remove a secret"),
+	huma.Register(s.api, op("delete-secret", http.MethodDelete, "/secrets/{name}", auth.SecretsWrite, "Remove a secret"),
 		func(ctx context.Context, in *struct {
 			Name string `path:"name"`
 		}) (*struct{ Status int }, error) {
@@ -119,7 +119,7 @@ func (s *Server) adminRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("list-audit", http.MethodGet, "/audit", "audit.read", "The audit log: state-changing calls, newest first"),
+	huma.Register(s.api, op("list-audit", http.MethodGet, "/audit", auth.AuditRead, "The audit log: state-changing calls, newest first"),
 		func(ctx context.Context, in *struct {
 			Limit int `query:"limit" minimum:"0" maximum:"10000"`
 		}) (*struct{ Body []store.AuditEntry }, error) {

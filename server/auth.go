@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -15,72 +15,21 @@ import (
 	"github.com/wfsh/wfsh/store"
 )
 
-// Roles, from most to least power; a worker's token is bound to a pool.
-const (
-	RoleAdmin     = "admin"
-	RoleDeveloper = "developer"
-	RoleViewer    = "viewer"
-	RoleWorker    = "worker"
-)
-
-// Roles are the roles a token may have.
-var Roles = []string{RoleAdmin, RoleDeveloper, RoleViewer, RoleWorker}
-
-// access is the one table of who may do what: action -> roles. Every
-// operation names its action (Operation.Metadata["action"]); the
-// middleware checks it before the handler runs. A worker's pool, and
-// that it holds the run it reports on, are checked by the handlers with
-// their data.
-var access = map[string][]string{
-	"runs.read":         {RoleAdmin, RoleDeveloper, RoleViewer},
-	"runs.create":       {RoleAdmin, RoleDeveloper},
-	"runs.cancel":       {RoleAdmin, RoleDeveloper},
-	"deployments.read":  {RoleAdmin, RoleDeveloper, RoleViewer},
-	"deployments.write": {RoleAdmin, RoleDeveloper},
-	"bundles.write":     {RoleAdmin, RoleDeveloper},
-	"bundles.read":      {RoleAdmin, RoleDeveloper, RoleWorker},
-	"pools.read":        {RoleAdmin, RoleDeveloper, RoleViewer},
-	"pools.write":       {RoleAdmin},
-	"workers.read":      {RoleAdmin, RoleDeveloper, RoleViewer},
-	"workers.work":      {RoleWorker},
-	"secrets.list":      {RoleAdmin, RoleDeveloper},
-	"secrets.write":     {RoleAdmin},
-	"secrets.resolve":   {RoleWorker},
-	"tokens.read":       {RoleAdmin},
-	"tokens.write":      {RoleAdmin},
-	"audit.read":        {RoleAdmin},
-}
-
-// Principal is who makes a request: the token's id, role and pool.
-type Principal struct {
-	TokenID, Role, Pool string
-}
-
 type principalKey struct{}
 
-func principalOf(ctx context.Context) Principal {
-	p, _ := ctx.Value(principalKey{}).(Principal)
+// principalOf is who makes the request (set by authenticate).
+func principalOf(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
 	return p
 }
 
-// Allowed reports whether role may do action.
-func Allowed(role, action string) bool { return slices.Contains(access[action], role) }
-
-// Actions are the actions of the table, for tests and docs.
-func Actions() []string {
-	var out []string
-	for a := range access {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// authenticate checks the bearer token and the role of every operation
-// that names an action: 401 without a valid token, 403 for a role
-// without the action.
+// authenticate checks the bearer token of every operation that names an
+// action, against package auth's one table of who may do what: 401
+// without a valid token, 403 when the token's role may not, or may only
+// for its own pool or for the runs its worker holds and this is not one
+// (the scope: the pool in the path, or the run's pool and holder).
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
-	action, _ := ctx.Operation().Metadata["action"].(string)
+	action, _ := ctx.Operation().Metadata["action"].(auth.Action)
 	if action == "" {
 		next(ctx)
 		return
@@ -101,19 +50,61 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "the token is unknown, expired or revoked")
 		return
 	}
-	if !Allowed(t.Role, action) {
-		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("a %s token may not %s", t.Role, action))
+	p := auth.Principal{ID: t.ID, Role: auth.Role(t.Role), Pool: t.Pool}
+	scope, err := s.scope(ctx, action)
+	if err != nil {
+		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
 		return
 	}
-	p := Principal{TokenID: t.ID, Role: t.Role, Pool: t.Pool}
+	if err := auth.Allow(&p, action, scope); err != nil {
+		var ae *auth.Error
+		msg := err.Error()
+		if errors.As(err, &ae) {
+			msg = ae.Reason
+		}
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("a %s token may not do this: %s", t.Role, msg))
+		return
+	}
 	next(huma.WithValue(ctx, principalKey{}, p))
-	if m := ctx.Method(); m != http.MethodGet && action != "workers.work" && ctx.Status() < 400 {
-		s.audit(ctx.Context(), p, action, ctx.URL().Path)
+	if m := ctx.Method(); m != http.MethodGet && !quiet[action] && ctx.Status() < 400 {
+		s.audit(ctx.Context(), p, string(action), ctx.URL().Path)
 	}
 }
 
-func (s *Server) audit(ctx context.Context, p Principal, action, target string) {
-	e := store.AuditEntry{ID: randomID(), Time: s.opt.Now(), TokenID: p.TokenID, Role: p.Role, Action: action, Target: target}
+// quiet are the actions a worker makes many times a run: not audited.
+var quiet = map[auth.Action]bool{auth.WorkersClaim: true, auth.WorkersHeartbeat: true, auth.RunsReport: true}
+
+// scope is what the rules of action need to know of the request's
+// object: the pool of its path, or of the run it names (with the token
+// holding it). A bundle is read for a run (?run=ID), and only if it is
+// that run's.
+func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, error) {
+	sc := auth.Scope{Pool: ctx.Param("pool")}
+	id := ctx.Param("id")
+	if action == auth.BundlesRead {
+		id = ctx.Query("run")
+	} else if !strings.HasPrefix(ctx.Operation().Path, "/api/v1/runs/{id}") {
+		return sc, nil
+	}
+	if id == "" {
+		return sc, nil
+	}
+	r, err := s.st.GetRun(ctx.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && r.Server == nil {
+		return sc, nil // the handler says it is not found, to those who may look
+	}
+	if err != nil {
+		return sc, err
+	}
+	if action == auth.BundlesRead && r.Server.Bundle != ctx.Param("hash") {
+		return sc, nil
+	}
+	sc.Pool, sc.Holder = r.Server.Pool, r.Server.Holder
+	return sc, nil
+}
+
+func (s *Server) audit(ctx context.Context, p auth.Principal, action, target string) {
+	e := store.AuditEntry{ID: randomID(), Time: s.opt.Now(), TokenID: p.ID, Role: string(p.Role), Action: action, Target: target}
 	if err := s.st.AddAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.logf("audit: %v", err)
 	}
@@ -129,7 +120,7 @@ func randomID() string {
 // when given (WFSH_ADMIN_TOKEN, how a Helm chart passes a Secret), else a
 // new one, returned to be printed once. "" when an admin token exists.
 func (s *Server) Bootstrap(ctx context.Context, adminToken string) (string, error) {
-	n, err := s.st.CountTokens(ctx, RoleAdmin)
+	n, err := s.st.CountTokens(ctx, string(auth.Admin))
 	if err != nil || n > 0 {
 		return "", err
 	}
@@ -137,7 +128,7 @@ func (s *Server) Bootstrap(ctx context.Context, adminToken string) (string, erro
 	if tok == "" {
 		tok = auth.New().Plaintext
 	}
-	t := store.Token{ID: randomID(), Hash: auth.Hash(tok), Name: "admin (first start)", Role: RoleAdmin, CreatedAt: s.opt.Now()}
+	t := store.Token{ID: auth.ID(auth.Hash(tok)), Hash: auth.Hash(tok), Name: "admin (first start)", Role: string(auth.Admin), CreatedAt: s.opt.Now()}
 	if err := s.st.PutToken(ctx, t); err != nil {
 		return "", err
 	}

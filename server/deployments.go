@@ -14,6 +14,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/store"
@@ -64,7 +65,7 @@ type DeploymentPath struct {
 func (r DeploymentPath) ref() string { return r.Flow + "/" + r.Name }
 
 func (s *Server) deploymentRoutes() {
-	up := op("put-bundle", http.MethodPut, "/bundles/{hash}", "bundles.write", "Upload a bundle (a flow's directory tree) by its sha256")
+	up := op("put-bundle", http.MethodPut, "/bundles/{hash}", auth.BundlesWrite, "Upload a bundle (a flow's directory tree) by its sha256")
 	up.MaxBodyBytes = MaxBundle
 	huma.Register(s.api, up, func(ctx context.Context, in *struct {
 		Hash    string `path:"hash" pattern:"^[0-9a-f]{64}$"`
@@ -86,7 +87,7 @@ func (s *Server) deploymentRoutes() {
 		return &struct{ Status int }{http.StatusOK}, nil
 	})
 
-	huma.Register(s.api, op("get-bundle", http.MethodGet, "/bundles/{hash}", "bundles.read", "Download a bundle"),
+	huma.Register(s.api, op("get-bundle", http.MethodGet, "/bundles/{hash}", auth.BundlesRead, "Download a bundle"),
 		func(ctx context.Context, in *struct {
 			Hash string `path:"hash" pattern:"^[0-9a-f]{64}$"`
 		}) (*struct {
@@ -103,7 +104,7 @@ func (s *Server) deploymentRoutes() {
 			}{"application/octet-stream", b}, nil
 		})
 
-	huma.Register(s.api, op("put-deployment", http.MethodPut, "/deployments/{flow}/{name}", "deployments.write", "Create or update a deployment"),
+	huma.Register(s.api, op("put-deployment", http.MethodPut, "/deployments/{flow}/{name}", auth.DeploymentsWrite, "Create or update a deployment"),
 		func(ctx context.Context, in *struct {
 			DeploymentPath
 			Body DeploymentSpec
@@ -118,7 +119,7 @@ func (s *Server) deploymentRoutes() {
 			return &struct{ Body DeploymentInfo }{s.info(d)}, nil
 		})
 
-	huma.Register(s.api, op("list-deployments", http.MethodGet, "/deployments", "deployments.read", "List deployments"),
+	huma.Register(s.api, op("list-deployments", http.MethodGet, "/deployments", auth.DeploymentsRead, "List deployments"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []DeploymentInfo }, error) {
 			ds, err := s.st.ListDeployments(ctx)
 			if err != nil {
@@ -131,7 +132,7 @@ func (s *Server) deploymentRoutes() {
 			return &struct{ Body []DeploymentInfo }{out}, nil
 		})
 
-	huma.Register(s.api, op("get-deployment", http.MethodGet, "/deployments/{flow}/{name}", "deployments.read", "A deployment"),
+	huma.Register(s.api, op("get-deployment", http.MethodGet, "/deployments/{flow}/{name}", auth.DeploymentsRead, "A deployment"),
 		func(ctx context.Context, in *DeploymentPath) (*struct{ Body DeploymentInfo }, error) {
 			d, err := s.st.GetDeployment(ctx, in.ref())
 			if err != nil {
@@ -144,7 +145,7 @@ func (s *Server) deploymentRoutes() {
 		verb   string
 		paused bool
 	}{{"pause", true}, {"resume", false}} {
-		huma.Register(s.api, op(p.verb+"-deployment", http.MethodPost, "/deployments/{flow}/{name}/"+p.verb, "deployments.write",
+		huma.Register(s.api, op(p.verb+"-deployment", http.MethodPost, "/deployments/{flow}/{name}/"+p.verb, auth.DeploymentsWrite,
 			strings.ToUpper(p.verb[:1])+p.verb[1:]+" a deployment's schedules and runs"),
 			func(ctx context.Context, in *DeploymentPath) (*struct{ Body DeploymentInfo }, error) {
 				d, err := s.st.PauseDeployment(ctx, in.ref(), p.paused, s.opt.Now())
@@ -158,7 +159,7 @@ func (s *Server) deploymentRoutes() {
 			})
 	}
 
-	huma.Register(s.api, op("delete-deployment", http.MethodDelete, "/deployments/{flow}/{name}", "deployments.write", "Delete a deployment and its runs not yet claimed"),
+	huma.Register(s.api, op("delete-deployment", http.MethodDelete, "/deployments/{flow}/{name}", auth.DeploymentsWrite, "Delete a deployment and its runs not yet claimed"),
 		func(ctx context.Context, in *DeploymentPath) (*struct{ Status int }, error) {
 			if err := s.st.DeleteDeployment(ctx, in.ref()); err != nil {
 				return nil, problem(err)
@@ -166,7 +167,7 @@ func (s *Server) deploymentRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("create-run", http.MethodPost, "/deployments/{flow}/{name}/runs", "runs.create", "Create a run of a deployment, due now"),
+	huma.Register(s.api, op("create-run", http.MethodPost, "/deployments/{flow}/{name}/runs", auth.RunsCreate, "Create a run of a deployment, due now"),
 		func(ctx context.Context, in *struct {
 			DeploymentPath
 			Body RunRequest

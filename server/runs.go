@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/sse"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
 // op is an operation of the API under /api/v1 that needs action.
-func op(id, method, path, action, summary string) huma.Operation {
+func op(id, method, path string, action auth.Action, summary string) huma.Operation {
 	o := huma.Operation{OperationID: id, Method: method, Path: "/api/v1" + path, Summary: summary,
 		Metadata: map[string]any{"action": action}}
 	if action != "" {
@@ -50,7 +53,7 @@ type RunPath struct {
 }
 
 func (s *Server) runRoutes() {
-	huma.Register(s.api, op("list-runs", http.MethodGet, "/runs", "runs.read", "List runs, newest first"),
+	huma.Register(s.api, op("list-runs", http.MethodGet, "/runs", auth.RunsRead, "List runs, newest first"),
 		func(ctx context.Context, in *struct {
 			State      string `query:"state" doc:"only runs in this state"`
 			Flow       string `query:"flow"`
@@ -89,7 +92,7 @@ func (s *Server) runRoutes() {
 			return &struct{ Body RunList }{out}, nil
 		})
 
-	huma.Register(s.api, op("get-run", http.MethodGet, "/runs/{id}", "runs.read", "A run and its task runs"),
+	huma.Register(s.api, op("get-run", http.MethodGet, "/runs/{id}", auth.RunsRead, "A run and its task runs"),
 		func(ctx context.Context, in *RunPath) (*struct{ Body RunDetail }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
@@ -105,20 +108,31 @@ func (s *Server) runRoutes() {
 			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: trs}}, nil
 		})
 
-	huma.Register(s.api, op("cancel-run", http.MethodPost, "/runs/{id}/cancel", "runs.cancel", "Cancel a run"),
+	huma.Register(s.api, op("cancel-run", http.MethodPost, "/runs/{id}/cancel", auth.RunsCancel, "Cancel a run"),
 		func(ctx context.Context, in *RunPath) (*struct{ Body store.Run }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
-			if _, err := s.st.CancelRun(ctx, r.ID, "cancelled by "+principalOf(ctx).Role+" token "+principalOf(ctx).TokenID, s.opt.Now()); err != nil {
+			if _, err := s.st.CancelRun(ctx, r.ID, "cancelled by "+string(principalOf(ctx).Role)+" token "+principalOf(ctx).ID, s.opt.Now()); err != nil {
 				return nil, problem(err)
 			}
 			r, err = s.st.GetRun(ctx, r.ID)
 			return &struct{ Body store.Run }{r}, problem(err)
 		})
 
-	huma.Register(s.api, op("run-logs", http.MethodGet, "/runs/{id}/logs", "runs.read", "A run's events, in order"),
+	sse.Register(s.api, op("run-events", http.MethodGet, "/runs/{id}/events", auth.RunsRead,
+		"A run's events as they come (server-sent events), then its end"),
+		map[string]any{"event": Event{}, "end": RunEnd{}},
+		func(ctx context.Context, in *struct {
+			RunPath
+			AfterSeq uint64 `query:"after_seq" doc:"only events after this sequence number"`
+			Task     string `query:"task" doc:"only this task's events"`
+		}, send sse.Sender) {
+			s.streamEvents(ctx, in.ID, in.Task, in.AfterSeq, send)
+		})
+
+	huma.Register(s.api, op("run-logs", http.MethodGet, "/runs/{id}/logs", auth.RunsRead, "A run's events, in order"),
 		func(ctx context.Context, in *struct {
 			RunPath
 			AfterSeq uint64 `query:"after_seq" doc:"only events after this sequence number"`
@@ -138,6 +152,50 @@ func (s *Server) runRoutes() {
 			}
 			return &struct{ Body LogPage }{page}, nil
 		})
+}
+
+// RunEnd is the last message of a run's event stream: its final state.
+type RunEnd struct {
+	State   runtime.State `json:"state"`
+	Message string        `json:"message,omitempty"`
+}
+
+// streamEvents sends a run's events after in.AfterSeq as server-sent
+// events ("event", each with its seq as id: a client that reconnects
+// with after_seq set to the last one resumes there), then "end" once the
+// run is final. A write taken by this server wakes the stream; a
+// write taken by another is seen within a second.
+func (s *Server) streamEvents(ctx context.Context, id, task string, after uint64, send sse.Sender) {
+	for {
+		woken := s.writes.wait()
+		r, err := s.st.GetRun(ctx, id)
+		if err != nil {
+			return
+		}
+		evs, err := s.st.Logs(ctx, r.ID, store.LogFilter{Task: task, After: after})
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if send(sse.Message{ID: int(e.Seq), Data: EventOf(e)}) != nil {
+				return
+			}
+			after = e.Seq
+		}
+		if r.State.Finished() {
+			send.Data(RunEnd{State: r.State, Message: r.Message})
+			return
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-woken:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
 // LogPage is a run's events after a point, and the run's state then:

@@ -63,11 +63,20 @@ func (s *Server) scheduleDeployment(ctx context.Context, d *store.Deployment, no
 		} else if last.Before(now) {
 			times = pol.DueTimes(sc, last, now).Times
 		}
+		// Upcoming: the times after the last made, up to the maxAhead-th
+		// time from now and within Ahead.
+		horizon := now
+		for k := 0; k < maxAhead && !horizon.IsZero(); k++ {
+			horizon = sc.Next(horizon)
+		}
+		if end := now.Add(s.opt.Ahead); horizon.IsZero() || horizon.After(end) {
+			horizon = end
+		}
 		from := last
 		if now.After(from) {
 			from = now
 		}
-		for t, k := sc.Next(from), 0; !t.IsZero() && !t.After(now.Add(s.opt.Ahead)) && k < maxAhead; t, k = sc.Next(t), k+1 {
+		for t := sc.Next(from); !t.IsZero() && !t.After(horizon); t = sc.Next(t) {
 			times = append(times, t)
 		}
 		for _, t := range times {
@@ -108,19 +117,40 @@ func (s *Server) makeScheduled(ctx context.Context, d *store.Deployment, sc *sch
 }
 
 // dropMissed applies catch-up to the runs made ahead whose time passed
-// while no server led: called when this server starts leading.
+// while no server led: called when this server starts leading. "all"
+// keeps them; "none" drops them; "latest" keeps one run, for the newest
+// time missed: the newest made ahead if no later time has passed since
+// (else the scheduler makes that later one, and all made ahead go).
 func (s *Server) dropMissed(ctx context.Context, now time.Time) {
 	ds, err := s.st.ListDeployments(ctx)
 	if err != nil {
 		s.logf("catch-up: %v", err)
 		return
 	}
-	for _, d := range ds {
+	for i := range ds {
+		d := &ds[i]
+		if d.Catchup == string(schedule.CatchupAll) {
+			continue
+		}
+		scheds, err := specs(d)
+		if err != nil {
+			continue
+		}
+		byID := map[string]*schedule.Schedule{}
+		for _, sc := range scheds {
+			byID[sc.ID()] = sc
+		}
+		pol := schedule.Policy{Catchup: schedule.Catchup(d.Catchup), LateAfter: d.LateAfter}
+		keep := func(sid string, newest time.Time) bool {
+			sc := byID[sid]
+			return sc != nil && d.Catchup != string(schedule.CatchupNone) && len(pol.DueTimes(sc, newest, now).Times) == 0
+		}
 		late := d.LateAfter
 		if late <= 0 {
 			late = schedule.DefaultLateAfter
 		}
-		ids, err := s.st.DropMissed(ctx, d.ID, d.Catchup, now.Add(-late), now)
+		msg := fmt.Sprintf("missed: no server ran at its time (catchup=%q)", d.Catchup)
+		ids, err := s.st.DropMissed(ctx, d.ID, now.Add(-late), now, msg, keep)
 		if err != nil {
 			s.logf("catch-up of %s: %v", d.Ref(), err)
 			continue

@@ -52,12 +52,14 @@ type Sealer interface {
 
 // Server serves the API and runs the singleton loops.
 type Server struct {
-	opt   Options
-	st    *store.Store
-	mux   *http.ServeMux
-	api   huma.API
-	wake  *notifier
-	logMu sync.Mutex
+	opt  Options
+	st   *store.Store
+	mux  *http.ServeMux
+	api  huma.API
+	wake *notifier // claims waiting for a run
+	// writes wakes the event streams when this server takes a write.
+	writes *notifier
+	logMu  sync.Mutex
 }
 
 // New makes a server over opt.Store.
@@ -83,7 +85,7 @@ func New(opt Options) *Server {
 	if opt.ID == "" {
 		opt.ID = runtime.NewRunID()
 	}
-	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier()}
+	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier(), writes: newNotifier()}
 	cfg := huma.DefaultConfig("wfsh", "1")
 	cfg.OpenAPIPath = "/api/v1/openapi"
 	cfg.DocsPath = ""

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -49,7 +50,7 @@ func newTestServer(t *testing.T) *testServer {
 func (ts *testServer) token(t *testing.T, role string) *Client {
 	t.Helper()
 	req := TokenRequest{Name: role, Role: role}
-	if role == RoleWorker {
+	if role == string(auth.Worker) {
 		req.Pool = "default"
 	}
 	var out NewTokenReply
@@ -94,7 +95,7 @@ func (ts *testServer) deploy(t *testing.T, c *Client, spec DeploymentSpec) Deplo
 func TestWorkerProtocol(t *testing.T) {
 	ctx := context.Background()
 	ts := newTestServer(t)
-	dev, worker := ts.token(t, RoleDeveloper), ts.token(t, RoleWorker)
+	dev, worker := ts.token(t, string(auth.Developer)), ts.token(t, string(auth.Worker))
 	ts.deploy(t, dev, DeploymentSpec{Params: []Param{{Name: "n", Default: json.RawMessage("1"), Type: "integer"}}})
 
 	// A claim waits; the run made meanwhile wakes it.
@@ -129,6 +130,20 @@ func TestWorkerProtocol(t *testing.T) {
 	if err := worker.Do(ctx, "POST", "/pools/other/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Slots: 1}, Max: 1}, nil); status(err) != 403 {
 		t.Errorf("claim for another pool: %v, want 403", err)
 	}
+	// A client follows the run's events as they come.
+	streamed := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", ts.http.URL+"/api/v1/runs/"+run.ID+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+dev.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			streamed <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body) // until the stream ends
+		streamed <- resp.Header.Get("Content-Type") + "\n" + string(b)
+	}()
 	now := time.Now()
 	events := []runtime.Event{
 		{Seq: 1, Time: now, Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1},
@@ -144,6 +159,15 @@ func TestWorkerProtocol(t *testing.T) {
 	}
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case got := <-streamed:
+		if !strings.HasPrefix(got, "text/event-stream") || !strings.Contains(got, "hello from a") ||
+			!strings.Contains(got, "event: end") || !strings.Contains(got, `"state":"Success"`) {
+			t.Errorf("the event stream:\n%s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the event stream did not end with the run")
 	}
 	var d RunDetail
 	if err := dev.Do(ctx, "GET", "/runs/"+run.ID, nil, &d); err != nil || d.Run.State != runtime.Success {
@@ -171,7 +195,7 @@ func TestWorkerProtocol(t *testing.T) {
 	}
 	found := false
 	for _, a := range audit {
-		found = found || a.Action == "runs.create" && a.Role == RoleDeveloper
+		found = found || a.Action == "runs.create" && a.Role == string(auth.Developer)
 	}
 	if !found {
 		t.Errorf("no audit entry of the run's creation: %+v", audit)
@@ -213,64 +237,106 @@ func TestBadRunParameters(t *testing.T) {
 	}
 }
 
-// TestRoles: every action of the table, for every role, is allowed or
-// refused (403) by the table; no token is 401.
+// TestRoles: every action of package auth's table, for every role, is
+// allowed or refused (403) as auth.Allow says for the request's scope;
+// no token, or a forged one, is 401. Then the holder rule with a run a
+// worker holds: its token may report on it and read its secrets and
+// bundle; another worker token of the same pool may not.
 func TestRoles(t *testing.T) {
 	ctx := context.Background()
 	ts := newTestServer(t)
-	clients := map[string]*Client{RoleAdmin: ts.admin}
-	for _, r := range Roles[1:] {
-		clients[r] = ts.token(t, r)
+	clients := map[auth.Role]*Client{auth.Admin: ts.admin}
+	for _, r := range auth.Roles()[1:] {
+		clients[r] = ts.token(t, string(r))
 	}
-	clients["none"] = &Client{Base: ts.admin.Base}
-	clients["forged"] = &Client{Base: ts.admin.Base, Token: auth.New().Plaintext}
-	// One request per action, each harmless when allowed.
-	calls := map[string]func(c *Client) error{
-		"runs.read":         func(c *Client) error { return c.Do(ctx, "GET", "/runs", nil, nil) },
-		"runs.create":       func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/runs", RunRequest{}, nil) },
-		"runs.cancel":       func(c *Client) error { return c.Do(ctx, "POST", "/runs/nosuch/cancel", nil, nil) },
-		"deployments.read":  func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) },
-		"deployments.write": func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) },
-		"bundles.write": func(c *Client) error {
-			return c.Do(ctx, "PUT", "/bundles/"+strings.Repeat("0", 64), []byte("x"), nil)
-		},
-		"bundles.read": func(c *Client) error { return c.Do(ctx, "GET", "/bundles/"+strings.Repeat("0", 64), nil, nil) },
-		"pools.read":   func(c *Client) error { return c.Do(ctx, "GET", "/pools", nil, nil) },
-		"pools.write":  func(c *Client) error { return c.Do(ctx, "POST", "/pools/nosuch/pause", nil, nil) },
-		"workers.read": func(c *Client) error { return c.Do(ctx, "GET", "/workers", nil, nil) },
-		"workers.work": func(c *Client) error {
+	zero := strings.Repeat("0", 64)
+	type call struct {
+		do    func(c *Client) error
+		scope auth.Scope
+	}
+	calls := map[auth.Action]call{
+		auth.RunsRead:   {func(c *Client) error { return c.Do(ctx, "GET", "/runs", nil, nil) }, auth.Scope{}},
+		auth.RunsCreate: {func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/runs", RunRequest{}, nil) }, auth.Scope{}},
+		auth.RunsCancel: {func(c *Client) error { return c.Do(ctx, "POST", "/runs/nosuch/cancel", nil, nil) }, auth.Scope{}},
+		auth.RunsReport: {func(c *Client) error {
+			return c.Do(ctx, "POST", "/runs/nosuch/crash", map[string]string{"worker": "w"}, nil)
+		}, auth.Scope{}},
+		auth.DeploymentsRead:  {func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) }, auth.Scope{}},
+		auth.DeploymentsWrite: {func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) }, auth.Scope{}},
+		auth.BundlesWrite:     {func(c *Client) error { return c.Do(ctx, "PUT", "/bundles/"+zero, []byte("x"), nil) }, auth.Scope{}},
+		auth.BundlesRead:      {func(c *Client) error { return c.Do(ctx, "GET", "/bundles/"+zero, nil, nil) }, auth.Scope{}},
+		auth.PoolsRead:        {func(c *Client) error { return c.Do(ctx, "GET", "/pools", nil, nil) }, auth.Scope{}},
+		auth.PoolsWrite:       {func(c *Client) error { return c.Do(ctx, "POST", "/pools/nosuch/pause", nil, nil) }, auth.Scope{Pool: "nosuch"}},
+		auth.WorkersClaim: {func(c *Client) error {
+			return c.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w", Slots: 1}, Max: 1}, nil)
+		}, auth.Scope{Pool: "default"}},
+		auth.WorkersHeartbeat: {func(c *Client) error {
 			return c.Do(ctx, "POST", "/pools/default/heartbeat", Heartbeat{Worker: WorkerInfo{ID: "w", Slots: 1}}, nil)
-		},
-		"secrets.list":    func(c *Client) error { return c.Do(ctx, "GET", "/secrets", nil, nil) },
-		"secrets.write":   func(c *Client) error { return c.Do(ctx, "DELETE", "/secrets/NOSUCH", nil, nil) },
-		"secrets.resolve": func(c *Client) error { return c.Do(ctx, "GET", "/runs/nosuch/secrets/X?worker=w", nil, nil) },
-		"tokens.read":     func(c *Client) error { return c.Do(ctx, "GET", "/tokens", nil, nil) },
-		"tokens.write":    func(c *Client) error { return c.Do(ctx, "DELETE", "/tokens/nosuch", nil, nil) },
-		"audit.read":      func(c *Client) error { return c.Do(ctx, "GET", "/audit", nil, nil) },
+		}, auth.Scope{Pool: "default"}},
+		auth.SecretsList:      {func(c *Client) error { return c.Do(ctx, "GET", "/secrets", nil, nil) }, auth.Scope{}},
+		auth.SecretsWrite:     {func(c *Client) error { return c.Do(ctx, "DELETE", "/secrets/NOSUCH", nil, nil) }, auth.Scope{}},
+		auth.SecretsReadValue: {func(c *Client) error { return c.Do(ctx, "GET", "/runs/nosuch/secrets/X?worker=w", nil, nil) }, auth.Scope{}},
+		auth.TokensList:       {func(c *Client) error { return c.Do(ctx, "GET", "/tokens", nil, nil) }, auth.Scope{}},
+		auth.TokensWrite:      {func(c *Client) error { return c.Do(ctx, "DELETE", "/tokens/nosuch", nil, nil) }, auth.Scope{}},
+		auth.AuditRead:        {func(c *Client) error { return c.Do(ctx, "GET", "/audit", nil, nil) }, auth.Scope{}},
 	}
-	for _, action := range Actions() {
-		call, ok := calls[action]
+	for _, action := range auth.Actions() {
+		c, ok := calls[action]
 		if !ok {
 			t.Errorf("no request tests action %s", action)
 			continue
 		}
-		for role, c := range clients {
-			got := status(call(c))
-			switch {
-			case role == "none" || role == "forged":
-				if got != 401 {
-					t.Errorf("%s without a valid token: %d, want 401", action, got)
-				}
-			case Allowed(role, action):
-				if err := call(c); status(err) == 401 || status(err) == 403 {
-					t.Errorf("%s as %s: %v, want it allowed", action, role, err)
-				}
-			default:
-				if got != 403 {
-					t.Errorf("%s as %s: %d, want 403", action, role, got)
-				}
+		for _, bad := range []*Client{{Base: ts.admin.Base}, {Base: ts.admin.Base, Token: auth.New().Plaintext}} {
+			if got := status(c.do(bad)); got != 401 {
+				t.Errorf("%s without a valid token: %d, want 401", action, got)
 			}
 		}
+		for role, cl := range clients {
+			p := &auth.Principal{ID: "x", Role: role}
+			if role == auth.Worker {
+				p.Pool = "default"
+			}
+			err := c.do(cl)
+			switch want := auth.Allow(p, action, c.scope); {
+			case want == nil && (status(err) == 401 || status(err) == 403):
+				t.Errorf("%s as %s: %v, want it allowed", action, role, err)
+			case want != nil && status(err) != 403:
+				t.Errorf("%s as %s: %v, want 403 (%v)", action, role, err, want)
+			}
+		}
+	}
+
+	// The holder rule, with a run the worker token holds.
+	ts.deploy(t, ts.admin, DeploymentSpec{})
+	var run store.Run
+	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &run); err != nil {
+		t.Fatal(err)
+	}
+	holder, other := clients[auth.Worker], ts.token(t, string(auth.Worker))
+	var claimed []Claimed
+	if err := holder.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Slots: 1}, Max: 1}, &claimed); err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	bundle := "/bundles/" + claimed[0].Bundle + "?run=" + run.ID
+	start := WriteRequest{Worker: "w1", Write: store.Write{Start: &store.Start{Time: time.Now()}}}
+	for _, c := range []struct {
+		what string
+		do   func(c *Client) error
+	}{
+		{"read its bundle", func(c *Client) error { return c.Do(ctx, "GET", bundle, nil, nil) }},
+		{"read the run", func(c *Client) error { return c.Do(ctx, "GET", "/runs/"+run.ID, nil, nil) }},
+		{"write to the run", func(c *Client) error { return c.Do(ctx, "POST", "/runs/"+run.ID+"/writes", start, nil) }},
+	} {
+		if err := c.do(holder); err != nil {
+			t.Errorf("the holder may %s: %v", c.what, err)
+		}
+		if err := c.do(other); status(err) != 403 {
+			t.Errorf("another worker token of the pool may not %s: %v, want 403", c.what, err)
+		}
+	}
+	// A bundle asked for under another run's name is refused.
+	if err := holder.Do(ctx, "GET", "/bundles/"+zero+"?run="+run.ID, nil, nil); status(err) != 403 {
+		t.Errorf("a bundle not the run's: %v, want 403", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -63,23 +64,12 @@ type PoolPath struct {
 	Pool string `path:"pool"`
 }
 
-// checkPool refuses a worker token of another pool.
-func checkPool(ctx context.Context, pool string) error {
-	if p := principalOf(ctx); p.Pool != "" && p.Pool != pool {
-		return huma.Error403Forbidden(fmt.Sprintf("this worker token is for pool %q, not %q", p.Pool, pool))
-	}
-	return nil
-}
-
 func (s *Server) workerRoutes() {
-	huma.Register(s.api, op("claim", http.MethodPost, "/pools/{pool}/claim", "workers.work", "Claim due runs (long poll)"),
+	huma.Register(s.api, op("claim", http.MethodPost, "/pools/{pool}/claim", auth.WorkersClaim, "Claim due runs (long poll)"),
 		func(ctx context.Context, in *struct {
 			PoolPath
 			Body ClaimRequest
 		}) (*struct{ Body []Claimed }, error) {
-			if err := checkPool(ctx, in.Pool); err != nil {
-				return nil, err
-			}
 			runs, err := s.claim(ctx, in.Pool, &in.Body)
 			if err != nil {
 				return nil, problem(err)
@@ -91,16 +81,13 @@ func (s *Server) workerRoutes() {
 			return &struct{ Body []Claimed }{out}, nil
 		})
 
-	huma.Register(s.api, op("heartbeat", http.MethodPost, "/pools/{pool}/heartbeat", "workers.work", "Renew a worker's leases"),
+	huma.Register(s.api, op("heartbeat", http.MethodPost, "/pools/{pool}/heartbeat", auth.WorkersHeartbeat, "Renew a worker's leases"),
 		func(ctx context.Context, in *struct {
 			PoolPath
 			Body Heartbeat
 		}) (*struct{ Body HeartbeatReply }, error) {
-			if err := checkPool(ctx, in.Pool); err != nil {
-				return nil, err
-			}
 			w := in.Body.Worker
-			cancel, gone, err := s.st.Heartbeat(ctx, store.Worker{ID: w.ID, Pool: in.Pool, Name: w.Name, Slots: w.Slots, Draining: w.Draining},
+			cancel, gone, err := s.st.Heartbeat(ctx, store.Worker{ID: w.ID, Pool: in.Pool, Name: w.Name, Slots: w.Slots, Draining: w.Draining, Token: principalOf(ctx).ID},
 				in.Body.Runs, s.opt.Lease, s.opt.Now())
 			if err != nil {
 				return nil, problem(err)
@@ -108,7 +95,7 @@ func (s *Server) workerRoutes() {
 			return &struct{ Body HeartbeatReply }{HeartbeatReply{Cancel: orNone(cancel), Gone: orNone(gone), LeaseMS: s.opt.Lease.Milliseconds()}}, nil
 		})
 
-	huma.Register(s.api, op("write-run", http.MethodPost, "/runs/{id}/writes", "workers.work", "Record a write of a run's events (the worker holding it)"),
+	huma.Register(s.api, op("write-run", http.MethodPost, "/runs/{id}/writes", auth.RunsReport, "Record a write of a run's events (the worker holding it)"),
 		func(ctx context.Context, in *struct {
 			RunPath
 			Body WriteRequest
@@ -117,19 +104,17 @@ func (s *Server) workerRoutes() {
 			if err != nil {
 				return nil, err
 			}
-			if err := checkPool(ctx, r.Server.Pool); err != nil {
-				return nil, err
-			}
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
+			s.writes.all()
 			if c := in.Body.Write.Chunk; c != nil && c.Final != nil {
 				s.wake.all() // its slots are free
 			}
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", "workers.work",
+	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", auth.RunsReport,
 		"End a run as Crashed: its process ended without a final state (the worker holding it)"),
 		func(ctx context.Context, in *struct {
 			RunPath
@@ -142,9 +127,6 @@ func (s *Server) workerRoutes() {
 			if err != nil {
 				return nil, err
 			}
-			if err := checkPool(ctx, r.Server.Pool); err != nil {
-				return nil, err
-			}
 			if err := s.st.CrashHeld(ctx, r.ID, in.Body.Worker, in.Body.Message, s.opt.Now()); err != nil {
 				return nil, problem(err)
 			}
@@ -152,7 +134,7 @@ func (s *Server) workerRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
-	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", "secrets.resolve",
+	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", auth.SecretsReadValue,
 		"A secret's value, for the worker holding the run"),
 		func(ctx context.Context, in *struct {
 			RunPath
@@ -161,9 +143,6 @@ func (s *Server) workerRoutes() {
 		}) (*struct{ Body SecretValue }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
-				return nil, err
-			}
-			if err := checkPool(ctx, r.Server.Pool); err != nil {
 				return nil, err
 			}
 			if r.Server.Worker != in.Worker || r.State.Finished() {
@@ -176,13 +155,13 @@ func (s *Server) workerRoutes() {
 			return &struct{ Body SecretValue }{SecretValue{Value: string(v)}}, nil
 		})
 
-	huma.Register(s.api, op("list-pools", http.MethodGet, "/pools", "pools.read", "List work pools"),
+	huma.Register(s.api, op("list-pools", http.MethodGet, "/pools", auth.PoolsRead, "List work pools"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Pool }, error) {
 			ps, err := s.st.ListPools(ctx)
 			return &struct{ Body []store.Pool }{orNone(ps)}, problem(err)
 		})
 
-	huma.Register(s.api, op("put-pool", http.MethodPut, "/pools/{pool}", "pools.write", "Create or change a work pool"),
+	huma.Register(s.api, op("put-pool", http.MethodPut, "/pools/{pool}", auth.PoolsWrite, "Create or change a work pool"),
 		func(ctx context.Context, in *struct {
 			PoolPath
 			Body struct {
@@ -198,7 +177,7 @@ func (s *Server) workerRoutes() {
 		verb   string
 		paused bool
 	}{{"pause", true}, {"resume", false}} {
-		huma.Register(s.api, op(p.verb+"-pool", http.MethodPost, "/pools/{pool}/"+p.verb, "pools.write", p.verb+" a work pool"),
+		huma.Register(s.api, op(p.verb+"-pool", http.MethodPost, "/pools/{pool}/"+p.verb, auth.PoolsWrite, p.verb+" a work pool"),
 			func(ctx context.Context, in *PoolPath) (*struct{ Status int }, error) {
 				if err := s.st.PausePool(ctx, in.Pool, p.paused); err != nil {
 					return nil, problem(err)
@@ -208,7 +187,7 @@ func (s *Server) workerRoutes() {
 			})
 	}
 
-	huma.Register(s.api, op("list-workers", http.MethodGet, "/workers", "workers.read", "List the workers heard from in the last 5 minutes"),
+	huma.Register(s.api, op("list-workers", http.MethodGet, "/workers", auth.PoolsRead, "List the workers heard from in the last 5 minutes"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Worker }, error) {
 			ws, err := s.st.ListWorkers(ctx, s.opt.Now().Add(-5*time.Minute))
 			return &struct{ Body []store.Worker }{orNone(ws)}, problem(err)
@@ -220,7 +199,7 @@ func (s *Server) workerRoutes() {
 // looks again when the next run of the pool falls due.
 func (s *Server) claim(ctx context.Context, pool string, req *ClaimRequest) ([]store.Run, error) {
 	deadline := s.opt.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
-	w := store.Worker{ID: req.Worker.ID, Pool: pool, Name: req.Worker.Name, Slots: req.Worker.Slots}
+	w := store.Worker{ID: req.Worker.ID, Pool: pool, Name: req.Worker.Name, Slots: req.Worker.Slots, Token: principalOf(ctx).ID}
 	for {
 		woken := s.wake.wait()
 		now := s.opt.Now()
@@ -230,7 +209,7 @@ func (s *Server) claim(ctx context.Context, pool string, req *ClaimRequest) ([]s
 		if req.Worker.Draining {
 			return nil, nil
 		}
-		runs, err := s.st.Claim(ctx, pool, req.Worker.ID, req.Max, s.opt.Lease, now)
+		runs, err := s.st.Claim(ctx, pool, w, req.Max, s.opt.Lease, now)
 		if err != nil || len(runs) > 0 || !now.Before(deadline) {
 			return runs, err
 		}

@@ -306,6 +306,9 @@ type Worker struct {
 	Draining    bool      `json:"draining"`
 	// Running is how many runs it holds (in lists only).
 	Running int `json:"running"`
+	// Token is the id of the token it speaks with: the holder of the
+	// runs it claims (not kept with the worker).
+	Token string `json:"-"`
 }
 
 func upsertWorker(ctx context.Context, tx *sql.Tx, w Worker, now time.Time) error {

@@ -242,6 +242,11 @@ var migrations = []string{
 		holder TEXT NOT NULL,
 		until  INTEGER NOT NULL
 	);`,
+
+	// 6: the id of the token whose worker holds a run (claimed it):
+	// what the server checks before taking the worker's writes, giving
+	// it the run's secrets or bundle (package auth's holder rule).
+	`ALTER TABLE runs ADD COLUMN holder TEXT NOT NULL DEFAULT '';`,
 }
 
 // PageSize is the page size of a new database.

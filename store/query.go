@@ -44,6 +44,8 @@ type ServerRun struct {
 	CreatedAt  time.Time `json:"created_at"`
 	// Crashes is how many times the run crashed and was scheduled again.
 	Crashes int `json:"crashes,omitempty"`
+	// Holder is the id of the token of the worker holding the run.
+	Holder string `json:"-"`
 }
 
 // Duration is how long the run took, or has taken so far.
@@ -89,7 +91,7 @@ func ParseState(s string) (runtime.State, error) {
 }
 
 const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from,
-	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes`
+	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes, holder`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -160,16 +162,17 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 		var dep, pool, bundle, worker sql.NullString
 		var lease, created sql.NullInt64
 		var crashes int
+		var holder string
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
 			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late,
-			&dep, &pool, &bundle, &worker, &lease, &created, &crashes); err != nil {
+			&dep, &pool, &bundle, &worker, &lease, &created, &crashes, &holder); err != nil {
 			return nil, err
 		}
 		if dep.Valid {
 			r.Server = &ServerRun{Deployment: dep.String, Pool: pool.String, Bundle: bundle.String, Worker: worker.String,
-				LeaseUntil: nullTime(lease), CreatedAt: nullTime(created), Crashes: crashes}
+				LeaseUntil: nullTime(lease), CreatedAt: nullTime(created), Crashes: crashes, Holder: holder}
 			if !key.Valid && sat.Valid {
-				r.Scheduled = &Scheduled{At: unixNano(sat.Int64)}
+				r.Scheduled = &Scheduled{At: unixNano(sat.Int64), Late: late}
 			}
 		}
 		if key.Valid {

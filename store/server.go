@@ -90,7 +90,7 @@ func isUniqueViolation(err error) bool {
 // Pending under a lease until now+lease, in one transaction: a run is
 // claimed once, by one worker. Runs of a paused pool or deployment, and
 // runs whose concurrency scope is full, wait.
-func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease time.Duration, now time.Time) ([]Run, error) {
+func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease time.Duration, now time.Time) ([]Run, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -117,7 +117,7 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency, d.overlap FROM runs AS r
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency, d.overlap, r.scheduled_at, d.late_after FROM runs AS r
 		JOIN deployments AS d ON d.id = r.deployment_id
 		WHERE r.pool = ? AND r.state = ? AND r.scheduled_at <= ? AND d.paused = 0
 		ORDER BY r.scheduled_at, r.id LIMIT ?`+s.skipLocked(),
@@ -128,11 +128,12 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 	type due struct {
 		id, dep, overlap string
 		limit            int
+		at, lateAfter    int64
 	}
 	var cands []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.dep, &d.limit, &d.overlap); err != nil {
+		if err := rows.Scan(&d.id, &d.dep, &d.limit, &d.overlap, &d.at, &d.lateAfter); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -166,8 +167,14 @@ func (s *Store) Claim(ctx context.Context, pool, worker string, n int, lease tim
 		if !ok {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = ?, lease_until = ? WHERE id = ? AND state = ?`,
-			runtime.Pending.String(), worker, now.Add(lease).UnixNano(), c.id, runtime.Scheduled.String()); err != nil {
+		// Late: claimed more than the deployment's late_after (default
+		// 15 s) past its time.
+		late := c.lateAfter
+		if late <= 0 {
+			late = int64(defaultLateAfter)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = ?, holder = ?, lease_until = ?, late = ? WHERE id = ? AND state = ?`,
+			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String()); err != nil {
 			return nil, err
 		}
 		ids = append(ids, c.id)
@@ -210,6 +217,10 @@ func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.T
 		runtime.Pending.String(), runtime.Running.String())
 	return true, err
 }
+
+// defaultLateAfter is schedule.DefaultLateAfter (the store imports no
+// schedule): a run claimed later than this past its time is Late.
+const defaultLateAfter = 15 * time.Second
 
 // skipLocked is what a claim's SELECT ends with: on a database of many
 // writers (PostgreSQL), the runs another claim has locked are skipped,
@@ -342,7 +353,7 @@ func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease 
 	until := now.Add(lease).UnixNano()
 	for _, id := range runIDs {
 		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND worker_id = ?`, id, w.ID).Scan(&state)
+		err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND worker_id = ? AND holder = ?`, id, w.ID, w.Token).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
 			gone = append(gone, id)
 			continue
@@ -443,7 +454,7 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 	for _, l := range ls {
 		switch l.state {
 		case runtime.Pending.String():
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = NULL, lease_until = NULL WHERE id = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = NULL, holder = '', lease_until = NULL WHERE id = ?`,
 				runtime.Scheduled.String(), l.id); err != nil {
 				return out, err
 			}
@@ -583,46 +594,42 @@ func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, e
 
 // DropMissed applies catch-up to the runs a deployment's schedules made
 // that were due before `before` and never claimed (the servers were down
-// at their time): "all" keeps them, "none" ends every one Cancelled,
-// "latest" (or "") keeps the newest of each schedule. It returns the ids
-// it ended.
-func (s *Store) DropMissed(ctx context.Context, deployment, catchup string, before, now time.Time) ([]string, error) {
-	if catchup == "all" {
-		return nil, nil
-	}
+// at their time): all of them are ended Cancelled with msg, but the
+// newest of a schedule when keep(scheduleID, its time) says so. It
+// returns the ids it ended.
+func (s *Store) DropMissed(ctx context.Context, deployment string, before, now time.Time, msg string,
+	keep func(scheduleID string, newest time.Time) bool) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id, schedule_id FROM runs WHERE deployment_id = ? AND state = ? AND schedule_key IS NOT NULL
-		AND scheduled_at < ? ORDER BY schedule_id, scheduled_at DESC, id`, deployment, runtime.Scheduled.String(), before.UnixNano())
+	rows, err := tx.QueryContext(ctx, `SELECT id, schedule_id, scheduled_at FROM runs WHERE deployment_id = ? AND state = ?
+		AND schedule_key IS NOT NULL AND scheduled_at < ? ORDER BY schedule_id, scheduled_at DESC, id`,
+		deployment, runtime.Scheduled.String(), before.UnixNano())
 	if err != nil {
 		return nil, err
 	}
 	var drop []string
-	kept := map[string]bool{}
+	newest := map[string]bool{}
 	for rows.Next() {
 		var id, sid string
-		if err := rows.Scan(&id, &sid); err != nil {
+		var at int64
+		if err := rows.Scan(&id, &sid, &at); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if catchup != "none" && !kept[sid] {
-			kept[sid] = true
-			continue
+		if !newest[sid] {
+			newest[sid] = true
+			if keep(sid, unixNano(at)) {
+				continue
+			}
 		}
 		drop = append(drop, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
-	}
-	msg := fmt.Sprintf("missed: no server ran at its time, and catchup=%q runs only ", catchup)
-	if catchup == "none" {
-		msg += "the times still on time"
-	} else {
-		msg += "the newest missed time"
 	}
 	for _, id := range drop {
 		if err := endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {

@@ -63,17 +63,17 @@ func testServerRunLifecycle(t *testing.T, b backend) {
 		t.Fatalf("new run is %s, want Scheduled", st)
 	}
 	// Not claimable before it is due, nor from another pool.
-	if runs, err := s.Claim(ctx, "p", "w1", 1, time.Second, t0.Add(-time.Second)); err != nil || len(runs) != 0 {
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w1"}, 1, time.Second, t0.Add(-time.Second)); err != nil || len(runs) != 0 {
 		t.Fatalf("claim before due: %v, %v", ids(runs), err)
 	}
-	if runs, err := s.Claim(ctx, "other", "w1", 1, time.Second, t0); err != nil || len(runs) != 0 {
+	if runs, err := s.Claim(ctx, "other", Worker{ID: "w1"}, 1, time.Second, t0); err != nil || len(runs) != 0 {
 		t.Fatalf("claim from another pool: %v, %v", ids(runs), err)
 	}
 	// A write before the claim is refused.
 	if err := s.ApplyWrite(ctx, "r1", "w1", &Write{Start: &Start{Time: t0}}); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("write to a Scheduled run: %v, want ErrNotHeld", err)
 	}
-	runs, err := s.Claim(ctx, "p", "w1", 5, 30*time.Second, t0)
+	runs, err := s.Claim(ctx, "p", Worker{ID: "w1"}, 5, 30*time.Second, t0)
 	if err != nil || !slices.Equal(ids(runs), []string{"r1"}) {
 		t.Fatalf("claim: %v, %v; want [r1]", ids(runs), err)
 	}
@@ -81,7 +81,7 @@ func testServerRunLifecycle(t *testing.T, b backend) {
 		t.Fatalf("claimed run: %s by %q until %v", r.State, r.Server.Worker, r.Server.LeaseUntil)
 	}
 	// Claimed once: a second worker gets nothing.
-	if runs, _ := s.Claim(ctx, "p", "w2", 5, time.Second, t0); len(runs) != 0 {
+	if runs, _ := s.Claim(ctx, "p", Worker{ID: "w2"}, 5, time.Second, t0); len(runs) != 0 {
 		t.Fatalf("second claim got %v", ids(runs))
 	}
 	if err := s.ApplyWrite(ctx, "r1", "w2", &Write{Start: &Start{Time: t0}}); !errors.Is(err, ErrNotHeld) {
@@ -125,6 +125,26 @@ func testServerRunLifecycle(t *testing.T, b backend) {
 	}
 }
 
+// TestLate: a run claimed more than its deployment's late_after past its
+// time is marked Late; one claimed in time is not.
+func TestLate(t *testing.T) { eachBackend(t, testLate) }
+
+func testLate(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, func(d *Deployment) { d.LateAfter = 10 * time.Second })
+	s.CreateRun(ctx, NewRun{ID: "ontime", Deployment: &d, ScheduledAt: t0}, t0)
+	s.CreateRun(ctx, NewRun{ID: "late", Deployment: &d, ScheduledAt: t0.Add(-time.Minute)}, t0)
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w"}, 2, time.Minute, t0.Add(5*time.Second)); err != nil || len(runs) != 2 {
+		t.Fatalf("claim: %v, %v", ids(runs), err)
+	}
+	for id, want := range map[string]bool{"ontime": false, "late": true} {
+		r, err := s.GetRun(ctx, id)
+		if err != nil || r.Scheduled == nil || r.Scheduled.Late != want {
+			t.Errorf("%s: scheduled %+v, %v; want late %v", id, r.Scheduled, err, want)
+		}
+	}
+}
+
 // TestCancelScheduled: a run no worker holds is Cancelled at once.
 func TestCancelScheduled(t *testing.T) { eachBackend(t, testCancelScheduled) }
 
@@ -135,7 +155,7 @@ func testCancelScheduled(t *testing.T, b backend) {
 	if st, err := s.CancelRun(ctx, "r1", "no", t0); err != nil || st != runtime.Cancelled {
 		t.Fatalf("cancel: %s, %v", st, err)
 	}
-	if runs, _ := s.Claim(ctx, "p", "w", 1, time.Second, t0.Add(time.Hour)); len(runs) != 0 {
+	if runs, _ := s.Claim(ctx, "p", Worker{ID: "w"}, 1, time.Second, t0.Add(time.Hour)); len(runs) != 0 {
 		t.Fatalf("a cancelled run was claimed: %v", ids(runs))
 	}
 }
@@ -150,7 +170,7 @@ func testReap(t *testing.T, b backend) {
 	for _, id := range []string{"pending", "running", "cancelling"} {
 		s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0)
 	}
-	if runs, err := s.Claim(ctx, "p", "w", 3, 2*time.Second, t0); err != nil || len(runs) != 3 {
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w"}, 3, 2*time.Second, t0); err != nil || len(runs) != 3 {
 		t.Fatalf("claim: %v, %v", ids(runs), err)
 	}
 	s.ApplyWrite(ctx, "running", "w", &Write{Start: &Start{Time: t0}})
@@ -177,7 +197,7 @@ func testReap(t *testing.T, b backend) {
 		}
 	}
 	// The retry crashes too: crash_retries=1 allows no third run.
-	s.Claim(ctx, "p", "w", 5, time.Second, t0.Add(4*time.Second))
+	s.Claim(ctx, "p", Worker{ID: "w"}, 5, time.Second, t0.Add(4*time.Second))
 	s.ApplyWrite(ctx, "again1", "w", &Write{Start: &Start{Time: t0}})
 	r, _ = s.Reap(ctx, t0.Add(time.Minute), newID)
 	if !slices.Contains(r.Crashed, "again1") || len(r.Retries) != 0 {
@@ -200,15 +220,15 @@ func testConcurrencySlots(t *testing.T, b backend) {
 	for i := range 5 {
 		s.CreateRun(ctx, NewRun{ID: fmt.Sprintf("r%d", i), Deployment: &d}, t0)
 	}
-	a, _ := s.Claim(ctx, "p", "w1", 1, time.Minute, t0)
-	a2, _ := s.Claim(ctx, "p", "w2", 5, time.Minute, t0)
+	a, _ := s.Claim(ctx, "p", Worker{ID: "w1"}, 1, time.Minute, t0)
+	a2, _ := s.Claim(ctx, "p", Worker{ID: "w2"}, 5, time.Minute, t0)
 	if len(a) != 1 || len(a2) != 1 {
 		t.Fatalf("claims under a limit of 2: %v and %v", ids(a), ids(a2))
 	}
 	id := a[0].ID
 	s.ApplyWrite(ctx, id, "w1", &Write{Start: &Start{Time: t0}, Chunk: &Chunk{Seq: 1, Tasks: "[]", Children: "{}",
 		Final: &Final{State: runtime.Success, Time: t0}}})
-	c, _ := s.Claim(ctx, "p", "w1", 5, time.Minute, t0)
+	c, _ := s.Claim(ctx, "p", Worker{ID: "w1"}, 5, time.Minute, t0)
 	if len(c) != 1 {
 		t.Fatalf("after one ended, claimed %v, want one run", ids(c))
 	}
@@ -295,7 +315,7 @@ func testConcurrentClaims(t *testing.T, b backend) {
 			}
 			defer ws.Close()
 			<-start
-			runs, err := ws.Claim(ctx, "p", fmt.Sprintf("w%d", w), 1, time.Minute, t0)
+			runs, err := ws.Claim(ctx, "p", Worker{ID: fmt.Sprintf("w%d", w)}, 1, time.Minute, t0)
 			errs <- err
 			claimed <- ids(runs)
 		}()

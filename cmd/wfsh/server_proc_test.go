@@ -31,7 +31,7 @@ type procServer struct {
 	cmd       *exec.Cmd
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,7 +41,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startServer(t *testing.T, lease time.Duration, db string) *procServer {
+func startServer(t testing.TB, lease time.Duration, db string) *procServer {
 	t.Helper()
 	bin := wfshBinary(t)
 	home := t.TempDir()
@@ -85,7 +85,7 @@ func startServer(t *testing.T, lease time.Duration, db string) *procServer {
 }
 
 // wfsh runs a wfsh command against the server with token tok.
-func (ps *procServer) wfsh(t *testing.T, tok string, args ...string) (string, int) {
+func (ps *procServer) wfsh(t testing.TB, tok string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(ps.bin, args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
@@ -99,7 +99,7 @@ func (ps *procServer) wfsh(t *testing.T, tok string, args ...string) (string, in
 	return string(out), code
 }
 
-func (ps *procServer) token(t *testing.T, role, pool string) string {
+func (ps *procServer) token(t testing.TB, role, pool string) string {
 	t.Helper()
 	var out server.NewTokenReply
 	if err := ps.admin.Do(context.Background(), "POST", "/tokens", server.TokenRequest{Name: role, Role: role, Pool: pool}, &out); err != nil {
@@ -109,7 +109,7 @@ func (ps *procServer) token(t *testing.T, role, pool string) string {
 }
 
 // startWorker starts `wfsh worker` for pool default.
-func (ps *procServer) startWorker(t *testing.T, tok string, slots int) (*exec.Cmd, *lockedBuf) {
+func (ps *procServer) startWorker(t testing.TB, tok string, slots int) (*exec.Cmd, *lockedBuf) {
 	t.Helper()
 	cmd := exec.Command(ps.bin, "worker", "--pool", "default", "--slots", fmt.Sprint(slots), "--grace", "2s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)

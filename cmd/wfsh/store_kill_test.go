@@ -46,7 +46,7 @@ const testSecret = "pa55-w0rd-Zq8xK"
 
 // wfshBinary builds wfsh for the store tests, even with -short (unlike
 // buildWfsh): the kill test runs 10 kills then.
-func wfshBinary(t *testing.T) string {
+func wfshBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "wfsh")
 	proctest.BuildT(t, map[string]string{bin: "./cmd/wfsh"})

@@ -170,7 +170,7 @@ func (w *worker) count() int {
 // start runs a claimed run in a child process.
 func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	id := cl.Run.ID
-	dir, err := w.bundle(ctx, cl.Bundle)
+	dir, err := w.bundle(ctx, cl.Bundle, id)
 	if err != nil {
 		w.crash(id, fmt.Sprintf("the worker could not get the run's bundle: %v", err))
 		return
@@ -188,7 +188,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	}
 	cmd := exec.Command(w.exe, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "WFSH_SERVER="+w.c.Base, "WFSH_TOKEN="+w.c.Token, "WFSH_WORKER_ID="+w.info.ID)
+	cmd.Env = append(os.Environ(), "WFSH_SERVER="+w.c.Base, "WFSH_TOKEN="+w.c.Token, "WFSH_WORKER_ID="+w.info.ID, "WFSH_RUN_ID="+id)
 	out := prefixed(w.log, id)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -236,13 +236,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// bundle is the directory of a bundle, fetched and unpacked once.
-func (w *worker) bundle(ctx context.Context, hash string) (string, error) {
+// bundle is the directory of a bundle, fetched (for the run that needs
+// it: a worker may read only the bundles of runs it holds) and unpacked
+// once.
+func (w *worker) bundle(ctx context.Context, hash, runID string) (string, error) {
 	if dir, ok := w.cache.Lookup(hash); ok {
 		return dir, nil
 	}
 	var data []byte
-	if err := w.c.Do(ctx, "GET", "/bundles/"+hash, nil, &data); err != nil {
+	if err := w.c.Do(ctx, "GET", server.Query("/bundles/"+hash, "run", runID), nil, &data); err != nil {
 		return "", err
 	}
 	return w.cache.Extract(hash, bytes.NewReader(data))

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/internal/pgtest"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
+)
+
+// restart starts the server again on its database, home and address
+// (after a kill -9): its admin token is the one of its first start.
+func (ps *procServer) restart(t *testing.T, db string) {
+	t.Helper()
+	addr := strings.TrimPrefix(ps.admin.Base, "http://")
+	args := []string{"server", "--listen", addr, "--lease", "30s", "--leader-ttl", "2s"}
+	if db != "" {
+		args = append(args, "--db", db)
+	}
+	cmd := exec.Command(ps.bin, args...)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SECRET_KEY=")
+	var log lockedBuf
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ps.cmd = cmd
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("restarted server's log:\n%s", log.String())
+		}
+	})
+}
+
+// TestServerKilledMidRun: the server is killed with -9 while a run is
+// Running and started again a few seconds later; the run completes,
+// Success, its log whole: the worker's heartbeats and its child's writes
+// carry on once the server answers again.
+func TestServerKilledMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server and worker processes")
+	}
+	t.Run("sqlite", func(t *testing.T) { serverKilledMidRun(t, "") })
+	t.Run("postgres", func(t *testing.T) { serverKilledMidRun(t, pgtest.Start(t).NewDatabase(t)) })
+}
+
+func serverKilledMidRun(t *testing.T, db string) {
+	ps := startServer(t, 30*time.Second, db)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "steps.star"), []byte(`load("@shell", "shell_task")
+
+step = shell_task(name="step", command="for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done")
+
+@flow(name="Steps")
+def steps():
+    step()
+`), 0o644)
+	if out, code := ps.wfsh(t, ps.admin.Token, "deploy", filepath.Join(dir, "steps.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
+	id := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(wlog.String(), "line 1") }, "the run to start")
+	ps.cmd.Process.Signal(syscall.SIGKILL)
+	ps.cmd.Wait()
+	time.Sleep(3 * time.Second)
+	ps.restart(t, db)
+	r := ps.waitState(t, id, 30*time.Second, runtime.State.Finished)
+	if r.State != runtime.Success {
+		t.Fatalf("run ended %s after the server's restart, want Success", r.State)
+	}
+	out, code := ps.wfsh(t, ps.admin.Token, "logs", id)
+	for i := 1; i <= 6; i++ {
+		if want := "line " + string(rune('0'+i)); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("logs after the restart lack %q (exit %d):\n%s", want, code, out)
+		}
+	}
+}
+
+// TestTwoServersLeader: two server processes on one PostgreSQL database.
+// Both serve the API; one leads. Killed with -9, the leader's part passes
+// to the other within its lease (2 s here), which goes on making the
+// schedule's runs: no scheduled time is made twice.
+func TestTwoServersLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server processes")
+	}
+	db := pgtest.Start(t).NewDatabase(t)
+	a := startServer(t, 30*time.Second, db)
+	var blog lockedBuf
+	b := a.second(t, db, &blog)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "tick.star"), []byte(`@task
+def one():
+    return 1
+
+@flow(name="Tick", schedule=interval("2s"))
+def tick():
+    one()
+`), 0o644)
+	if out, code := a.wfsh(t, a.admin.Token, "deploy", filepath.Join(dir, "tick.star"), "--name", "t"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	// The other server answers the API on the same database.
+	var list server.RunList
+	waitFor(t, 10*time.Second, func() bool {
+		return b.Do(context.Background(), "GET", "/runs?deployment=Tick/t", nil, &list) == nil && len(list.Runs) > 0
+	}, "the scheduled runs, read from the second server")
+	last := latest(list.Runs)
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	killed := time.Now()
+	waitFor(t, 15*time.Second, func() bool {
+		list = server.RunList{}
+		b.Do(context.Background(), "GET", "/runs?deployment=Tick/t&limit=1000", nil, &list)
+		return latest(list.Runs).After(last)
+	}, "the second server to make runs after the first was killed")
+	t.Logf("the second server made a new scheduled run %v after the leader's kill", time.Since(killed).Round(100*time.Millisecond))
+	seen := map[time.Time]bool{}
+	for _, r := range list.Runs {
+		at := r.Scheduled.At
+		if seen[at] {
+			t.Errorf("scheduled time %v made twice", at)
+		}
+		seen[at] = true
+	}
+	if !strings.Contains(blog.String(), "leading") {
+		t.Errorf("the second server never said it leads:\n%s", blog.String())
+	}
+}
+
+// second starts another server on ps's database, with ps's admin token.
+func (ps *procServer) second(t *testing.T, db string, log *lockedBuf) *server.Client {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(ps.bin, "server", "--listen", addr, "--db", db, "--leader-ttl", "2s")
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+t.TempDir(), "WFSH_SECRET_KEY=")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	c := &server.Client{Base: "http://" + addr, Token: ps.admin.Token}
+	waitFor(t, 10*time.Second, func() bool { return c.Do(context.Background(), "GET", "/pools", nil, nil) == nil }, "the second server")
+	return c
+}
+
+func latest(runs []store.Run) time.Time {
+	var t time.Time
+	for _, r := range runs {
+		if r.Scheduled != nil && r.Scheduled.At.After(t) {
+			t = r.Scheduled.At
+		}
+	}
+	return t
+}
