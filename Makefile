@@ -97,6 +97,15 @@ bench: build
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
 	$(GO) test -run='^$$' -bench=. ./store/
+	$(GO) test -run='^$$' -bench=DispatchLag -benchtime=200x ./cmd/wfsh/
+	$(GO) test -run='^$$' -bench=APIMillionRuns -benchtime=200x ./server/
+
+## test-server-load: the exactly-once test at full size: 2,000 queued runs
+## against 8 workers x 2 slots, on SQLite and on PostgreSQL, with runs/s
+## (make test runs it with 200)
+.PHONY: test-server-load
+test-server-load:
+	WFSH_ONCE_RUNS=2000 WFSH_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m -v -run 'TestExactlyOnce' ./cmd/wfsh/
 
 ## fuzz: fuzz the decorator pre-pass, random flow bodies, then bundle unpacking
 fuzz:

@@ -26,7 +26,7 @@ type testServer struct {
 	admin *Client
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "wfsh.db"))
 	if err != nil {
@@ -47,7 +47,7 @@ func newTestServer(t *testing.T) *testServer {
 }
 
 // token makes a token of a role (a worker's for pool "default").
-func (ts *testServer) token(t *testing.T, role string) *Client {
+func (ts *testServer) token(t testing.TB, role string) *Client {
 	t.Helper()
 	req := TokenRequest{Name: role, Role: role}
 	if role == string(auth.Worker) {
@@ -72,7 +72,7 @@ func status(err error) int {
 }
 
 // deploy uploads a bundle and makes the deployment F/nightly.
-func (ts *testServer) deploy(t *testing.T, c *Client, spec DeploymentSpec) DeploymentInfo {
+func (ts *testServer) deploy(t testing.TB, c *Client, spec DeploymentSpec) DeploymentInfo {
 	t.Helper()
 	ctx := context.Background()
 	data := []byte("bundle bytes")

@@ -122,8 +122,18 @@ func (s *Store) GetRun(ctx context.Context, id string) (Run, error) {
 	if id == "" {
 		return Run{}, fmt.Errorf("%w: empty run id", ErrNotFound)
 	}
-	runs, err := s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ? OR substr(id, 1, ?) = ?
-		ORDER BY id = ? DESC, started_at DESC LIMIT 6`, id, len(id), id, id)
+	// The exact id first, by the primary key; then the ids it begins: a
+	// range of the key (ids are ASCII, and both databases compare text
+	// by bytes), never a scan of every run.
+	runs, err := s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id)
+	if err != nil || len(runs) == 1 {
+		if err != nil {
+			return Run{}, err
+		}
+		return runs[0], nil
+	}
+	runs, err = s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE id >= ? AND id < ?
+		ORDER BY started_at DESC LIMIT 6`, id, id+"\U0010FFFF")
 	if err != nil {
 		return Run{}, err
 	}

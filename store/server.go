@@ -581,8 +581,8 @@ func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, e
 	}
 	if a := f.After; a != nil && a.Server != nil {
 		c := a.Server.CreatedAt.UnixNano()
-		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
-		args = append(args, c, c, a.ID)
+		q += ` AND (created_at, id) < (?, ?)` // a row value: an index range, not a scan
+		args = append(args, c, a.ID)
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 1000 {

@@ -337,3 +337,47 @@ func testConcurrentClaims(t *testing.T, b backend) {
 		t.Errorf("%d slots of the deployment, %v; want 2", slots, err)
 	}
 }
+
+// TestServerRunPages: pages of runs by their cursor cover every run once,
+// newest first, filtered or not.
+func TestServerRunPages(t *testing.T) { eachBackend(t, testServerRunPages) }
+
+func testServerRunPages(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, nil)
+	if err := s.FillRuns(ctx, &d, 95, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, state := range []string{"", "Failed"} {
+		var all []Run
+		var after *Run
+		for {
+			page, err := s.ListServerRuns(ctx, ServerRunFilter{State: state, Limit: 10, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, page...)
+			if len(page) < 10 {
+				break
+			}
+			after = &page[len(page)-1]
+		}
+		want := 95
+		if state == "Failed" {
+			want = 9
+		}
+		seen := map[string]bool{}
+		for i, r := range all {
+			if seen[r.ID] || state != "" && r.State.String() != state {
+				t.Fatalf("state %q: run %s twice or in state %s", state, r.ID, r.State)
+			}
+			seen[r.ID] = true
+			if i > 0 && r.Server.CreatedAt.After(all[i-1].Server.CreatedAt) {
+				t.Fatalf("state %q: not newest first at %d", state, i)
+			}
+		}
+		if len(all) != want {
+			t.Errorf("state %q: %d runs over the pages, want %d", state, len(all), want)
+		}
+	}
+}
