@@ -111,7 +111,9 @@ def f(marks):
 }
 
 // countState counts the server's runs in state st, a page at a time.
-func countState(t *testing.T, ps *procServer, st runtime.State) int {
+func countState(t *testing.T, ps *procServer, st runtime.State) int { return countStateTB(t, ps, st) }
+
+func countStateTB(t testing.TB, ps *procServer, st runtime.State) int {
 	t.Helper()
 	total, after := 0, ""
 	for {

@@ -209,12 +209,14 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 		delete(w.running, id)
 		w.mu.Unlock()
 		// A child that ended without its final state (killed, out of
-		// memory) leaves the run unfinished: it crashed.
-		msg := "the run's process exited before the run ended"
-		if err != nil {
-			msg = fmt.Sprintf("the run's process ended (%v) before the run ended", err)
+		// memory, a flow that does not build: any status but those of
+		// a run that ended) leaves the run unfinished: it crashed. The
+		// server leaves a run that did end as it is.
+		switch code := cmd.ProcessState.ExitCode(); code {
+		case exitSuccess, exitFailed, exitInterrupted:
+		default:
+			w.crash(id, fmt.Sprintf("the run's process ended (%v) before the run ended", err))
 		}
-		w.crash(id, msg)
 		w.logf("run %s: process ended (%v)", id, errOr(err))
 		w.done <- struct{}{}
 	}()
