@@ -153,7 +153,7 @@ func (s *Server) deploymentRoutes() {
 					return nil, problem(err)
 				}
 				if !p.paused {
-					s.wake.all()
+					s.changed(ctx)
 				}
 				return &struct{ Body DeploymentInfo }{s.info(d)}, nil
 			})
@@ -187,7 +187,7 @@ func (s *Server) deploymentRoutes() {
 			if err != nil {
 				return nil, problem(err)
 			}
-			s.wake.all()
+			s.changed(ctx)
 			return &struct {
 				Status int
 				Body   store.Run

@@ -40,7 +40,7 @@ func (s *Server) schedule(ctx context.Context, now time.Time) error {
 		made = made || n > 0
 	}
 	if made {
-		s.wake.all()
+		s.changed(ctx)
 	}
 	return nil
 }

@@ -134,6 +134,9 @@ func (s *Server) logf(format string, args ...any) {
 // Run runs the singleton loops until ctx ends: while this server holds
 // the leader lease, it makes scheduled runs and reaps lapsed leases.
 func (s *Server) Run(ctx context.Context) error {
+	// What other servers on the database change wakes this one's claims
+	// and streams (PostgreSQL; nothing on SQLite).
+	go s.st.Listen(ctx, func() { s.wake.all(); s.writes.all() })
 	t := time.NewTicker(s.opt.Tick)
 	defer t.Stop()
 	leading := false
@@ -173,11 +176,22 @@ func (s *Server) tick(ctx context.Context, now time.Time) {
 			s.logf("run %s crashed: its worker's lease lapsed", id)
 		}
 		if len(r.Requeued)+len(r.Retries) > 0 {
-			s.wake.all()
+			s.changed(ctx)
 		}
 	}
 	if err := s.schedule(ctx, now); err != nil && ctx.Err() == nil {
 		s.logf("scheduler: %v", err)
+	}
+}
+
+// changed wakes the claims and event streams waiting on this server, and
+// those of the other servers on the database (store.Notify): runs were
+// made, requeued, freed or written to.
+func (s *Server) changed(ctx context.Context) {
+	s.wake.all()
+	s.writes.all()
+	if err := s.st.Notify(context.WithoutCancel(ctx)); err != nil {
+		s.logf("notify: %v", err)
 	}
 }
 

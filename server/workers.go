@@ -107,10 +107,7 @@ func (s *Server) workerRoutes() {
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
-			s.writes.all()
-			if c := in.Body.Write.Chunk; c != nil && c.Final != nil {
-				s.wake.all() // its slots are free
-			}
+			s.changed(ctx) // event streams; and slots, when it ended
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
@@ -130,7 +127,7 @@ func (s *Server) workerRoutes() {
 			if err := s.st.CrashHeld(ctx, r.ID, in.Body.Worker, in.Body.Message, s.opt.Now()); err != nil {
 				return nil, problem(err)
 			}
-			s.wake.all()
+			s.changed(ctx)
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
@@ -182,7 +179,7 @@ func (s *Server) workerRoutes() {
 				if err := s.st.PausePool(ctx, in.Pool, p.paused); err != nil {
 					return nil, problem(err)
 				}
-				s.wake.all()
+				s.changed(ctx)
 				return &struct{ Status int }{http.StatusNoContent}, nil
 			})
 	}
