@@ -56,18 +56,7 @@ func TestServerKilledMidRun(t *testing.T) {
 
 func serverKilledMidRun(t *testing.T, db string) {
 	ps := startServer(t, 30*time.Second, db)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "steps.star"), []byte(`load("@shell", "shell_task")
-
-step = shell_task(name="step", command="for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done")
-
-@flow(name="Steps")
-def steps():
-    step()
-`), 0o644)
-	if out, code := ps.wfsh(t, ps.admin.Token, "deploy", filepath.Join(dir, "steps.star"), "--name", "s"); code != 0 {
-		t.Fatalf("deploy: exit %d\n%s", code, out)
-	}
+	deploySteps(t, ps)
 	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
 	id := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
 	waitFor(t, 15*time.Second, func() bool { return strings.Contains(wlog.String(), "line 1") }, "the run to start")
@@ -166,4 +155,60 @@ func latest(runs []store.Run) time.Time {
 		}
 	}
 	return t
+}
+
+// TestDatabaseOutage: PostgreSQL goes down for 10 s while a run is
+// Running (stopped as by a crash, then started again on its data). The
+// server, the worker and the run's process carry on: the run completes
+// Success with its whole log, and a run made after comes through, each
+// once.
+func TestDatabaseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server and worker processes and stops a database")
+	}
+	c := pgtest.Start(t)
+	db := c.NewDatabase(t)
+	ps := startServer(t, 30*time.Second, db)
+	deploySteps(t, ps)
+	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
+	id := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(wlog.String(), "line 1") }, "the run to start")
+	if err := c.Outage(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := ps.waitState(t, id, 60*time.Second, runtime.State.Finished)
+	if r.State != runtime.Success {
+		t.Fatalf("the run ended %s after the outage, want Success", r.State)
+	}
+	out, code := ps.wfsh(t, ps.admin.Token, "logs", id)
+	for i := 1; i <= 6; i++ {
+		if want := "line " + string(rune('0'+i)); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("logs after the outage lack %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	out, code = ps.wfsh(t, ps.admin.Token, "run", "Steps/s", "--watch")
+	if code != 0 || !strings.Contains(out, "line 6") {
+		t.Fatalf("a run after the outage: exit %d\n%s", code, out)
+	}
+	if n := countStateTB(t, ps, runtime.Success); n != 2 {
+		t.Errorf("%d runs succeeded, want 2 (each once)", n)
+	}
+}
+
+// deploySteps deploys Steps/s: a flow whose one task prints "line 1" to
+// "line 6", half a second apart.
+func deploySteps(t *testing.T, ps *procServer) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "steps.star"), []byte(`load("@shell", "shell_task")
+
+step = shell_task(name="step", command="for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done")
+
+@flow(name="Steps")
+def steps():
+    step()
+`), 0o644)
+	if out, code := ps.wfsh(t, ps.admin.Token, "deploy", filepath.Join(dir, "steps.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
 }

@@ -46,6 +46,8 @@ type Cluster struct {
 	dir  string // the cluster's directory: data/, the socket, owner, postgres.log
 	port int
 	proc *server
+	bin  string   // the binaries it runs
+	as   *account // the user it runs as
 
 	mu    sync.Mutex
 	admin *pgx.Conn // to the postgres database, to make and drop databases
@@ -252,4 +254,25 @@ func (c *Cluster) Stop() error {
 		}
 	})
 	return c.err
+}
+
+// Outage stops the server (a fast shutdown: its clients are cut off),
+// leaves it down for d, and starts it again on the same data and port:
+// the database a client was using comes back, with what was committed.
+// (An immediate stop would lose the last commits: the clusters run with
+// synchronous_commit off.)
+func (c *Cluster) Outage(d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.admin.Close(ctx)
+		cancel()
+		c.admin = nil
+	}
+	if err := c.proc.shutdown(10 * time.Second); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return c.launch(c.bin, c.as)
 }

@@ -78,13 +78,20 @@ func startServer(cmd *exec.Cmd, as *account) (*server, error) {
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // stop ends the server by its PID: SIGQUIT, then SIGKILL after grace.
-func (s *server) stop(grace time.Duration) error {
+func (s *server) stop(grace time.Duration) error { return s.stopWith(syscall.SIGQUIT, grace) }
+
+// shutdown ends the server cleanly (SIGINT: PostgreSQL's fast shutdown,
+// which disconnects its clients and writes what was committed), then
+// SIGKILL after grace.
+func (s *server) shutdown(grace time.Duration) error { return s.stopWith(syscall.SIGINT, grace) }
+
+func (s *server) stopWith(sig syscall.Signal, grace time.Duration) error {
 	select {
 	case <-s.done:
 		return nil
 	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	_ = s.cmd.Process.Signal(sig)
 	select {
 	case <-s.done:
 		return nil
@@ -92,7 +99,7 @@ func (s *server) stop(grace time.Duration) error {
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.done
-	return fmt.Errorf("postgres (pid %d) ignored SIGQUIT for %v: killed", s.pid(), grace)
+	return fmt.Errorf("postgres (pid %d) ignored %v for %v: killed", s.pid(), sig, grace)
 }
 
 // The kernel sends the parent-death signal when the thread that forked

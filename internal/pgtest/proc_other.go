@@ -26,5 +26,6 @@ type server struct {
 func startServer(*exec.Cmd, *account) (*server, error) { return nil, supported() }
 func (s *server) pid() int                             { return 0 }
 func (s *server) stop(time.Duration) error             { return nil }
+func (s *server) shutdown(time.Duration) error         { return nil }
 func writeOwner(string) error                          { return supported() }
 func sweep()                                           {}

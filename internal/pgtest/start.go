@@ -54,7 +54,7 @@ func startIn(bin, dir string, as *account) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := &Cluster{dir: dir, port: port}
+		c := &Cluster{dir: dir, port: port, bin: bin, as: as}
 		err = c.launch(bin, as)
 		if err == nil {
 			return c, nil
