@@ -365,3 +365,37 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenLifecycle: a revoked token and an expired one are refused
+// (401); a body past the limit is 413.
+func TestTokenLifecycle(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	var made NewTokenReply
+	if err := ts.admin.Do(ctx, "POST", "/tokens", TokenRequest{Name: "ci", Role: "viewer"}, &made); err != nil {
+		t.Fatal(err)
+	}
+	viewer := &Client{Base: ts.admin.Base, Token: made.Token}
+	if err := viewer.Do(ctx, "GET", "/runs", nil, nil); err != nil {
+		t.Fatalf("a new token: %v", err)
+	}
+	if err := ts.admin.Do(ctx, "DELETE", "/tokens/"+made.Info.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := viewer.Do(ctx, "GET", "/runs", nil, nil); status(err) != 401 {
+		t.Errorf("a revoked token: %v, want 401", err)
+	}
+	// Expired: made to expire in a millisecond.
+	if err := ts.admin.Do(ctx, "POST", "/tokens", TokenRequest{Name: "brief", Role: "viewer", ExpiresIn: "1ms"}, &made); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	brief := &Client{Base: ts.admin.Base, Token: made.Token}
+	if err := brief.Do(ctx, "GET", "/runs", nil, nil); status(err) != 401 {
+		t.Errorf("an expired token: %v, want 401", err)
+	}
+	big := RunRequest{Parameters: map[string]json.RawMessage{"x": json.RawMessage(`"` + strings.Repeat("a", 2<<20) + `"`)}}
+	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", big, nil); status(err) != 413 {
+		t.Errorf("a 2 MiB body: %v, want 413", err)
+	}
+}

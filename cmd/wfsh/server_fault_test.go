@@ -212,3 +212,43 @@ def steps():
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}
 }
+
+// TestWorkerDrains: SIGTERM to a worker with a run in progress: it
+// claims nothing more, lets the run finish (Success) within its grace,
+// and exits 0; the run queued meanwhile waits for another worker.
+func TestWorkerDrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server and worker processes")
+	}
+	ps := startServer(t, 30*time.Second, "")
+	deploySteps(t, ps)
+	tok := ps.token(t, "worker", "default")
+	cmd := exec.Command(ps.bin, "worker", "--pool", "default", "--grace", "20s")
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
+	var log lockedBuf
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(log.String(), "line 1") }, "the run to start")
+	cmd.Process.Signal(syscall.SIGTERM)
+	second := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the drained worker exited: %v\n%s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the worker did not exit within its grace:\n%s", log.String())
+	}
+	if r := ps.waitState(t, first, time.Second, runtime.State.Finished); r.State != runtime.Success {
+		t.Errorf("the run in progress ended %s, want Success", r.State)
+	}
+	if r := ps.waitState(t, second, time.Second, func(runtime.State) bool { return true }); r.State != runtime.Scheduled {
+		t.Errorf("the run made while draining is %s, want Scheduled (not claimed)", r.State)
+	}
+}
