@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/bundle"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/store"
@@ -76,6 +78,9 @@ func (s *Server) deploymentRoutes() {
 		sum := sha256.Sum256(in.RawBody)
 		if hex.EncodeToString(sum[:]) != in.Hash {
 			return nil, huma.Error422UnprocessableEntity("the body's sha256 is not the hash in the path")
+		}
+		if err := checkBundle(in.RawBody); err != nil {
+			return nil, huma.Error422UnprocessableEntity("the bundle would not unpack on a worker: " + err.Error())
 		}
 		made, err := s.st.PutBundle(ctx, in.Hash, in.RawBody, s.opt.Now())
 		if err != nil {
@@ -360,4 +365,17 @@ func specs(d *store.Deployment) ([]*schedule.Schedule, error) {
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// checkBundle unpacks a bundle into a directory of its own, thrown away,
+// by the rules a worker unpacks it by (package bundle: no "..", no
+// absolute names, no links or devices, no bombs): a bundle the workers
+// would refuse is refused at its upload, with the entry named.
+func checkBundle(b []byte) error {
+	dir, err := os.MkdirTemp("", "wfsh-bundle-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	return bundle.Unpack(bytes.NewReader(b), dir, bundle.Limits{})
 }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +12,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/bundle"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -75,9 +80,7 @@ func status(err error) int {
 func (ts *testServer) deploy(t testing.TB, c *Client, spec DeploymentSpec) DeploymentInfo {
 	t.Helper()
 	ctx := context.Background()
-	data := []byte("bundle bytes")
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
+	data, hash := packed(t, map[string]string{"f.star": "@flow(name=\"F\")\ndef f():\n    pass\n"})
 	if err := c.Do(ctx, "PUT", "/bundles/"+hash, data, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -397,5 +400,52 @@ func TestTokenLifecycle(t *testing.T) {
 	big := RunRequest{Parameters: map[string]json.RawMessage{"x": json.RawMessage(`"` + strings.Repeat("a", 2<<20) + `"`)}}
 	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", big, nil); status(err) != 413 {
 		t.Errorf("a 2 MiB body: %v, want 413", err)
+	}
+}
+
+// packed is a bundle of the given files, and its hash.
+func packed(t testing.TB, files map[string]string) ([]byte, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	info, err := bundle.Pack(dir, &buf, bundle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), info.Hash
+}
+
+// TestBadBundle: a bundle a worker would refuse to unpack (an entry
+// climbing out with "..", an absolute name, a link) is refused at its
+// upload, naming the entry.
+func TestBadBundle(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	for _, h := range []tar.Header{
+		{Name: "../evil.star", Mode: 0o644, Typeflag: tar.TypeReg, Size: 1},
+		{Name: "/etc/evil", Mode: 0o644, Typeflag: tar.TypeReg, Size: 1},
+		{Name: "link", Linkname: "/etc/passwd", Mode: 0o777, Typeflag: tar.TypeSymlink},
+	} {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte("x"))
+		}
+		tw.Close()
+		zw.Close()
+		sum := sha256.Sum256(buf.Bytes())
+		err := ts.admin.Do(ctx, "PUT", "/bundles/"+hex.EncodeToString(sum[:]), buf.Bytes(), nil)
+		if status(err) != 422 || !strings.Contains(err.Error(), strings.TrimPrefix(h.Name, "/")) {
+			t.Errorf("a bundle with %q: %v, want 422 naming it", h.Name, err)
+		}
 	}
 }

@@ -50,7 +50,7 @@ var rules = map[string]rule{
 	"builtins":                           {imports: []string{"runtime", "schedule"}, never: append(heavy, lipgloss, "github.com/spf13/", "google.golang.org/protobuf", mod+"plugins/")},
 	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
 	"runner":                             {imports: []string{"builtins", "dot", "schedule", "store", "plugins/host", "plugins/sdk/pluginpb", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
-	"server":                             {imports: []string{"auth", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
+	"server":                             {imports: []string{"auth", "bundle", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
 	"output":                             {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
 	"dot":                                {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
 	"tui":                                {imports: []string{"runtime"}, never: []string{"go.starlark.net", lipgloss}},
