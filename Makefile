@@ -62,7 +62,7 @@ TIER_SERVERS :=
 ## then the integration tiers of mk/*.mk. PostgreSQL is installed by setup:
 ## its tests fail, rather than skip, without it.
 test: setup fmt-check vet depcheck
-	WFSH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 ./...
+	WFSH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 30m ./...
 	$(if $(TIER_SERVERS),$(MAKE) --no-print-directory -j2 --output-sync=line $(TIER_SERVERS))
 	@for t in $(TEST_TIERS); do $(MAKE) --no-print-directory $$t || exit 1; done
 

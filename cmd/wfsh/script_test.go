@@ -16,9 +16,21 @@ import (
 var update = flag.Bool("update", false, "rewrite the expected output in testdata/script/*.txtar")
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanAfter{m}, map[string]func(){
 		"wfsh": func() { os.Exit(Main()) },
 	})
+}
+
+// cleanAfter runs the tests, then removes the wfsh binary they shared
+// (wfshBinary): testscript.Main exits once they have run.
+type cleanAfter struct{ m *testing.M }
+
+func (c cleanAfter) Run() int {
+	code := c.m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	return code
 }
 
 // TestScripts runs the CLI scenarios of testdata/script. Each scenario has

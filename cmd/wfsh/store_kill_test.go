@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,13 +45,30 @@ def f():
 
 const testSecret = "pa55-w0rd-Zq8xK"
 
-// wfshBinary builds wfsh for the store tests, even with -short (unlike
-// buildWfsh): the kill test runs 10 kills then.
+// built is the wfsh binary the process tests share, built once by the
+// first that asks (wfshBinary) and removed after the tests (TestMain).
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// wfshBinary builds wfsh for the process tests, once per test process,
+// even with -short (unlike buildWfsh): the kill test runs 10 kills then.
 func wfshBinary(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wfsh")
-	proctest.BuildT(t, map[string]string{bin: "./cmd/wfsh"})
-	return bin
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "wfsh-test-bin-"); built.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		built.err = proctest.Build(ctx, map[string]string{filepath.Join(built.dir, "wfsh"): "./cmd/wfsh"})
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "wfsh")
 }
 
 func slowFlowDir(t *testing.T) string {
