@@ -33,6 +33,7 @@ var answers = map[string]int{
 	"revoke-token": http.StatusNoContent, "put-secret": http.StatusNoContent, "delete-secret": http.StatusNoContent,
 	"delete-deployment": http.StatusNoContent, "write-run": http.StatusNoContent, "crash-run": http.StatusNoContent,
 	"put-pool": http.StatusNoContent, "pause-pool": http.StatusNoContent, "resume-pool": http.StatusNoContent,
+	"put-limit": http.StatusNoContent, "delete-limit": http.StatusNoContent,
 }
 
 func (s *Server) routes() {

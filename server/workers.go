@@ -184,6 +184,37 @@ func (s *Server) workerRoutes() {
 			})
 	}
 
+	huma.Register(s.api, op("list-limits", http.MethodGet, "/limits", auth.PoolsRead, "List the limits on tags, with the slots in use"),
+		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Limit }, error) {
+			ls, err := s.st.ListLimits(ctx)
+			return &struct{ Body []store.Limit }{orNone(ls)}, problem(err)
+		})
+
+	huma.Register(s.api, op("put-limit", http.MethodPut, "/limits/{name}", auth.PoolsWrite, "Limit the runs at once of the deployments with a tag"),
+		func(ctx context.Context, in *struct {
+			Name string `path:"name" pattern:"^[A-Za-z0-9_.-]{1,64}$"`
+			Body struct {
+				Slots int `json:"slots" minimum:"0"`
+			}
+		}) (*struct{ Status int }, error) {
+			if err := s.st.PutLimit(ctx, in.Name, in.Body.Slots); err != nil {
+				return nil, problem(err)
+			}
+			s.changed(ctx) // a limit raised lets runs go
+			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
+	huma.Register(s.api, op("delete-limit", http.MethodDelete, "/limits/{name}", auth.PoolsWrite, "Remove a tag's limit"),
+		func(ctx context.Context, in *struct {
+			Name string `path:"name"`
+		}) (*struct{ Status int }, error) {
+			if err := s.st.DeleteLimit(ctx, in.Name); err != nil {
+				return nil, problem(err)
+			}
+			s.changed(ctx)
+			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
 	huma.Register(s.api, op("list-workers", http.MethodGet, "/workers", auth.PoolsRead, "List the workers heard from in the last 5 minutes"),
 		func(ctx context.Context, in *struct{}) (*struct{ Body []store.Worker }, error) {
 			ws, err := s.st.ListWorkers(ctx, s.opt.Now().Add(-5*time.Minute))

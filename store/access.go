@@ -191,3 +191,49 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 	}
 	return out, rows.Err()
 }
+
+// Limit is a concurrency limit on a tag: at most Slots runs at once of
+// the deployments tagged Name, with how many hold a slot now.
+type Limit struct {
+	Name  string `json:"name"`
+	Slots int    `json:"slots"`
+	Used  int    `json:"used"`
+}
+
+// PutLimit sets the limit of a tag.
+func (s *Store) PutLimit(ctx context.Context, name string, slots int) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO limits (name, slots) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET slots = excluded.slots`, name, slots)
+	return err
+}
+
+// ListLimits lists the limits by name, with the slots in use.
+func (s *Store) ListLimits(ctx context.Context) ([]Limit, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT l.name, l.slots, (SELECT count(*) FROM slots AS s WHERE s.scope = 'tag:' || l.name)
+		FROM limits AS l ORDER BY l.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Limit
+	for rows.Next() {
+		var l Limit
+		if err := rows.Scan(&l.Name, &l.Slots, &l.Used); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// DeleteLimit removes a tag's limit.
+func (s *Store) DeleteLimit(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM limits WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("limit %q: %w", name, ErrNoSuch)
+	}
+	return nil
+}

@@ -254,6 +254,13 @@ var migrations = []string{
 	`CREATE INDEX runs_state_created ON runs (state, created_at, id);
 	CREATE INDEX runs_flow_created ON runs (flow, created_at, id);
 	CREATE INDEX runs_deployment_created ON runs (deployment_id, created_at, id);`,
+
+	// 8: limits on tags: at most slots runs at once of the deployments
+	// tagged name (their slots are rows of table slots, scope "tag:NAME").
+	`CREATE TABLE limits (
+		name  TEXT PRIMARY KEY,
+		slots INTEGER NOT NULL
+	);`,
 }
 
 // PageSize is the page size of a new database.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -117,7 +119,7 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency, d.overlap, r.scheduled_at, d.late_after FROM runs AS r
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.deployment_id, d.concurrency, d.overlap, r.scheduled_at, d.late_after, d.tags FROM runs AS r
 		JOIN deployments AS d ON d.id = r.deployment_id
 		WHERE r.pool = ? AND r.state = ? AND r.scheduled_at <= ? AND d.paused = 0
 		ORDER BY r.scheduled_at, r.id LIMIT ?`+s.skipLocked(),
@@ -126,14 +128,14 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 		return nil, err
 	}
 	type due struct {
-		id, dep, overlap string
-		limit            int
-		at, lateAfter    int64
+		id, dep, overlap, tags string
+		limit                  int
+		at, lateAfter          int64
 	}
 	var cands []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.dep, &d.limit, &d.overlap, &d.at, &d.lateAfter); err != nil {
+		if err := rows.Scan(&d.id, &d.dep, &d.limit, &d.overlap, &d.at, &d.lateAfter, &d.tags); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -160,7 +162,11 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 			limit = 1 // one at a time: the next waits for a free slot
 		}
 		scopes := []scope{{"pool:" + pool, poolLimit}, {"deployment:" + c.dep, limit}}
-		ok, err := s.takeSlots(ctx, tx, c.id, scopes)
+		tagged, err := tagScopes(ctx, tx, c.tags)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := s.takeSlots(ctx, tx, c.id, append(scopes, tagged...))
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +239,31 @@ func (s *Store) skipLocked() string {
 	return ""
 }
 
+// tagScopes are the scopes of a deployment's tags (a JSON array) that
+// have a limit (table limits), in the order of their names: claims lock
+// scopes in one order (pool, deployment, tags by name), so that two
+// claims cannot deadlock on PostgreSQL.
+func tagScopes(ctx context.Context, tx *sql.Tx, tagsJSON string) ([]scope, error) {
+	var tags []string
+	if err := json.Unmarshal([]byte(tagsJSON), &tags); err != nil || len(tags) == 0 {
+		return nil, nil
+	}
+	slices.Sort(tags)
+	var out []scope
+	for _, t := range slices.Compact(tags) {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT slots FROM limits WHERE name = ?`, t).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scope{"tag:" + t, max(n, 0)})
+	}
+	return out, nil
+}
+
 type scope struct {
 	name  string
 	limit int // 0: no limit
@@ -246,8 +277,8 @@ type scope struct {
 // then deployment), so claims cannot deadlock.
 func (s *Store) takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes []scope) (bool, error) {
 	for _, sc := range scopes {
-		if sc.limit <= 0 {
-			continue
+		if sc.limit <= 0 && !strings.HasPrefix(sc.name, "tag:") {
+			continue // 0: no limit (a tag's limit of 0 lets none run)
 		}
 		if s.pg {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, scopeLock(sc.name)); err != nil {

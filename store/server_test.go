@@ -381,3 +381,42 @@ func testServerRunPages(t *testing.T, b backend) {
 		}
 	}
 }
+
+// TestTagLimit: a limit on a tag holds across the deployments tagged
+// with it; a run that ends frees its slot; a limit of 0 holds all.
+func TestTagLimit(t *testing.T) { eachBackend(t, testTagLimit) }
+
+func testTagLimit(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, func(d *Deployment) { d.Tags = []string{"db", "x"} })
+	d2 := d
+	d2.ID, d2.Name = "d2", "other"
+	d2, err := s.PutDeployment(ctx, d2, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLimit(ctx, "db", 1); err != nil {
+		t.Fatal(err)
+	}
+	s.CreateRun(ctx, NewRun{ID: "a", Deployment: &d}, t0)
+	s.CreateRun(ctx, NewRun{ID: "b", Deployment: &d2}, t0)
+	got, _ := s.Claim(ctx, "p", Worker{ID: "w"}, 5, time.Minute, t0)
+	if len(got) != 1 {
+		t.Fatalf("claimed %v under a limit of 1 on tag db", ids(got))
+	}
+	ls, _ := s.ListLimits(ctx)
+	if len(ls) != 1 || ls[0].Used != 1 {
+		t.Errorf("limits %+v, want db with 1 used", ls)
+	}
+	s.ApplyWrite(ctx, got[0].ID, "w", &Write{Start: &Start{Time: t0}, Chunk: &Chunk{Seq: 1, Tasks: "[]", Children: "{}",
+		Final: &Final{State: runtime.Success, Time: t0}}})
+	if got, _ := s.Claim(ctx, "p", Worker{ID: "w"}, 5, time.Minute, t0); len(got) != 1 {
+		t.Fatalf("after the first ended: claimed %v, want the other", ids(got))
+	}
+	s.PutLimit(ctx, "x", 0)
+	s.CreateRun(ctx, NewRun{ID: "c", Deployment: &d}, t0)
+	s.DeleteLimit(ctx, "db")
+	if got, _ := s.Claim(ctx, "p", Worker{ID: "w"}, 5, time.Minute, t0); len(got) != 0 {
+		t.Fatalf("a limit of 0 on tag x let %v run", ids(got))
+	}
+}

@@ -205,6 +205,15 @@ func serverAndWorker(t *testing.T, db, dataDir string) {
 	if code != 0 || !strings.HasPrefix(wtok, "wfsh_") {
 		t.Fatalf("token create: exit %d\n%s", code, out)
 	}
+	if out, code := ps.wfsh(t, ps.admin.Token, "limit", "set", "db", "2"); code != 0 {
+		t.Fatalf("limit set: exit %d\n%s", code, out)
+	}
+	if out, _ := ps.wfsh(t, ps.admin.Token, "limit", "ls"); !regexp.MustCompile(`db\s+2\s+0`).MatchString(out) {
+		t.Errorf("limit ls:\n%s", out)
+	}
+	if _, code := ps.wfsh(t, dev, "limit", "set", "db", "3"); code != exitBadInput {
+		t.Errorf("limit set by a developer: exit %d, want %d (refused)", code, exitBadInput)
+	}
 	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}
