@@ -105,6 +105,9 @@ func isDeploymentRef(arg string) bool {
 // server; with --watch its log follows until it ends, and the exit status
 // is the run's, as `wfsh run` gives it.
 func runDeployment(cmd *cobra.Command, ref string, f *runFlags) error {
+	if !f.remote.active() {
+		return badInput(fmt.Errorf("%s: no such file; as FLOW/NAME, a deployment, it needs a server: --server URL, WFSH_SERVER or wfsh login", ref))
+	}
 	c, err := f.remote.client()
 	if err != nil {
 		return err
