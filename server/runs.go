@@ -40,6 +40,7 @@ func (s *Server) routes() {
 		"bearer": {Type: "http", Scheme: "bearer"},
 	}
 	s.runRoutes()
+	s.dagRoutes()
 	s.deploymentRoutes()
 	s.workerRoutes()
 	s.adminRoutes()
