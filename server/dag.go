@@ -46,3 +46,21 @@ func (s *Server) dagRoutes() {
 			return &struct{ Body []DAGNode }{out}, nil
 		})
 }
+
+// Whoami is the token a request is made with: its public id, role and,
+// for a worker token, pool. The web UI shows the buttons the role allows.
+type Whoami struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+	Pool string `json:"pool,omitempty"`
+}
+
+func (s *Server) whoamiRoutes() {
+	// runs.read: the roles that may browse the UI (a worker token reads
+	// only the runs it holds, and is refused here).
+	huma.Register(s.api, op("whoami", http.MethodGet, "/whoami", auth.RunsRead, "The token this request is made with"),
+		func(ctx context.Context, in *struct{}) (*struct{ Body Whoami }, error) {
+			p := principalOf(ctx)
+			return &struct{ Body Whoami }{Whoami{ID: p.ID, Role: string(p.Role), Pool: p.Pool}}, nil
+		})
+}

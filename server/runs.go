@@ -41,6 +41,7 @@ func (s *Server) routes() {
 	}
 	s.runRoutes()
 	s.dagRoutes()
+	s.whoamiRoutes()
 	s.deploymentRoutes()
 	s.workerRoutes()
 	s.adminRoutes()
