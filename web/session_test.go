@@ -114,7 +114,7 @@ func TestSecureCookie(t *testing.T) {
 
 type headerRecorder struct{ h http.Header }
 
-func (r *headerRecorder) Header() http.Header       { return r.h }
+func (r *headerRecorder) Header() http.Header         { return r.h }
 func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *headerRecorder) WriteHeader(int)             {}
 

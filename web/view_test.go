@@ -65,7 +65,7 @@ func fixedRunPage(s *Session) *RunPage {
 
 func fixedDeployments() []server.DeploymentInfo {
 	d := server.DeploymentInfo{Deployment: store.Deployment{ID: "dep1", Flow: "ETL", Name: "nightly", Pool: "default",
-		Schedules: json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"interval","expr":"6h","timezone":"UTC"},{"kind":"cron","expr":"*/15 * * * *","timezone":"UTC"}]`),
+		Schedules:   json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"interval","expr":"6h","timezone":"UTC"},{"kind":"cron","expr":"*/15 * * * *","timezone":"UTC"}]`),
 		ParamSchema: json.RawMessage(`[{"name":"full","default":false,"type":"boolean"},{"name":"n","default":3,"type":"integer"},{"name":"who"}]`),
 		Parameters:  json.RawMessage(`{"n":5}`), CreatedAt: t0},
 		Next: []time.Time{t0.Add(30 * time.Minute), t0.Add(45 * time.Minute), t0.Add(time.Hour)}}
