@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -107,7 +110,8 @@ func TestBrowser(t *testing.T) {
 	r := f.runOf(t, `{"who":"<img src=x onerror=alert(1)>"}`)
 	g := &runtime.Graph{Flow: "F"}
 	a := g.Add(&runtime.Node{Name: "extract", Task: "extract", Kind: runtime.TaskNode})
-	g.Add(&runtime.Node{Name: "load", Task: "load", Kind: runtime.TaskNode, Inputs: []runtime.Input{{From: a}}})
+	const hostile = `load<img src=x onerror="window.pwned=1">`
+	g.Add(&runtime.Node{Name: hostile, Task: "load", Kind: runtime.TaskNode, Inputs: []runtime.Input{{From: a}}})
 	w := f.claim(t, g)
 	w.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1})
 	waitDAG(t, f, r.ID)
@@ -124,6 +128,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the runs page without a session went to %s, not the login page", loc)
 	}
 	waitJS(t, ctx, "the run in the runs table", `!!document.querySelector('a[href="/runs/`+r.ID+`"]')`)
+	shoot(t, ctx, "runs")
 
 	// A filter changes the table and the URL.
 	run(t, ctx, "filter by state", chromedp.SetValue(chromedp.CSS(`select[name=state]`), "Failed"),
@@ -170,7 +175,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "extract", Node: 0, State: runtime.Success, MapIndex: -1})
-	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "load", Node: 1, State: runtime.Failed, Msg: "no table", MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: hostile, Node: 1, State: runtime.Failed, Msg: "no table", MapIndex: -1})
 	w.emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Failed, Node: runtime.NoNode, MapIndex: -1})
 	if err := w.rec.Close(); err != nil {
 		t.Fatal(err)
@@ -180,6 +185,9 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "the header says Failed", `document.getElementById("run-state").textContent.includes("Failed")`)
 	waitJS(t, ctx, "the stream ends", `document.getElementById("log-status").textContent.includes("ended: Failed")`)
 	waitJS(t, ctx, "no Cancel button on an ended run", `!document.getElementById("cancel")`)
+	waitJS(t, ctx, "a task name with markup is text", `window.pwned === undefined && !document.querySelector("main img") &&
+		[...document.querySelectorAll("#log li")].some(li => li.textContent.includes('load<img src=x onerror="window.pwned=1">'))`)
+	shoot(t, ctx, "run")
 
 	// The run form: a bad value is refused at its field.
 	run(t, ctx, "open the run form", chromedp.Navigate(f.http.URL+"/deployments/F/nightly/run"), chromedp.WaitVisible(chromedp.ID("p-n")),
@@ -190,6 +198,7 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(msg, "want integer") || invalid != "true" {
 		t.Errorf("the field n says %q (aria-invalid %q), want the API's type error", msg, invalid)
 	}
+	shoot(t, ctx, "runform")
 	run(t, ctx, "submit a good value", chromedp.SetValue(chromedp.ID("p-n"), "7"), chromedp.Click(chromedp.ID("start")),
 		chromedp.WaitVisible(chromedp.ID("run-live")))
 	loc = value(t, ctx, "location", chromedp.Location())
@@ -207,6 +216,64 @@ func TestBrowser(t *testing.T) {
 	f.admin.Do(context.Background(), "DELETE", "/tokens/"+who.ID, nil, nil)
 	run(t, ctx, "browse after revocation", chromedp.Navigate(f.http.URL+"/deployments"), chromedp.WaitVisible(chromedp.ID("token")))
 	waitJS(t, ctx, "the login page says why", `document.body.textContent.includes("Your session has ended")`)
+	shoot(t, ctx, "login")
+
+	// A viewer sees no button that changes anything.
+	viewer := f.token(t, "viewer")
+	run(t, ctx, "log in as a viewer", chromedp.SendKeys(chromedp.ID("token"), viewer.Token), chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS("table.deployments")))
+	waitJS(t, ctx, "a viewer's deployments page has no buttons", `!document.querySelector("main button, main a.button")`)
+	run(t, ctx, "a viewer's run page", chromedp.Navigate(f.http.URL+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("run-live")))
+	waitJS(t, ctx, "a viewer's run page has no Cancel", `!document.getElementById("cancel") && !document.querySelector("main form")`)
+
+	// The admin's pages, and the themes.
+	run(t, ctx, "log out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), f.admin.Token), chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	run(t, ctx, "deployments", chromedp.Navigate(f.http.URL+"/deployments"), chromedp.WaitVisible(chromedp.CSS("table.deployments")))
+	shoot(t, ctx, "deployments")
+	run(t, ctx, "pools", chromedp.Navigate(f.http.URL+"/pools"), chromedp.WaitVisible(chromedp.CSS("table.workers")))
+	waitJS(t, ctx, "the worker on the pools page", `document.querySelector("table.workers").textContent.includes("test worker")`)
+	shoot(t, ctx, "pools")
+	run(t, ctx, "create a token", chromedp.Navigate(f.http.URL+"/tokens"), chromedp.SendKeys(chromedp.ID("tok-name"), "ci"),
+		chromedp.Click(chromedp.CSS(`form.stack button`)), chromedp.WaitVisible(chromedp.ID("new-token")))
+	shoot(t, ctx, "tokens")
+	for scheme, bg := range map[string]string{"light": "rgb(255, 255, 255)", "dark": "rgb(20, 23, 26)"} {
+		run(t, ctx, "prefer "+scheme, colorScheme(scheme))
+		if got := value(t, ctx, "the background", chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`)); got != bg {
+			t.Errorf("with prefers-color-scheme: %s the background is %s, want %s", scheme, got, bg)
+		}
+	}
+}
+
+// colorScheme makes the page prefer the color scheme ("light", "dark").
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	})
+}
+
+// ScreenshotsEnv names a directory the browser test writes screenshots
+// of the pages to, in the light and the dark theme (docs/ui.md shows
+// them: WFSH_UI_SCREENSHOTS=$PWD/docs/ui go test ./web/ -run TestBrowser).
+const ScreenshotsEnv = "WFSH_UI_SCREENSHOTS"
+
+// shoot writes the page's screenshots, light and dark, when asked to.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv(ScreenshotsEnv)
+	if dir == "" {
+		return
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		run(t, ctx, "prefer "+scheme, colorScheme(scheme))
+		png := value(t, ctx, "screenshot", chromedp.CaptureScreenshot())
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, ctx, "prefer light", colorScheme(""))
 }
 
 // waitDAG waits until the run's graph is stored (its first write).

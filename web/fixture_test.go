@@ -16,6 +16,7 @@ import (
 
 	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
@@ -70,7 +71,8 @@ func (f *fixture) deploy(t testing.TB) {
 		t.Fatal(err)
 	}
 	spec := server.DeploymentSpec{Bundle: hash, File: "f.star", Params: []server.Param{
-		{Name: "n", Default: json.RawMessage("1"), Type: "integer"}, {Name: "who"}}}
+		{Name: "n", Default: json.RawMessage("1"), Type: "integer"}, {Name: "who"}},
+		Schedules: []schedule.Spec{{Kind: schedule.KindCron, Expr: "0 2 * * *", Timezone: "Asia/Tokyo"}}}
 	if err := f.admin.Do(ctx, "PUT", "/deployments/F/nightly", spec, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -72,8 +72,11 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.C
 	if err != nil {
 		return err
 	}
-	block := ""
-	if r.URL.Query().Has("fragment") {
+	block, q := "", r.URL.Query()
+	switch {
+	case q.Get("fragment") == "tasks":
+		block = "run_tasks"
+	case q.Has("fragment"):
 		block = "run_live"
 	}
 	u.renderBlock(w, http.StatusOK, "run", block, p)

@@ -277,12 +277,15 @@ func scheduledAt(r store.Run) time.Time {
 	return time.Time{}
 }
 
+// compactJSON is v on one line, with <, > and & as themselves (Go's
+// encoder writes them \u003c...: the page escapes them as HTML).
 func compactJSON(v json.RawMessage) string {
 	var b bytes.Buffer
 	if json.Compact(&b, v) != nil {
 		return string(v)
 	}
-	return b.String()
+	r := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+	return r.Replace(b.String())
 }
 
 // scheduleWords says a deployment's schedules in words.

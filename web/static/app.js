@@ -65,6 +65,7 @@ function liveRun(el) {
   const log = document.getElementById("log");
   const status = document.getElementById("log-status");
   const select = document.getElementById("log-task");
+  const tasks = document.getElementById("run-tasks");
   // A node of the graph by its run name, from the fragment's list.
   const byName = {};
   const nodeList = () => {
@@ -74,7 +75,12 @@ function liveRun(el) {
   let source = null, pending = null, ended = false;
   const later = () => {
     if (pending) return;
-    pending = setTimeout(async () => { pending = null; await refresh(el); nodeList(); applyStates(); }, 500);
+    pending = setTimeout(async () => {
+      pending = null;
+      if (await refresh(el)) await refresh(tasks);
+      nodeList();
+      applyStates();
+    }, 500);
   };
   const line = (ev) => {
     const li = document.createElement("li");
@@ -86,7 +92,8 @@ function liveRun(el) {
     }
     const m = document.createElement("span");
     m.className = "lv-" + String(ev.level || "").toLowerCase();
-    m.textContent = ev.msg ? ev.msg : (ev.kind + (ev.state ? " " + ev.state : ""));
+    m.textContent = ev.kind === "task_log" || ev.kind === "flow_started" ? ev.msg :
+      ev.kind + (ev.state ? " " + ev.state : "") + (ev.msg ? ": " + ev.msg : "");
     li.append(m);
     const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     log.append(li);
