@@ -40,17 +40,6 @@ function liveRuns(el) {
   setTimeout(tick, 2000);
 }
 
-// applyStates recolours the graph's nodes from the fragment's list.
-function applyStates() {
-  for (const li of document.querySelectorAll("#dag-states li")) {
-    const g = document.getElementById("n" + li.dataset.i);
-    if (!g) continue;
-    setState(g, li.dataset.state);
-    const text = g.querySelector("text");
-    if (text && li.dataset.mapped) text.textContent = li.dataset.label;
-  }
-}
-
 function setState(g, state) {
   for (const c of [...g.classList]) if (c.startsWith("st-")) g.classList.remove(c);
   g.classList.add("st-" + state);
@@ -61,26 +50,52 @@ function fmtTime(t) {
   return (t || "").replace("T", " ").replace(/\.\d+/, "").replace(/Z$|[+-]\d\d:\d\d$/, "");
 }
 
+const finalStates = new Set(["Success", "Failed", "TriggerFailed", "Skipped", "Mapped", "Cached", "TimedOut", "Cancelled", "Crashed"]);
+
+// maxLogLines bounds the lines the page keeps (the oldest go first).
+const maxLogLines = 5000;
+
 function liveRun(el) {
   const log = document.getElementById("log");
   const status = document.getElementById("log-status");
   const select = document.getElementById("log-task");
   const tasks = document.getElementById("run-tasks");
-  // A node of the graph by its run name, from the fragment's list.
-  const byName = {};
-  const nodeList = () => {
-    for (const li of document.querySelectorAll("#dag-states li")) byName[li.dataset.name] = li.dataset.i;
+  // The graph's nodes, in order: [run name, mapped]; node i is the SVG
+  // group n<i>. A mapped node counts its children as their events come.
+  const nodes = JSON.parse(document.getElementById("dag-nodes").textContent || "[]");
+  const byName = new Map(nodes.map((n, i) => [n[0], i]));
+  const total = new Map(), done = new Map();
+  const label = (i) => {
+    const text = document.querySelector("#n" + i + " text");
+    if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
   };
-  nodeList();
-  let source = null, pending = null, ended = false;
-  const later = () => {
-    if (pending) return;
-    pending = setTimeout(async () => {
-      pending = null;
-      if (await refresh(el)) await refresh(tasks);
-      nodeList();
-      applyStates();
-    }, 500);
+  const graph = (ev) => {
+    const i = byName.get(ev.task);
+    const g = i === undefined ? null : document.getElementById("n" + i);
+    if (!g) return;
+    if (ev.kind === "map_expanded") {
+      total.set(i, ev.children);
+      label(i);
+    } else if (ev.kind === "task_state" && ev.map_index < 0) {
+      setState(g, ev.state);
+    } else if (ev.kind === "task_state") {
+      if (finalStates.has(ev.state)) {
+        if (!done.has(i)) done.set(i, new Set());
+        done.get(i).add(ev.map_index);
+        label(i);
+      }
+      if (!finalStates.has(g.dataset.state)) setState(g, "Running");
+    }
+  };
+  // Log lines are added once a frame, however fast events come.
+  let queue = [];
+  const flush = () => {
+    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    const frag = document.createDocumentFragment();
+    for (const ev of queue.splice(0)) frag.append(line(ev));
+    log.append(frag);
+    while (log.childElementCount > maxLogLines) log.firstElementChild.remove();
+    if (atEnd) log.scrollTop = log.scrollHeight;
   };
   const line = (ev) => {
     const li = document.createElement("li");
@@ -95,25 +110,37 @@ function liveRun(el) {
     m.textContent = ev.kind === "task_log" || ev.kind === "flow_started" ? ev.msg :
       ev.kind + (ev.state ? " " + ev.state : "") + (ev.msg ? ": " + ev.msg : "");
     li.append(m);
-    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-    log.append(li);
-    if (atEnd) log.scrollTop = log.scrollHeight;
+    return li;
   };
+  // The header and task runs are fetched again after events, no more
+  // often than twice the time the last fetch took (a run of 100,000
+  // task runs takes seconds to read).
+  // Events that come while a fetch is under way fetch once more after it.
+  let pending = null, again = false, wait = 500;
+  const later = () => {
+    if (pending) { again = true; return; }
+    pending = setTimeout(async () => {
+      again = false;
+      const start = performance.now();
+      const live = await refresh(el) && await refresh(tasks);
+      wait = Math.max(500, 2 * (performance.now() - start));
+      pending = null;
+      if (live && again) later();
+    }, wait);
+  };
+  let source = null, ended = false;
   const open = () => {
     if (source) source.close();
     log.textContent = "";
+    queue = [];
     let url = log.dataset.events;
     if (select.value) url += "?task=" + encodeURIComponent(select.value);
     source = new EventSource(url, { withCredentials: true });
     status.textContent = "following the run…";
     source.addEventListener("event", (e) => {
       const ev = JSON.parse(e.data);
-      line(ev);
-      if (ev.task && ev.state && byName[ev.task] !== undefined) {
-        const g = document.getElementById("n" + byName[ev.task]);
-        if (g && ev.map_index < 0) setState(g, ev.state);
-        else if (g && !["Success", "Failed", "Cancelled", "Crashed"].includes(g.dataset.state)) setState(g, "Running");
-      }
+      if (queue.push(ev) === 1) requestAnimationFrame(flush);
+      graph(ev);
       later();
     });
     source.addEventListener("end", (e) => {
