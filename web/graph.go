@@ -40,14 +40,21 @@ type Graph struct {
 	// SVG is the drawing; Note says how it was drawn, or why not.
 	SVG  template.HTML
 	Note string
+	// Layers are the nodes' layers when the graph is drawn by layers.
+	Layers []int
 }
 
-// Index lists the nodes as [run name, mapped], in order: the page's
-// script finds node i of a task's events as the SVG group n<i>.
-func (g *Graph) Index() [][2]any {
-	out := make([][2]any, len(g.Nodes))
+// Index lists the nodes as [run name, mapped, layer, state], in order:
+// the page's script finds node i of a task's events as the SVG group
+// n<i>, or, for a graph drawn by layers, counts it in group L<layer>.
+func (g *Graph) Index() [][4]any {
+	out := make([][4]any, len(g.Nodes))
 	for i, n := range g.Nodes {
-		out[i] = [2]any{n.Name, n.Mapped}
+		l := -1
+		if g.Layers != nil {
+			l = g.Layers[i]
+		}
+		out[i] = [4]any{n.Name, n.Mapped, l, n.State}
 	}
 	return out
 }
@@ -149,11 +156,13 @@ func (u *UI) draw(ctx context.Context, dag []server.DAGNode, nodes []GraphNode) 
 			}
 		}
 	}
-	note := "drawn in layers by wfsh"
-	if len(nodes) > maxDotNodes {
-		note = fmt.Sprintf("%d nodes: drawn in layers by wfsh (Graphviz draws up to %d)", len(nodes), maxDotNodes)
+	switch {
+	case len(nodes) > maxNodes:
+		return summary(nodes, es), fmt.Sprintf("%d nodes: drawn by layers (the longest path from a source), each counting its tasks; the task runs and the log below list them", len(nodes))
+	case len(nodes) > maxDotNodes:
+		return layered(nodes, es), fmt.Sprintf("%d nodes: drawn in layers by wfsh (Graphviz draws up to %d)", len(nodes), maxDotNodes)
 	}
-	return layered(nodes, es), note
+	return layered(nodes, es), "drawn in layers by wfsh"
 }
 
 // dotSource is the graph in DOT, drawn as `wfsh graph` draws it:
@@ -191,26 +200,7 @@ func dotSource(nodes []GraphNode, es []edge) []byte {
 // at once and stay readable by zooming; Graphviz draws the small ones.
 func layered(nodes []GraphNode, es []edge) template.HTML {
 	const w, h, dx, dy = 160, 26, 200, 34
-	layer := make([]int, len(nodes))
-	in := make([][]int, len(nodes))
-	for _, e := range es {
-		in[e.to] = append(in[e.to], e.from)
-	}
-	// Longest path, by rounds: a graph's edges mostly point forward,
-	// so one or two rounds settle it; the bound keeps a cycle finite.
-	for round := 0; round < len(nodes); round++ {
-		changed := false
-		for i := range nodes {
-			for _, f := range in[i] {
-				if layer[f]+1 > layer[i] {
-					layer[i], changed = layer[f]+1, true
-				}
-			}
-		}
-		if !changed {
-			break
-		}
-	}
+	layer := layers(len(nodes), es)
 	row := make([]int, len(nodes))
 	count := map[int]int{}
 	cols, rows := 0, 0
@@ -240,6 +230,119 @@ func layered(nodes []GraphNode, es []edge) template.HTML {
 		x, y := layer[i]*dx+5, row[i]*dy+5
 		fmt.Fprintf(&b, `<g id="n%d" class="gnode st-%s"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="5"/><text x="%d" y="%d">%s</text></g>`,
 			i, n.State, template.HTMLEscapeString(n.Task+": "+n.State.String()), x, y, w, h, x+8, y+17, template.HTMLEscapeString(clip(n.Label(), 22)))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// layers gives each node the length of the longest path to it from a
+// source, by rounds: a graph's edges mostly point forward, so one or
+// two rounds settle it; the bound keeps a cycle finite.
+func layers(n int, es []edge) []int {
+	layer := make([]int, n)
+	for round := 0; round < n; round++ {
+		changed := false
+		for _, e := range es {
+			if layer[e.from]+1 > layer[e.to] {
+				layer[e.to], changed = layer[e.from]+1, true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return layer
+}
+
+// maxNodes is the largest graph drawn node by node; past it, a graph is
+// drawn by its layers (the longest path from a source), each one node
+// counting its tasks by state: thousands of nodes are more than a page
+// can show or a browser lay out at once (a 10,000-node drawing took
+// Chromium 3 s to parse here), and no one reads them one by one.
+const maxNodes = 2000
+
+// Layer is a layer of a graph drawn by layers.
+type Layer struct {
+	Index, Total int
+	// Counts are the layer's tasks by state, in the order of States.
+	Counts map[runtime.State]int
+	State  runtime.State
+}
+
+// layerState is the state a layer shows: Failed if a task failed,
+// Running while any runs or waits after one started, Success once all
+// are final, else Pending.
+func layerState(c map[runtime.State]int, total int) runtime.State {
+	finished, failed, started := 0, 0, 0
+	for st, k := range c {
+		if st.Finished() {
+			finished += k
+		}
+		if st.IsFailed() {
+			failed += k
+		}
+		if st != runtime.Pending {
+			started += k
+		}
+	}
+	switch {
+	case failed > 0:
+		return runtime.Failed
+	case finished == total:
+		return runtime.Success
+	case started > 0:
+		return runtime.Running
+	}
+	return runtime.Pending
+}
+
+// summary draws a graph by its layers, one node each, left to right,
+// an edge where any edge joins two layers.
+func summary(nodes []GraphNode, es []edge) template.HTML {
+	const w, h, dx = 150, 44, 190
+	layer := layers(len(nodes), es)
+	var ls []Layer
+	for i := range nodes {
+		for len(ls) <= layer[i] {
+			ls = append(ls, Layer{Index: len(ls), Counts: map[runtime.State]int{}})
+		}
+		ls[layer[i]].Total++
+		ls[layer[i]].Counts[nodes[i].State]++
+	}
+	cols := min(len(ls), 8)
+	rowsN := (len(ls) + cols - 1) / cols
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" class="layered">`,
+		cols*dx, rowsN*(h+26)+10, cols*dx, rowsN*(h+26)+10)
+	pos := func(l int) (int, int) { return (l%cols)*dx + 5, (l/cols)*(h+26) + 5 }
+	joined := map[[2]int]bool{}
+	var d strings.Builder
+	for _, e := range es {
+		a, z := layer[e.from], layer[e.to]
+		if a == z || joined[[2]int{a, z}] {
+			continue
+		}
+		joined[[2]int{a, z}] = true
+		x1, y1 := pos(a)
+		x2, y2 := pos(z)
+		fmt.Fprintf(&d, "M%d %dL%d %d", x1+w, y1+h/2, x2, y2+h/2)
+	}
+	if d.Len() > 0 {
+		fmt.Fprintf(&b, `<path class="e-solid" d="%s"/>`, d.String())
+	}
+	for i := range ls {
+		l := &ls[i]
+		l.State = layerState(l.Counts, l.Total)
+		x, y := pos(i)
+		done := 0
+		for st, k := range l.Counts {
+			if st.Finished() {
+				done += k
+			}
+		}
+		fmt.Fprintf(&b, `<g id="L%d" class="gnode st-%s"><title>layer %d: %d tasks</title><rect x="%d" y="%d" width="%d" height="%d" rx="5"/>`+
+			`<text x="%d" y="%d">layer %d</text><text x="%d" y="%d" class="count">%d/%d done</text></g>`,
+			i, l.State, i, l.Total, x, y, w, h, x+8, y+17, i, x+8, y+35, done, l.Total)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

@@ -102,6 +102,9 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 	p.Graph.Nodes = graphNodes(dag, p.Detail.TaskRuns)
 	if len(dag) > 0 && !r.URL.Query().Has("fragment") {
 		p.Graph.SVG, p.Graph.Note = u.draw(r.Context(), dag, p.Graph.Nodes)
+		if len(dag) > maxNodes {
+			p.Graph.Layers = layers(len(dag), edges(dag))
+		}
 	}
 	trs := p.Detail.TaskRuns
 	p.Tasks, p.More = trs[:min(len(trs), MaxTaskRows)], max(0, len(trs)-MaxTaskRows)

@@ -88,7 +88,7 @@ type RunPage struct {
 }
 
 // MaxTaskRows bounds the task runs a run's page lists.
-const MaxTaskRows = 500
+const MaxTaskRows = 200
 
 // DeploymentsPage lists deployments (GET /api/v1/deployments).
 type DeploymentsPage struct {

@@ -173,3 +173,27 @@ func TestScheduleWords(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestSummary: a graph drawn by layers counts each layer's tasks and
+// shows its state: Failed if one failed, Running once one started,
+// Success when all are final.
+func TestSummary(t *testing.T) {
+	dag := []server.DAGNode{{Name: "a"}, {Name: "b"}, {Name: "c", Inputs: []string{"a"}}, {Name: "d", Inputs: []string{"b"}},
+		{Name: "e", Inputs: []string{"c", "d"}}, {Name: "f", Inputs: []string{"e"}}}
+	trs := []store.TaskRun{{Name: "a", MapIndex: -1, State: runtime.Success}, {Name: "b", MapIndex: -1, State: runtime.Success},
+		{Name: "c", MapIndex: -1, State: runtime.Success}, {Name: "d", MapIndex: -1, State: runtime.Failed},
+		{Name: "e", MapIndex: -1, State: runtime.Running}}
+	svg := string(summary(graphNodes(dag, trs), edges(dag)))
+	for _, want := range []string{
+		`<g id="L0" class="gnode st-Success"><title>layer 0: 2 tasks</title>`, `>2/2 done</text>`,
+		`<g id="L1" class="gnode st-Failed">`, `<g id="L2" class="gnode st-Running">`, `>0/1 done</text>`,
+		`<g id="L3" class="gnode st-Pending">`,
+	} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the summary lacks %s:\n%s", want, svg)
+		}
+	}
+	if strings.Count(svg, "<g ") != 4 {
+		t.Errorf("want 4 layers:\n%s", svg)
+	}
+}

@@ -51,6 +51,7 @@ function fmtTime(t) {
 }
 
 const finalStates = new Set(["Success", "Failed", "TriggerFailed", "Skipped", "Mapped", "Cached", "TimedOut", "Cancelled", "Crashed"]);
+const failedStates = new Set(["Failed", "TriggerFailed", "TimedOut", "Cancelled", "Crashed"]);
 
 // maxLogLines bounds the lines the page keeps (the oldest go first).
 const maxLogLines = 5000;
@@ -60,8 +61,9 @@ function liveRun(el) {
   const status = document.getElementById("log-status");
   const select = document.getElementById("log-task");
   const tasks = document.getElementById("run-tasks");
-  // The graph's nodes, in order: [run name, mapped]; node i is the SVG
-  // group n<i>. A mapped node counts its children as their events come.
+  // The graph's nodes, in order: [run name, mapped, layer, state]; node
+  // i is the SVG group n<i>, or counts in the group L<layer> of a graph
+  // drawn by layers. A mapped node counts its children as events come.
   const nodes = JSON.parse(document.getElementById("dag-nodes").textContent || "[]");
   const byName = new Map(nodes.map((n, i) => [n[0], i]));
   const total = new Map(), done = new Map();
@@ -69,9 +71,37 @@ function liveRun(el) {
     const text = document.querySelector("#n" + i + " text");
     if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
   };
+  const layerDirty = new Set();
+  const redrawLayers = () => {
+    for (const l of layerDirty) {
+      const g = document.getElementById("L" + l);
+      if (!g) continue;
+      let n = 0, finished = 0, failed = 0, started = 0;
+      for (const x of nodes) {
+        if (x[2] !== l) continue;
+        n++;
+        if (finalStates.has(x[3])) finished++;
+        if (failedStates.has(x[3])) failed++;
+        if (x[3] !== "Pending") started++;
+      }
+      setState(g, failed ? "Failed" : finished === n ? "Success" : started ? "Running" : "Pending");
+      const count = g.querySelector("text.count");
+      if (count) count.textContent = finished + "/" + n + " done";
+    }
+    layerDirty.clear();
+  };
   const graph = (ev) => {
     const i = byName.get(ev.task);
-    const g = i === undefined ? null : document.getElementById("n" + i);
+    if (i === undefined) return;
+    if (nodes[i][2] >= 0) { // drawn by layers
+      if (ev.kind === "task_state" && ev.map_index < 0) {
+        nodes[i][3] = ev.state;
+        if (layerDirty.size === 0) requestAnimationFrame(redrawLayers);
+        layerDirty.add(nodes[i][2]);
+      }
+      return;
+    }
+    const g = document.getElementById("n" + i);
     if (!g) return;
     if (ev.kind === "map_expanded") {
       total.set(i, ev.children);
