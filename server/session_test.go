@@ -113,3 +113,20 @@ func TestRunDAG(t *testing.T) {
 		t.Errorf("dag:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestWhoami: the token a request is made with, for the roles that may
+// browse; a worker token is refused.
+func TestWhoami(t *testing.T) {
+	ts := newTestServer(t)
+	for _, role := range []string{"developer", "viewer", "worker"} {
+		c := ts.token(t, role)
+		var who Whoami
+		err := c.Do(context.Background(), "GET", "/whoami", nil, &who)
+		switch {
+		case role == "worker" && status(err) != 403:
+			t.Errorf("whoami as a worker: %v, want 403", err)
+		case role != "worker" && (err != nil || who.Role != role || who.ID != auth.ID(auth.Hash(c.Token))):
+			t.Errorf("whoami as %s: %+v %v", role, who, err)
+		}
+	}
+}
