@@ -1,20 +1,21 @@
 package web
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/bundle"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/server"
@@ -64,10 +65,17 @@ func (f *fixture) token(t testing.TB, role string) *server.Client {
 func (f *fixture) deploy(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
-	data := []byte("bundle bytes")
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
-	if err := f.admin.Do(ctx, "PUT", "/bundles/"+hash, data, nil); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.star"), []byte("# a flow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var data bytes.Buffer
+	info, err := bundle.Pack(dir, &data, bundle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := info.Hash
+	if err := f.admin.Do(ctx, "PUT", "/bundles/"+hash, data.Bytes(), nil); err != nil {
 		t.Fatal(err)
 	}
 	spec := server.DeploymentSpec{Bundle: hash, File: "f.star", Params: []server.Param{
