@@ -189,6 +189,22 @@ func TestBrowser(t *testing.T) {
 		[...document.querySelectorAll("#log li")].some(li => li.textContent.includes('load<img src=x onerror="window.pwned=1">'))`)
 	shoot(t, ctx, "run")
 
+	// The log's search shows the lines holding its text.
+	run(t, ctx, "search the log", chromedp.SendKeys(chromedp.ID("log-search"), "42 ROWS"))
+	waitJS(t, ctx, "one line shown", `[...document.querySelectorAll("#log li")].filter(li => !li.hidden).length === 1`)
+
+	// Retry makes a new run with the same parameters.
+	run(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")))
+	waitJS(t, ctx, "the new run's page", `location.pathname !== "/runs/`+r.ID+`" && !!document.getElementById("run-live")`)
+	loc = value(t, ctx, "location", chromedp.Location())
+	var again struct {
+		Run struct{ Parameters json.RawMessage }
+	}
+	if err := f.admin.Do(context.Background(), "GET", "/runs/"+loc[strings.LastIndex(loc, "/")+1:], nil, &again); err != nil ||
+		!strings.Contains(string(again.Run.Parameters), `onerror=alert(1)`) {
+		t.Errorf("the retried run %s: %s %v", loc, again.Run.Parameters, err)
+	}
+
 	// The run form: a bad value is refused at its field.
 	run(t, ctx, "open the run form", chromedp.Navigate(f.http.URL+"/deployments/F/nightly/run"), chromedp.WaitVisible(chromedp.ID("p-n")),
 		chromedp.SetValue(chromedp.ID("p-n"), "lots"), chromedp.SetValue(chromedp.ID("p-who"), "ann"),

@@ -139,6 +139,34 @@ func (u *UI) cancel(w http.ResponseWriter, r *http.Request, s *Session, c *serve
 	return nil
 }
 
+// retry makes a new run of a run's deployment with the run's parameters.
+func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	var d server.RunDetail
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(r.PathValue("id")), nil, &d); err != nil {
+		return err
+	}
+	var ds []server.DeploymentInfo
+	if err := c.Do(r.Context(), "GET", "/deployments", nil, &ds); err != nil {
+		return err
+	}
+	for _, dep := range ds {
+		if d.Run.Server == nil || dep.ID != d.Run.Server.Deployment {
+			continue
+		}
+		var req server.RunRequest
+		if err := json.Unmarshal(d.Run.Parameters, &req.Parameters); err != nil {
+			return err
+		}
+		var run store.Run
+		if err := c.Do(r.Context(), "POST", "/deployments/"+server.PathEscape(dep.Flow)+"/"+server.PathEscape(dep.Name)+"/runs", req, &run); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+		return nil
+	}
+	return &server.APIError{Status: http.StatusGone, Detail: "the run's deployment is gone: nothing to run again"}
+}
+
 func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	p := &DeploymentsPage{Page: Page{Title: "Deployments", Nav: "deployments", Session: s, Now: u.opt.Now()}}
 	err := c.Do(r.Context(), "GET", "/deployments", nil, &p.Deployments)

@@ -63,6 +63,13 @@ func fixedRunPage(s *Session) *RunPage {
 	return p
 }
 
+// endedRunPage is the run of fixedRunPage, ended Failed.
+func endedRunPage() *RunPage {
+	p := fixedRunPage(dev)
+	p.Detail.Run = fixedRuns()[1]
+	return p
+}
+
 func fixedDeployments() []server.DeploymentInfo {
 	d := server.DeploymentInfo{Deployment: store.Deployment{ID: "dep1", Flow: "ETL", Name: "nightly", Pool: "default",
 		Schedules:   json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"interval","expr":"6h","timezone":"UTC"},{"kind":"cron","expr":"*/15 * * * *","timezone":"UTC"}]`),
@@ -99,6 +106,7 @@ func TestPages(t *testing.T) {
 		{"runs_fragment", "runs", "runs_table", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs[:1]}}},
 		{"run", "run", "", fixedRunPage(dev)},
 		{"run_viewer", "run", "", fixedRunPage(vwr)},
+		{"run_ended", "run", "", endedRunPage()},
 		{"deployments", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", dev), Deployments: fixedDeployments()}},
 		{"deployments_viewer", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", vwr), Deployments: fixedDeployments()}},
 		{"runform", "runform", "", form},

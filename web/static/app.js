@@ -61,6 +61,9 @@ function liveRun(el) {
   const status = document.getElementById("log-status");
   const select = document.getElementById("log-task");
   const tasks = document.getElementById("run-tasks");
+  const search = document.getElementById("log-search");
+  const shown = (li) => { li.hidden = search.value !== "" && !li.textContent.toLowerCase().includes(search.value.toLowerCase()); };
+  search.addEventListener("input", () => { for (const li of log.children) shown(li); });
   // The graph's nodes, in order: [run name, mapped, layer, state]; node
   // i is the SVG group n<i>, or counts in the group L<layer> of a graph
   // drawn by layers. A mapped node counts its children as events come.
@@ -122,7 +125,11 @@ function liveRun(el) {
   const flush = () => {
     const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     const frag = document.createDocumentFragment();
-    for (const ev of queue.splice(0)) frag.append(line(ev));
+    for (const ev of queue.splice(0)) {
+      const li = line(ev);
+      shown(li);
+      frag.append(li);
+    }
     log.append(frag);
     while (log.childElementCount > maxLogLines) log.firstElementChild.remove();
     if (atEnd) log.scrollTop = log.scrollHeight;
