@@ -33,8 +33,9 @@ run:
 	$(WFSH) run $(FLOW)
 
 ## setup: the Debian packages the tests use, installed when missing:
-## graphviz (dot, for the SVG/PNG render tests), tmux (real-terminal tests)
-## and postgresql (the run store's PostgreSQL tests: internal/pgtest runs
+## graphviz (dot, for the SVG/PNG render tests and the web UI's graphs),
+## tmux (real-terminal tests), chromium (the web UI's browser test,
+## driven by chromedp; no recommends) and postgresql (the run store's PostgreSQL tests: internal/pgtest runs
 ## its initdb and postgres in throwaway clusters of the tests' own). The
 ## package's own cluster is not used: if its install started it, it is
 ## stopped (no system service is left running).
@@ -43,6 +44,8 @@ SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 setup:
 	@command -v dot >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y graphviz)
 	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql && \
 		{ pg_lsclusters -h 2>/dev/null | while read -r v c port status rest; do \
@@ -59,10 +62,10 @@ TIER_SERVERS :=
 -include mk/*.mk
 
 ## test: every tier: formatting, vet, the package rule, race-enabled tests,
-## then the integration tiers of mk/*.mk. PostgreSQL is installed by setup:
-## its tests fail, rather than skip, without it.
+## then the integration tiers of mk/*.mk. PostgreSQL and Chromium are
+## installed by setup: their tests fail, rather than skip, without them.
 test: setup fmt-check vet depcheck
-	WFSH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 30m ./...
+	WFSH_REQUIRE_POSTGRES=1 WFSH_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 30m ./...
 	$(if $(TIER_SERVERS),$(MAKE) --no-print-directory -j2 --output-sync=line $(TIER_SERVERS))
 	@for t in $(TEST_TIERS); do $(MAKE) --no-print-directory $$t || exit 1; done
 

@@ -34,11 +34,17 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	token, err := auth.Bearer(ctx.Header("Authorization"))
+	token, byCookie, err := credentials(ctx)
 	if err != nil {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="wfsh"`)
 		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "a token is required: Authorization: Bearer TOKEN (wfsh login, or WFSH_TOKEN)")
 		return
+	}
+	if m := ctx.Method(); byCookie && m != http.MethodGet && m != http.MethodHead {
+		if err := auth.CheckCSRF(token, ctx.Header(auth.CSRFHeader)); err != nil {
+			huma.WriteErr(s.api, ctx, http.StatusForbidden, err.(*auth.Error).Reason)
+			return
+		}
 	}
 	t, err := s.st.TokenByHash(ctx.Context(), auth.Hash(token))
 	if err != nil || !t.Valid(s.opt.Now()) {
@@ -69,6 +75,22 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	if m := ctx.Method(); m != http.MethodGet && !quiet[action] && ctx.Status() < 400 {
 		s.audit(ctx.Context(), p, string(action), ctx.URL().Path)
 	}
+}
+
+// credentials is the request's token: its Authorization header's, else
+// the web UI's session cookie's (byCookie: then a state-changing request
+// must carry the session's CSRF token too).
+func credentials(ctx huma.Context) (token string, byCookie bool, err error) {
+	if h := ctx.Header("Authorization"); h != "" || ctx.Header("Cookie") == "" {
+		token, err = auth.Bearer(h)
+		return token, false, err
+	}
+	r := http.Request{Header: http.Header{"Cookie": {ctx.Header("Cookie")}}}
+	c, err := r.Cookie(auth.SessionCookie)
+	if err != nil {
+		return "", false, err
+	}
+	return c.Value, true, auth.CheckFormat(c.Value)
 }
 
 // quiet are the actions a worker makes many times a run: not audited.

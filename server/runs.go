@@ -41,6 +41,8 @@ func (s *Server) routes() {
 		"bearer": {Type: "http", Scheme: "bearer"},
 	}
 	s.runRoutes()
+	s.dagRoutes()
+	s.whoamiRoutes()
 	s.deploymentRoutes()
 	s.workerRoutes()
 	s.adminRoutes()

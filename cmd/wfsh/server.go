@@ -17,6 +17,7 @@ import (
 	"github.com/wfsh/wfsh/seal"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
+	"github.com/wfsh/wfsh/web"
 )
 
 type serverFlags struct {
@@ -114,7 +115,8 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	if tok != "" {
 		fmt.Fprintf(out, "admin token (shown once, keep it):\n  export WFSH_SERVER=%s WFSH_TOKEN=%s\n", url, tok)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ui := web.New(web.Options{API: srv.Handler(), Secure: f.tlsCert != ""}) // the web UI at /, the API under /api/v1
+	hs := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() {
 		if f.tlsCert != "" {

@@ -1,0 +1,412 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
+)
+
+// pageSize is how many runs a page of the runs table holds.
+const pageSize = 50
+
+// apiStatus is err's HTTP status when the API answered it, else 0.
+func apiStatus(err error) int {
+	var ae *server.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// shown is the message of an API refusal a page shows in place of its
+// data (a bad filter, a role that may not list this), or err itself to
+// fail the page.
+func shown(err error) (string, error) {
+	switch s := apiStatus(err); {
+	case err == nil:
+		return "", nil
+	case s == http.StatusUnauthorized, s == 0, s >= 500:
+		return "", err
+	}
+	var ae *server.APIError
+	errors.As(err, &ae)
+	if ae.Detail != "" {
+		return ae.Detail, nil
+	}
+	return ae.Title, nil
+}
+
+func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	q := r.URL.Query()
+	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), After: q.Get("after")}
+	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: u.opt.Now()}, Filter: f}
+	err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
+		"after", f.After, "limit", "50"), nil, &p.List)
+	if p.Error, err = shown(err); err != nil {
+		return err
+	}
+	// Deployments by id, to name them (a role that may not list them
+	// sees their ids).
+	var ds []server.DeploymentInfo
+	if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
+		p.Deployments = map[string]string{}
+		for _, d := range ds {
+			p.Deployments[d.ID] = d.Flow + "/" + d.Name
+		}
+	}
+	block := ""
+	if q.Has("fragment") {
+		block = "runs_table"
+	}
+	u.renderBlock(w, http.StatusOK, "runs", block, p)
+	return nil
+}
+
+func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p, err := u.runPage(r, s, c)
+	if err != nil {
+		return err
+	}
+	block, q := "", r.URL.Query()
+	switch {
+	case q.Get("fragment") == "tasks":
+		block = "run_tasks"
+	case q.Has("fragment"):
+		block = "run_live"
+	}
+	u.renderBlock(w, http.StatusOK, "run", block, p)
+	return nil
+}
+
+// runPage reads a run, its task runs and its graph.
+func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
+	id := r.PathValue("id")
+	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()}}
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id), nil, &p.Detail); err != nil {
+		return nil, err
+	}
+	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
+	var dag []server.DAGNode
+	err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(p.Detail.Run.ID)+"/dag", nil, &dag)
+	switch {
+	case apiStatus(err) == http.StatusNotFound:
+		p.Graph.Note = "no graph yet: a worker has not started the run"
+	case err != nil:
+		return nil, err
+	}
+	p.Graph.Nodes = graphNodes(dag, p.Detail.TaskRuns)
+	if len(dag) > 0 && !r.URL.Query().Has("fragment") {
+		p.Graph.SVG, p.Graph.Note = u.draw(r.Context(), dag, p.Graph.Nodes)
+		if len(dag) > maxNodes {
+			p.Graph.Layers = layers(len(dag), edges(dag))
+		}
+	}
+	trs := p.Detail.TaskRuns
+	p.Tasks, p.More = trs[:min(len(trs), MaxTaskRows)], max(0, len(trs)-MaxTaskRows)
+	seen := map[string]bool{}
+	for _, t := range trs {
+		if t.Kind == "task" && !seen[t.Name] {
+			seen[t.Name] = true
+			p.TaskNames = append(p.TaskNames, t.Name)
+		}
+	}
+	sort.Strings(p.TaskNames)
+	return p, nil
+}
+
+// graph serves a run's graph alone, as SVG (a link from its page).
+func (u *UI) graph(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p, err := u.runPage(r, s, c)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Write([]byte(p.Graph.SVG))
+	return nil
+}
+
+func (u *UI) cancel(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	id := r.PathValue("id")
+	if err := c.Do(r.Context(), "POST", "/runs/"+server.PathEscape(id)+"/cancel", nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/runs/"+server.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+// retry makes a new run of a run's deployment with the run's parameters.
+func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	var d server.RunDetail
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(r.PathValue("id")), nil, &d); err != nil {
+		return err
+	}
+	var ds []server.DeploymentInfo
+	if err := c.Do(r.Context(), "GET", "/deployments", nil, &ds); err != nil {
+		return err
+	}
+	for _, dep := range ds {
+		if d.Run.Server == nil || dep.ID != d.Run.Server.Deployment {
+			continue
+		}
+		var req server.RunRequest
+		if err := json.Unmarshal(d.Run.Parameters, &req.Parameters); err != nil {
+			return err
+		}
+		var run store.Run
+		if err := c.Do(r.Context(), "POST", "/deployments/"+server.PathEscape(dep.Flow)+"/"+server.PathEscape(dep.Name)+"/runs", req, &run); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+		return nil
+	}
+	return &server.APIError{Status: http.StatusGone, Detail: "the run's deployment is gone: nothing to run again"}
+}
+
+func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p := &DeploymentsPage{Page: Page{Title: "Deployments", Nav: "deployments", Session: s, Now: u.opt.Now()}}
+	err := c.Do(r.Context(), "GET", "/deployments", nil, &p.Deployments)
+	if p.Error, err = shown(err); err != nil {
+		return err
+	}
+	u.render(w, http.StatusOK, "deployments", p)
+	return nil
+}
+
+func deploymentPath(r *http.Request) string {
+	return "/deployments/" + server.PathEscape(r.PathValue("flow")) + "/" + server.PathEscape(r.PathValue("name"))
+}
+
+func (u *UI) pauseDeployment(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	verb := r.PathValue("verb")
+	if verb != "pause" && verb != "resume" {
+		return &server.APIError{Status: http.StatusNotFound, Detail: "no such action: " + verb}
+	}
+	if err := c.Do(r.Context(), "POST", deploymentPath(r)+"/"+verb, nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/deployments", http.StatusSeeOther)
+	return nil
+}
+
+// fields are a deployment's parameters as a form's fields, holding the
+// deployment's values, else the flow's defaults.
+func fields(d *server.DeploymentInfo) []Field {
+	var params []server.Param
+	json.Unmarshal(d.ParamSchema, &params)
+	values := map[string]json.RawMessage{}
+	json.Unmarshal(d.Parameters, &values)
+	out := make([]Field, 0, len(params))
+	for _, p := range params {
+		f := Field{Name: p.Name, Type: p.Type, Required: p.Default == nil}
+		v, ok := values[p.Name]
+		if !ok {
+			v = p.Default
+		}
+		f.Value = fieldValue(p.Type, v)
+		out = append(out, f)
+	}
+	return out
+}
+
+// fieldValue is a parameter's JSON value as its field holds it: a
+// string's text, any other value's JSON.
+func fieldValue(typ string, v json.RawMessage) string {
+	var s string
+	if typ == "string" && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return compactJSON(v)
+}
+
+// paramValue is a field's text as the JSON value sent: a string
+// parameter's text as a JSON string; any other's text as JSON if it is
+// JSON, else as a string (for the API to refuse by its type).
+func paramValue(typ, text string) json.RawMessage {
+	if typ != "string" && json.Valid([]byte(text)) {
+		return json.RawMessage(text)
+	}
+	b, _ := json.Marshal(text)
+	return b
+}
+
+func (u *UI) runFormPage(r *http.Request, s *Session, c *server.Client) (*RunFormPage, error) {
+	p := &RunFormPage{Page: Page{Nav: "deployments", Session: s, Now: u.opt.Now()}}
+	if err := c.Do(r.Context(), "GET", deploymentPath(r), nil, &p.Deployment); err != nil {
+		return nil, err
+	}
+	p.Title = "Run " + p.Deployment.Flow + "/" + p.Deployment.Name
+	p.Fields = fields(&p.Deployment)
+	return p, nil
+}
+
+func (u *UI) runForm(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p, err := u.runFormPage(r, s, c)
+	if err != nil {
+		return err
+	}
+	u.render(w, http.StatusOK, "runform", p)
+	return nil
+}
+
+// createRun sends the form to the API; its refusal (422) is shown at
+// the fields it names.
+func (u *UI) createRun(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p, err := u.runFormPage(r, s, c)
+	if err != nil {
+		return err
+	}
+	params := map[string]json.RawMessage{}
+	for i := range p.Fields {
+		f := &p.Fields[i]
+		f.Value = r.PostFormValue("p." + f.Name)
+		if f.Value == "" && f.Type != "string" {
+			continue // the deployment's value or the default
+		}
+		params[f.Name] = paramValue(f.Type, f.Value)
+	}
+	var run store.Run
+	err = c.Do(r.Context(), "POST", deploymentPath(r)+"/runs", server.RunRequest{Parameters: params}, &run)
+	if apiStatus(err) == http.StatusUnprocessableEntity {
+		var ae *server.APIError
+		errors.As(err, &ae)
+		p.Error = fieldErrors(p.Fields, ae.Detail)
+		u.render(w, http.StatusUnprocessableEntity, "runform", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+	return nil
+}
+
+// fieldErrors puts the API's parameter problems ("parameters: n: want
+// integer ...; m: required ...") at their fields, and returns what
+// names no field.
+func fieldErrors(fs []Field, detail string) string {
+	rest := []string{}
+	list, ok := strings.CutPrefix(detail, "parameters: ")
+	if !ok {
+		return detail
+	}
+	for _, prob := range strings.Split(list, "; ") {
+		name, msg, _ := strings.Cut(prob, ": ")
+		placed := false
+		for i := range fs {
+			if fs[i].Name == name {
+				fs[i].Error, placed = msg, true
+			}
+		}
+		if !placed {
+			rest = append(rest, prob)
+		}
+	}
+	return strings.Join(rest, "; ")
+}
+
+func (u *UI) pausePool(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	verb := r.PathValue("verb")
+	if verb != "pause" && verb != "resume" {
+		return &server.APIError{Status: http.StatusNotFound, Detail: "no such action: " + verb}
+	}
+	if err := c.Do(r.Context(), "POST", "/pools/"+server.PathEscape(r.PathValue("pool"))+"/"+verb, nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/pools", http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) pools(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p := &PoolsPage{Page: Page{Title: "Work pools", Nav: "pools", Session: s, Now: u.opt.Now()}}
+	err := c.Do(r.Context(), "GET", "/pools", nil, &p.Pools)
+	if err == nil {
+		err = c.Do(r.Context(), "GET", "/workers", nil, &p.Workers)
+	}
+	if p.Error, err = shown(err); err != nil {
+		return err
+	}
+	u.render(w, http.StatusOK, "pools", p)
+	return nil
+}
+
+func (u *UI) secretsPage(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client, status int, msg string) error {
+	p := &SecretsPage{Page: Page{Title: "Secrets", Nav: "secrets", Session: s, Now: u.opt.Now()}, Error: msg}
+	err := c.Do(r.Context(), "GET", "/secrets", nil, &p.Secrets)
+	if m, err := shown(err); err != nil {
+		return err
+	} else if m != "" && p.Error == "" {
+		p.Error = m
+	}
+	u.render(w, status, "secrets", p)
+	return nil
+}
+
+func (u *UI) secrets(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	return u.secretsPage(w, r, s, c, http.StatusOK, "")
+}
+
+func (u *UI) setSecret(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	err := c.Do(r.Context(), "PUT", "/secrets/"+server.PathEscape(name), []byte(r.PostFormValue("value")), nil)
+	if msg, err := shown(err); err != nil {
+		return err
+	} else if msg != "" {
+		return u.secretsPage(w, r, s, c, apiStatus(err), msg)
+	}
+	http.Redirect(w, r, "/secrets", http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) deleteSecret(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	if err := c.Do(r.Context(), "DELETE", "/secrets/"+server.PathEscape(r.PathValue("name")), nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/secrets", http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) tokensPage(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client, p *TokensPage, status int) error {
+	p.Page = Page{Title: "Tokens", Nav: "tokens", Session: s, Now: u.opt.Now()}
+	err := c.Do(r.Context(), "GET", "/tokens", nil, &p.Tokens)
+	if m, err := shown(err); err != nil {
+		return err
+	} else if m != "" && p.Error == "" {
+		p.Error = m
+	}
+	u.render(w, status, "tokens", p)
+	return nil
+}
+
+func (u *UI) tokens(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	return u.tokensPage(w, r, s, c, &TokensPage{}, http.StatusOK)
+}
+
+// createToken makes a token and shows it once, on the page that
+// answers the form (never in a URL).
+func (u *UI) createToken(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	req := server.TokenRequest{Name: r.PostFormValue("name"), Role: r.PostFormValue("role"), Pool: r.PostFormValue("pool"), ExpiresIn: r.PostFormValue("expires_in")}
+	var out server.NewTokenReply
+	err := c.Do(r.Context(), "POST", "/tokens", req, &out)
+	msg, err := shown(err)
+	if err != nil {
+		return err
+	}
+	p := &TokensPage{Error: msg}
+	if msg == "" {
+		p.New = &out
+	}
+	return u.tokensPage(w, r, s, c, p, http.StatusOK)
+}
+
+func (u *UI) revokeToken(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	if err := c.Do(r.Context(), "DELETE", "/tokens/"+server.PathEscape(r.PathValue("id")), nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+	return nil
+}

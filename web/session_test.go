@@ -1,0 +1,224 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wfsh/wfsh/auth"
+)
+
+func cookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == auth.SessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestLogin: the pages send a browser without a session to the login
+// page; a token logs in (HttpOnly, SameSite=Strict cookie), a bad or a
+// worker's is refused with a message; logout ends the session.
+func TestLogin(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	resp, err := b.Get(f.http.URL + "/runs?state=Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "/login?" + url.Values{"m": {"login"}, "next": {"/runs?state=Failed"}}.Encode()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != want {
+		t.Fatalf("runs without a session: %s to %q", resp.Status, loc)
+	}
+	if code, body := get(t, b, f.http.URL, "/login?m=login"); code != 200 || !strings.Contains(body, "Log in with a token to see this page.") {
+		t.Errorf("login page: %d\n%s", code, body)
+	}
+	for _, c := range []struct{ token, want string }{
+		{"nonsense", "That is not a wfsh token"},
+		{auth.New().Plaintext, "The token is unknown, expired or revoked."},
+		{f.token(t, "worker").Token, "A worker token cannot browse"},
+	} {
+		resp, err := b.PostForm(f.http.URL+"/login", url.Values{"token": {c.token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body strings.Builder
+		buf := make([]byte, 64<<10)
+		n, _ := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		resp.Body.Close()
+		if resp.StatusCode < 400 || cookieOf(resp) != nil || !strings.Contains(body.String(), c.want) {
+			t.Errorf("login with %q: %s, cookie %v, page lacks %q", c.token, resp.Status, cookieOf(resp), c.want)
+		}
+	}
+	viewer := f.token(t, "viewer")
+	resp, err = b.PostForm(f.http.URL+"/login", url.Values{"token": {viewer.Token}, "next": {"/deployments"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c := cookieOf(resp)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/deployments" || c == nil {
+		t.Fatalf("login: %s to %q, cookie %v", resp.Status, resp.Header.Get("Location"), c)
+	}
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" || c.MaxAge <= 0 {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, a max age, not Secure without TLS", c)
+	}
+	code, body := get(t, b, f.http.URL, "/runs")
+	if code != 200 || !strings.Contains(body, "viewer token ") {
+		t.Errorf("runs after login: %d", code)
+	}
+	// A viewer sees no Cancel, Pause or Run, no secrets or tokens link.
+	for _, no := range []string{`href="/secrets"`, `href="/tokens"`} {
+		if strings.Contains(body, no) {
+			t.Errorf("a viewer's page has %s", no)
+		}
+	}
+	// A redirect after login goes only to this site.
+	resp, _ = b.PostForm(f.http.URL+"/login", url.Values{"token": {viewer.Token}, "next": {"//evil.example/x"}})
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/runs" {
+		t.Errorf("next=//evil.example: redirected to %q", loc)
+	}
+	// Logout needs the session's CSRF token, and ends the session.
+	resp, _ = b.PostForm(f.http.URL+"/logout", url.Values{})
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("logout without CSRF: %s", resp.Status)
+	}
+	resp, _ = b.PostForm(f.http.URL+"/logout", url.Values{"csrf": {auth.CSRF(viewer.Token)}})
+	resp.Body.Close()
+	if c := cookieOf(resp); resp.StatusCode != 303 || c == nil || c.MaxAge >= 0 {
+		t.Errorf("logout: %s, cookie %+v", resp.Status, c)
+	}
+	if code, _ := get(t, b, f.http.URL, "/runs"); code != 303 {
+		t.Errorf("runs after logout: %d, want 303 to the login page", code)
+	}
+}
+
+// TestSecureCookie: under TLS the cookie is Secure.
+func TestSecureCookie(t *testing.T) {
+	f := newFixture(t)
+	ui := New(Options{API: http.NotFoundHandler(), Secure: true})
+	rec := &headerRecorder{h: http.Header{}}
+	ui.setCookie(rec, f.admin.Token, sessionLife)
+	c, err := http.ParseSetCookie(rec.h.Get("Set-Cookie"))
+	if err != nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("cookie under TLS: %+v %v", c, err)
+	}
+}
+
+type headerRecorder struct{ h http.Header }
+
+func (r *headerRecorder) Header() http.Header         { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *headerRecorder) WriteHeader(int)             {}
+
+// TestCSRF: a form posted without the session's CSRF token (what a
+// form on another site sends) is refused, and does nothing; the same
+// with it is done. A cross-site request to the API with the cookie is
+// refused too.
+func TestCSRF(t *testing.T) {
+	f := newFixture(t)
+	f.deploy(t)
+	b := f.browser(t)
+	csrf := f.login(t, b, f.admin.Token)
+	post := func(path string, form url.Values) int {
+		resp, err := b.PostForm(f.http.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	paused := func() bool {
+		var d struct{ Paused bool }
+		f.admin.Do(context.Background(), "GET", "/deployments/F/nightly", nil, &d)
+		return d.Paused
+	}
+	if code := post("/deployments/F/nightly/pause", url.Values{}); code != 403 || paused() {
+		t.Errorf("pause without CSRF: %d, paused %v", code, paused())
+	}
+	if code := post("/deployments/F/nightly/pause", url.Values{"csrf": {auth.CSRF(auth.New().Plaintext)}}); code != 403 || paused() {
+		t.Errorf("pause with another session's CSRF: %d, paused %v", code, paused())
+	}
+	if code := post("/deployments/F/nightly/pause", url.Values{"csrf": {csrf}}); code != 303 || !paused() {
+		t.Errorf("pause with CSRF: %d, paused %v", code, paused())
+	}
+	// The API itself, called with the cookie (as a page's script does).
+	req, _ := http.NewRequest("POST", f.http.URL+"/api/v1/deployments/F/nightly/resume", nil)
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !paused() {
+		t.Errorf("API POST with the cookie, no CSRF header: %s, paused %v", resp.Status, paused())
+	}
+	req, _ = http.NewRequest("POST", f.http.URL+"/api/v1/deployments/F/nightly/resume", nil)
+	req.Header.Set(auth.CSRFHeader, csrf)
+	resp, err = b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || paused() {
+		t.Errorf("API POST with the cookie and CSRF header: %s, paused %v", resp.Status, paused())
+	}
+}
+
+// TestSessionEnds: a token revoked while browsing leads back to the
+// login page with a message, not a broken page; the runs table's
+// refresh gets 401 (its script goes to the login page).
+func TestSessionEnds(t *testing.T) {
+	f := newFixture(t)
+	dev := f.token(t, "developer")
+	b := f.browser(t)
+	f.login(t, b, dev.Token)
+	if code, _ := get(t, b, f.http.URL, "/runs"); code != 200 {
+		t.Fatalf("runs: %d", code)
+	}
+	var who struct{ ID string }
+	dev.Do(context.Background(), "GET", "/whoami", nil, &who)
+	if err := f.admin.Do(context.Background(), "DELETE", "/tokens/"+who.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", f.http.URL+"/runs?fragment=1", nil)
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: dev.Token})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("fragment after revocation: %v %v, want 401", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := b.Get(f.http.URL + "/runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 303 || !strings.HasPrefix(loc, "/login?m=expired") {
+		t.Fatalf("runs after revocation: %s to %q", resp.Status, loc)
+	}
+	if _, body := get(t, b, f.http.URL, loc); !strings.Contains(body, "Your session has ended") {
+		t.Errorf("login page after revocation lacks the message:\n%s", body)
+	}
+}
+
+// TestHeaders: pages carry a Content-Security-Policy without inline
+// scripts.
+func TestHeaders(t *testing.T) {
+	f := newFixture(t)
+	resp, err := http.Get(f.http.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q", csp)
+	}
+}

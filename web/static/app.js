@@ -1,0 +1,206 @@
+// wfsh web UI: the little that pages do live, in plain JavaScript (no
+// build step). The runs table re-fetches its fragment; a run's page
+// follows the run's events (server-sent events from the API, with the
+// session cookie), recolours its graph, appends log lines and
+// re-fetches its header and task runs. A session that ends (401) leads
+// back to the login page with a message.
+"use strict";
+
+function toLogin() {
+  location.assign("/login?m=expired&next=" + encodeURIComponent(location.pathname + location.search));
+}
+
+// refresh replaces el's content by the fragment at its data-refresh
+// URL; it returns false once the session has ended.
+async function refresh(el) {
+  let resp;
+  try {
+    resp = await fetch(el.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+  } catch (e) {
+    return true; // the server is away: try again later
+  }
+  if (resp.status === 401) { toLogin(); return false; }
+  if (!resp.ok) return true;
+  const html = await resp.text();
+  // Keep the focus where it was, by id or by link target.
+  const active = document.activeElement;
+  const key = active && el.contains(active) ? (active.id || active.getAttribute("href")) : null;
+  el.innerHTML = html;
+  if (key) {
+    const again = el.querySelector("#" + CSS.escape(key)) || el.querySelector('[href="' + CSS.escape(key) + '"]');
+    if (again) again.focus();
+  }
+  return true;
+}
+
+function liveRuns(el) {
+  const tick = async () => {
+    if (document.hidden || await refresh(el)) setTimeout(tick, 2000);
+  };
+  setTimeout(tick, 2000);
+}
+
+function setState(g, state) {
+  for (const c of [...g.classList]) if (c.startsWith("st-")) g.classList.remove(c);
+  g.classList.add("st-" + state);
+  g.dataset.state = state;
+}
+
+function fmtTime(t) {
+  return (t || "").replace("T", " ").replace(/\.\d+/, "").replace(/Z$|[+-]\d\d:\d\d$/, "");
+}
+
+const finalStates = new Set(["Success", "Failed", "TriggerFailed", "Skipped", "Mapped", "Cached", "TimedOut", "Cancelled", "Crashed"]);
+const failedStates = new Set(["Failed", "TriggerFailed", "TimedOut", "Cancelled", "Crashed"]);
+
+// maxLogLines bounds the lines the page keeps (the oldest go first).
+const maxLogLines = 5000;
+
+function liveRun(el) {
+  const log = document.getElementById("log");
+  const status = document.getElementById("log-status");
+  const select = document.getElementById("log-task");
+  const tasks = document.getElementById("run-tasks");
+  const search = document.getElementById("log-search");
+  const shown = (li) => { li.hidden = search.value !== "" && !li.textContent.toLowerCase().includes(search.value.toLowerCase()); };
+  search.addEventListener("input", () => { for (const li of log.children) shown(li); });
+  // The graph's nodes, in order: [run name, mapped, layer, state]; node
+  // i is the SVG group n<i>, or counts in the group L<layer> of a graph
+  // drawn by layers. A mapped node counts its children as events come.
+  const nodes = JSON.parse(document.getElementById("dag-nodes").textContent || "[]");
+  const byName = new Map(nodes.map((n, i) => [n[0], i]));
+  const total = new Map(), done = new Map();
+  const label = (i) => {
+    const text = document.querySelector("#n" + i + " text");
+    if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
+  };
+  const layerDirty = new Set();
+  const redrawLayers = () => {
+    for (const l of layerDirty) {
+      const g = document.getElementById("L" + l);
+      if (!g) continue;
+      let n = 0, finished = 0, failed = 0, started = 0;
+      for (const x of nodes) {
+        if (x[2] !== l) continue;
+        n++;
+        if (finalStates.has(x[3])) finished++;
+        if (failedStates.has(x[3])) failed++;
+        if (x[3] !== "Pending") started++;
+      }
+      setState(g, failed ? "Failed" : finished === n ? "Success" : started ? "Running" : "Pending");
+      const count = g.querySelector("text.count");
+      if (count) count.textContent = finished + "/" + n + " done";
+    }
+    layerDirty.clear();
+  };
+  const graph = (ev) => {
+    const i = byName.get(ev.task);
+    if (i === undefined) return;
+    if (nodes[i][2] >= 0) { // drawn by layers
+      if (ev.kind === "task_state" && ev.map_index < 0) {
+        nodes[i][3] = ev.state;
+        if (layerDirty.size === 0) requestAnimationFrame(redrawLayers);
+        layerDirty.add(nodes[i][2]);
+      }
+      return;
+    }
+    const g = document.getElementById("n" + i);
+    if (!g) return;
+    if (ev.kind === "map_expanded") {
+      total.set(i, ev.children);
+      label(i);
+    } else if (ev.kind === "task_state" && ev.map_index < 0) {
+      setState(g, ev.state);
+    } else if (ev.kind === "task_state") {
+      if (finalStates.has(ev.state)) {
+        if (!done.has(i)) done.set(i, new Set());
+        done.get(i).add(ev.map_index);
+        label(i);
+      }
+      if (!finalStates.has(g.dataset.state)) setState(g, "Running");
+    }
+  };
+  // Log lines are added once a frame, however fast events come.
+  let queue = [];
+  const flush = () => {
+    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    const frag = document.createDocumentFragment();
+    for (const ev of queue.splice(0)) {
+      const li = line(ev);
+      shown(li);
+      frag.append(li);
+    }
+    log.append(frag);
+    while (log.childElementCount > maxLogLines) log.firstElementChild.remove();
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  };
+  const line = (ev) => {
+    const li = document.createElement("li");
+    const t = document.createElement("span"); t.className = "t"; t.textContent = fmtTime(ev.time);
+    li.append(t);
+    if (ev.task) {
+      const k = document.createElement("span"); k.className = "task";
+      k.textContent = ev.task + (ev.map_index >= 0 ? "[" + ev.map_index + "]" : ""); li.append(k);
+    }
+    const m = document.createElement("span");
+    m.className = "lv-" + String(ev.level || "").toLowerCase();
+    m.textContent = ev.kind === "task_log" || ev.kind === "flow_started" ? ev.msg :
+      ev.kind + (ev.state ? " " + ev.state : "") + (ev.msg ? ": " + ev.msg : "");
+    li.append(m);
+    return li;
+  };
+  // The header and task runs are fetched again after events, no more
+  // often than twice the time the last fetch took (a run of 100,000
+  // task runs takes seconds to read).
+  // Events that come while a fetch is under way fetch once more after it.
+  let pending = null, again = false, wait = 500;
+  const later = () => {
+    if (pending) { again = true; return; }
+    pending = setTimeout(async () => {
+      again = false;
+      const start = performance.now();
+      const live = await refresh(el) && await refresh(tasks);
+      wait = Math.max(500, 2 * (performance.now() - start));
+      pending = null;
+      if (live && again) later();
+    }, wait);
+  };
+  let source = null, ended = false;
+  const open = () => {
+    if (source) source.close();
+    log.textContent = "";
+    queue = [];
+    let url = log.dataset.events;
+    if (select.value) url += "?task=" + encodeURIComponent(select.value);
+    source = new EventSource(url, { withCredentials: true });
+    status.textContent = "following the run…";
+    source.addEventListener("event", (e) => {
+      const ev = JSON.parse(e.data);
+      if (queue.push(ev) === 1) requestAnimationFrame(flush);
+      graph(ev);
+      later();
+    });
+    source.addEventListener("end", (e) => {
+      const end = JSON.parse(e.data);
+      status.textContent = "the run ended: " + end.state;
+      ended = true;
+      source.close();
+      later();
+    });
+    source.onerror = async () => {
+      if (ended) return;
+      source.close();
+      status.textContent = "reconnecting…";
+      if (await refresh(el)) setTimeout(open, 1000);
+    };
+  };
+  select.addEventListener("change", open);
+  open();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const runs = document.getElementById("runs-live");
+  if (runs) liveRuns(runs);
+  const run = document.getElementById("run-live");
+  if (run) liveRun(run);
+});

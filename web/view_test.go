@@ -1,0 +1,207 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
+)
+
+// Fixed data: each page rendered with it is compared with its golden
+// file (go test ./web/ -run TestPages -update rewrites them).
+var (
+	t0  = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	dev = &Session{Who: server.Whoami{ID: "a1b2c3d4e5f6", Role: "developer"}, CSRF: "CSRF-TOKEN"}
+	adm = &Session{Who: server.Whoami{ID: "0f0f0f0f0f0f", Role: "admin"}, CSRF: "CSRF-TOKEN"}
+	vwr = &Session{Who: server.Whoami{ID: "777777777777", Role: "viewer"}, CSRF: "CSRF-TOKEN"}
+)
+
+func page(title, nav string, s *Session) Page {
+	return Page{Title: title, Nav: nav, Session: s, Now: t0}
+}
+
+func fixedRuns() []store.Run {
+	srv := func(created time.Time, worker string) *store.ServerRun {
+		return &store.ServerRun{Deployment: "dep1", Pool: "default", Bundle: strings.Repeat("ab", 32), Worker: worker, CreatedAt: created}
+	}
+	return []store.Run{
+		{ID: "run-3", Flow: "ETL", Parameters: json.RawMessage(`{"full": true, "day": "2026-03-01"}`), State: runtime.Running,
+			StartedAt: t0.Add(-90 * time.Second), Scheduled: &store.Scheduled{At: t0.Add(-2 * time.Minute), Late: true}, Server: srv(t0.Add(-time.Hour), "w1")},
+		{ID: "run-2", Flow: "ETL", Parameters: json.RawMessage(`{}`), State: runtime.Failed, Message: "task load failed",
+			StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-59 * time.Minute), Server: srv(t0.Add(-61*time.Minute), "w1")},
+		{ID: "run-1", Flow: "<script>alert(1)</script>", Parameters: json.RawMessage(`{"x":"<img src=x onerror=alert(1)>"}`), State: runtime.Scheduled,
+			Scheduled: &store.Scheduled{At: t0.Add(time.Hour)}, Server: srv(t0.Add(-2*time.Hour), "")},
+	}
+}
+
+func fixedRunPage(s *Session) *RunPage {
+	dag := []server.DAGNode{
+		{Name: "n", Task: "n", Kind: "param"},
+		{Name: "extract", Task: "extract", Kind: "task", Inputs: []string{"n"}},
+		{Name: "square", Task: "square", Kind: "task", Mapped: true, Inputs: []string{"*extract"}},
+		{Name: "<b>load</b>", Task: "load", Kind: "task", Inputs: []string{"square"}, Upstream: []string{"extract"}},
+	}
+	trs := []store.TaskRun{
+		{Name: "n", Task: "n", Kind: "param", MapIndex: -1, State: runtime.Success, FinishedAt: t0.Add(-80 * time.Second)},
+		{Name: "extract", Task: "extract", Kind: "task", MapIndex: -1, State: runtime.Success, Attempts: 1, StartedAt: t0.Add(-80 * time.Second), FinishedAt: t0.Add(-70 * time.Second)},
+		{Name: "square", Task: "square", Kind: "task", MapIndex: -1, State: runtime.Running, Attempts: 1, StartedAt: t0.Add(-70 * time.Second)},
+		{Name: "square", Task: "square", Kind: "task", MapIndex: 0, State: runtime.Success, Attempts: 1, StartedAt: t0.Add(-70 * time.Second), FinishedAt: t0.Add(-60 * time.Second)},
+		{Name: "square", Task: "square", Kind: "task", MapIndex: 1, State: runtime.Running, Attempts: 2, Message: "retrying: <oops>", StartedAt: t0.Add(-65 * time.Second)},
+	}
+	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0], TaskRuns: trs}, Tasks: trs,
+		TaskNames: []string{"extract", "square"}}
+	p.Graph.Nodes = graphNodes(dag, trs)
+	p.Graph.SVG = layered(p.Graph.Nodes, edges(dag))
+	p.Graph.Note = "drawn in layers by wfsh"
+	return p
+}
+
+// endedRunPage is the run of fixedRunPage, ended Failed.
+func endedRunPage() *RunPage {
+	p := fixedRunPage(dev)
+	p.Detail.Run = fixedRuns()[1]
+	return p
+}
+
+func fixedDeployments() []server.DeploymentInfo {
+	d := server.DeploymentInfo{Deployment: store.Deployment{ID: "dep1", Flow: "ETL", Name: "nightly", Pool: "default",
+		Schedules:   json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"interval","expr":"6h","timezone":"UTC"},{"kind":"cron","expr":"*/15 * * * *","timezone":"UTC"}]`),
+		ParamSchema: json.RawMessage(`[{"name":"full","default":false,"type":"boolean"},{"name":"n","default":3,"type":"integer"},{"name":"who"}]`),
+		Parameters:  json.RawMessage(`{"n":5}`), CreatedAt: t0},
+		Next: []time.Time{t0.Add(30 * time.Minute), t0.Add(45 * time.Minute), t0.Add(time.Hour)}}
+	p := server.DeploymentInfo{Deployment: store.Deployment{ID: "dep2", Flow: "Report", Name: "weekly", Pool: "k8s", Paused: true,
+		Schedules: json.RawMessage(`[{"kind":"cron","expr":"30 9 * * MON","timezone":"Europe/Berlin"}]`), CreatedAt: t0}, Next: []time.Time{}}
+	return []server.DeploymentInfo{d, p}
+}
+
+// TestPages renders each page with fixed data against its golden file.
+func TestPages(t *testing.T) {
+	v := NewView()
+	runs := fixedRuns()
+	form := &RunFormPage{Page: page("Run ETL/nightly", "deployments", dev), Deployment: fixedDeployments()[0]}
+	form.Fields = fields(&form.Deployment)
+	bad := &RunFormPage{Page: form.Page, Deployment: form.Deployment, Fields: append([]Field(nil), form.Fields...)}
+	bad.Fields[1].Value = "lots"
+	bad.Error = fieldErrors(bad.Fields, "parameters: n: want integer (the type of its default), got string; who: required (it has no default)")
+	cases := []struct {
+		name, page, block string
+		data              any
+	}{
+		{"login", "login", "", &LoginPage{Page: Page{Title: "Log in"}, Message: loginMessages["expired"], Next: "/runs"}},
+		{"login_error", "login", "", &LoginPage{Page: Page{Title: "Log in"}, Error: "The token is unknown, expired or revoked."}},
+		{"error", "error", "", &ErrorPage{Page: page("Forbidden", "", vwr), Status: 403, Message: "a viewer token may not do this"}},
+		{"runs", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs, Next: "run-1"},
+			Deployments: map[string]string{"dep1": "ETL/nightly"}}},
+		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", After: "run-9"},
+			List: server.RunList{Runs: runs[1:2]}}},
+		{"runs_empty_error", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), Filter: RunsFilter{State: "Nope"},
+			List: server.RunList{Runs: []store.Run{}}, Error: `unknown state "Nope"`}},
+		{"runs_fragment", "runs", "runs_table", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs[:1]}}},
+		{"run", "run", "", fixedRunPage(dev)},
+		{"run_viewer", "run", "", fixedRunPage(vwr)},
+		{"run_ended", "run", "", endedRunPage()},
+		{"deployments", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", dev), Deployments: fixedDeployments()}},
+		{"deployments_viewer", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", vwr), Deployments: fixedDeployments()}},
+		{"runform", "runform", "", form},
+		{"runform_errors", "runform", "", bad},
+		{"pools", "pools", "", &PoolsPage{Page: page("Work pools", "pools", adm),
+			Pools: []store.Pool{{Name: "default", Type: "process", CreatedAt: t0}, {Name: "k8s", Type: "kubernetes", Paused: true, Concurrency: 4, CreatedAt: t0}},
+			Workers: []store.Worker{{ID: "w1", Pool: "default", Name: "host-1", Slots: 4, Running: 2, StartedAt: t0.Add(-time.Hour), HeartbeatAt: t0.Add(-7 * time.Second)},
+				{ID: "w2", Pool: "default", Name: "host-2", Slots: 1, Draining: true, StartedAt: t0.Add(-time.Hour), HeartbeatAt: t0.Add(-40 * time.Second)}}}},
+		{"secrets", "secrets", "", &SecretsPage{Page: page("Secrets", "secrets", adm),
+			Secrets: []store.SecretInfo{{Name: "DB_PASSWORD", CreatedAt: t0.Add(-48 * time.Hour), UpdatedAt: t0}}}},
+		{"secrets_developer", "secrets", "", &SecretsPage{Page: page("Secrets", "secrets", dev),
+			Secrets: []store.SecretInfo{{Name: "DB_PASSWORD", CreatedAt: t0.Add(-48 * time.Hour), UpdatedAt: t0}}}},
+		{"tokens", "tokens", "", &TokensPage{Page: page("Tokens", "tokens", adm),
+			Tokens: []store.Token{{ID: "0f0f0f0f0f0f", Name: "admin (first start)", Role: "admin", CreatedAt: t0},
+				{ID: "a1b2c3d4e5f6", Name: "ci", Role: "worker", Pool: "default", CreatedAt: t0, ExpiresAt: t0.Add(720 * time.Hour)},
+				{ID: "999999999999", Name: "old", Role: "viewer", CreatedAt: t0, RevokedAt: t0.Add(time.Hour)}},
+			New: &server.NewTokenReply{Token: "wfsh_" + strings.Repeat("a", 52), Info: store.Token{Name: "ci", Role: "worker"}}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := v.Render(&b, c.page, c.block, c.data); err != nil {
+				t.Fatal(err)
+			}
+			golden.RequireEqual(t, b.String())
+		})
+	}
+}
+
+// TestEscaping: what flows and users wrote (flow and task names,
+// parameters, messages) is text on every page, never markup.
+func TestEscaping(t *testing.T) {
+	v := NewView()
+	var b bytes.Buffer
+	v.Render(&b, "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: fixedRuns()}})
+	v.Render(&b, "run", "", fixedRunPage(dev))
+	out := b.String()
+	for _, raw := range []string{"<script>alert", "<img src=x", "<b>load</b>", "<oops>"} {
+		if strings.Contains(out, raw) {
+			t.Errorf("the pages hold %q unescaped", raw)
+		}
+	}
+	for _, esc := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;load&lt;/b&gt;", "retrying: &lt;oops&gt;"} {
+		if !strings.Contains(out, esc) {
+			t.Errorf("the pages lack %q", esc)
+		}
+	}
+}
+
+// TestGraphNodes: a mapped task is one node counting its children; the
+// states are its task runs'.
+func TestGraphNodes(t *testing.T) {
+	p := fixedRunPage(dev)
+	got := []string{}
+	for _, n := range p.Graph.Nodes {
+		got = append(got, n.Label()+"="+n.State.String())
+	}
+	want := "n=Success extract=Success square 1/2=Running <b>load</b>=Pending"
+	if strings.Join(got, " ") != want {
+		t.Errorf("nodes %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+// TestScheduleWords: schedules as the deployments page says them.
+func TestScheduleWords(t *testing.T) {
+	got := scheduleWords(json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"cron","expr":"5 * * * *"},
+		{"kind":"cron","expr":"30 9 * * MON"},{"kind":"cron","expr":"@daily"},{"kind":"interval","expr":"6h","start":"2020-11-30T00:00:00"},
+		{"kind":"rrule","expr":"FREQ=WEEKLY;BYDAY=MO"},{"kind":"cron","expr":"0 0 1 * *"},{"kind":"cron","expr":"*/15 * * * *"}]`))
+	want := []string{"every day at 02:00 (Asia/Tokyo)", "every hour at :05", "every Monday at 09:30", "every day at 00:00",
+		"every 6h from 2020-11-30T00:00:00", "rule FREQ=WEEKLY;BYDAY=MO", "cron 0 0 1 * *", "every 15 minutes"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestSummary: a graph drawn by layers counts each layer's tasks and
+// shows its state: Failed if one failed, Running once one started,
+// Success when all are final.
+func TestSummary(t *testing.T) {
+	dag := []server.DAGNode{{Name: "a"}, {Name: "b"}, {Name: "c", Inputs: []string{"a"}}, {Name: "d", Inputs: []string{"b"}},
+		{Name: "e", Inputs: []string{"c", "d"}}, {Name: "f", Inputs: []string{"e"}}}
+	trs := []store.TaskRun{{Name: "a", MapIndex: -1, State: runtime.Success}, {Name: "b", MapIndex: -1, State: runtime.Success},
+		{Name: "c", MapIndex: -1, State: runtime.Success}, {Name: "d", MapIndex: -1, State: runtime.Failed},
+		{Name: "e", MapIndex: -1, State: runtime.Running}}
+	svg := string(summary(graphNodes(dag, trs), edges(dag)))
+	for _, want := range []string{
+		`<g id="L0" class="gnode st-Success"><title>layer 0: 2 tasks</title>`, `>2/2 done</text>`,
+		`<g id="L1" class="gnode st-Failed">`, `<g id="L2" class="gnode st-Running">`, `>0/1 done</text>`,
+		`<g id="L3" class="gnode st-Pending">`,
+	} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the summary lacks %s:\n%s", want, svg)
+		}
+	}
+	if strings.Count(svg, "<g ") != 4 {
+		t.Errorf("want 4 layers:\n%s", svg)
+	}
+}

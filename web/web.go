@@ -1,0 +1,94 @@
+// Package web is the web UI that `wfsh server` serves at `/`: pages
+// rendered on the server with html/template over the API's own types
+// (server.RunList, server.RunDetail, server.DeploymentInfo, store.Pool,
+// ...), each fetched through the API with the user's own token, as the
+// CLI fetches them: the UI makes no query of its own. A session is the
+// token the user logged in with, in an HttpOnly cookie; every form
+// carries the session's CSRF token. A little plain JavaScript (no build
+// step) follows a run's events and refreshes the runs table. docs/ui.md.
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Options configure the UI.
+type Options struct {
+	// API is the server's handler (server.Server.Handler): the pages'
+	// only source of data, and what the UI serves under /api/, /healthz
+	// and /readyz.
+	API http.Handler
+	// Secure marks the session cookie Secure: set it when serving TLS.
+	Secure bool
+	// Dot is Graphviz's dot command to draw run graphs with; "" looks
+	// for it on PATH, "-" never uses it (the UI's own layout).
+	Dot string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// UI serves the pages.
+type UI struct {
+	opt  Options
+	mux  *http.ServeMux
+	view *View
+}
+
+// New makes the UI over opt.API.
+func New(opt Options) *UI {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	u := &UI{opt: opt, mux: http.NewServeMux(), view: NewView()}
+	u.routes()
+	return u
+}
+
+// Handler serves the UI at / and the API under it.
+func (u *UI) Handler() http.Handler { return u }
+
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" {
+		u.opt.API.ServeHTTP(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	u.mux.ServeHTTP(w, r)
+}
+
+func (u *UI) routes() {
+	static, _ := fs.Sub(files, "static")
+	u.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	u.mux.HandleFunc("GET /login", u.loginPage)
+	u.mux.HandleFunc("POST /login", u.login)
+	u.mux.HandleFunc("POST /logout", u.logout)
+	u.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/runs", http.StatusSeeOther) })
+	u.mux.HandleFunc("GET /runs", u.page(u.runs))
+	u.mux.HandleFunc("GET /runs/{id}", u.page(u.run))
+	u.mux.HandleFunc("GET /runs/{id}/graph.svg", u.page(u.graph))
+	u.mux.HandleFunc("POST /runs/{id}/cancel", u.form(u.cancel))
+	u.mux.HandleFunc("POST /runs/{id}/retry", u.form(u.retry))
+	u.mux.HandleFunc("GET /deployments", u.page(u.deployments))
+	u.mux.HandleFunc("POST /deployments/{flow}/{name}/{verb}", u.form(u.pauseDeployment))
+	u.mux.HandleFunc("GET /deployments/{flow}/{name}/run", u.page(u.runForm))
+	u.mux.HandleFunc("POST /deployments/{flow}/{name}/run", u.form(u.createRun))
+	u.mux.HandleFunc("GET /pools", u.page(u.pools))
+	u.mux.HandleFunc("POST /pools/{pool}/{verb}", u.form(u.pausePool))
+	u.mux.HandleFunc("GET /secrets", u.page(u.secrets))
+	u.mux.HandleFunc("POST /secrets", u.form(u.setSecret))
+	u.mux.HandleFunc("POST /secrets/{name}/delete", u.form(u.deleteSecret))
+	u.mux.HandleFunc("GET /tokens", u.page(u.tokens))
+	u.mux.HandleFunc("POST /tokens", u.form(u.createToken))
+	u.mux.HandleFunc("POST /tokens/{id}/revoke", u.form(u.revokeToken))
+}
