@@ -92,6 +92,21 @@ func (s *Server) deploymentRoutes() {
 		return &struct{ Status int }{http.StatusOK}, nil
 	})
 
+	huma.Register(s.api, op("has-bundle", http.MethodHead, "/bundles/{hash}", auth.BundlesWrite,
+		"Whether a bundle is stored (200) or not (404): an identical tree is not uploaded again"),
+		func(ctx context.Context, in *struct {
+			Hash string `path:"hash" pattern:"^[0-9a-f]{64}$"`
+		}) (*struct{}, error) {
+			ok, err := s.st.HasBundle(ctx, in.Hash)
+			if err != nil {
+				return nil, problem(err)
+			}
+			if !ok {
+				return nil, huma.Error404NotFound("no bundle " + in.Hash)
+			}
+			return &struct{}{}, nil
+		})
+
 	huma.Register(s.api, op("get-bundle", http.MethodGet, "/bundles/{hash}", auth.BundlesRead, "Download a bundle"),
 		func(ctx context.Context, in *struct {
 			Hash string `path:"hash" pattern:"^[0-9a-f]{64}$"`

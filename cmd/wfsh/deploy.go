@@ -76,7 +76,11 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 		return badInput(err)
 	}
 	ctx := cmd.Context()
-	if err := c.Do(ctx, "PUT", "/bundles/"+info.Hash, buf.Bytes(), nil); err != nil {
+	// An identical tree is uploaded once: the server says if it has it.
+	uploaded := "uploaded"
+	if err := c.Do(ctx, "HEAD", "/bundles/"+info.Hash, nil, nil); err == nil {
+		uploaded = "already on the server"
+	} else if err := c.Do(ctx, "PUT", "/bundles/"+info.Hash, buf.Bytes(), nil); err != nil {
 		return remoteErr(err)
 	}
 	spec, err := deploymentSpec(fl, path, info.Hash, f, params)
@@ -88,7 +92,7 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 		return remoteErr(err)
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "deployed %s (bundle %s, %d files, pool %s)\n", d.Ref(), info.Hash[:12], info.Files, d.Pool)
+	fmt.Fprintf(out, "deployed %s (bundle %s, %d files, %s; pool %s)\n", d.Ref(), info.Hash[:12], info.Files, uploaded, d.Pool)
 	for _, t := range d.Next {
 		fmt.Fprintf(out, "  next run %s\n", t.UTC().Format("2006-01-02 15:04:05Z"))
 	}

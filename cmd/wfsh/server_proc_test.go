@@ -4,8 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,8 +224,12 @@ func serverAndWorker(t *testing.T, db, dataDir string) {
 	if _, code := ps.wfsh(t, dev, "limit", "set", "db", "3"); code != exitBadInput {
 		t.Errorf("limit set by a developer: exit %d, want %d (refused)", code, exitBadInput)
 	}
-	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 {
+	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 || !strings.Contains(out, "uploaded") {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	// The same tree again: nothing to upload.
+	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 || !strings.Contains(out, "already on the server") {
+		t.Fatalf("deploy again: exit %d\n%s", code, out)
 	}
 	worker, wlog := ps.startWorker(t, wtok, 2)
 
@@ -393,4 +407,70 @@ func dataFiles(t *testing.T, dir string) []string {
 		t.Fatalf("no data files under %s", dir)
 	}
 	return files
+}
+
+// TestServerTLS: with --tls-cert and --tls-key the server speaks HTTPS
+// only, and a client trusting the certificate gets its answers.
+func TestServerTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server process")
+	}
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	addr := freeAddr(t)
+	cmd := exec.Command(wfshBinary(t), "server", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+dir, "WFSH_ADMIN_TOKEN="+strings.Repeat("a", 10))
+	var log lockedBuf
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	var body []byte
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := hc.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == 200
+	}, "the server over HTTPS")
+	if !strings.Contains(string(body), "ok") {
+		t.Errorf("healthz over HTTPS: %q", body)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.Contains(string(b), "ok") {
+			t.Error("the TLS server answered plain HTTP")
+		}
+	}
+	if !strings.Contains(log.String(), "https://") {
+		t.Errorf("the server did not say https:\n%s", log.String())
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
