@@ -672,7 +672,8 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 
 // CrashHeld ends a run its worker holds as Crashed, with its unfinished
 // task runs: the worker saw the run's process end without a final
-// state. A run already ended is left as it is.
+// state. A run being cancelled (its process killed after its grace) ends
+// Cancelled. A run already ended is left as it is.
 func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -692,6 +693,17 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 	st, err := runtime.ParseState(state)
 	if err != nil || st.Finished() {
 		return err
+	}
+	if st == runtime.Cancelling {
+		// Asked to stop, and stopped (killed after its grace): Cancelled.
+		msg = "cancelled: " + msg
+		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
+			return err
+		}
+		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+			return err
+		}
+		return tx.Commit()
 	}
 	if err := crashServerRun(ctx, tx, runID, msg, now); err != nil {
 		return err

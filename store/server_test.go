@@ -420,3 +420,34 @@ func testTagLimit(t *testing.T, b backend) {
 		t.Fatalf("a limit of 0 on tag x let %v run", ids(got))
 	}
 }
+
+// TestCrashHeld: a process that ends without a final state crashes its
+// run, but a run being cancelled ends Cancelled; an ended run stays.
+func TestCrashHeld(t *testing.T) { eachBackend(t, testCrashHeld) }
+
+func testCrashHeld(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, nil)
+	for _, id := range []string{"died", "stopped"} {
+		s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0)
+	}
+	s.Claim(ctx, "p", Worker{ID: "w"}, 2, time.Minute, t0)
+	for _, id := range []string{"died", "stopped"} {
+		s.ApplyWrite(ctx, id, "w", &Write{Start: &Start{Time: t0}})
+	}
+	s.CancelRun(ctx, "stopped", "by test", t0)
+	if err := s.CrashHeld(ctx, "died", "other", "x", t0); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("another worker's report: %v, want ErrNotHeld", err)
+	}
+	for id, want := range map[string]runtime.State{"died": runtime.Crashed, "stopped": runtime.Cancelled} {
+		if err := s.CrashHeld(ctx, id, "w", "killed", t0); err != nil {
+			t.Fatal(err)
+		}
+		if st := state(t, s, id); st != want {
+			t.Errorf("%s: %s, want %s", id, st, want)
+		}
+		if err := s.CrashHeld(ctx, id, "w", "again", t0); err != nil || state(t, s, id) != want {
+			t.Errorf("%s reported again: %v, %s", id, err, state(t, s, id))
+		}
+	}
+}
