@@ -251,4 +251,8 @@ func TestWorkerDrains(t *testing.T) {
 	if r := ps.waitState(t, second, time.Second, func(runtime.State) bool { return true }); r.State != runtime.Scheduled {
 		t.Errorf("the run made while draining is %s, want Scheduled (not claimed)", r.State)
 	}
+	// No worker holds it: a cancel ends it at once.
+	if out, code := ps.wfsh(t, ps.admin.Token, "cancel", second); code != 0 || !strings.Contains(out, "Cancelled") {
+		t.Errorf("cancel of a Scheduled run: exit %d %s", code, out)
+	}
 }
