@@ -76,6 +76,7 @@ var rules = map[string]rule{
 	"internal/depcheck":          {},
 	"scripts/benchrun":           {},
 	"scripts/logbench":           {},
+	"scripts/image":              {},
 	"internal/leaks":             {},
 }
 
