@@ -78,7 +78,7 @@ def k8s_pool(name="world"):
 
 // env is one test's server, pool, deployment and namespace.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	home    string
 	srv     *server.Client // admin
 	worker  string         // a worker token of pool k8s
@@ -87,7 +87,7 @@ type env struct {
 	flowDir string
 }
 
-func newEnv(t *testing.T, podLabels map[string]string, mutate func(*batchv1.Job)) *env {
+func newEnv(t testing.TB, podLabels map[string]string, mutate func(*batchv1.Job)) *env {
 	e := &env{t: t, home: t.TempDir()}
 	e.ns = "pool-" + strings.ToLower(randHex(4))
 	ctx := context.Background()
@@ -168,8 +168,12 @@ func (e *env) wfsh(tok string, args ...string) string {
 // startWorker starts `wfsh worker --pool k8s` (which execs
 // wfsh-worker-kubernetes) with kubeconfig kc.
 func (e *env) startWorker(kc string) *exec.Cmd {
+	return e.startWorkerSlots(kc, 4)
+}
+
+func (e *env) startWorkerSlots(kc string, slots int) *exec.Cmd {
 	e.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "wfsh"), "worker", "--pool", "k8s", "--slots", "4", "--job-template", e.tmpl,
+	cmd := exec.Command(filepath.Join(binDir, "wfsh"), "worker", "--pool", "k8s", "--slots", fmt.Sprint(slots), "--job-template", e.tmpl,
 		"--start-timeout", "2s", "--grace", "1s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.worker, "KUBECONFIG="+kc)
 	buf := &syncBuffer{}
@@ -374,6 +378,12 @@ func TestPoolPodFails(t *testing.T) {
 	}, nil, "exited with code 3")
 }
 
+// A pod that ends (kwok completes it at once) without its container
+// having run wfsh: the run never reported, it Crashed.
+func TestPoolPodEndsWithoutTheRun(t *testing.T) {
+	crashCase(t, nil, nil, nil, "ended without the run's final state")
+}
+
 func TestPoolUnschedulable(t *testing.T) {
 	crashCase(t, nil, func(j *batchv1.Job) {
 		j.Spec.Template.Spec.NodeSelector = map[string]string{"no-such": "node"}
@@ -383,7 +393,7 @@ func TestPoolUnschedulable(t *testing.T) {
 			_, err := admin.BatchV1().Jobs(e.ns).Get(context.Background(), pod.Labels["batch.kubernetes.io/job-name"], metav1.GetOptions{})
 			return apierrors.IsNotFound(err)
 		})
-	}, "Unschedulable for 2s")
+	}, "Unschedulable for over 2s (--start-timeout): 0/1 nodes are available")
 }
 
 // setPodStatus plays the kubelet: it writes a pod's status.
@@ -406,7 +416,7 @@ func TestPoolImagePullFails(t *testing.T) {
 		setPodStatus(t, e.ns, pod.Name, corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "wfsh", Image: "registry.test/wfsh:v1",
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "registry.test/wfsh:v1"`}}}}})
-	}, "ImagePullBackOff for 2s")
+	}, "ImagePullBackOff for over 2s (--start-timeout): container wfsh: Back-off pulling image")
 }
 
 func TestPoolOOMKilled(t *testing.T) {
@@ -569,7 +579,7 @@ func patchLabels(t *testing.T, ns, pod, patch string) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
@@ -580,7 +590,7 @@ func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -620,3 +630,78 @@ func (s *syncBuffer) String() string {
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
 func restTransport(c *rest.Config) (http.RoundTripper, error) { return rest.TransportFor(c) }
+
+// BenchmarkPoolJobs: b.N runs made at once on a pool served by one worker
+// with 256 slots (more than the runs: creation is measured, not slot turnover); Jobs made a second, and the latency from a run made (its
+// POST answered) to its Job seen by a watch, p50 and p99. kwok completes
+// the pods at once (no container: the runs then Crash, which frees the
+// slots).
+//
+//	make k8s-bins && scripts/k8s/controlplane.sh run -- env WFSH_BIN_DIR=$PWD/bin \
+//	    go test -tags k8s_integration -run '^$' -bench PoolJobs -benchtime 200x ./k8spool/
+func BenchmarkPoolJobs(b *testing.B) {
+	e := newEnv(b, nil, nil)
+	ctx := context.Background()
+	wt, err := admin.BatchV1().Jobs(e.ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer wt.Stop()
+	e.startWorkerSlots(os.Getenv("KUBECONFIG"), 256)
+	time.Sleep(time.Second) // the worker's caches synced, its first claim waiting
+	made := make(map[string]time.Time, b.N)
+	var mu sync.Mutex
+	b.ResetTimer()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < b.N; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var r store.Run
+			if err := e.srv.Do(ctx, "POST", "/deployments/K8sPool/daily/runs", server.RunRequest{}, &r); err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			made[r.ID] = time.Now()
+			mu.Unlock()
+		}()
+	}
+	seen := map[string]time.Time{}
+	timeout := time.After(5 * time.Minute)
+	for len(seen) < b.N {
+		select {
+		case ev := <-wt.ResultChan():
+			if j, ok := ev.Object.(*batchv1.Job); ok && ev.Type == "ADDED" {
+				seen[j.Labels[k8spool.LabelRun]] = time.Now()
+			}
+		case <-timeout:
+			b.Fatalf("%d jobs of %d", len(seen), b.N)
+		}
+	}
+	elapsed := time.Since(t0)
+	wg.Wait()
+	b.StopTimer()
+	var lat []time.Duration
+	for id, at := range seen {
+		if m, ok := made[id]; ok {
+			lat = append(lat, max(at.Sub(m), 0))
+		}
+	}
+	sortDurations(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+func sortDurations(d []time.Duration) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j] < d[j-1]; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}

@@ -275,6 +275,9 @@ func (w *Worker) follow(r *run) {
 	for {
 		end, crash := w.check(ctx, r)
 		if end {
+			if crash == "" && !w.ended(ctx, r.id) {
+				crash = fmt.Sprintf("job %s/%s ended without the run's final state (did its container run wfsh?)", w.ns, r.job)
+			}
 			if crash != "" {
 				w.logf("run %s: crashed: %s", r.id, crash)
 				w.crash(r.id, crash)
@@ -384,7 +387,10 @@ func (w *Worker) check(ctx context.Context, r *run) (end bool, crash string) {
 			}
 			if reason == "InvalidImageName" || time.Since(first) >= w.cfg.StartTimeout {
 				w.deleteJob(ctx, r)
-				return true, fmt.Sprintf("pod %s/%s: %s for %v: %s", w.ns, p.Name, reason, time.Since(first).Round(time.Second), msg)
+				if reason == "InvalidImageName" {
+					return true, fmt.Sprintf("pod %s/%s: %s: %s", w.ns, p.Name, reason, msg)
+				}
+				return true, fmt.Sprintf("pod %s/%s: %s for over %v (--start-timeout): %s", w.ns, p.Name, reason, w.cfg.StartTimeout, msg)
 			}
 			return false, ""
 		}
@@ -480,6 +486,18 @@ func (w *Worker) waitGone(ctx context.Context, r *run) {
 			return
 		}
 	}
+}
+
+// ended says whether the server has the run's final state (the pod's
+// wfsh writes it before it exits). If the server cannot tell, it is
+// taken as ended: the lease settles it.
+func (w *Worker) ended(ctx context.Context, id string) bool {
+	var d server.RunDetail
+	if err := w.cfg.API.Do(ctx, "GET", "/runs/"+id, nil, &d); err != nil {
+		w.logf("run %s: reading its state: %v", id, err)
+		return true
+	}
+	return d.Run.State.Finished()
 }
 
 // crash tells the server a run ended without its final state; the
