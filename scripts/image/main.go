@@ -166,7 +166,7 @@ func layer(fs []file) (v1.Layer, error) {
 	}
 	b := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
-		tarball.WithMediaType(types.OCILayer))
+		tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching) // gzip once, not at every read
 }
 
 // Write puts img in an OCI image layout at dir (replacing it), tagged ref
