@@ -158,6 +158,20 @@ func (s *Server) workerRoutes() {
 			return &struct{ Body []store.Pool }{orNone(ps)}, problem(err)
 		})
 
+	huma.Register(s.api, op("get-pool", http.MethodGet, "/pools/{pool}", auth.PoolsRead, "A work pool (a worker token reads its own: its type)"),
+		func(ctx context.Context, in *PoolPath) (*struct{ Body store.Pool }, error) {
+			ps, err := s.st.ListPools(ctx)
+			if err != nil {
+				return nil, problem(err)
+			}
+			for _, p := range ps {
+				if p.Name == in.Pool {
+					return &struct{ Body store.Pool }{p}, nil
+				}
+			}
+			return nil, problem(fmt.Errorf("pool %q: %w", in.Pool, store.ErrNoSuch))
+		})
+
 	huma.Register(s.api, op("put-pool", http.MethodPut, "/pools/{pool}", auth.PoolsWrite, "Create or change a work pool"),
 		func(ctx context.Context, in *struct {
 			PoolPath

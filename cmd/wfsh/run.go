@@ -108,6 +108,9 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	if path, err = child.bundlePath(cmd.Context(), path); err != nil {
+		return err
+	}
 	if f.resume != "" {
 		if req.Resume, err = r.Resumed(cmd.Context(), f.resume); err != nil {
 			return err

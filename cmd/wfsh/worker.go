@@ -29,6 +29,7 @@ type workerFlags struct {
 	grace      time.Duration
 	bundles    string
 	remote     remoteFlags
+	k8s        kubeWorkerFlags // worker_kubernetes.go
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -53,6 +54,7 @@ cancels them. See docs/server.md.`,
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "how long a cancelled or draining run may take to stop")
 	fl.StringVar(&f.bundles, "bundles", "", "where bundles are unpacked (default $WFSH_HOME/bundles)")
 	f.remote.register(fl)
+	f.k8s.register(fl)
 	return cmd
 }
 
@@ -83,6 +85,9 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	c, err := f.remote.client()
 	if err != nil {
+		return err
+	}
+	if err := execKubernetesWorker(cmd, c, f); err != nil {
 		return err
 	}
 	exe, err := os.Executable()

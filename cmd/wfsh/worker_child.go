@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/wfsh/wfsh/bundle"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
@@ -65,6 +68,40 @@ func (ch *serverChild) send(ctx context.Context, w *store.Write) error {
 		}
 		time.Sleep(server.Backoff(n))
 	}
+}
+
+// bundlePath is the path of the flow file in a child whose bundle its
+// worker did not unpack: a kubernetes pool's Job (k8spool) sets
+// WFSH_BUNDLE to the run's bundle, which the child fetches from the
+// server (as the run's holder) into $WFSH_HOME/bundles and unpacks; FILE
+// is then the flow file's path in it, and the child works in its
+// directory, as a local worker's child does. Without WFSH_BUNDLE (or
+// without --server-run), path is the file's.
+func (ch *serverChild) bundlePath(ctx context.Context, path string) (string, error) {
+	hash := os.Getenv("WFSH_BUNDLE")
+	if ch == nil || hash == "" {
+		return path, nil
+	}
+	home, err := store.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	cache := bundle.Cache{Dir: filepath.Join(filepath.Dir(home), "bundles")}
+	dir, ok := cache.Lookup(hash)
+	if !ok {
+		var data []byte
+		if err := ch.c.Do(ctx, "GET", server.Query("/bundles/"+hash, "run", ch.runID), nil, &data); err != nil {
+			return "", fmt.Errorf("the run's bundle %s: %w", hash, err)
+		}
+		if dir, err = cache.Extract(hash, bytes.NewReader(data)); err != nil {
+			return "", err
+		}
+	}
+	full := filepath.Join(dir, filepath.FromSlash(path))
+	if err := os.Chdir(dir); err != nil {
+		return "", err
+	}
+	return full, nil
 }
 
 // getenv resolves a secret through the server, then the environment.

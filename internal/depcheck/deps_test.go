@@ -70,6 +70,8 @@ var rules = map[string]rule{
 		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "store", "tui", "web"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
+	"k8spool":                    {imports: []string{"server"}, never: []string{lipgloss, "go.starlark.net", mod + "builtins", mod + "runner"}},
+	"cmd/wfsh-worker-kubernetes": {imports: []string{"k8spool", "server"}, never: []string{lipgloss, "go.starlark.net"}},
 	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},
 	"internal/benchstat":         {},
 	"internal/proctest":          {},
@@ -77,6 +79,7 @@ var rules = map[string]rule{
 	"internal/depcheck":          {},
 	"scripts/benchrun":           {},
 	"scripts/logbench":           {},
+	"scripts/image":              {},
 	"internal/leaks":             {},
 }
 
