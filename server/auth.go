@@ -146,6 +146,17 @@ func (s *Server) Bootstrap(ctx context.Context, adminToken string) (string, erro
 	if err != nil || n > 0 {
 		return "", err
 	}
+	if adminToken != "" {
+		// A token that no request could present (Bearer checks the form)
+		// would lock the admin out: refuse it at the start.
+		if err := auth.CheckFormat(adminToken); err != nil {
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				err = errors.New(ae.Reason)
+			}
+			return "", &BadAdminToken{err}
+		}
+	}
 	tok := adminToken
 	if tok == "" {
 		tok = auth.New().Plaintext
@@ -158,4 +169,12 @@ func (s *Server) Bootstrap(ctx context.Context, adminToken string) (string, erro
 		return "", nil
 	}
 	return tok, nil
+}
+
+// BadAdminToken is a WFSH_ADMIN_TOKEN that is not a token: make one with
+// `wfsh token generate`.
+type BadAdminToken struct{ Err error }
+
+func (e *BadAdminToken) Error() string {
+	return "WFSH_ADMIN_TOKEN: " + e.Err.Error() + " (make one with: wfsh token generate)"
 }

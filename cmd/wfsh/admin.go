@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
@@ -164,7 +165,12 @@ func newTokenCmd() *cobra.Command {
 	revoke := clientCmd("revoke ID", "Revoke a token", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
 		return c.Do(cmd.Context(), "DELETE", "/tokens/"+server.PathEscape(a[0]), nil, nil)
 	})
-	cmd.AddCommand(create, ls, revoke)
+	generate := &cobra.Command{Use: "generate", Short: "Print a new token, made here (for WFSH_ADMIN_TOKEN; no server is asked)",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), auth.New().Plaintext)
+			return nil
+		}}
+	cmd.AddCommand(create, ls, revoke, generate)
 	return cmd
 }
 

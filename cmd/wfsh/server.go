@@ -94,6 +94,10 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tok, err := srv.Bootstrap(ctx, os.Getenv("WFSH_ADMIN_TOKEN"))
+	var bad *server.BadAdminToken
+	if errors.As(err, &bad) {
+		return badInput(err)
+	}
 	if err != nil {
 		return storeErr(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/internal/pgtest"
 	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runtime"
@@ -433,7 +434,7 @@ func TestServerTLS(t *testing.T) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	addr := freeAddr(t)
 	cmd := exec.Command(wfshBinary(t), "server", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile)
-	cmd.Env = append(os.Environ(), "WFSH_HOME="+dir, "WFSH_ADMIN_TOKEN="+strings.Repeat("a", 10))
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+dir, "WFSH_ADMIN_TOKEN="+auth.New().Plaintext)
 	var log lockedBuf
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

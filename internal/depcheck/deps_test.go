@@ -66,7 +66,7 @@ var rules = map[string]rule{
 	"plugins/gcp/internal/embulkstandin": {},
 	"plugins/internal/pdeath":            {stdOnly: true},
 	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
-	"cmd/wfsh": {imports: []string{"builtins", "dot", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
+	"cmd/wfsh": {imports: []string{"auth", "builtins", "dot", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
 		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "store", "tui", "web"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
