@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -117,4 +118,59 @@ func PathEscape(s string) string { return url.PathEscape(s) }
 func Backoff(n int) time.Duration {
 	d := 100 * time.Millisecond << min(n, 6)
 	return min(d, 5*time.Second)
+}
+
+// Stream reads a server-sent event stream at path, calling each with the
+// name and data of each event, until the stream ends (nil), each returns
+// an error (that error), or the request fails.
+func (c *Client) Stream(ctx context.Context, path string, each func(event string, data []byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.Base, "/")+"/api/v1"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		e := &APIError{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil || e.Title == "" && e.Detail == "" {
+			e.Detail = strings.TrimSpace(string(b))
+		}
+		return e
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	event, data := "message", []byte(nil)
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0: // the end of one event
+			if data != nil {
+				if err := each(event, data); err != nil {
+					return err
+				}
+			}
+			event, data = "message", nil
+		case bytes.HasPrefix(line, []byte("event:")):
+			event = string(bytes.TrimSpace(line[len("event:"):]))
+		case bytes.HasPrefix(line, []byte("data:")):
+			d := bytes.TrimPrefix(line[len("data:"):], []byte(" "))
+			if data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, d...)
+		}
+	}
+	return sc.Err()
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -140,31 +142,57 @@ func runDeployment(cmd *cobra.Command, ref string, f *runFlags) error {
 }
 
 // followLogs prints a run's events (of task, if given), and with follow
-// those that come until the run ends; it returns the run's state.
+// those that come until the run ends, read from the server's event
+// stream (server-sent events; after a broken connection it goes on from
+// the last event it printed); it returns the run's state.
 func followLogs(ctx context.Context, c *server.Client, id, task string, follow bool, sink runtime.Sink) (runtime.State, error) {
-	var after uint64
-	for fails := 0; ; {
+	if !follow {
 		var page server.LogPage
-		err := c.Do(ctx, "GET", server.Query("/runs/"+id+"/logs", "after_seq", fmt.Sprint(after), "task", task), nil, &page)
-		if err != nil {
-			if ctx.Err() != nil || fails > 20 {
-				return 0, err
-			}
-			fails++
-			time.Sleep(server.Backoff(fails))
-			continue
+		if err := c.Do(ctx, "GET", server.Query("/runs/"+id+"/logs", "task", task), nil, &page); err != nil {
+			return 0, err
 		}
-		fails = 0
 		for _, e := range page.Events {
 			sink.Emit(eventFrom(id, e))
-			after = max(after, e.Seq)
 		}
-		if page.State.Finished() || !follow {
-			return page.State, nil
+		return page.State, nil
+	}
+	var after uint64
+	for fails := 0; ; fails++ {
+		end := c.Stream(ctx, server.Query("/runs/"+id+"/events", "after_seq", fmt.Sprint(after), "task", task),
+			func(event string, data []byte) error {
+				switch event {
+				case "event":
+					var e server.Event
+					if err := json.Unmarshal(data, &e); err != nil {
+						return err
+					}
+					sink.Emit(eventFrom(id, e))
+					after, fails = max(after, e.Seq), 0
+				case "end":
+					var end server.RunEnd
+					if err := json.Unmarshal(data, &end); err != nil {
+						return err
+					}
+					return stopStream{end.State}
+				}
+				return nil
+			})
+		var stop stopStream
+		if errors.As(end, &stop) {
+			return stop.state, nil
 		}
-		time.Sleep(200 * time.Millisecond)
+		var ae *server.APIError
+		if errors.As(end, &ae) && ae.Status < 500 || ctx.Err() != nil || fails > 20 {
+			return 0, cmp.Or(end, ctx.Err())
+		}
+		time.Sleep(server.Backoff(fails))
 	}
 }
+
+// stopStream ends an event stream at the run's end.
+type stopStream struct{ state runtime.State }
+
+func (stopStream) Error() string { return "the run ended" }
 
 func eventFrom(runID string, e server.Event) runtime.Event {
 	t, _ := time.Parse(time.RFC3339Nano, e.Time)

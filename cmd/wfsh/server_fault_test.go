@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,9 +58,19 @@ func TestServerKilledMidRun(t *testing.T) {
 func serverKilledMidRun(t *testing.T, db string) {
 	ps := startServer(t, 30*time.Second, db)
 	deploySteps(t, ps)
-	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
-	id := strings.TrimSpace(mustRun(t, ps, ps.admin.Token, "run", "Steps/s"))
-	waitFor(t, 15*time.Second, func() bool { return strings.Contains(wlog.String(), "line 1") }, "the run to start")
+	ps.startWorker(t, ps.token(t, "worker", "default"), 1)
+	// A user follows the run with --watch while the server dies and
+	// comes back: the watch picks up where it was and exits as the run.
+	watch := exec.Command(ps.bin, "run", "Steps/s", "--watch")
+	watch.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+ps.admin.Token)
+	var wout lockedBuf
+	watch.Stdout, watch.Stderr = &wout, &wout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Process.Kill()
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(wout.String(), "line 1") }, "the watch to print the run's first line")
+	id := regexp.MustCompile(`run (\S+) of Steps/s`).FindStringSubmatch(wout.String())[1]
 	ps.cmd.Process.Signal(syscall.SIGKILL)
 	ps.cmd.Wait()
 	time.Sleep(3 * time.Second)
@@ -67,6 +78,16 @@ func serverKilledMidRun(t *testing.T, db string) {
 	r := ps.waitState(t, id, 30*time.Second, runtime.State.Finished)
 	if r.State != runtime.Success {
 		t.Fatalf("run ended %s after the server's restart, want Success", r.State)
+	}
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || strings.Count(wout.String(), "line 6") != 1 || strings.Count(wout.String(), "line 1") != 1 {
+			t.Errorf("the watch across the restart: %v\n%s", err, wout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the watch did not end with the run:\n%s", wout.String())
 	}
 	out, code := ps.wfsh(t, ps.admin.Token, "logs", id)
 	for i := 1; i <= 6; i++ {
