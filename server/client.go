@@ -58,33 +58,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 		body, ctype = bytes.NewReader(j), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+"/api/v1"+path, body)
-	if err != nil {
-		return err
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(ctx, method, path, body, ctype, "")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		e := &APIError{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, e) != nil || e.Title == "" && e.Detail == "" {
-			e.Detail = strings.TrimSpace(string(b))
-		}
-		return e
-	}
 	if out == nil {
 		_, err := io.Copy(io.Discard, resp.Body)
 		return err
@@ -124,31 +102,11 @@ func Backoff(n int) time.Duration {
 // name and data of each event, until the stream ends (nil), each returns
 // an error (that error), or the request fails.
 func (c *Client) Stream(ctx context.Context, path string, each func(event string, data []byte) error) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.Base, "/")+"/api/v1"+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(ctx, "GET", path, nil, "", "text/event-stream")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		e := &APIError{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, e) != nil || e.Title == "" && e.Detail == "" {
-			e.Detail = strings.TrimSpace(string(b))
-		}
-		return e
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	event, data := "message", []byte(nil)
@@ -173,4 +131,41 @@ func (c *Client) Stream(ctx context.Context, path string, each func(event string
 		}
 	}
 	return sc.Err()
+}
+
+// send makes one request of the API with the client's token, body of
+// type ctype and Accept header if any; an answer of 400 or more is an *APIError (its body
+// read and closed), any other the caller reads and closes.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, ctype, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+"/api/v1"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		e := &APIError{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil || e.Title == "" && e.Detail == "" {
+			e.Detail = strings.TrimSpace(string(b))
+		}
+		return nil, e
+	}
+	return resp, nil
 }
