@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,8 +9,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -65,7 +68,14 @@ func (f *inflater) inflate(z []byte) ([]byte, error) {
 
 // eachLogEntry calls fn with the log entries of the chunks of a run whose
 // seq is at least from and at most to (0: no bound), in the order of their
-// sequence numbers. One chunk's entries are in memory at a time.
+// sequence numbers.
+//
+// Inflating and decoding a chunk is most of the work of printing a log
+// back (wfsh logs), so chunks are decoded on every core at once and
+// handed to fn in order: one goroutine reads the rows, decoders take the
+// chunks as they come, and this goroutine waits for each chunk's entries
+// in turn. At most a few chunks per core are in memory at a time,
+// whatever the size of the log.
 func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64, fn func(*runtime.Event) error) error {
 	query := `SELECT seq, logs, logs_z FROM chunks WHERE run_id = ? AND seq >= ?`
 	args := []any{runID, int64(from)}
@@ -73,44 +83,136 @@ func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64,
 		query += ` AND seq <= ?`
 		args = append(args, int64(to))
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rows, err := q.QueryContext(ctx, query+` ORDER BY seq`, args...)
 	if err != nil {
 		return err
 	}
+	workers := min(goruntime.GOMAXPROCS(0), 4)
+	jobs := make(chan *logChunk)
+	order := make(chan *logChunk, workers)
+	var wg sync.WaitGroup
+	wg.Add(1 + workers)
+	read := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		defer close(order)
+		defer close(jobs)
+		read <- readLogChunks(ctx, rows, jobs, order)
+	}()
+	for range workers {
+		go func() {
+			defer wg.Done()
+			var inf inflater
+			for c := range jobs {
+				c.decode(&inf, runID)
+				close(c.done)
+			}
+		}()
+	}
+	err = deliverLogChunks(ctx, order, runID, fn)
+	cancel()
+	for range order { // let the reader end
+	}
+	wg.Wait()
+	if rerr := <-read; err == nil && !errors.Is(rerr, context.Canceled) {
+		err = rerr
+	}
+	return err
+}
+
+// logChunk is one chunk's log entries on their way from the database to
+// fn: the stored bytes, then the decoded entries once done is closed.
+type logChunk struct {
+	seq     int64
+	text, z []byte
+	entries []runtime.Event
+	err     error
+	done    chan struct{}
+}
+
+// readLogChunks sends each row to the decoders and, in the same order, to
+// the goroutine that calls fn, until the rows end or ctx does.
+func readLogChunks(ctx context.Context, rows *sql.Rows, jobs, order chan<- *logChunk) error {
 	defer rows.Close()
-	var (
-		inf     inflater
-		entries []runtime.Event
-		text    sql.RawBytes
-		z       sql.RawBytes
-	)
 	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq, &text, &z); err != nil {
+		c := &logChunk{done: make(chan struct{})}
+		var text, z sql.RawBytes
+		if err := rows.Scan(&c.seq, &text, &z); err != nil {
 			return err
 		}
-		js := []byte(text)
-		if z != nil {
-			if js, err = inf.inflate(z); err != nil {
-				return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		// The row's bytes are valid until the next row: copy them.
+		c.text, c.z = bytes.Clone(text), bytes.Clone(z)
+		for _, ch := range []chan<- *logChunk{order, jobs} {
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
-		entries = entries[:0]
-		if entries, err = appendLogEntries(entries, js); err != nil {
-			return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+	}
+	return rows.Err()
+}
+
+// decode inflates and decodes the chunk's entries, sorted by seq.
+func (c *logChunk) decode(inf *inflater, runID string) {
+	js := c.text
+	if c.z != nil {
+		if js, c.err = inf.inflate(c.z); c.err != nil {
+			c.err = fmt.Errorf("run %s, chunk %d: %w", runID, c.seq, c.err)
+			return
 		}
-		// Entries are written in the order of their events; sorting
-		// costs little when they are, and keeps older stores right.
-		slices.SortStableFunc(entries, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
-		for i := range entries {
-			entries[i].RunID = runID
-			if err := fn(&entries[i]); err != nil {
+	}
+	// One allocation for the chunk's entries: each entry but the last is
+	// followed by "],[" (a message holding it only makes room for more).
+	buf := entryBufs.Get().(*[]runtime.Event)
+	if c.entries = *buf; cap(c.entries) == 0 {
+		c.entries = make([]runtime.Event, 0, bytes.Count(js, []byte("],["))+1)
+	}
+	if c.entries, c.err = appendLogEntries(c.entries, js); c.err != nil {
+		c.err = fmt.Errorf("run %s, chunk %d: %w", runID, c.seq, c.err)
+		return
+	}
+	// Entries are written in the order of their events; sorting costs
+	// little when they are, and keeps older stores right.
+	slices.SortStableFunc(c.entries, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
+	c.text, c.z = nil, nil
+}
+
+// entryBufs keeps the entry slices of delivered chunks for the next ones.
+var entryBufs = sync.Pool{New: func() any { return new([]runtime.Event) }}
+
+// release gives the chunk's entries back to entryBufs, keeping none of
+// their messages alive.
+func (c *logChunk) release() {
+	clear(c.entries)
+	buf := c.entries[:0]
+	entryBufs.Put(&buf)
+	c.entries = nil
+}
+
+// deliverLogChunks calls fn with each chunk's entries in the order the
+// chunks were read.
+func deliverLogChunks(ctx context.Context, order <-chan *logChunk, runID string, fn func(*runtime.Event) error) error {
+	for c := range order {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.err != nil {
+			return c.err
+		}
+		for i := range c.entries {
+			c.entries[i].RunID = runID
+			if err := fn(&c.entries[i]); err != nil {
 				return err
 			}
 		}
-		clear(entries) // keep no message of this chunk alive
+		c.release()
 	}
-	return rows.Err()
+	return nil
 }
 
 func cmpSeq(a, b uint64) int {
@@ -155,6 +257,15 @@ var errSyntax = errors.New("log entry: unexpected input")
 type entryParser struct {
 	b []byte
 	i int
+	// s is b as a string, made once: the messages without escapes are
+	// its substrings, one allocation per chunk instead of one per entry.
+	s string
+	// The last kind, state and level names seen, and their values:
+	// consecutive entries mostly repeat them.
+	kind, state, level []byte
+	kindV              runtime.Kind
+	stateV             runtime.State
+	levelV             runtime.Level
 }
 
 var (
@@ -267,21 +378,34 @@ func (p *entryParser) entry() (runtime.Event, error) {
 		return e, errSyntax
 	}
 	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
-	var ok bool
-	if e.Kind, ok = kindByName[string(kind)]; !ok {
-		return e, fmt.Errorf("unknown event kind %q", kind)
+	if e.Kind, err = lookupName(kindByName, "event kind", kind, &p.kind, &p.kindV); err != nil {
+		return e, err
 	}
 	if len(state) > 0 {
-		if e.State, ok = stateByName[string(state)]; !ok {
-			return e, fmt.Errorf("unknown state %q", state)
+		if e.State, err = lookupName(stateByName, "state", state, &p.state, &p.stateV); err != nil {
+			return e, err
 		}
 	}
 	if len(level) > 0 {
-		if e.Level, ok = levelByName[string(level)]; !ok {
-			return e, fmt.Errorf("unknown level %q", level)
+		if e.Level, err = lookupName(levelByName, "level", level, &p.level, &p.levelV); err != nil {
+			return e, err
 		}
 	}
 	return e, nil
+}
+
+// lookupName returns the value of name in m, remembering the last name
+// found and its value in last and lastV.
+func lookupName[V any](m map[string]V, what string, name []byte, last *[]byte, lastV *V) (V, error) {
+	if *last != nil && bytes.Equal(name, *last) {
+		return *lastV, nil
+	}
+	v, ok := m[string(name)]
+	if !ok {
+		return v, fmt.Errorf("unknown %s %q", what, name)
+	}
+	*last, *lastV = name, v
+	return v, nil
 }
 
 func (p *entryParser) int() (int64, error) {
@@ -336,7 +460,10 @@ func (p *entryParser) string() (string, error) {
 	}
 	// Most strings have no escape: up to the next quote, no backslash.
 	if q := bytes.IndexByte(p.b[p.i:], '"'); q >= 0 && bytes.IndexByte(p.b[p.i:p.i+q], '\\') < 0 {
-		s := string(p.b[p.i : p.i+q])
+		if p.s == "" {
+			p.s = string(p.b)
+		}
+		s := p.s[p.i : p.i+q]
 		p.i += q + 1
 		return s, nil
 	}
@@ -364,9 +491,10 @@ func (f LogFilter) keep(e *runtime.Event) bool {
 }
 
 // EachLog calls fn with a run's log entries, in order, as Logs returns
-// them, reading them from the database as it goes: one chunk's entries
-// are in memory at a time, whatever the size of the log. fn must not
-// keep the event it is given past the call.
+// them, reading them from the database as it goes: a few chunks' entries
+// per core are in memory at a time, whatever the size of the log. fn is
+// called from the caller's goroutine and must not keep the event it is
+// given past the call.
 func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(*runtime.Event) error) error {
 	var started int64
 	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)

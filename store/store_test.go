@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -531,6 +532,49 @@ func testLogsCompressed(t *testing.T, b backend) {
 	})
 	if err != nil || i != n {
 		t.Errorf("%d lines read back, %v; want %d", i, err, n)
+	}
+}
+
+// TestLogsStopEarly checks that reading a log stops when fn fails or a
+// chunk is damaged, with that error, and leaves nothing behind: the
+// chunks are decoded on several goroutines, which end with the read.
+func TestLogsStopEarly(t *testing.T) { eachBackend(t, testLogsStopEarly) }
+
+func testLogsStopEarly(t *testing.T, b backend) {
+	s, _ := b.open(t)
+	logRun(t, s, "r", 20000, RecorderOptions{FlushEvery: time.Microsecond})
+	var chunks int
+	if err := s.db.QueryRow(`SELECT count(*) FROM chunks WHERE run_id = 'r'`).Scan(&chunks); err != nil || chunks < 4 {
+		t.Fatalf("%d chunks, %v; want several", chunks, err)
+	}
+	goroutines := goruntime.NumGoroutine()
+	stop := errors.New("enough")
+	for range 5 { // each read stopped early
+		lines := 0
+		err := s.EachLog(context.Background(), "r", LogFilter{}, func(e *runtime.Event) error {
+			if lines++; lines == 1000 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || lines != 1000 {
+			t.Fatalf("stopped after %d lines with %v, want 1000 and %v", lines, err, stop)
+		}
+	}
+	if _, err := s.db.Exec(`UPDATE chunks SET logs_z = ? WHERE run_id = 'r' AND seq = (SELECT max(seq) FROM chunks WHERE run_id = 'r')`, []byte("not deflate")); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	err := s.EachLog(context.Background(), "r", LogFilter{}, func(*runtime.Event) error { lines++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "run r, chunk ") || lines == 0 {
+		t.Errorf("a damaged last chunk: %d lines, then %v; want the lines before it, then its error", lines, err)
+	}
+	// The decoders end with the read: give them a moment to be counted.
+	for deadline := time.Now().Add(5 * time.Second); goruntime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := goruntime.NumGoroutine(); n > goroutines {
+		t.Errorf("%d goroutines after the reads, %d before", n, goroutines)
 	}
 }
 
