@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 )
 
 // gcQuietHeap is how much memory the Go runtime may hold before wfsh's
@@ -18,6 +19,16 @@ const gcQuietHeap = 64 << 20
 // times the live heap between collections, for speed over memory.
 const gcPercent = 400
 
+// steadyGCPercent is the GOGC that the first collection switches to:
+// gcPercent, or streamGCPercent once streamGC was called.
+var steadyGCPercent atomic.Int32
+
+// streamGCPercent is GOGC for commands that stream a large volume through
+// a small live heap (wfsh logs): their garbage is made at the rate they
+// write, so a larger GOGC buys little time and costs memory (wfsh logs of
+// a 100 MB run: 105 MiB peak at 400, 62 MiB at 100, the same CPU).
+const streamGCPercent = 100
+
 // tuneGC collects no garbage until the runtime holds gcQuietHeap, then
 // collects as GOGC=gcPercent would, with no memory limit. GOGC in the
 // environment leaves Go's settings alone; GOMEMLIMIT alone (as in a
@@ -30,13 +41,25 @@ func tuneGC() {
 		debug.SetGCPercent(gcPercent)
 		return
 	}
+	steadyGCPercent.Store(gcPercent)
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(gcQuietHeap)
 	// The first collection frees the sentinel; its cleanup switches to
 	// the steady-state settings.
 	sentinel := new([64]byte)
 	runtime.AddCleanup(sentinel, func(int) {
-		debug.SetGCPercent(gcPercent)
+		debug.SetGCPercent(int(steadyGCPercent.Load()))
 		debug.SetMemoryLimit(math.MaxInt64)
 	}, 0)
+}
+
+// streamGC sets GOGC=streamGCPercent with no memory limit, now and after
+// the first collection, unless GOGC or GOMEMLIMIT is in the environment.
+func streamGC() {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	steadyGCPercent.Store(streamGCPercent)
+	debug.SetGCPercent(streamGCPercent)
+	debug.SetMemoryLimit(math.MaxInt64)
 }

@@ -63,3 +63,22 @@ func TestTuneGCLeavesUserSettings(t *testing.T) {
 		})
 	}
 }
+
+// streamGC: GOGC=streamGCPercent at once and after the first collection
+// (which would otherwise switch to gcPercent).
+func TestStreamGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+
+	tuneGC()
+	streamGC()
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != streamGCPercent || lim != math.MaxInt64 {
+			t.Fatalf("GOGC %d, limit %d; want %d, none", p, lim, streamGCPercent)
+		}
+	}
+}

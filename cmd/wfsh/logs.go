@@ -30,6 +30,7 @@ func newLogsCmd() *cobra.Command {
   wfsh logs 3f2a --task extract --follow`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			streamGC()
 			return printLogs(cmd, args[0], &f)
 		},
 	}
