@@ -80,7 +80,7 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[string]*run // by run ID
 	done    chan struct{}
-	lease   time.Duration
+	lease   *server.Lease
 }
 
 // run is one claimed run and its Job.
@@ -119,7 +119,7 @@ func New(cfg Config) (*Worker, error) {
 	rand.Read(b[:])
 	w := &Worker{cfg: cfg, ns: cfg.Template.Namespace,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots},
-		running: map[string]*run{}, done: make(chan struct{}, 1), lease: 30 * time.Second}
+		running: map[string]*run{}, done: make(chan struct{}, 1), lease: server.NewLease(30 * time.Second)}
 	return w, nil
 }
 
@@ -213,11 +213,7 @@ func (w *Worker) claimLoop(ctx context.Context) {
 		}
 		fails = 0
 		for _, cl := range runs {
-			if cl.LeaseMS > 0 {
-				w.mu.Lock()
-				w.lease = time.Duration(cl.LeaseMS) * time.Millisecond
-				w.mu.Unlock()
-			}
+			w.lease.Claimed(cl)
 			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
@@ -513,19 +509,14 @@ func (w *Worker) crash(id, msg string) {
 // apart; a run cancelled on the server has its Job deleted, a run the
 // server no longer gives this worker too.
 func (w *Worker) heartbeats(ctx context.Context) {
-	for {
+	for w.lease.WaitHeartbeat(ctx) {
 		w.mu.Lock()
-		every := w.lease / 3
 		ids := make([]string, 0, len(w.running))
 		for id := range w.running {
 			ids = append(ids, id)
 		}
 		w.mu.Unlock()
 		sort.Strings(ids)
-		sleepCtx(ctx, every)
-		if ctx.Err() != nil {
-			return
-		}
 		var reply server.HeartbeatReply
 		if err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/heartbeat",
 			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {

@@ -70,7 +70,7 @@ type worker struct {
 	mu      sync.Mutex
 	running map[string]*childRun
 	done    chan struct{} // a child ended
-	lease   time.Duration
+	lease   *server.Lease
 }
 
 type childRun struct {
@@ -106,7 +106,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	w := &worker{c: c, f: f, cache: bundle.Cache{Dir: f.bundles}, log: cmd.ErrOrStderr(), exe: exe,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-%d-%s", f.name, os.Getpid(), runtime.NewRunID()[:6]), Name: f.name, Slots: f.slots},
-		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: 30 * time.Second}
+		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: server.NewLease(30 * time.Second)}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", w.info.ID, f.pool, f.slots, c.Base)
@@ -147,11 +147,7 @@ func (w *worker) claimLoop(ctx context.Context) {
 		}
 		fails = 0
 		for _, cl := range runs {
-			if cl.LeaseMS > 0 {
-				w.mu.Lock()
-				w.lease = time.Duration(cl.LeaseMS) * time.Millisecond
-				w.mu.Unlock()
-			}
+			w.lease.Claimed(cl)
 			w.start(ctx, cl)
 		}
 	}
@@ -270,15 +266,10 @@ func (w *worker) crash(id, msg string) {
 // apart, and act on what the server says: cancel (SIGINT, then kill
 // after the grace) or gone (kill now).
 func (w *worker) heartbeats(ctx context.Context) {
-	for {
+	for w.lease.WaitHeartbeat(ctx) {
 		w.mu.Lock()
-		every := w.lease / 3
 		ids := sortedKeys(w.running)
 		w.mu.Unlock()
-		sleepCtx(ctx, every)
-		if ctx.Err() != nil {
-			return
-		}
 		var reply server.HeartbeatReply
 		if err := w.c.Do(ctx, "POST", "/pools/"+server.PathEscape(w.f.pool)+"/heartbeat",
 			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {
