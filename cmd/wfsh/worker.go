@@ -64,8 +64,11 @@ type worker struct {
 	f     *workerFlags
 	info  server.WorkerInfo
 	cache bundle.Cache
-	log   io.Writer
-	exe   string
+	// work holds each run's copy of its bundle (work/RUN), removed when
+	// the run's process ends and, whole, when the worker does.
+	work string
+	log  io.Writer
+	exe  string
 
 	mu      sync.Mutex
 	running map[string]*childRun
@@ -107,6 +110,10 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	w := &worker{c: c, f: f, cache: bundle.Cache{Dir: f.bundles}, log: cmd.ErrOrStderr(), exe: exe,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-%d-%s", f.name, os.Getpid(), runtime.NewRunID()[:6]), Name: f.name, Slots: f.slots},
 		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: server.NewLease(30 * time.Second)}
+	if w.work, err = os.MkdirTemp("", "wfsh-worker-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(w.work)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", w.info.ID, f.pool, f.slots, c.Base)
@@ -168,12 +175,20 @@ func (w *worker) count() int {
 	return len(w.running)
 }
 
-// start runs a claimed run in a child process.
+// start runs a claimed run in a child process, in a copy of its bundle's
+// tree of its own (as a Prefect worker clones a run's code into a
+// temporary directory): files a run writes beside its flow are seen by no
+// other run, and the cache stays as it was unpacked.
 func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	id := cl.Run.ID
-	dir, err := w.bundle(ctx, cl.Bundle, id)
-	if err != nil {
+	if _, err := w.bundle(ctx, cl.Bundle, id); err != nil {
 		w.crash(id, fmt.Sprintf("the worker could not get the run's bundle: %v", err))
+		return
+	}
+	dir := filepath.Join(w.work, id)
+	os.RemoveAll(dir) // an earlier attempt of the run on this worker
+	if err := w.cache.Checkout(cl.Bundle, dir); err != nil {
+		w.crash(id, fmt.Sprintf("the worker could not copy the run's bundle: %v", err))
 		return
 	}
 	args := []string{"run", filepath.Join(dir, cl.File), "--server-run", id}
@@ -194,6 +209,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		w.crash(id, fmt.Sprintf("the worker could not start the run's process: %v", err))
 		return
 	}
@@ -205,6 +221,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	go func() {
 		err := cmd.Wait()
 		out.flush()
+		os.RemoveAll(dir)
 		close(ch.exited)
 		w.mu.Lock()
 		delete(w.running, id)
