@@ -37,6 +37,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 )
 
@@ -90,6 +91,8 @@ type run struct {
 	changed         chan struct{} // an informer saw its Job or a pod change
 	cancel          chan struct{} // closed when the server cancels it
 	cancelOnce      sync.Once
+	gone            chan struct{} // closed when the server no longer gives it this worker
+	goneOnce        sync.Once
 	created         time.Time
 	seenJob         bool
 	pendingSince    map[string]time.Time // reason -> first seen
@@ -214,7 +217,7 @@ func (w *Worker) claimLoop(ctx context.Context) {
 		fails = 0
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
-			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}),
+			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
 			r.secret = r.job
@@ -287,6 +290,15 @@ func (w *Worker) follow(r *run) {
 		case <-tick.C: // the start timeout
 		case <-r.cancel:
 			w.logf("run %s: cancelled on the server; deleting job %s/%s", r.id, w.ns, r.job)
+			w.deleteJob(ctx, r)
+			w.waitGone(ctx, r)
+			return
+		case <-r.gone:
+			if why, keep := w.leaveJob(ctx, r.id); keep {
+				w.logf("run %s: %s; leaving job %s/%s to it", r.id, why, w.ns, r.job)
+				return
+			}
+			w.logf("run %s: the server no longer gives it this worker; deleting job %s/%s", r.id, w.ns, r.job)
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
 			return
@@ -503,6 +515,26 @@ func (w *Worker) ended(ctx context.Context, id string) bool {
 	return d.Run.State.Finished()
 }
 
+// leaveJob says whether the Job of a run the server no longer gives this
+// worker is to be left alone, and why: its pod wrote the run's end
+// (Success or Failed: the Job ends by itself and keeps its pod's log
+// until its TTL), or another worker holds the run now and follows the
+// same Job. Otherwise (crashed, reaped, cancelled by the server, gone)
+// the Job is deleted.
+func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
+	var d server.RunDetail
+	if err := w.cfg.API.Do(ctx, "GET", "/runs/"+id, nil, &d); err != nil {
+		return "", false
+	}
+	switch st := d.Run.State; {
+	case st == runtime.Success || st == runtime.Failed:
+		return "ended " + st.String(), true
+	case !st.Finished() && d.Run.Server != nil && d.Run.Server.Worker != "" && d.Run.Server.Worker != w.info.ID:
+		return "held by worker " + d.Run.Server.Worker + " now", true
+	}
+	return "", false
+}
+
 // crash tells the server a run ended without its final state; the
 // server leaves a run that did end as it is.
 func (w *Worker) crash(id, msg string) {
@@ -530,14 +562,18 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			w.logf("heartbeat: %v", err)
 			continue
 		}
-		for _, id := range append(reply.Cancel, reply.Gone...) {
-			w.mu.Lock()
-			r := w.running[id]
-			w.mu.Unlock()
-			if r != nil {
+		w.mu.Lock()
+		for _, id := range reply.Cancel {
+			if r := w.running[id]; r != nil {
 				r.cancelOnce.Do(func() { close(r.cancel) })
 			}
 		}
+		for _, id := range reply.Gone {
+			if r := w.running[id]; r != nil {
+				r.goneOnce.Do(func() { close(r.gone) })
+			}
+		}
+		w.mu.Unlock()
 	}
 }
 
