@@ -25,6 +25,7 @@ type serveFlags struct {
 	logLevel    string
 	concurrency int
 	store       storeFlag
+	tui         bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -60,6 +61,7 @@ store fails.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "task bodies of one run at once (default: as wfsh run)")
+	fl.BoolVar(&f.tui, "tui", false, "show the upcoming times and the runs in progress live in the terminal (docs/schedules.md); log lines when stdout is not a terminal")
 	f.store.register(fl)
 	return cmd
 }
@@ -78,6 +80,9 @@ type serveLoop struct {
 	now   func() time.Time
 	// maxSleep bounds each sleep (0: maxSleep).
 	maxSleep time.Duration
+	// view, with --tui, shows the runs and the scheduler's lines in
+	// place of log lines.
+	view *serveView
 
 	wg sync.WaitGroup // the scheduling loops and the runs
 }
@@ -147,13 +152,25 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	tty, err := serveTTY(cmd, f)
+	if err != nil {
+		return err
+	}
+	sv := &serveLoop{r: r, st: st, out: out, level: level, now: time.Now}
+	if tty != nil {
+		sv.view = newServeView(tty, jobs, r)
+	}
 	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		sv.view.kill()
 		r.Close()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	sv := &serveLoop{r: r, st: st, out: out, level: level, now: time.Now}
+	if sv.view != nil {
+		out.Flush() // what the flows printed while loading, before the screen changes
+		ctx = sv.view.start(ctx)
+	}
 	for _, j := range jobs {
 		sv.logf(runtime.Info, "Flow '%s' (%s): %s, catchup=%s overlap=%s late_after=%s", j.fl.Flow.Name(), j.fl.Path,
 			j.s, j.policy.Catchup, j.policy.Overlap, j.policy.LateAfter)
@@ -172,6 +189,9 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	}
 	<-ended
 	sv.wg.Wait()
+	if err := sv.view.stop(out, cmd.ErrOrStderr(), ctx.Err() != nil); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return &exitError{code: exitInterrupted}
 	}
@@ -216,6 +236,10 @@ func scheduledFlows(r *runner.Runner, path string, out io.Writer) ([]*scheduled,
 // run's.
 func (sv *serveLoop) logf(level runtime.Level, format string, args ...any) {
 	if level < sv.level {
+		return
+	}
+	if sv.view != nil {
+		sv.view.line(fmt.Sprintf("[%s] %s | %s", sv.now().Format("15:04:05"), level, fmt.Sprintf(format, args...)))
 		return
 	}
 	fmt.Fprintf(sv.out, "[%s] %s - wfsh.Scheduler | %s\n", sv.now().Format("2006-01-02 15:04:05-0700"), level, fmt.Sprintf(format, args...))
@@ -367,6 +391,11 @@ func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key str
 		late = fmt.Sprintf(": Late, %s after its time (late_after=%s)", sv.now().Sub(t).Round(time.Millisecond), j.policy.LateAfter)
 	}
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s (schedule %s)%s", flow, runner.ShortID(run.ID), at, j.s.ID(), late)
-	res := run.Execute(ctx, &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()})
+	var sink runtime.Sink = &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()}
+	if sv.view != nil {
+		sink = sv.view.run(run, flow, req.Scheduled)
+	}
+	res := run.Execute(ctx, sink)
+	sv.view.ended(sink, res.State)
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s ended %s", flow, runner.ShortID(run.ID), at, res.State)
 }
