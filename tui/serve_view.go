@@ -16,9 +16,19 @@ const (
 	whenW  = 27 // "Mon 2006-01-02 15:04:05 MST"
 	inW    = 10
 	flowW  = 20
-	schedW = 36
 	runW   = 8
+	thenW  = 20 // the THEN column, at least, when the width allows
 )
+
+// schedW is the width of the SCHEDULE column: its longest entry, within
+// what the width leaves.
+func (a *ServeApp) schedW() int {
+	w := len("SCHEDULE")
+	for i := range a.upcoming {
+		w = max(w, width(a.upcoming[i].Schedule))
+	}
+	return max(min(w, a.width-(1+whenW+1+inW+1+flowW+1)-thenW), len("SCHEDULE"))
+}
 
 // schedLines is how many of the scheduler's lines show.
 const schedLines = 2
@@ -68,11 +78,12 @@ func (a *ServeApp) render() string {
 	l := a.layout()
 	now := a.now()
 	add(a.title(now))
+	sw := a.schedW()
 	add(a.st.faint.Styled(" " + fit("NEXT", whenW) + " " + fit("IN", inW) + " " + fit("FLOW", flowW) + " " +
-		fit("SCHEDULE", schedW) + " THEN"))
+		fit("SCHEDULE", sw) + " THEN"))
 	for i := range l.upcoming {
 		if i < len(a.upcoming) {
-			add(a.upcomingRow(&a.upcoming[i], now))
+			add(a.upcomingRow(&a.upcoming[i], now, sw))
 		} else if i == 0 {
 			add(a.st.faint.Styled("  no scheduled time to come"))
 		}
@@ -121,7 +132,7 @@ func (a *ServeApp) title(now time.Time) string {
 	return " " + strings.Join(parts, " · ")
 }
 
-func (a *ServeApp) upcomingRow(u *Upcoming, now time.Time) string {
+func (a *ServeApp) upcomingRow(u *Upcoming, now time.Time, sw int) string {
 	next, in, then := "ended", "", ""
 	if len(u.Times) > 0 {
 		next = u.Times[0].Format("Mon 2006-01-02 15:04:05 MST")
@@ -133,7 +144,7 @@ func (a *ServeApp) upcomingRow(u *Upcoming, now time.Time) string {
 		then = strings.Join(later, ", ")
 	}
 	return " " + fit(next, whenW) + " " + fit(in, inW) + " " + fit(runtime.Printable(u.Flow), flowW) + " " +
-		fit(runtime.Printable(u.Schedule), schedW) + " " + a.st.faint.Styled(then)
+		fit(runtime.Printable(u.Schedule), sw) + " " + a.st.faint.Styled(then)
 }
 
 // shortTime is t as briefly as it reads after prev: the time of day on
