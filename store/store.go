@@ -171,7 +171,10 @@ func (s *Store) markCrashed(ctx context.Context, now time.Time) error {
 	if s.pg {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL`)
+	// A queued run has not started: the next scheduler of its flow runs
+	// it (AdoptQueued).
+	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL
+		AND NOT (`+queuedRuns+`)`)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,12 +105,14 @@ type flowRuns struct {
 	waiting []waitingRun                  // oldest first
 }
 
-// waitingRun is a scheduled time left waiting by overlap=queue or
-// cancel_other.
+// waitingRun is a scheduled time that runs now, or one left waiting by
+// overlap=queue or cancel_other: queued, with its row in the store (id),
+// so that it runs once even if this process dies before it starts.
 type waitingRun struct {
 	j   *scheduled
 	t   time.Time
 	key string
+	id  string // the queued run's id; "" for a run not queued
 }
 
 func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
@@ -189,6 +192,9 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	}
 	<-ended
 	sv.wg.Wait()
+	if n := sv.stillQueued(jobs); n > 0 {
+		sv.logf(runtime.Info, "%d queued run(s) stay queued in the run store: the next wfsh serve of their flow runs them", n)
+	}
 	if err := sv.view.stop(out, cmd.ErrOrStderr(), ctx.Err() != nil); err != nil {
 		return err
 	}
@@ -261,6 +267,7 @@ func (sv *serveLoop) loop(ctx context.Context, j *scheduled) {
 	if last.IsZero() {
 		last = sv.now() // a new schedule starts now: nothing was missed
 	}
+	sv.adopt(ctx, j)
 	for ctx.Err() == nil {
 		now := sv.now()
 		due := j.policy.DueTimes(s, last, now)
@@ -303,7 +310,7 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 	action := j.policy.Decide(len(fr.running) + len(fr.waiting))
 	switch action {
 	case schedule.ActionStart:
-		sv.launch(ctx, waitingRun{j, t, key})
+		sv.launch(ctx, waitingRun{j: j, t: t, key: key})
 	case schedule.ActionCancelStart:
 		for k, cancel := range fr.running {
 			sv.logf(runtime.Info, "Flow '%s': cancelling the run for %s: the run for %s replaces it (overlap=cancel_other)",
@@ -312,8 +319,7 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 		}
 		fallthrough
 	case schedule.ActionWait:
-		sv.logf(runtime.Info, "Flow '%s': the run for %s waits for the running one to end (overlap=%s)", flow, at, j.policy.Overlap)
-		fr.waiting = append(fr.waiting, waitingRun{j, t, key})
+		sv.queue(j, t, key)
 	}
 	fr.mu.Unlock()
 	if action != schedule.ActionSkip {
@@ -331,6 +337,66 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 	}
 }
 
+// queue records the run of j at t as queued and leaves it waiting for
+// the flow's running runs to end; the caller holds the flow's lock.
+func (sv *serveLoop) queue(j *scheduled, t time.Time, key string) {
+	flow, at := j.fl.Flow.Name(), t.UTC().Format(time.RFC3339Nano)
+	msg := fmt.Sprintf("queued: waiting for the running run of the flow to end (overlap=%s)", j.policy.Overlap)
+	id, err := sv.r.RecordQueued(j.fl, sv.request(j, t, key), msg)
+	switch {
+	case errors.Is(err, store.ErrKeyTaken):
+		sv.logf(runtime.Info, "Flow '%s': the run for %s was made by another scheduler", flow, at)
+	case err != nil:
+		sv.logf(runtime.Error, "Flow '%s': queueing the run for %s: %v", flow, at, err)
+	default:
+		sv.logf(runtime.Info, "Flow '%s': run %s for %s waits for the running one to end (overlap=%s)",
+			flow, runner.ShortID(id), at, j.policy.Overlap)
+		j.flow.waiting = append(j.flow.waiting, waitingRun{j, t, key, id})
+	}
+}
+
+// adopt takes over the runs of j's schedule that a wfsh serve now gone
+// had queued, and starts the oldest when no run of the flow runs.
+func (sv *serveLoop) adopt(ctx context.Context, j *scheduled) {
+	flow := j.fl.Flow.Name()
+	qs, err := sv.st.AdoptQueued(ctx, flow, j.s.ID())
+	if err != nil && ctx.Err() == nil {
+		sv.logf(runtime.Error, "Flow '%s': schedule %s: reading its queued runs: %v", flow, j.s.ID(), err)
+	}
+	if len(qs) == 0 {
+		return
+	}
+	fr := j.flow
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	for _, q := range qs {
+		sv.logf(runtime.Info, "Flow '%s': run %s for %s was queued by a wfsh serve that has stopped: it runs in its turn",
+			flow, runner.ShortID(q.ID), q.At.UTC().Format(time.RFC3339Nano))
+		fr.waiting = append(fr.waiting, waitingRun{j, q.At.In(j.s.Location()), q.Key, q.ID})
+	}
+	slices.SortStableFunc(fr.waiting, func(a, b waitingRun) int { return a.t.Compare(b.t) })
+	if len(fr.running) == 0 && ctx.Err() == nil {
+		next := fr.waiting[0]
+		fr.waiting = fr.waiting[1:]
+		sv.launch(ctx, next)
+	}
+}
+
+// stillQueued is how many runs were left queued when serving stopped.
+func (sv *serveLoop) stillQueued(jobs []*scheduled) int {
+	n := 0
+	seen := map[*flowRuns]bool{}
+	for _, j := range jobs {
+		if fr := j.flow; !seen[fr] {
+			seen[fr] = true
+			fr.mu.Lock()
+			n += len(fr.waiting)
+			fr.mu.Unlock()
+		}
+	}
+	return n
+}
+
 // launch starts w's run; the caller holds the flow's lock.
 func (sv *serveLoop) launch(ctx context.Context, w waitingRun) {
 	rctx, cancel := context.WithCancel(ctx)
@@ -338,7 +404,7 @@ func (sv *serveLoop) launch(ctx context.Context, w waitingRun) {
 	sv.wg.Go(func() {
 		defer sv.ended(ctx, w)
 		defer cancel()
-		sv.run(rctx, w.j, w.t, w.key)
+		sv.run(rctx, w)
 	})
 }
 
@@ -372,10 +438,12 @@ func (sv *serveLoop) request(j *scheduled, t time.Time, key string) runner.Reque
 		At: t.In(j.s.Location()), ScheduleID: j.s.ID(), Key: key, Late: j.policy.Late(t, sv.now())}}
 }
 
-// run makes and runs the run of j at t; cancelling ctx cancels it.
-func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key string) {
+// run makes and runs the run of w; cancelling ctx cancels it.
+func (sv *serveLoop) run(ctx context.Context, w waitingRun) {
+	j, t := w.j, w.t
 	flow := j.fl.Flow.Name()
-	req := sv.request(j, t, key)
+	req := sv.request(j, t, w.key)
+	req.RunID, req.Queued = w.id, w.id != ""
 	at := t.UTC().Format(time.RFC3339Nano)
 	run, err := sv.r.Prepare(ctx, j.fl, req)
 	switch {
