@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,6 +88,37 @@ type serveLoop struct {
 	view *serveView
 
 	wg sync.WaitGroup // the scheduling loops and the runs
+
+	active  atomic.Int64 // runs in progress
+	relMu   sync.Mutex
+	release *time.Timer // gives memory back once idle
+}
+
+// releaseAfter is how long serve waits, once no run is in progress, to
+// give the memory of the last burst of runs back to the system.
+const releaseAfter = 5 * time.Second
+
+// started counts a run in progress.
+func (sv *serveLoop) started() { sv.active.Add(1) }
+
+// stopped counts a run that ended; the last of a burst arms the release
+// of memory, which a run starting meanwhile does not stop but makes a
+// no-op: the memory of a burst of a thousand runs is garbage once it has
+// ended, and Go would keep it from the system until long after.
+func (sv *serveLoop) stopped() {
+	if sv.active.Add(-1) > 0 {
+		return
+	}
+	sv.relMu.Lock()
+	defer sv.relMu.Unlock()
+	if sv.release != nil {
+		sv.release.Stop()
+	}
+	sv.release = time.AfterFunc(releaseAfter, func() {
+		if sv.active.Load() == 0 {
+			debug.FreeOSMemory()
+		}
+	})
 }
 
 // scheduled is one schedule of one flow.
@@ -127,6 +160,10 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// A long-lived process whose live heap is small and whose garbage
+	// comes in bursts of runs: collect as GOGC=100 (as wfsh logs does),
+	// not 400.
+	streamGC()
 	rst, err := runner.OpenStore(path, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -401,7 +438,9 @@ func (sv *serveLoop) stillQueued(jobs []*scheduled) int {
 func (sv *serveLoop) launch(ctx context.Context, w waitingRun) {
 	rctx, cancel := context.WithCancel(ctx)
 	w.j.flow.running[w.key] = cancel
+	sv.started()
 	sv.wg.Go(func() {
+		defer sv.stopped()
 		defer sv.ended(ctx, w)
 		defer cancel()
 		sv.run(rctx, w)
