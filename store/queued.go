@@ -52,6 +52,17 @@ func (s *Store) StartQueued(ri RunInfo) error {
 	return nil
 }
 
+// EndQueued ends the queued run id of this process that cannot start
+// (its flow no longer builds): it is recorded in state st with msg, so
+// that no later scheduler takes it over again.
+func (s *Store) EndQueued(id string, st runtime.State, msg string) error {
+	return retryBusy(func() error {
+		_, err := s.db.Exec(`UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ? AND pid = ? AND `+queuedRuns,
+			st.String(), msg, time.Now().UnixNano(), id, os.Getpid())
+		return err
+	})
+}
+
 // QueuedRun is a queued run taken over by AdoptQueued.
 type QueuedRun struct {
 	ID string

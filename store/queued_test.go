@@ -76,4 +76,20 @@ func TestQueuedRun(t *testing.T) {
 	if err := s2.StartQueued(ri); !errors.Is(err, ErrKeyTaken) {
 		t.Fatalf("started twice: %v, want ErrKeyTaken", err)
 	}
+
+	// A queued run that cannot start ends Failed, and is not taken over.
+	q3 := scheduledInfo("q3", at.Add(time.Minute))
+	if err := s2.QueueRun(q3, "queued"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.EndQueued("q3", runtime.Failed, "flow.star:3:1: does not build"); err != nil {
+		t.Fatal(err)
+	}
+	r, err = s2.GetRun(ctx, "q3")
+	if err != nil || r.State != runtime.Failed || r.Message != "flow.star:3:1: does not build" || r.FinishedAt.IsZero() {
+		t.Fatalf("queued run ended: %+v, %v; want Failed with its message", r, err)
+	}
+	if err := s2.StartQueued(q3); !errors.Is(err, ErrKeyTaken) {
+		t.Fatalf("started an ended queued run: %v, want ErrKeyTaken", err)
+	}
 }

@@ -491,6 +491,11 @@ func (sv *serveLoop) run(ctx context.Context, w waitingRun) {
 		return
 	case err != nil:
 		sv.logf(runtime.Error, "Flow '%s': the run for %s: %v", flow, at, err)
+		if w.id != "" {
+			if err := sv.st.EndQueued(w.id, runtime.Failed, err.Error()); err != nil {
+				sv.logf(runtime.Error, "Flow '%s': recording the queued run for %s Failed: %v", flow, at, err)
+			}
+		}
 		return
 	}
 	late := ""
