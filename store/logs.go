@@ -26,7 +26,13 @@ import (
 // compressor deflates the log entries of a batch; the writer goroutine
 // keeps one and reuses it (a flate.Writer costs about 1 MB to make).
 type compressor struct {
-	out bytes.Buffer
+	out []byte
+}
+
+// deflater is a DEFLATE writer with its output buffer.
+type deflater struct {
+	w   *flate.Writer
+	buf bytes.Buffer
 }
 
 // deflaters are the DEFLATE writers of every compressor: one writer holds
@@ -34,20 +40,21 @@ type compressor struct {
 // BestSpeed: log lines compress well even so (a tenth of their size, or
 // less), at a fraction of the CPU of the default level.
 var deflaters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(io.Discard, flate.BestSpeed)
-	return w
+	d := &deflater{}
+	d.w, _ = flate.NewWriter(&d.buf, flate.BestSpeed)
+	return d
 }}
 
 // compress returns the DEFLATE of b, valid until the next call.
 func (c *compressor) compress(b []byte) []byte {
-	c.out.Reset()
-	w := deflaters.Get().(*flate.Writer)
-	w.Reset(&c.out)
-	w.Write(b)
-	w.Close()
-	w.Reset(io.Discard) // keep no reference to c.out in the pool
-	deflaters.Put(w)
-	return c.out.Bytes()
+	d := deflaters.Get().(*deflater)
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.w.Write(b)
+	d.w.Close()
+	c.out = append(c.out[:0], d.buf.Bytes()...)
+	deflaters.Put(d)
+	return c.out
 }
 
 // inflater reads compressed log entries, reusing its buffers.
