@@ -84,9 +84,12 @@ func (s *Store) writeTurn(batch []*groupWrite) error {
 		return err
 	}
 	defer tx.Rollback()
+	alone := len(batch) == 1 // its failure undoes only its own transaction
 	for _, w := range batch {
-		if w.one {
-			w.err = w.f(tx)
+		if w.one || alone {
+			if w.err = w.f(tx); w.err != nil && alone {
+				return nil // rolled back: its error goes to its caller
+			}
 			continue
 		}
 		if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
