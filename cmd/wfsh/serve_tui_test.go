@@ -54,8 +54,11 @@ func TestServeTUIInTerminal(t *testing.T) {
 	pid := waitPid(t, filepath.Join(dir, "wfsh.pid"))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 
-	s := x.waitScreen("two runs in progress", func(s string) bool { return len(runRows.FindAllString(s, -1)) >= 2 })
-	for _, want := range []string{"wfsh serve · 2 schedules", `interval("1s"`, `cron("0 9 * * *"`, " JST ", "Nap", "napping"} {
+	// The selected run's pane shows what its shell task printed.
+	s := x.waitScreen("two runs in progress", func(s string) bool {
+		return len(runRows.FindAllString(s, -1)) >= 2 && strings.Contains(s, "napping")
+	})
+	for _, want := range []string{"wfsh serve · 2 schedules", `interval("1s"`, `cron("0 9 * * *"`, " JST ", "Nap"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, s)
 		}
