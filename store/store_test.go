@@ -450,7 +450,7 @@ func TestEmitBackpressure(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	r.q.mu.Lock()
-	queued := len(r.q.full)*blockSize + len(r.q.cur)
+	queued := r.q.queued + len(r.q.cur)
 	r.q.mu.Unlock()
 	if limit := (maxBlocks + 1) * blockSize; queued > limit {
 		t.Errorf("%d events queued, want at most %d", queued, limit)
