@@ -13,11 +13,11 @@ import (
 
 // Column widths of the serve view's lists.
 const (
-	whenW  = 27 // "Mon 2006-01-02 15:04:05 MST"
-	inW    = 10
-	flowW  = 20
-	runW   = 8
-	thenW  = 20 // the THEN column, at least, when the width allows
+	whenW = 27 // "Mon 2006-01-02 15:04:05 MST"
+	inW   = 10
+	flowW = 20
+	runW  = 8
+	thenW = 20 // the THEN column, at least, when the width allows
 )
 
 // schedW is the width of the SCHEDULE column: its longest entry, within
