@@ -83,7 +83,7 @@ type hooks struct {
 // still be opening: events wait in memory meanwhile; only resume and the
 // cache wait for it.
 func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID string,
-	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed, sched *store.Scheduled) (hooks, error) {
+	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed, sched *store.Scheduled, queued bool) (hooks, error) {
 	if s == nil {
 		if sched != nil {
 			return hooks{}, fmt.Errorf("a scheduled run needs the run store: its key is kept there")
@@ -100,7 +100,11 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 		if err != nil {
 			return hooks{}, err
 		}
-		if err := st.ClaimRun(info); err != nil {
+		claim := st.ClaimRun
+		if queued {
+			claim = st.StartQueued
+		}
+		if err := claim(info); err != nil {
 			return hooks{}, err
 		}
 		info.Claimed = true
@@ -167,8 +171,23 @@ func runInfo(path, flow, runID string, params map[string]json.RawMessage, ctxKV 
 // overlap policy skipped it) with msg, taking its key as Prepare would:
 // an error wrapping store.ErrKeyTaken when another run has it.
 func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error) {
+	return r.recordScheduled(f, req, func(st *store.Store, ri store.RunInfo) error { return st.RecordSkipped(ri, msg) })
+}
+
+// RecordQueued records a scheduled run of f that waits for the flow's
+// running runs to end (overlap=queue, cancel_other), with msg, taking its
+// key as Prepare would. Prepare with Queued set and RunID the returned id
+// starts it; a later wfsh serve starts it if this one dies first
+// (store.AdoptQueued).
+func (r *Runner) RecordQueued(f *Flow, req Request, msg string) (string, error) {
+	return r.recordScheduled(f, req, func(st *store.Store, ri store.RunInfo) error { return st.QueueRun(ri, msg) })
+}
+
+// recordScheduled records a scheduled run of f that does not start now
+// with record, and returns its id.
+func (r *Runner) recordScheduled(f *Flow, req Request, record func(*store.Store, store.RunInfo) error) (string, error) {
 	if req.Scheduled == nil {
-		return "", fmt.Errorf("only a scheduled run is skipped")
+		return "", fmt.Errorf("only a scheduled run is recorded before it runs")
 	}
 	if r.opt.Store == nil {
 		return "", fmt.Errorf("a scheduled run needs the run store: its key is kept there")
@@ -188,5 +207,5 @@ func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return id, st.RecordSkipped(info, msg)
+	return id, record(st, info)
 }

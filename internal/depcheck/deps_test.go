@@ -79,6 +79,7 @@ var rules = map[string]rule{
 	"internal/depcheck":          {},
 	"scripts/benchrun":           {},
 	"scripts/logbench":           {},
+	"scripts/servebench":         {},
 	"scripts/image":              {},
 	"internal/leaks":             {},
 }
