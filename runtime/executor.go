@@ -145,6 +145,7 @@ func Run(ctx context.Context, g *Graph, opt Options) *Result {
 	if x.wait() {
 		wg.Wait()
 	}
+	x.hooks.Wait()
 	res := x.result()
 	x.flowHooks(res)
 	x.emit(Event{Kind: FlowFinished, Node: NoNode, MapIndex: -1, State: res.State, Msg: res.Msg})
@@ -529,10 +530,16 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 		x.finish(r, st, msg, nil)
 		return
 	}
-	d := r.node.RetryDelay
-	retryMsg := fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, d)
+	retryMsg := fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, r.node.RetryDelay)
 	x.emitState(r, Retrying, retryMsg, nil)
-	x.fireHooks(r, Retrying, retryMsg, nil)
+	if !x.hooksThen(r, Retrying, retryMsg, nil, x.retry) {
+		x.retry(r)
+	}
+}
+
+// retry runs r again after its retry delay.
+func (x *executor) retry(r *run) {
+	d := r.node.RetryDelay
 	if d <= 0 {
 		x.enqueue(r)
 		return
@@ -549,11 +556,18 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 	})
 }
 
-// finish records a run's final state and unblocks what waits for it.
+// finish records a run's final state and, once its hooks have returned,
+// unblocks what waits for it.
 func (x *executor) finish(r *run, st State, msg string, v Value) {
 	r.state, r.msg, r.value = st, msg, v
 	x.emitState(r, st, msg, v)
-	x.fireHooks(r, st, msg, v)
+	if !x.hooksThen(r, st, msg, v, x.release) {
+		x.release(r)
+	}
+}
+
+// release counts r as final and unblocks what waits for it.
+func (x *executor) release(r *run) {
 	if r.parent != nil {
 		r.parent.left--
 		if r.parent.left == 0 {

@@ -62,21 +62,31 @@ type HookCall struct {
 // DefaultHookTimeout bounds each hook call when Options.HookTimeout is 0.
 const DefaultHookTimeout = time.Minute
 
-// fireHooks starts, beside the run, the hooks of r's node that st calls.
-// A mapped task's own run calls none: each of its children does. It holds
-// sched, and only reads r.
-func (x *executor) fireHooks(r *run, st State, msg string, v Value) {
+// hooksThen starts the hooks of r's node that st calls, beside the run,
+// and reports whether it did: then, once they have returned, it calls
+// then(r) under sched, so that what follows the state (the next attempt,
+// the runs waiting for r) follows its hooks too. A mapped task's own run
+// calls no hooks: each of its children does. It holds sched.
+func (x *executor) hooksThen(r *run, st State, msg string, v Value, then func(*run)) bool {
 	if len(r.node.Hooks) == 0 || r.children != nil || !hooksFire(r.node.Hooks, st) {
-		return
+		return false
 	}
 	hc := &HookCall{Call: x.newCall(r), State: st, Msg: msg, Result: v}
 	x.hooks.Add(1)
 	go func() {
 		defer x.hooks.Done()
 		x.hookSlots <- struct{}{}
-		defer func() { <-x.hookSlots }()
 		x.runHooks(r.node.Hooks, hc)
+		<-x.hookSlots
+		x.sched.Lock()
+		defer x.sched.Unlock()
+		if x.closing { // abandoned: the run is over
+			return
+		}
+		then(r)
+		x.settle()
 	}()
+	return true
 }
 
 func hooksFire(hooks []Hook, st State) bool {
@@ -117,10 +127,8 @@ func (x *executor) callHook(h Hook, hc *HookCall) {
 	}
 }
 
-// flowHooks calls the flow's hooks for its final state, once every task
-// run's hooks have returned.
+// flowHooks calls the flow's hooks for its final state.
 func (x *executor) flowHooks(res *Result) {
-	x.hooks.Wait()
 	if len(x.g.Hooks) == 0 {
 		return
 	}

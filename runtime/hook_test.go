@@ -138,28 +138,47 @@ func TestFailingHookChangesNothing(t *testing.T) {
 	}
 }
 
-func TestHooksLogAndFlowHookLast(t *testing.T) {
+// TestHooksOrder: what follows a state follows its hooks: the runs
+// waiting for a task run start after its hooks have returned, a retry
+// after its on_retry hooks, the flow's hooks after every task's.
+func TestHooksOrder(t *testing.T) {
 	b := newBuilder()
-	a := b.task("a", constant(1))
 	var order []string
 	var mu sync.Mutex
-	note := func(s string) runtime.Hook {
-		return runtime.Hook{On: runtime.OnSuccess, Name: s, Fn: func(_ context.Context, h *runtime.HookCall) error {
-			time.Sleep(20 * time.Millisecond) // a slow task hook still runs before the flow's
-			mu.Lock()
-			order = append(order, s)
-			mu.Unlock()
+	record := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	attempts := 0
+	a := b.task("a", func([]any) (any, error) {
+		attempts++
+		record(fmt.Sprint("a attempt ", attempts))
+		if attempts == 1 {
+			return nil, errors.New("once")
+		}
+		return 1, nil
+	})
+	a.Retries = 1
+	down := b.task("down", func([]any) (any, error) { record("down"); return 2, nil }, a.ID)
+	note := func(on runtime.HookOn, s string) runtime.Hook {
+		return runtime.Hook{On: on, Name: s, Fn: func(_ context.Context, h *runtime.HookCall) error {
+			time.Sleep(20 * time.Millisecond) // slow hooks still come first
+			record(s)
 			h.Call.Log(runtime.Info, "said "+s)
 			return nil
 		}}
 	}
-	a.Hooks = []runtime.Hook{note("task")}
-	b.g.Hooks = []runtime.Hook{note("flow")}
-	_, rec := run(t, b.g, runtime.Options{})
-	if !slices.Equal(order, []string{"task", "flow"}) {
-		t.Errorf("order %v", order)
+	a.Hooks = []runtime.Hook{note(runtime.OnRetry, "retry"), note(runtime.OnSuccess, "task")}
+	down.Hooks = []runtime.Hook{note(runtime.OnSuccess, "down hook")}
+	b.g.Hooks = []runtime.Hook{note(runtime.OnSuccess, "flow")}
+	_, rec := run(t, b.g, runtime.Options{Concurrency: 4})
+	want := []string{"a attempt 1", "retry", "a attempt 2", "task", "down", "down hook", "flow"}
+	if !slices.Equal(order, want) {
+		t.Errorf("order %q, want %q", order, want)
 	}
-	if got := rec.Logs("a"); !slices.Equal(got, []string{"Running on_success hook task for state Success", "said task"}) {
+	if got := rec.Logs("a"); !slices.Equal(got, []string{"Running on_retry hook retry for state Retrying", "said retry",
+		"Running on_success hook task for state Success", "said task"}) {
 		t.Errorf("a's log: %q", got)
 	}
 	var flowLines []string
