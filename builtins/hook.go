@@ -36,12 +36,16 @@ func (a *hookArgs) pairs(kinds []runtime.HookOn, before ...any) []any {
 	return before
 }
 
-// decls lists the hooks in the order of their kinds, then as given.
+// hookOrder is the order in which a state's hooks are called: those of
+// its own kind before on_completion.
+var hookOrder = []runtime.HookOn{runtime.OnSuccess, runtime.OnFailure, runtime.OnRetry, runtime.OnCancellation, runtime.OnCompletion}
+
+// decls lists the hooks in hookOrder, each kind's as given.
 func (a *hookArgs) decls() []hookDecl {
 	var out []hookDecl
-	for on, l := range a {
-		for _, fn := range l {
-			out = append(out, hookDecl{on: runtime.HookOn(on), fn: fn})
+	for _, on := range hookOrder {
+		for _, fn := range a[on] {
+			out = append(out, hookDecl{on: on, fn: fn})
 		}
 	}
 	return out
