@@ -532,9 +532,11 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 	}
 	retryMsg := fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, r.node.RetryDelay)
 	x.emitState(r, Retrying, retryMsg, nil)
-	if !x.hooksThen(r, Retrying, retryMsg, nil, x.retry) {
-		x.retry(r)
+	if x.firesHooks(r, Retrying) {
+		x.hooksThen(r, Retrying, retryMsg, nil, x.retry)
+		return
 	}
+	x.retry(r)
 }
 
 // retry runs r again after its retry delay.
@@ -561,9 +563,11 @@ func (x *executor) retry(r *run) {
 func (x *executor) finish(r *run, st State, msg string, v Value) {
 	r.state, r.msg, r.value = st, msg, v
 	x.emitState(r, st, msg, v)
-	if !x.hooksThen(r, st, msg, v, x.release) {
-		x.release(r)
+	if x.firesHooks(r, st) {
+		x.hooksThen(r, st, msg, v, x.release)
+		return
 	}
+	x.release(r)
 }
 
 // release counts r as final and unblocks what waits for it.

@@ -62,15 +62,17 @@ type HookCall struct {
 // DefaultHookTimeout bounds each hook call when Options.HookTimeout is 0.
 const DefaultHookTimeout = time.Minute
 
-// hooksThen starts the hooks of r's node that st calls, beside the run,
-// and reports whether it did: then, once they have returned, it calls
-// then(r) under sched, so that what follows the state (the next attempt,
-// the runs waiting for r) follows its hooks too. A mapped task's own run
-// calls no hooks: each of its children does. It holds sched.
-func (x *executor) hooksThen(r *run, st State, msg string, v Value, then func(*run)) bool {
-	if len(r.node.Hooks) == 0 || r.children != nil || !hooksFire(r.node.Hooks, st) {
-		return false
-	}
+// firesHooks reports whether r entering st calls hooks. A mapped task's
+// own run calls none: each of its children does.
+func (x *executor) firesHooks(r *run, st State) bool {
+	return len(r.node.Hooks) > 0 && r.children == nil && hooksFire(r.node.Hooks, st)
+}
+
+// hooksThen starts the hooks of r's node that st calls, beside the run;
+// once they have returned, it calls then(r) under sched, so that what
+// follows the state (the next attempt, the runs waiting for r) follows
+// its hooks too. It holds sched.
+func (x *executor) hooksThen(r *run, st State, msg string, v Value, then func(*run)) {
 	hc := &HookCall{Call: x.newCall(r), State: st, Msg: msg, Result: v}
 	x.hooks.Add(1)
 	go func() {
@@ -86,7 +88,6 @@ func (x *executor) hooksThen(r *run, st State, msg string, v Value, then func(*r
 		then(r)
 		x.settle()
 	}()
-	return true
 }
 
 func hooksFire(hooks []Hook, st State) bool {
