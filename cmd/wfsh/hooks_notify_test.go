@@ -184,7 +184,7 @@ func TestHooksEmailAndWebhook(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("posts %q, want %q", got, want)
 	}
-	for _, line := range []string{"INFO - wfsh.t-2 | sent to 1 recipients through " + smtpSrv.Addr,
+	for _, line := range []string{"INFO - wfsh.t-2 | sent to 1 recipient(s) through " + smtpSrv.Addr,
 		"INFO - wfsh.t | Running on_success hook post for state Success"} {
 		if !strings.Contains(out, line) {
 			t.Errorf("no line %q", line)

@@ -48,7 +48,7 @@ func email(ctx context.Context, c *sdk.Call) (any, error) {
 	if err := send(ctx, c, addr, host, m); err != nil {
 		return nil, fmt.Errorf("%s: %v", addr, err)
 	}
-	c.Logf("sent to %d recipients through %s", len(m.to), addr)
+	c.Logf("sent to %d recipient(s) through %s", len(m.to), addr)
 	return nil, nil
 }
 
