@@ -221,6 +221,7 @@ func (x *executor) wait() bool {
 	}
 	x.abandon()
 	x.drain()
+	x.endWaiting()
 	x.close()
 	return false
 }
@@ -619,6 +620,25 @@ func (x *executor) abandon() {
 		}
 		if r.state == Running || r.state == Retrying {
 			x.finish(r, Cancelled, "task body ignored cancellation", nil)
+		}
+	}
+	for _, r := range x.runs {
+		walk(r)
+	}
+}
+
+// endWaiting ends as Cancelled, once the run is abandoned, the runs still
+// waiting for a task run whose hooks have not returned: nothing will
+// release them. Their hooks are not called.
+func (x *executor) endWaiting() {
+	var walk func(r *run)
+	walk = func(r *run) {
+		for _, c := range r.children {
+			walk(c)
+		}
+		if r.state == Pending {
+			r.state, r.msg = Cancelled, "flow run cancelled"
+			x.emitState(r, Cancelled, r.msg, nil)
 		}
 	}
 	for _, r := range x.runs {

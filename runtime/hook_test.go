@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/runtime/runtimetest"
 )
 
 // hookLog records every hook call as "on_kind run State".
@@ -245,5 +246,32 @@ func TestHookTimeout(t *testing.T) {
 	}
 	if logs := rec.Logs("a"); len(logs) != 2 || !strings.Contains(logs[1], "context deadline exceeded") {
 		t.Errorf("a's log %q", logs)
+	}
+}
+
+// TestAbandonedWhileHooksRun: a run cancelled while a task run's hook
+// outlasts the cancel grace ends with no run left Pending: what waited
+// for that task run ends Cancelled.
+func TestAbandonedWhileHooksRun(t *testing.T) {
+	b := newBuilder()
+	a := b.task("a", constant(1))
+	down := b.task("down", constant(2), a.ID)
+	inHook := make(chan struct{})
+	a.Hooks = []runtime.Hook{{On: runtime.OnSuccess, Name: "slow", Fn: func(ctx context.Context, _ *runtime.HookCall) error {
+		close(inHook)
+		<-ctx.Done()
+		return ctx.Err()
+	}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-inHook; cancel() }()
+	rec := &runtimetest.Recorder{}
+	res := runtime.Run(ctx, b.g, runtime.Options{RunID: "r", Sink: rec, CancelGrace: 50 * time.Millisecond, HookTimeout: 300 * time.Millisecond})
+	if res.State != runtime.Cancelled {
+		t.Errorf("flow %s", res.State)
+	}
+	wantState(t, res, a.ID, runtime.Success)
+	wantState(t, res, down.ID, runtime.Cancelled)
+	if got := rec.States("down"); !slices.Equal(got, []runtime.State{runtime.Cancelled}) {
+		t.Errorf("states of down: %v", got)
 	}
 }
