@@ -86,10 +86,15 @@ func checkHookArity(fn starlark.Callable) error {
 	}
 	positional := f.NumParams() - f.NumKwonlyParams() - boolInt(f.HasVarargs()) - boolInt(f.HasKwargs())
 	required := 0
-	for i := range f.NumParams() - boolInt(f.HasVarargs()) - boolInt(f.HasKwargs()) {
-		if f.ParamDefault(i) == nil {
-			required++
+	for i := range positional + f.NumKwonlyParams() {
+		if f.ParamDefault(i) != nil {
+			continue
 		}
+		if i >= positional { // keyword-only
+			name, _ := f.Param(i)
+			return fmt.Errorf("%s: keyword-only parameter %s needs a default; a hook is called with three positional arguments", f.Name(), name)
+		}
+		required++
 	}
 	if (positional < 3 && !f.HasVarargs()) || required > 3 {
 		return fmt.Errorf("%s takes %d parameters; a hook is called as %s(task, task_run, state) (a flow's: %s(flow, flow_run, state))",
