@@ -49,6 +49,13 @@ func (p *posts) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
+// got returns the bodies and Authorization headers received so far.
+func (p *posts) got() ([]map[string]any, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.bodies), slices.Clone(p.auth)
+}
+
 // runWfsh runs wfsh with env added to the test's and returns its exit
 // status and output.
 func runWfsh(t *testing.T, wfsh string, env []string, args ...string) (int, string) {
@@ -84,7 +91,8 @@ func TestHooksNotify(t *testing.T) {
 		t.Fatalf("exit status %d, want 1:\n%s", code, out)
 	}
 	var texts []string
-	for _, b := range p.bodies {
+	bodies, _ := p.got()
+	for _, b := range bodies {
 		texts = append(texts, b["text"].(string))
 	}
 	slices.Sort(texts)
@@ -172,8 +180,9 @@ func TestHooksEmailAndWebhook(t *testing.T) {
 		t.Errorf("mails: %+v", mails)
 	}
 	var got []string
-	for i, b := range p.bodies {
-		got = append(got, mustMarshal(b)+" "+p.auth[i])
+	bodies, auth := p.got()
+	for i, b := range bodies {
+		got = append(got, mustMarshal(b)+" "+auth[i])
 	}
 	slices.Sort(got)
 	want := []string{
