@@ -21,6 +21,7 @@ type Flow struct {
 	defPos   runtime.Pos
 	schedule flowSchedules
 	params   []Param
+	hooks    []hookDecl
 	env      *env // how flow.run() reports and runs
 
 	mu           sync.Mutex
@@ -72,8 +73,9 @@ func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	var fn *starlark.Function
 	var name, catchup, overlap string
 	var sched, lateAfter starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn?", &fn, "name?", &name, "schedule?", &sched,
-		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter); err != nil {
+	var hooks hookArgs
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, hooks.pairs(flowHookKinds, "fn?", &fn, "name?", &name, "schedule?", &sched,
+		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter)...); err != nil {
 		return nil, err
 	}
 	schedule, err := parseFlowSchedules(sched, catchup, overlap, lateAfter)
@@ -81,15 +83,23 @@ func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, err
 	}
 	e := envOf(thread)
+	make := func(fn *starlark.Function) (starlark.Value, error) {
+		f, err := newFlow(fn, name, schedule, e)
+		if err != nil {
+			return nil, err
+		}
+		f.hooks = hooks.decls()
+		return f, nil
+	}
 	if fn != nil {
-		return newFlow(fn, name, schedule, e)
+		return make(fn)
 	}
 	return starlark.NewBuiltin("flow", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var fn *starlark.Function
 		if err := starlark.UnpackPositionalArgs("flow", args, kwargs, 1, &fn); err != nil {
 			return nil, err
 		}
-		return newFlow(fn, name, schedule, e)
+		return make(fn)
 	}), nil
 }
 
@@ -145,6 +155,7 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
 	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}}, replaced: map[*replacement]bool{}}
+	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)
 	args := make(starlark.Tuple, len(f.params))
