@@ -261,6 +261,11 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		slots INTEGER NOT NULL
 	);`,
+
+	// 9: run tokens: a token made for one run (role run) names it, and
+	// is revoked when the run is claimed again or ends.
+	`ALTER TABLE tokens ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX tokens_run ON tokens (run_id) WHERE run_id <> '';`,
 }
 
 // PageSize is the page size of a new database.
