@@ -116,6 +116,9 @@ type Graph struct {
 	Nodes     []*Node
 	Reference []NodeID // the flow's state comes from these; empty: terminal nodes
 	Values    ValueOps
+	// Limits caps the task runs of each tag running at once
+	// (@flow(limits=...)); Options.Limiter enforces them.
+	Limits map[string]int
 }
 
 // Add appends n, sets its ID and returns it.

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // the pure-Go "sqlite" driver
@@ -30,6 +31,9 @@ type Store struct {
 	pg   bool   // on PostgreSQL (postgres.go), not SQLite
 
 	claims claimQueue // scheduled runs to insert (schedule.go)
+
+	freed      broadcaster // a task run's slot was freed (limits.go)
+	listenSlot sync.Once   // PostgreSQL: slots freed by other processes wake freed
 }
 
 // BusyTimeout is how long a writer waits for another to finish.
