@@ -208,4 +208,3 @@ func waitUsed(t *testing.T, bin, db, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
