@@ -98,7 +98,7 @@ func remoteOrExit(err error) error {
 }
 
 func newLimitCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "limit", Short: "Limit how many task runs (and, on a server, deployment runs) with a tag run at once",
+	cmd := &cobra.Command{Use: "limit", Short: "Limit how many task runs with a tag run at once (on a server: also deployment runs)",
 		Long: `A limit on TAG caps the task runs tagged TAG (@task(tags=["TAG"])) running at
 once, across every process sharing the store, or the server; on a server it
 also caps the runs of deployments tagged TAG. Without --server (nor
