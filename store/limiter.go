@@ -47,10 +47,10 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 	}
 	claim := &SlotClaim{RunID: l.RunID, Holder: c.TaskRun, Tags: c.Node.Tags, Flow: l.Flow, Lease: lease}
 	poll, said := time.Millisecond, false
-	for {
+	for look := false; ; look = true {
 		freed := s.freed.wait()
 		now := time.Now()
-		g, err := s.AcquireSlots(ctx, claim, now)
+		g, err := s.acquireSlots(ctx, claim, now, look)
 		if err != nil {
 			return nil, fmt.Errorf("concurrency limit: %w", err)
 		}

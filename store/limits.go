@@ -67,14 +67,22 @@ func limitOf(ctx context.Context, q querier, c *SlotClaim, tag string) (int, boo
 // before its slots are counted, so that two processes cannot both take
 // the last slot.
 func (s *Store) AcquireSlots(ctx context.Context, c *SlotClaim, now time.Time) (SlotGrant, error) {
+	return s.acquireSlots(ctx, c, now, true)
+}
+
+// acquireSlots is AcquireSlots; with look, it reads first, without the
+// write lock, so that a claim that would find a limit full, or no limit
+// at all, costs no write: what a claim that waits does.
+func (s *Store) acquireSlots(ctx context.Context, c *SlotClaim, now time.Time, look bool) (SlotGrant, error) {
 	tags := slices.Clone(c.Tags)
 	slices.Sort(tags)
-	tags = slices.Compact(tags)
-	// A read first, without the write lock: a claim that would find a
-	// limit full, or no limit at all, costs no write.
-	g, limited, err := s.checkSlots(ctx, s.db, c, tags, now)
-	if err != nil || !g.OK || len(limited) == 0 {
-		return g, err
+	limited := slices.Compact(tags)
+	if look {
+		g, l, err := s.checkSlots(ctx, s.db, c, limited, now)
+		if err != nil || !g.OK || len(l) == 0 {
+			return g, err
+		}
+		limited = l
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -88,7 +96,8 @@ func (s *Store) AcquireSlots(ctx context.Context, c *SlotClaim, now time.Time) (
 			}
 		}
 	}
-	if g, limited, err = s.checkSlots(ctx, tx, c, limited, now); err != nil || !g.OK {
+	g, limited, err := s.checkSlots(ctx, tx, c, limited, now)
+	if err != nil || !g.OK || len(limited) == 0 {
 		return g, err
 	}
 	until := now.Add(c.Lease).UnixNano()
@@ -117,17 +126,22 @@ func (s *Store) checkSlots(ctx context.Context, q querier, c *SlotClaim, tags []
 			continue
 		}
 		limited = append(limited, t)
-		if tx, ok := q.(*sql.Tx); ok {
+		var used, lapsed int
+		var lapse sql.NullInt64
+		if err := q.QueryRowContext(ctx, `SELECT
+				coalesce(sum(CASE WHEN lease_until IS NULL OR lease_until > ? THEN 1 ELSE 0 END), 0),
+				coalesce(sum(CASE WHEN lease_until <= ? THEN 1 ELSE 0 END), 0),
+				min(CASE WHEN lease_until > ? THEN lease_until END)
+			FROM slots WHERE scope = ? AND NOT (run_id = ? AND holder = ?)`,
+			now.UnixNano(), now.UnixNano(), now.UnixNano(), TaskScope(t), c.RunID, c.Holder).Scan(&used, &lapsed, &lapse); err != nil {
+			return SlotGrant{}, nil, err
+		}
+		// The rows of holders that died are deleted by the next claim
+		// that takes the write lock.
+		if tx, ok := q.(*sql.Tx); ok && lapsed > 0 {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE scope = ? AND lease_until <= ?`, TaskScope(t), now.UnixNano()); err != nil {
 				return SlotGrant{}, nil, err
 			}
-		}
-		var used int
-		var lapse sql.NullInt64
-		if err := q.QueryRowContext(ctx, `SELECT count(*), min(lease_until) FROM slots
-			WHERE scope = ? AND (lease_until IS NULL OR lease_until > ?) AND NOT (run_id = ? AND holder = ?)`,
-			TaskScope(t), now.UnixNano(), c.RunID, c.Holder).Scan(&used, &lapse); err != nil {
-			return SlotGrant{}, nil, err
 		}
 		if used >= n {
 			g := SlotGrant{Full: t, Limit: n, Used: used}
