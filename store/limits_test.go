@@ -220,3 +220,34 @@ func TestMigrateSlotsFromV8(t *testing.T) {
 		t.Fatalf("slots of r1 after migration: %d, %v; want 2", n, err)
 	}
 }
+
+// TestCrashFreesSlots: a run marked Crashed (its process died) frees its
+// task runs' slots then, not when their leases lapse; a live run keeps
+// its own.
+func TestCrashFreesSlots(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	evs := events("dead", runtime.Success)
+	recordRun(t, s, "dead", "F", evs[:3], RecorderOptions{})
+	recordRun(t, s, "alive", "F", evs[:3], RecorderOptions{})
+	if err := s.PutLimit(ctx, "db", 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range []string{"dead", "alive"} {
+		if g, err := s.AcquireSlots(ctx, slotClaim(run, "q", nil, "db"), time.Now()); err != nil || !g.OK {
+			t.Fatalf("%+v %v", g, err)
+		}
+	}
+	if _, err := s.db.Exec(`UPDATE runs SET pid = ? WHERE id = 'dead'`, deadPID(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := used(t, s, "db"); n != 1 {
+		t.Errorf("%d slots in use after the crash of one of two holders, want 1", n)
+	}
+}

@@ -236,6 +236,11 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 		WHERE id = ? AND state IN (`+unfinishedStates+`)`, runtime.Crashed.String(), msg, now.UnixNano(), id); err != nil {
 		return err
 	}
+	// Its task runs' slots of concurrency limits are free now, not when
+	// their leases lapse.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ? AND lease_until IS NOT NULL`, id); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
 
