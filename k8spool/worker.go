@@ -320,13 +320,20 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 }
 
 // ensureSecret makes the Secret holding the token the run's pod reports
-// with, owned by the Job (deleted with it).
+// with, owned by the Job (deleted with it): a run token the server makes
+// for this run and this worker's claim, never the worker's own token (a
+// pod may act on its run only, and not after the run is claimed again or
+// ends).
 func (w *Worker) ensureSecret(ctx context.Context, r *run, job *batchv1.Job) error {
+	var tok server.NewTokenReply
+	if err := w.cfg.API.Do(ctx, "POST", "/runs/"+server.PathEscape(r.id)+"/token", server.RunTokenRequest{Worker: w.info.ID}, &tok); err != nil {
+		return fmt.Errorf("a token for the run's pod: %w", err)
+	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: r.secret, Namespace: w.ns, Labels: job.Labels,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
 		Type:       corev1.SecretTypeOpaque,
-		StringData: map[string]string{SecretKey: w.cfg.API.Token, WorkerKey: w.info.ID},
+		StringData: map[string]string{SecretKey: tok.Token, WorkerKey: w.info.ID},
 	}
 	_, err := w.cfg.Kube.CoreV1().Secrets(w.ns).Create(ctx, s, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

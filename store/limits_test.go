@@ -192,16 +192,16 @@ func TestSlotsCancelWhileWaiting(t *testing.T) {
 	}
 }
 
-// TestMigrateSlotsFromV8: the slots a server's runs held at version 8
-// are theirs still after migration 9, with no holder and no lease.
-func TestMigrateSlotsFromV8(t *testing.T) {
+// TestMigrateSlotsFromV9: the slots a server's runs held at version 9
+// are theirs still after migration 10, with no holder and no lease.
+func TestMigrateSlotsFromV9(t *testing.T) {
 	path := t.TempDir() + "/wfsh.db"
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs := append([]string{}, migrations[:8]...)
-	qs = append(qs, `CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (8)`,
+	qs := append([]string{}, migrations[:9]...)
+	qs = append(qs, `CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (9)`,
 		`INSERT INTO slots (scope, run_id) VALUES ('tag:db', 'r1'), ('pool:p', 'r1')`)
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {

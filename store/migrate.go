@@ -262,7 +262,12 @@ var migrations = []string{
 		slots INTEGER NOT NULL
 	);`,
 
-	// 9: task runs hold slots too (limits.go): a slot names its holder
+	// 9: run tokens: a token made for one run (role run) names it, and
+	// is revoked when the run is claimed again or ends.
+	`ALTER TABLE tokens ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX tokens_run ON tokens (run_id) WHERE run_id <> '';`,
+
+	// 10: task runs hold slots too (limits.go): a slot names its holder
 	// within the run (a task run's name; '' for a whole run) and, for a
 	// task run, the lease it holds it under (lease_until; NULL for a
 	// whole run, whose lease is the run's). A holder that dies without

@@ -183,6 +183,9 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String()); err != nil {
 			return nil, err
 		}
+		if err := revokeRunTokens(ctx, tx, c.id, now); err != nil {
+			return nil, err
+		}
 		ids = append(ids, c.id)
 	}
 	if err := tx.Commit(); err != nil {
@@ -365,8 +368,10 @@ func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg
 		WHERE id = ? AND state IN (`+unfinishedStates+`)`, st.String(), msg, at.UnixNano(), runID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID)
-	return err
+	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID); err != nil {
+		return err
+	}
+	return revokeRunTokens(ctx, tx, runID, at)
 }
 
 // Heartbeat renews the worker's leases on the runs it holds, and says

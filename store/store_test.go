@@ -74,7 +74,7 @@ func TestMigrateFromEmpty(t *testing.T) { eachBackend(t, testMigrateFromEmpty) }
 func testMigrateFromEmpty(t *testing.T, b backend) {
 	s, path := b.open(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 9 {
+	if err != nil || v != SchemaVersion || v != 10 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()
@@ -542,7 +542,9 @@ func TestLogsStopEarly(t *testing.T) { eachBackend(t, testLogsStopEarly) }
 
 func testLogsStopEarly(t *testing.T, b backend) {
 	s, _ := b.open(t)
-	logRun(t, s, "r", 20000, RecorderOptions{FlushEvery: time.Microsecond})
+	// A write takes at most maxBlocks blocks of blockSize events (the
+	// queue makes Emit wait past them): 40,000 lines are 5 chunks at least.
+	logRun(t, s, "r", 40000, RecorderOptions{FlushEvery: time.Microsecond})
 	var chunks int
 	if err := s.db.QueryRow(`SELECT count(*) FROM chunks WHERE run_id = 'r'`).Scan(&chunks); err != nil || chunks < 4 {
 		t.Fatalf("%d chunks, %v; want several", chunks, err)
