@@ -251,3 +251,64 @@ func TestCrashFreesSlots(t *testing.T) {
 		t.Errorf("%d slots in use after the crash of one of two holders, want 1", n)
 	}
 }
+
+// TestLimiterInExecutor runs tagged task runs through the executor with
+// the store's limiter: each attempt holds a slot while its body runs and
+// none between attempts; a failed, a retried and a cancelled task run
+// leave no slot behind.
+func TestLimiterInExecutor(t *testing.T) {
+	s, _ := onSQLite.open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.PutLimit(ctx, "db", 1); err != nil {
+		t.Fatal(err)
+	}
+	var heldDuring []int
+	g := &runtime.Graph{Flow: "F"}
+	g.Add(&runtime.Node{Name: "flaky", Task: "flaky", Tags: []string{"db"}, Retries: 2, Trigger: runtime.AllSuccessful,
+		Body: runtime.BodyFunc(func(_ context.Context, c *runtime.Call) (runtime.Value, error) {
+			heldDuring = append(heldDuring, used(t, s, "db"))
+			if c.Attempt < 3 {
+				return nil, fmt.Errorf("attempt %d fails", c.Attempt)
+			}
+			return nil, nil
+		})})
+	g.Add(&runtime.Node{Name: "broken", Task: "broken", Tags: []string{"db"}, Trigger: runtime.AllSuccessful,
+		Body: runtime.BodyFunc(func(context.Context, *runtime.Call) (runtime.Value, error) {
+			return nil, fmt.Errorf("always")
+		})})
+	res := runtime.Run(ctx, g, runtime.Options{RunID: "r", Concurrency: 2, Limiter: &Limiter{Store: s, RunID: "r"}})
+	if res.Tasks[0].State != runtime.Success || res.Tasks[0].Attempts != 3 || res.Tasks[1].State != runtime.Failed {
+		t.Fatalf("flaky %v after %d attempts, broken %v", res.Tasks[0].State, res.Tasks[0].Attempts, res.Tasks[1].State)
+	}
+	if fmt.Sprint(heldDuring) != "[1 1 1]" {
+		t.Errorf("slots in use during each attempt: %v, want [1 1 1]", heldDuring)
+	}
+	if n := used(t, s, "db"); n != 0 {
+		t.Errorf("%d slots left after the run", n)
+	}
+
+	// Cancelled while one body runs and another waits for its slot.
+	started := make(chan struct{})
+	g = &runtime.Graph{Flow: "F"}
+	for _, name := range []string{"a", "b"} {
+		g.Add(&runtime.Node{Name: name, Task: name, Tags: []string{"db"}, Trigger: runtime.AllSuccessful,
+			Body: runtime.BodyFunc(func(ctx context.Context, _ *runtime.Call) (runtime.Value, error) {
+				started <- struct{}{}
+				<-ctx.Done()
+				return nil, ctx.Err()
+			})})
+	}
+	go func() {
+		<-started
+		time.Sleep(50 * time.Millisecond) // the other waits meanwhile
+		cancel()
+	}()
+	res = runtime.Run(ctx, g, runtime.Options{RunID: "r2", Concurrency: 2, Limiter: &Limiter{Store: s, RunID: "r2"}})
+	if res.State != runtime.Cancelled {
+		t.Errorf("run %v, want Cancelled", res.State)
+	}
+	if n := used(t, s, "db"); n != 0 {
+		t.Errorf("%d slots left after the cancelled run", n)
+	}
+}
