@@ -43,7 +43,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 		lease = DefaultSlotLease
 	}
 	if s.pg {
-		s.listenSlot.Do(func() { go s.listen(context.Background(), slotsChannel, s.freed.broadcast) })
+		s.listenSlot.Do(s.listenFreed)
 	}
 	claim := &SlotClaim{RunID: l.RunID, Holder: c.TaskRun, Tags: c.Node.Tags, Flow: l.Flow, Lease: lease}
 	poll, said := time.Millisecond, false
@@ -105,4 +105,14 @@ func (l *Limiter) hold(c *SlotClaim, g SlotGrant, lease time.Duration) func() {
 		mu.Unlock()
 		_ = l.Store.ReleaseSlots(context.Background(), c.RunID, c.Holder)
 	}
+}
+
+// listenFreed wakes this process's waiters when another process frees a
+// slot (PostgreSQL's NOTIFY), until the store closes.
+func (s *Store) listenFreed() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.stopListen = cancel
+	s.mu.Unlock()
+	go s.listen(ctx, slotsChannel, s.freed.broadcast)
 }

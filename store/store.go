@@ -34,6 +34,8 @@ type Store struct {
 
 	freed      broadcaster // a task run's slot was freed (limits.go)
 	listenSlot sync.Once   // PostgreSQL: slots freed by other processes wake freed
+	stopListen func()      // ends that listener; nil if none started
+	mu         sync.Mutex  // guards stopListen
 }
 
 // BusyTimeout is how long a writer waits for another to finish.
@@ -161,8 +163,16 @@ func retryBusy(f func() error) error {
 // without the password.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database, after the listener of freed slots if one
+// started.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.mu.Unlock()
+	return s.db.Close()
+}
 
 // markCrashed marks Crashed every unfinished run whose process is gone,
 // with its unfinished task runs. Runs a server holds are not this
