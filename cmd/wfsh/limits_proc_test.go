@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wfsh/wfsh/internal/pgtest"
 )
 
 // limitedFlow runs n tasks tagged db, each a shell command that appends
@@ -92,11 +94,19 @@ func mostAtOnce(spans [][2]int64) int {
 
 // TestLimitAcrossProcesses: four wfsh run processes share a store, each
 // running three task runs tagged db under limits={"db": 2}: at no instant
-// do more than two run, and two do at some instant.
+// do more than two run, and two do at some instant. On SQLite and on
+// PostgreSQL.
 func TestLimitAcrossProcesses(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { limitAcrossProcesses(t, "") })
+	t.Run("postgres", func(t *testing.T) { limitAcrossProcesses(t, pgtest.Start(t).NewDatabase(t)) })
+}
+
+func limitAcrossProcesses(t *testing.T, db string) {
 	bin := wfshBinary(t)
 	dir := limitedDir(t)
-	db := filepath.Join(dir, "wfsh.db")
+	if db == "" {
+		db = filepath.Join(dir, "wfsh.db")
+	}
 	log := filepath.Join(dir, "spans.log")
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
