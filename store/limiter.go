@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,8 +47,13 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 		s.listenSlot.Do(s.listenFreed)
 	}
 	claim := &SlotClaim{RunID: l.RunID, Holder: c.TaskRun, Tags: c.Node.Tags, Flow: l.Flow, Lease: lease}
+	// A task whose flow limits one of its tags most likely finds room
+	// (it would not wait otherwise): its first try goes straight to the
+	// write. Other tagged tasks read first, and write only if the store
+	// limits one of their tags.
+	look := !slices.ContainsFunc(c.Node.Tags, func(t string) bool { _, ok := l.Flow[t]; return ok })
 	poll, said := time.Millisecond, false
-	for look := false; ; look = true {
+	for ; ; look = true {
 		freed := s.freed.wait()
 		now := time.Now()
 		g, err := s.acquireSlots(ctx, claim, now, look)

@@ -113,8 +113,8 @@ func (s *Store) acquireSlots(ctx context.Context, c *SlotClaim, now time.Time, l
 }
 
 // checkSlots returns the tags of tags that have a limit, and whether each
-// has room at now. In a transaction (q a *sql.Tx), it deletes the lapsed
-// slots of the full scopes first.
+// has room at now. In a transaction (q a *sql.Tx), it deletes the slots
+// whose lease lapsed of each limited scope that has some.
 func (s *Store) checkSlots(ctx context.Context, q querier, c *SlotClaim, tags []string, now time.Time) (SlotGrant, []string, error) {
 	var limited []string
 	for _, t := range tags {
