@@ -28,6 +28,19 @@ type Options struct {
 	Cache Cache
 	// HookTimeout bounds each state hook call; 0 means DefaultHookTimeout.
 	HookTimeout time.Duration
+	// Limiter, if set, holds each attempt of a tagged task run back until
+	// it has a slot of its tags' concurrency limits (Graph.Limits and
+	// whatever the limiter knows besides).
+	Limiter Limiter
+}
+
+// Limiter gives task runs the slots of the concurrency limits on their
+// tags.
+type Limiter interface {
+	// Acquire returns once c's task run holds a slot of each limit on
+	// c.Node.Tags, or with ctx's error. release frees them: it is called
+	// once the attempt's body has returned, however it ended.
+	Acquire(ctx context.Context, c *Call) (release func(), err error)
 }
 
 // Cache lets a run reuse results rather than run bodies again.
@@ -488,6 +501,14 @@ func (x *executor) newCall(r *run) Call {
 
 func (x *executor) exec(r *run) (o outcome) {
 	o.r = r
+	if x.opt.Limiter != nil && len(r.node.Tags) > 0 {
+		release, err := x.opt.Limiter.Acquire(x.ctx, x.call(r))
+		if err != nil {
+			o.err = err
+			return o
+		}
+		defer release()
+	}
 	ctx := x.ctx
 	if t := r.node.Timeout; t > 0 {
 		var cancel context.CancelFunc

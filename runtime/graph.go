@@ -121,6 +121,9 @@ type Graph struct {
 	// Hooks are called with the flow run's final state, after every task
 	// run's hooks.
 	Hooks []Hook
+	// Limits caps the task runs of each tag running at once
+	// (@flow(limits=...)); Options.Limiter enforces them.
+	Limits map[string]int
 }
 
 // Add appends n, sets its ID and returns it.

@@ -200,8 +200,10 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 	return out, rows.Err()
 }
 
-// Limit is a concurrency limit on a tag: at most Slots runs at once of
-// the deployments tagged Name, with how many hold a slot now.
+// Limit is a concurrency limit on a tag: at most Slots task runs tagged
+// Name at once (limits.go), and on a server at most Slots runs at once of
+// the deployments tagged Name, with how many hold a slot now (of both
+// kinds; a task run's slot whose lease lapsed is not counted).
 type Limit struct {
 	Name  string `json:"name"`
 	Slots int    `json:"slots"`
@@ -217,8 +219,9 @@ func (s *Store) PutLimit(ctx context.Context, name string, slots int) error {
 
 // ListLimits lists the limits by name, with the slots in use.
 func (s *Store) ListLimits(ctx context.Context) ([]Limit, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.name, l.slots, (SELECT count(*) FROM slots AS s WHERE s.scope = 'tag:' || l.name)
-		FROM limits AS l ORDER BY l.name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT l.name, l.slots, (SELECT count(*) FROM slots AS s
+			WHERE s.scope IN ('tag:' || l.name, 'task:' || l.name) AND (s.lease_until IS NULL OR s.lease_until > ?))
+		FROM limits AS l ORDER BY l.name`, time.Now().UnixNano())
 	if err != nil {
 		return nil, err
 	}

@@ -271,8 +271,10 @@ func firstTime(t TaskRun) time.Time {
 	return t.StartedAt
 }
 
+// querier is what both *sql.DB and *sql.Tx are for a query.
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
 // readRun reads the records of a run's chunks.

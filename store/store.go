@@ -32,6 +32,11 @@ type Store struct {
 
 	group writeGroup // writes shared between goroutines (group.go)
 
+	freed      broadcaster // a task run's slot was freed (limits.go)
+	listenSlot sync.Once   // PostgreSQL: slots freed by other processes wake freed
+	stopListen func()      // ends that listener; nil if none started
+	mu         sync.Mutex  // guards stopListen
+
 	chunkOnce sync.Once
 	chunk     *sql.Stmt // insertChunk, prepared once for every recorder
 }
@@ -170,8 +175,14 @@ func retryBusy(f func() error) error {
 // without the password.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close closes the database, after the listener of freed slots if one
+// started.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.mu.Unlock()
 	s.chunkOnce.Do(func() {}) // no statement prepared from here on
 	if s.chunk != nil {
 		s.chunk.Close()
@@ -252,6 +263,11 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?
 		WHERE id = ? AND state IN (`+unfinishedStates+`)`, runtime.Crashed.String(), msg, now.UnixNano(), id); err != nil {
+		return err
+	}
+	// Its task runs' slots of concurrency limits are free now, not when
+	// their leases lapse.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ? AND lease_until IS NOT NULL`, id); err != nil {
 		return err
 	}
 	return tx.Commit()
