@@ -83,14 +83,20 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // waitJS waits until the expression is true in the page.
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitJSWithin(t, ctx, 10*time.Second, what, expr)
+}
+
+// waitJSWithin waits up to d until the expression is true in the page.
+func waitJSWithin(t *testing.T, ctx context.Context, d time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
-			t.Fatalf("%s: still not true after 10 s: %s\n%s", what, expr, html)
+			t.Fatalf("%s: still not true after %v: %s\n%s", what, d, expr, html)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -187,11 +193,21 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "no Cancel button on an ended run", `!document.getElementById("cancel")`)
 	waitJS(t, ctx, "a task name with markup is text", `window.pwned === undefined && !document.querySelector("main img") &&
 		[...document.querySelectorAll("#log li")].some(li => li.textContent.includes('load<img src=x onerror="window.pwned=1">'))`)
+	waitJS(t, ctx, "the timeline: extract's bar Success, load's Failed", `document.querySelectorAll(".timeline g.tl-bar").length === 2 &&
+		document.querySelector(".tl-bar.st-Success title").textContent.startsWith("extract") &&
+		document.querySelector(".tl-bar.st-Failed title").textContent.includes("Failed")`)
 	shoot(t, ctx, "run")
 
 	// The log's search shows the lines holding its text.
 	run(t, ctx, "search the log", chromedp.SendKeys(chromedp.ID("log-search"), "42 ROWS"))
 	waitJS(t, ctx, "one line shown", `[...document.querySelectorAll("#log li")].filter(li => !li.hidden).length === 1`)
+
+	// The task runs filtered by state, in the URL.
+	run(t, ctx, "filter the task runs", chromedp.SetValue(chromedp.CSS(`#run-tasks select[name=state]`), "Failed"),
+		chromedp.Submit(chromedp.CSS(`#run-tasks form`)))
+	waitJS(t, ctx, "only load's task run, and the state in the URL", `new URLSearchParams(location.search).get("state") === "Failed" &&
+		document.querySelectorAll("table.tasks tbody tr").length === 1 &&
+		document.querySelector("table.tasks tbody td").textContent.startsWith("load")`)
 
 	// Retry makes a new run with the same parameters.
 	run(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")))
@@ -240,7 +256,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("table.deployments")))
 	waitJS(t, ctx, "a viewer's deployments page has no buttons", `!document.querySelector("main button, main a.button")`)
 	run(t, ctx, "a viewer's run page", chromedp.Navigate(f.http.URL+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("run-live")))
-	waitJS(t, ctx, "a viewer's run page has no Cancel", `!document.getElementById("cancel") && !document.querySelector("main form")`)
+	waitJS(t, ctx, "a viewer's run page has no Cancel and no form that acts (the task-run filter reads)", `!document.getElementById("cancel") && !document.querySelector("main form[method=post]")`)
 
 	// The admin's pages, and the themes.
 	run(t, ctx, "log out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")),

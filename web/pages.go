@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/wfsh/wfsh/server"
@@ -83,39 +84,53 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.C
 	return nil
 }
 
-// runPage reads a run, its task runs and its graph.
+// runPage reads a run, its tasks summed up (the graph's states, the
+// timeline), a page of its task runs and its graph: never all its task
+// runs, which may be 100,000.
 func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
-	id := r.PathValue("id")
-	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()}}
-	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id), nil, &p.Detail); err != nil {
+	id, q := r.PathValue("id"), r.URL.Query()
+	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()},
+		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after")}}
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id)+"?task_runs=false", nil, &p.Detail); err != nil {
 		return nil, err
 	}
+	id = server.PathEscape(p.Detail.Run.ID)
 	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
+	var tasks server.TaskList
+	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
+		return nil, err
+	}
+	p.Timeline = timeline(tasks, maxBars)
+	f := p.TaskFilter
+	err := c.Do(r.Context(), "GET", server.Query("/runs/"+id+"/task-runs", "state", f.State, "task", f.Task, "after", f.After,
+		"limit", strconv.Itoa(MaxTaskRows)), nil, &p.Tasks)
+	if p.TaskError, err = shown(err); err != nil {
+		return nil, err
+	}
+	for _, t := range tasks.Tasks {
+		if t.Kind == "task" {
+			p.TaskNames = append(p.TaskNames, t.Name)
+		}
+	}
+	sort.Strings(p.TaskNames)
+	if q.Get("fragment") == "tasks" {
+		return p, nil
+	}
 	var dag []server.DAGNode
-	err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(p.Detail.Run.ID)+"/dag", nil, &dag)
+	err = c.Do(r.Context(), "GET", "/runs/"+id+"/dag", nil, &dag)
 	switch {
 	case apiStatus(err) == http.StatusNotFound:
 		p.Graph.Note = "no graph yet: a worker has not started the run"
 	case err != nil:
 		return nil, err
 	}
-	p.Graph.Nodes = graphNodes(dag, p.Detail.TaskRuns)
-	if len(dag) > 0 && !r.URL.Query().Has("fragment") {
+	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
+	if len(dag) > 0 && !q.Has("fragment") {
 		p.Graph.SVG, p.Graph.Note = u.draw(r.Context(), dag, p.Graph.Nodes)
 		if len(dag) > maxNodes {
 			p.Graph.Layers = layers(len(dag), edges(dag))
 		}
 	}
-	trs := p.Detail.TaskRuns
-	p.Tasks, p.More = trs[:min(len(trs), MaxTaskRows)], max(0, len(trs)-MaxTaskRows)
-	seen := map[string]bool{}
-	for _, t := range trs {
-		if t.Kind == "task" && !seen[t.Name] {
-			seen[t.Name] = true
-			p.TaskNames = append(p.TaskNames, t.Name)
-		}
-	}
-	sort.Strings(p.TaskNames)
 	return p, nil
 }
 

@@ -45,15 +45,16 @@ type RunsFilter struct {
 	State, Flow, Deployment, After string
 }
 
-// Query is the filter as a URL query, after set to after.
-func (f RunsFilter) Query(after string) string {
+// Query is the filter as a URL query, after set to after (encoded: a
+// template puts it in a URL as it is).
+func (f RunsFilter) Query(after string) template.URL {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	return q.Encode()
+	return template.URL(q.Encode())
 }
 
 // RunsPage is a page of runs (GET /api/v1/runs).
@@ -75,17 +76,42 @@ func (RunsPage) States() []string {
 	return out
 }
 
-// RunPage is a run (GET /api/v1/runs/{id}), its graph and log.
+// RunPage is a run (GET /api/v1/runs/{id}, without its task runs), its
+// graph, timeline, a page of its task runs and its log.
 type RunPage struct {
 	Page
-	Detail server.RunDetail
-	Graph  Graph
-	// Tasks are the task runs shown (at most MaxTaskRows); More how
-	// many more there are.
-	Tasks     []store.TaskRun
-	More      int
-	TaskNames []string
+	Detail   server.RunDetail
+	Graph    Graph
+	Timeline Timeline
+	// Tasks is the page of task runs shown (at most MaxTaskRows), as
+	// TaskFilter selects; TaskError the API's refusal of the filter.
+	Tasks      server.TaskRunPage
+	TaskFilter TaskRunsFilter
+	TaskError  string
+	TaskNames  []string
 }
+
+// TaskRunsFilter selects the task runs a run's page lists: the query of
+// its URL.
+type TaskRunsFilter struct {
+	State, Task, After string
+}
+
+// Query is the filter as a URL query, after set to after, with extra
+// key-value pairs (encoded: a template puts it in a URL as it is).
+func (f TaskRunsFilter) Query(after string, kv ...string) template.URL {
+	q := url.Values{}
+	kv = append([]string{"state", f.State, "task", f.Task, "after", after}, kv...)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	return template.URL(q.Encode())
+}
+
+// States are the states a task run may be in, for the filter.
+func (RunPage) States() []string { return RunsPage{}.States() }
 
 // MaxTaskRows bounds the task runs a run's page lists.
 const MaxTaskRows = 200
