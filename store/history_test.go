@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +99,21 @@ func testRunsByTimeAndDeployments(t *testing.T, b backend) {
 	count(ServerRunFilter{}, func(int) bool { return true })
 	count(ServerRunFilter{Deployments: []string{"d2"}}, func(i int) bool { return i%3 == 0 })
 	count(ServerRunFilter{Flow: "F", State: "Failed"}, func(i int) bool { return i%10 == 0 })
+}
+
+// TestParseStateAll: every state reads back from its name in any case,
+// the server's Scheduled and Cancelling too (the runs page filters by
+// them).
+func TestParseStateAll(t *testing.T) {
+	for i := range runtime.NumStates {
+		st := runtime.State(i)
+		for _, name := range []string{st.String(), strings.ToLower(st.String())} {
+			if got, err := ParseState(name); err != nil || got != st {
+				t.Errorf("ParseState(%q) = %v, %v", name, got, err)
+			}
+		}
+	}
+	if _, err := ParseState("Late"); err == nil {
+		t.Error("ParseState(Late): no error")
+	}
 }

@@ -79,9 +79,10 @@ type RunFilter struct {
 	Limit int
 }
 
-// ParseState reads a state name in any case ("failed" or "Failed").
+// ParseState reads a state name in any case ("failed" or "Failed"):
+// every state, the server's (Scheduled, Cancelling) too.
 func ParseState(s string) (runtime.State, error) {
-	for st := runtime.Pending; st <= runtime.Crashed; st++ {
+	for st := range runtime.State(runtime.NumStates) {
 		if strings.EqualFold(st.String(), s) {
 			return st, nil
 		}

@@ -121,6 +121,14 @@ func TestBrowser(t *testing.T) {
 	w := f.claim(t, g)
 	w.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1})
 	waitDAG(t, f, r.ID)
+	// History for the chart: 100 runs made two hours ago, one in ten Failed.
+	dep, err := f.st.GetDeployment(context.Background(), "F/nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.FillRuns(context.Background(), &dep, 100, time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	ctx := browse(t)
 
 	// Login: the runs page sends the browser to the login page.
@@ -134,7 +142,21 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the runs page without a session went to %s, not the login page", loc)
 	}
 	waitJS(t, ctx, "the run in the runs table", `!!document.querySelector('a[href="/runs/`+r.ID+`"]')`)
+	waitJS(t, ctx, "the chart of the last 24 hours: 90 Success and 10 Failed made two hours ago, the run Running",
+		`(t => t.includes("Success 90") && t.includes("Failed 10") && t.includes("Running 1"))(document.querySelector("figure.chart figcaption").textContent) &&
+		document.querySelectorAll("figure.chart rect.st-Success").length >= 1`)
 	shoot(t, ctx, "runs")
+
+	// The time range and the tag filter the table and the chart.
+	run(t, ctx, "runs of the last hour", chromedp.SetValue(chromedp.CSS(`select[name=range]`), "1h"),
+		chromedp.Click(chromedp.CSS(`.filters button`)), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	waitJS(t, ctx, "range=1h: the run, not the older ones, in the table and the chart", `new URLSearchParams(location.search).get("range") === "1h" &&
+		!!document.querySelector('a[href="/runs/`+r.ID+`"]') && !document.querySelector('a[href^="/runs/fill-"]') &&
+		!document.querySelector("figure.chart figcaption").textContent.includes("Success 90")`)
+	run(t, ctx, "runs of tag nosuch", chromedp.Navigate(f.http.URL+"/runs?tag=nosuch"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	waitJS(t, ctx, "tag=nosuch: no runs", `document.querySelector("table.runs tbody").textContent.includes("No runs match the filter") &&
+		document.querySelector("figure.chart figcaption").textContent.includes("no runs")`)
+	run(t, ctx, "all runs again", chromedp.Navigate(f.http.URL+"/runs"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 
 	// A filter changes the table and the URL.
 	run(t, ctx, "filter by state", chromedp.SetValue(chromedp.CSS(`select[name=state]`), "Failed"),
@@ -263,6 +285,12 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("token"), f.admin.Token), chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 	run(t, ctx, "deployments", chromedp.Navigate(f.http.URL+"/deployments"), chromedp.WaitVisible(chromedp.CSS("table.deployments")))
 	shoot(t, ctx, "deployments")
+	run(t, ctx, "a deployment's page", chromedp.Click(chromedp.CSS(`table.deployments a[href="/deployments/F/nightly"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.upcoming")))
+	waitJS(t, ctx, "the form's run upcoming, the first run among the recent", `!!document.querySelector('table.upcoming a[href="/runs/`+id+`"]') &&
+		!!document.querySelector('table.recent a[href="/runs/`+r.ID+`"]') && !document.querySelector('table.recent a[href="/runs/`+id+`"]') &&
+		document.querySelector("table.recent").textContent.includes("Failed")`)
+	shoot(t, ctx, "deployment")
 	run(t, ctx, "pools", chromedp.Navigate(f.http.URL+"/pools"), chromedp.WaitVisible(chromedp.CSS("table.workers")))
 	waitJS(t, ctx, "the worker on the pools page", `document.querySelector("table.workers").textContent.includes("test worker")`)
 	shoot(t, ctx, "pools")

@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
@@ -44,25 +46,54 @@ func shown(err error) (string, error) {
 
 func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	q := r.URL.Query()
-	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), After: q.Get("after")}
-	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: u.opt.Now()}, Filter: f}
-	err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
-		"after", f.After, "limit", "50"), nil, &p.List)
-	if p.Error, err = shown(err); err != nil {
-		return err
+	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), Tag: q.Get("tag"),
+		Range: q.Get("range"), After: q.Get("after")}
+	now := u.opt.Now()
+	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: now}, Filter: f}
+	since := ""
+	if d, ok := ranges[f.Range]; ok {
+		since = now.Add(-d).UTC().Format(time.RFC3339)
+	} else if f.Range != "" {
+		p.Error = "range: " + f.Range + " is none of 1h, 24h, 7d, 30d"
+	}
+	block, fragment := "", q.Get("fragment")
+	switch {
+	case fragment == "chart":
+		block = "runs_chart"
+	case fragment != "":
+		block = "runs_table"
+	}
+	if block != "runs_chart" {
+		err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
+			"tag", f.Tag, "since", since, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
+		if msg, err := shown(err); err != nil {
+			return err
+		} else if p.Error == "" {
+			p.Error = msg
+		}
+	}
+	if block != "runs_table" {
+		// The chart: every state, over the range (the last 24 hours
+		// when none).
+		var h server.RunHistory
+		err := c.Do(r.Context(), "GET", server.Query("/runs/history", "flow", f.Flow, "deployment", f.Deployment,
+			"tag", f.Tag, "since", since, "buckets", "48"), nil, &h)
+		if msg, err := shown(err); err != nil {
+			return err
+		} else if msg == "" {
+			p.Chart = chart(h)
+		}
 	}
 	// Deployments by id, to name them (a role that may not list them
 	// sees their ids).
 	var ds []server.DeploymentInfo
-	if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
-		p.Deployments = map[string]string{}
-		for _, d := range ds {
-			p.Deployments[d.ID] = d.Flow + "/" + d.Name
+	if block == "" || block == "runs_table" {
+		if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
+			p.Deployments = map[string]string{}
+			for _, d := range ds {
+				p.Deployments[d.ID] = d.Flow + "/" + d.Name
+			}
 		}
-	}
-	block := ""
-	if q.Has("fragment") {
-		block = "runs_table"
 	}
 	u.renderBlock(w, http.StatusOK, "runs", block, p)
 	return nil
@@ -189,6 +220,40 @@ func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *
 		return err
 	}
 	u.render(w, http.StatusOK, "deployments", p)
+	return nil
+}
+
+// maxDeploymentRuns is how many upcoming and recent runs a deployment's
+// page lists.
+const maxDeploymentRuns = 10
+
+// deployment shows a deployment, its upcoming runs (GET /runs, state
+// Scheduled: the scheduler makes them an hour ahead, so they are few)
+// and its recent ones (the newest that are not Scheduled, of the newest
+// 50).
+func (u *UI) deployment(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p := &DeploymentPage{Page: Page{Nav: "deployments", Session: s, Now: u.opt.Now()}}
+	if err := c.Do(r.Context(), "GET", deploymentPath(r), nil, &p.Deployment); err != nil {
+		return err
+	}
+	ref := p.Deployment.Flow + "/" + p.Deployment.Name
+	p.Title = ref
+	var up, recent server.RunList
+	err := c.Do(r.Context(), "GET", server.Query("/runs", "deployment", ref, "state", "Scheduled", "limit", "100"), nil, &up)
+	if err == nil {
+		err = c.Do(r.Context(), "GET", server.Query("/runs", "deployment", ref, "limit", "50"), nil, &recent)
+	}
+	if p.Error, err = shown(err); err != nil {
+		return err
+	}
+	sort.SliceStable(up.Runs, func(i, j int) bool { return scheduledAt(up.Runs[i]).Before(scheduledAt(up.Runs[j])) })
+	p.Upcoming = up.Runs[:min(len(up.Runs), maxDeploymentRuns)]
+	for _, run := range recent.Runs {
+		if run.State != runtime.Scheduled && len(p.Recent) < maxDeploymentRuns {
+			p.Recent = append(p.Recent, run)
+		}
+	}
+	u.render(w, http.StatusOK, "deployment", p)
 	return nil
 }
 

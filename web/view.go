@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,16 +41,26 @@ type ErrorPage struct {
 	Message string
 }
 
-// RunsFilter is what the runs page shows: the query of its URL.
+// RunsFilter is what the runs page shows: the query of its URL. Range
+// is a time range back from now ("1h", "24h", "7d", "30d"; "" all).
 type RunsFilter struct {
-	State, Flow, Deployment, After string
+	State, Flow, Deployment, Tag, Range, After string
+}
+
+// Ranges are the names of the time ranges offered.
+func (RunsFilter) Ranges() []string { return []string{"1h", "24h", "7d", "30d"} }
+
+// Set says whether the filter selects (the page offers Clear).
+func (f RunsFilter) Set() bool {
+	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != ""
 }
 
 // Query is the filter as a URL query, after set to after (encoded: a
 // template puts it in a URL as it is).
 func (f RunsFilter) Query(after string) template.URL {
 	q := url.Values{}
-	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "after": after} {
+	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "tag": f.Tag,
+		"range": f.Range, "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -62,6 +73,7 @@ type RunsPage struct {
 	Page
 	Filter RunsFilter
 	List   server.RunList
+	Chart  Chart
 	Error  string
 	// Deployments name deployments by id.
 	Deployments map[string]string
@@ -123,6 +135,15 @@ type DeploymentsPage struct {
 	Error       string
 }
 
+// DeploymentPage is a deployment (GET /api/v1/deployments/{flow}/{name})
+// with its upcoming runs (Scheduled, soonest first) and recent ones.
+type DeploymentPage struct {
+	Page
+	Deployment       server.DeploymentInfo
+	Upcoming, Recent []store.Run
+	Error            string
+}
+
 // Field is a parameter of a run's form.
 type Field struct {
 	Name, Type string
@@ -170,7 +191,7 @@ type View struct {
 }
 
 // pageNames are the templates of templates/, each drawn in layout.html.
-var pageNames = []string{"login", "error", "runs", "run", "deployments", "runform", "pools", "secrets", "tokens"}
+var pageNames = []string{"login", "error", "runs", "run", "deployments", "deployment", "runform", "pools", "secrets", "tokens"}
 
 // NewView parses the templates.
 func NewView() *View {
@@ -208,17 +229,28 @@ func (u *UI) renderBlock(w http.ResponseWriter, status int, name, block string, 
 }
 
 var funcs = template.FuncMap{
-	"icon":     stateIcon,
-	"stclass":  func(s runtime.State) string { return "st-" + s.String() },
-	"when":     when,
-	"ago":      ago,
-	"dur":      duration,
-	"runtime":  runDuration,
-	"json":     func(v json.RawMessage) string { return compactJSON(v) },
-	"short":    func(s string) string { return s[:min(12, len(s))] },
-	"schedule": scheduleWords,
-	"sched":    scheduledAt,
-	"esc":      url.PathEscape,
+	"icon":        stateIcon,
+	"stclass":     func(s runtime.State) string { return "st-" + s.String() },
+	"when":        when,
+	"ago":         ago,
+	"dur":         duration,
+	"runtime":     runDuration,
+	"json":        func(v json.RawMessage) string { return compactJSON(v) },
+	"short":       func(s string) string { return s[:min(12, len(s))] },
+	"schedule":    scheduleWords,
+	"sched":       scheduledAt,
+	"esc":         url.PathEscape,
+	"thousands":   thousands,
+	"chartHeight": func() int { return ChartHeight },
+}
+
+// thousands is n with its thousands separated: 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // stateIcon is a state's symbol: pages show it beside the state's name,

@@ -87,6 +87,16 @@ func fixedDeployments() []server.DeploymentInfo {
 	return []server.DeploymentInfo{d, p}
 }
 
+// fixedHistory is four hours of runs: 1,200 Success and 3 Failed, then
+// none, then one Running.
+func fixedHistory() server.RunHistory {
+	h := server.RunHistory{From: t0.Add(-4 * time.Hour), To: t0, Step: 3600}
+	for i, c := range []map[string]int{{"Success": 1200, "Failed": 3}, {}, {"Success": 600}, {"Running": 1}} {
+		h.Buckets = append(h.Buckets, server.HistoryBucket{Start: h.From.Add(time.Duration(i) * time.Hour), Counts: c})
+	}
+	return h
+}
+
 // TestPages renders each page with fixed data against its golden file.
 func TestPages(t *testing.T) {
 	v := NewView()
@@ -104,8 +114,11 @@ func TestPages(t *testing.T) {
 		{"login_error", "login", "", &LoginPage{Page: Page{Title: "Log in"}, Error: "The token is unknown, expired or revoked."}},
 		{"error", "error", "", &ErrorPage{Page: page("Forbidden", "", vwr), Status: 403, Message: "a viewer token may not do this"}},
 		{"runs", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs, Next: "run-1"},
-			Deployments: map[string]string{"dep1": "ETL/nightly"}}},
-		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", After: "run-9"},
+			Deployments: map[string]string{"dep1": "ETL/nightly"}, Chart: chart(fixedHistory())}},
+		{"deployment", "deployment", "", &DeploymentPage{Page: page("ETL/nightly", "deployments", dev), Deployment: fixedDeployments()[0],
+			Upcoming: runs[2:], Recent: runs[:2]}},
+		{"deployment_viewer", "deployment", "", &DeploymentPage{Page: page("Report/weekly", "deployments", vwr), Deployment: fixedDeployments()[1]}},
+		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", Tag: "etl", Range: "7d", After: "run-9"},
 			List: server.RunList{Runs: runs[1:2]}}},
 		{"runs_empty_error", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), Filter: RunsFilter{State: "Nope"},
 			List: server.RunList{Runs: []store.Run{}}, Error: `unknown state "Nope"`}},

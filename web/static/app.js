@@ -33,11 +33,14 @@ async function refresh(el) {
   return true;
 }
 
+// liveRuns re-fetches el's fragment every data-every ms (2 s by
+// default) while the tab is visible.
 function liveRuns(el) {
+  const every = +(el.dataset.every || 2000);
   const tick = async () => {
-    if (document.hidden || await refresh(el)) setTimeout(tick, 2000);
+    if (document.hidden || await refresh(el)) setTimeout(tick, every);
   };
-  setTimeout(tick, 2000);
+  setTimeout(tick, every);
 }
 
 function setState(g, state) {
@@ -199,8 +202,10 @@ function liveRun(el) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const runs = document.getElementById("runs-live");
-  if (runs) liveRuns(runs);
+  for (const id of ["runs-live", "runs-chart"]) {
+    const el = document.getElementById(id);
+    if (el) liveRuns(el);
+  }
   const run = document.getElementById("run-live");
   if (run) liveRun(run);
 });
