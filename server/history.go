@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -99,20 +102,86 @@ func (s *Server) historyRoutes() {
 				n = 48
 			}
 			step := max(time.Second, (f.Until.Sub(f.Since)+time.Duration(n)-1)/time.Duration(n)).Round(time.Second)
+			// Buckets start at multiples of step, so that the next
+			// refresh's are the same, and their counts are kept.
+			f.Since = time.Unix(0, f.Since.UnixNano()/int64(step)*int64(step)).In(f.Since.Location())
 			n = min(maxBuckets, int((f.Until.Sub(f.Since)+step-1)/step))
-			counts, err := s.st.CountRuns(ctx, f, step)
+			f.Until = f.Since.Add(time.Duration(n) * step)
+			counts, err := s.history.counts(ctx, s.st, f, step, n)
 			if err != nil {
 				return nil, problem(err)
 			}
 			out := RunHistory{From: f.Since, To: f.Until, Step: int64(step / time.Second), Buckets: make([]HistoryBucket, n)}
 			for i := range out.Buckets {
 				out.Buckets[i] = HistoryBucket{Start: f.Since.Add(time.Duration(i) * step), Counts: map[string]int{}}
-			}
-			for _, c := range counts {
-				if c.Bucket >= 0 && c.Bucket < n {
-					out.Buckets[c.Bucket].Counts[c.State.String()] += c.Count
+				for st, c := range counts[i] {
+					if c > 0 {
+						out.Buckets[i].Counts[runtime.State(st).String()] = c
+					}
 				}
 			}
 			return &struct{ Body RunHistory }{out}, nil
 		})
+}
+
+// historyCache keeps the counts of the buckets that can no longer
+// change: those before the oldest run still unfinished (a run is made in
+// the bucket of now, so only its state can change). A refresh counts
+// again only from there on: usually the last bucket or two, not the
+// day.
+type historyCache struct {
+	mu      sync.Mutex
+	entries map[string]*historyEntry
+}
+
+type historyEntry struct {
+	counts [][runtime.NumStates]int
+	final  int // the buckets before it are final
+}
+
+// maxHistories bounds the histories kept (one per filter and range).
+const maxHistories = 64
+
+func newHistoryCache() *historyCache { return &historyCache{entries: map[string]*historyEntry{}} }
+
+// counts are the counts of the n buckets of step from f.Since by state.
+func (h *historyCache) counts(ctx context.Context, st *store.Store, f store.ServerRunFilter, step time.Duration, n int) ([][runtime.NumStates]int, error) {
+	key := fmt.Sprintf("%s|%s|%s|%q|%d|%d|%d", f.State, f.Flow, f.Deployment, f.Deployments, f.Since.UnixNano(), step, n)
+	oldest, err := st.OldestUnfinished(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	final := n
+	if !oldest.IsZero() {
+		final = int(oldest.Sub(f.Since) / step)
+	}
+	h.mu.Lock()
+	e := h.entries[key]
+	from := 0
+	if e != nil {
+		from = min(e.final, final)
+	}
+	h.mu.Unlock()
+	sub := f
+	sub.Since = f.Since.Add(time.Duration(from) * step)
+	cs, err := st.CountRuns(ctx, sub, step)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][runtime.NumStates]int, n)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e != nil {
+		copy(out[:from], e.counts[:from])
+	}
+	for _, c := range cs {
+		if b := from + c.Bucket; b >= 0 && b < n {
+			out[b][c.State] += c.Count
+		}
+	}
+	if len(h.entries) >= maxHistories && h.entries[key] == nil {
+		clear(h.entries)
+	}
+	h.entries[key] = &historyEntry{counts: out, final: final}
+	return slices.Clone(out), nil
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/store"
 )
 
 // TestRunHistory: runs by tag and time range, and their counts by state
@@ -43,9 +45,10 @@ func TestRunHistory(t *testing.T) {
 	if total != 599 { // fill-600 is made at the range's end, excluded
 		t.Errorf("%d runs counted, want 599", total)
 	}
-	var none RunHistory // 48 buckets by default: 13 s each, 47 of them
-	if err := viewer.Do(ctx, "GET", Query("/runs/history", "since", from, "until", to, "tag", "nosuch"), nil, &none); err != nil || len(none.Buckets) != 47 || none.Step != 13 {
-		t.Fatalf("an unknown tag: %v, %d buckets of %d s", err, len(none.Buckets), none.Step)
+	var none RunHistory // 48 buckets by default: 13 s each, from a multiple of 13 s
+	if err := viewer.Do(ctx, "GET", Query("/runs/history", "since", from, "until", to, "tag", "nosuch"), nil, &none); err != nil ||
+		len(none.Buckets) != 47 || none.Step != 13 || none.From.Unix()%13 != 0 || none.From.After(t0) || !none.To.After(t0.Add(10*time.Minute-time.Second)) {
+		t.Fatalf("an unknown tag: %v, %d buckets of %d s, %v to %v", err, len(none.Buckets), none.Step, none.From, none.To)
 	}
 	for _, b := range none.Buckets {
 		if len(b.Counts) != 0 {
@@ -69,4 +72,50 @@ func TestRunHistory(t *testing.T) {
 	if err := viewer.Do(ctx, "GET", Query("/runs/history", "since", "yesterday"), nil, nil); status(err) != 422 {
 		t.Errorf("since=yesterday: %v, want 422", err)
 	}
+}
+
+// TestRunHistoryFollows: a history asked for again counts the runs that
+// changed since: a run made now counts as Scheduled in the last bucket,
+// then as Cancelled once cancelled; the older buckets keep their counts.
+func TestRunHistoryFollows(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	d := ts.deploy(t, ts.admin, DeploymentSpec{})
+	now := time.Now()
+	if err := ts.st.FillRuns(ctx, &d.Deployment, 300, now.Add(-time.Hour)); err != nil { // 5 minutes of runs, an hour ago
+		t.Fatal(err)
+	}
+	history := func() (old, last map[string]int) {
+		t.Helper()
+		var h RunHistory
+		if err := ts.admin.Do(ctx, "GET", Query("/runs/history", "since", now.Add(-2*time.Hour).Format(time.RFC3339), "buckets", "12"), nil, &h); err != nil {
+			t.Fatal(err)
+		}
+		old = map[string]int{}
+		for _, b := range h.Buckets[:len(h.Buckets)-1] {
+			for k, v := range b.Counts {
+				old[k] += v
+			}
+		}
+		return old, h.Buckets[len(h.Buckets)-1].Counts
+	}
+	check := func(what string, old, last map[string]int, want map[string]int) {
+		t.Helper()
+		if old["Success"] != 270 || old["Failed"] != 30 || len(old) != 2 || fmt.Sprint(last) != fmt.Sprint(want) {
+			t.Errorf("%s: before the last bucket %v (want 270 Success, 30 Failed); the last %v, want %v", what, old, last, want)
+		}
+	}
+	old, last := history()
+	check("the fill", old, last, map[string]int{})
+	var r store.Run
+	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &r); err != nil {
+		t.Fatal(err)
+	}
+	old, last = history()
+	check("a run made", old, last, map[string]int{"Scheduled": 1})
+	if err := ts.admin.Do(ctx, "POST", "/runs/"+r.ID+"/cancel", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	old, last = history()
+	check("the run cancelled", old, last, map[string]int{"Cancelled": 1})
 }

@@ -672,6 +672,45 @@ func runsWhere(q string, f ServerRunFilter) (string, []any, error) {
 	return q, args, nil
 }
 
+// OldestUnfinished is when the oldest run f selects (in its Since and
+// Until) that is not final was made, or the zero time if there is none:
+// the runs made before it are final, and their counts will not change.
+// Few runs are unfinished: it reads a short range of the (state,
+// created_at) index per unfinished state.
+func (s *Store) OldestUnfinished(ctx context.Context, f ServerRunFilter) (time.Time, error) {
+	var states []any
+	for i := range runtime.NumStates {
+		if st := runtime.State(i); !st.Finished() {
+			states = append(states, st.String())
+		}
+	}
+	q := `SELECT min(created_at) FROM runs WHERE state IN (?` + strings.Repeat(", ?", len(states)-1) + `)`
+	q, more, err := runsWhere(q, f)
+	if err != nil {
+		return time.Time{}, err
+	}
+	q, more = inDeployments(q, more, f.Deployments)
+	var at sql.NullInt64
+	err = s.db.QueryRowContext(ctx, q, append(states, more...)...).Scan(&at)
+	return nullTime(at), err
+}
+
+// inDeployments adds to q the condition that a run is of one of ds, if
+// ds is not nil (none selects none).
+func inDeployments(q string, args []any, ds []string) (string, []any) {
+	switch {
+	case ds == nil:
+		return q, args
+	case len(ds) == 0:
+		return q + ` AND 1 = 0`, args
+	}
+	q += ` AND deployment_id IN (?` + strings.Repeat(", ?", len(ds)-1) + `)`
+	for _, d := range ds {
+		args = append(args, d)
+	}
+	return q, args
+}
+
 // RunCount is how many runs of a state were made in a bucket of time.
 type RunCount struct {
 	Bucket int
@@ -699,16 +738,7 @@ func (s *Store) CountRuns(ctx context.Context, f ServerRunFilter, step time.Dura
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, more...)
-	if f.Deployments != nil {
-		if len(f.Deployments) == 0 {
-			return nil, nil
-		}
-		q += ` AND deployment_id IN (?` + strings.Repeat(", ?", len(f.Deployments)-1) + `)`
-		for _, d := range f.Deployments {
-			args = append(args, d)
-		}
-	}
+	q, args = inDeployments(q, append(args, more...), f.Deployments)
 	q += ` GROUP BY 1, state`
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -72,9 +72,10 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.
 			p.Error = msg
 		}
 	}
-	if block != "runs_table" {
+	if block == "runs_chart" {
 		// The chart: every state, over the range (the last 24 hours
-		// when none).
+		// when none). The page asks for it once drawn (and every 30 s),
+		// so that counting a day of runs never delays the table.
 		var h server.RunHistory
 		err := c.Do(r.Context(), "GET", server.Query("/runs/history", "flow", f.Flow, "deployment", f.Deployment,
 			"tag", f.Tag, "since", since, "buckets", "48"), nil, &h)

@@ -34,13 +34,14 @@ async function refresh(el) {
 }
 
 // liveRuns re-fetches el's fragment every data-every ms (2 s by
-// default) while the tab is visible.
+// default) while the tab is visible; with data-now, once at once (a
+// part the page leaves out so as not to wait for it: the chart).
 function liveRuns(el) {
   const every = +(el.dataset.every || 2000);
   const tick = async () => {
     if (document.hidden || await refresh(el)) setTimeout(tick, every);
   };
-  setTimeout(tick, every);
+  setTimeout(tick, el.dataset.now ? 0 : every);
 }
 
 function setState(g, state) {
