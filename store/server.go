@@ -678,20 +678,25 @@ func runsWhere(q string, f ServerRunFilter) (string, []any, error) {
 // Few runs are unfinished: it reads a short range of the (state,
 // created_at) index per unfinished state.
 func (s *Store) OldestUnfinished(ctx context.Context, f ServerRunFilter) (time.Time, error) {
-	var states []any
+	// One min() per state, each the first entry of an index range: a
+	// planner given state IN (...) may read the time range instead.
+	var parts []string
+	var args []any
 	for i := range runtime.NumStates {
-		if st := runtime.State(i); !st.Finished() {
-			states = append(states, st.String())
+		st := runtime.State(i)
+		if st.Finished() {
+			continue
 		}
+		q, more, err := runsWhere(`SELECT min(created_at) AS m FROM runs WHERE state = ?`, f)
+		if err != nil {
+			return time.Time{}, err
+		}
+		q, more = inDeployments(q, more, f.Deployments)
+		parts = append(parts, q)
+		args = append(append(args, st.String()), more...)
 	}
-	q := `SELECT min(created_at) FROM runs WHERE state IN (?` + strings.Repeat(", ?", len(states)-1) + `)`
-	q, more, err := runsWhere(q, f)
-	if err != nil {
-		return time.Time{}, err
-	}
-	q, more = inDeployments(q, more, f.Deployments)
 	var at sql.NullInt64
-	err = s.db.QueryRowContext(ctx, q, append(states, more...)...).Scan(&at)
+	err := s.db.QueryRowContext(ctx, `SELECT min(m) FROM (`+strings.Join(parts, " UNION ALL ")+`) AS u`, args...).Scan(&at)
 	return nullTime(at), err
 }
 
