@@ -146,7 +146,7 @@ func newHistoryCache() *historyCache { return &historyCache{entries: map[string]
 
 // counts are the counts of the n buckets of step from f.Since by state.
 func (h *historyCache) counts(ctx context.Context, st *store.Store, f store.ServerRunFilter, step time.Duration, n int) ([][runtime.NumStates]int, error) {
-	key := fmt.Sprintf("%s|%s|%s|%q|%d|%d|%d", f.State, f.Flow, f.Deployment, f.Deployments, f.Since.UnixNano(), step, n)
+	key := fmt.Sprintf("%s|%s|%s|%t%q|%d|%d|%d", f.State, f.Flow, f.Deployment, f.Deployments == nil, f.Deployments, f.Since.UnixNano(), step, n)
 	oldest, err := st.OldestUnfinished(ctx, f)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,10 @@ func TestRunHistory(t *testing.T) {
 	if total != 599 { // fill-600 is made at the range's end, excluded
 		t.Errorf("%d runs counted, want 599", total)
 	}
+	var all RunHistory // the same range without a tag, kept: not the unknown tag's
+	if err := viewer.Do(ctx, "GET", Query("/runs/history", "since", from, "until", to), nil, &all); err != nil || len(all.Buckets) != 47 {
+		t.Fatalf("no tag: %v, %d buckets", err, len(all.Buckets))
+	}
 	var none RunHistory // 48 buckets by default: 13 s each, from a multiple of 13 s
 	if err := viewer.Do(ctx, "GET", Query("/runs/history", "since", from, "until", to, "tag", "nosuch"), nil, &none); err != nil ||
 		len(none.Buckets) != 47 || none.Step != 13 || none.From.Unix()%13 != 0 || none.From.After(t0) || !none.To.After(t0.Add(10*time.Minute-time.Second)) {
