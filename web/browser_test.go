@@ -219,6 +219,8 @@ func TestBrowser(t *testing.T) {
 		document.querySelector(".tl-bar.st-Success title").textContent.startsWith("extract") &&
 		document.querySelector(".tl-bar.st-Failed title").textContent.includes("Failed")`)
 	shoot(t, ctx, "run")
+	run(t, ctx, "scroll to the timeline", chromedp.Evaluate[chromedp.Void](`document.getElementById("timeline-h").scrollIntoView()`))
+	shoot(t, ctx, "run-timeline")
 
 	// The log's search shows the lines holding its text.
 	run(t, ctx, "search the log", chromedp.SendKeys(chromedp.ID("log-search"), "42 ROWS"))

@@ -77,7 +77,8 @@ func timeline(l server.TaskList, limit int) Timeline {
 			stop = t.To
 		}
 		b.X, b.Y = round2(pct(b.Start)), 20+i*barRow
-		b.W = round2(max(0.2, pct(stop)-b.X))
+		b.W = round2(max(0.4, pct(stop)-b.X))
+		b.X = min(b.X, round2(100-b.W)) // a bar that ends at once still shows
 		b.Took = duration(stop.Sub(b.Start))
 	}
 	t.Bars = bars
