@@ -173,21 +173,21 @@ type RunEnd struct {
 // run is final. A write taken by this server wakes the stream; a
 // write taken by another is seen within a second.
 func (s *Server) streamEvents(ctx context.Context, id, task string, after uint64, send sse.Sender) {
+	var log *store.LogFollower // each wake reads only the chunks written since
 	for {
 		woken := s.writes.wait()
 		r, err := s.st.GetRun(ctx, id)
 		if err != nil {
 			return
 		}
-		evs, err := s.st.Logs(ctx, r.ID, store.LogFilter{Task: task, After: after})
+		if log == nil {
+			log = s.st.FollowLog(r.ID, store.LogFilter{Task: task, After: after})
+		}
+		err = log.Next(ctx, func(e *runtime.Event) error {
+			return send(sse.Message{ID: int(e.Seq), Data: EventOf(*e)})
+		})
 		if err != nil {
 			return
-		}
-		for _, e := range evs {
-			if send(sse.Message{ID: int(e.Seq), Data: EventOf(e)}) != nil {
-				return
-			}
-			after = e.Seq
 		}
 		if r.State.Finished() {
 			send.Data(RunEnd{State: r.State, Message: r.Message})

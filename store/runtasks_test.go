@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -70,5 +71,54 @@ func testRunTasks(t *testing.T, b backend) {
 	}
 	if len(sum) != 1 || sum[0].Runs != n || sum[0].Done != n || sum[0].Failed != 0 || sum[0].StartedAt.IsZero() || sum[0].FinishedAt.IsZero() {
 		t.Errorf("final summary %+v", sum)
+	}
+}
+
+// TestFollowLog: a run's log followed while it is written, a Next at a
+// time, gives what Logs gives read whole at the end, with a task filter
+// or without.
+func TestFollowLog(t *testing.T) { eachBackend(t, testFollowLog) }
+
+func testFollowLog(t *testing.T, b backend) {
+	s, _ := b.open(t)
+	ctx := context.Background()
+	evs := mapEvents(500)
+	for i := 10; i < len(evs); i += 50 { // a log line now and then, of a child
+		evs[i].Kind, evs[i].Level, evs[i].Msg, evs[i].State, evs[i].Result = runtime.TaskLog, runtime.Info, fmt.Sprintf("line %d", i), 0, nil
+	}
+	rec := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "w2", Flow: "W2"}, FlushEvery: time.Millisecond})
+	follow := map[string]*LogFollower{"": s.FollowLog("w2", LogFilter{}), "inc": s.FollowLog("w2", LogFilter{Task: "inc"})}
+	got := map[string][]uint64{}
+	next := func() {
+		for k, f := range follow {
+			if err := f.Next(ctx, func(e *runtime.Event) error { got[k] = append(got[k], e.Seq); return nil }); err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, e := range evs {
+		e.RunID = "w2"
+		rec.Emit(e)
+		if i%100 == 99 {
+			time.Sleep(3 * time.Millisecond)
+			next()
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	for k := range follow {
+		whole, err := s.Logs(ctx, "w2", LogFilter{Task: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []uint64
+		for _, e := range whole {
+			want = append(want, e.Seq)
+		}
+		if len(want) < 3 || !reflect.DeepEqual(got[k], want) {
+			t.Errorf("task %q: followed %v\nwhole %v", k, got[k], want)
+		}
 	}
 }
