@@ -122,3 +122,30 @@ func testFollowLog(t *testing.T, b backend) {
 		}
 	}
 }
+
+// BenchmarkRunTasksRebuild orders and sums up W2's 100,002 task runs
+// again, as RunTasks does when a chunk comes.
+//
+//	go test -run '^$' -bench RunTasksRebuild -benchtime 5x ./store/
+func BenchmarkRunTasksRebuild(b *testing.B) {
+	s, err := Open(b.TempDir() + "/wfsh.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rec := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "w2", Flow: "W2"}})
+	for _, e := range mapEvents(100000) {
+		e.RunID = "w2"
+		rec.Emit(e)
+	}
+	if err := rec.Close(); err != nil {
+		b.Fatal(err)
+	}
+	rt := s.NewRunTasks("w2")
+	if err := rt.Refresh(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		rt.rebuild()
+	}
+}
