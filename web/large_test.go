@@ -159,6 +159,8 @@ func TestW2Run(t *testing.T) {
 	waitJSWithin(t, ctx, time.Minute, "the header and the counts: 100,003 Success (numbers, inc, total and the children)",
 		`document.getElementById("run-state").textContent.includes("Success") &&
 		(document.getElementById("task-counts").textContent.match(/Success (\d+)/) || [])[1] === "100003"`)
+	waitJS(t, ctx, "the mapped node counts its children and is Success", `document.querySelector("#n1 text").textContent === "inc 100000/100000" &&
+		document.getElementById("n1").classList.contains("st-Success")`)
 	type seen struct {
 		Lines  map[string]int64
 		Counts [][2]int64

@@ -143,6 +143,9 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 		if t.Kind == "task" {
 			p.TaskNames = append(p.TaskNames, t.Name)
 		}
+		if t.Runs > 0 {
+			p.Mapped = append(p.Mapped, t)
+		}
 	}
 	sort.Strings(p.TaskNames)
 	if q.Get("fragment") == "tasks" {

@@ -101,6 +101,19 @@ type RunPage struct {
 	TaskFilter TaskRunsFilter
 	TaskError  string
 	TaskNames  []string
+	// Mapped are the mapped tasks summed up: the page's script counts
+	// their graph nodes from them at each refresh (their children's
+	// states are not in the run's event stream).
+	Mapped []store.TaskSummary
+}
+
+// MappedIndex lists the mapped tasks as [name, state, done, runs].
+func (p *RunPage) MappedIndex() [][4]any {
+	out := make([][4]any, 0, len(p.Mapped))
+	for _, t := range p.Mapped {
+		out = append(out, [4]any{t.Name, t.State, t.Done, t.Runs})
+	}
+	return out
 }
 
 // TaskRunsFilter selects the task runs a run's page lists: the query of

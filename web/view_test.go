@@ -62,7 +62,7 @@ func fixedRunPage(s *Session) *RunPage {
 	}}
 	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0]},
 		Tasks:     server.TaskRunPage{TaskRuns: trs, Total: len(trs), Counts: map[string]int{"Success": 3, "Running": 2}, Next: "square[1]"},
-		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, maxBars)}
+		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, maxBars), Mapped: tasks.Tasks[2:3]}
 	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
 	p.Graph.SVG = layered(p.Graph.Nodes, edges(dag))
 	p.Graph.Note = "drawn in layers by wfsh"

@@ -78,6 +78,20 @@ function liveRun(el) {
     const text = document.querySelector("#n" + i + " text");
     if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
   };
+  // After each refresh of the task runs: the mapped nodes' counts and
+  // states, from the server's sums (their children's states are not in
+  // the event stream).
+  const mappedSums = () => {
+    const el = tasks.querySelector("script.mapped-sums");
+    for (const [name, state, d, n] of JSON.parse((el && el.textContent) || "[]")) {
+      const i = byName.get(name);
+      const g = i === undefined ? null : document.getElementById("n" + i);
+      if (!g) continue;
+      setState(g, state);
+      const text = g.querySelector("text");
+      if (text) text.textContent = name + " " + d + "/" + n;
+    }
+  };
   const layerDirty = new Set();
   const redrawLayers = () => {
     for (const l of layerDirty) {
@@ -164,6 +178,7 @@ function liveRun(el) {
       again = false;
       const start = performance.now();
       const live = await refresh(el) && await refresh(tasks);
+      mappedSums();
       wait = Math.max(500, 2 * (performance.now() - start));
       pending = null;
       if (live && again) later();
