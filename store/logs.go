@@ -520,10 +520,17 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 	if err != nil {
 		return err
 	}
+	return s.eachLog(ctx, runID, f, rr.records, rr.lastSeq, fn)
+}
+
+// eachLog calls fn with the log entries of a run's chunks up to lastSeq
+// that f selects, and the first start and the end of each of records
+// made again, in order.
+func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records []*record, lastSeq uint64, fn func(*runtime.Event) error) error {
 	// The first start and the end of each task run, made again from the
 	// records: two events per task run that is not a mapped child.
 	var made []runtime.Event
-	for _, r := range rr.records {
+	for _, r := range records {
 		for _, e := range r.events(runID) {
 			if f.keep(&e) {
 				made = append(made, e)
@@ -534,7 +541,7 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 	// Only the chunks the records were read from: a chunk written since
 	// is read by the next call (wfsh logs --follow).
 	i := 0
-	err = eachLogEntry(ctx, s.db, runID, f.After, rr.lastSeq, func(e *runtime.Event) error {
+	err := eachLogEntry(ctx, s.db, runID, f.After, lastSeq, func(e *runtime.Event) error {
 		if !f.keep(e) {
 			return nil
 		}
@@ -554,4 +561,53 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 		}
 	}
 	return nil
+}
+
+// LogFollower reads a run's log as it is written: each Next gives the
+// entries after the last it gave, reading only the chunks written since
+// (EachLog reads every chunk's records each time: a run of 100,000 task
+// runs, followed live, would read them all at each write).
+type LogFollower struct {
+	st   *Store
+	id   string
+	f    LogFilter
+	base int64
+	m    *merger
+}
+
+// FollowLog follows run id's log entries that f selects, after f.After.
+func (s *Store) FollowLog(id string, f LogFilter) *LogFollower {
+	return &LogFollower{st: s, id: id, f: f, m: newMerger()}
+}
+
+// Next calls fn with the entries written since the last call, in order,
+// as EachLog would give them.
+func (l *LogFollower) Next(ctx context.Context, fn func(*runtime.Event) error) error {
+	var base int64
+	err := l.st.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, l.id).Scan(&base)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %q", ErrNotFound, l.id)
+	}
+	if err != nil {
+		return err
+	}
+	if base != l.base {
+		l.base, l.m = base, newMerger()
+	}
+	if _, err := l.m.read(ctx, l.st.db, l.id, base); err != nil {
+		l.m = newMerger()
+		return err
+	}
+	seen := make(map[*record]bool, len(l.m.changed))
+	changed := make([]*record, 0, len(l.m.changed))
+	for _, r := range l.m.changed {
+		if !seen[r] {
+			seen[r] = true
+			changed = append(changed, r)
+		}
+	}
+	return l.st.eachLog(ctx, l.id, l.f, changed, l.m.lastSeq, func(e *runtime.Event) error {
+		l.f.After = max(l.f.After, e.Seq)
+		return fn(e)
+	})
 }
