@@ -48,6 +48,7 @@ var rules = map[string]rule{
 	"auth":                               {stdOnly: true},
 	"seal":                               {stdOnly: true},
 	"builtins":                           {imports: []string{"runtime", "schedule"}, never: append(heavy, lipgloss, "github.com/spf13/", "google.golang.org/protobuf", mod+"plugins/")},
+	"starfmt":                            {imports: []string{"builtins"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/", mod+"plugins/")},
 	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
 	"runner":                             {imports: []string{"builtins", "dot", "schedule", "store", "plugins/host", "plugins/sdk/pluginpb", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
 	"server":                             {imports: []string{"auth", "bundle", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},

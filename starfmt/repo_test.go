@@ -1,0 +1,127 @@
+package starfmt
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+	"go.starlark.net/syntax"
+
+	"github.com/wfsh/wfsh/builtins"
+)
+
+// A unit is one flow file's source: a .star file, a chunk of a script
+// test (builtins/testdata: chunks separated by "---" lines), or a .star
+// member of a CLI test's txtar archive.
+type unit struct {
+	name string
+	src  []byte
+}
+
+// repoUnits walks the module from its root for every .star source.
+func repoUnits(t testing.TB) []unit {
+	t.Helper()
+	var units []unit
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != ".." {
+			return filepath.SkipDir
+		}
+		switch filepath.Ext(path) {
+		case ".star":
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			units = append(units, chunks(path, src)...)
+		case ".txtar":
+			a, err := txtar.ParseFile(path)
+			if err != nil {
+				return err
+			}
+			for _, f := range a.Files {
+				if filepath.Ext(f.Name) == ".star" {
+					units = append(units, unit{path + ":" + f.Name, f.Data})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return units
+}
+
+// chunks splits a script test into its chunks, as the script driver of
+// builtins does; any other file is one chunk.
+func chunks(path string, src []byte) []unit {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	var units []unit
+	var cur []byte
+	n := 1
+	for _, l := range lines {
+		if string(bytes.TrimRight(l, "\r\n")) == "---" {
+			units = append(units, unit{path + "#" + strconv.Itoa(n), cur})
+			cur, n = nil, n+1
+			continue
+		}
+		cur = append(cur, l...)
+	}
+	if n == 1 {
+		return []unit{{path, src}}
+	}
+	return append(units, unit{path + "#" + strconv.Itoa(n), cur})
+}
+
+// TestRepositoryIdempotent formats every flow source of the repository
+// that wfsh parses: each must format, parse as wfsh again and format to
+// itself.
+func TestRepositoryIdempotent(t *testing.T) {
+	units := repoUnits(t)
+	formatted, refused, bytesLits := 0, 0, 0
+	for _, u := range units {
+		if _, err := builtins.ParseFile(u.name, u.src); err != nil {
+			refused++ // a test of a bad file: wfsh refuses it too
+			continue
+		}
+		out, err := Format(u.name, u.src)
+		if err != nil && hasBytes(u.name, u.src) && strings.Contains(err.Error(), "buildifier's parser") {
+			bytesLits++ // buildifier's grammar has no bytes literals (docs/cli.md)
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", u.name, err)
+			continue
+		}
+		stable(t, u.name, out)
+		formatted++
+	}
+	t.Logf("%d flow sources formatted twice, %d refused by wfsh itself, %d with bytes literals", formatted, refused, bytesLits)
+	if formatted < len(units)/2 {
+		t.Fatalf("formatted %d of %d flow sources: the walk found too few", formatted, len(units))
+	}
+}
+
+// hasBytes reports whether src has a bytes literal (b"...").
+func hasBytes(name string, src []byte) bool {
+	f, err := builtins.ParseFile(name, src)
+	if err != nil {
+		return false
+	}
+	found := false
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if lit, ok := n.(*syntax.Literal); ok && lit.Token == syntax.BYTES {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
