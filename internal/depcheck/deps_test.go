@@ -68,7 +68,7 @@ var rules = map[string]rule{
 	"plugins/internal/pdeath":            {stdOnly: true},
 	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
 	"cmd/wfsh": {imports: []string{"auth", "builtins", "dot", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
-		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "store", "tui", "web"}, never: append(heavy, lipgloss)},
+		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "starfmt", "store", "tui", "web"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
 	"k8spool":                    {imports: []string{"server"}, never: []string{lipgloss, "go.starlark.net", mod + "builtins", mod + "runner"}},
