@@ -110,10 +110,14 @@ bench: build
 test-server-load:
 	WFSH_ONCE_RUNS=2000 WFSH_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m -v -run 'TestExactlyOnce' ./cmd/wfsh/
 
-## fuzz: fuzz the decorator pre-pass, random flow bodies, then bundle unpacking
+## fuzz: fuzz the decorator pre-pass, random flow bodies, wfsh fmt (the
+## DAG of generated flows unchanged by formatting; mutated files formatted
+## to a fixed point), then bundle unpacking
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseFile -fuzztime=$(FUZZTIME) ./builtins/
 	$(GO) test -run='^$$' -fuzz=FuzzFlowBody -fuzztime=$(FUZZTIME) ./builtins/
+	$(GO) test -run='^$$' -fuzz=FuzzFormatKeepsDAG -fuzztime=$(FUZZTIME) ./starfmt/
+	$(GO) test -run='^$$' -fuzz=FuzzFormatText -fuzztime=$(FUZZTIME) ./starfmt/
 	$(GO) test -run='^$$' -fuzz=FuzzUnpack -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./bundle/
 
 ## proto: regenerate the plugin protocol's Go code (needs protoc,
