@@ -71,6 +71,16 @@ func Parse(filename string, src []byte) (*File, error) {
 // (one that starts with a unary minus written over its '@').
 func (f *File) IsDecorator(x build.Expr) bool { return f.decos[x] }
 
+// Decorator returns what a decorator statement applies (`task(retries=2)`
+// for `@task(retries=2)`; for a decorator that is an expression, `@a or
+// b`, its first operand), or false for any other statement.
+func (f *File) Decorator(stmt build.Expr) (build.Expr, bool) {
+	if !f.decos[stmt] {
+		return nil, false
+	}
+	return leftMinus(stmt).X, true
+}
+
 // IsWhile reports whether x is an if statement that stands for a while loop.
 func (f *File) IsWhile(x build.Expr) bool { return f.whiles[x] }
 

@@ -62,7 +62,7 @@ func formatFiles(stdout, stderr io.Writer, paths []string, f fmtFlags) error {
 	for _, name := range files {
 		src, err := os.ReadFile(name)
 		if err != nil {
-			return fmt.Errorf("wfsh fmt: %w", err)
+			return err
 		}
 		out, err := starfmt.Format(name, src)
 		if err != nil {
@@ -95,7 +95,7 @@ func reportFormatted(stdout io.Writer, name string, src, out []byte, f fmtFlags)
 	}
 	if !f.check {
 		if err := writeFileKeepMode(name, out); err != nil {
-			return fmt.Errorf("wfsh fmt: %w", err)
+			return err
 		}
 	}
 	_, err := fmt.Fprintln(stdout, name)
