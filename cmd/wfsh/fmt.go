@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -59,22 +61,20 @@ func formatFiles(stdout, stderr io.Writer, paths []string, f fmtFlags) error {
 		return badInput(fmt.Errorf("wfsh fmt: %w", err))
 	}
 	var bad, changed int
-	for _, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		out, err := starfmt.Format(name, src)
-		if err != nil {
-			fmt.Fprintln(stderr, printableError(err))
+	for r := range formatEach(files) {
+		var pe *fs.PathError
+		switch {
+		case errors.As(r.err, &pe):
+			return r.err
+		case r.err != nil:
+			fmt.Fprintln(stderr, printableError(r.err))
 			bad++
 			continue
-		}
-		if bytes.Equal(src, out) {
+		case bytes.Equal(r.src, r.out):
 			continue
 		}
 		changed++
-		if err := reportFormatted(stdout, name, src, out, f); err != nil {
+		if err := reportFormatted(stdout, r.name, r.src, r.out, f); err != nil {
 			return err
 		}
 	}
@@ -85,6 +85,47 @@ func formatFiles(stdout, stderr io.Writer, paths []string, f fmtFlags) error {
 		return &exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// A formatted is one file read and formatted.
+type formatted struct {
+	name     string
+	src, out []byte
+	err      error
+}
+
+// formatEach reads and formats files on every core and yields the results
+// in the order of files.
+func formatEach(files []string) iter.Seq[formatted] {
+	return func(yield func(formatted) bool) {
+		results := make([]chan formatted, len(files))
+		for i := range results {
+			results[i] = make(chan formatted, 1)
+		}
+		work := make(chan int)
+		for range min(runtime.GOMAXPROCS(0), len(files)) {
+			go func() {
+				for i := range work {
+					r := formatted{name: files[i]}
+					if r.src, r.err = os.ReadFile(r.name); r.err == nil {
+						r.out, r.err = starfmt.Format(r.name, r.src)
+					}
+					results[i] <- r
+				}
+			}()
+		}
+		go func() {
+			defer close(work)
+			for i := range files {
+				work <- i
+			}
+		}()
+		for _, c := range results {
+			if !yield(<-c) {
+				break
+			}
+		}
+	}
 }
 
 // reportFormatted rewrites a changed file, or lists it (--check), or
