@@ -124,6 +124,7 @@ func (g *gen) gap(indent string) {
 func genFlowFile(data []byte) []byte {
 	g := &gen{data: data}
 	g.w("%s", g.one("", "# A generated flow.\n", "\"\"\"Module doc.\"\"\"\n"))
+	g.w("%s", g.one("", "B = b'\\xff'\n", "B = [rb\"\\d\",b'x']\n"))
 	g.w("N = %d\n\ndef identity(fn):\n    return fn\n", g.pick(4))
 	if g.pick(2) == 1 {
 		g.w("k = 0\nwhile k<N:\n    k += 1\n")

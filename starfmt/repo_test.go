@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
-	"go.starlark.net/syntax"
 
 	"github.com/wfsh/wfsh/builtins"
 )
@@ -86,17 +85,13 @@ func chunks(path string, src []byte) []unit {
 // itself.
 func TestRepositoryIdempotent(t *testing.T) {
 	units := repoUnits(t)
-	formatted, refused, bytesLits := 0, 0, 0
+	formatted, refused := 0, 0
 	for _, u := range units {
 		if _, err := builtins.ParseFile(u.name, u.src); err != nil {
 			refused++ // a test of a bad file: wfsh refuses it too
 			continue
 		}
 		out, err := Format(u.name, u.src)
-		if err != nil && hasBytes(u.name, u.src) && strings.Contains(err.Error(), "buildifier's parser") {
-			bytesLits++ // buildifier's grammar has no bytes literals (docs/cli.md)
-			continue
-		}
 		if err != nil {
 			t.Errorf("%s: %v", u.name, err)
 			continue
@@ -104,24 +99,8 @@ func TestRepositoryIdempotent(t *testing.T) {
 		stable(t, u.name, out)
 		formatted++
 	}
-	t.Logf("%d flow sources formatted twice, %d refused by wfsh itself, %d with bytes literals", formatted, refused, bytesLits)
+	t.Logf("%d flow sources formatted twice, %d refused by wfsh itself", formatted, refused)
 	if formatted < len(units)/2 {
 		t.Fatalf("formatted %d of %d flow sources: the walk found too few", formatted, len(units))
 	}
-}
-
-// hasBytes reports whether src has a bytes literal (b"...").
-func hasBytes(name string, src []byte) bool {
-	f, err := builtins.ParseFile(name, src)
-	if err != nil {
-		return false
-	}
-	found := false
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if lit, ok := n.(*syntax.Literal); ok && lit.Token == syntax.BYTES {
-			found = true
-		}
-		return !found
-	})
-	return found
 }

@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/bazelbuild/buildtools/build"
@@ -36,6 +37,7 @@ type File struct {
 	Syntax *build.File
 	decos  map[build.Expr]bool // decorator statements: they start with a unary minus
 	whiles map[build.Expr]bool // while loops: *build.IfStmt
+	bytes  map[build.Expr]bool // bytes literals: *build.StringExpr
 }
 
 // Parse reads a flow file. A file wfsh itself cannot parse is an error
@@ -45,9 +47,9 @@ func Parse(filename string, src []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	whiles := whileOffsets(src, sf)
+	whiles, lits := offsets(src, sf)
 	masked := src
-	if len(decos)+len(whiles) > 0 {
+	if len(decos)+len(whiles)+len(lits) > 0 {
 		masked = bytes.Clone(src)
 	}
 	for _, at := range decos {
@@ -56,12 +58,19 @@ func Parse(filename string, src []byte) (*File, error) {
 	for _, at := range whiles {
 		copy(masked[at:], whileMask)
 	}
+	for i, at := range lits {
+		masked[at] = ' ' // b"..." -> ` "..."`, rb"..." -> ` r"..."`
+		if src[at] == 'r' {
+			masked[at+1] = 'r'
+		}
+		lits[i] = at + 1 // where buildifier's string starts
+	}
 	bf, err := build.ParseDefault(filename, masked)
 	if err != nil {
 		return nil, fmt.Errorf("%w (wfsh runs this file, but buildifier's parser, which wfsh fmt and lint use, does not accept it)", err)
 	}
-	f := &File{Syntax: bf, decos: map[build.Expr]bool{}, whiles: map[build.Expr]bool{}}
-	if err := f.mark(decos, whiles); err != nil {
+	f := &File{Syntax: bf, decos: map[build.Expr]bool{}, whiles: map[build.Expr]bool{}, bytes: map[build.Expr]bool{}}
+	if err := f.mark(decos, whiles, lits); err != nil {
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
 	return f, nil
@@ -85,9 +94,17 @@ func (f *File) Decorator(stmt build.Expr) (build.Expr, bool) {
 func (f *File) IsWhile(x build.Expr) bool { return f.whiles[x] }
 
 // mark finds the statements that start at the masked offsets.
-func (f *File) mark(decos, whiles []int) error {
+func (f *File) mark(decos, whiles, lits []int) error {
 	isDeco := setOf(decos)
 	isWhile := setOf(whiles)
+	if len(lits) > 0 {
+		isBytes := setOf(lits)
+		build.Walk(f.Syntax, func(x build.Expr, _ []build.Expr) {
+			if s, ok := x.(*build.StringExpr); ok && isBytes[s.Start.Byte] {
+				f.bytes[s] = true
+			}
+		})
+	}
 	eachBlock(f.Syntax.Stmt, func(stmts []build.Expr) {
 		for _, s := range stmts {
 			if m := leftMinus(s); m != nil && isDeco[m.OpStart.Byte] {
@@ -101,9 +118,9 @@ func (f *File) mark(decos, whiles []int) error {
 			}
 		}
 	})
-	if len(f.decos) != len(decos) || len(f.whiles) != len(whiles) {
-		return fmt.Errorf("internal error: %d of %d decorators and %d of %d while loops found in the formatter's tree",
-			len(f.decos), len(decos), len(f.whiles), len(whiles))
+	if len(f.decos) != len(decos) || len(f.whiles) != len(whiles) || len(f.bytes) != len(lits) {
+		return fmt.Errorf("internal error: %d of %d decorators, %d of %d while loops and %d of %d bytes literals found in the formatter's tree",
+			len(f.decos), len(decos), len(f.whiles), len(whiles), len(f.bytes), len(lits))
 	}
 	return nil
 }
@@ -133,25 +150,28 @@ func eachBlock(stmts []build.Expr, visit func([]build.Expr)) {
 	}
 }
 
-// whileOffsets returns the byte offset of each `while` keyword of the
-// file wfsh parsed.
-func whileOffsets(src []byte, f *syntax.File) []int {
-	var pos []syntax.Position
+// offsets returns the byte offsets of the `while` keywords and of the
+// bytes literals (their b or rb) of the file wfsh parsed.
+func offsets(src []byte, f *syntax.File) (whiles, lits []int) {
+	var lines []int
+	at := func(p syntax.Position) int {
+		if lines == nil {
+			lines = lineStarts(src)
+		}
+		return runeOffset(src, lines[p.Line-1], int(p.Col))
+	}
 	syntax.Walk(f, func(n syntax.Node) bool {
-		if w, ok := n.(*syntax.WhileStmt); ok {
-			pos = append(pos, w.While)
+		switch n := n.(type) {
+		case *syntax.WhileStmt:
+			whiles = append(whiles, at(n.While))
+		case *syntax.Literal:
+			if n.Token == syntax.BYTES {
+				lits = append(lits, at(n.TokenPos))
+			}
 		}
 		return true
 	})
-	if len(pos) == 0 {
-		return nil
-	}
-	lines := lineStarts(src)
-	offs := make([]int, len(pos))
-	for i, p := range pos {
-		offs[i] = runeOffset(src, lines[p.Line-1], int(p.Col))
-	}
-	return offs
+	return whiles, lits
 }
 
 // lineStarts returns the byte offset at which each line of src starts.
@@ -190,9 +210,18 @@ func Format(filename string, src []byte) ([]byte, error) {
 // arguments and parameter defaults written `name=value` as in Python
 // (PEP 8) rather than Bazel's `name = value`.
 func (f *File) Format() ([]byte, error) {
+	trimFloatZeros(f.Syntax)
+	build.Rewrite(f.Syntax)
 	var order []bool // for each statement-level '-' and if, in walk order: is it masked?
 	eachMasked(f.Syntax.Stmt, func(x build.Expr) { order = append(order, f.decos[x] || f.whiles[x]) })
-	build.Rewrite(f.Syntax)
+	var lits []bool // for each string, in walk order: is it a bytes literal?
+	if len(f.bytes) > 0 {
+		build.Walk(f.Syntax, func(x build.Expr, _ []build.Expr) {
+			if _, ok := x.(*build.StringExpr); ok {
+				lits = append(lits, f.bytes[x])
+			}
+		})
+	}
 	out := build.FormatWithoutRewriting(f.Syntax)
 	back, err := build.ParseDefault(f.Syntax.Path, out)
 	if err != nil {
@@ -218,7 +247,36 @@ func (f *File) Format() ([]byte, error) {
 		return nil, fmt.Errorf("internal error: the formatter's output has %d candidate statements, want %d", i, len(order))
 	}
 	build.Walk(back, func(x build.Expr, _ []build.Expr) { u.keywords(x) })
+	if len(lits) > 0 {
+		if err := u.bytesLits(back, lits); err != nil {
+			return nil, err
+		}
+	}
 	return u.bytes(), nil
+}
+
+// bytesLits puts back the b of the bytes literals among the strings of the
+// printed tree.
+func (u *unmask) bytesLits(back *build.File, lits []bool) error {
+	i := 0
+	build.Walk(back, func(x build.Expr, _ []build.Expr) {
+		s, ok := x.(*build.StringExpr)
+		if !ok {
+			return
+		}
+		if i < len(lits) && lits[i] {
+			if u.out[s.Start.Byte] == 'r' {
+				u.edits = append(u.edits, edit{at: s.Start.Byte, n: 1, with: "rb"})
+			} else {
+				u.edits = append(u.edits, edit{at: s.Start.Byte, with: "b"})
+			}
+		}
+		i++
+	})
+	if i != len(lits) {
+		return fmt.Errorf("internal error: the formatter's output has %d strings, want %d", i, len(lits))
+	}
+	return nil
 }
 
 // keywords closes up the " = " of the keyword arguments of a call and of
@@ -244,6 +302,23 @@ func (u *unmask) keywords(x build.Expr) {
 			u.edits = append(u.edits, edit{at: lhsEnd.Byte, n: len(" = "), with: "="})
 		}
 	}
+}
+
+// trimFloatZeros writes a float literal with leading zeros (00.5, 01e3,
+// which wfsh reads) without them: buildifier's rewrite of old-style octal
+// ints (0755 -> 0o755) would make 0o0.5 of it, which does not parse.
+func trimFloatZeros(f *build.File) {
+	build.Walk(f, func(x build.Expr, _ []build.Expr) {
+		l, ok := x.(*build.LiteralExpr)
+		if !ok || len(l.Token) < 2 || l.Token[0] != '0' || l.Token[1] < '0' || l.Token[1] > '9' || !strings.ContainsAny(l.Token, ".eE") {
+			return
+		}
+		t := strings.TrimLeft(l.Token, "0")
+		if t == "" || t[0] == '.' || t[0] == 'e' || t[0] == 'E' {
+			t = "0" + t
+		}
+		l.Token = t
+	})
 }
 
 // eachMasked calls visit for each statement that could be a mask, in the

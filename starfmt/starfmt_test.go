@@ -3,10 +3,13 @@ package starfmt
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
 )
@@ -80,14 +83,50 @@ func TestErrorsKeepPosition(t *testing.T) {
 }
 
 // TestBuildifierRefuses: a file wfsh parses but buildifier's parser does
-// not is refused at the position buildifier gives, saying so.
+// not (tab indentation) is refused at the position buildifier gives,
+// saying so.
 func TestBuildifierRefuses(t *testing.T) {
-	src := []byte("x = 1\ny = b'bytes'\n")
-	if _, err := builtins.ParseFile("b.star", src); err != nil {
-		t.Fatalf("wfsh refuses a bytes literal: %v", err)
+	src := []byte("x = 1\ndef f():\n\treturn x\n")
+	if _, err := builtins.ParseFile("tab.star", src); err != nil {
+		t.Fatalf("wfsh refuses tab indentation: %v", err)
 	}
-	_, err := Format("b.star", src)
-	if err == nil || !strings.HasPrefix(err.Error(), "b.star:2:") || !strings.Contains(err.Error(), "buildifier") {
-		t.Fatalf("Format of a bytes literal: error = %v, want one at b.star:2 naming buildifier's parser", err)
+	_, err := Format("tab.star", src)
+	if err == nil || !strings.HasPrefix(err.Error(), "tab.star:3:") || !strings.Contains(err.Error(), "buildifier") {
+		t.Fatalf("Format with a tab: error = %v, want one at tab.star:3 naming buildifier's parser", err)
 	}
+}
+
+// TestBytesValuesKept: bytes literals keep their values through the
+// formatter (which may write their escapes differently).
+func TestBytesValuesKept(t *testing.T) {
+	src, err := os.ReadFile("testdata/bytes.in.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Format("bytes.star", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := globals(t, src), globals(t, out)
+	if before != after || !strings.Contains(before, `b"\xff\x00"`) {
+		t.Fatalf("globals before formatting:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// globals runs a file of plain Starlark and prints its globals.
+func globals(t *testing.T, src []byte) string {
+	t.Helper()
+	prog, err := builtins.Compile("bytes.star", src, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := prog.Init(&starlark.Thread{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, k := range g.Keys() {
+		fmt.Fprintf(&b, "%s = %s\n", k, g[k])
+	}
+	return b.String()
 }
