@@ -61,7 +61,7 @@ func formatFiles(stdout, stderr io.Writer, paths []string, f fmtFlags) error {
 		return badInput(fmt.Errorf("wfsh fmt: %w", err))
 	}
 	var bad, changed int
-	for r := range formatEach(files) {
+	for r := range inOrder(files, format) {
 		var pe *fs.PathError
 		switch {
 		case errors.As(r.err, &pe):
@@ -94,30 +94,35 @@ type formatted struct {
 	err      error
 }
 
-// formatEach reads and formats files on every core and yields the results
+// format reads and formats one file.
+func format(name string) formatted {
+	r := formatted{name: name}
+	if r.src, r.err = os.ReadFile(name); r.err == nil {
+		r.out, r.err = starfmt.Format(name, r.src)
+	}
+	return r
+}
+
+// inOrder calls work for each file on every core and yields the results
 // in the order of files.
-func formatEach(files []string) iter.Seq[formatted] {
-	return func(yield func(formatted) bool) {
-		results := make([]chan formatted, len(files))
+func inOrder[T any](files []string, work func(name string) T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		results := make([]chan T, len(files))
 		for i := range results {
-			results[i] = make(chan formatted, 1)
+			results[i] = make(chan T, 1)
 		}
-		work := make(chan int)
+		next := make(chan int)
 		for range min(runtime.GOMAXPROCS(0), len(files)) {
 			go func() {
-				for i := range work {
-					r := formatted{name: files[i]}
-					if r.src, r.err = os.ReadFile(r.name); r.err == nil {
-						r.out, r.err = starfmt.Format(r.name, r.src)
-					}
-					results[i] <- r
+				for i := range next {
+					results[i] <- work(files[i])
 				}
 			}()
 		}
 		go func() {
-			defer close(work)
+			defer close(next)
 			for i := range files {
-				work <- i
+				next <- i
 			}
 		}()
 		for _, c := range results {

@@ -66,21 +66,18 @@ func lintFiles(stdout, stderr io.Writer, paths []string, f lintFlags) error {
 		return badInput(fmt.Errorf("wfsh lint: %w", err))
 	}
 	var n lintTally
-	for _, name := range files {
-		findings, err := lintFile(name, f, &n)
+	for r := range inOrder(files, func(name string) linted { return lintFile(name, f) }) {
 		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return err // a file that cannot be read or written stops the command
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, printableError(err))
+		switch {
+		case errors.As(r.err, &pe):
+			return r.err // a file that cannot be read or written stops the command
+		case r.err != nil:
+			fmt.Fprintln(stderr, printableError(r.err))
 			n.bad++
 			continue
 		}
-		if len(findings) > 0 {
-			n.files++
-		}
-		if err := printFindings(stdout, findings, f.json); err != nil {
+		n.add(r)
+		if err := printFindings(stdout, r.findings, f.json); err != nil {
 			return err
 		}
 	}
@@ -96,34 +93,43 @@ func lintFiles(stdout, stderr io.Writer, paths []string, f lintFlags) error {
 	return nil
 }
 
-// lintFile lints one file, fixing it with --fix, and counts its findings.
-func lintFile(name string, f lintFlags, n *lintTally) ([]starlint.Finding, error) {
+// linted is one file linted (and fixed, with --fix).
+type linted struct {
+	findings []starlint.Finding
+	fixed    bool
+	err      error
+}
+
+func (n *lintTally) add(r linted) {
+	n.findings += len(r.findings)
+	for _, fd := range r.findings {
+		if fd.Fix != "" {
+			n.fixable++
+		}
+	}
+	if len(r.findings) > 0 {
+		n.files++
+	}
+	if r.fixed {
+		n.fixed++
+	}
+}
+
+// lintFile lints one file, fixing it with --fix.
+func lintFile(name string, f lintFlags) linted {
 	src, err := os.ReadFile(name)
 	if err != nil {
-		return nil, err
+		return linted{err: err}
 	}
 	if !f.fix {
 		findings, err := starlint.Lint(name, src)
-		n.findings += len(findings)
-		for _, fd := range findings {
-			if fd.Fix != "" {
-				n.fixable++
-			}
-		}
-		return findings, err
+		return linted{findings: findings, err: err}
 	}
 	out, left, err := starlint.Fix(name, src)
-	if err != nil {
-		return nil, err
+	if err != nil || bytes.Equal(out, src) {
+		return linted{findings: left, err: err}
 	}
-	if !bytes.Equal(out, src) {
-		if err := writeFileKeepMode(name, out); err != nil {
-			return nil, err
-		}
-		n.fixed++
-	}
-	n.findings += len(left)
-	return left, nil
+	return linted{findings: left, fixed: true, err: writeFileKeepMode(name, out)}
 }
 
 func printFindings(w io.Writer, findings []starlint.Finding, asJSON bool) error {
