@@ -104,3 +104,45 @@ func TestRepositoryIdempotent(t *testing.T) {
 		t.Fatalf("formatted %d of %d flow sources: the walk found too few", formatted, len(units))
 	}
 }
+
+// TestExampleFlowsKeepDAG formats each example flow of flows/ that loads
+// no plugin and checks that every flow in it builds the same DAG before
+// and after, as FuzzFormatKeepsDAG does for generated files.
+func TestExampleFlowsKeepDAG(t *testing.T) {
+	files, err := filepath.Glob("../flows/*.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	checked := 0
+	for _, path := range files {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(src, []byte(`load("@`)) {
+			continue // plugins are not started here
+		}
+		before, err := buildAll(dir, "before.star", src)
+		if err != nil {
+			t.Errorf("%s does not build: %v", path, err)
+			continue
+		}
+		out, err := Format(path, src)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		after, err := buildAll(dir, "after.star", out)
+		if err != nil {
+			t.Fatalf("%s formatted does not build: %v\n%s", path, err, out)
+		}
+		if before != after {
+			t.Errorf("%s: formatting changed the DAG:\n%s", path, diffLines(before, after))
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("checked %d example flows, want at least 5", checked)
+	}
+	t.Logf("%d example flows build the same DAG formatted", checked)
+}
