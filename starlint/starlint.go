@@ -102,6 +102,9 @@ func lint(f *starfmt.File, src []byte) []Finding {
 		if w.Category == "unused-variable" && m.taskParams[w.Start.Byte] {
 			continue // a task's parameter may be there only to order it after a task
 		}
+		if m.disabled(w.Start.Line, w.Start.Line, w.Category) {
+			continue // `# wfsh: disable=` works for buildifier's warnings too
+		}
 		fd := Finding{File: f.Syntax.Path, Line: w.Start.Line, Col: w.Start.LineRune, Category: w.Category, Message: house(w.Message), URL: w.URL}
 		if w.AutoFixable {
 			fd.Fix = buildifierFix

@@ -33,8 +33,8 @@ fix it; a summary goes to stderr.
 wfsh's own checks: ` + strings.Join(starlint.Own, ", ") + `.
 buildifier's: ` + strings.Join(starlint.Buildifier, ", ") + `.
 A comment "# wfsh: disable=CATEGORY" on a finding's statement (or the line
-above it) silences one of wfsh's; "# buildifier: disable=CATEGORY" one of
-buildifier's.
+above it) silences it ("# buildifier: disable=CATEGORY" works for
+buildifier's).
 
 --fix applies every fix, writes the files formatted as wfsh fmt does, and
 prints what is left. --json prints one JSON object per finding and line.
