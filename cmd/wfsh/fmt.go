@@ -31,6 +31,7 @@ func newFmtCmd() *cobra.Command {
 		Long: `Format flow files with buildifier's formatter (bazelbuild/buildtools):
 each PATH is a .star file or a directory, searched for .star files (hidden
 directories skipped). Files that change are rewritten in place and listed.
+"wfsh fmt -" formats standard input to standard output (for editors).
 Decorators, comments and blank lines between statements are kept; keyword
 arguments are written name=value, as in Python. Formatting twice changes
 nothing.
@@ -42,10 +43,14 @@ Exit status: 0 done (or nothing to change), 1 --check found files to format,
 are still formatted).`,
 		Example: `  wfsh fmt flows/
   wfsh fmt --check flows/ lib/common.star
-  wfsh fmt --diff flows/etl.star`,
+  wfsh fmt --diff flows/etl.star
+  wfsh fmt - < flows/etl.star`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: starFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && args[0] == "-" {
+				return formatStdin(cmd.InOrStdin(), cmd.OutOrStdout(), f)
+			}
 			return formatFiles(cmd.OutOrStdout(), cmd.ErrOrStderr(), args, f)
 		},
 	}
@@ -82,6 +87,34 @@ func formatFiles(stdout, stderr io.Writer, paths []string, f fmtFlags) error {
 	case bad > 0:
 		return &exitError{code: exitBadInput}
 	case f.check && changed > 0:
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// formatStdin formats standard input to standard output, for editors;
+// with --check or --diff it prints what it would for a file named <stdin>.
+func formatStdin(stdin io.Reader, stdout io.Writer, f fmtFlags) error {
+	src, err := io.ReadAll(stdin)
+	if err != nil {
+		return err
+	}
+	const name = "<stdin>"
+	out, err := starfmt.Format(name, src)
+	if err != nil {
+		return badInput(err)
+	}
+	switch {
+	case !f.check && !f.diff:
+		_, err = stdout.Write(out)
+		return err
+	case bytes.Equal(src, out):
+		return nil
+	}
+	if err := reportFormatted(stdout, name, src, out, f); err != nil {
+		return err
+	}
+	if f.check {
 		return &exitError{code: exitFailed}
 	}
 	return nil
