@@ -15,7 +15,7 @@ import (
 // FuzzFormatKeepsDAG generates flow files from the fuzzer's bytes (tasks
 // with stacked and multi-line decorators, comments and blank lines in odd
 // places, loose spacing, keyword arguments, .map, upstream_tasks, for and
-// while loops, top-level if) and checks that formatting never changes
+// while loops, top-level if, bytes literals, tab indentation) and checks that formatting never changes
 // what a file builds: every flow's DAG, built as `wfsh check` builds it
 // (running no task), is the same before and after, and formatting the
 // result again changes nothing.
@@ -148,7 +148,19 @@ func genFlowFile(data []byte) []byte {
 	if g.pick(2) == 1 {
 		g.w("if N > 1:\n    @task\n    def late():\n        return N\n")
 	}
-	return []byte(g.b.String())
+	src := g.b.String()
+	if g.pick(3) == 0 { // indent with tabs, as some editors do
+		lines := strings.Split(src, "\n")
+		for i, l := range lines {
+			n := 0
+			for strings.HasPrefix(l[4*n:], "    ") {
+				n++
+			}
+			lines[i] = strings.Repeat("\t", n) + l[4*n:]
+		}
+		src = strings.Join(lines, "\n")
+	}
+	return []byte(src)
 }
 
 // decorators writes a task's decorators: @task in one of its forms,

@@ -48,9 +48,16 @@ func Parse(filename string, src []byte) (*File, error) {
 		return nil, err
 	}
 	whiles, lits := offsets(src, sf)
+	var tabs []int
+	if bytes.IndexByte(src, '\t') >= 0 {
+		tabs, _ = indentTabs(src, sf, decos) // mixed: buildifier's parser reports it
+	}
 	masked := src
-	if len(decos)+len(whiles)+len(lits) > 0 {
+	if len(decos)+len(whiles)+len(lits)+len(tabs) > 0 {
 		masked = bytes.Clone(src)
+	}
+	for _, at := range tabs {
+		masked[at] = ' '
 	}
 	for _, at := range decos {
 		masked[at] = '-'
