@@ -15,9 +15,7 @@ package starfmt
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -213,45 +211,21 @@ func Format(filename string, src []byte) ([]byte, error) {
 }
 
 // Format applies buildifier's rewrites and prints the file: buildifier's
-// layout, with decorators and while loops put back, and keyword
-// arguments and parameter defaults written `name=value` as in Python
-// (PEP 8) rather than Bazel's `name = value`.
+// layout, with decorators, while loops and bytes literals put back, and
+// keyword arguments and parameter defaults written `name=value` as in
+// Python (PEP 8) rather than Bazel's `name = value`.
 func (f *File) Format() ([]byte, error) {
 	trimFloatZeros(f.Syntax)
 	build.Rewrite(f.Syntax)
-	var order []bool // for each statement-level '-' and if, in walk order: is it masked?
-	eachMasked(f.Syntax.Stmt, func(x build.Expr) { order = append(order, f.decos[x] || f.whiles[x]) })
-	var lits []bool // for each string, in walk order: is it a bytes literal?
-	if len(f.bytes) > 0 {
-		build.Walk(f.Syntax, func(x build.Expr, _ []build.Expr) {
-			if _, ok := x.(*build.StringExpr); ok {
-				lits = append(lits, f.bytes[x])
-			}
-		})
-	}
+	order, lits := f.masks()
 	out := build.FormatWithoutRewriting(f.Syntax)
 	back, err := build.ParseDefault(f.Syntax.Path, out)
 	if err != nil {
 		return nil, fmt.Errorf("internal error: the formatter's output does not parse: %w", err)
 	}
-	u := unmask{out: out, lines: lineStarts(out), drop: map[int]bool{}}
-	i := 0
-	eachBlock(back.Stmt, func(stmts []build.Expr) {
-		after := false // the previous statement was a decorator
-		for j, s := range stmts {
-			restored := false
-			if isMaskable(s) {
-				restored = i < len(order) && order[i]
-				if restored {
-					u.restore(stmts, j, j > 0 && !after)
-				}
-				i++
-			}
-			after = restored
-		}
-	})
-	if i != len(order) {
-		return nil, fmt.Errorf("internal error: the formatter's output has %d candidate statements, want %d", i, len(order))
+	u := &unmask{out: out, lines: lineStarts(out), drop: map[int]bool{}}
+	if err := u.statements(back, order); err != nil {
+		return nil, err
 	}
 	build.Walk(back, func(x build.Expr, _ []build.Expr) { u.keywords(x) })
 	if len(lits) > 0 {
@@ -262,53 +236,19 @@ func (f *File) Format() ([]byte, error) {
 	return u.bytes(), nil
 }
 
-// bytesLits puts back the b of the bytes literals among the strings of the
-// printed tree.
-func (u *unmask) bytesLits(back *build.File, lits []bool) error {
-	i := 0
-	build.Walk(back, func(x build.Expr, _ []build.Expr) {
-		s, ok := x.(*build.StringExpr)
-		if !ok {
-			return
-		}
-		if i < len(lits) && lits[i] {
-			if u.out[s.Start.Byte] == 'r' {
-				u.edits = append(u.edits, edit{at: s.Start.Byte, n: 1, with: "rb"})
-			} else {
-				u.edits = append(u.edits, edit{at: s.Start.Byte, with: "b"})
+// masks says, in the order a walk of the printed tree meets them, which
+// statement-level unary minuses and ifs are masks (order), and which
+// strings are bytes literals (lits; nil when there are none).
+func (f *File) masks() (order, lits []bool) {
+	eachMasked(f.Syntax.Stmt, func(x build.Expr) { order = append(order, f.decos[x] || f.whiles[x]) })
+	if len(f.bytes) > 0 {
+		build.Walk(f.Syntax, func(x build.Expr, _ []build.Expr) {
+			if _, ok := x.(*build.StringExpr); ok {
+				lits = append(lits, f.bytes[x])
 			}
-		}
-		i++
-	})
-	if i != len(lits) {
-		return fmt.Errorf("internal error: the formatter's output has %d strings, want %d", i, len(lits))
+		})
 	}
-	return nil
-}
-
-// keywords closes up the " = " of the keyword arguments of a call and of
-// the parameter defaults of a def or lambda printed on one line.
-func (u *unmask) keywords(x build.Expr) {
-	var list []build.Expr
-	switch x := x.(type) {
-	case *build.CallExpr:
-		list = x.List
-	case *build.DefStmt:
-		list = x.Params
-	case *build.LambdaExpr:
-		list = x.Params
-	}
-	for _, a := range list {
-		kw, ok := a.(*build.AssignExpr)
-		if !ok || kw.Op != "=" || kw.LineBreak {
-			continue
-		}
-		_, lhsEnd := kw.LHS.Span()
-		rhsStart, _ := kw.RHS.Span()
-		if string(u.out[lhsEnd.Byte:rhsStart.Byte]) == " = " {
-			u.edits = append(u.edits, edit{at: lhsEnd.Byte, n: len(" = "), with: "="})
-		}
-	}
+	return order, lits
 }
 
 // trimFloatZeros writes a float literal with leading zeros (00.5, 01e3,
@@ -362,90 +302,4 @@ func leftMinus(x build.Expr) *build.UnaryExpr {
 		return leftMinus(x.Then)
 	}
 	return nil
-}
-
-// An unmask collects the edits that turn the printed masks back into
-// decorators and while loops.
-type unmask struct {
-	out   []byte
-	lines []int        // the offset at which each line of out starts
-	edits []edit       // in any order
-	drop  map[int]bool // lines (from 1) to leave out: blank lines after a decorator
-}
-
-type edit struct {
-	at, n int // replace out[at:at+n]
-	with  string
-}
-
-// restore puts back the decorator or while loop that stmts[j] stands for.
-// The first decorator of a def after another statement gets the blank
-// line buildifier gives a def.
-func (u *unmask) restore(stmts []build.Expr, j int, first bool) {
-	switch s := stmts[j].(type) {
-	case *build.IfStmt:
-		u.edits = append(u.edits, edit{at: s.If.Byte, n: len("if"), with: "while"})
-	default:
-		u.edits = append(u.edits, edit{at: leftMinus(s).OpStart.Byte, n: 1, with: "@"})
-		if first {
-			u.blankBefore(s)
-		}
-		_, end := s.Span()
-		next := len(stmts)
-		for k := j + 1; k < len(stmts); k++ {
-			if _, ok := stmts[k].(*build.CommentBlock); !ok {
-				next = k
-				break
-			}
-		}
-		if next == len(stmts) {
-			return
-		}
-		start, _ := stmts[next].Span()
-		for line := end.Line + 1; line < start.Line; line++ {
-			u.drop[line] = true
-		}
-	}
-}
-
-// blankBefore adds a blank line before x and its comments, unless there
-// is one.
-func (u *unmask) blankBefore(x build.Expr) {
-	start, _ := x.Span()
-	if before := x.Comment().Before; len(before) > 0 {
-		start = before[0].Start
-	}
-	if start.Line < 2 {
-		return
-	}
-	prev := u.out[u.lines[start.Line-2]:u.lines[start.Line-1]]
-	if len(bytes.TrimSpace(prev)) > 0 {
-		u.edits = append(u.edits, edit{at: u.lines[start.Line-1], with: "\n"})
-	}
-}
-
-// bytes applies the edits, leaving out the dropped lines that are blank.
-func (u *unmask) bytes() []byte {
-	slices.SortFunc(u.edits, func(a, b edit) int { return cmp.Or(a.at-b.at, a.n-b.n) }) // insertions first
-	var b bytes.Buffer
-	b.Grow(len(u.out) + 4*len(u.edits))
-	e := 0
-	for line, start := 1, 0; start < len(u.out); line++ {
-		end := bytes.IndexByte(u.out[start:], '\n') + start + 1
-		if end == start {
-			end = len(u.out)
-		}
-		if u.drop[line] && len(bytes.TrimSpace(u.out[start:end])) == 0 {
-			start = end
-			continue
-		}
-		for ; e < len(u.edits) && u.edits[e].at < end; e++ {
-			b.Write(u.out[start:u.edits[e].at])
-			b.WriteString(u.edits[e].with)
-			start = u.edits[e].at + u.edits[e].n
-		}
-		b.Write(u.out[start:end])
-		start = end
-	}
-	return b.Bytes()
 }
