@@ -95,6 +95,10 @@ func (f *File) Decorator(stmt build.Expr) (build.Expr, bool) {
 	return leftMinus(stmt).X, true
 }
 
+// IsWhile reports whether x is an if statement that stands for a while
+// loop.
+func (f *File) IsWhile(x build.Expr) bool { return f.whiles[x] }
+
 // mark finds the statements that start at the masked offsets.
 func (f *File) mark(decos, whiles, lits []int) error {
 	isDeco := setOf(decos)

@@ -102,6 +102,9 @@ func lint(f *starfmt.File, src []byte) []Finding {
 		if w.Category == "unused-variable" && m.taskParams[w.Start.Byte] {
 			continue // a task's parameter may be there only to order it after a task
 		}
+		if w.Category == "return-value" && endsInLoop(f, w.Start) {
+			continue // buildifier reads `while True:` as `if True:`, which can end
+		}
 		if m.disabled(w.Start.Line, w.Start.Line, w.Category) {
 			continue // `# wfsh: disable=` works for buildifier's warnings too
 		}
@@ -135,6 +138,48 @@ func house(msg string) string {
 		r[0] = unicode.ToLower(r[0])
 	}
 	return string(r)
+}
+
+// endsInLoop reports whether the def at pos has a `while True:` loop
+// without a break among its statements: no path goes past it.
+func endsInLoop(f *starfmt.File, pos build.Position) bool {
+	found := false
+	build.WalkStatements(f.Syntax, func(x build.Expr, _ []build.Expr) error {
+		def, ok := x.(*build.DefStmt)
+		if !ok || def.StartPos.Byte != pos.Byte {
+			return nil
+		}
+		for _, s := range def.Body {
+			if w, ok := s.(*build.IfStmt); ok && f.IsWhile(w) && isTrue(w.Cond) && !breaks(f, w.True) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+func isTrue(x build.Expr) bool {
+	id, ok := x.(*build.Ident)
+	return ok && id.Name == "True"
+}
+
+// breaks reports whether a loop body has a break of its own (not one of
+// a loop inside it).
+func breaks(f *starfmt.File, body []build.Expr) bool {
+	for _, s := range body {
+		switch s := s.(type) {
+		case *build.BranchStmt:
+			if s.Token == "break" {
+				return true
+			}
+		case *build.IfStmt:
+			if !f.IsWhile(s) && (breaks(f, s.True) || breaks(f, s.False)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // startsDecorator reports whether a decorator statement starts at pos.
