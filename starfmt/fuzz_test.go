@@ -33,24 +33,31 @@ func FuzzFormatKeepsDAG(f *testing.F) {
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		src := genFlowFile(data)
-		before, err := buildAll(dir, "before.star", src)
-		if err != nil {
-			t.Fatalf("the generated file does not build: %v\n%s", err, src)
-		}
-		out, err := Format("gen.star", src)
-		if err != nil {
-			t.Fatalf("format: %v\n%s", err, src)
-		}
-		after, err := buildAll(dir, "after.star", out)
-		if err != nil {
-			t.Fatalf("the formatted file does not build: %v\nbefore:\n%s\nafter:\n%s", err, src, out)
-		}
-		if before != after {
-			t.Fatalf("formatting changed the DAG:\n%s\nbefore:\n%s\nafter:\n%s", diffLines(before, after), src, out)
-		}
+		out := sameDAG(t, dir, "gen.star", genFlowFile(data))
 		stable(t, "gen.star", out)
 	})
+}
+
+// sameDAG formats src and checks that every flow of it builds the same
+// DAG before and after; it returns the formatted source.
+func sameDAG(t *testing.T, dir, name string, src []byte) []byte {
+	t.Helper()
+	before, err := buildAll(dir, "before.star", src)
+	if err != nil {
+		t.Fatalf("%s does not build: %v\n%s", name, err, src)
+	}
+	out, err := Format(name, src)
+	if err != nil {
+		t.Fatalf("%s: format: %v\n%s", name, err, src)
+	}
+	after, err := buildAll(dir, "after.star", out)
+	if err != nil {
+		t.Fatalf("%s formatted does not build: %v\nbefore:\n%s\nafter:\n%s", name, err, src, out)
+	}
+	if before != after {
+		t.Fatalf("%s: formatting changed the DAG:\n%s\nbefore:\n%s\nafter:\n%s", name, diffLines(before, after), src, out)
+	}
+	return out
 }
 
 // buildAll loads src as a flow file and builds every flow of it as

@@ -123,22 +123,7 @@ func TestExampleFlowsKeepDAG(t *testing.T) {
 		if bytes.Contains(src, []byte(`load("@`)) {
 			continue // plugins are not started here
 		}
-		before, err := buildAll(dir, "before.star", src)
-		if err != nil {
-			t.Errorf("%s does not build: %v", path, err)
-			continue
-		}
-		out, err := Format(path, src)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		after, err := buildAll(dir, "after.star", out)
-		if err != nil {
-			t.Fatalf("%s formatted does not build: %v\n%s", path, err, out)
-		}
-		if before != after {
-			t.Errorf("%s: formatting changed the DAG:\n%s", path, diffLines(before, after))
-		}
+		sameDAG(t, dir, path, src)
 		checked++
 	}
 	if checked < 5 {
