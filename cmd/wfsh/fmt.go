@@ -203,8 +203,13 @@ func lines(text []byte) []string {
 
 // writeFileKeepMode replaces a file's contents through a temporary file
 // beside it and a rename, so that an interrupted write leaves the old file
-// whole; the file keeps its permissions.
+// whole; the file keeps its permissions, and a symbolic link stays one
+// (the file it points to is rewritten).
 func writeFileKeepMode(name string, data []byte) error {
+	name, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		return err
+	}
 	info, err := os.Stat(name)
 	if err != nil {
 		return err
