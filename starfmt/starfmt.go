@@ -16,6 +16,7 @@ package starfmt
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -44,6 +45,9 @@ func Parse(filename string, src []byte) (*File, error) {
 	sf, decos, err := builtins.Decorators(filename, src)
 	if err != nil {
 		return nil, err
+	}
+	if at := bytes.IndexByte(src, 0); at >= 0 {
+		return nil, nulError(filename, src, at)
 	}
 	whiles, lits := offsets(src, sf)
 	var tabs []int
@@ -79,6 +83,17 @@ func Parse(filename string, src []byte) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
 	return f, nil
+}
+
+// nulError refuses a NUL byte: wfsh's parser reads it as the end of the
+// file and ignores what follows (in a comment it parses), buildifier's
+// reads on, so the two would not format the same file.
+func nulError(filename string, src []byte, at int) error {
+	lines := starlarkLines(src)
+	line := sort.SearchInts(lines, at+1)
+	col := utf8.RuneCount(src[lines[line-1]:at]) + 1
+	return syntax.Error{Pos: syntax.MakePosition(&filename, int32(line), int32(col)),
+		Msg: "NUL byte: wfsh reads it as the end of the file and ignores the rest; remove it"}
 }
 
 // IsDecorator reports whether x is a statement that stands for a decorator
@@ -162,7 +177,7 @@ func offsets(src []byte, f *syntax.File) (whiles, lits []int) {
 	var lines []int
 	at := func(p syntax.Position) int {
 		if lines == nil {
-			lines = lineStarts(src)
+			lines = starlarkLines(src)
 		}
 		return runeOffset(src, lines[p.Line-1], int(p.Col))
 	}
@@ -180,7 +195,24 @@ func offsets(src []byte, f *syntax.File) (whiles, lits []int) {
 	return whiles, lits
 }
 
-// lineStarts returns the byte offset at which each line of src starts.
+// starlarkLines returns the byte offset at which each line of src starts,
+// as wfsh's parser counts lines: after "\n", "\r\n" or a lone "\r".
+func starlarkLines(src []byte) []int {
+	starts := []int{0}
+	for i := 0; i < len(src); i++ {
+		switch {
+		case src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n':
+			i++
+			starts = append(starts, i+1)
+		case src[i] == '\n' || src[i] == '\r':
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// lineStarts returns the byte offset at which each line of src starts, as
+// buildifier counts lines (after each "\n").
 func lineStarts(src []byte) []int {
 	starts := []int{0}
 	for i, c := range src {
@@ -216,8 +248,9 @@ func Format(filename string, src []byte) ([]byte, error) {
 // keyword arguments and parameter defaults written `name=value` as in
 // Python (PEP 8) rather than Bazel's `name = value`.
 func (f *File) Format() ([]byte, error) {
-	trimFloatZeros(f.Syntax)
+	fixFloats(f.Syntax)
 	build.Rewrite(f.Syntax)
+	keepNonASCII(f.Syntax)
 	order, lits := f.masks()
 	out := build.FormatWithoutRewriting(f.Syntax)
 	back, err := build.ParseDefault(f.Syntax.Path, out)
@@ -252,21 +285,84 @@ func (f *File) masks() (order, lits []bool) {
 	return order, lits
 }
 
-// trimFloatZeros writes a float literal with leading zeros (00.5, 01e3,
-// which wfsh reads) without them: buildifier's rewrite of old-style octal
-// ints (0755 -> 0o755) would make 0o0.5 of it, which does not parse.
-func trimFloatZeros(f *build.File) {
+// fixFloats writes two kinds of float literal that wfsh reads but that
+// buildifier's float rewrites would make unreadable: one with leading
+// zeros (00.5, 01e3), which the rewrite of old-style octal ints (0755 ->
+// 0o755) makes 0o0.5, and one with a zero exponent (1.5e0, .0e+00), whose
+// exponent buildifier strips to nothing (1.5e). The first loses its
+// leading zeros, the second its exponent: the same values.
+func fixFloats(f *build.File) {
 	build.Walk(f, func(x build.Expr, _ []build.Expr) {
 		l, ok := x.(*build.LiteralExpr)
-		if !ok || len(l.Token) < 2 || l.Token[0] != '0' || l.Token[1] < '0' || l.Token[1] > '9' || !strings.ContainsAny(l.Token, ".eE") {
+		if !ok || !isDecimalFloat(l.Token) {
 			return
 		}
-		t := strings.TrimLeft(l.Token, "0")
-		if t == "" || t[0] == '.' || t[0] == 'e' || t[0] == 'E' {
-			t = "0" + t
+		t := l.Token
+		if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
+			t = strings.TrimLeft(t, "0")
+			if t == "" || t[0] == '.' || t[0] == 'e' || t[0] == 'E' {
+				t = "0" + t
+			}
+		}
+		if i := strings.IndexAny(t, "eE"); i >= 0 && strings.ContainsRune(t, '.') && strings.Trim(t[i+1:], "+0") == "" {
+			t = t[:i]
 		}
 		l.Token = t
 	})
+}
+
+// keepNonASCII rewrites single-quoted strings that hold non-ASCII text in
+// double quotes, keeping their escapes: buildifier prints such a string
+// with each non-ASCII byte as an octal escape ('é' -> "\303\251"), which
+// wfsh refuses in a string.
+func keepNonASCII(f *build.File) {
+	build.Walk(f, func(x build.Expr, _ []build.Expr) {
+		s, ok := x.(*build.StringExpr)
+		if !ok || !strings.HasPrefix(s.Token, "'") || isASCII(s.Value) {
+			return
+		}
+		q := `"`
+		if s.TripleQuote {
+			q = `"""`
+		}
+		body := s.Token[len(q) : len(s.Token)-len(q)]
+		var b strings.Builder
+		for i := 0; i < len(body); i++ {
+			switch c := body[i]; {
+			case c == '\\' && i+1 < len(body) && body[i+1] == '\'':
+				b.WriteByte('\'')
+				i++
+			case c == '\\' && i+1 < len(body):
+				b.WriteString(body[i : i+2])
+				i++
+			case c == '"':
+				b.WriteString(`\"`)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		tok := q + b.String() + q
+		if v, triple, err := build.Unquote(tok); err == nil && v == s.Value && triple == s.TripleQuote {
+			s.Token = tok
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// isDecimalFloat reports whether a number token is a decimal float.
+func isDecimalFloat(t string) bool {
+	if len(t) > 1 && t[0] == '0' && strings.ContainsAny(t[1:2], "xXoObB") {
+		return false
+	}
+	return strings.ContainsAny(t, ".eE")
 }
 
 // eachMasked calls visit for each statement that could be a mask, in the

@@ -82,6 +82,17 @@ func TestErrorsKeepPosition(t *testing.T) {
 	}
 }
 
+// TestNULRefused: wfsh's parser stops at a NUL byte in a comment and
+// ignores the rest of the file; the formatter refuses such a file at the
+// NUL rather than format what wfsh never reads.
+func TestNULRefused(t *testing.T) {
+	src := []byte("x = 1\n# \u00e9\x00\ny = (\n")
+	_, err := Format("nul.star", src)
+	if err == nil || !strings.HasPrefix(err.Error(), "nul.star:2:4: NUL byte") {
+		t.Fatalf("Format of a file with a NUL: error = %v, want one at nul.star:2:4", err)
+	}
+}
+
 // TestBuildifierRefuses: a file wfsh parses but buildifier's parser does
 // not (indentation that mixes tabs and spaces, which wfsh fmt does not
 // turn into spaces) is refused at the position buildifier gives, saying so.
@@ -96,20 +107,23 @@ func TestBuildifierRefuses(t *testing.T) {
 	}
 }
 
-// TestBytesValuesKept: bytes literals keep their values through the
-// formatter (which may write their escapes differently).
-func TestBytesValuesKept(t *testing.T) {
-	src, err := os.ReadFile("testdata/bytes.in.star")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Format("bytes.star", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, after := globals(t, src), globals(t, out)
-	if before != after || !strings.Contains(before, `b"\xff\x00"`) {
-		t.Fatalf("globals before formatting:\n%s\nafter:\n%s", before, after)
+// TestValuesKept: literals keep their values through the formatter,
+// which may spell them differently (b'\xff' as b"\377", 'é' as "é",
+// 00.5 as 0.5, 1.5E+00 as 1.5).
+func TestValuesKept(t *testing.T) {
+	for _, name := range []string{"testdata/bytes.in.star", "testdata/values.in.star"} {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Format(name, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, after := globals(t, src), globals(t, out)
+		if before != after || !strings.Contains(before, `b"\xff\x00"`) {
+			t.Errorf("%s: globals before formatting:\n%s\nafter:\n%s", name, before, after)
+		}
 	}
 }
 

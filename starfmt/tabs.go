@@ -14,7 +14,7 @@ import (
 // as 8 columns, so tab-only indentation scales by the same factor on
 // every line). ok is false for a file that mixes them.
 func indentTabs(src []byte, f *syntax.File, decos []int) (tabs []int, ok bool) {
-	lines := lineStarts(src)
+	lines := starlarkLines(src)
 	structural := map[int]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if _, isStmt := n.(syntax.Stmt); isStmt {
