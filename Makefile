@@ -92,7 +92,8 @@ depcheck:
 
 ## bench: Go benchmarks, plugin start and call latency, then whole-process
 ## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),
-## recorded in the run store and with --no-store; the recorder alone
+## recorded in the run store and with --no-store; the recorder alone;
+## wfsh fmt over 1,000 files (files/s)
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/ ./schedule/
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
@@ -101,6 +102,7 @@ bench: build
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
 	$(GO) test -run='^$$' -bench=. ./store/
 	$(GO) test -run='^$$' -bench=DispatchLag -benchtime=200x ./cmd/wfsh/
+	$(GO) test -run='^$$' -bench=Fmt1000Files -benchtime=5x ./cmd/wfsh/
 	$(GO) test -run='^$$' -bench=APIMillionRuns -benchtime=200x ./server/
 
 ## test-server-load: the exactly-once test at full size: 2,000 queued runs
@@ -110,10 +112,14 @@ bench: build
 test-server-load:
 	WFSH_ONCE_RUNS=2000 WFSH_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m -v -run 'TestExactlyOnce' ./cmd/wfsh/
 
-## fuzz: fuzz the decorator pre-pass, random flow bodies, then bundle unpacking
+## fuzz: fuzz the decorator pre-pass, random flow bodies, wfsh fmt (the
+## DAG of generated flows unchanged by formatting; mutated files formatted
+## to a fixed point), then bundle unpacking
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseFile -fuzztime=$(FUZZTIME) ./builtins/
 	$(GO) test -run='^$$' -fuzz=FuzzFlowBody -fuzztime=$(FUZZTIME) ./builtins/
+	$(GO) test -run='^$$' -fuzz=FuzzFormatKeepsDAG -fuzztime=$(FUZZTIME) ./starfmt/
+	$(GO) test -run='^$$' -fuzz=FuzzFormatText -fuzztime=$(FUZZTIME) ./starfmt/
 	$(GO) test -run='^$$' -fuzz=FuzzUnpack -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./bundle/
 
 ## proto: regenerate the plugin protocol's Go code (needs protoc,

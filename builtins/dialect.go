@@ -50,19 +50,49 @@ func Compile(filename string, src []byte, isPredeclared func(string) bool) (*sta
 // statement rather than before it, which only differs from Python when it
 // refers to the name being defined.
 func ParseFile(filename string, src []byte) (*syntax.File, error) {
-	if err := checkUTF8(filename, src); err != nil {
-		return nil, err
+	f, _, err := parse(filename, src)
+	return f, err
+}
+
+// Decorators parses src as [ParseFile] does and returns the byte offset
+// of each decorator's '@' in src, in source order: what a tool that
+// formats or lints flow files with another Starlark parser must map.
+func Decorators(filename string, src []byte) (*syntax.File, []int, error) {
+	f, ats, err := parse(filename, src)
+	if err != nil {
+		return nil, nil, err
 	}
-	if bytes.IndexByte(src, '@') >= 0 {
-		if f, ok := parseGuessing(filename, src); ok {
-			return f, nil
+	want := make(map[lineCol]bool, len(ats))
+	for _, a := range ats {
+		want[keyOf(a.Pos)] = true
+	}
+	offs := make([]int, 0, len(ats))
+	for i, pos := range runePositions(src) {
+		if len(offs) == len(ats) {
+			break
+		}
+		if want[keyOf(pos)] {
+			offs = append(offs, i)
 		}
 	}
-	f, err := parseStepwise(filename, src)
-	if err != nil {
-		return nil, atTokenStart(src, err)
+	return f, offs, nil
+}
+
+// parse is ParseFile, also returning the replaced '@'s: the decorators.
+func parse(filename string, src []byte) (*syntax.File, []syntax.Error, error) {
+	if err := checkUTF8(filename, src); err != nil {
+		return nil, nil, err
 	}
-	return f, nil
+	if bytes.IndexByte(src, '@') >= 0 {
+		if f, ats, ok := parseGuessing(filename, src); ok {
+			return f, ats, nil
+		}
+	}
+	f, ats, err := parseStepwise(filename, src)
+	if err != nil {
+		return nil, nil, atTokenStart(src, err)
+	}
+	return f, ats, nil
 }
 
 // checkUTF8 refuses source that is not UTF-8, at its first bad byte:
@@ -91,7 +121,7 @@ func checkUTF8(filename string, src []byte) error {
 // parseGuessing replaces every '@' that starts a line and parses once. It
 // fails unless each of them turns out to be a decorator: the others may be
 // inside strings, or errors that parseStepwise reports.
-func parseGuessing(filename string, src []byte) (*syntax.File, bool) {
+func parseGuessing(filename string, src []byte) (*syntax.File, []syntax.Error, bool) {
 	guess := bytes.Clone(src)
 	var ats []syntax.Error
 	for i, pos := range runePositions(src) {
@@ -102,28 +132,29 @@ func parseGuessing(filename string, src []byte) (*syntax.File, bool) {
 	}
 	f, err := FileOptions.Parse(filename, guess, 0)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	f, err = rewrite(f, ats)
-	return f, err == nil
+	return f, ats, err == nil
 }
 
 // parseStepwise lets the parser find decorators: each time it rejects an
 // '@' that starts a line, it replaces that '@' and parses again.
-func parseStepwise(filename string, src []byte) (*syntax.File, error) {
+func parseStepwise(filename string, src []byte) (*syntax.File, []syntax.Error, error) {
 	var ats []syntax.Error
 	for budget := bytes.Count(src, []byte("@")); ; budget-- {
 		f, err := FileOptions.Parse(filename, src, 0)
 		if err == nil {
-			return rewrite(f, ats)
+			f, err = rewrite(f, ats)
+			return f, ats, err
 		}
 		var serr syntax.Error
 		if !errors.As(err, &serr) || budget == 0 {
-			return nil, err
+			return nil, nil, err
 		}
 		at := offset(src, serr.Pos)
 		if at < 0 || src[at] != '@' || !startsLine(src, at) {
-			return nil, err
+			return nil, nil, err
 		}
 		if ats == nil {
 			src = bytes.Clone(src)

@@ -256,3 +256,28 @@ func BenchmarkParseFile(b *testing.B) {
 		}
 	}
 }
+
+// TestDecoratorsOffsets: Decorators gives the byte offset of each
+// decorator's '@' (after multi-byte runes too), and no other '@'.
+func TestDecoratorsOffsets(t *testing.T) {
+	src := "s = \"\"\"\n@no\n\"\"\"  # @no\n\u00e9 = 1\n@a\n  # x\n@b(\"@\")\ndef f():\n    @c\n    def g(): pass\n"
+	_, offs, err := Decorators("x.star", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, d := range []string{"@a\n", "@b(", "@c\n"} {
+		want = append(want, strings.Index(src, d))
+	}
+	if len(offs) != len(want) {
+		t.Fatalf("Decorators = %v, want %v", offs, want)
+	}
+	for i := range want {
+		if offs[i] != want[i] || src[offs[i]] != '@' {
+			t.Errorf("decorator %d at byte %d, want %d", i, offs[i], want[i])
+		}
+	}
+	if _, _, err := Decorators("x.star", []byte("@a\nx = 1\n")); err == nil || !strings.Contains(err.Error(), notFollowedMsg) {
+		t.Errorf("a decorator before an assignment: error %v, want %q", err, notFollowedMsg)
+	}
+}

@@ -48,7 +48,7 @@ func FuzzParseFile(f *testing.F) {
 			want, wantErr := FileOptions.Parse("fuzz.star", src, 0)
 			sameResult(t, file, err, want, wantErr)
 		} else if err == nil {
-			want, wantErr := parseStepwise("fuzz.star", src)
+			want, _, wantErr := parseStepwise("fuzz.star", src)
 			sameResult(t, file, err, want, wantErr)
 		}
 	})
