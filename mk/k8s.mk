@@ -11,7 +11,8 @@ K8S_SCRIPTS := scripts/k8s
 k8s-bins:
 	@$(K8S_SCRIPTS)/build.sh
 
-## test-k8s: the @kubernetes integration tests against a local control plane
+## test-k8s: the @kubernetes integration tests, the kubernetes pool's and the
+## Helm chart's (deploy/helm), against a local control plane
 ## (and the BigQuery emulator, for the BigQuery step of flows/k8s_etl.star)
 test-k8s: k8s-bins gcp-emulators
 	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp ./cmd/wfsh-plugin-notify ./cmd/wfsh-worker-kubernetes
@@ -21,7 +22,7 @@ test-k8s: k8s-bins gcp-emulators
 	GO="$(GO)" scripts/gcp/with-emulators.sh \
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
-		$(GO) test -race -count=1 -p 1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/... ./k8spool/...
+		$(GO) test -race -count=1 -p 1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/... ./k8spool/... ./deploy/helm/...
 	# the image test on the five real executables (make image), without
 	# -race: gzip of 230 MB under the race detector takes minutes
 	WFSH_BIN_DIR=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./scripts/image/

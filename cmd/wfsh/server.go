@@ -24,6 +24,7 @@ type serverFlags struct {
 	db, listen       string
 	tlsCert, tlsKey  string
 	lease, leaderTTL time.Duration
+	kubePools        string
 }
 
 func newServerCmd() *cobra.Command {
@@ -42,13 +43,15 @@ See docs/server.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runServer(cmd, &f) },
 	}
+	cmd.AddCommand(newServerMigrateCmd(&f))
 	fl := cmd.Flags()
-	fl.StringVar(&f.db, "db", "", "the database: a SQLite file (default $WFSH_HOME/server.db) or a postgres:// URL")
+	cmd.PersistentFlags().StringVar(&f.db, "db", "", "the database: a SQLite file (default $WFSH_HOME/server.db) or a postgres:// URL")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:4200", "the address to serve on")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's key (PEM)")
 	fl.DurationVar(&f.lease, "lease", 30*time.Second, "how long a worker holds a run without a heartbeat")
 	fl.DurationVar(&f.leaderTTL, "leader-ttl", 10*time.Second, "the leader lease of the scheduler and reaper")
+	fl.StringVar(&f.kubePools, "kubernetes-pools", "", "a directory whose file NAME holds the worker token of pool NAME: each pool made of type kubernetes, each token accepted (a mounted Secret: docs/kubernetes.md)")
 	return cmd
 }
 
@@ -100,6 +103,9 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	}
 	if err != nil {
 		return storeErr(err)
+	}
+	if err := declarePools(ctx, srv, f.kubePools); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {

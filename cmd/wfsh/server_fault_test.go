@@ -19,13 +19,14 @@ import (
 
 // restart starts the server again on its database, home and address
 // (after a kill -9): its admin token is the one of its first start.
-func (ps *procServer) restart(t *testing.T, db string) {
+func (ps *procServer) restart(t *testing.T, db string, extra ...string) {
 	t.Helper()
 	addr := strings.TrimPrefix(ps.admin.Base, "http://")
 	args := []string{"server", "--listen", addr, "--lease", "30s", "--leader-ttl", "2s"}
 	if db != "" {
 		args = append(args, "--db", db)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(ps.bin, args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SECRET_KEY=")
 	var log lockedBuf

@@ -52,7 +52,7 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func startServer(t testing.TB, lease time.Duration, db string) *procServer {
+func startServer(t testing.TB, lease time.Duration, db string, extra ...string) *procServer {
 	t.Helper()
 	bin := wfshBinary(t)
 	home := t.TempDir()
@@ -61,6 +61,7 @@ func startServer(t testing.TB, lease time.Duration, db string) *procServer {
 	if db != "" {
 		args = append(args, "--db", db)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+home, "WFSH_SECRET_KEY=")
 	out, err := cmd.StdoutPipe()

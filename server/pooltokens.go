@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/store"
+)
+
+// A PoolToken declares a work pool and the token its workers present,
+// given to the server at its start rather than made through the API
+// (`wfsh server --kubernetes-pools DIR`: how the Helm chart hands the
+// server the pools of its release and their tokens, which the chart
+// generates into a Secret, as it does the admin token).
+type PoolToken struct {
+	Pool, Type, Token string
+}
+
+// poolTokenName names the tokens EnsurePools stores, one a pool: a
+// token of that name with another value is the Secret's previous one.
+func poolTokenName(pool string) string { return "worker of pool " + pool + " (declared at start)" }
+
+// EnsurePools makes each declared pool that does not exist (and gives
+// one that does the declared type), and stores each token the server
+// does not know as a worker token of its pool. A token declared before
+// for the pool with another value is revoked: the Secret was changed,
+// the old value must stop working. Safe to run from several servers at
+// once, and at every start.
+func (s *Server) EnsurePools(ctx context.Context, pts []PoolToken) error {
+	pools, err := s.st.ListPools(ctx)
+	if err != nil {
+		return err
+	}
+	have := map[string]store.Pool{}
+	for _, p := range pools {
+		have[p.Name] = p
+	}
+	for _, pt := range pts {
+		if err := auth.CheckFormat(pt.Token); err != nil {
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				err = errors.New(ae.Reason)
+			}
+			return &BadPoolToken{Pool: pt.Pool, Err: err}
+		}
+		if p, ok := have[pt.Pool]; !ok || p.Type != pt.Type {
+			p.Name, p.Type = pt.Pool, pt.Type
+			if err := s.st.PutPool(ctx, p, s.opt.Now()); err != nil {
+				return fmt.Errorf("pool %s: %w", pt.Pool, err)
+			}
+		}
+		if err := s.ensurePoolToken(ctx, pt); err != nil {
+			return fmt.Errorf("pool %s: %w", pt.Pool, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) ensurePoolToken(ctx context.Context, pt PoolToken) error {
+	hash := auth.Hash(pt.Token)
+	t, err := s.st.TokenByHash(ctx, hash)
+	if err == nil {
+		if t.Role != string(auth.Worker) || t.Pool != pt.Pool {
+			return &BadPoolToken{Pool: pt.Pool, Err: fmt.Errorf("the token is already the server's token %s (role %s), not a worker token of this pool", t.ID, t.Role)}
+		}
+		if !t.RevokedAt.IsZero() {
+			s.logf("pool %s: its declared worker token %s was revoked: its workers are refused until the Secret holds a new one", pt.Pool, t.ID)
+		}
+		return nil
+	}
+	if !errors.Is(err, store.ErrNoSuch) {
+		return err
+	}
+	if err := s.revokeDeclared(ctx, pt.Pool); err != nil {
+		return err
+	}
+	nt := store.Token{ID: auth.ID(hash), Hash: hash, Name: poolTokenName(pt.Pool), Role: string(auth.Worker), Pool: pt.Pool, CreatedAt: s.opt.Now()}
+	if err := s.st.PutToken(ctx, nt); err != nil {
+		if _, again := s.st.TokenByHash(ctx, hash); again == nil {
+			return nil // another server stored it first
+		}
+		return err
+	}
+	s.logf("pool %s: worker token %s declared", pt.Pool, nt.ID)
+	return nil
+}
+
+// revokeDeclared revokes the tokens declared for pool before.
+func (s *Server) revokeDeclared(ctx context.Context, pool string) error {
+	ts, err := s.st.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.Name != poolTokenName(pool) || t.Pool != pool || !t.RevokedAt.IsZero() {
+			continue
+		}
+		if err := s.st.RevokeToken(ctx, t.ID, s.opt.Now()); err != nil && !errors.Is(err, store.ErrNoSuch) {
+			return err
+		}
+		s.logf("pool %s: its previous declared worker token %s revoked", pool, t.ID)
+	}
+	return nil
+}
+
+// BadPoolToken is a declared pool token the server cannot take.
+type BadPoolToken struct {
+	Pool string
+	Err  error
+}
+
+func (e *BadPoolToken) Error() string {
+	return "the worker token of pool " + e.Pool + ": " + e.Err.Error() + " (make one with: wfsh token generate)"
+}
