@@ -76,6 +76,7 @@ var rules = map[string]rule{
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
 	"cmd/wfsh-plugin-notify":     {imports: []string{"plugins/notify", "plugins/sdk"}},
 	"k8spool":                    {imports: []string{"runtime", "server"}, never: []string{lipgloss, "go.starlark.net", mod + "builtins", mod + "runner"}},
+	"deploy/helm":                {}, // the chart's tests (build tag k8s_integration): no code
 	"cmd/wfsh-worker-kubernetes": {imports: []string{"k8spool", "server"}, never: []string{lipgloss, "go.starlark.net"}},
 	"examples/plugins/hello":     {imports: []string{"plugins/sdk"}},
 	"internal/benchstat":         {},
