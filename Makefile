@@ -27,7 +27,7 @@ install:
 ## run: build wfsh, and the plugin executables the flow file loads, and run a
 ## flow (FLOW=flows/hello_world.star). A newcomer's first `make run` builds
 ## no Kubernetes or Google Cloud client it does not use.
-RUN_PLUGINS = $(foreach p,gcp kubernetes,$(if $(shell grep -ls '"@$(p)"' $(FLOW) 2>/dev/null),./cmd/wfsh-plugin-$(p)))
+RUN_PLUGINS = $(foreach p,gcp kubernetes notify,$(if $(shell grep -ls '"@$(p)"' $(FLOW) 2>/dev/null),./cmd/wfsh-plugin-$(p)))
 run:
 	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh $(RUN_PLUGINS)
 	$(WFSH) run $(FLOW)

@@ -13,17 +13,24 @@ const (
 	Developer Role = "developer" // deploy, run, cancel
 	Viewer    Role = "viewer"    // read
 	Worker    Role = "worker"    // claim, heartbeat and report for one pool
+	// Run is the role of a token made for one run by the worker holding
+	// it (POST /runs/{id}/token), for the process that runs it elsewhere
+	// (a Kubernetes Job's pod): it may report on, read and resolve the
+	// secrets of that run only, while the run is held, and is revoked
+	// when the run is claimed again or ends.
+	Run Role = "run"
 )
 
 // roles are the roles, in the order of the table's columns.
-var roles = [...]Role{Admin, Developer, Viewer, Worker}
+var roles = [...]Role{Admin, Developer, Viewer, Worker, Run}
 
 // Roles lists the roles.
 func Roles() []Role { return append([]Role(nil), roles[:]...) }
 
-// ParseRole reads a role's name.
+// ParseRole reads the name of a role a token may be created with (a run
+// token is made for its run, never by name).
 func ParseRole(s string) (Role, error) {
-	for _, r := range roles {
+	for _, r := range roles[:4] {
 		if string(r) == s {
 			return r, nil
 		}
@@ -39,6 +46,7 @@ const (
 	RunsCreate       Action = "runs.create"
 	RunsCancel       Action = "runs.cancel"
 	RunsReport       Action = "runs.report" // events, logs and states of a run being run
+	RunsToken        Action = "runs.token"  // make a run token for a run held
 	DeploymentsRead  Action = "deployments.read"
 	DeploymentsWrite Action = "deployments.write"
 	BundlesRead      Action = "bundles.read"
@@ -56,11 +64,12 @@ const (
 )
 
 // A Principal is who makes a request: the token's ID, its role and, for
-// a worker token, the one pool it serves.
+// a worker token, the one pool it serves; for a run token, its run.
 type Principal struct {
 	ID   string
 	Role Role
 	Pool string
+	Run  string
 }
 
 // A Scope is what the server knows of the object an action touches, for
@@ -70,6 +79,7 @@ type Principal struct {
 type Scope struct {
 	Pool   string
 	Holder string
+	Run    string // the run's ID, for a run token's rule
 }
 
 // A rule is one cell of the table.
@@ -80,32 +90,34 @@ const (
 	yes          // always
 	ownPool      // the principal's pool is the scope's
 	holder       // the principal holds the run's lease (and serves its pool)
+	ownRun       // the run is the principal's, and held
 )
 
 // table is who may do what: one row per action, one column per role, in
 // the order of roles. Values of secrets reach only whoever holds the run
 // being run, an admin's own worker included: no API answer carries them
 // otherwise. docs/security.md prints this table; a test compares them.
-var table = map[Action][4]rule{
-	//                 admin    developer viewer  worker
-	RunsRead:         {yes, yes, yes, holder},
-	RunsCreate:       {yes, yes, no, no},
-	RunsCancel:       {yes, yes, no, no},
-	RunsReport:       {holder, no, no, holder},
-	DeploymentsRead:  {yes, yes, yes, no},
-	DeploymentsWrite: {yes, yes, no, no},
-	BundlesRead:      {yes, yes, no, holder},
-	BundlesWrite:     {yes, yes, no, no},
-	PoolsRead:        {yes, yes, yes, ownPool},
-	PoolsWrite:       {yes, no, no, no},
-	WorkersClaim:     {yes, no, no, ownPool},
-	WorkersHeartbeat: {yes, no, no, ownPool},
-	SecretsReadValue: {holder, no, no, holder},
-	SecretsWrite:     {yes, no, no, no},
-	SecretsList:      {yes, yes, no, no},
-	TokensWrite:      {yes, no, no, no},
-	TokensList:       {yes, no, no, no},
-	AuditRead:        {yes, no, no, no},
+var table = map[Action][5]rule{
+	//                 admin    developer viewer  worker  run
+	RunsRead:         {yes, yes, yes, holder, ownRun},
+	RunsCreate:       {yes, yes, no, no, no},
+	RunsCancel:       {yes, yes, no, no, no},
+	RunsReport:       {holder, no, no, holder, ownRun},
+	RunsToken:        {holder, no, no, holder, no},
+	DeploymentsRead:  {yes, yes, yes, no, no},
+	DeploymentsWrite: {yes, yes, no, no, no},
+	BundlesRead:      {yes, yes, no, holder, ownRun},
+	BundlesWrite:     {yes, yes, no, no, no},
+	PoolsRead:        {yes, yes, yes, ownPool, no},
+	PoolsWrite:       {yes, no, no, no, no},
+	WorkersClaim:     {yes, no, no, ownPool, no},
+	WorkersHeartbeat: {yes, no, no, ownPool, no},
+	SecretsReadValue: {holder, no, no, holder, ownRun},
+	SecretsWrite:     {yes, no, no, no, no},
+	SecretsList:      {yes, yes, no, no, no},
+	TokensWrite:      {yes, no, no, no, no},
+	TokensList:       {yes, no, no, no, no},
+	AuditRead:        {yes, no, no, no, no},
 }
 
 // Actions lists every action of the table.
@@ -149,6 +161,8 @@ func Allow(p *Principal, action Action, scope Scope) error {
 		return forbidden("no role %q", p.Role)
 	case p.Role == Worker && p.Pool == "":
 		return forbidden("a worker token with no pool")
+	case p.Role == Run && p.Run == "":
+		return forbidden("a run token with no run")
 	}
 	switch row[col] {
 	case yes:
@@ -163,6 +177,11 @@ func Allow(p *Principal, action Action, scope Scope) error {
 			return nil
 		}
 		return forbidden("%s: only for a run this token's worker holds", action)
+	case ownRun:
+		if scope.Run != "" && scope.Run == p.Run && scope.Holder != "" {
+			return nil
+		}
+		return forbidden("%s: only for run %s while it is held", action, p.Run)
 	}
 	return forbidden("%s: not for a %s token", action, p.Role)
 }

@@ -64,7 +64,7 @@ func TestBearer(t *testing.T) {
 }
 
 // docTable reads the roles table of docs/security.md: action -> the
-// cells of admin, developer, viewer and worker.
+// cells of admin, developer, viewer, worker and run.
 func docTable(t *testing.T) map[Action][]string {
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
 	if err != nil {
@@ -79,7 +79,7 @@ func docTable(t *testing.T) map[Action][]string {
 		for i := range cells {
 			cells[i] = strings.TrimSpace(cells[i])
 		}
-		if len(cells) != 5 {
+		if len(cells) != 6 {
 			t.Fatalf("docs/security.md: a row of %d cells: %s", len(cells), line)
 		}
 		rows[Action(strings.Trim(cells[0], "`"))] = cells[1:]
@@ -100,6 +100,9 @@ func cell(p Principal, a Action) string {
 		{Pool: "q", Holder: p.ID},
 		{Pool: "p", Holder: "someone-else"},
 		{Holder: p.ID},
+		{Pool: "p", Holder: "someone-else", Run: "r1"},
+		{Pool: "p", Holder: "someone-else", Run: "r2"},
+		{Pool: "p", Run: "r1"},
 	}
 	var allowed []int
 	for i, s := range scopes {
@@ -115,8 +118,10 @@ func cell(p Principal, a Action) string {
 		return "yes"
 	case len(allowed) == 0:
 		return "no"
-	case p.Pool != "" && slices.Equal(allowed, []int{1, 3, 5}):
+	case p.Pool != "" && slices.Equal(allowed, []int{1, 3, 5, 7, 8, 9}):
 		return "own pool"
+	case p.Run != "" && slices.Equal(allowed, []int{7}):
+		return "own run"
 	case p.Pool != "" && slices.Equal(allowed, []int{3}):
 		return "held runs"
 	case p.Pool == "" && slices.Equal(allowed, []int{3, 4, 6}):
@@ -140,8 +145,11 @@ func TestTable(t *testing.T) {
 		}
 		for i, r := range Roles() {
 			p := Principal{ID: "tok-1", Role: r}
-			if r == Worker {
+			switch r {
+			case Worker:
 				p.Pool = "p"
+			case Run:
+				p.Pool, p.Run = "p", "r1"
 			}
 			if got := cell(p, a); got != want[i] {
 				t.Errorf("%s for %s: %s, docs/security.md says %s", a, r, got, want[i])
@@ -166,6 +174,8 @@ func TestAllowRefusals(t *testing.T) {
 		{&Principal{ID: "t", Role: "root"}, RunsRead, ErrForbidden, `no role "root"`},
 		{&Principal{ID: "t", Role: Admin}, "runs.delete", ErrForbidden, `no action "runs.delete"`},
 		{&Principal{ID: "t", Role: Worker}, RunsRead, ErrForbidden, "a worker token with no pool"},
+		{&Principal{ID: "t", Role: Run}, RunsRead, ErrForbidden, "a run token with no run"},
+		{&Principal{ID: "t", Role: Run, Run: "r1"}, RunsReport, ErrForbidden, "runs.report: only for run r1 while it is held"},
 		{&Principal{ID: "t", Role: Viewer}, RunsCreate, ErrForbidden, "forbidden: runs.create: not for a viewer token"},
 		{&Principal{ID: "t", Role: Worker, Pool: "p"}, WorkersClaim, ErrForbidden, `workers.claim: a worker token of pool "p", not of "q"`},
 		{&Principal{ID: "t", Role: Worker, Pool: "p"}, SecretsReadValue, ErrForbidden, "secrets.read_value: only for a run this token's worker holds"},
@@ -188,7 +198,10 @@ func TestAllowRefusals(t *testing.T) {
 }
 
 func TestParseRole(t *testing.T) {
-	for _, r := range Roles() {
+	if _, err := ParseRole("run"); err == nil {
+		t.Error("ParseRole(run): a run token is made for its run, not by name")
+	}
+	for _, r := range Roles()[:4] {
 		if got, err := ParseRole(string(r)); err != nil || got != r {
 			t.Errorf("ParseRole(%s) = %s, %v", r, got, err)
 		}

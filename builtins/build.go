@@ -28,6 +28,8 @@ type builder struct {
 	bodies  []*starBody
 	// replaced records which flow.replace() entries matched a call.
 	replaced map[*replacement]bool
+	// hooks are each task's hooks bound to this run, made at its first call.
+	hooks map[*Task][]runtime.Hook
 
 	nodeBlock []runtime.Node // fromBlock's
 	bodyBlock []starBody
@@ -122,7 +124,7 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 		Name: b.uniqueName(t.name), Task: t.name, Pos: callerPos(thread), DefPos: t.defPos,
 		Trigger: t.opts.trigger, SkipOnUpstreamSkip: t.opts.skipOnUpstreamSkip,
 		Retries: t.opts.retries, RetryDelay: t.opts.retryDelay, Timeout: t.opts.timeout,
-		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream,
+		Tags: t.opts.tags, Mapped: mapped, Upstream: upstream, Hooks: b.taskHooks(t),
 	}
 	body := fromBlock(&b.bodyBlock)
 	*body = starBody{fn: t.fn, run: b.run}
@@ -153,6 +155,22 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 	n.Body = body
 	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
+}
+
+// taskHooks returns t's hooks bound to this run, the same for every call.
+func (b *builder) taskHooks(t *Task) []runtime.Hook {
+	if len(t.opts.hooks) == 0 {
+		return nil
+	}
+	hs, ok := b.hooks[t]
+	if !ok {
+		hs = runtimeHooks(t.opts.hooks, t, b.run)
+		if b.hooks == nil {
+			b.hooks = map[*Task][]runtime.Hook{}
+		}
+		b.hooks[t] = hs
+	}
+	return hs
 }
 
 func hasMappedInput(n *runtime.Node) bool {

@@ -161,7 +161,7 @@ func (c *contextValue) lookup(key string) (starlark.Value, bool) {
 }
 
 func (c *contextValue) taskKey(key string) (starlark.Value, bool) {
-	if c.call == nil {
+	if c.call == nil || c.call.Node == nil { // a flow hook's
 		return nil, false
 	}
 	switch key {

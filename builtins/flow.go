@@ -20,7 +20,9 @@ type Flow struct {
 	fn       *starlark.Function
 	defPos   runtime.Pos
 	schedule flowSchedules
+	limits   tagLimits // limits=: at most limits[tag] task runs of tag at once
 	params   []Param
+	hooks    []hookDecl
 	env      *env // how flow.run() reports and runs
 
 	mu           sync.Mutex
@@ -67,13 +69,15 @@ func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs
 }
 
 // flowDecorator is @flow and @flow(name=..., schedule=..., catchup=...,
-// overlap=..., late_after=...).
+// overlap=..., late_after=..., limits=...).
 func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn *starlark.Function
 	var name, catchup, overlap string
 	var sched, lateAfter starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn?", &fn, "name?", &name, "schedule?", &sched,
-		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter); err != nil {
+	var hooks hookArgs
+	var limits tagLimits
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, hooks.pairs(flowHookKinds, "fn?", &fn, "name?", &name, "schedule?", &sched,
+		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter, "limits?", &limits)...); err != nil {
 		return nil, err
 	}
 	schedule, err := parseFlowSchedules(sched, catchup, overlap, lateAfter)
@@ -81,26 +85,34 @@ func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, err
 	}
 	e := envOf(thread)
+	make := func(fn *starlark.Function) (starlark.Value, error) {
+		f, err := newFlow(fn, name, schedule, limits, e)
+		if err != nil {
+			return nil, err
+		}
+		f.hooks = hooks.decls()
+		return f, nil
+	}
 	if fn != nil {
-		return newFlow(fn, name, schedule, e)
+		return make(fn)
 	}
 	return starlark.NewBuiltin("flow", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var fn *starlark.Function
 		if err := starlark.UnpackPositionalArgs("flow", args, kwargs, 1, &fn); err != nil {
 			return nil, err
 		}
-		return newFlow(fn, name, schedule, e)
+		return make(fn)
 	}), nil
 }
 
-func newFlow(fn *starlark.Function, name string, schedule flowSchedules, e *env) (*Flow, error) {
+func newFlow(fn *starlark.Function, name string, schedule flowSchedules, limits tagLimits, e *env) (*Flow, error) {
 	if fn.HasVarargs() || fn.HasKwargs() {
 		return nil, fmt.Errorf("flow: %s: *args and **kwargs cannot be flow parameters; name each parameter", fn.Name())
 	}
 	if name == "" {
 		name = fn.Name()
 	}
-	f := &Flow{name: name, fn: fn, defPos: toPos(fn.Position()), schedule: schedule, env: e}
+	f := &Flow{name: name, fn: fn, defPos: toPos(fn.Position()), schedule: schedule, limits: limits, env: e}
 	for i := 0; i < fn.NumParams(); i++ {
 		p, _ := fn.Param(i)
 		f.params = append(f.params, Param{Name: p, Default: fn.ParamDefault(i)})
@@ -144,7 +156,8 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 	}
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
 	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
-		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}}, replaced: map[*replacement]bool{}}
+		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits}, replaced: map[*replacement]bool{}}
+	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)
 	args := make(starlark.Tuple, len(f.params))

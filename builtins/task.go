@@ -27,6 +27,7 @@ type taskOptions struct {
 	cacheKey           starlark.Callable
 	tags               []string
 	skipOnUpstreamSkip bool
+	hooks              []hookDecl
 }
 
 var (
@@ -122,7 +123,8 @@ func task(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 // taskOptionNames are the keyword arguments of @task(...), which plugin
 // task constructors take too.
 var taskOptionNames = map[string]bool{"name": true, "retries": true, "retry_delay": true, "timeout": true,
-	"trigger": true, "cache_for": true, "cache_key": true, "tags": true, "skip_on_upstream_skip": true}
+	"trigger": true, "cache_for": true, "cache_key": true, "tags": true, "skip_on_upstream_skip": true,
+	"on_success": true, "on_failure": true, "on_completion": true, "on_retry": true}
 
 // unpackTaskOptions reads the options of @task(...) from kwargs.
 func unpackTaskOptions(fname string, kwargs []starlark.Tuple) (string, taskOptions, error) {
@@ -132,12 +134,14 @@ func unpackTaskOptions(fname string, kwargs []starlark.Tuple) (string, taskOptio
 	var retryDelay, timeout, cacheFor duration
 	var cacheKey starlark.Value = starlark.None
 	var tags stringList
-	if err := starlark.UnpackArgs(fname, nil, kwargs,
+	var hooks hookArgs
+	if err := starlark.UnpackArgs(fname, nil, kwargs, hooks.pairs(taskHookKinds,
 		"name?", &name, "retries?", &opts.retries, "retry_delay?", &retryDelay,
 		"timeout?", &timeout, "trigger?", &trigger, "cache_for?", &cacheFor, "cache_key?", &cacheKey,
-		"tags?", &tags, "skip_on_upstream_skip?", &opts.skipOnUpstreamSkip); err != nil {
+		"tags?", &tags, "skip_on_upstream_skip?", &opts.skipOnUpstreamSkip)...); err != nil {
 		return "", opts, err
 	}
+	opts.hooks = hooks.decls()
 	if opts.retries < 0 {
 		return "", opts, fmt.Errorf("%s: retries must be >= 0, got %d", fname, opts.retries)
 	}

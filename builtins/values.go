@@ -116,6 +116,31 @@ func (l *stringList) Unpack(v starlark.Value) error {
 	return nil
 }
 
+// tagLimits is a flow's limits=: a dict of task tag to the number of its
+// task runs that may run at once (0 or more).
+type tagLimits map[string]int
+
+func (l *tagLimits) Unpack(v starlark.Value) error {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return fmt.Errorf("got %s, want a dict of tag to number of slots, e.g. {\"db\": 2}", v.Type())
+	}
+	m := make(tagLimits, d.Len())
+	for _, kv := range d.Items() {
+		tag, ok := starlark.AsString(kv[0])
+		if !ok || tag == "" {
+			return fmt.Errorf("key %s: want a tag (a non-empty string)", kv[0].String())
+		}
+		n, err := starlark.AsInt32(kv[1])
+		if _, isInt := kv[1].(starlark.Int); err != nil || !isInt || n < 0 {
+			return fmt.Errorf("%q: %s: want a number of slots (an int, 0 or more)", tag, kv[1].String())
+		}
+		m[tag] = n
+	}
+	*l = m
+	return nil
+}
+
 // FromJSON converts a value decoded by encoding/json with UseNumber into a
 // Starlark value, keeping integers exact.
 func FromJSON(v any) (starlark.Value, error) {

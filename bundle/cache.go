@@ -99,3 +99,24 @@ func (c Cache) place(hash, tmp string, r io.Reader) (string, error) {
 	}
 	return "", errors.Join(fmt.Errorf("bundle: cache: putting %s in place", hash), err)
 }
+
+// Checkout copies the cached tree of hash to dst, a directory that must
+// not exist, for one run to work in: what a run writes beside its flow
+// stays in its own copy and never reaches the cache or another run.
+func (c Cache) Checkout(hash, dst string) error {
+	src, ok := c.Lookup(hash)
+	if !ok {
+		return fmt.Errorf("bundle: %s is not in the cache", hash)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("bundle: checkout: %w", err)
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return fmt.Errorf("bundle: checkout: %w", err)
+	}
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		os.RemoveAll(dst)
+		return fmt.Errorf("bundle: checkout of %s: %w", hash[:12], err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,43 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	sameTree(t, tree(t, filepath.Join(c.Dir, info.Hash)), want)
 	leftovers(t, c.Dir, info.Hash)
+}
+
+// TestCacheCheckout: each run gets a copy of the cached tree; what it
+// writes there reaches neither the cache nor the next run's copy.
+func TestCacheCheckout(t *testing.T) {
+	archive, info, want := packed(t)
+	c := Cache{Dir: filepath.Join(t.TempDir(), "bundles")}
+	if err := c.Checkout(info.Hash, filepath.Join(t.TempDir(), "r0")); err == nil {
+		t.Fatal("a checkout of a bundle not in the cache succeeded")
+	}
+	cached, err := c.Extract(info.Hash, bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	r1, r2 := filepath.Join(work, "r1"), filepath.Join(work, "r2")
+	if err := c.Checkout(info.Hash, r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, r1); !maps.Equal(got, want) {
+		t.Fatalf("checkout holds %v, want %v", got, want)
+	}
+	os.WriteFile(filepath.Join(r1, "lib", "a.star"), []byte("changed by run 1\n"), 0o644)
+	os.WriteFile(filepath.Join(r1, "marker"), nil, 0o644)
+	if err := c.Checkout(info.Hash, r2); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{cached, r2} {
+		if got := tree(t, dir); !maps.Equal(got, want) {
+			t.Errorf("after run 1 wrote in its copy, %s holds %v, want %v", dir, got, want)
+		}
+	}
+	// A checkout never writes into an existing tree.
+	if err := c.Checkout(info.Hash, r1); err == nil {
+		t.Error("a checkout over an existing directory succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(r1, "marker")); err != nil {
+		t.Errorf("a refused checkout touched the existing tree: %v", err)
+	}
 }

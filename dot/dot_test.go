@@ -17,6 +17,7 @@ import (
 	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/plugins/gcp"
 	"github.com/wfsh/wfsh/plugins/kubernetes"
+	"github.com/wfsh/wfsh/plugins/notify"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runtime"
@@ -37,12 +38,12 @@ func exampleFlows(t *testing.T) []string {
 }
 
 // describeOnly serves load("@name") for a build: it describes wfsh's own
-// plugins (@shell, @gcp and @kubernetes, which the example flows load)
+// plugins (@shell, @gcp, @kubernetes and @notify, which the example flows load)
 // without starting a process, and refuses calls (a build runs no task).
 type describeOnly struct{}
 
 func (describeOnly) Describe(_ context.Context, name string) (*builtins.PluginDescription, error) {
-	plugin := map[string]func() *sdk.Plugin{"shell": shell.Plugin, "gcp": gcp.Plugin, "kubernetes": kubernetes.Plugin}[name]
+	plugin := map[string]func() *sdk.Plugin{"shell": shell.Plugin, "gcp": gcp.Plugin, "kubernetes": kubernetes.Plugin, "notify": notify.Plugin}[name]
 	if plugin == nil {
 		return nil, fmt.Errorf("no plugin named %q", name)
 	}

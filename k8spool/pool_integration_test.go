@@ -259,6 +259,9 @@ func (e *env) playContainer(job batchv1.Job) (string, int) {
 				e.t.Fatalf("the run's secret: %v", err)
 			}
 			val = string(s.Data[ref.Key])
+			if v.Name == "WFSH_TOKEN" && (val == e.worker || !strings.HasPrefix(val, "wfsh_")) {
+				e.t.Fatalf("the pod's token is not a run token of its own (the worker's: %v)", val == e.worker)
+			}
 		}
 		if v.Name == "WFSH_HOME" {
 			val = e.t.TempDir() // the pod's emptyDir

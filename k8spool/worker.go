@@ -37,6 +37,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 )
 
@@ -80,7 +81,7 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[string]*run // by run ID
 	done    chan struct{}
-	lease   time.Duration
+	lease   *server.Lease
 }
 
 // run is one claimed run and its Job.
@@ -90,6 +91,8 @@ type run struct {
 	changed         chan struct{} // an informer saw its Job or a pod change
 	cancel          chan struct{} // closed when the server cancels it
 	cancelOnce      sync.Once
+	gone            chan struct{} // closed when the server no longer gives it this worker
+	goneOnce        sync.Once
 	created         time.Time
 	seenJob         bool
 	pendingSince    map[string]time.Time // reason -> first seen
@@ -119,7 +122,7 @@ func New(cfg Config) (*Worker, error) {
 	rand.Read(b[:])
 	w := &Worker{cfg: cfg, ns: cfg.Template.Namespace,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots},
-		running: map[string]*run{}, done: make(chan struct{}, 1), lease: 30 * time.Second}
+		running: map[string]*run{}, done: make(chan struct{}, 1), lease: server.NewLease(30 * time.Second)}
 	return w, nil
 }
 
@@ -213,12 +216,8 @@ func (w *Worker) claimLoop(ctx context.Context) {
 		}
 		fails = 0
 		for _, cl := range runs {
-			if cl.LeaseMS > 0 {
-				w.mu.Lock()
-				w.lease = time.Duration(cl.LeaseMS) * time.Millisecond
-				w.mu.Unlock()
-			}
-			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}),
+			w.lease.Claimed(cl)
+			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
 			r.secret = r.job
@@ -294,6 +293,15 @@ func (w *Worker) follow(r *run) {
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
 			return
+		case <-r.gone:
+			if why, keep := w.leaveJob(ctx, r.id); keep {
+				w.logf("run %s: %s; leaving job %s/%s to it", r.id, why, w.ns, r.job)
+				return
+			}
+			w.logf("run %s: the server no longer gives it this worker; deleting job %s/%s", r.id, w.ns, r.job)
+			w.deleteJob(ctx, r)
+			w.waitGone(ctx, r)
+			return
 		}
 	}
 }
@@ -324,13 +332,20 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 }
 
 // ensureSecret makes the Secret holding the token the run's pod reports
-// with, owned by the Job (deleted with it).
+// with, owned by the Job (deleted with it): a run token the server makes
+// for this run and this worker's claim, never the worker's own token (a
+// pod may act on its run only, and not after the run is claimed again or
+// ends).
 func (w *Worker) ensureSecret(ctx context.Context, r *run, job *batchv1.Job) error {
+	var tok server.NewTokenReply
+	if err := w.cfg.API.Do(ctx, "POST", "/runs/"+server.PathEscape(r.id)+"/token", server.RunTokenRequest{Worker: w.info.ID}, &tok); err != nil {
+		return fmt.Errorf("a token for the run's pod: %w", err)
+	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: r.secret, Namespace: w.ns, Labels: job.Labels,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
 		Type:       corev1.SecretTypeOpaque,
-		StringData: map[string]string{SecretKey: w.cfg.API.Token, WorkerKey: w.info.ID},
+		StringData: map[string]string{SecretKey: tok.Token, WorkerKey: w.info.ID},
 	}
 	_, err := w.cfg.Kube.CoreV1().Secrets(w.ns).Create(ctx, s, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -500,6 +515,26 @@ func (w *Worker) ended(ctx context.Context, id string) bool {
 	return d.Run.State.Finished()
 }
 
+// leaveJob says whether the Job of a run the server no longer gives this
+// worker is to be left alone, and why: its pod wrote the run's end
+// (Success or Failed: the Job ends by itself and keeps its pod's log
+// until its TTL), or another worker holds the run now and follows the
+// same Job. Otherwise (crashed, reaped, cancelled by the server, gone)
+// the Job is deleted.
+func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
+	var d server.RunDetail
+	if err := w.cfg.API.Do(ctx, "GET", "/runs/"+id, nil, &d); err != nil {
+		return "", false
+	}
+	switch st := d.Run.State; {
+	case st == runtime.Success || st == runtime.Failed:
+		return "ended " + st.String(), true
+	case !st.Finished() && d.Run.Server != nil && d.Run.Server.Worker != "" && d.Run.Server.Worker != w.info.ID:
+		return "held by worker " + d.Run.Server.Worker + " now", true
+	}
+	return "", false
+}
+
 // crash tells the server a run ended without its final state; the
 // server leaves a run that did end as it is.
 func (w *Worker) crash(id, msg string) {
@@ -513,33 +548,32 @@ func (w *Worker) crash(id, msg string) {
 // apart; a run cancelled on the server has its Job deleted, a run the
 // server no longer gives this worker too.
 func (w *Worker) heartbeats(ctx context.Context) {
-	for {
+	for w.lease.WaitHeartbeat(ctx) {
 		w.mu.Lock()
-		every := w.lease / 3
 		ids := make([]string, 0, len(w.running))
 		for id := range w.running {
 			ids = append(ids, id)
 		}
 		w.mu.Unlock()
 		sort.Strings(ids)
-		sleepCtx(ctx, every)
-		if ctx.Err() != nil {
-			return
-		}
 		var reply server.HeartbeatReply
 		if err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/heartbeat",
 			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {
 			w.logf("heartbeat: %v", err)
 			continue
 		}
-		for _, id := range append(reply.Cancel, reply.Gone...) {
-			w.mu.Lock()
-			r := w.running[id]
-			w.mu.Unlock()
-			if r != nil {
+		w.mu.Lock()
+		for _, id := range reply.Cancel {
+			if r := w.running[id]; r != nil {
 				r.cancelOnce.Do(func() { close(r.cancel) })
 			}
 		}
+		for _, id := range reply.Gone {
+			if r := w.running[id]; r != nil {
+				r.goneOnce.Do(func() { close(r.gone) })
+			}
+		}
+		w.mu.Unlock()
 	}
 }
 

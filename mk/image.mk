@@ -2,7 +2,7 @@
 # executables (scripts/image, google/go-containerregistry). See
 # docs/kubernetes.md, "The wfsh image".
 
-IMAGE_BINS := wfsh wfsh-plugin-gcp wfsh-plugin-kubernetes wfsh-worker-kubernetes
+IMAGE_BINS := wfsh wfsh-plugin-gcp wfsh-plugin-kubernetes wfsh-plugin-notify wfsh-worker-kubernetes
 IMAGE_TAG  ?= wfsh:latest
 IMAGE_PUSH ?=
 

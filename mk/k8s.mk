@@ -14,7 +14,7 @@ k8s-bins:
 ## test-k8s: the @kubernetes integration tests against a local control plane
 ## (and the BigQuery emulator, for the BigQuery step of flows/k8s_etl.star)
 test-k8s: k8s-bins gcp-emulators
-	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp ./cmd/wfsh-worker-kubernetes
+	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp ./cmd/wfsh-plugin-notify ./cmd/wfsh-worker-kubernetes
 	# -p 1: one package at a time; plugins/kubernetes restarts the API
 	# server (its restart tests), which the pool's tests beside it would
 	# see as connections refused.
@@ -22,7 +22,7 @@ test-k8s: k8s-bins gcp-emulators
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
 		$(GO) test -race -count=1 -p 1 -tags k8s_integration -timeout 20m ./plugins/kubernetes/... ./k8spool/...
-	# the image test on the four real executables (make image), without
+	# the image test on the five real executables (make image), without
 	# -race: gzip of 230 MB under the race detector takes minutes
 	WFSH_BIN_DIR=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./scripts/image/
 

@@ -67,7 +67,11 @@ func (p *LogPrinter) Emit(e runtime.Event) {
 	case runtime.FlowFinished:
 		p.flowFinished(e)
 	case runtime.TaskLog:
-		p.line(e, e.Level, e.TaskRun, e.Msg)
+		logger := e.TaskRun
+		if logger == "" { // the flow run's own log: its hooks'
+			logger = "FlowRunner"
+		}
+		p.line(e, e.Level, logger, e.Msg)
 	case runtime.MapExpanded:
 		p.mapExpanded(e)
 	case runtime.TaskState:

@@ -196,6 +196,9 @@ type Request struct {
 	// store.ErrKeyTaken when another run has it), and the run's context
 	// gets the keys ScheduledContext gives, under those in Context.
 	Scheduled *store.Scheduled
+	// Queued: the scheduled run was queued (Runner.RecordQueued) under
+	// RunID; Prepare starts that row rather than taking the key.
+	Queued bool
 	// Getenv reads what secret("NAME") reads (nil: the environment): a
 	// worker's child resolves secrets through the server.
 	Getenv func(string) (string, bool)
@@ -242,7 +245,7 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 	if err != nil {
 		return nil, &InputError{err}
 	}
-	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume, req.Scheduled)
+	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume, req.Scheduled, req.Queued)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +260,7 @@ func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result 
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
+		Limiter: run.hooks.limiter,
 	})
 	r.opt.Store.finish(run.hooks)
 	return res

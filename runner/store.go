@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/runtime"
@@ -28,6 +29,10 @@ type Store struct {
 
 	mu   sync.Mutex
 	recs []*store.Recorder // one per run not yet finished
+
+	// SlotLease is the lease of a task run's slots of a concurrency
+	// limit: $WFSH_SLOT_LEASE, else store.DefaultSlotLease.
+	SlotLease time.Duration
 }
 
 // OpenStore starts opening the store at path. What goes wrong while
@@ -37,7 +42,23 @@ func OpenStore(path string, stderr io.Writer) (*Store, error) {
 	if err != nil {
 		return nil, &StoreError{fmt.Errorf("%w (--no-store runs without it)", err)}
 	}
-	return &Store{opening: o, stderr: stderr}, nil
+	lease, err := slotLease(os.Getenv("WFSH_SLOT_LEASE"))
+	if err != nil {
+		return nil, &StoreError{err}
+	}
+	return &Store{opening: o, stderr: stderr, SlotLease: lease}, nil
+}
+
+// slotLease reads $WFSH_SLOT_LEASE: a duration of a second or more.
+func slotLease(v string) (time.Duration, error) {
+	if v == "" {
+		return store.DefaultSlotLease, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("WFSH_SLOT_LEASE=%q: want a duration of 1s or more, e.g. 30s", v)
+	}
+	return d, nil
 }
 
 // Open waits for the store.
@@ -72,10 +93,11 @@ func (s *Store) Close() {
 // hooks are what the store gives a run: the sink that records it, the
 // task runs that resume takes from the run it resumes, the cache.
 type hooks struct {
-	sink  runtime.Sink
-	mocks map[runtime.NodeID]runtime.Mock
-	cache runtime.Cache
-	rec   *store.Recorder
+	sink    runtime.Sink
+	mocks   map[runtime.NodeID]runtime.Mock
+	cache   runtime.Cache
+	limiter runtime.Limiter
+	rec     *store.Recorder
 }
 
 // begin starts recording the run about to start and prepares what resume
@@ -83,7 +105,7 @@ type hooks struct {
 // still be opening: events wait in memory meanwhile; only resume and the
 // cache wait for it.
 func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID string,
-	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed, sched *store.Scheduled) (hooks, error) {
+	params map[string]json.RawMessage, ctxKV map[string]string, from *Resumed, sched *store.Scheduled, queued bool) (hooks, error) {
 	if s == nil {
 		if sched != nil {
 			return hooks{}, fmt.Errorf("a scheduled run needs the run store: its key is kept there")
@@ -100,7 +122,11 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 		if err != nil {
 			return hooks{}, err
 		}
-		if err := st.ClaimRun(info); err != nil {
+		claim := st.ClaimRun
+		if queued {
+			claim = st.StartQueued
+		}
+		if err := claim(info); err != nil {
 			return hooks{}, err
 		}
 		info.Claimed = true
@@ -118,6 +144,9 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 	s.recs = append(s.recs, tc.rec)
 	s.mu.Unlock()
 	h.sink, h.rec = tc.rec, tc.rec
+	if hasTags(b.Graph) {
+		h.limiter = &limiter{s: s, l: store.Limiter{RunID: runID, Flow: b.Graph.Limits, Lease: s.SlotLease}}
+	}
 	if len(tc.resumed) > 0 || b.HasCache() {
 		h.cache = tc
 	}
@@ -167,8 +196,23 @@ func runInfo(path, flow, runID string, params map[string]json.RawMessage, ctxKV 
 // overlap policy skipped it) with msg, taking its key as Prepare would:
 // an error wrapping store.ErrKeyTaken when another run has it.
 func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error) {
+	return r.recordScheduled(f, req, func(st *store.Store, ri store.RunInfo) error { return st.RecordSkipped(ri, msg) })
+}
+
+// RecordQueued records a scheduled run of f that waits for the flow's
+// running runs to end (overlap=queue, cancel_other), with msg, taking its
+// key as Prepare would. Prepare with Queued set and RunID the returned id
+// starts it; a later wfsh serve starts it if this one dies first
+// (store.AdoptQueued).
+func (r *Runner) RecordQueued(f *Flow, req Request, msg string) (string, error) {
+	return r.recordScheduled(f, req, func(st *store.Store, ri store.RunInfo) error { return st.QueueRun(ri, msg) })
+}
+
+// recordScheduled records a scheduled run of f that does not start now
+// with record, and returns its id.
+func (r *Runner) recordScheduled(f *Flow, req Request, record func(*store.Store, store.RunInfo) error) (string, error) {
 	if req.Scheduled == nil {
-		return "", fmt.Errorf("only a scheduled run is skipped")
+		return "", fmt.Errorf("only a scheduled run is recorded before it runs")
 	}
 	if r.opt.Store == nil {
 		return "", fmt.Errorf("a scheduled run needs the run store: its key is kept there")
@@ -188,5 +232,30 @@ func (r *Runner) RecordSkipped(f *Flow, req Request, msg string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return id, st.RecordSkipped(info, msg)
+	return id, record(st, info)
+}
+
+// limiter is the store's limiter of a run, once the store is open.
+type limiter struct {
+	s    *Store
+	l    store.Limiter
+	once sync.Once
+	err  error
+}
+
+func (l *limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) {
+	l.once.Do(func() { l.l.Store, l.err = l.s.Open() })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.l.Acquire(ctx, c)
+}
+
+func hasTags(g *runtime.Graph) bool {
+	for _, n := range g.Nodes {
+		if len(n.Tags) > 0 {
+			return true
+		}
+	}
+	return false
 }

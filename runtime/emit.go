@@ -23,7 +23,12 @@ func (x *executor) emitState(r *run, st State, msg string, v Value) {
 		Attempt: r.attempt, State: st, Msg: msg, Result: v})
 }
 
-func (x *executor) emitLog(r *run, l Level, msg string) {
-	x.emit(Event{Kind: TaskLog, Node: r.node.ID, NodeName: r.node.Name, TaskRun: r.name, MapIndex: r.index,
-		Attempt: r.attempt, Level: l, Msg: msg})
+// emitLog sends a line of c's task run's log, or of the flow run's when c
+// has no node.
+func (x *executor) emitLog(c *Call, l Level, msg string) {
+	e := Event{Kind: TaskLog, Node: NoNode, TaskRun: c.TaskRun, MapIndex: c.MapIndex, Attempt: c.Attempt, Level: l, Msg: msg}
+	if c.Node != nil {
+		e.Node, e.NodeName = c.Node.ID, c.Node.Name
+	}
+	x.emit(e)
 }

@@ -26,6 +26,21 @@ type Options struct {
 	// Cache, if set, may give task runs a result instead of running
 	// their bodies (resume, @task(cache_for=...)).
 	Cache Cache
+	// HookTimeout bounds each state hook call; 0 means DefaultHookTimeout.
+	HookTimeout time.Duration
+	// Limiter, if set, holds each attempt of a tagged task run back until
+	// it has a slot of its tags' concurrency limits (Graph.Limits and
+	// whatever the limiter knows besides).
+	Limiter Limiter
+}
+
+// Limiter gives task runs the slots of the concurrency limits on their
+// tags.
+type Limiter interface {
+	// Acquire returns once c's task run holds a slot of each limit on
+	// c.Node.Tags, or with ctx's error. release frees them: it is called
+	// once the attempt's body has returned, however it ended.
+	Acquire(ctx context.Context, c *Call) (release func(), err error)
 }
 
 // Cache lets a run reuse results rather than run bodies again.
@@ -123,6 +138,9 @@ type executor struct {
 
 	mu  sync.Mutex // serialises emit
 	seq uint64
+
+	hooks     sync.WaitGroup // task runs' hook calls under way
+	hookSlots chan struct{}  // bounds them as Concurrency bounds bodies
 }
 
 // Run executes g and returns when every task run is final. Cancelling ctx
@@ -140,7 +158,9 @@ func Run(ctx context.Context, g *Graph, opt Options) *Result {
 	if x.wait() {
 		wg.Wait()
 	}
+	x.hooks.Wait()
 	res := x.result()
+	x.flowHooks(res)
 	x.emit(Event{Kind: FlowFinished, Node: NoNode, MapIndex: -1, State: res.State, Msg: res.Msg})
 	return res
 }
@@ -155,6 +175,9 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 	if opt.CancelGrace <= 0 {
 		opt.CancelGrace = 10 * time.Second
 	}
+	if opt.HookTimeout <= 0 {
+		opt.HookTimeout = DefaultHookTimeout
+	}
 	x := &executor{
 		g: g, opt: opt, ctx: ctx,
 		runs:       make([]*run, len(g.Nodes)),
@@ -162,6 +185,7 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 		dependents: make([][]NodeID, len(g.Nodes)),
 		finished:   make(chan struct{}),
 		unfinished: len(g.Nodes),
+		hookSlots:  make(chan struct{}, opt.Concurrency),
 	}
 	// One allocation for every node's run, rather than one each: a run is
 	// large (it holds its Call), and W3 has 10,000 of them.
@@ -210,6 +234,7 @@ func (x *executor) wait() bool {
 	}
 	x.abandon()
 	x.drain()
+	x.endWaiting()
 	x.close()
 	return false
 }
@@ -464,13 +489,26 @@ func (x *executor) runInline(r *run) {
 }
 
 func (x *executor) call(r *run) *Call {
-	r.call = Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
-		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x, r: r}
+	r.call = x.newCall(r)
 	return &r.call
+}
+
+// newCall is what r's body is told of its run, as it stands.
+func (x *executor) newCall(r *run) Call {
+	return Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
+		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x}
 }
 
 func (x *executor) exec(r *run) (o outcome) {
 	o.r = r
+	if x.opt.Limiter != nil && len(r.node.Tags) > 0 {
+		release, err := x.opt.Limiter.Acquire(x.ctx, x.call(r))
+		if err != nil {
+			o.err = err
+			return o
+		}
+		defer release()
+	}
 	ctx := x.ctx
 	if t := r.node.Timeout; t > 0 {
 		var cancel context.CancelFunc
@@ -514,8 +552,18 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 		x.finish(r, st, msg, nil)
 		return
 	}
+	retryMsg := fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, r.node.RetryDelay)
+	x.emitState(r, Retrying, retryMsg, nil)
+	if x.firesHooks(r, Retrying) {
+		x.hooksThen(r, Retrying, retryMsg, nil, x.retry)
+		return
+	}
+	x.retry(r)
+}
+
+// retry runs r again after its retry delay.
+func (x *executor) retry(r *run) {
 	d := r.node.RetryDelay
-	x.emitState(r, Retrying, fmt.Sprintf("%s (attempt %d of %d, retrying in %s)", msg, r.attempt, r.node.Retries+1, d), nil)
 	if d <= 0 {
 		x.enqueue(r)
 		return
@@ -532,10 +580,20 @@ func (x *executor) retryOrFinish(r *run, st State, msg string) {
 	})
 }
 
-// finish records a run's final state and unblocks what waits for it.
+// finish records a run's final state and, once its hooks have returned,
+// unblocks what waits for it.
 func (x *executor) finish(r *run, st State, msg string, v Value) {
 	r.state, r.msg, r.value = st, msg, v
 	x.emitState(r, st, msg, v)
+	if x.firesHooks(r, st) {
+		x.hooksThen(r, st, msg, v, x.release)
+		return
+	}
+	x.release(r)
+}
+
+// release counts r as final and unblocks what waits for it.
+func (x *executor) release(r *run) {
 	if r.parent != nil {
 		r.parent.left--
 		if r.parent.left == 0 {
@@ -583,6 +641,25 @@ func (x *executor) abandon() {
 		}
 		if r.state == Running || r.state == Retrying {
 			x.finish(r, Cancelled, "task body ignored cancellation", nil)
+		}
+	}
+	for _, r := range x.runs {
+		walk(r)
+	}
+}
+
+// endWaiting ends as Cancelled, once the run is abandoned, the runs still
+// waiting for a task run whose hooks have not returned: nothing will
+// release them. Their hooks are not called.
+func (x *executor) endWaiting() {
+	var walk func(r *run)
+	walk = func(r *run) {
+		for _, c := range r.children {
+			walk(c)
+		}
+		if r.state == Pending {
+			r.state, r.msg = Cancelled, "flow run cancelled"
+			x.emitState(r, Cancelled, r.msg, nil)
 		}
 	}
 	for _, r := range x.runs {

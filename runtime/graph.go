@@ -46,6 +46,8 @@ type Node struct {
 	RetryDelay         time.Duration
 	Timeout            time.Duration // zero means none
 	Tags               []string
+	// Hooks are called as the node's runs enter states (hook.go).
+	Hooks []Hook
 
 	// Mapped nodes run one child per element of their mapped inputs.
 	Mapped bool
@@ -89,13 +91,13 @@ type Call struct {
 	Inputs   []Value
 
 	x *executor
-	r *run
 }
 
-// Log sends a line to the task run's log.
+// Log sends a line to the task run's log (the flow run's, for a flow
+// hook's Call).
 func (c *Call) Log(level Level, msg string) {
 	if c.x != nil {
-		c.x.emitLog(c.r, level, msg)
+		c.x.emitLog(c, level, msg)
 	}
 }
 
@@ -116,6 +118,12 @@ type Graph struct {
 	Nodes     []*Node
 	Reference []NodeID // the flow's state comes from these; empty: terminal nodes
 	Values    ValueOps
+	// Hooks are called with the flow run's final state, after every task
+	// run's hooks.
+	Hooks []Hook
+	// Limits caps the task runs of each tag running at once
+	// (@flow(limits=...)); Options.Limiter enforces them.
+	Limits map[string]int
 }
 
 // Add appends n, sets its ID and returns it.

@@ -14,8 +14,9 @@ import (
 // time (a UTC carrier); mapping to instants and the DST rules are ours.
 
 type rruleSpec struct {
-	opt rrule.ROption // Dtstart and Until are wall times carried in UTC
-	z   *zone
+	opt  rrule.ROption // Dtstart and Until are wall times carried in UTC
+	z    *zone
+	fast *fastRule // nil: the rule is expanded by rrule-go only
 
 	mu    sync.Mutex
 	batch wallBatch // the last expansion, reused by the next call
@@ -59,6 +60,7 @@ func RRule(text string, o Options) (*Schedule, error) {
 		loc = time.UTC
 	}
 	spec := &rruleSpec{opt: opt, z: newZone(loc)}
+	spec.fast, _ = newFastRule(opt)
 	if spec.next(spec.z.resolve(opt.Dtstart).Add(-time.Second)).IsZero() {
 		return nil, fmt.Errorf("rrule %q: matches no time", text)
 	}
@@ -147,6 +149,16 @@ func (s *rruleSpec) occurrenceAfter(c time.Time) (time.Time, bool) {
 
 // expand lists up to n occurrences after wall time c.
 func (s *rruleSpec) expand(c time.Time, n int) wallBatch {
+	if s.fast != nil {
+		if b, ok := s.fast.expand(c, n); ok {
+			return b
+		}
+	}
+	return s.expandSlow(c, n)
+}
+
+// expandSlow is expand by rrule-go.
+func (s *rruleSpec) expandSlow(c time.Time, n int) wallBatch {
 	b := wallBatch{from: c, occ: make([]time.Time, 0, n)}
 	r, err := rrule.NewRRule(s.shifted(c))
 	if err != nil {

@@ -56,7 +56,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "the token is unknown, expired or revoked")
 		return
 	}
-	p := auth.Principal{ID: t.ID, Role: auth.Role(t.Role), Pool: t.Pool}
+	p := auth.Principal{ID: t.ID, Role: auth.Role(t.Role), Pool: t.Pool, Run: t.Run}
 	scope, err := s.scope(ctx, action)
 	if err != nil {
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
@@ -121,7 +121,7 @@ func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, error)
 	if action == auth.BundlesRead && r.Server.Bundle != ctx.Param("hash") {
 		return sc, nil
 	}
-	sc.Pool, sc.Holder = r.Server.Pool, r.Server.Holder
+	sc.Pool, sc.Holder, sc.Run = r.Server.Pool, r.Server.Holder, r.ID
 	return sc, nil
 }
 

@@ -25,9 +25,11 @@ import (
 func TestRolesEveryEndpoint(t *testing.T) {
 	ts := newTestServer(t)
 	tokens := map[auth.Role]string{auth.Admin: ts.admin.Token}
-	for _, r := range auth.Roles()[1:] {
+	for _, r := range auth.Roles()[1:4] {
 		tokens[r] = ts.token(t, string(r)).Token
 	}
+	held, runTok := ts.runToken(t)
+	tokens[auth.Run] = runTok.Token
 	param := regexp.MustCompile(`\{([^}]+)\}`)
 	ops := 0
 	for path, item := range ts.srv.api.OpenAPI().Paths {
@@ -90,8 +92,11 @@ func TestRolesEveryEndpoint(t *testing.T) {
 			for _, r := range roles {
 				role := auth.Role(r)
 				p := &auth.Principal{ID: "x", Role: role}
-				if role == auth.Worker {
+				switch role {
+				case auth.Worker:
 					p.Pool = "default"
+				case auth.Run:
+					p.Pool, p.Run = "default", held.ID
 				}
 				got := send(tokens[role])
 				switch allowed := auth.Allow(p, action, scope) == nil; {

@@ -41,6 +41,8 @@ func (s *Server) routes() {
 		"bearer": {Type: "http", Scheme: "bearer"},
 	}
 	s.runRoutes()
+	s.taskRunRoutes()
+	s.historyRoutes()
 	s.dagRoutes()
 	s.whoamiRoutes()
 	s.deploymentRoutes()
@@ -68,25 +70,15 @@ type RunPath struct {
 func (s *Server) runRoutes() {
 	huma.Register(s.api, op("list-runs", http.MethodGet, "/runs", auth.RunsRead, "List runs, newest first"),
 		func(ctx context.Context, in *struct {
-			State      string `query:"state" doc:"only runs in this state"`
-			Flow       string `query:"flow"`
-			Deployment string `query:"deployment" doc:"FLOW/NAME or id"`
-			Limit      int    `query:"limit" minimum:"0" maximum:"1000" doc:"at most this many (default 100)"`
-			After      string `query:"after" doc:"the cursor of the previous page (its last run's id)"`
+			RunsQuery
+			Limit int    `query:"limit" minimum:"0" maximum:"1000" doc:"at most this many (default 100)"`
+			After string `query:"after" doc:"the cursor of the previous page (its last run's id)"`
 		}) (*struct{ Body RunList }, error) {
-			f := store.ServerRunFilter{State: in.State, Flow: in.Flow, Limit: in.Limit}
-			if f.State != "" {
-				if _, err := runtime.ParseState(f.State); err != nil {
-					return nil, huma.Error422UnprocessableEntity(err.Error())
-				}
+			f, err := s.runFilter(ctx, in.RunsQuery)
+			if err != nil {
+				return nil, err
 			}
-			if in.Deployment != "" {
-				d, err := s.st.GetDeployment(ctx, in.Deployment)
-				if err != nil {
-					return nil, problem(err)
-				}
-				f.Deployment = d.ID
-			}
+			f.Limit = in.Limit
 			if in.After != "" {
 				r, err := s.st.GetRun(ctx, in.After)
 				if err != nil {
@@ -106,19 +98,21 @@ func (s *Server) runRoutes() {
 		})
 
 	huma.Register(s.api, op("get-run", http.MethodGet, "/runs/{id}", auth.RunsRead, "A run and its task runs"),
-		func(ctx context.Context, in *RunPath) (*struct{ Body RunDetail }, error) {
+		func(ctx context.Context, in *struct {
+			RunPath
+			TaskRuns bool `query:"task_runs" default:"true" doc:"with its task runs (all of them: GET /runs/{id}/task-runs gives a page)"`
+		}) (*struct{ Body RunDetail }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
-			trs, err := s.st.TaskRuns(ctx, r.ID)
-			if err != nil {
-				return nil, problem(err)
+			trs := []store.TaskRun{}
+			if in.TaskRuns {
+				if trs, _, _, err = s.taskRuns(ctx, r.ID); err != nil {
+					return nil, err
+				}
 			}
-			if trs == nil {
-				trs = []store.TaskRun{}
-			}
-			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: trs}}, nil
+			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: orNone(trs)}}, nil
 		})
 
 	huma.Register(s.api, op("cancel-run", http.MethodPost, "/runs/{id}/cancel", auth.RunsCancel, "Cancel a run"),
@@ -179,21 +173,21 @@ type RunEnd struct {
 // run is final. A write taken by this server wakes the stream; a
 // write taken by another is seen within a second.
 func (s *Server) streamEvents(ctx context.Context, id, task string, after uint64, send sse.Sender) {
+	var log *store.LogFollower // each wake reads only the chunks written since
 	for {
 		woken := s.writes.wait()
 		r, err := s.st.GetRun(ctx, id)
 		if err != nil {
 			return
 		}
-		evs, err := s.st.Logs(ctx, r.ID, store.LogFilter{Task: task, After: after})
+		if log == nil {
+			log = s.st.FollowLog(r.ID, store.LogFilter{Task: task, After: after})
+		}
+		err = log.Next(ctx, func(e *runtime.Event) error {
+			return send(sse.Message{ID: int(e.Seq), Data: EventOf(*e)})
+		})
 		if err != nil {
 			return
-		}
-		for _, e := range evs {
-			if send(sse.Message{ID: int(e.Seq), Data: EventOf(e)}) != nil {
-				return
-			}
-			after = e.Seq
 		}
 		if r.State.Finished() {
 			send.Data(RunEnd{State: r.State, Message: r.Message})

@@ -60,6 +60,11 @@ type Server struct {
 	// writes wakes the event streams when this server takes a write.
 	writes *notifier
 	logMu  sync.Mutex
+	// followed are the task runs of the runs last read (store.RunTasks).
+	followed *followed
+	// history keeps the counts of runs by state that can no longer
+	// change (GET /runs/history).
+	history *historyCache
 }
 
 // New makes a server over opt.Store.
@@ -85,7 +90,7 @@ func New(opt Options) *Server {
 	if opt.ID == "" {
 		opt.ID = runtime.NewRunID()
 	}
-	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier(), writes: newNotifier()}
+	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier(), writes: newNotifier(), followed: newFollowed(), history: newHistoryCache()}
 	cfg := huma.DefaultConfig("wfsh", "1")
 	cfg.OpenAPIPath = "/api/v1/openapi"
 	cfg.DocsPath = ""

@@ -67,6 +67,31 @@ func (ts *testServer) token(t testing.TB, role string) *Client {
 	return &Client{Base: ts.admin.Base, Token: out.Token}
 }
 
+// runToken makes a run token, as a worker holding a run does: a run of
+// F/nightly (deployed here) claimed by worker w2 with a worker token.
+func (ts *testServer) runToken(t testing.TB) (store.Run, *Client) {
+	t.Helper()
+	ctx := context.Background()
+	ts.deploy(t, ts.admin, DeploymentSpec{})
+	var run store.Run
+	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &run); err != nil {
+		t.Fatal(err)
+	}
+	w := ts.token(t, string(auth.Worker))
+	var claimed []Claimed
+	if err := w.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w2", Slots: 1}, Max: 1}, &claimed); err != nil || len(claimed) != 1 || claimed[0].Run.ID != run.ID {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	var out NewTokenReply
+	if err := w.Do(ctx, "POST", "/runs/"+run.ID+"/token", RunTokenRequest{Worker: "w2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Info.Role != string(auth.Run) || out.Info.Run != run.ID || out.Info.ExpiresAt.IsZero() {
+		t.Fatalf("run token: %+v", out.Info)
+	}
+	return run, &Client{Base: ts.admin.Base, Token: out.Token}
+}
+
 func status(err error) int {
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -251,9 +276,11 @@ func TestRoles(t *testing.T) {
 	ctx := context.Background()
 	ts := newTestServer(t)
 	clients := map[auth.Role]*Client{auth.Admin: ts.admin}
-	for _, r := range auth.Roles()[1:] {
+	for _, r := range auth.Roles()[1:4] {
 		clients[r] = ts.token(t, string(r))
 	}
+	tokenRun, runTok := ts.runToken(t)
+	clients[auth.Run] = runTok
 	zero := strings.Repeat("0", 64)
 	type call struct {
 		do    func(c *Client) error
@@ -265,6 +292,9 @@ func TestRoles(t *testing.T) {
 		auth.RunsCancel: {func(c *Client) error { return c.Do(ctx, "POST", "/runs/nosuch/cancel", nil, nil) }, auth.Scope{}},
 		auth.RunsReport: {func(c *Client) error {
 			return c.Do(ctx, "POST", "/runs/nosuch/crash", map[string]string{"worker": "w"}, nil)
+		}, auth.Scope{}},
+		auth.RunsToken: {func(c *Client) error {
+			return c.Do(ctx, "POST", "/runs/nosuch/token", RunTokenRequest{Worker: "w"}, nil)
 		}, auth.Scope{}},
 		auth.DeploymentsRead:  {func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) }, auth.Scope{}},
 		auth.DeploymentsWrite: {func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) }, auth.Scope{}},
@@ -298,8 +328,11 @@ func TestRoles(t *testing.T) {
 		}
 		for role, cl := range clients {
 			p := &auth.Principal{ID: "x", Role: role}
-			if role == auth.Worker {
+			switch role {
+			case auth.Worker:
 				p.Pool = "default"
+			case auth.Run:
+				p.Pool, p.Run = "default", tokenRun.ID
 			}
 			err := c.do(cl)
 			switch want := auth.Allow(p, action, c.scope); {
@@ -342,6 +375,42 @@ func TestRoles(t *testing.T) {
 	// A bundle asked for under another run's name is refused.
 	if err := holder.Do(ctx, "GET", "/bundles/"+zero+"?run="+run.ID, nil, nil); status(err) != 403 {
 		t.Errorf("a bundle not the run's: %v, want 403", err)
+	}
+
+	// A run token acts on its run only, while it is held, and is revoked
+	// when the run ends.
+	tstart := WriteRequest{Worker: "w2", Write: store.Write{Start: &store.Start{Time: time.Now()}}}
+	for _, c := range []struct {
+		what string
+		do   func(c *Client, id string) error
+	}{
+		{"read the run", func(c *Client, id string) error { return c.Do(ctx, "GET", "/runs/"+id, nil, nil) }},
+		{"read its bundle", func(c *Client, id string) error {
+			return c.Do(ctx, "GET", "/bundles/"+claimed[0].Bundle+"?run="+id, nil, nil)
+		}},
+		{"read a secret", func(c *Client, id string) error {
+			return c.Do(ctx, "GET", "/runs/"+id+"/secrets/API_KEY?worker=w2", nil, nil)
+		}},
+		{"write to the run", func(c *Client, id string) error { return c.Do(ctx, "POST", "/runs/"+id+"/writes", tstart, nil) }},
+	} {
+		// (The test server has no key for secrets: 503 past the check.)
+		if err := c.do(runTok, tokenRun.ID); status(err) == 401 || status(err) == 403 || err != nil && c.what != "read a secret" {
+			t.Errorf("a run token may %s of its run: %v", c.what, err)
+		}
+		if err := c.do(runTok, run.ID); status(err) != 403 {
+			t.Errorf("a run token may not %s of another run: %v, want 403", c.what, err)
+		}
+	}
+	if err := runTok.Do(ctx, "POST", "/runs/"+tokenRun.ID+"/token", RunTokenRequest{Worker: "w2"}, nil); status(err) != 403 {
+		t.Errorf("a run token made a run token: %v, want 403", err)
+	}
+	end := WriteRequest{Worker: "w2", Write: store.Write{Chunk: &store.Chunk{Seq: 5, Tasks: "[]", Children: "{}", LogsZ: []byte{3, 0}, // an empty deflate stream
+		Final: &store.Final{State: runtime.Success, Time: time.Now()}}}}
+	if err := runTok.Do(ctx, "POST", "/runs/"+tokenRun.ID+"/writes", end, nil); err != nil {
+		t.Fatalf("the run's end, written with its token: %v", err)
+	}
+	if err := runTok.Do(ctx, "GET", "/runs/"+tokenRun.ID, nil, nil); status(err) != 401 {
+		t.Errorf("a run token after its run ended: %v, want 401 (revoked)", err)
 	}
 }
 
@@ -390,6 +459,11 @@ func TestOpenAPIDocument(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/api/v1/runs", ""},
 		{"GET", "/api/v1/runs/" + run.ID, ""},
+		{"GET", "/api/v1/runs/" + run.ID + "?task_runs=false", ""},
+		{"GET", "/api/v1/runs/" + run.ID + "/task-runs?limit=10", ""},
+		{"GET", "/api/v1/runs/" + run.ID + "/tasks", ""},
+		{"GET", "/api/v1/runs/history?buckets=5&tag=x", ""},
+		{"GET", "/api/v1/runs?since=2026-01-01T00:00:00Z&state=Failed", ""},
 		{"GET", "/api/v1/deployments", ""},
 		{"POST", "/api/v1/deployments/F/nightly/runs", "{}"},
 		{"GET", "/api/v1/runs/nosuch", ""},

@@ -22,6 +22,15 @@ type WorkerInfo struct {
 	Draining bool   `json:"draining,omitempty"`
 }
 
+// RunTokenRequest asks for a run token: the worker holding the run.
+type RunTokenRequest struct {
+	Worker string `json:"worker" minLength:"1" maxLength:"64"`
+}
+
+// RunTokenTTL bounds a run token's life: it is revoked sooner, when its
+// run is claimed again or ends.
+const RunTokenTTL = 24 * time.Hour
+
 // ClaimRequest asks for up to Max due runs, waiting up to WaitMS for one.
 type ClaimRequest struct {
 	Worker WorkerInfo `json:"worker"`
@@ -129,6 +138,36 @@ func (s *Server) workerRoutes() {
 			}
 			s.changed(ctx)
 			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
+	huma.Register(s.api, op("run-token", http.MethodPost, "/runs/{id}/token", auth.RunsToken,
+		"Make a token for one run held, for the process that runs it elsewhere (the worker holding it)"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Body RunTokenRequest
+		}) (*struct {
+			Status int
+			Body   NewTokenReply
+		}, error) {
+			r, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if r.Server.Worker != in.Body.Worker || r.State.Finished() {
+				return nil, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", in.Body.Worker, r.ID))
+			}
+			now := s.opt.Now()
+			t := store.Token{Name: "run " + r.ID, Role: string(auth.Run), Pool: r.Server.Pool, Run: r.ID,
+				CreatedAt: now, ExpiresAt: now.Add(RunTokenTTL)}
+			tok := auth.New()
+			t.ID, t.Hash = auth.ID(tok.Hash), tok.Hash
+			if err := s.st.PutToken(ctx, t); err != nil {
+				return nil, problem(err)
+			}
+			return &struct {
+				Status int
+				Body   NewTokenReply
+			}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
 		})
 
 	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", auth.SecretsReadValue,

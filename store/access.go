@@ -16,6 +16,7 @@ type Token struct {
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	Pool      string    `json:"pool,omitempty"` // a worker token's pool
+	Run       string    `json:"run,omitempty"`  // a run token's run
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
@@ -26,13 +27,13 @@ func (t *Token) Valid(now time.Time) bool {
 	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }
 
-const tokenColumns = `id, hash, name, role, pool, created_at, expires_at, revoked_at`
+const tokenColumns = `id, hash, name, role, pool, run_id, created_at, expires_at, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var created int64
 	var exp, rev sql.NullInt64
-	err := row.Scan(&t.ID, &t.Hash, &t.Name, &t.Role, &t.Pool, &created, &exp, &rev)
+	err := row.Scan(&t.ID, &t.Hash, &t.Name, &t.Role, &t.Pool, &t.Run, &created, &exp, &rev)
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = unixNano(created), nullTime(exp), nullTime(rev)
 	return t, err
 }
@@ -46,8 +47,15 @@ func nullNano(t time.Time) any {
 
 // PutToken stores a new token.
 func (s *Store) PutToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
-		t.ID, t.Hash, t.Name, t.Role, t.Pool, t.CreatedAt.UnixNano(), nullNano(t.ExpiresAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		t.ID, t.Hash, t.Name, t.Role, t.Pool, t.Run, t.CreatedAt.UnixNano(), nullNano(t.ExpiresAt))
+	return err
+}
+
+// revokeRunTokens revokes the run tokens of a run: it was claimed again
+// or ended.
+func revokeRunTokens(ctx context.Context, tx *sql.Tx, runID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE run_id = ? AND revoked_at IS NULL`, now.UnixNano(), runID)
 	return err
 }
 
@@ -192,8 +200,10 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 	return out, rows.Err()
 }
 
-// Limit is a concurrency limit on a tag: at most Slots runs at once of
-// the deployments tagged Name, with how many hold a slot now.
+// Limit is a concurrency limit on a tag: at most Slots task runs tagged
+// Name at once (limits.go), and on a server at most Slots runs at once of
+// the deployments tagged Name, with how many hold a slot now (of both
+// kinds; a task run's slot whose lease lapsed is not counted).
 type Limit struct {
 	Name  string `json:"name"`
 	Slots int    `json:"slots"`
@@ -209,8 +219,9 @@ func (s *Store) PutLimit(ctx context.Context, name string, slots int) error {
 
 // ListLimits lists the limits by name, with the slots in use.
 func (s *Store) ListLimits(ctx context.Context) ([]Limit, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.name, l.slots, (SELECT count(*) FROM slots AS s WHERE s.scope = 'tag:' || l.name)
-		FROM limits AS l ORDER BY l.name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT l.name, l.slots, (SELECT count(*) FROM slots AS s
+			WHERE s.scope IN ('tag:' || l.name, 'task:' || l.name) AND (s.lease_until IS NULL OR s.lease_until > ?))
+		FROM limits AS l ORDER BY l.name`, time.Now().UnixNano())
 	if err != nil {
 		return nil, err
 	}

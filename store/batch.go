@@ -37,9 +37,8 @@ type batch struct {
 	buf    []byte
 	seq    uint64 // the last event's
 	flow   *runtime.Event
-	base   int64 // the run's start, Unix ns: record times are from it
-	db     *sql.DB
-	stmt   *sql.Stmt // insertChunk, prepared on db
+	base   int64     // the run's start, Unix ns: record times are from it
+	stmt   *sql.Stmt // insertChunk, prepared once per store (Store.chunkStmt); nil: not prepared
 	z      compressor
 	// logLimit bounds the bytes of log lines (TaskLog messages) stored
 	// for the run, logBytes counts them (both across batches); past the
@@ -282,13 +281,9 @@ func taskName(e *runtime.Event) string { return e.NodeRun() }
 
 const insertChunk = `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)`
 
-// insert inserts the chunk, with a statement prepared once per recorder
-// when it has a database to prepare it on (SQLite's parser is not free:
-// a tenth of a write).
+// insert inserts the chunk, with the store's prepared statement when
+// the batch has one (SQLite's parser is not free: a tenth of a write).
 func (b *batch) insert(tx *sql.Tx, args ...any) error {
-	if b.stmt == nil && b.db != nil {
-		b.stmt, _ = b.db.Prepare(insertChunk)
-	}
 	var err error
 	if b.stmt != nil {
 		_, err = tx.Stmt(b.stmt).Exec(args...)

@@ -26,23 +26,35 @@ import (
 // compressor deflates the log entries of a batch; the writer goroutine
 // keeps one and reuses it (a flate.Writer costs about 1 MB to make).
 type compressor struct {
-	w   *flate.Writer
-	out bytes.Buffer
+	out []byte
 }
+
+// deflater is a DEFLATE writer with its output buffer.
+type deflater struct {
+	w   *flate.Writer
+	buf bytes.Buffer
+}
+
+// deflaters are the DEFLATE writers of every compressor: one writer holds
+// about 1 MB, which a thousand runs recording at once would each keep.
+// BestSpeed: log lines compress well even so (a tenth of their size, or
+// less), at a fraction of the CPU of the default level.
+var deflaters = sync.Pool{New: func() any {
+	d := &deflater{}
+	d.w, _ = flate.NewWriter(&d.buf, flate.BestSpeed)
+	return d
+}}
 
 // compress returns the DEFLATE of b, valid until the next call.
 func (c *compressor) compress(b []byte) []byte {
-	c.out.Reset()
-	if c.w == nil {
-		// BestSpeed: log lines compress well even so (a tenth of their
-		// size, or less), at a fraction of the CPU of the default level.
-		c.w, _ = flate.NewWriter(&c.out, flate.BestSpeed)
-	} else {
-		c.w.Reset(&c.out)
-	}
-	c.w.Write(b)
-	c.w.Close()
-	return c.out.Bytes()
+	d := deflaters.Get().(*deflater)
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.w.Write(b)
+	d.w.Close()
+	c.out = append(c.out[:0], d.buf.Bytes()...)
+	deflaters.Put(d)
+	return c.out
 }
 
 // inflater reads compressed log entries, reusing its buffers.
@@ -508,10 +520,17 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 	if err != nil {
 		return err
 	}
+	return s.eachLog(ctx, runID, f, rr.records, rr.lastSeq, fn)
+}
+
+// eachLog calls fn with the log entries of a run's chunks up to lastSeq
+// that f selects, and the first start and the end of each of records
+// made again, in order.
+func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records []*record, lastSeq uint64, fn func(*runtime.Event) error) error {
 	// The first start and the end of each task run, made again from the
 	// records: two events per task run that is not a mapped child.
 	var made []runtime.Event
-	for _, r := range rr.records {
+	for _, r := range records {
 		for _, e := range r.events(runID) {
 			if f.keep(&e) {
 				made = append(made, e)
@@ -522,7 +541,7 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 	// Only the chunks the records were read from: a chunk written since
 	// is read by the next call (wfsh logs --follow).
 	i := 0
-	err = eachLogEntry(ctx, s.db, runID, f.After, rr.lastSeq, func(e *runtime.Event) error {
+	err := eachLogEntry(ctx, s.db, runID, f.After, lastSeq, func(e *runtime.Event) error {
 		if !f.keep(e) {
 			return nil
 		}
@@ -542,4 +561,53 @@ func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(
 		}
 	}
 	return nil
+}
+
+// LogFollower reads a run's log as it is written: each Next gives the
+// entries after the last it gave, reading only the chunks written since
+// (EachLog reads every chunk's records each time: a run of 100,000 task
+// runs, followed live, would read them all at each write).
+type LogFollower struct {
+	st   *Store
+	id   string
+	f    LogFilter
+	base int64
+	m    *merger
+}
+
+// FollowLog follows run id's log entries that f selects, after f.After.
+func (s *Store) FollowLog(id string, f LogFilter) *LogFollower {
+	return &LogFollower{st: s, id: id, f: f, m: newMerger()}
+}
+
+// Next calls fn with the entries written since the last call, in order,
+// as EachLog would give them.
+func (l *LogFollower) Next(ctx context.Context, fn func(*runtime.Event) error) error {
+	var base int64
+	err := l.st.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, l.id).Scan(&base)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %q", ErrNotFound, l.id)
+	}
+	if err != nil {
+		return err
+	}
+	if base != l.base {
+		l.base, l.m = base, newMerger()
+	}
+	if _, err := l.m.read(ctx, l.st.db, l.id, base); err != nil {
+		l.m = newMerger()
+		return err
+	}
+	seen := make(map[*record]bool, len(l.m.changed))
+	changed := make([]*record, 0, len(l.m.changed))
+	for _, r := range l.m.changed {
+		if !seen[r] {
+			seen[r] = true
+			changed = append(changed, r)
+		}
+	}
+	return l.st.eachLog(ctx, l.id, l.f, changed, l.m.lastSeq, func(e *runtime.Event) error {
+		l.f.After = max(l.f.After, e.Seq)
+		return fn(e)
+	})
 }

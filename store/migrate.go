@@ -261,6 +261,29 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		slots INTEGER NOT NULL
 	);`,
+
+	// 9: run tokens: a token made for one run (role run) names it, and
+	// is revoked when the run is claimed again or ends.
+	`ALTER TABLE tokens ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX tokens_run ON tokens (run_id) WHERE run_id <> '';`,
+
+	// 10: task runs hold slots too (limits.go): a slot names its holder
+	// within the run (a task run's name; '' for a whole run) and, for a
+	// task run, the lease it holds it under (lease_until; NULL for a
+	// whole run, whose lease is the run's). A holder that dies without
+	// freeing its slot loses it when its lease lapses. The key gains the
+	// holder, so the table is made again with the rows it had.
+	`CREATE TABLE slots_leased (
+		scope       TEXT NOT NULL,
+		run_id      TEXT NOT NULL,
+		holder      TEXT NOT NULL DEFAULT '',
+		lease_until INTEGER,
+		PRIMARY KEY (scope, run_id, holder)
+	);
+	INSERT INTO slots_leased (scope, run_id) SELECT scope, run_id FROM slots;
+	DROP TABLE slots;
+	ALTER TABLE slots_leased RENAME TO slots;
+	CREATE INDEX slots_run ON slots (run_id);`,
 }
 
 // PageSize is the page size of a new database.

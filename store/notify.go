@@ -11,14 +11,22 @@ import (
 // database: a run was made, requeued or written to.
 const notifyChannel = "wfsh_runs"
 
+// slotsChannel is the PostgreSQL channel of the processes sharing one
+// database: a task run's slot was freed (limits.go).
+const slotsChannel = "wfsh_slots"
+
 // Notify tells the other servers on this database that runs changed, so
 // that their waiting claims and event streams look again at once. On
 // SQLite, one server's own, it does nothing.
 func (s *Store) Notify(ctx context.Context) error {
+	return s.notify(ctx, notifyChannel)
+}
+
+func (s *Store) notify(ctx context.Context, channel string) error {
 	if !s.pg {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', '')`)
+	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+channel+`', '')`)
 	return err
 }
 
@@ -27,11 +35,15 @@ func (s *Store) Notify(ctx context.Context) error {
 // opened again (a second later), and changed is called then too: what
 // was notified meanwhile is not lost, only merged.
 func (s *Store) Listen(ctx context.Context, changed func()) error {
+	return s.listen(ctx, notifyChannel, changed)
+}
+
+func (s *Store) listen(ctx context.Context, channel string, changed func()) error {
 	if !s.pg {
 		return nil
 	}
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, changed)
+		err := s.listenOnce(ctx, channel, changed)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -47,7 +59,7 @@ func (s *Store) Listen(ctx context.Context, changed func()) error {
 	return nil
 }
 
-func (s *Store) listenOnce(ctx context.Context, changed func()) error {
+func (s *Store) listenOnce(ctx context.Context, channel string, changed func()) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -59,7 +71,7 @@ func (s *Store) listenOnce(ctx context.Context, changed func()) error {
 			return errors.New("listen: not a PostgreSQL connection")
 		}
 		c := pc.Conn.Conn()
-		if _, err := c.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		if _, err := c.Exec(ctx, "LISTEN "+channel); err != nil {
 			return err
 		}
 		for {

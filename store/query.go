@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -80,9 +79,10 @@ type RunFilter struct {
 	Limit int
 }
 
-// ParseState reads a state name in any case ("failed" or "Failed").
+// ParseState reads a state name in any case ("failed" or "Failed"):
+// every state, the server's (Scheduled, Cancelling) too.
 func ParseState(s string) (runtime.State, error) {
-	for st := runtime.Pending; st <= runtime.Crashed; st++ {
+	for st := range runtime.State(runtime.NumStates) {
 		if strings.EqualFold(st.String(), s) {
 			return st, nil
 		}
@@ -223,29 +223,7 @@ func (s *Store) TaskRuns(ctx context.Context, runID string) ([]TaskRun, error) {
 	for i, r := range rr.records {
 		out[i] = r.taskRun()
 	}
-	// Mapped children stay together, by index, where the first started.
-	first := map[string]time.Time{}
-	for _, t := range out {
-		if f, ok := first[t.Task]; t.MapIndex >= 0 && (!ok || firstTime(t).Before(f)) {
-			first[t.Task] = firstTime(t)
-		}
-	}
-	at := func(t TaskRun) time.Time {
-		if t.MapIndex >= 0 {
-			return first[t.Task]
-		}
-		return firstTime(t)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ta, tb := at(a), at(b); !ta.Equal(tb) {
-			return ta.Before(tb)
-		}
-		if a.Task != b.Task {
-			return a.Task < b.Task
-		}
-		return a.MapIndex < b.MapIndex
-	})
+	sortTaskRuns(out)
 	return out, nil
 }
 
@@ -271,8 +249,10 @@ func firstTime(t TaskRun) time.Time {
 	return t.StartedAt
 }
 
+// querier is what both *sql.DB and *sql.Tx are for a query.
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
 // readRun reads the records of a run's chunks.
@@ -307,60 +287,96 @@ func readRun(ctx context.Context, q querier, runID string, base int64, logs func
 }
 
 func readRecords(ctx context.Context, q querier, runID string, base int64) (*storedRun, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, tasks, children FROM chunks WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
+	m := newMerger()
+	if _, err := m.read(ctx, q, runID, base); err != nil {
 		return nil, err
 	}
+	return &m.storedRun, nil
+}
+
+// merger merges the records of a run's chunks, chunk by chunk: read
+// takes those after the last it read, so that a reader following a run
+// reads each chunk once (RunTasks).
+type merger struct {
+	storedRun
+	tasks   map[string]*record
+	kids    map[childKey]*record
+	changed []*record // the records read by the last read, new or merged
+	after   int64     // the last chunk read (-1: none; a chunk may be 0)
+}
+
+type childKey struct {
+	task  string
+	index int
+}
+
+func newMerger() *merger {
+	return &merger{tasks: map[string]*record{}, kids: map[childKey]*record{}, after: -1}
+}
+
+func (m *merger) add(r *record, k childKey, byKey bool) {
+	var old *record
+	if byKey {
+		old = m.kids[k]
+	} else {
+		old = m.tasks[r.name]
+	}
+	m.last = max(m.last, r.started, r.finished)
+	if old != nil {
+		old.merge(r)
+		m.changed = append(m.changed, old)
+		return
+	}
+	if byKey {
+		m.kids[k] = r
+	} else {
+		m.tasks[r.name] = r
+	}
+	m.records = append(m.records, r)
+	m.changed = append(m.changed, r)
+}
+
+// read merges the chunks of run runID (started at base, Unix ns) after
+// the last one it read; it returns how many it read.
+func (m *merger) read(ctx context.Context, q querier, runID string, base int64) (int, error) {
+	m.changed = m.changed[:0]
+	rows, err := q.QueryContext(ctx, `SELECT seq, tasks, children FROM chunks WHERE run_id = ? AND seq > ? ORDER BY seq`, runID, m.after)
+	if err != nil {
+		return 0, err
+	}
 	defer rows.Close()
-	rr := &storedRun{}
-	tasks := map[string]*record{}
-	type key struct {
-		task  string
-		index int
-	}
-	kids := map[key]*record{}
-	add := func(r *record, k key, byKey bool) {
-		var old *record
-		if byKey {
-			old = kids[k]
-		} else {
-			old = tasks[r.name]
-		}
-		rr.last = max(rr.last, r.started, r.finished)
-		if old != nil {
-			old.merge(r)
-			return
-		}
-		if byKey {
-			kids[k] = r
-		} else {
-			tasks[r.name] = r
-		}
-		rr.records = append(rr.records, r)
-	}
+	n := 0
 	for rows.Next() {
 		var seq int64
 		var tj, cj string
 		if err := rows.Scan(&seq, &tj, &cj); err != nil {
-			return nil, err
+			return n, err
 		}
-		rr.lastSeq = max(rr.lastSeq, uint64(seq))
-		var ts []json.RawMessage
-		if err := json.Unmarshal([]byte(tj), &ts); err != nil {
-			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
-		}
-		for _, raw := range ts {
-			r, err := decodeRecord(raw, base)
-			if err != nil {
-				return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
-			}
-			add(r, key{}, false)
-		}
-		if err := decodeChildren(cj, base, func(r *record) { add(r, key{r.task, r.index}, true) }); err != nil {
-			return nil, fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		n++
+		m.lastSeq, m.after = max(m.lastSeq, uint64(seq)), max(m.after, seq)
+		if err := m.chunk(runID, seq, base, tj, cj); err != nil {
+			return n, err
 		}
 	}
-	return rr, rows.Err()
+	return n, rows.Err()
+}
+
+func (m *merger) chunk(runID string, seq, base int64, tj, cj string) error {
+	var ts []json.RawMessage
+	if err := json.Unmarshal([]byte(tj), &ts); err != nil {
+		return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+	}
+	for _, raw := range ts {
+		r, err := decodeRecord(raw, base)
+		if err != nil {
+			return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+		}
+		m.add(r, childKey{}, false)
+	}
+	if err := decodeChildren(cj, base, func(r *record) { m.add(r, childKey{r.task, r.index}, true) }); err != nil {
+		return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+	}
+	return nil
 }
 
 // decodeChildren reads the children column of a chunk: {task: [records]}.

@@ -20,7 +20,9 @@ type queue struct {
 	mu     sync.Mutex
 	room   sync.Cond // signalled when the writer takes events
 	full   [][]runtime.Event
+	queued int // events in full
 	cur    []runtime.Event
+	next   int // the size of the next new block
 	free   [][]runtime.Event
 	bytes  int // of the messages queued
 	closed bool
@@ -29,6 +31,10 @@ type queue struct {
 }
 
 const (
+	// A queue's first block holds firstBlock events, each new one twice
+	// as many, up to blockSize: a small run (a thousand scheduled runs of
+	// one task each) does not hold 2,048 events' room.
+	firstBlock = 32
 	blockSize  = 2048
 	freeBlocks = 64
 	// flushBlocks full blocks are written without waiting for the flush
@@ -40,14 +46,14 @@ const (
 )
 
 func newQueue() *queue {
-	q := &queue{wake: make(chan struct{}, 1), many: make(chan struct{}, 1)}
+	q := &queue{wake: make(chan struct{}, 1), many: make(chan struct{}, 1), next: firstBlock}
 	q.room.L = &q.mu
 	return q
 }
 
 func (q *queue) push(e runtime.Event) {
 	q.mu.Lock()
-	for (len(q.full) >= maxBlocks || q.bytes >= maxBytes) && !q.closed {
+	for (q.queued >= maxBlocks*blockSize || q.bytes >= maxBytes) && !q.closed {
 		signal(q.many)
 		q.room.Wait()
 	}
@@ -56,14 +62,17 @@ func (q *queue) push(e runtime.Event) {
 	if len(q.cur) == cap(q.cur) {
 		if q.cur != nil {
 			q.full = append(q.full, q.cur)
-			if len(q.full) == flushBlocks {
+			was := q.queued
+			q.queued += len(q.cur)
+			if was < flushBlocks*blockSize && q.queued >= flushBlocks*blockSize {
 				signal(q.many)
 			}
 		}
 		if n := len(q.free); n > 0 {
 			q.cur, q.free = q.free[n-1], q.free[:n-1]
 		} else {
-			q.cur = make([]runtime.Event, 0, blockSize)
+			q.cur = make([]runtime.Event, 0, q.next)
+			q.next = min(2*q.next, blockSize)
 		}
 	}
 	q.cur = append(q.cur, e)
@@ -93,7 +102,7 @@ func (q *queue) close() {
 func (q *queue) take() (blocks [][]runtime.Event, ok bool) {
 	for {
 		q.mu.Lock()
-		blocks, q.full = q.full, nil
+		blocks, q.full, q.queued = q.full, nil, 0
 		if len(q.cur) > 0 {
 			blocks, q.cur = append(blocks, q.cur), nil
 		}

@@ -149,7 +149,7 @@ func startRecorder(open func() (*Store, error), opt RecorderOptions) *Recorder {
 		if err != nil {
 			r.fail(err)
 		} else if s != nil {
-			r.b.db = s.db
+			r.b.stmt = s.chunkStmt()
 		}
 		r.s = s
 		// The first write waits as the others do: a short run is then
@@ -272,9 +272,6 @@ func (r *Recorder) loop() {
 					r.fail(r.where(err))
 				}
 			}
-			if r.b.stmt != nil {
-				r.b.stmt.Close()
-			}
 			if !r.failed() && r.s != nil {
 				r.s.trimLog()
 			}
@@ -319,32 +316,33 @@ func (r *Recorder) sleep(d time.Duration) {
 // meanwhile, in one transaction; the first also inserts the run.
 func (r *Recorder) write(blocks [][]runtime.Event, cache []CacheEntry) error {
 	b := r.b
-	b.reset()
-	for _, block := range blocks {
-		for i := range block {
-			b.add(&block[i])
+	fill := func() {
+		b.reset()
+		for _, block := range blocks {
+			for i := range block {
+				b.add(&block[i])
+			}
 		}
 	}
 	if r.opt.Send != nil {
+		fill()
 		return r.send(blocks)
 	}
-	tx, err := r.s.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if !r.inserted {
-		if err := r.insertRun(tx); err != nil {
+	// In a transaction shared with the other runs that write now: a
+	// thousand runs ending together make a few transactions.
+	err := r.s.inGroup(false, func(tx *sql.Tx) error {
+		fill()
+		if !r.inserted {
+			if err := r.insertRun(tx); err != nil {
+				return err
+			}
+		}
+		if err := b.flush(tx); err != nil {
 			return err
 		}
-	}
-	if err := b.flush(tx); err != nil {
-		return err
-	}
-	if err := putCache(tx, cache); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
+		return putCache(tx, cache)
+	})
+	if err != nil {
 		return err
 	}
 	r.inserted = true

@@ -183,6 +183,9 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String()); err != nil {
 			return nil, err
 		}
+		if err := revokeRunTokens(ctx, tx, c.id, now); err != nil {
+			return nil, err
+		}
 		ids = append(ids, c.id)
 	}
 	if err := tx.Commit(); err != nil {
@@ -365,8 +368,10 @@ func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg
 		WHERE id = ? AND state IN (`+unfinishedStates+`)`, st.String(), msg, at.UnixNano(), runID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID)
-	return err
+	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID); err != nil {
+		return err
+	}
+	return revokeRunTokens(ctx, tx, runID, at)
 }
 
 // Heartbeat renews the worker's leases on the runs it holds, and says
@@ -584,20 +589,71 @@ func (s *Store) LeadFor(ctx context.Context, name, holder string, ttl time.Durat
 
 // ServerRunFilter selects a server's runs, newest first, a page at a
 // time: After is the last run of the page before (keyset pagination).
+// Since and Until bound the time a run was made (created_at, the
+// order of the list), Until excluded. Deployments, when not nil, are
+// the deployments whose runs it lists (a tag's): none selects none.
 type ServerRunFilter struct {
 	State, Flow, Deployment string
+	Deployments             []string
+	Since, Until            time.Time
 	Limit                   int
 	After                   *Run
 }
 
-// ListServerRuns lists the runs of deployments f selects.
+// ListServerRuns lists the runs of deployments f selects. Each page is
+// an index range: over several deployments, the newest of each are
+// merged, one index range each.
 func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, error) {
-	q := `SELECT ` + runColumns + ` FROM runs WHERE deployment_id IS NOT NULL`
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	if f.Deployments == nil {
+		return s.listServerRuns(ctx, f, limit)
+	}
+	var all []Run
+	for _, d := range f.Deployments {
+		if f.Deployment != "" && d != f.Deployment {
+			continue
+		}
+		one := f
+		one.Deployment = d
+		runs, err := s.listServerRuns(ctx, one, limit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, runs...)
+	}
+	slices.SortFunc(all, func(a, b Run) int {
+		if c := b.Server.CreatedAt.Compare(a.Server.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return all[:min(len(all), limit)], nil
+}
+
+func (s *Store) listServerRuns(ctx context.Context, f ServerRunFilter, limit int) ([]Run, error) {
+	q, args, err := runsWhere(`SELECT `+runColumns+` FROM runs WHERE deployment_id IS NOT NULL`, f)
+	if err != nil {
+		return nil, err
+	}
+	if a := f.After; a != nil && a.Server != nil {
+		c := a.Server.CreatedAt.UnixNano()
+		q += ` AND (created_at, id) < (?, ?)` // a row value: an index range, not a scan
+		args = append(args, c, a.ID)
+	}
+	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit)
+	return s.queryRuns(ctx, q, args...)
+}
+
+// runsWhere adds f's conditions but Deployments and After to q.
+func runsWhere(q string, f ServerRunFilter) (string, []any, error) {
 	var args []any
 	if f.State != "" {
 		st, err := ParseState(f.State)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		q += ` AND state = ?`
 		args = append(args, st.String())
@@ -610,17 +666,110 @@ func (s *Store) ListServerRuns(ctx context.Context, f ServerRunFilter) ([]Run, e
 		q += ` AND deployment_id = ?`
 		args = append(args, f.Deployment)
 	}
-	if a := f.After; a != nil && a.Server != nil {
-		c := a.Server.CreatedAt.UnixNano()
-		q += ` AND (created_at, id) < (?, ?)` // a row value: an index range, not a scan
-		args = append(args, c, a.ID)
+	if !f.Since.IsZero() {
+		q += ` AND created_at >= ?`
+		args = append(args, f.Since.UnixNano())
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if !f.Until.IsZero() {
+		q += ` AND created_at < ?`
+		args = append(args, f.Until.UnixNano())
 	}
-	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit)
-	return s.queryRuns(ctx, q, args...)
+	return q, args, nil
+}
+
+// OldestUnfinished is when the oldest run f selects (in its Since and
+// Until) that is not final was made, or the zero time if there is none:
+// the runs made before it are final, and their counts will not change.
+// Few runs are unfinished: it reads a short range of the (state,
+// created_at) index per unfinished state.
+func (s *Store) OldestUnfinished(ctx context.Context, f ServerRunFilter) (time.Time, error) {
+	// One min() per state, each the first entry of an index range: a
+	// planner given state IN (...) may read the time range instead.
+	var parts []string
+	var args []any
+	for i := range runtime.NumStates {
+		st := runtime.State(i)
+		if st.Finished() {
+			continue
+		}
+		q, more, err := runsWhere(`SELECT min(created_at) AS m FROM runs WHERE state = ?`, f)
+		if err != nil {
+			return time.Time{}, err
+		}
+		q, more = inDeployments(q, more, f.Deployments)
+		parts = append(parts, q)
+		args = append(append(args, st.String()), more...)
+	}
+	var at sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT min(m) FROM (`+strings.Join(parts, " UNION ALL ")+`) AS u`, args...).Scan(&at)
+	return nullTime(at), err
+}
+
+// inDeployments adds to q the condition that a run is of one of ds, if
+// ds is not nil (none selects none).
+func inDeployments(q string, args []any, ds []string) (string, []any) {
+	switch {
+	case ds == nil:
+		return q, args
+	case len(ds) == 0:
+		return q + ` AND 1 = 0`, args
+	}
+	q += ` AND deployment_id IN (?` + strings.Repeat(", ?", len(ds)-1) + `)`
+	for _, d := range ds {
+		args = append(args, d)
+	}
+	return q, args
+}
+
+// RunCount is how many runs of a state were made in a bucket of time.
+type RunCount struct {
+	Bucket int
+	State  runtime.State
+	Count  int
+}
+
+// CountRuns counts the runs f selects (its Since and Until required),
+// by state and by bucket of step from Since: the chart of the runs
+// page. It reads the index of (state, created_at) alone, a range per
+// state, not the runs.
+func (s *Store) CountRuns(ctx context.Context, f ServerRunFilter, step time.Duration) ([]RunCount, error) {
+	if f.Since.IsZero() || f.Until.IsZero() || step <= 0 {
+		return nil, fmt.Errorf("counting runs needs a time range and a step")
+	}
+	states := make([]any, 0, runtime.NumStates)
+	marks := make([]string, 0, runtime.NumStates)
+	for i := range runtime.NumStates {
+		states = append(states, runtime.State(i).String())
+		marks = append(marks, "?")
+	}
+	q := `SELECT (created_at - ?) / ?, state, count(*) FROM runs WHERE state IN (` + strings.Join(marks, ", ") + `)`
+	args := append([]any{f.Since.UnixNano(), int64(step)}, states...)
+	q, more, err := runsWhere(q, f)
+	if err != nil {
+		return nil, err
+	}
+	q, args = inDeployments(q, append(args, more...), f.Deployments)
+	q += ` GROUP BY 1, state`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RunCount
+	for rows.Next() {
+		var c RunCount
+		var st string
+		var b int64
+		if err := rows.Scan(&b, &st, &c.Count); err != nil {
+			return nil, err
+		}
+		if c.State, err = runtime.ParseState(st); err != nil {
+			return nil, err
+		}
+		c.Bucket = int(b)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // DropMissed applies catch-up to the runs a deployment's schedules made

@@ -451,3 +451,49 @@ func testCrashHeld(t *testing.T, b backend) {
 		}
 	}
 }
+
+// TestRunTokensRevoked: a run's tokens are revoked when the run is
+// claimed again (after its lease lapsed) and when it ends.
+func TestRunTokensRevoked(t *testing.T) { eachBackend(t, testRunTokensRevoked) }
+
+func testRunTokensRevoked(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, nil)
+	s.CreateRun(ctx, NewRun{ID: "r1", Deployment: &d}, t0)
+	valid := func(hash string, at time.Time) bool {
+		tok, err := s.TokenByHash(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Valid(at)
+	}
+	put := func(hash string, at time.Time) {
+		if err := s.PutToken(ctx, Token{ID: hash, Hash: hash, Name: "run r1", Role: "run", Pool: "p", Run: "r1", CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w1"}, 1, time.Second, t0); err != nil || len(runs) != 1 {
+		t.Fatalf("claim: %v, %v", ids(runs), err)
+	}
+	put("first", t0)
+	// The lease lapses; the run is claimed again: the first token goes.
+	if _, err := s.Reap(ctx, t0.Add(2*time.Second), func() string { return "retry" }); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w2"}, 1, time.Minute, t0.Add(3*time.Second)); err != nil || len(runs) != 1 {
+		t.Fatalf("claim again: %v, %v", ids(runs), err)
+	}
+	if valid("first", t0.Add(4*time.Second)) {
+		t.Error("a run token outlived its run's claim by another worker")
+	}
+	put("second", t0.Add(4*time.Second))
+	if !valid("second", t0.Add(5*time.Second)) {
+		t.Fatal("a new run token is not valid")
+	}
+	if err := s.CrashHeld(ctx, "r1", "w2", "gone", t0.Add(6*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if valid("second", t0.Add(7*time.Second)) {
+		t.Error("a run token outlived its run's end")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // the pure-Go "sqlite" driver
@@ -29,7 +30,24 @@ type Store struct {
 	path string // the file, or the PostgreSQL URL without its password
 	pg   bool   // on PostgreSQL (postgres.go), not SQLite
 
-	claims claimQueue // scheduled runs to insert (schedule.go)
+	group writeGroup // writes shared between goroutines (group.go)
+
+	freed      broadcaster // a task run's slot was freed (limits.go)
+	listenSlot sync.Once   // PostgreSQL: slots freed by other processes wake freed
+	stopListen func()      // ends that listener; nil if none started
+	mu         sync.Mutex  // guards stopListen
+
+	chunkOnce sync.Once
+	chunk     *sql.Stmt // insertChunk, prepared once for every recorder
+}
+
+// chunkStmt is insertChunk prepared, once for the store: a statement per
+// recorder would be prepared again on each connection it meets, and kept
+// there until the run ends. Nil if it cannot be prepared (then each
+// insert parses it).
+func (s *Store) chunkStmt() *sql.Stmt {
+	s.chunkOnce.Do(func() { s.chunk, _ = s.db.Prepare(insertChunk) })
+	return s.chunk
 }
 
 // BusyTimeout is how long a writer waits for another to finish.
@@ -157,8 +175,20 @@ func retryBusy(f func() error) error {
 // without the password.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database, after the listener of freed slots if one
+// started.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.mu.Unlock()
+	s.chunkOnce.Do(func() {}) // no statement prepared from here on
+	if s.chunk != nil {
+		s.chunk.Close()
+	}
+	return s.db.Close()
+}
 
 // markCrashed marks Crashed every unfinished run whose process is gone,
 // with its unfinished task runs. Runs a server holds are not this
@@ -171,7 +201,10 @@ func (s *Store) markCrashed(ctx context.Context, now time.Time) error {
 	if s.pg {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL`)
+	// A queued run has not started: the next scheduler of its flow runs
+	// it (AdoptQueued).
+	rows, err := s.db.QueryContext(ctx, `SELECT id, pid FROM runs WHERE state IN (`+unfinishedStates+`) AND deployment_id IS NULL
+		AND NOT (`+queuedRuns+`)`)
 	if err != nil {
 		return err
 	}
@@ -230,6 +263,11 @@ func (s *Store) crash(ctx context.Context, id string, pid int, now time.Time) er
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?
 		WHERE id = ? AND state IN (`+unfinishedStates+`)`, runtime.Crashed.String(), msg, now.UnixNano(), id); err != nil {
+		return err
+	}
+	// Its task runs' slots of concurrency limits are free now, not when
+	// their leases lapse.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ? AND lease_until IS NOT NULL`, id); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -10,19 +10,27 @@ import (
 	"time"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/internal/pgtest"
 )
 
 // BenchmarkRunsPage renders the runs page as a browser asks for it
 // (session cookie, each API call in process) over a store of 1,000,000
-// runs (store.FillRuns): the first page, a page deep in the history by
-// its cursor, and each filter. Keyset pages: no page counts or skips the
-// runs before it. Reports the median and p99 of the server's time.
+// runs (store.FillRuns, a second apart up to now), on SQLite and on
+// PostgreSQL (a cluster of its own, internal/pgtest): the first page
+// with its chart (the last 24 hours: 86,400 runs counted by state), a
+// page deep in the history by its cursor, each filter, the table's and
+// the chart's refreshes. Keyset pages: no page counts or skips the runs
+// before it. Reports the median and p99 of the server's time.
 //
 //	go test -run '^$' -bench RunsPage -benchtime 200x ./web/
 func BenchmarkRunsPage(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchRunsPage(b, newFixture(b)) })
+	b.Run("postgres", func(b *testing.B) { benchRunsPage(b, newFixtureAt(b, pgtest.Start(b).NewDatabase(b))) })
+}
+
+func benchRunsPage(b *testing.B, f *fixture) {
 	const n = 1_000_000
 	ctx := context.Background()
-	f := newFixture(b)
 	f.deploy(b)
 	d, err := f.st.GetDeployment(ctx, "F/nightly")
 	if err != nil {
@@ -34,13 +42,17 @@ func BenchmarkRunsPage(b *testing.B) {
 	}
 	b.Logf("%d runs made in %v", n, time.Since(start).Round(time.Millisecond))
 	h := f.http.Config.Handler
-	for _, c := range []struct{ name, query string }{
-		{"first", ""},
-		{"deep", "after=fill-500000"},
-		{"state=Failed", "state=Failed"},
-		{"flow=F", "flow=F"},
-		{"deployment", "deployment=F/nightly"},
-		{"deployment+state+deep", "deployment=F/nightly&state=Success&after=fill-500001"},
+	for _, c := range []struct{ name, query, want string }{
+		{"first", "", "Next page"},
+		{"deep", "after=fill-500000", "Next page"},
+		{"state=Failed", "state=Failed", "Next page"},
+		{"flow=F", "flow=F", "Next page"},
+		{"deployment", "deployment=F/nightly", "Next page"},
+		{"deployment+state+deep", "deployment=F/nightly&state=Success&after=fill-500001", "Next page"},
+		{"range=1h", "range=1h", "Next page"},
+		{"range=7d+state=Failed", "range=7d&state=Failed", "Next page"},
+		{"table refresh", "fragment=1", "Next page"},
+		{"chart refresh", "fragment=chart", "Success 7"}, // about 77,760 (9 in 10 of the 86,400 runs of 24 hours)
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/runs?"+c.query, nil)
@@ -51,8 +63,8 @@ func BenchmarkRunsPage(b *testing.B) {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				took = append(took, time.Since(t0))
-				if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Next page") {
-					b.Fatalf("%d: no full page\n%.2000s", rec.Code, rec.Body.String())
+				if rec.Code != 200 || !strings.Contains(rec.Body.String(), c.want) {
+					b.Fatalf("%d: no %q\n%.3000s", rec.Code, c.want, rec.Body.String())
 				}
 			}
 			slices.Sort(took)

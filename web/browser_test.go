@@ -83,14 +83,20 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // waitJS waits until the expression is true in the page.
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitJSWithin(t, ctx, 10*time.Second, what, expr)
+}
+
+// waitJSWithin waits up to d until the expression is true in the page.
+func waitJSWithin(t *testing.T, ctx context.Context, d time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
-			t.Fatalf("%s: still not true after 10 s: %s\n%s", what, expr, html)
+			t.Fatalf("%s: still not true after %v: %s\n%s", what, d, expr, html)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -115,6 +121,14 @@ func TestBrowser(t *testing.T) {
 	w := f.claim(t, g)
 	w.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1})
 	waitDAG(t, f, r.ID)
+	// History for the chart: 100 runs made two hours ago, one in ten Failed.
+	dep, err := f.st.GetDeployment(context.Background(), "F/nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.FillRuns(context.Background(), &dep, 100, time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	ctx := browse(t)
 
 	// Login: the runs page sends the browser to the login page.
@@ -128,7 +142,21 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the runs page without a session went to %s, not the login page", loc)
 	}
 	waitJS(t, ctx, "the run in the runs table", `!!document.querySelector('a[href="/runs/`+r.ID+`"]')`)
+	waitJS(t, ctx, "the chart of the last 24 hours: 90 Success and 10 Failed made two hours ago, the run Running",
+		`(t => t.includes("Success 90") && t.includes("Failed 10") && t.includes("Running 1"))(document.querySelector("figure.chart figcaption").textContent) &&
+		document.querySelectorAll("figure.chart rect.st-Success").length >= 1`)
 	shoot(t, ctx, "runs")
+
+	// The time range and the tag filter the table and the chart.
+	run(t, ctx, "runs of the last hour", chromedp.SetValue(chromedp.CSS(`select[name=range]`), "1h"),
+		chromedp.Click(chromedp.CSS(`.filters button`)), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	waitJS(t, ctx, "range=1h: the run, not the older ones, in the table and the chart", `new URLSearchParams(location.search).get("range") === "1h" &&
+		!!document.querySelector('a[href="/runs/`+r.ID+`"]') && !document.querySelector('a[href^="/runs/fill-"]') &&
+		!document.querySelector("figure.chart figcaption").textContent.includes("Success 90")`)
+	run(t, ctx, "runs of tag nosuch", chromedp.Navigate(f.http.URL+"/runs?tag=nosuch"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	waitJS(t, ctx, "tag=nosuch: no runs", `document.querySelector("table.runs tbody").textContent.includes("No runs match the filter") &&
+		document.querySelector("figure.chart figcaption").textContent.includes("no runs")`)
+	run(t, ctx, "all runs again", chromedp.Navigate(f.http.URL+"/runs"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 
 	// A filter changes the table and the URL.
 	run(t, ctx, "filter by state", chromedp.SetValue(chromedp.CSS(`select[name=state]`), "Failed"),
@@ -187,11 +215,23 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "no Cancel button on an ended run", `!document.getElementById("cancel")`)
 	waitJS(t, ctx, "a task name with markup is text", `window.pwned === undefined && !document.querySelector("main img") &&
 		[...document.querySelectorAll("#log li")].some(li => li.textContent.includes('load<img src=x onerror="window.pwned=1">'))`)
+	waitJS(t, ctx, "the timeline: extract's bar Success, load's Failed", `document.querySelectorAll(".timeline g.tl-bar").length === 2 &&
+		document.querySelector(".tl-bar.st-Success title").textContent.startsWith("extract") &&
+		document.querySelector(".tl-bar.st-Failed title").textContent.includes("Failed")`)
 	shoot(t, ctx, "run")
+	run(t, ctx, "scroll to the timeline", chromedp.Evaluate[chromedp.Void](`document.getElementById("timeline-h").scrollIntoView()`))
+	shoot(t, ctx, "run-timeline")
 
 	// The log's search shows the lines holding its text.
 	run(t, ctx, "search the log", chromedp.SendKeys(chromedp.ID("log-search"), "42 ROWS"))
 	waitJS(t, ctx, "one line shown", `[...document.querySelectorAll("#log li")].filter(li => !li.hidden).length === 1`)
+
+	// The task runs filtered by state, in the URL.
+	run(t, ctx, "filter the task runs", chromedp.SetValue(chromedp.CSS(`#run-tasks select[name=state]`), "Failed"),
+		chromedp.Submit(chromedp.CSS(`#run-tasks form`)))
+	waitJS(t, ctx, "only load's task run, and the state in the URL", `new URLSearchParams(location.search).get("state") === "Failed" &&
+		document.querySelectorAll("table.tasks tbody tr").length === 1 &&
+		document.querySelector("table.tasks tbody td").textContent.startsWith("load")`)
 
 	// Retry makes a new run with the same parameters.
 	run(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")))
@@ -240,13 +280,19 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("table.deployments")))
 	waitJS(t, ctx, "a viewer's deployments page has no buttons", `!document.querySelector("main button, main a.button")`)
 	run(t, ctx, "a viewer's run page", chromedp.Navigate(f.http.URL+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("run-live")))
-	waitJS(t, ctx, "a viewer's run page has no Cancel", `!document.getElementById("cancel") && !document.querySelector("main form")`)
+	waitJS(t, ctx, "a viewer's run page has no Cancel and no form that acts (the task-run filter reads)", `!document.getElementById("cancel") && !document.querySelector("main form[method=post]")`)
 
 	// The admin's pages, and the themes.
 	run(t, ctx, "log out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), f.admin.Token), chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 	run(t, ctx, "deployments", chromedp.Navigate(f.http.URL+"/deployments"), chromedp.WaitVisible(chromedp.CSS("table.deployments")))
 	shoot(t, ctx, "deployments")
+	run(t, ctx, "a deployment's page", chromedp.Click(chromedp.CSS(`table.deployments a[href="/deployments/F/nightly"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.upcoming")))
+	waitJS(t, ctx, "the form's run upcoming, the first run among the recent", `!!document.querySelector('table.upcoming a[href="/runs/`+id+`"]') &&
+		!!document.querySelector('table.recent a[href="/runs/`+r.ID+`"]') && !document.querySelector('table.recent a[href="/runs/`+id+`"]') &&
+		document.querySelector("table.recent").textContent.includes("Failed")`)
+	shoot(t, ctx, "deployment")
 	run(t, ctx, "pools", chromedp.Navigate(f.http.URL+"/pools"), chromedp.WaitVisible(chromedp.CSS("table.workers")))
 	waitJS(t, ctx, "the worker on the pools page", `document.querySelector("table.workers").textContent.includes("test worker")`)
 	shoot(t, ctx, "pools")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,14 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "wfsh.db"))
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "wfsh.db"))
+}
+
+// newFixtureAt is a fixture on the store at where (a file, or a
+// PostgreSQL URL).
+func newFixtureAt(t testing.TB, where string) *fixture {
+	t.Helper()
+	st, err := store.Open(where)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +133,23 @@ type worker struct {
 	run string
 	rec *store.Recorder
 	seq uint64
+	// stored notes when the server took each write: its last event's
+	// sequence number and the time (Unix ms).
+	mu     sync.Mutex
+	stored [][2]int64
+}
+
+// storedAt is when the server took the write holding event seq (Unix
+// ms), or 0.
+func (w *worker) storedAt(seq uint64) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.stored {
+		if s[0] >= int64(seq) {
+			return s[1]
+		}
+	}
+	return 0
 }
 
 // claim claims the next run of pool default and starts recording it
@@ -141,7 +166,13 @@ func (f *fixture) claim(t testing.TB, g *runtime.Graph) *worker {
 	w := &worker{c: c, run: cl[0].Run.ID}
 	w.rec = store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: w.run}, Graph: g, FlushEvery: 20 * time.Millisecond,
 		Send: func(ctx context.Context, wr *store.Write) error {
-			return c.Do(ctx, "POST", "/runs/"+w.run+"/writes", server.WriteRequest{Worker: "w1", Write: *wr}, nil)
+			err := c.Do(ctx, "POST", "/runs/"+w.run+"/writes", server.WriteRequest{Worker: "w1", Write: *wr}, nil)
+			if err == nil && wr.Chunk != nil {
+				w.mu.Lock()
+				w.stored = append(w.stored, [2]int64{wr.Chunk.Seq, time.Now().UnixMilli()})
+				w.mu.Unlock()
+			}
+			return err
 		}})
 	return w
 }

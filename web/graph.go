@@ -59,35 +59,19 @@ func (g *Graph) Index() [][4]any {
 	return out
 }
 
-// graphNodes gives each node of dag the state of its task runs.
-func graphNodes(dag []server.DAGNode, trs []store.TaskRun) []GraphNode {
-	at := make(map[string]int, len(dag))
+// graphNodes gives each node of dag the state of its task run, a
+// mapped node the count of its children (GET /runs/{id}/tasks).
+func graphNodes(dag []server.DAGNode, tasks []store.TaskSummary) []GraphNode {
+	at := make(map[string]int, len(tasks))
+	for i, t := range tasks {
+		at[t.Name] = i
+	}
 	out := make([]GraphNode, len(dag))
 	for i, n := range dag {
-		at[n.Name] = i
 		out[i] = GraphNode{Index: i, Name: n.Name, Task: n.Task, Kind: n.Kind, Mapped: n.Mapped, State: runtime.Pending}
-	}
-	running := map[int]bool{}
-	for _, t := range trs {
-		i, ok := at[t.Name]
-		if !ok {
-			continue
-		}
-		n := &out[i]
-		if t.MapIndex < 0 {
-			n.State = t.State
-			continue
-		}
-		n.Total++
-		if t.State.Finished() {
-			n.Done++
-		} else {
-			running[i] = true
-		}
-	}
-	for i := range running {
-		if !out[i].State.Finished() {
-			out[i].State = runtime.Running
+		if j, ok := at[n.Name]; ok {
+			t := &tasks[j]
+			out[i].State, out[i].Done, out[i].Total = t.State, t.Done, t.Runs
 		}
 	}
 	return out

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,4 +86,144 @@ func TestLargeRun(t *testing.T) {
 	if opened > 20*time.Second {
 		t.Errorf("a 10,000-task run took %v to open", opened)
 	}
+}
+
+// TestW2Run: a run of W2's shape (a task mapped over 100,000 elements,
+// docs/performance.md) recorded through the API while its page is open
+// in Chromium. It measures the live-update lag: from the moment the
+// worker side emits an event to the moment the page's DOM shows it
+// (a MutationObserver's Date.now(), the same clock), for a log line
+// every 500 children and for the task-run counts ("Success N", the
+// fragment the page re-fetches); then the time to a usable page of the
+// ended run (the Navigation Timing API). It logs the figures and fails
+// only past generous bounds (the machine is shared).
+func TestW2Run(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records 100,000 task runs and starts a browser")
+	}
+	const n, every = 100000, 500
+	f := newFixture(t)
+	f.deploy(t)
+	r := f.runOf(t, `{"who":"x"}`)
+	g := &runtime.Graph{Flow: "W2"}
+	nums := g.Add(&runtime.Node{Name: "numbers", Task: "numbers", Kind: runtime.TaskNode})
+	inc := g.Add(&runtime.Node{Name: "inc", Task: "inc", Kind: runtime.TaskNode, Mapped: true, Inputs: []runtime.Input{{From: nums, Map: true}}})
+	g.Add(&runtime.Node{Name: "total", Task: "total", Kind: runtime.TaskNode, Inputs: []runtime.Input{{From: inc}}})
+	w := f.claim(t, g)
+	w.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "W2", Node: runtime.NoNode, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "numbers", Node: nums, State: runtime.Success, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.MapExpanded, TaskRun: "inc", Node: inc, MapIndex: -1, Children: n})
+	waitDAG(t, f, r.ID)
+
+	ctx := browse(t)
+	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
+		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitReady(chromedp.ID("n1")))
+	// The page notes when each tick line and each count reach its DOM.
+	run(t, ctx, "observe", chromedp.Evaluate[chromedp.Void](`window.seen = {lines: {}, counts: []};
+		new MutationObserver(() => {
+			const now = Date.now();
+			for (const li of document.querySelectorAll("#log li")) {
+				const m = li.textContent.match(/tick (\d+)/);
+				if (m && !(m[1] in seen.lines)) seen.lines[m[1]] = now;
+			}
+			const c = (document.getElementById("task-counts") || {}).textContent || "";
+			const s = c.match(/Success (\d+)/);
+			if (s) seen.counts.push([now, +s[1]]);
+		}).observe(document.querySelector("main"), {childList: true, subtree: true});`))
+
+	emitted := make([]int64, n/every) // Unix ms of each tick's emission
+	seqs := make([]uint64, n/every)   // and its sequence number
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("inc[%d]", i)
+		w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: name, Node: inc, MapIndex: i, Attempt: 1, State: runtime.Running})
+		if i%every == 0 {
+			emitted[i/every] = time.Now().UnixMilli()
+			w.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: name, Node: inc, MapIndex: i, Attempt: 1, Level: runtime.Info, Msg: fmt.Sprintf("tick %d", i/every)})
+			seqs[i/every] = w.seq
+		}
+		w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: name, Node: inc, MapIndex: i, Attempt: 1, State: runtime.Success})
+		if i%every == every-1 {
+			time.Sleep(5 * time.Millisecond) // 100,000 children over about 1 s plus the emitting, as W2 runs
+		}
+	}
+	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "inc", Node: inc, State: runtime.Success, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "total", Node: 2, State: runtime.Success, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, Node: runtime.NoNode, MapIndex: -1})
+	if err := w.rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recorded := time.Since(start)
+	waitJSWithin(t, ctx, time.Minute, "the run ends on the page", `document.getElementById("log-status").textContent.includes("ended: Success")`)
+	waitJSWithin(t, ctx, time.Minute, "the header and the counts: 100,003 Success (numbers, inc, total and the children)",
+		`document.getElementById("run-state").textContent.includes("Success") &&
+		(document.getElementById("task-counts").textContent.match(/Success (\d+)/) || [])[1] === "100003"`)
+	waitJS(t, ctx, "the mapped node counts its children and is Success", `document.querySelector("#n1 text").textContent === "inc 100000/100000" &&
+		document.getElementById("n1").classList.contains("st-Success")`)
+	type seen struct {
+		Lines  map[string]int64
+		Counts [][2]int64
+	}
+	got := value(t, ctx, "what the page saw", chromedp.Evaluate[seen](`window.seen`))
+	// A line's lag from its emission, and from the moment the server
+	// took the write holding it (the page's part: the stream, the DOM).
+	var lags, uiLags []time.Duration
+	for k, at := range got.Lines {
+		var i int
+		fmt.Sscan(k, &i)
+		lags = append(lags, time.Duration(at-emitted[i])*time.Millisecond)
+		if st := w.storedAt(seqs[i]); st > 0 {
+			uiLags = append(uiLags, time.Duration(at-st)*time.Millisecond)
+		}
+	}
+	if len(lags) != n/every {
+		t.Errorf("%d tick lines reached the log; want %d", len(lags), n/every)
+	}
+	// A count's lag: when the DOM first showed at least the children
+	// done by a tick, after that tick was emitted.
+	var countLags []time.Duration
+	for i, at := range emitted {
+		for _, c := range got.Counts {
+			if c[1] >= int64(i*every+2) { // numbers, then children 0..i*every
+				countLags = append(countLags, time.Duration(c[0]-at)*time.Millisecond)
+				break
+			}
+		}
+	}
+	t.Logf("W2 recorded through the API in %v; log line lag from emission p50 %v p99 %v max %v (%d lines), from the server taking it p50 %v p99 %v max %v; counts lag from emission p50 %v p99 %v (%d ticks)",
+		recorded.Round(time.Millisecond), pct(lags, 50), pct(lags, 99), pct(lags, 100), len(lags), pct(uiLags, 50), pct(uiLags, 99), pct(uiLags, 100),
+		pct(countLags, 50), pct(countLags, 99), len(countLags))
+	openTimed(t, ctx, f, r.ID, "n1", "W2 (100,003 task runs)")
+}
+
+// openTimed opens a run's page again, waits for element id and logs
+// the Navigation Timing figures; it fails past 10 s to DOM ready.
+func openTimed(t *testing.T, ctx context.Context, f *fixture, id, elem, what string) {
+	t.Helper()
+	req := httptest.NewRequest("GET", "/runs/"+id, nil)
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.admin.Token})
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	f.http.Config.Handler.ServeHTTP(rec, req)
+	served := time.Since(start)
+	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+id), chromedp.WaitReady(chromedp.ID(elem)))
+	type timing struct{ First, Last, Interactive, DOM float64 }
+	tm := value(t, ctx, "navigation timing", chromedp.Evaluate[timing](`(() => { const n = performance.getEntriesByType("navigation")[0];
+		return {First: n.responseStart, Last: n.responseEnd, Interactive: n.domInteractive, DOM: n.domContentLoadedEventEnd}; })()`))
+	t.Logf("%s: page served in %v (%d KB); in Chromium (ms from navigation start): first byte %.0f, last byte %.0f, DOM interactive %.0f, usable (DOMContentLoaded, the script attached) %.0f",
+		what, served.Round(time.Millisecond), rec.Body.Len()>>10, tm.First, tm.Last, tm.Interactive, tm.DOM)
+	if tm.DOM > 10000 {
+		t.Errorf("%s: %.0f ms to a usable page", what, tm.DOM)
+	}
+}
+
+// pct is the p-th percentile of ds (p 100: the largest).
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
 }

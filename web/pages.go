@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
@@ -43,25 +46,55 @@ func shown(err error) (string, error) {
 
 func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	q := r.URL.Query()
-	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), After: q.Get("after")}
-	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: u.opt.Now()}, Filter: f}
-	err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
-		"after", f.After, "limit", "50"), nil, &p.List)
-	if p.Error, err = shown(err); err != nil {
-		return err
+	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), Tag: q.Get("tag"),
+		Range: q.Get("range"), After: q.Get("after")}
+	now := u.opt.Now()
+	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: now}, Filter: f}
+	since := ""
+	if d, ok := ranges[f.Range]; ok {
+		since = now.Add(-d).UTC().Format(time.RFC3339)
+	} else if f.Range != "" {
+		p.Error = "range: " + f.Range + " is none of 1h, 24h, 7d, 30d"
+	}
+	block, fragment := "", q.Get("fragment")
+	switch {
+	case fragment == "chart":
+		block = "runs_chart"
+	case fragment != "":
+		block = "runs_table"
+	}
+	if block != "runs_chart" {
+		err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
+			"tag", f.Tag, "since", since, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
+		if msg, err := shown(err); err != nil {
+			return err
+		} else if p.Error == "" {
+			p.Error = msg
+		}
+	}
+	if block == "runs_chart" {
+		// The chart: every state, over the range (the last 24 hours
+		// when none). The page asks for it once drawn (and every 30 s),
+		// so that counting a day of runs never delays the table.
+		var h server.RunHistory
+		err := c.Do(r.Context(), "GET", server.Query("/runs/history", "flow", f.Flow, "deployment", f.Deployment,
+			"tag", f.Tag, "since", since, "buckets", "48"), nil, &h)
+		if msg, err := shown(err); err != nil {
+			return err
+		} else if msg == "" {
+			p.Chart = chart(h)
+		}
 	}
 	// Deployments by id, to name them (a role that may not list them
 	// sees their ids).
 	var ds []server.DeploymentInfo
-	if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
-		p.Deployments = map[string]string{}
-		for _, d := range ds {
-			p.Deployments[d.ID] = d.Flow + "/" + d.Name
+	if block == "" || block == "runs_table" {
+		if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
+			p.Deployments = map[string]string{}
+			for _, d := range ds {
+				p.Deployments[d.ID] = d.Flow + "/" + d.Name
+			}
 		}
-	}
-	block := ""
-	if q.Has("fragment") {
-		block = "runs_table"
 	}
 	u.renderBlock(w, http.StatusOK, "runs", block, p)
 	return nil
@@ -83,39 +116,56 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.C
 	return nil
 }
 
-// runPage reads a run, its task runs and its graph.
+// runPage reads a run, its tasks summed up (the graph's states, the
+// timeline), a page of its task runs and its graph: never all its task
+// runs, which may be 100,000.
 func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
-	id := r.PathValue("id")
-	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()}}
-	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id), nil, &p.Detail); err != nil {
+	id, q := r.PathValue("id"), r.URL.Query()
+	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()},
+		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after")}}
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id)+"?task_runs=false", nil, &p.Detail); err != nil {
 		return nil, err
 	}
+	id = server.PathEscape(p.Detail.Run.ID)
 	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
+	var tasks server.TaskList
+	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
+		return nil, err
+	}
+	p.Timeline = timeline(tasks, maxBars)
+	f := p.TaskFilter
+	err := c.Do(r.Context(), "GET", server.Query("/runs/"+id+"/task-runs", "state", f.State, "task", f.Task, "after", f.After,
+		"limit", strconv.Itoa(MaxTaskRows)), nil, &p.Tasks)
+	if p.TaskError, err = shown(err); err != nil {
+		return nil, err
+	}
+	for _, t := range tasks.Tasks {
+		if t.Kind == "task" {
+			p.TaskNames = append(p.TaskNames, t.Name)
+		}
+		if t.Runs > 0 {
+			p.Mapped = append(p.Mapped, t)
+		}
+	}
+	sort.Strings(p.TaskNames)
+	if q.Get("fragment") == "tasks" {
+		return p, nil
+	}
 	var dag []server.DAGNode
-	err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(p.Detail.Run.ID)+"/dag", nil, &dag)
+	err = c.Do(r.Context(), "GET", "/runs/"+id+"/dag", nil, &dag)
 	switch {
 	case apiStatus(err) == http.StatusNotFound:
 		p.Graph.Note = "no graph yet: a worker has not started the run"
 	case err != nil:
 		return nil, err
 	}
-	p.Graph.Nodes = graphNodes(dag, p.Detail.TaskRuns)
-	if len(dag) > 0 && !r.URL.Query().Has("fragment") {
+	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
+	if len(dag) > 0 && !q.Has("fragment") {
 		p.Graph.SVG, p.Graph.Note = u.draw(r.Context(), dag, p.Graph.Nodes)
 		if len(dag) > maxNodes {
 			p.Graph.Layers = layers(len(dag), edges(dag))
 		}
 	}
-	trs := p.Detail.TaskRuns
-	p.Tasks, p.More = trs[:min(len(trs), MaxTaskRows)], max(0, len(trs)-MaxTaskRows)
-	seen := map[string]bool{}
-	for _, t := range trs {
-		if t.Kind == "task" && !seen[t.Name] {
-			seen[t.Name] = true
-			p.TaskNames = append(p.TaskNames, t.Name)
-		}
-	}
-	sort.Strings(p.TaskNames)
 	return p, nil
 }
 
@@ -174,6 +224,40 @@ func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *
 		return err
 	}
 	u.render(w, http.StatusOK, "deployments", p)
+	return nil
+}
+
+// maxDeploymentRuns is how many upcoming and recent runs a deployment's
+// page lists.
+const maxDeploymentRuns = 10
+
+// deployment shows a deployment, its upcoming runs (GET /runs, state
+// Scheduled: the scheduler makes them an hour ahead, so they are few)
+// and its recent ones (the newest that are not Scheduled, of the newest
+// 50).
+func (u *UI) deployment(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	p := &DeploymentPage{Page: Page{Nav: "deployments", Session: s, Now: u.opt.Now()}}
+	if err := c.Do(r.Context(), "GET", deploymentPath(r), nil, &p.Deployment); err != nil {
+		return err
+	}
+	ref := p.Deployment.Flow + "/" + p.Deployment.Name
+	p.Title = ref
+	var up, recent server.RunList
+	err := c.Do(r.Context(), "GET", server.Query("/runs", "deployment", ref, "state", "Scheduled", "limit", "100"), nil, &up)
+	if err == nil {
+		err = c.Do(r.Context(), "GET", server.Query("/runs", "deployment", ref, "limit", "50"), nil, &recent)
+	}
+	if p.Error, err = shown(err); err != nil {
+		return err
+	}
+	sort.SliceStable(up.Runs, func(i, j int) bool { return scheduledAt(up.Runs[i]).Before(scheduledAt(up.Runs[j])) })
+	p.Upcoming = up.Runs[:min(len(up.Runs), maxDeploymentRuns)]
+	for _, run := range recent.Runs {
+		if run.State != runtime.Scheduled && len(p.Recent) < maxDeploymentRuns {
+			p.Recent = append(p.Recent, run)
+		}
+	}
+	u.render(w, http.StatusOK, "deployment", p)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,20 +41,31 @@ type ErrorPage struct {
 	Message string
 }
 
-// RunsFilter is what the runs page shows: the query of its URL.
+// RunsFilter is what the runs page shows: the query of its URL. Range
+// is a time range back from now ("1h", "24h", "7d", "30d"; "" all).
 type RunsFilter struct {
-	State, Flow, Deployment, After string
+	State, Flow, Deployment, Tag, Range, After string
 }
 
-// Query is the filter as a URL query, after set to after.
-func (f RunsFilter) Query(after string) string {
+// Ranges are the names of the time ranges offered.
+func (RunsFilter) Ranges() []string { return []string{"1h", "24h", "7d", "30d"} }
+
+// Set says whether the filter selects (the page offers Clear).
+func (f RunsFilter) Set() bool {
+	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != ""
+}
+
+// Query is the filter as a URL query, after set to after (encoded: a
+// template puts it in a URL as it is).
+func (f RunsFilter) Query(after string) template.URL {
 	q := url.Values{}
-	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "after": after} {
+	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "tag": f.Tag,
+		"range": f.Range, "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	return q.Encode()
+	return template.URL(q.Encode())
 }
 
 // RunsPage is a page of runs (GET /api/v1/runs).
@@ -61,6 +73,7 @@ type RunsPage struct {
 	Page
 	Filter RunsFilter
 	List   server.RunList
+	Chart  Chart
 	Error  string
 	// Deployments name deployments by id.
 	Deployments map[string]string
@@ -75,17 +88,55 @@ func (RunsPage) States() []string {
 	return out
 }
 
-// RunPage is a run (GET /api/v1/runs/{id}), its graph and log.
+// RunPage is a run (GET /api/v1/runs/{id}, without its task runs), its
+// graph, timeline, a page of its task runs and its log.
 type RunPage struct {
 	Page
-	Detail server.RunDetail
-	Graph  Graph
-	// Tasks are the task runs shown (at most MaxTaskRows); More how
-	// many more there are.
-	Tasks     []store.TaskRun
-	More      int
-	TaskNames []string
+	Detail   server.RunDetail
+	Graph    Graph
+	Timeline Timeline
+	// Tasks is the page of task runs shown (at most MaxTaskRows), as
+	// TaskFilter selects; TaskError the API's refusal of the filter.
+	Tasks      server.TaskRunPage
+	TaskFilter TaskRunsFilter
+	TaskError  string
+	TaskNames  []string
+	// Mapped are the mapped tasks summed up: the page's script counts
+	// their graph nodes from them at each refresh (their children's
+	// states are not in the run's event stream).
+	Mapped []store.TaskSummary
 }
+
+// MappedIndex lists the mapped tasks as [name, state, done, runs].
+func (p *RunPage) MappedIndex() [][4]any {
+	out := make([][4]any, 0, len(p.Mapped))
+	for _, t := range p.Mapped {
+		out = append(out, [4]any{t.Name, t.State, t.Done, t.Runs})
+	}
+	return out
+}
+
+// TaskRunsFilter selects the task runs a run's page lists: the query of
+// its URL.
+type TaskRunsFilter struct {
+	State, Task, After string
+}
+
+// Query is the filter as a URL query, after set to after, with extra
+// key-value pairs (encoded: a template puts it in a URL as it is).
+func (f TaskRunsFilter) Query(after string, kv ...string) template.URL {
+	q := url.Values{}
+	kv = append([]string{"state", f.State, "task", f.Task, "after", after}, kv...)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	return template.URL(q.Encode())
+}
+
+// States are the states a task run may be in, for the filter.
+func (RunPage) States() []string { return RunsPage{}.States() }
 
 // MaxTaskRows bounds the task runs a run's page lists.
 const MaxTaskRows = 200
@@ -95,6 +146,15 @@ type DeploymentsPage struct {
 	Page
 	Deployments []server.DeploymentInfo
 	Error       string
+}
+
+// DeploymentPage is a deployment (GET /api/v1/deployments/{flow}/{name})
+// with its upcoming runs (Scheduled, soonest first) and recent ones.
+type DeploymentPage struct {
+	Page
+	Deployment       server.DeploymentInfo
+	Upcoming, Recent []store.Run
+	Error            string
 }
 
 // Field is a parameter of a run's form.
@@ -144,7 +204,7 @@ type View struct {
 }
 
 // pageNames are the templates of templates/, each drawn in layout.html.
-var pageNames = []string{"login", "error", "runs", "run", "deployments", "runform", "pools", "secrets", "tokens"}
+var pageNames = []string{"login", "error", "runs", "run", "deployments", "deployment", "runform", "pools", "secrets", "tokens"}
 
 // NewView parses the templates.
 func NewView() *View {
@@ -182,17 +242,28 @@ func (u *UI) renderBlock(w http.ResponseWriter, status int, name, block string, 
 }
 
 var funcs = template.FuncMap{
-	"icon":     stateIcon,
-	"stclass":  func(s runtime.State) string { return "st-" + s.String() },
-	"when":     when,
-	"ago":      ago,
-	"dur":      duration,
-	"runtime":  runDuration,
-	"json":     func(v json.RawMessage) string { return compactJSON(v) },
-	"short":    func(s string) string { return s[:min(12, len(s))] },
-	"schedule": scheduleWords,
-	"sched":    scheduledAt,
-	"esc":      url.PathEscape,
+	"icon":        stateIcon,
+	"stclass":     func(s runtime.State) string { return "st-" + s.String() },
+	"when":        when,
+	"ago":         ago,
+	"dur":         duration,
+	"runtime":     runDuration,
+	"json":        func(v json.RawMessage) string { return compactJSON(v) },
+	"short":       func(s string) string { return s[:min(12, len(s))] },
+	"schedule":    scheduleWords,
+	"sched":       scheduledAt,
+	"esc":         url.PathEscape,
+	"thousands":   thousands,
+	"chartHeight": func() int { return ChartHeight },
+}
+
+// thousands is n with its thousands separated: 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // stateIcon is a state's symbol: pages show it beside the state's name,

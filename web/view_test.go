@@ -55,9 +55,15 @@ func fixedRunPage(s *Session) *RunPage {
 		{Name: "square", Task: "square", Kind: "task", MapIndex: 0, State: runtime.Success, Attempts: 1, StartedAt: t0.Add(-70 * time.Second), FinishedAt: t0.Add(-60 * time.Second)},
 		{Name: "square", Task: "square", Kind: "task", MapIndex: 1, State: runtime.Running, Attempts: 2, Message: "retrying: <oops>", StartedAt: t0.Add(-65 * time.Second)},
 	}
-	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0], TaskRuns: trs}, Tasks: trs,
-		TaskNames: []string{"extract", "square"}}
-	p.Graph.Nodes = graphNodes(dag, trs)
+	tasks := server.TaskList{From: t0.Add(-90 * time.Second), To: t0, Tasks: []store.TaskSummary{
+		{Name: "n", Task: "n", Kind: "param", State: runtime.Success, FinishedAt: t0.Add(-80 * time.Second)},
+		{Name: "extract", Task: "extract", Kind: "task", State: runtime.Success, StartedAt: t0.Add(-80 * time.Second), FinishedAt: t0.Add(-70 * time.Second)},
+		{Name: "square", Task: "square", Kind: "task", State: runtime.Running, Runs: 2, Done: 1, StartedAt: t0.Add(-70 * time.Second)},
+	}}
+	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0]},
+		Tasks:     server.TaskRunPage{TaskRuns: trs, Total: len(trs), Counts: map[string]int{"Success": 3, "Running": 2}, Next: "square[1]"},
+		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, maxBars), Mapped: tasks.Tasks[2:3]}
+	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
 	p.Graph.SVG = layered(p.Graph.Nodes, edges(dag))
 	p.Graph.Note = "drawn in layers by wfsh"
 	return p
@@ -81,6 +87,16 @@ func fixedDeployments() []server.DeploymentInfo {
 	return []server.DeploymentInfo{d, p}
 }
 
+// fixedHistory is four hours of runs: 1,200 Success and 3 Failed, then
+// none, then one Running.
+func fixedHistory() server.RunHistory {
+	h := server.RunHistory{From: t0.Add(-4 * time.Hour), To: t0, Step: 3600}
+	for i, c := range []map[string]int{{"Success": 1200, "Failed": 3}, {}, {"Success": 600}, {"Running": 1}} {
+		h.Buckets = append(h.Buckets, server.HistoryBucket{Start: h.From.Add(time.Duration(i) * time.Hour), Counts: c})
+	}
+	return h
+}
+
 // TestPages renders each page with fixed data against its golden file.
 func TestPages(t *testing.T) {
 	v := NewView()
@@ -98,8 +114,11 @@ func TestPages(t *testing.T) {
 		{"login_error", "login", "", &LoginPage{Page: Page{Title: "Log in"}, Error: "The token is unknown, expired or revoked."}},
 		{"error", "error", "", &ErrorPage{Page: page("Forbidden", "", vwr), Status: 403, Message: "a viewer token may not do this"}},
 		{"runs", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs, Next: "run-1"},
-			Deployments: map[string]string{"dep1": "ETL/nightly"}}},
-		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", After: "run-9"},
+			Deployments: map[string]string{"dep1": "ETL/nightly"}, Chart: chart(fixedHistory())}},
+		{"deployment", "deployment", "", &DeploymentPage{Page: page("ETL/nightly", "deployments", dev), Deployment: fixedDeployments()[0],
+			Upcoming: runs[2:], Recent: runs[:2]}},
+		{"deployment_viewer", "deployment", "", &DeploymentPage{Page: page("Report/weekly", "deployments", vwr), Deployment: fixedDeployments()[1]}},
+		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", Tag: "etl", Range: "7d", After: "run-9"},
 			List: server.RunList{Runs: runs[1:2]}}},
 		{"runs_empty_error", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), Filter: RunsFilter{State: "Nope"},
 			List: server.RunList{Runs: []store.Run{}}, Error: `unknown state "Nope"`}},
@@ -188,10 +207,9 @@ func TestScheduleWords(t *testing.T) {
 func TestSummary(t *testing.T) {
 	dag := []server.DAGNode{{Name: "a"}, {Name: "b"}, {Name: "c", Inputs: []string{"a"}}, {Name: "d", Inputs: []string{"b"}},
 		{Name: "e", Inputs: []string{"c", "d"}}, {Name: "f", Inputs: []string{"e"}}}
-	trs := []store.TaskRun{{Name: "a", MapIndex: -1, State: runtime.Success}, {Name: "b", MapIndex: -1, State: runtime.Success},
-		{Name: "c", MapIndex: -1, State: runtime.Success}, {Name: "d", MapIndex: -1, State: runtime.Failed},
-		{Name: "e", MapIndex: -1, State: runtime.Running}}
-	svg := string(summary(graphNodes(dag, trs), edges(dag)))
+	tasks := []store.TaskSummary{{Name: "a", State: runtime.Success}, {Name: "b", State: runtime.Success},
+		{Name: "c", State: runtime.Success}, {Name: "d", State: runtime.Failed}, {Name: "e", State: runtime.Running}}
+	svg := string(summary(graphNodes(dag, tasks), edges(dag)))
 	for _, want := range []string{
 		`<g id="L0" class="gnode st-Success"><title>layer 0: 2 tasks</title>`, `>2/2 done</text>`,
 		`<g id="L1" class="gnode st-Failed">`, `<g id="L2" class="gnode st-Running">`, `>0/1 done</text>`,

@@ -81,6 +81,7 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST /runs/{id}/retry", u.form(u.retry))
 	u.mux.HandleFunc("GET /deployments", u.page(u.deployments))
 	u.mux.HandleFunc("POST /deployments/{flow}/{name}/{verb}", u.form(u.pauseDeployment))
+	u.mux.HandleFunc("GET /deployments/{flow}/{name}", u.page(u.deployment))
 	u.mux.HandleFunc("GET /deployments/{flow}/{name}/run", u.page(u.runForm))
 	u.mux.HandleFunc("POST /deployments/{flow}/{name}/run", u.form(u.createRun))
 	u.mux.HandleFunc("GET /pools", u.page(u.pools))

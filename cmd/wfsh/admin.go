@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -301,32 +300,5 @@ func newDeploymentCmd() *cobra.Command {
 	})
 	cmd.AddCommand(ls, rm, pauseCmd("deployments", "pause", "Pause a deployment: no runs are made or claimed"),
 		pauseCmd("deployments", "resume", "Resume a paused deployment"))
-	return cmd
-}
-
-func newLimitCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "limit", Short: "Limit how many runs of the deployments with a tag run at once (admin)"}
-	set := clientCmd("set TAG N", "Set the limit of a tag (0: none runs)", cobra.ExactArgs(2), func(cmd *cobra.Command, c *server.Client, a []string) error {
-		n, err := strconv.Atoi(a[1])
-		if err != nil || n < 0 {
-			return badInput(fmt.Errorf("%q: want a number of runs at once (0 or more)", a[1]))
-		}
-		return c.Do(cmd.Context(), "PUT", "/limits/"+server.PathEscape(a[0]), map[string]int{"slots": n}, nil)
-	})
-	ls := clientCmd("ls", "List the limits and the slots in use", cobra.NoArgs, func(cmd *cobra.Command, c *server.Client, _ []string) error {
-		var ls []store.Limit
-		if err := c.Do(cmd.Context(), "GET", "/limits", nil, &ls); err != nil {
-			return err
-		}
-		var rows [][]string
-		for _, l := range ls {
-			rows = append(rows, []string{l.Name, fmt.Sprint(l.Slots), fmt.Sprint(l.Used)})
-		}
-		return table(cmd.OutOrStdout(), "TAG\tLIMIT\tRUNNING", rows)
-	})
-	rm := clientCmd("rm TAG", "Remove a tag's limit", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
-		return c.Do(cmd.Context(), "DELETE", "/limits/"+server.PathEscape(a[0]), nil, nil)
-	})
-	cmd.AddCommand(set, ls, rm)
 	return cmd
 }

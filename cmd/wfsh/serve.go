@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +28,7 @@ type serveFlags struct {
 	logLevel    string
 	concurrency int
 	store       storeFlag
+	tui         bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -60,6 +64,7 @@ store fails.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "task bodies of one run at once (default: as wfsh run)")
+	fl.BoolVar(&f.tui, "tui", false, "show the upcoming times and the runs in progress live in the terminal (docs/schedules.md); log lines when stdout is not a terminal")
 	f.store.register(fl)
 	return cmd
 }
@@ -78,8 +83,42 @@ type serveLoop struct {
 	now   func() time.Time
 	// maxSleep bounds each sleep (0: maxSleep).
 	maxSleep time.Duration
+	// view, with --tui, shows the runs and the scheduler's lines in
+	// place of log lines.
+	view *serveView
 
 	wg sync.WaitGroup // the scheduling loops and the runs
+
+	active  atomic.Int64 // runs in progress
+	relMu   sync.Mutex
+	release *time.Timer // gives memory back once idle
+}
+
+// releaseAfter is how long serve waits, once no run is in progress, to
+// give the memory of the last burst of runs back to the system.
+const releaseAfter = 5 * time.Second
+
+// started counts a run in progress.
+func (sv *serveLoop) started() { sv.active.Add(1) }
+
+// stopped counts a run that ended; the last of a burst arms the release
+// of memory, which a run starting meanwhile does not stop but makes a
+// no-op: the memory of a burst of a thousand runs is garbage once it has
+// ended, and Go would keep it from the system until long after.
+func (sv *serveLoop) stopped() {
+	if sv.active.Add(-1) > 0 {
+		return
+	}
+	sv.relMu.Lock()
+	defer sv.relMu.Unlock()
+	if sv.release != nil {
+		sv.release.Stop()
+	}
+	sv.release = time.AfterFunc(releaseAfter, func() {
+		if sv.active.Load() == 0 {
+			debug.FreeOSMemory()
+		}
+	})
 }
 
 // scheduled is one schedule of one flow.
@@ -99,12 +138,14 @@ type flowRuns struct {
 	waiting []waitingRun                  // oldest first
 }
 
-// waitingRun is a scheduled time left waiting by overlap=queue or
-// cancel_other.
+// waitingRun is a scheduled time that runs now, or one left waiting by
+// overlap=queue or cancel_other: queued, with its row in the store (id),
+// so that it runs once even if this process dies before it starts.
 type waitingRun struct {
 	j   *scheduled
 	t   time.Time
 	key string
+	id  string // the queued run's id; "" for a run not queued
 }
 
 func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
@@ -119,6 +160,10 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// A long-lived process whose live heap is small and whose garbage
+	// comes in bursts of runs: collect as GOGC=100 (as wfsh logs does),
+	// not 400.
+	streamGC()
 	rst, err := runner.OpenStore(path, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -147,13 +192,25 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	tty, err := serveTTY(cmd, f)
+	if err != nil {
+		return err
+	}
+	sv := &serveLoop{r: r, st: st, out: out, level: level, now: time.Now}
+	if tty != nil {
+		sv.view = newServeView(tty, jobs, r)
+	}
 	ctx, stop := runner.WithInterrupts(cmd.Context(), func() {
+		sv.view.kill()
 		r.Close()
 		out.Close()
 		os.Exit(exitInterrupted)
 	})
 	defer stop()
-	sv := &serveLoop{r: r, st: st, out: out, level: level, now: time.Now}
+	if sv.view != nil {
+		out.Flush() // what the flows printed while loading, before the screen changes
+		ctx = sv.view.start(ctx)
+	}
 	for _, j := range jobs {
 		sv.logf(runtime.Info, "Flow '%s' (%s): %s, catchup=%s overlap=%s late_after=%s", j.fl.Flow.Name(), j.fl.Path,
 			j.s, j.policy.Catchup, j.policy.Overlap, j.policy.LateAfter)
@@ -172,6 +229,12 @@ func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
 	}
 	<-ended
 	sv.wg.Wait()
+	if n := sv.stillQueued(jobs); n > 0 {
+		sv.logf(runtime.Info, "%d queued run(s) stay queued in the run store: the next wfsh serve of their flow runs them", n)
+	}
+	if err := sv.view.stop(out, cmd.ErrOrStderr(), ctx.Err() != nil); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return &exitError{code: exitInterrupted}
 	}
@@ -218,6 +281,10 @@ func (sv *serveLoop) logf(level runtime.Level, format string, args ...any) {
 	if level < sv.level {
 		return
 	}
+	if sv.view != nil {
+		sv.view.line(fmt.Sprintf("[%s] %s | %s", sv.now().Format("15:04:05"), level, fmt.Sprintf(format, args...)))
+		return
+	}
 	fmt.Fprintf(sv.out, "[%s] %s - wfsh.Scheduler | %s\n", sv.now().Format("2006-01-02 15:04:05-0700"), level, fmt.Sprintf(format, args...))
 }
 
@@ -237,6 +304,7 @@ func (sv *serveLoop) loop(ctx context.Context, j *scheduled) {
 	if last.IsZero() {
 		last = sv.now() // a new schedule starts now: nothing was missed
 	}
+	sv.adopt(ctx, j)
 	for ctx.Err() == nil {
 		now := sv.now()
 		due := j.policy.DueTimes(s, last, now)
@@ -279,7 +347,7 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 	action := j.policy.Decide(len(fr.running) + len(fr.waiting))
 	switch action {
 	case schedule.ActionStart:
-		sv.launch(ctx, waitingRun{j, t, key})
+		sv.launch(ctx, waitingRun{j: j, t: t, key: key})
 	case schedule.ActionCancelStart:
 		for k, cancel := range fr.running {
 			sv.logf(runtime.Info, "Flow '%s': cancelling the run for %s: the run for %s replaces it (overlap=cancel_other)",
@@ -288,8 +356,7 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 		}
 		fallthrough
 	case schedule.ActionWait:
-		sv.logf(runtime.Info, "Flow '%s': the run for %s waits for the running one to end (overlap=%s)", flow, at, j.policy.Overlap)
-		fr.waiting = append(fr.waiting, waitingRun{j, t, key})
+		sv.queue(j, t, key)
 	}
 	fr.mu.Unlock()
 	if action != schedule.ActionSkip {
@@ -307,14 +374,76 @@ func (sv *serveLoop) start(ctx context.Context, j *scheduled, t time.Time) {
 	}
 }
 
+// queue records the run of j at t as queued and leaves it waiting for
+// the flow's running runs to end; the caller holds the flow's lock.
+func (sv *serveLoop) queue(j *scheduled, t time.Time, key string) {
+	flow, at := j.fl.Flow.Name(), t.UTC().Format(time.RFC3339Nano)
+	msg := fmt.Sprintf("queued: waiting for the running run of the flow to end (overlap=%s)", j.policy.Overlap)
+	id, err := sv.r.RecordQueued(j.fl, sv.request(j, t, key), msg)
+	switch {
+	case errors.Is(err, store.ErrKeyTaken):
+		sv.logf(runtime.Info, "Flow '%s': the run for %s was made by another scheduler", flow, at)
+	case err != nil:
+		sv.logf(runtime.Error, "Flow '%s': queueing the run for %s: %v", flow, at, err)
+	default:
+		sv.logf(runtime.Info, "Flow '%s': run %s for %s waits for the running one to end (overlap=%s)",
+			flow, runner.ShortID(id), at, j.policy.Overlap)
+		j.flow.waiting = append(j.flow.waiting, waitingRun{j, t, key, id})
+	}
+}
+
+// adopt takes over the runs of j's schedule that a wfsh serve now gone
+// had queued, and starts the oldest when no run of the flow runs.
+func (sv *serveLoop) adopt(ctx context.Context, j *scheduled) {
+	flow := j.fl.Flow.Name()
+	qs, err := sv.st.AdoptQueued(ctx, flow, j.s.ID())
+	if err != nil && ctx.Err() == nil {
+		sv.logf(runtime.Error, "Flow '%s': schedule %s: reading its queued runs: %v", flow, j.s.ID(), err)
+	}
+	if len(qs) == 0 {
+		return
+	}
+	fr := j.flow
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	for _, q := range qs {
+		sv.logf(runtime.Info, "Flow '%s': run %s for %s was queued by a wfsh serve that has stopped: it runs in its turn",
+			flow, runner.ShortID(q.ID), q.At.UTC().Format(time.RFC3339Nano))
+		fr.waiting = append(fr.waiting, waitingRun{j, q.At.In(j.s.Location()), q.Key, q.ID})
+	}
+	slices.SortStableFunc(fr.waiting, func(a, b waitingRun) int { return a.t.Compare(b.t) })
+	if len(fr.running) == 0 && ctx.Err() == nil {
+		next := fr.waiting[0]
+		fr.waiting = fr.waiting[1:]
+		sv.launch(ctx, next)
+	}
+}
+
+// stillQueued is how many runs were left queued when serving stopped.
+func (sv *serveLoop) stillQueued(jobs []*scheduled) int {
+	n := 0
+	seen := map[*flowRuns]bool{}
+	for _, j := range jobs {
+		if fr := j.flow; !seen[fr] {
+			seen[fr] = true
+			fr.mu.Lock()
+			n += len(fr.waiting)
+			fr.mu.Unlock()
+		}
+	}
+	return n
+}
+
 // launch starts w's run; the caller holds the flow's lock.
 func (sv *serveLoop) launch(ctx context.Context, w waitingRun) {
 	rctx, cancel := context.WithCancel(ctx)
 	w.j.flow.running[w.key] = cancel
+	sv.started()
 	sv.wg.Go(func() {
+		defer sv.stopped()
 		defer sv.ended(ctx, w)
 		defer cancel()
-		sv.run(rctx, w.j, w.t, w.key)
+		sv.run(rctx, w)
 	})
 }
 
@@ -348,10 +477,12 @@ func (sv *serveLoop) request(j *scheduled, t time.Time, key string) runner.Reque
 		At: t.In(j.s.Location()), ScheduleID: j.s.ID(), Key: key, Late: j.policy.Late(t, sv.now())}}
 }
 
-// run makes and runs the run of j at t; cancelling ctx cancels it.
-func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key string) {
+// run makes and runs the run of w; cancelling ctx cancels it.
+func (sv *serveLoop) run(ctx context.Context, w waitingRun) {
+	j, t := w.j, w.t
 	flow := j.fl.Flow.Name()
-	req := sv.request(j, t, key)
+	req := sv.request(j, t, w.key)
+	req.RunID, req.Queued = w.id, w.id != ""
 	at := t.UTC().Format(time.RFC3339Nano)
 	run, err := sv.r.Prepare(ctx, j.fl, req)
 	switch {
@@ -360,6 +491,11 @@ func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key str
 		return
 	case err != nil:
 		sv.logf(runtime.Error, "Flow '%s': the run for %s: %v", flow, at, err)
+		if w.id != "" {
+			if err := sv.st.EndQueued(w.id, runtime.Failed, err.Error()); err != nil {
+				sv.logf(runtime.Error, "Flow '%s': recording the queued run for %s Failed: %v", flow, at, err)
+			}
+		}
 		return
 	}
 	late := ""
@@ -367,6 +503,11 @@ func (sv *serveLoop) run(ctx context.Context, j *scheduled, t time.Time, key str
 		late = fmt.Sprintf(": Late, %s after its time (late_after=%s)", sv.now().Sub(t).Round(time.Millisecond), j.policy.LateAfter)
 	}
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s (schedule %s)%s", flow, runner.ShortID(run.ID), at, j.s.ID(), late)
-	res := run.Execute(ctx, &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()})
+	var sink runtime.Sink = &output.LogPrinter{Out: sv.out, Level: sv.level, Graph: run.Graph()}
+	if sv.view != nil {
+		sink = sv.view.run(run, flow, req.Scheduled)
+	}
+	res := run.Execute(ctx, sink)
+	sv.view.ended(sink, res.State)
 	sv.logf(runtime.Info, "Flow '%s': run %s for %s ended %s", flow, runner.ShortID(run.ID), at, res.State)
 }

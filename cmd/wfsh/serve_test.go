@@ -199,6 +199,21 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("tui without a terminal", func(t *testing.T) {
+		dir, db := tickDir(t)
+		p := startServe(t, bin, dir, db, "--tui", "tick.star")
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(p.out.String(), "ended Success") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.interrupt(t)
+		out := p.out.String()
+		if !strings.Contains(out, "wfsh serve: --tui: standard output is not a terminal; printing log lines instead") ||
+			!strings.Contains(out, "INFO - wfsh.Scheduler | Flow 'Tick'") || !strings.Contains(out, "tick ") {
+			t.Errorf("wfsh serve --tui into a pipe: no note, or no log lines:\n%s", out)
+		}
+	})
+
 	t.Run("two schedulers", func(t *testing.T) {
 		dir, db := tickDir(t)
 		a := startServe(t, bin, dir, db)

@@ -295,6 +295,29 @@ def sec():
 			t.Errorf("the secret's value is in clear in %s", f)
 		}
 	}
+	// Each run works in a copy of its bundle of its own: a file written
+	// beside the flow by one run is not there for the next, nor in the
+	// worker's cache.
+	mdir := t.TempDir()
+	os.WriteFile(filepath.Join(mdir, "mark.star"), []byte(`load("@shell", "shell_task")
+
+mark = shell_task(name="mark", command="if [ -e marker ]; then echo marker left by another run; exit 1; fi; echo mine > marker; echo wrote $(pwd)/marker")
+
+@flow(name="Mark")
+def marks():
+    mark()
+`), 0o644)
+	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(mdir, "mark.star"), "--name", "m"); code != 0 {
+		t.Fatalf("deploy mark: exit %d\n%s", code, out)
+	}
+	for i := range 2 {
+		if out, code := ps.wfsh(t, dev, "run", "Mark/m", "--watch"); code != 0 || !strings.Contains(out, "wrote ") {
+			t.Fatalf("run %d of a flow writing beside itself: exit %d\n%s", i+1, code, out)
+		}
+	}
+	if found, _ := filepath.Glob(filepath.Join(ps.home, "bundles", "*", "marker")); len(found) != 0 {
+		t.Errorf("a run wrote into the worker's bundle cache: %v", found)
+	}
 	if _, code := ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "nosuch=1"); code != exitBadInput {
 		t.Errorf("a run with an unknown parameter: exit %d, want %d", code, exitBadInput)
 	}

@@ -64,13 +64,16 @@ type worker struct {
 	f     *workerFlags
 	info  server.WorkerInfo
 	cache bundle.Cache
-	log   io.Writer
-	exe   string
+	// work holds each run's copy of its bundle (work/RUN), removed when
+	// the run's process ends and, whole, when the worker does.
+	work string
+	log  io.Writer
+	exe  string
 
 	mu      sync.Mutex
 	running map[string]*childRun
 	done    chan struct{} // a child ended
-	lease   time.Duration
+	lease   *server.Lease
 }
 
 type childRun struct {
@@ -106,7 +109,11 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	w := &worker{c: c, f: f, cache: bundle.Cache{Dir: f.bundles}, log: cmd.ErrOrStderr(), exe: exe,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-%d-%s", f.name, os.Getpid(), runtime.NewRunID()[:6]), Name: f.name, Slots: f.slots},
-		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: 30 * time.Second}
+		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: server.NewLease(30 * time.Second)}
+	if w.work, err = os.MkdirTemp("", "wfsh-worker-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(w.work)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", w.info.ID, f.pool, f.slots, c.Base)
@@ -147,11 +154,7 @@ func (w *worker) claimLoop(ctx context.Context) {
 		}
 		fails = 0
 		for _, cl := range runs {
-			if cl.LeaseMS > 0 {
-				w.mu.Lock()
-				w.lease = time.Duration(cl.LeaseMS) * time.Millisecond
-				w.mu.Unlock()
-			}
+			w.lease.Claimed(cl)
 			w.start(ctx, cl)
 		}
 	}
@@ -172,12 +175,20 @@ func (w *worker) count() int {
 	return len(w.running)
 }
 
-// start runs a claimed run in a child process.
+// start runs a claimed run in a child process, in a copy of its bundle's
+// tree of its own (as a Prefect worker clones a run's code into a
+// temporary directory): files a run writes beside its flow are seen by no
+// other run, and the cache stays as it was unpacked.
 func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	id := cl.Run.ID
-	dir, err := w.bundle(ctx, cl.Bundle, id)
-	if err != nil {
+	if _, err := w.bundle(ctx, cl.Bundle, id); err != nil {
 		w.crash(id, fmt.Sprintf("the worker could not get the run's bundle: %v", err))
+		return
+	}
+	dir := filepath.Join(w.work, id)
+	os.RemoveAll(dir) // an earlier attempt of the run on this worker
+	if err := w.cache.Checkout(cl.Bundle, dir); err != nil {
+		w.crash(id, fmt.Sprintf("the worker could not copy the run's bundle: %v", err))
 		return
 	}
 	args := []string{"run", filepath.Join(dir, cl.File), "--server-run", id}
@@ -198,6 +209,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		w.crash(id, fmt.Sprintf("the worker could not start the run's process: %v", err))
 		return
 	}
@@ -209,6 +221,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 	go func() {
 		err := cmd.Wait()
 		out.flush()
+		os.RemoveAll(dir)
 		close(ch.exited)
 		w.mu.Lock()
 		delete(w.running, id)
@@ -270,15 +283,10 @@ func (w *worker) crash(id, msg string) {
 // apart, and act on what the server says: cancel (SIGINT, then kill
 // after the grace) or gone (kill now).
 func (w *worker) heartbeats(ctx context.Context) {
-	for {
+	for w.lease.WaitHeartbeat(ctx) {
 		w.mu.Lock()
-		every := w.lease / 3
 		ids := sortedKeys(w.running)
 		w.mu.Unlock()
-		sleepCtx(ctx, every)
-		if ctx.Err() != nil {
-			return
-		}
 		var reply server.HeartbeatReply
 		if err := w.c.Do(ctx, "POST", "/pools/"+server.PathEscape(w.f.pool)+"/heartbeat",
 			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {

@@ -26,7 +26,7 @@ import (
 // the image under the plugins' names too (building the plugins' clients
 // costs minutes the unit tests do not spend).
 func executables(t *testing.T) []string {
-	names := []string{"wfsh", "wfsh-plugin-gcp", "wfsh-plugin-kubernetes", "wfsh-worker-kubernetes"}
+	names := []string{"wfsh", "wfsh-plugin-gcp", "wfsh-plugin-kubernetes", "wfsh-plugin-notify", "wfsh-worker-kubernetes"}
 	var out []string
 	if dir := os.Getenv("WFSH_BIN_DIR"); dir != "" {
 		for _, n := range names {
@@ -87,7 +87,7 @@ func TestImage(t *testing.T) {
 		t.Errorf("diff ids %v", cf.RootFS.DiffIDs)
 	}
 	files := contents(t, img)
-	for _, want := range []string{CAFile, "/etc/passwd", "/usr/local/bin/wfsh", "/usr/local/bin/wfsh-plugin-gcp", "/usr/local/bin/wfsh-plugin-kubernetes", "/usr/local/bin/wfsh-worker-kubernetes"} {
+	for _, want := range []string{CAFile, "/etc/passwd", "/usr/local/bin/wfsh", "/usr/local/bin/wfsh-plugin-gcp", "/usr/local/bin/wfsh-plugin-kubernetes", "/usr/local/bin/wfsh-plugin-notify", "/usr/local/bin/wfsh-worker-kubernetes"} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("no %s in the image", want)
 		}

@@ -33,11 +33,15 @@ async function refresh(el) {
   return true;
 }
 
+// liveRuns re-fetches el's fragment every data-every ms (2 s by
+// default) while the tab is visible; with data-now, once at once (a
+// part the page leaves out so as not to wait for it: the chart).
 function liveRuns(el) {
+  const every = +(el.dataset.every || 2000);
   const tick = async () => {
-    if (document.hidden || await refresh(el)) setTimeout(tick, 2000);
+    if (document.hidden || await refresh(el)) setTimeout(tick, every);
   };
-  setTimeout(tick, 2000);
+  setTimeout(tick, el.dataset.now ? 0 : every);
 }
 
 function setState(g, state) {
@@ -73,6 +77,20 @@ function liveRun(el) {
   const label = (i) => {
     const text = document.querySelector("#n" + i + " text");
     if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
+  };
+  // After each refresh of the task runs: the mapped nodes' counts and
+  // states, from the server's sums (their children's states are not in
+  // the event stream).
+  const mappedSums = () => {
+    const el = tasks.querySelector("script.mapped-sums");
+    for (const [name, state, d, n] of JSON.parse((el && el.textContent) || "[]")) {
+      const i = byName.get(name);
+      const g = i === undefined ? null : document.getElementById("n" + i);
+      if (!g) continue;
+      setState(g, state);
+      const text = g.querySelector("text");
+      if (text) text.textContent = name + " " + d + "/" + n;
+    }
   };
   const layerDirty = new Set();
   const redrawLayers = () => {
@@ -160,6 +178,7 @@ function liveRun(el) {
       again = false;
       const start = performance.now();
       const live = await refresh(el) && await refresh(tasks);
+      mappedSums();
       wait = Math.max(500, 2 * (performance.now() - start));
       pending = null;
       if (live && again) later();
@@ -199,8 +218,10 @@ function liveRun(el) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const runs = document.getElementById("runs-live");
-  if (runs) liveRuns(runs);
+  for (const id of ["runs-live", "runs-chart"]) {
+    const el = document.getElementById(id);
+    if (el) liveRuns(el);
+  }
   const run = document.getElementById("run-live");
   if (run) liveRun(run);
 });
