@@ -99,8 +99,8 @@ func lint(f *starfmt.File, src []byte) []Finding {
 		if w.Category == "no-effect" && startsDecorator(f, w.Start) {
 			continue // a decorator, which buildifier reads as `-expr`
 		}
-		if w.Category == "unused-variable" && m.taskParams[w.Start.Byte] {
-			continue // a task's parameter may be there only to order it after a task
+		if w.Category == "unused-variable" && m.params[w.Start.Byte] {
+			continue // a hook's or a task's parameter may be there for its caller
 		}
 		if w.Category == "return-value" && endsInLoop(f, w.Start) {
 			continue // buildifier reads `while True:` as `if True:`, which can end

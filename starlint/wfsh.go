@@ -51,12 +51,12 @@ type module struct {
 	tasks   []*task
 	byName  map[string]*task
 	flows   int
-	// taskParams are the byte offsets of the parameters of tasks.
-	taskParams map[int]bool
+	// params are the byte offsets of the parameters of every def.
+	params map[int]bool
 }
 
 func newModule(f *starfmt.File, src []byte) *module {
-	m := &module{f: f, lines: bytes.Split(src, []byte("\n")), plugins: map[string]bool{}, byName: map[string]*task{}, taskParams: map[int]bool{}}
+	m := &module{f: f, lines: bytes.Split(src, []byte("\n")), plugins: map[string]bool{}, byName: map[string]*task{}, params: map[int]bool{}}
 	m.collect()
 	return m
 }
@@ -99,8 +99,14 @@ func (m *module) collect() {
 	}
 }
 
-// decorated records a def decorated with @task or @flow.
+// decorated records a def's parameters, and the def if it is decorated
+// with @task or @flow.
 func (m *module) decorated(def *build.DefStmt, stk []build.Expr) {
+	for _, p := range def.Params {
+		if id := paramName(p); id != nil {
+			m.params[id.NamePos.Byte] = true
+		}
+	}
 	decos := m.decoratorsOf(def, stk)
 	for _, d := range decos {
 		name, call := callee(d)
@@ -108,11 +114,6 @@ func (m *module) decorated(def *build.DefStmt, stk []build.Expr) {
 		case "task":
 			from, _ := decos[len(decos)-1].Span()
 			m.tasks = append(m.tasks, &task{name: def.Name, pos: def.StartPos, from: from.Line, options: call, body: def})
-			for _, p := range def.Params {
-				if id := paramName(p); id != nil {
-					m.taskParams[id.NamePos.Byte] = true
-				}
-			}
 		case "flow":
 			m.flows++
 		}
