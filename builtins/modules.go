@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	gotime "time"
 
@@ -565,13 +566,14 @@ func (d *yamlDecoder) merge(dict *starlark.Dict, n *yaml.Node) error {
 	return nil
 }
 
-var intLike = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+// intLike is compiled on first use, not at every wfsh start.
+var intLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`) })
 
 // scalarValue converts a scalar by its resolved tag. The YAML library
 // resolves integers too large for 64 bits as floats: those stay integers.
 func scalarValue(n *yaml.Node) (starlark.Value, error) {
 	tag := n.ShortTag()
-	if tag == "!!int" || tag == "!!float" && n.Style&yaml.TaggedStyle == 0 && intLike.MatchString(n.Value) {
+	if tag == "!!int" || tag == "!!float" && n.Style&yaml.TaggedStyle == 0 && intLike().MatchString(n.Value) {
 		return bigInt(n)
 	}
 	switch tag {

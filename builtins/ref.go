@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -87,18 +88,20 @@ func (r *TaskRef) Unary(op syntax.Token) (starlark.Value, error) {
 // taskref ("len: value of type taskref has no len", "got taskref, want
 // iterable", ...).
 func explainTaskRef(msg string) string {
-	if !refTypeRE.MatchString(forParamRE.ReplaceAllString(msg, "")) || strings.Contains(msg, branchHint) {
+	if !refTypeRE().MatchString(forParamRE().ReplaceAllString(msg, "")) || strings.Contains(msg, branchHint) {
 		return msg
 	}
 	return msg + ": in a flow body a task result or parameter is a node of the flow, not a value; " + branchHint
 }
 
-var refTypeRE = regexp.MustCompile(`(task result|parameter) "[^"]*"`)
+// refTypeRE and forParamRE are compiled on first use, not at every wfsh
+// start.
+var refTypeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(task result|parameter) "[^"]*"`) })
 
 // forParamRE matches Starlark's naming of the parameter a bad argument was
 // given for ("task: for parameter \"timeout\": bad duration"), which is
 // not a flow parameter.
-var forParamRE = regexp.MustCompile(`for parameter "[^"]*"`)
+var forParamRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`for parameter "[^"]*"`) })
 
 // unmappedValue marks a .map argument passed whole to every child.
 type unmappedValue struct{ v starlark.Value }

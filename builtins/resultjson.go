@@ -111,8 +111,17 @@ func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, erro
 	case starlark.Float:
 		return appendFloat(b, float64(v)), nil
 	case starlark.String:
+		if len(b)-e.start+len(v)+2 > e.maxBytes { // escaping only adds
+			return nil, e.tooLarge()
+		}
 		return appendString(b, string(v)), nil
 	case starlark.Bytes:
+		// Refused before it is written out: a 100 MB download as a result
+		// was encoded whole (133 MB of base64, after a copy of the bytes)
+		// only to be found too large.
+		if len(b)-e.start+base64.StdEncoding.EncodedLen(len(v))+len(`{"$bytes":""}`) > e.maxBytes {
+			return nil, e.tooLarge()
+		}
 		b = append(b, `{"$bytes":"`...)
 		b = base64.StdEncoding.AppendEncode(b, []byte(v))
 		return append(b, `"}`...), nil

@@ -157,3 +157,38 @@ nine = bomb(8)      # 9^9 leaves, 3.9 GB as JSON
 		t.Errorf("a small shared result: %v, %d leaves", err, strings.Count(string(out), "lol"))
 	}
 }
+
+// A large string or bytes result (a download) is refused by its length,
+// before it is written out: the encoder allocates next to nothing for it.
+// Results just under the bound are kept whole.
+func TestResultLargeBytesRefusedUnwritten(t *testing.T) {
+	big := strings.Repeat("x", 64<<20)
+	for _, v := range []starlark.Value{starlark.Bytes(big), starlark.String(big),
+		starlark.NewList([]starlark.Value{starlark.MakeInt(1), starlark.Bytes(big)})} {
+		var before, after goruntime.MemStats
+		goruntime.ReadMemStats(&before)
+		out, err := appendResult([]byte("kept"), v, &runtime.Redactor{})
+		goruntime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "larger than the 8 MiB") || string(out) != "kept" {
+			t.Errorf("%s of 64 MiB: %.40q, %v; want the buffer as it was and an error", v.Type(), out, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("%s of 64 MiB: encoding allocated %d KiB, want next to nothing", v.Type(), alloc>>10)
+		}
+	}
+	// The largest bytes that fit: base64 of n bytes is 4*ceil(n/3), plus
+	// the 13 bytes of {"$bytes":""}.
+	n := (MaxResultSize - 13) / 4 * 3
+	for _, c := range []struct {
+		n    int
+		kept bool
+	}{{n, true}, {n + 3, false}} {
+		_, err := appendResult(nil, starlark.Bytes(strings.Repeat("y", c.n)), &runtime.Redactor{})
+		if (err == nil) != c.kept {
+			t.Errorf("bytes of %d: %v, want kept %v", c.n, err, c.kept)
+		}
+	}
+	if out, err := appendResult(nil, starlark.String(strings.Repeat("z", MaxResultSize-2)), &runtime.Redactor{}); err != nil || len(out) != MaxResultSize {
+		t.Errorf("a string of MaxResultSize-2: %d bytes, %v; want it kept", len(out), err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -33,9 +32,24 @@ type NewTokenReply struct {
 	Info  store.Token `json:"info"`
 }
 
-// secretName is what a secret may be called: what an environment
-// variable may be, as secret("NAME") reads one when no server is there.
-var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,127}$`)
+// validSecretName says whether a secret may be called name: what an
+// environment variable may be, as secret("NAME") reads one when no server
+// is there: a letter or _, then letters, digits, _ . -, at most 128 bytes.
+// (A regular expression of it took 0.3 ms to compile at every wfsh
+// start, `wfsh run` included: {0,127} is 127 instructions.)
+func validSecretName(name string) bool {
+	if name == "" || len(name) > 128 || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
 
 func (s *Server) adminRoutes() {
 	huma.Register(s.api, op("create-token", http.MethodPost, "/tokens", auth.TokensWrite, "Create a token (shown once)"),
@@ -87,7 +101,7 @@ func (s *Server) adminRoutes() {
 			Name    string `path:"name"`
 			RawBody []byte `contentType:"application/octet-stream"`
 		}) (*struct{ Status int }, error) {
-			if !secretName.MatchString(in.Name) {
+			if !validSecretName(in.Name) {
 				return nil, huma.Error422UnprocessableEntity("a secret's name is a letter or _, then letters, digits, _ . - (at most 128)")
 			}
 			if s.opt.Sealer == nil {

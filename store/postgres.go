@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -156,7 +157,7 @@ func rebind(q string) string {
 // ROWID, a storage choice of SQLite's, goes. Types are matched as whole
 // upper-case words.
 func postgresDDL(ddl string) string {
-	return ddlTypes.ReplaceAllStringFunc(ddl, func(w string) string {
+	return ddlTypes().ReplaceAllStringFunc(ddl, func(w string) string {
 		switch {
 		case w == "INTEGER":
 			return "BIGINT"
@@ -170,7 +171,11 @@ func postgresDDL(ddl string) string {
 	})
 }
 
-var ddlTypes = regexp.MustCompile(`\bINTEGER\b|\bBLOB\b|\bTEXT\b|\s*\bWITHOUT ROWID\b`)
+// ddlTypes is compiled on first use (PostgreSQL only), not at every wfsh
+// start.
+var ddlTypes = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\bINTEGER\b|\bBLOB\b|\bTEXT\b|\s*\bWITHOUT ROWID\b`)
+})
 
 // postgresBaseline is the schema of version postgresBaselineVersion, as
 // one script: a new PostgreSQL database starts there, as migrations 1 to

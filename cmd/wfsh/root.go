@@ -13,9 +13,11 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long: `wfsh runs workflows written in Starlark, a hermetic dialect of Python:
 @task functions wired together by a @flow function. It builds the flow into
 a graph, checks it, and runs its tasks concurrently.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("wfsh {{.Version}}\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -16,9 +16,23 @@
 // alternate with wfsh's, so that both see the same load; the ratio of the
 // medians is printed under the table.
 //
+// V is `wfsh --version`. With -hello, W0 and V have a baseline of their
+// own, a static Go hello world that benchrun builds (CGO_ENABLED=0, the
+// way make build builds wfsh), and the ratios of wall time, CPU time and
+// minor page faults are printed: start-up against a plain Go program.
+//
 // Runs are recorded in the run store, as every `wfsh run` is (at
 // $WFSH_HOME, else ~/.wfsh): pass -args --no-store for runs without it,
 // or -compare --no-store to time both, alternately, and print the ratio.
+//
+// The executables are copied into a temporary directory and run from
+// there. An executable the Go linker has just written is in the page cache
+// in the small pieces it was written in, and the kernel maps those into a
+// starting process more slowly than what a copy (or a read from disk)
+// leaves: `wfsh --version` took 1.25-1.46x the time of a copy of the same
+// file, so an A/B of a fresh build against an older one measured the
+// freshness. (Plugin executables beside -wfsh are not copied: the
+// workloads use only @shell, which wfsh serves itself.)
 //
 // It exits 1 if a run fails (non-zero exit status of wfsh), and with
 // -strict also if a target is missed; 2 on bad flags.
@@ -28,6 +42,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,24 +62,34 @@ type workload struct {
 	maxRSS  int64 // KiB
 	// baseline, if set, is a bash script doing the same work without wfsh.
 	baseline string
+	// args, if set, replace `run FILE` (V: `--version`).
+	args []string
+	// startup: -hello gives it the Go hello world as its baseline.
+	startup bool
 }
 
 var workloads = []workload{
-	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0, ""},
-	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0, ""},
-	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10, ""},
-	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0, ""},
+	{"V", "", "wfsh --version", 0, 0, "", []string{"--version"}, true},
+	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0, "", nil, true},
+	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0, "", nil, false},
+	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10, "", nil, false},
+	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0, "", nil, false},
 	{"W4", "bench/w4_shell_map.star", "@shell task mapped over 200 items (`true`)", 0, 0,
-		"for i in $(seq 200); do bash -c true; done"},
+		"for i in $(seq 200); do bash -c true; done", nil, false},
 }
 
 // A sample is one timed run.
 type sample struct {
-	wall time.Duration
-	rss  int64 // KiB
+	wall   time.Duration
+	cpu    time.Duration // user + system
+	rss    int64         // KiB
+	minflt int64         // minor page faults
 }
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is main, with the exit status returned (deferred clean-ups run).
+func run() int {
 	wfsh := flag.String("wfsh", "bin/wfsh", "the wfsh executable")
 	runs := flag.Int("runs", 5, "timed runs of each workload")
 	flows := flag.String("flows", "flows", "the directory of the flow files")
@@ -76,18 +101,42 @@ func main() {
 	extra := flag.String("args", "", "more arguments for wfsh run, space-separated (e.g. --no-store)")
 	compare := flag.String("compare", "", "also run each workload with these arguments instead of -args, alternately, and print the ratio (e.g. --no-store)")
 	base := flag.String("base", "", "also run each workload with this wfsh executable, alternately, and print the ratio (an A/B of two builds)")
+	hello := flag.Bool("hello", false, "run V and W0 against a static Go hello world, alternately, and print the ratios")
 	flag.Parse()
-	if *runs < 1 || flag.NArg() > 0 || (*base != "" && *compare != "") {
+	if *runs < 1 || flag.NArg() > 0 || (*base != "" && *compare != "") || (*hello && (*base != "" || *compare != "")) {
 		flag.Usage()
-		os.Exit(2)
+		return 2
 	}
-	exe, err := filepath.Abs(*wfsh)
-	if err == nil {
-		_, err = os.Stat(exe)
+	copies, err := os.MkdirTemp("", "benchrun-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
+		return 2
 	}
+	defer os.RemoveAll(copies)
+	exe, err := copyExe(*wfsh, filepath.Join(copies, "a"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchrun: %v (build it with `go build -o bin/wfsh ./cmd/wfsh`)\n", err)
-		os.Exit(2)
+		return 2
+	}
+	baseExe := ""
+	if *base != "" {
+		if baseExe, err = copyExe(*base, filepath.Join(copies, "b")); err != nil {
+			fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
+			return 2
+		}
+	}
+
+	var helloExe string
+	if *hello {
+		dir, err := os.MkdirTemp("", "benchrun-hello-")
+		if err == nil {
+			defer os.RemoveAll(dir)
+			helloExe, err = buildHello(dir)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchrun: the Go hello world: %v\n", err)
+			return 2
+		}
 	}
 
 	loadBefore := loadavg()
@@ -98,7 +147,13 @@ func main() {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), w.name) {
 			continue
 		}
+		if *only == "" && w.args != nil && !*hello {
+			continue // V is for start-up comparisons
+		}
 		args := []string{"run", filepath.Join(*flows, w.file)}
+		if w.args != nil {
+			args = slices.Clone(w.args)
+		}
 		if *concurrency > 0 {
 			args = append(args, "--concurrency", fmt.Sprint(*concurrency))
 		}
@@ -113,11 +168,6 @@ func main() {
 			baseline, baseName = "", *compare
 		}
 		if *base != "" {
-			baseExe, err := filepath.Abs(*base)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
-				os.Exit(2)
-			}
 			fmt.Fprintf(os.Stderr, "%s base: %s %s\n", w.name, *base, strings.Join(args, " "))
 			cmds = append(cmds, append([]string{baseExe}, args...))
 			baseline, baseName = "", *base
@@ -125,6 +175,11 @@ func main() {
 		if baseline != "" {
 			fmt.Fprintf(os.Stderr, "%s bash: bash -c '%s'\n", w.name, w.baseline)
 			cmds = append(cmds, []string{"bash", "-c", w.baseline})
+		}
+		if *hello && w.startup {
+			fmt.Fprintf(os.Stderr, "%s hello: a static Go hello world\n", w.name)
+			cmds = append(cmds, []string{helloExe})
+			baseline, baseName = "hello", "Go hello world"
 		}
 		samples := make([][]sample, len(cmds))
 		ok := true
@@ -146,20 +201,24 @@ func main() {
 			}
 		}
 		if !ok {
-			rows = append(rows, []string{w.name, w.what, "-", "-", "-", "-", target(w), "ERROR"})
+			rows = append(rows, []string{w.name, w.what, "-", "-", "-", "-", "-", "-", target(w), "ERROR"})
 			continue
 		}
-		var medWall [2]time.Duration
+		var med [2]sample
 		for j, ss := range samples {
 			walls := make([]time.Duration, len(ss))
+			cpus := make([]time.Duration, len(ss))
 			rsss := make([]int64, len(ss))
+			faults := make([]int64, len(ss))
 			for i, s := range ss {
-				walls[i], rsss[i] = s.wall, s.rss
+				walls[i], cpus[i], rsss[i], faults[i] = s.wall, s.cpu, s.rss, s.minflt
 			}
 			slices.Sort(walls)
+			slices.Sort(cpus)
 			slices.Sort(rsss)
-			medWall[j] = median(walls)
-			medRSS := median(rsss)
+			slices.Sort(faults)
+			med[j] = sample{median(walls), median(cpus), median(rsss), median(faults)}
+			medWall, medRSS := med[j].wall, med[j].rss
 			if j == 1 {
 				what := "the same in bash: " + w.baseline
 				if *compare != "" {
@@ -168,27 +227,35 @@ func main() {
 				if *base != "" {
 					what = "the same run by " + *base
 				}
-				rows = append(rows, []string{w.name + " " + baseName, what, ms(medWall[j]), ms(walls[0]),
-					ms(walls[len(walls)-1]), mib(medRSS), "", ""})
+				if baseline == "hello" {
+					what = "a static Go hello world"
+				}
+				rows = append(rows, []string{w.name + " " + baseName, what, ms(medWall), ms(walls[0]),
+					ms(walls[len(walls)-1]), ms(med[j].cpu), fmt.Sprint(med[j].minflt), mib(medRSS), "", ""})
 				continue
 			}
 			verdict := "pass"
-			if (w.maxWall > 0 && medWall[j] > w.maxWall) || (w.maxRSS > 0 && medRSS > w.maxRSS) {
+			if (w.maxWall > 0 && medWall > w.maxWall) || (w.maxRSS > 0 && medRSS > w.maxRSS) {
 				verdict, missed = "FAIL", true
 			}
 			if w.maxWall == 0 && w.maxRSS == 0 {
 				verdict = ""
 			}
-			rows = append(rows, []string{w.name, w.what, ms(medWall[j]), ms(walls[0]), ms(walls[len(walls)-1]),
-				mib(medRSS), target(w), verdict})
+			rows = append(rows, []string{w.name, w.what, ms(medWall), ms(walls[0]), ms(walls[len(walls)-1]),
+				ms(med[j].cpu), fmt.Sprint(med[j].minflt), mib(medRSS), target(w), verdict})
 		}
 		if len(cmds) == 2 {
 			ratios = append(ratios, fmt.Sprintf("%s: wfsh / %s = %.2f (median wall %s / %s)",
-				w.name, baseName, float64(medWall[0])/float64(medWall[1]), ms(medWall[0]), ms(medWall[1])))
+				w.name, baseName, float64(med[0].wall)/float64(med[1].wall), ms(med[0].wall), ms(med[1].wall)))
+		}
+		if baseline == "hello" {
+			ratios = append(ratios, fmt.Sprintf("%s: wfsh / Go hello world: CPU %.2f (%s / %s), minor faults %.2f (%d / %d)",
+				w.name, float64(med[0].cpu)/float64(med[1].cpu), ms(med[0].cpu), ms(med[1].cpu),
+				float64(med[0].minflt)/float64(med[1].minflt), med[0].minflt, med[1].minflt))
 		}
 	}
 
-	header := []string{"workload", "what", "median wall", "min", "max", "median peak RSS", "target", "result"}
+	header := []string{"workload", "what", "median wall", "min", "max", "median CPU", "minor faults", "median peak RSS", "target", "result"}
 	if *markdown {
 		printMarkdown(header, rows)
 	} else {
@@ -201,13 +268,14 @@ func main() {
 	for _, r := range ratios {
 		fmt.Println(r)
 	}
-	fmt.Printf("(%d timed runs each, median; wall time of the whole process; RSS from ru_maxrss)\n", *runs)
+	fmt.Printf("(%d timed runs each, median; wall time of the whole process; CPU (user+system), minor faults and RSS from its rusage)\n", *runs)
 	if loadBefore != "" {
 		fmt.Printf("(1-minute load average: %s before, %s after; other work on the machine inflates the figures)\n", loadBefore, loadavg())
 	}
 	if failed || (*strict && missed) {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // runOnce runs exe (wfsh, or bash for a baseline) with args, standard
@@ -227,7 +295,50 @@ func runOnce(exe string, args []string) (sample, error) {
 	if !ok {
 		return sample{}, fmt.Errorf("no rusage for the child on this system")
 	}
-	return sample{wall: wall, rss: int64(ru.Maxrss)}, nil
+	cpu := time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	return sample{wall: wall, cpu: cpu, rss: int64(ru.Maxrss), minflt: int64(ru.Minflt)}, nil
+}
+
+// copyExe copies the executable at path into dir (made), under its own
+// name, and returns the copy's path.
+func copyExe(path, dir string) (string, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	exe := filepath.Join(dir, filepath.Base(path))
+	out, err := os.OpenFile(exe, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return exe, out.Close()
+}
+
+// buildHello builds a static Go hello world in dir and returns its path.
+func buildHello(dir string) (string, error) {
+	src := "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello, world\") }\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n"), 0o644); err != nil {
+		return "", err
+	}
+	exe := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-o", exe, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v\n%s", err, out)
+	}
+	return exe, nil
 }
 
 // loadavg returns the 1-minute load average, or "" where /proc has none.
