@@ -44,6 +44,7 @@ SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 setup:
 	@command -v dot >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y graphviz)
 	@command -v tmux >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y tmux)
+	@test -x /usr/bin/time || ($(SUDO) apt-get update && $(SUDO) apt-get install -y time)
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update && \
