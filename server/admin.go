@@ -51,6 +51,23 @@ func validSecretName(name string) bool {
 	return true
 }
 
+// putNewToken makes a token of t's kind, stores its hash and answers 201
+// with its plaintext, shown this once.
+func (s *Server) putNewToken(ctx context.Context, t store.Token) (*struct {
+	Status int
+	Body   NewTokenReply
+}, error) {
+	tok := auth.New()
+	t.ID, t.Hash = auth.ID(tok.Hash), tok.Hash
+	if err := s.st.PutToken(ctx, t); err != nil {
+		return nil, problem(err)
+	}
+	return &struct {
+		Status int
+		Body   NewTokenReply
+	}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
+}
+
 func (s *Server) adminRoutes() {
 	huma.Register(s.api, op("create-token", http.MethodPost, "/tokens", auth.TokensWrite, "Create a token (shown once)"),
 		func(ctx context.Context, in *struct{ Body TokenRequest }) (*struct {
@@ -69,15 +86,7 @@ func (s *Server) adminRoutes() {
 				}
 				t.ExpiresAt = t.CreatedAt.Add(d)
 			}
-			tok := auth.New()
-			t.ID, t.Hash = auth.ID(tok.Hash), tok.Hash
-			if err := s.st.PutToken(ctx, t); err != nil {
-				return nil, problem(err)
-			}
-			return &struct {
-				Status int
-				Body   NewTokenReply
-			}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
+			return s.putNewToken(ctx, t)
 		})
 
 	huma.Register(s.api, op("list-tokens", http.MethodGet, "/tokens", auth.TokensList, "List tokens (never their values)"),

@@ -157,17 +157,8 @@ func (s *Server) workerRoutes() {
 				return nil, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", in.Body.Worker, r.ID))
 			}
 			now := s.opt.Now()
-			t := store.Token{Name: "run " + r.ID, Role: string(auth.Run), Pool: r.Server.Pool, Run: r.ID,
-				CreatedAt: now, ExpiresAt: now.Add(RunTokenTTL)}
-			tok := auth.New()
-			t.ID, t.Hash = auth.ID(tok.Hash), tok.Hash
-			if err := s.st.PutToken(ctx, t); err != nil {
-				return nil, problem(err)
-			}
-			return &struct {
-				Status int
-				Body   NewTokenReply
-			}{http.StatusCreated, NewTokenReply{Token: tok.Plaintext, Info: t}}, nil
+			return s.putNewToken(ctx, store.Token{Name: "run " + r.ID, Role: string(auth.Run), Pool: r.Server.Pool, Run: r.ID,
+				CreatedAt: now, ExpiresAt: now.Add(RunTokenTTL)})
 		})
 
 	huma.Register(s.api, op("resolve-secret", http.MethodGet, "/runs/{id}/secrets/{name}", auth.SecretsReadValue,
