@@ -43,6 +43,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/k8spool"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
@@ -100,7 +101,7 @@ func newEnv(t testing.TB, podLabels map[string]string, mutate func(*batchv1.Job)
 	tok := auth.New().Plaintext
 	cmd := exec.Command(filepath.Join(binDir, "wfsh"), "server", "--listen", addr, "--lease", "2s", "--leader-ttl", "2s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_ADMIN_TOKEN="+tok, "WFSH_SECRET_KEY=")
-	var errBuf syncBuffer
+	var errBuf proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &errBuf, &errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func (e *env) startWorkerSlots(kc string, slots int) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(binDir, "wfsh"), "worker", "--pool", "k8s", "--slots", fmt.Sprint(slots), "--job-template", e.tmpl,
 		"--start-timeout", "2s", "--grace", "1s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.worker, "KUBECONFIG="+kc)
-	buf := &syncBuffer{}
+	buf := &proctest.Buffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -611,23 +612,6 @@ func randHex(n int) string {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }

@@ -1,33 +1,15 @@
 package output_test
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/output"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestBufferedWriterFlushes(t *testing.T) {
-	var dst lockedBuffer
+	var dst proctest.Buffer
 	w := output.NewBufferedWriter(&dst, 10*time.Millisecond)
 	w.Write([]byte("first\n"))
 	if dst.String() != "" {

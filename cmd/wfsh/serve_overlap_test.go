@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
@@ -32,23 +33,6 @@ def busy():
 def f():
     busy()
 `
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeOverlap starts the runs of two scheduled times, the second
 // while the first still runs, under each overlap= policy, and checks
@@ -101,7 +85,7 @@ func TestServeOverlap(t *testing.T) {
 			}
 			r := newRunner(io.Discard, runtime.Info, rst, 0)
 			defer r.Close()
-			out := &lockedBuffer{}
+			out := &proctest.Buffer{}
 			jobs, err := scheduledFlows(r, path, out)
 			if err != nil {
 				t.Fatal(err)
@@ -142,7 +126,7 @@ func TestServeOverlap(t *testing.T) {
 }
 
 // waitRunning waits until a run has started: its line is in out.
-func waitRunning(t *testing.T, out *lockedBuffer) {
+func waitRunning(t *testing.T, out *proctest.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -189,7 +173,7 @@ func TestServeClockStep(t *testing.T) {
 	}
 	r := newRunner(io.Discard, runtime.Info, rst, 0)
 	defer r.Close()
-	out := &lockedBuffer{}
+	out := &proctest.Buffer{}
 	jobs, err := scheduledFlows(r, path, out)
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +263,7 @@ def f(n=1, label="default"):
 	}
 	r := newRunner(io.Discard, runtime.Info, rst, 0)
 	defer r.Close()
-	out := &lockedBuffer{}
+	out := &proctest.Buffer{}
 	jobs, err := scheduledFlows(r, path, out)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -31,7 +32,7 @@ def tick():
 
 type serveProc struct {
 	cmd *exec.Cmd
-	out lockedBuffer // read while the process writes to it
+	out proctest.Buffer // read while the process writes to it
 }
 
 func startServe(t *testing.T, bin, dir, db string, files ...string) *serveProc {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfsh/wfsh/internal/pgtest"
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
@@ -29,7 +30,7 @@ func (ps *procServer) restart(t *testing.T, db string, extra ...string) {
 	args = append(args, extra...)
 	cmd := exec.Command(ps.bin, args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SECRET_KEY=")
-	var log lockedBuf
+	var log proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func serverKilledMidRun(t *testing.T, db string) {
 	// comes back: the watch picks up where it was and exits as the run.
 	watch := exec.Command(ps.bin, "run", "Steps/s", "--watch")
 	watch.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+ps.admin.Token)
-	var wout lockedBuf
+	var wout proctest.Buffer
 	watch.Stdout, watch.Stderr = &wout, &wout
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestTwoServersLeader(t *testing.T) {
 	}
 	db := pgtest.Start(t).NewDatabase(t)
 	a := startServer(t, 30*time.Second, db)
-	var blog lockedBuf
+	var blog proctest.Buffer
 	b := a.second(t, db, &blog)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tick.star"), []byte(`@task
@@ -155,7 +156,7 @@ def tick():
 }
 
 // second starts another server on ps's database, with ps's admin token.
-func (ps *procServer) second(t *testing.T, db string, log *lockedBuf) *server.Client {
+func (ps *procServer) second(t *testing.T, db string, log *proctest.Buffer) *server.Client {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(ps.bin, "server", "--listen", addr, "--db", db, "--leader-ttl", "2s")
@@ -251,7 +252,7 @@ func TestWorkerDrains(t *testing.T) {
 	tok := ps.token(t, "worker", "default")
 	cmd := exec.Command(ps.bin, "worker", "--pool", "default", "--grace", "20s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
-	var log lockedBuf
+	var log proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,11 +120,11 @@ func (ps *procServer) token(t testing.TB, role, pool string) string {
 }
 
 // startWorker starts `wfsh worker` for pool default.
-func (ps *procServer) startWorker(t testing.TB, tok string, slots int) (*exec.Cmd, *lockedBuf) {
+func (ps *procServer) startWorker(t testing.TB, tok string, slots int) (*exec.Cmd, *proctest.Buffer) {
 	t.Helper()
 	cmd := exec.Command(ps.bin, "worker", "--pool", "default", "--slots", fmt.Sprint(slots), "--grace", "2s")
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+tok)
-	var log lockedBuf
+	var log proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -138,23 +137,6 @@ func (ps *procServer) startWorker(t testing.TB, tok string, slots int) (*exec.Cm
 		}
 	})
 	return cmd, &log
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // waitState polls a run until it is in a state for which ok is true.
@@ -459,7 +441,7 @@ func TestServerTLS(t *testing.T) {
 	addr := freeAddr(t)
 	cmd := exec.Command(wfshBinary(t), "server", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+dir, "WFSH_ADMIN_TOKEN="+auth.New().Plaintext)
-	var log lockedBuf
+	var log proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

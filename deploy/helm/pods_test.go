@@ -3,7 +3,6 @@
 package helm
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/server"
 )
 
@@ -162,7 +161,7 @@ var ref = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *proctest.Buffer
 	done chan error
 }
 
@@ -197,7 +196,7 @@ func (p *playedPod) run(t *testing.T, c corev1.Container, extra []string) *proce
 	}
 	cmd := exec.Command(filepath.Join(p.bin, "wfsh"), args...)
 	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, list...), extra...)
-	pr := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	pr := &process{cmd: cmd, out: &proctest.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = pr.out, pr.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -259,21 +258,4 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

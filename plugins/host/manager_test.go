@@ -3,7 +3,6 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
@@ -23,28 +23,10 @@ import (
 // plugin, for what the wfsh binary does not show: which process served a
 // call, and the errors' types.
 
-// syncBuffer is a bytes.Buffer safe for go-plugin's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newManager(t *testing.T) (*host.Manager, *syncBuffer) {
+func newManager(t *testing.T) (*host.Manager, *proctest.Buffer) {
 	t.Helper()
 	b := testBinaries(t)
-	log := &syncBuffer{}
+	log := &proctest.Buffer{}
 	m := host.NewManager(host.Options{Dirs: []string{b.PluginDir}}, log, hclog.Debug)
 	t.Cleanup(m.Stop)
 	return m, log

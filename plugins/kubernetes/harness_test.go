@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
@@ -502,7 +503,7 @@ func truncateLog(t *testing.T, ns string) {
 // wfshRun is a wfsh process of the tests.
 type wfshRun struct {
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr proctest.Buffer
 	done           chan struct{}
 	code           int
 }
@@ -556,23 +557,6 @@ func (w *wfshRun) wait(t *testing.T, d time.Duration) int {
 		t.Fatalf("wfsh %s did not end within %v\nstdout:\n%s\nstderr:\n%s", strings.Join(w.cmd.Args[1:], " "), d, w.stdout.String(), w.stderr.String())
 		return -1
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeFiles writes name → content under dir.
