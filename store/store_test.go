@@ -477,32 +477,57 @@ func TestEmitBackpressure(t *testing.T) {
 	}
 }
 
+// spamRun is a run of one task, "spam", printing lines of about 100
+// bytes, recorded as it goes.
+type spamRun struct {
+	r   *Recorder
+	id  string
+	seq uint64
+}
+
+// startSpam records the run's start through a recorder with opt.
+func startSpam(s *Store, id string, opt RecorderOptions) *spamRun {
+	opt.Run = RunInfo{ID: id, Flow: "F"}
+	sr := &spamRun{r: s.NewRecorder(opt), id: id}
+	sr.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
+	sr.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Running})
+	return sr
+}
+
+func (sr *spamRun) emit(e runtime.Event) {
+	sr.seq++
+	e.Seq, e.Time, e.RunID = sr.seq, time.Now(), sr.id
+	if e.Node == 0 {
+		e.Node = runtime.NoNode
+	}
+	sr.r.Emit(e)
+}
+
+// lines prints lines from to from+n-1, each starting with 10000000+i.
+func (sr *spamRun) lines(from, n int) {
+	line := strings.Repeat("x", 91)
+	for i := from; i < from+n; i++ {
+		sr.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "spam", MapIndex: -1, Attempt: 1, Level: runtime.Info,
+			Msg: fmt.Sprintf("%d %s", 10000000+i, line)})
+	}
+}
+
+// end records the task's and the run's success and closes the recorder.
+func (sr *spamRun) end(t testing.TB) {
+	t.Helper()
+	sr.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Success})
+	sr.emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
+	if err := sr.r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // logRun records a run of one task printing n lines of about 100 bytes.
 func logRun(t testing.TB, s *Store, id string, n int, opt RecorderOptions) {
 	t.Helper()
-	opt.Run = RunInfo{ID: id, Flow: "F"}
-	r := s.NewRecorder(opt)
-	seq := uint64(0)
-	emit := func(e runtime.Event) {
-		seq++
-		e.Seq, e.Time, e.RunID = seq, time.Now(), id
-		if e.Node == 0 {
-			e.Node = runtime.NoNode
-		}
-		r.Emit(e)
-	}
-	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
-	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Running})
-	line := strings.Repeat("x", 91)
-	for i := range n {
-		emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "spam", MapIndex: -1, Attempt: 1, Level: runtime.Info,
-			Msg: fmt.Sprintf("%d %s", 10000000+i, line)})
-	}
-	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Success})
-	emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sr := startSpam(s, id, opt)
+	sr.lines(0, n)
+	sr.end(t)
 }
 
 // logRunChunks records a run that logs rounds times perRound lines,
@@ -511,28 +536,13 @@ func logRun(t testing.TB, s *Store, id string, n int, opt RecorderOptions) {
 // depends on how fast the store writes).
 func logRunChunks(t testing.TB, s *Store, id string, rounds, perRound int) {
 	t.Helper()
-	r := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: id, Flow: "F"}, FlushEvery: time.Millisecond})
-	seq := uint64(0)
-	emit := func(e runtime.Event) {
-		seq++
-		e.Seq, e.Time, e.RunID = seq, time.Now(), id
-		if e.Node == 0 {
-			e.Node = runtime.NoNode
-		}
-		r.Emit(e)
-	}
-	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1})
-	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Running})
-	line := strings.Repeat("x", 91)
+	sr := startSpam(s, id, RecorderOptions{FlushEvery: time.Millisecond})
 	for round := range rounds {
-		for i := range perRound {
-			emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "spam", MapIndex: -1, Attempt: 1, Level: runtime.Info,
-				Msg: fmt.Sprintf("%d %s", 10000000+round*perRound+i, line)})
-		}
+		sr.lines(round*perRound, perRound)
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 			var last int64
 			_ = s.db.QueryRow(`SELECT coalesce(max(seq), 0) FROM chunks WHERE run_id = ?`, id).Scan(&last)
-			if last >= int64(seq) {
+			if last >= int64(sr.seq) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -540,11 +550,7 @@ func logRunChunks(t testing.TB, s *Store, id string, rounds, perRound int) {
 			}
 		}
 	}
-	emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "spam", MapIndex: -1, Attempt: 1, State: runtime.Success})
-	emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, MapIndex: -1})
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sr.end(t)
 }
 
 // TestLogsCompressed checks that a log is stored in a fraction of its
