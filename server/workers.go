@@ -22,6 +22,19 @@ type WorkerInfo struct {
 	Draining bool   `json:"draining,omitempty"`
 }
 
+// heldRun is the server's run id if worker holds it (it is not over),
+// else a 403.
+func (s *Server) heldRun(ctx context.Context, id, worker string) (store.Run, error) {
+	r, err := s.serverRun(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.Server.Worker != worker || r.State.Finished() {
+		return r, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", worker, r.ID))
+	}
+	return r, nil
+}
+
 // RunTokenRequest asks for a run token: the worker holding the run.
 type RunTokenRequest struct {
 	Worker string `json:"worker" minLength:"1" maxLength:"64"`
@@ -149,12 +162,9 @@ func (s *Server) workerRoutes() {
 			Status int
 			Body   NewTokenReply
 		}, error) {
-			r, err := s.serverRun(ctx, in.ID)
+			r, err := s.heldRun(ctx, in.ID, in.Body.Worker)
 			if err != nil {
 				return nil, err
-			}
-			if r.Server.Worker != in.Body.Worker || r.State.Finished() {
-				return nil, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", in.Body.Worker, r.ID))
 			}
 			now := s.opt.Now()
 			return s.putNewToken(ctx, store.Token{Name: "run " + r.ID, Role: string(auth.Run), Pool: r.Server.Pool, Run: r.ID,
@@ -168,12 +178,8 @@ func (s *Server) workerRoutes() {
 			Name   string `path:"name"`
 			Worker string `query:"worker" required:"true"`
 		}) (*struct{ Body SecretValue }, error) {
-			r, err := s.serverRun(ctx, in.ID)
-			if err != nil {
+			if _, err := s.heldRun(ctx, in.ID, in.Worker); err != nil {
 				return nil, err
-			}
-			if r.Server.Worker != in.Worker || r.State.Finished() {
-				return nil, huma.Error403Forbidden(fmt.Sprintf("worker %s does not hold run %s", in.Worker, r.ID))
 			}
 			v, err := s.openSecret(ctx, in.Name)
 			if err != nil {
