@@ -79,13 +79,16 @@ def k8s_pool(name="world"):
 
 // env is one test's server, pool, deployment and namespace.
 type env struct {
-	t       testing.TB
-	home    string
-	srv     *server.Client // admin
-	worker  string         // a worker token of pool k8s
-	ns      string
-	tmpl    string // the template's file
-	flowDir string
+	t      testing.TB
+	home   string
+	srv    *server.Client // admin
+	worker string         // a worker token of pool k8s
+	ns     string
+	tmpl   string // the template's file
+	// serverTemplate: the server keeps the pool's template (wfsh pool
+	// set), the worker is given none.
+	serverTemplate bool
+	flowDir        string
 }
 
 func newEnv(t testing.TB, podLabels map[string]string, mutate func(*batchv1.Job)) *env {
@@ -174,8 +177,11 @@ func (e *env) startWorker(kc string) *exec.Cmd {
 
 func (e *env) startWorkerSlots(kc string, slots int) *exec.Cmd {
 	e.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "wfsh"), "worker", "--pool", "k8s", "--slots", fmt.Sprint(slots), "--job-template", e.tmpl,
-		"--start-timeout", "2s", "--grace", "1s")
+	args := []string{"worker", "--pool", "k8s", "--slots", fmt.Sprint(slots), "--start-timeout", "2s", "--grace", "1s"}
+	if !e.serverTemplate {
+		args = append(args, "--job-template", e.tmpl)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "wfsh"), args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.worker, "KUBECONFIG="+kc)
 	buf := &proctest.Buffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
@@ -352,6 +358,68 @@ func TestPoolRunSucceeds(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if r := e.run(id); r.State != runtime.Success || len(e.jobs(id)) != 1 {
 		t.Errorf("then %s, %d jobs", r.State, len(e.jobs(id)))
+	}
+}
+
+// TestPoolJobTemplateOnServer: the pool's base Job template kept by the
+// server (`wfsh pool set --job-template`), the worker started without
+// one; a deployment's job variables (resources, node selector, env)
+// appear in its run's Job over the template's; a job variable the pool
+// does not allow, or a bad value, is refused by `wfsh deploy` with one
+// line and exit 2, and changes nothing.
+func TestPoolJobTemplateOnServer(t *testing.T) {
+	e := newEnv(t, map[string]string{"wfsh-test/hold": "true"}, nil)
+	e.serverTemplate = true
+	e.wfsh(e.srv.Token, "pool", "set", "k8s", "--job-template", e.tmpl, "--job-variables", "resources,node_selector,env")
+	flow := filepath.Join(e.flowDir, "flow.star")
+	e.wfsh(e.srv.Token, "deploy", flow, "--name", "daily", "--pool", "k8s",
+		"--job-var", `resources={"limits": {"memory": "256Mi"}, "requests": {"cpu": "250m"}}`,
+		"--job-var", `node_selector={"type": "kwok", "wfsh-test/zone": "a"}`, "--job-var", `env={"TEAM": "reports", "DAY": "30"}`)
+	for _, c := range []struct {
+		jobVar, want string
+	}{
+		{"image=registry.test/other:v2", "server: the deployment is not valid: job_variables.image: pool k8s does not let deployments set image (it allows: resources, node_selector, env; wfsh pool set k8s --job-variables ...) (422)\n"},
+		{`resources={"limits": {"memory": "lots"}}`, `server: the deployment is not valid: job_variables.resources: limits.memory: "lots" is not a quantity (such as 2, 500m, 512Mi, 1.5Gi) (422)` + "\n"},
+	} {
+		cmd := exec.Command(filepath.Join(binDir, "wfsh"), "deploy", flow, "--name", "daily", "--pool", "k8s", "--job-var", c.jobVar)
+		cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.srv.Token)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || stderr.String() != c.want {
+			t.Errorf("--job-var %s: %v\n%s\nwant exit 2 and\n%s", c.jobVar, err, stderr.String(), c.want)
+		}
+	}
+	e.startWorker(os.Getenv("KUBECONFIG"))
+	id := e.newRun()
+	job := e.waitJob(id)
+	ps := job.Spec.Template.Spec
+	c := ps.Containers[0]
+	if c.Image != "registry.test/wfsh:v1" || ps.ServiceAccountName != "default" || len(ps.Tolerations) != 1 {
+		t.Errorf("the template's fields: image %s, service account %s, tolerations %v", c.Image, ps.ServiceAccountName, ps.Tolerations)
+	}
+	if c.Resources.Limits.Memory().String() != "256Mi" || c.Resources.Requests.Cpu().String() != "250m" {
+		t.Errorf("resources %v, want the deployment's limit 256Mi and request 250m", c.Resources)
+	}
+	if ps.NodeSelector["type"] != "kwok" || ps.NodeSelector["wfsh-test/zone"] != "a" {
+		t.Errorf("node selector %v", ps.NodeSelector)
+	}
+	envs := map[string]string{}
+	for _, v := range c.Env {
+		envs[v.Name] = v.Value
+	}
+	if envs["TEAM"] != "reports" || envs["DAY"] != "30" || envs["WFSH_RUN_ID"] != id {
+		t.Errorf("env %v", c.Env)
+	}
+	// The node has no label wfsh-test/zone: the real scheduler holds
+	// the pod by the deployment's selector, and the run Crashes with the
+	// scheduler's reason after --start-timeout; it was one Job.
+	r := e.waitState(id, runtime.Crashed, 20*time.Second)
+	if !strings.Contains(r.Message, "Unschedulable") || !strings.Contains(r.Message, "node affinity/selector") {
+		t.Errorf("message %q", r.Message)
+	}
+	if n := len(e.jobs(id)); n > 1 {
+		t.Errorf("%d jobs", n)
 	}
 }
 

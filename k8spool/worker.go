@@ -58,9 +58,11 @@ type Config struct {
 	PodServer string         // the server's URL as the Jobs' pods reach it; default API.Base
 	Pool      string
 	Name      string
-	Slots     int                  // runs held at once
-	Template  *batchv1.Job         // the pool's base Job (template.go)
-	Kube      kubernetes.Interface // the cluster
+	Slots     int // runs held at once
+	// Template is the worker's own base Job (template.go), used when
+	// the server keeps none for the pool.
+	Template *batchv1.Job
+	Kube     kubernetes.Interface // the cluster
 	// StartTimeout is how long a pod may stay unschedulable or fail to
 	// pull its image before the run is Crashed (default 2 minutes).
 	StartTimeout time.Duration
@@ -80,6 +82,9 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[string]*run // by run ID
+	pool    Pool            // as the server last said
+	tmpl    *batchv1.Job    // the base Job: the server's, else Config.Template
+	tmplErr error           // why there is none
 	done    chan struct{}
 	lease   *server.Lease
 }
@@ -96,6 +101,8 @@ type run struct {
 	created         time.Time
 	seenJob         bool
 	pendingSince    map[string]time.Time // reason -> first seen
+	tmpl            *batchv1.Job         // its base Job, its deployment's job variables applied
+	tmplErr         error                // why it has none
 }
 
 // New checks the config and makes a worker.
@@ -115,12 +122,14 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	if err := checkTemplate(cfg.Template); err != nil {
-		return nil, err
+	if cfg.Template != nil {
+		if err := checkTemplate(cfg.Template); err != nil {
+			return nil, err
+		}
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	w := &Worker{cfg: cfg, ns: cfg.Template.Namespace,
+	w := &Worker{cfg: cfg,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots},
 		running: map[string]*run{}, done: make(chan struct{}, 1), lease: server.NewLease(30 * time.Second)}
 	return w, nil
@@ -138,6 +147,24 @@ func (w *Worker) logf(format string, args ...any) {
 // left to their Jobs (whose pods report to the server themselves) and to
 // their leases.
 func (w *Worker) Run(ctx context.Context) error {
+	// The server may be starting beside the worker: wait for it, as the
+	// claims do, unless it refuses.
+	for fails := 0; ; fails++ {
+		err := w.refresh(ctx)
+		var ae *server.APIError
+		if err == nil || errors.As(err, &ae) && ae.Status < 500 || ctx.Err() != nil {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		w.logf("%v (trying again)", err)
+		sleepCtx(ctx, server.Backoff(fails))
+	}
+	if w.tmplErr != nil {
+		return w.tmplErr
+	}
+	w.ns = w.tmpl.Namespace
 	f := informers.NewSharedInformerFactoryWithOptions(w.cfg.Kube, 10*time.Minute, informers.WithNamespace(w.ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelPool + "=" + w.cfg.Pool }))
 	ji, pi := f.Batch().V1().Jobs(), f.Core().V1().Pods()
@@ -215,11 +242,17 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			continue
 		}
 		fails = 0
+		if len(runs) > 0 {
+			if err := w.refresh(ctx); err != nil {
+				w.logf("reading pool %s's job template: %v (the last one read is used)", w.cfg.Pool, err)
+			}
+		}
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
 			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
+			r.tmpl, r.tmplErr = w.template(cl)
 			r.secret = r.job
 			w.mu.Lock()
 			w.running[r.id] = r
@@ -227,6 +260,48 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			go w.follow(r)
 		}
 	}
+}
+
+// refresh reads the pool from the server: its base Job template (else
+// the worker's own) and the job variables it allows. A template the
+// server has that does not load is kept as the error of the runs
+// claimed with it.
+func (w *Worker) refresh(ctx context.Context) error {
+	var p Pool
+	if err := w.cfg.API.Do(ctx, "GET", "/pools/"+server.PathEscape(w.cfg.Pool), nil, &p); err != nil {
+		return fmt.Errorf("pool %s: %w", w.cfg.Pool, err)
+	}
+	var tmpl *batchv1.Job
+	var err error
+	switch {
+	case len(p.JobTemplate) > 0 && string(p.JobTemplate) != "null":
+		tmpl, err = PoolTemplate(&p)
+	case w.cfg.Template != nil:
+		tmpl = w.cfg.Template
+	default:
+		err = fmt.Errorf("pool %s has no Job template: set one on the server (wfsh pool set %s --job-template FILE) or give the worker --job-template FILE",
+			w.cfg.Pool, w.cfg.Pool)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pool, w.tmpl, w.tmplErr = p, tmpl, err
+	return nil
+}
+
+// template is a claimed run's base Job: the pool's, with its
+// deployment's job variables applied, in the namespace the worker
+// watches.
+func (w *Worker) template(cl server.Claimed) (*batchv1.Job, error) {
+	w.mu.Lock()
+	p, tmpl, err := w.pool, w.tmpl, w.tmplErr
+	w.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if tmpl.Namespace != w.ns {
+		return nil, fmt.Errorf("pool %s's job template now puts Jobs in namespace %s; this worker watches %s: restart it", p.Name, tmpl.Namespace, w.ns)
+	}
+	return ApplyJobVariables(tmpl, &p, cl.JobVariables)
 }
 
 func attempt(cl server.Claimed) int {
@@ -317,7 +392,10 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 	} else if !apierrors.IsNotFound(err) {
 		return err
 	}
-	job := BuildJob(w.cfg.Template, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
+	if r.tmplErr != nil {
+		return r.tmplErr
+	}
+	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
 		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL})
 	made, err := jobs.Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

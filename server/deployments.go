@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -50,6 +51,7 @@ type DeploymentSpec struct {
 	Tags         []string                   `json:"tags,omitempty"`
 	Concurrency  int                        `json:"concurrency,omitempty" minimum:"0"`
 	CrashRetries int                        `json:"crash_retries,omitempty" minimum:"0" maximum:"100"`
+	JobVariables map[string]json.RawMessage `json:"job_variables,omitempty" doc:"overrides of the kubernetes pool's Job template for this deployment's runs, within what the pool allows"`
 }
 
 // DeploymentInfo is a deployment with its next scheduled times.
@@ -251,6 +253,19 @@ func (s *Server) deployment(ctx context.Context, ref DeploymentPath, sp *Deploym
 		bad("body.parameters", "%v", err)
 	}
 	d.Parameters = params
+	if len(sp.JobVariables) > 0 {
+		var p *store.Pool
+		if got, err := s.st.GetPool(ctx, pool); err == nil {
+			p = &got
+		} else if !errors.Is(err, store.ErrNoSuch) {
+			return d, problem(err)
+		}
+		bad := checkJobVariables(pool, p, sp.JobVariables)
+		for _, k := range sortedNames(bad) {
+			errs = append(errs, &huma.ErrorDetail{Location: "body.job_variables." + k, Message: bad[k].Error()})
+		}
+		d.JobVariables, _ = json.Marshal(sp.JobVariables)
+	}
 	if len(errs) > 0 {
 		return d, huma.Error422UnprocessableEntity("the deployment is not valid", errs...)
 	}

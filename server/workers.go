@@ -57,6 +57,9 @@ type Claimed struct {
 	File       string          `json:"file"`
 	Bundle     string          `json:"bundle"`
 	Parameters json.RawMessage `json:"parameters"`
+	// JobVariables are the deployment's overrides of its kubernetes
+	// pool's Job template (jobvars.go).
+	JobVariables json.RawMessage `json:"job_variables,omitempty"`
 	// LeaseMS is the lease: heartbeat well within it.
 	LeaseMS int64 `json:"lease_ms"`
 }
@@ -97,8 +100,13 @@ func (s *Server) workerRoutes() {
 				return nil, problem(err)
 			}
 			out := make([]Claimed, 0, len(runs))
+			deps := map[string]store.Deployment{}
 			for _, r := range runs {
-				out = append(out, Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()})
+				cl := Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()}
+				if d, ok := s.claimedDeployment(ctx, deps, r.Server.Deployment); ok {
+					cl.JobVariables = d.JobVariables
+				}
+				out = append(out, cl)
 			}
 			return &struct{ Body []Claimed }{out}, nil
 		})
@@ -212,11 +220,14 @@ func (s *Server) workerRoutes() {
 		func(ctx context.Context, in *struct {
 			PoolPath
 			Body struct {
-				Type        string `json:"type" enum:"process,kubernetes"`
-				Concurrency int    `json:"concurrency,omitempty" minimum:"0"`
+				PoolSpec
 			}
 		}) (*struct{ Status int }, error) {
-			err := s.st.PutPool(ctx, store.Pool{Name: in.Pool, Type: in.Body.Type, Concurrency: in.Body.Concurrency}, s.opt.Now())
+			p, err := s.poolOf(ctx, in.Pool, &in.Body.PoolSpec)
+			if err != nil {
+				return nil, err
+			}
+			err = s.st.PutPool(ctx, p, s.opt.Now())
 			return &struct{ Status int }{http.StatusNoContent}, problem(err)
 		})
 
