@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
 )
 
 // TestApplyJobVariables: maps merged key by key over the template's,
@@ -92,5 +96,33 @@ func TestPoolTemplate(t *testing.T) {
 	p.JobTemplate = json.RawMessage(`{"spec":{"template":{"spec":{"containers":[{"name":"wfsh","image":"w:1","imagePullPolcy":"Always"}]}}}}`)
 	if _, err := PoolTemplate(p); err == nil || !strings.Contains(err.Error(), `pool k8s's job template`) || !strings.Contains(err.Error(), "imagePullPolcy") {
 		t.Errorf("a misspelt field: %v", err)
+	}
+}
+
+// TestFlowDeadline: the Job's activeDeadlineSeconds is the flow's
+// timeout plus the margin, rounded up, unless the template's is sooner.
+func TestFlowDeadline(t *testing.T) {
+	cl := server.Claimed{TimeoutMS: 1500}
+	if d, ok := FlowDeadline(cl, time.Minute); !ok || d != 62 {
+		t.Errorf("1.5s + 1m: %d %v, want 62", d, ok)
+	}
+	if _, ok := FlowDeadline(server.Claimed{}, time.Minute); ok {
+		t.Error("no timeout: a deadline")
+	}
+	tmpl := &batchv1.Job{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "wfsh", Image: "w:1"}}}}}}
+	in := JobInput{Claimed: server.Claimed{Run: store.Run{ID: "r"}, TimeoutMS: 30_000}, Name: "j", Margin: 5 * time.Second}
+	if j := BuildJob(tmpl, in); j.Spec.ActiveDeadlineSeconds == nil || *j.Spec.ActiveDeadlineSeconds != 35 {
+		t.Errorf("deadline %v, want 35", j.Spec.ActiveDeadlineSeconds)
+	}
+	for _, c := range []struct{ tmpl, want int64 }{{10, 10}, {3600, 35}} {
+		tmpl.Spec.ActiveDeadlineSeconds = &c.tmpl
+		if j := BuildJob(tmpl, in); *j.Spec.ActiveDeadlineSeconds != c.want {
+			t.Errorf("template's %d: %d, want %d", c.tmpl, *j.Spec.ActiveDeadlineSeconds, c.want)
+		}
+	}
+	in.Claimed.TimeoutMS = 0
+	if j := BuildJob(tmpl, in); *j.Spec.ActiveDeadlineSeconds != 3600 {
+		t.Errorf("no flow timeout: %d, want the template's", *j.Spec.ActiveDeadlineSeconds)
 	}
 }

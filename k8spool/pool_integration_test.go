@@ -88,6 +88,7 @@ type env struct {
 	// serverTemplate: the server keeps the pool's template (wfsh pool
 	// set), the worker is given none.
 	serverTemplate bool
+	workerArgs     []string // more flags of wfsh worker
 	flowDir        string
 }
 
@@ -181,6 +182,7 @@ func (e *env) startWorkerSlots(kc string, slots int) *exec.Cmd {
 	if !e.serverTemplate {
 		args = append(args, "--job-template", e.tmpl)
 	}
+	args = append(args, e.workerArgs...)
 	cmd := exec.Command(filepath.Join(binDir, "wfsh"), args...)
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.worker, "KUBECONFIG="+kc)
 	buf := &proctest.Buffer{}
@@ -420,6 +422,46 @@ func TestPoolJobTemplateOnServer(t *testing.T) {
 	}
 	if n := len(e.jobs(id)); n > 1 {
 		t.Errorf("%d jobs", n)
+	}
+}
+
+// TestPoolFlowTimeout: a flow's timeout= goes with its deployment, and
+// its runs' Jobs get activeDeadlineSeconds = the timeout + the worker's
+// --deadline-margin (1 s here: 2 s + 1 s = 3). The pod hangs (kwok holds
+// it Running, nothing reports); the real Job controller stops the Job at
+// its deadline, and the run ends Failed (not Crashed: no crash retry)
+// with the reason.
+func TestPoolFlowTimeout(t *testing.T) {
+	e := newEnv(t, map[string]string{"wfsh-test/hold": "true"}, nil)
+	src := strings.Replace(flowSrc, `@flow(name="K8sPool")`, `@flow(name="K8sPool", timeout="2s")`, 1)
+	os.WriteFile(filepath.Join(e.flowDir, "flow.star"), []byte(src), 0o644)
+	e.wfsh(e.srv.Token, "deploy", filepath.Join(e.flowDir, "flow.star"), "--name", "daily", "--pool", "k8s", "--crash-retries", "1")
+	var d server.DeploymentInfo
+	if err := e.srv.Do(context.Background(), "GET", "/deployments/K8sPool/daily", nil, &d); err != nil || d.Timeout != 2*time.Second {
+		t.Fatalf("the deployment's timeout: %v, %v", d.Timeout, err)
+	}
+	e.workerArgs = []string{"--deadline-margin", "1s"}
+	e.startWorker(os.Getenv("KUBECONFIG"))
+	id := e.newRun()
+	job := e.waitJob(id)
+	if job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 3 {
+		t.Fatalf("activeDeadlineSeconds %v, want 3", job.Spec.ActiveDeadlineSeconds)
+	}
+	t0 := time.Now()
+	r := e.waitState(id, runtime.Failed, 30*time.Second)
+	t.Logf("failed %v after its job was seen: %s", time.Since(t0).Round(time.Millisecond), r.Message)
+	want := fmt.Sprintf("flow run timed out: job %s/%s was stopped at its deadline, activeDeadlineSeconds 3 (the flow's timeout 2s + 1s (--deadline-margin))", e.ns, job.Name)
+	if r.Message != want {
+		t.Errorf("message %q\nwant %q", r.Message, want)
+	}
+	// Failed is final: no crash retry made another run, one Job.
+	time.Sleep(1500 * time.Millisecond)
+	var page server.RunList
+	if err := e.srv.Do(context.Background(), "GET", server.Query("/runs", "deployment", "K8sPool/daily"), nil, &page); err != nil || len(page.Runs) != 1 {
+		t.Errorf("%d runs, %v: want the one (a timed-out run is not retried)", len(page.Runs), err)
+	}
+	if r := e.run(id); r.State != runtime.Failed || len(e.jobs(id)) != 1 {
+		t.Errorf("then %s, %d jobs", r.State, len(e.jobs(id)))
 	}
 }
 

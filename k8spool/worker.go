@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -67,9 +68,12 @@ type Config struct {
 	// pull its image before the run is Crashed (default 2 minutes).
 	StartTimeout time.Duration
 	// TTL is the Jobs' ttlSecondsAfterFinished (default 600).
-	TTL   int32
-	Grace time.Duration // how long a draining worker lets its runs go on
-	Log   io.Writer
+	TTL int32
+	// DeadlineMargin is added to a flow's timeout for its Jobs'
+	// activeDeadlineSeconds (default DeadlineMargin).
+	DeadlineMargin time.Duration
+	Grace          time.Duration // how long a draining worker lets its runs go on
+	Log            io.Writer
 }
 
 // Worker claims and follows runs.
@@ -100,6 +104,7 @@ type run struct {
 	goneOnce        sync.Once
 	created         time.Time
 	seenJob         bool
+	timedOut        bool                 // its Job was stopped at its deadline
 	pendingSince    map[string]time.Time // reason -> first seen
 	tmpl            *batchv1.Job         // its base Job, its deployment's job variables applied
 	tmplErr         error                // why it has none
@@ -115,6 +120,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 600
+	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = DeadlineMargin
 	}
 	if cfg.PodServer == "" {
 		cfg.PodServer = cfg.API.Base
@@ -352,7 +360,10 @@ func (w *Worker) follow(r *run) {
 			if crash == "" && !w.ended(ctx, r.id) {
 				crash = fmt.Sprintf("job %s/%s ended without the run's final state (did its container run wfsh?)", w.ns, r.job)
 			}
-			if crash != "" {
+			if crash != "" && r.timedOut {
+				w.logf("run %s: timed out: %s", r.id, crash)
+				w.endRun(r.id, crash, true)
+			} else if crash != "" {
 				w.logf("run %s: crashed: %s", r.id, crash)
 				w.crash(r.id, crash)
 			} else {
@@ -396,7 +407,8 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 		return r.tmplErr
 	}
 	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
-		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL})
+		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL,
+		Margin: w.cfg.DeadlineMargin})
 	made, err := jobs.Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		made, err = jobs.Get(ctx, r.job, metav1.GetOptions{})
@@ -449,6 +461,12 @@ func (w *Worker) check(ctx context.Context, r *run) (end bool, crash string) {
 		return false, "" // not in the cache yet
 	}
 	r.seenJob = true
+	if c := jobCondition(job, batchv1.JobFailed, batchv1.JobFailureTarget); c != nil && c.Reason == batchv1.JobReasonDeadlineExceeded {
+		// Before the pods: the Job's controller kills them at its
+		// deadline, and their end says less than the Job's condition.
+		r.timedOut = true
+		return true, w.deadlineMessage(r, job)
+	}
 	pods, _ := w.pods.Pods(w.ns).List(labels.SelectorFromSet(labels.Set{"batch.kubernetes.io/job-name": r.job}))
 	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
 	for _, p := range pods {
@@ -615,8 +633,12 @@ func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
 
 // crash tells the server a run ended without its final state; the
 // server leaves a run that did end as it is.
-func (w *Worker) crash(id, msg string) {
-	body := map[string]string{"worker": w.info.ID, "message": msg}
+func (w *Worker) crash(id, msg string) { w.endRun(id, msg, false) }
+
+// endRun tells the server the run's Job ended without the run's final
+// state: Crashed, or Failed if it timed out.
+func (w *Worker) endRun(id, msg string, timedOut bool) {
+	body := map[string]any{"worker": w.info.ID, "message": msg, "timed_out": timedOut}
 	if err := w.cfg.API.Do(context.Background(), "POST", "/runs/"+id+"/crash", body, nil); err != nil {
 		w.logf("run %s: telling the server it crashed: %v", id, err)
 	}
@@ -674,4 +696,28 @@ func (w *Worker) drain() {
 	if n := w.count(); n > 0 {
 		w.logf("leaving %d run(s) to their jobs and leases", n)
 	}
+}
+
+// jobCondition is the Job's first true condition of those types, or nil.
+func jobCondition(job *batchv1.Job, types ...batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range job.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && slices.Contains(types, c.Type) {
+			return &job.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// deadlineMessage says why a Job stopped at its deadline: the flow's
+// timeout, or the template's activeDeadlineSeconds.
+func (w *Worker) deadlineMessage(r *run, job *batchv1.Job) string {
+	var secs int64
+	if job.Spec.ActiveDeadlineSeconds != nil {
+		secs = *job.Spec.ActiveDeadlineSeconds
+	}
+	why := "its Job template's"
+	if d, ok := FlowDeadline(r.claimed, w.cfg.DeadlineMargin); ok && d == secs {
+		why = fmt.Sprintf("the flow's timeout %v + %v (--deadline-margin)", time.Duration(r.claimed.TimeoutMS)*time.Millisecond, w.cfg.DeadlineMargin)
+	}
+	return fmt.Sprintf("flow run timed out: job %s/%s was stopped at its deadline, activeDeadlineSeconds %d (%s)", w.ns, r.job, secs, why)
 }

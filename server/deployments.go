@@ -51,6 +51,7 @@ type DeploymentSpec struct {
 	Tags         []string                   `json:"tags,omitempty"`
 	Concurrency  int                        `json:"concurrency,omitempty" minimum:"0"`
 	CrashRetries int                        `json:"crash_retries,omitempty" minimum:"0" maximum:"100"`
+	Timeout      string                     `json:"timeout,omitempty" doc:"the flow's timeout, a Go duration (e.g. 30m0s): a kubernetes pool's Jobs get a deadline from it"`
 	JobVariables map[string]json.RawMessage `json:"job_variables,omitempty" doc:"overrides of the kubernetes pool's Job template for this deployment's runs, within what the pool allows"`
 }
 
@@ -240,12 +241,20 @@ func (s *Server) deployment(ctx context.Context, ref DeploymentPath, sp *Deploym
 			bad("body.late_after", "want a duration such as 15s")
 		}
 	}
+	var timeout time.Duration
+	if sp.Timeout != "" {
+		var err error
+		if timeout, err = time.ParseDuration(sp.Timeout); err != nil || timeout < 0 {
+			bad("body.timeout", "want a duration such as 30m")
+		}
+	}
 	pool := sp.Pool
 	if pool == "" {
 		pool = "default"
 	}
 	d := store.Deployment{ID: runtime.NewRunID(), Flow: ref.Flow, Name: ref.Name, File: sp.File, Bundle: sp.Bundle, Pool: pool,
-		Catchup: sp.Catchup, Overlap: sp.Overlap, LateAfter: late, Tags: sp.Tags, Concurrency: sp.Concurrency, CrashRetries: sp.CrashRetries}
+		Catchup: sp.Catchup, Overlap: sp.Overlap, LateAfter: late, Tags: sp.Tags, Concurrency: sp.Concurrency, CrashRetries: sp.CrashRetries,
+		Timeout: timeout}
 	d.ParamSchema, _ = json.Marshal(orNone(sp.Params))
 	d.Schedules, _ = json.Marshal(orNone(sp.Schedules))
 	params, err := runParams(&d, sp.Parameters, false)

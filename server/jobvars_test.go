@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
 )
 
 func TestCheckJobVariable(t *testing.T) {
@@ -139,4 +142,40 @@ func (ts *testServer) tokenFor(t testing.TB, pool string) *Client {
 // pool with job variables, and says what the server answered.
 func deployErr(c *Client, bundle, pool string, vars map[string]json.RawMessage) error {
 	return c.Do(context.Background(), "PUT", "/deployments/F/nightly", DeploymentSpec{File: "f.star", Bundle: bundle, Pool: pool, JobVariables: vars}, nil)
+}
+
+// TestDeploymentTimeout: the flow's timeout is kept with the deployment
+// and handed to the worker with each claim; a worker that says its run
+// timed out ends it Failed (not Crashed), with its reason.
+func TestDeploymentTimeout(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	dev, worker := ts.token(t, string(auth.Developer)), ts.token(t, string(auth.Worker))
+	d := ts.deploy(t, dev, DeploymentSpec{Timeout: "90s"})
+	if d.Timeout != 90*time.Second {
+		t.Errorf("timeout %v", d.Timeout)
+	}
+	if err := dev.Do(ctx, "PUT", "/deployments/F/nightly", DeploymentSpec{File: "f.star", Bundle: d.Bundle, Timeout: "soon"}, nil); status(err) != 422 ||
+		!strings.Contains(err.Error(), "timeout: want a duration such as 30m") {
+		t.Errorf("a bad timeout: %v", err)
+	}
+	var run store.Run
+	if err := dev.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &run); err != nil {
+		t.Fatal(err)
+	}
+	var out []Claimed
+	if err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Name: "w", Slots: 1}, Max: 1, WaitMS: 5000}, &out); err != nil || len(out) != 1 {
+		t.Fatalf("claim: %+v, %v", out, err)
+	}
+	if out[0].TimeoutMS != 90000 {
+		t.Errorf("claimed timeout %d ms", out[0].TimeoutMS)
+	}
+	body := map[string]any{"worker": "w1", "message": "flow run timed out: job stopped at its deadline", "timed_out": true}
+	if err := worker.Do(ctx, "POST", "/runs/"+run.ID+"/crash", body, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got RunDetail
+	if err := dev.Do(ctx, "GET", "/runs/"+run.ID, nil, &got); err != nil || got.Run.State != runtime.Failed || got.Run.Message != body["message"] {
+		t.Errorf("run %s %q, %v; want Failed with the reason", got.Run.State, got.Run.Message, err)
+	}
 }

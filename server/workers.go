@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -60,6 +61,8 @@ type Claimed struct {
 	// JobVariables are the deployment's overrides of its kubernetes
 	// pool's Job template (jobvars.go).
 	JobVariables json.RawMessage `json:"job_variables,omitempty"`
+	// TimeoutMS is the flow's timeout (0: none), in milliseconds.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 	// LeaseMS is the lease: heartbeat well within it.
 	LeaseMS int64 `json:"lease_ms"`
 }
@@ -104,7 +107,7 @@ func (s *Server) workerRoutes() {
 			for _, r := range runs {
 				cl := Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()}
 				if d, ok := s.claimedDeployment(ctx, deps, r.Server.Deployment); ok {
-					cl.JobVariables = d.JobVariables
+					cl.JobVariables, cl.TimeoutMS = d.JobVariables, d.Timeout.Milliseconds()
 				}
 				out = append(out, cl)
 			}
@@ -148,13 +151,20 @@ func (s *Server) workerRoutes() {
 			Body struct {
 				Worker  string `json:"worker"`
 				Message string `json:"message"`
+				// TimedOut: its infrastructure stopped it at its
+				// deadline (the flow's timeout): Failed, not Crashed.
+				TimedOut bool `json:"timed_out,omitempty"`
 			}
 		}) (*struct{ Status int }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.st.CrashHeld(ctx, r.ID, in.Body.Worker, in.Body.Message, s.opt.Now()); err != nil {
+			st := runtime.Crashed
+			if in.Body.TimedOut {
+				st = runtime.Failed
+			}
+			if err := s.st.EndHeld(ctx, r.ID, in.Body.Worker, st, in.Body.Message, s.opt.Now()); err != nil {
 				return nil, problem(err)
 			}
 			s.changed(ctx)

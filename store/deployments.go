@@ -39,25 +39,29 @@ type Deployment struct {
 	// JobVariables override its kubernetes pool's Job template for its
 	// runs (a JSON object; the pool says which keys).
 	JobVariables json.RawMessage `json:"job_variables,omitempty"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	// Timeout is the flow's timeout= (0: none): its runs' Jobs get a
+	// deadline from it.
+	Timeout   time.Duration `json:"timeout,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Ref is FLOW/NAME.
 func (d *Deployment) Ref() string { return d.Flow + "/" + d.Name }
 
 const deploymentColumns = `id, flow, name, file, bundle, pool, parameters, param_schema, schedules, catchup, overlap,
-	late_after, tags, concurrency, crash_retries, paused, job_variables, created_at, updated_at`
+	late_after, tags, concurrency, crash_retries, paused, job_variables, timeout, created_at, updated_at`
 
 func scanDeployment(row interface{ Scan(...any) error }) (Deployment, error) {
 	var d Deployment
 	var params, schema, scheds, tags, jobVars string
-	var late, created, updated int64
+	var late, timeout, created, updated int64
 	var paused bool
 	if err := row.Scan(&d.ID, &d.Flow, &d.Name, &d.File, &d.Bundle, &d.Pool, &params, &schema, &scheds, &d.Catchup, &d.Overlap,
-		&late, &tags, &d.Concurrency, &d.CrashRetries, &paused, &jobVars, &created, &updated); err != nil {
+		&late, &tags, &d.Concurrency, &d.CrashRetries, &paused, &jobVars, &timeout, &created, &updated); err != nil {
 		return d, err
 	}
+	d.Timeout = time.Duration(timeout)
 	d.Parameters, d.ParamSchema, d.Schedules = json.RawMessage(params), json.RawMessage(schema), json.RawMessage(scheds)
 	if jobVars != "{}" {
 		d.JobVariables = json.RawMessage(jobVars)
@@ -91,19 +95,19 @@ func (s *Store) PutDeployment(ctx context.Context, d Deployment, now time.Time) 
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = tx.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 			d.ID, d.Flow, d.Name, d.File, d.Bundle, d.Pool, jsonObject(d.Parameters), jsonArray(d.ParamSchema), jsonArray(d.Schedules),
 			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, jsonObject(d.JobVariables),
-			now.UnixNano(), now.UnixNano())
+			int64(d.Timeout), now.UnixNano(), now.UnixNano())
 		id = d.ID
 	case err == nil:
 		_, err = tx.ExecContext(ctx, `UPDATE deployments SET file = ?, bundle = ?, pool = ?, parameters = ?, param_schema = ?,
 				schedules = ?, catchup = ?, overlap = ?, late_after = ?, tags = ?, concurrency = ?, crash_retries = ?, job_variables = ?,
-				updated_at = ?
+				timeout = ?, updated_at = ?
 			WHERE id = ?`,
 			d.File, d.Bundle, d.Pool, jsonObject(d.Parameters), jsonArray(d.ParamSchema), jsonArray(d.Schedules),
 			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, jsonObject(d.JobVariables),
-			now.UnixNano(), id)
+			int64(d.Timeout), now.UnixNano(), id)
 		if err == nil {
 			err = dropUpcoming(ctx, tx, id, now)
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 // TestPoolJobTemplate: a pool's Job template and the job variables it
-// allows, and a deployment's job variables, are kept as given on both
+// allows, and a deployment's job variables and timeout, are kept as given on both
 // databases; a pool set again without them has none.
 func TestPoolJobTemplate(t *testing.T) { eachBackend(t, testPoolJobTemplate) }
 
@@ -29,12 +29,13 @@ func testPoolJobTemplate(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	vars := json.RawMessage(`{"resources":{"limits":{"memory":"2Gi"}}}`)
-	d, err := s.PutDeployment(ctx, Deployment{ID: "d1", Flow: "F", Name: "n", File: "f.star", Bundle: "b", Pool: "k8s", JobVariables: vars}, now)
-	if err != nil || string(d.JobVariables) != string(vars) {
-		t.Fatalf("deployment %s, %v", d.JobVariables, err)
+	d, err := s.PutDeployment(ctx, Deployment{ID: "d1", Flow: "F", Name: "n", File: "f.star", Bundle: "b", Pool: "k8s", JobVariables: vars,
+		Timeout: 90 * time.Second}, now)
+	if err != nil || string(d.JobVariables) != string(vars) || d.Timeout != 90*time.Second {
+		t.Fatalf("deployment %s %v, %v", d.JobVariables, d.Timeout, err)
 	}
 	// Deployed again without them: none.
-	if d, err = s.PutDeployment(ctx, Deployment{ID: "d2", Flow: "F", Name: "n", File: "f.star", Bundle: "b", Pool: "k8s"}, now); err != nil || d.JobVariables != nil {
+	if d, err = s.PutDeployment(ctx, Deployment{ID: "d2", Flow: "F", Name: "n", File: "f.star", Bundle: "b", Pool: "k8s"}, now); err != nil || d.JobVariables != nil || d.Timeout != 0 {
 		t.Fatalf("redeployed: %s, %v", d.JobVariables, err)
 	}
 	if err := s.PutPool(ctx, Pool{Name: "k8s", Type: "kubernetes"}, now); err != nil {

@@ -289,10 +289,13 @@ var migrations = []string{
 	// '' for none: the worker's own) and the job variables its
 	// deployments may set (a JSON array of names); a deployment's job
 	// variables (a JSON object), checked against its pool's when it is
-	// deployed and applied by the worker to each of its runs' Jobs.
+	// deployed and applied by the worker to each of its runs' Jobs; and
+	// the flow's timeout (nanoseconds, 0: none), from which the worker
+	// sets its Jobs' activeDeadlineSeconds.
 	`ALTER TABLE pools ADD COLUMN job_template TEXT NOT NULL DEFAULT '';
 	ALTER TABLE pools ADD COLUMN job_variables TEXT NOT NULL DEFAULT '[]';
-	ALTER TABLE deployments ADD COLUMN job_variables TEXT NOT NULL DEFAULT '{}';`,
+	ALTER TABLE deployments ADD COLUMN job_variables TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE deployments ADD COLUMN timeout INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // PageSize is the page size of a new database.

@@ -35,6 +35,7 @@ func main() {
 	fl.DurationVar(&cfg.StartTimeout, "start-timeout", 2*time.Minute, "how long a pod may be unschedulable or fail to pull its image before the run is Crashed")
 	fl.StringVar(&cfg.PodServer, "pod-server", "", "the server's URL as the Jobs' pods reach it (default WFSH_SERVER)")
 	ttl := fl.Int32("ttl", 600, "the Jobs' ttlSecondsAfterFinished")
+	fl.DurationVar(&cfg.DeadlineMargin, "deadline-margin", k8spool.DeadlineMargin, "added to a flow's timeout for its Jobs' activeDeadlineSeconds")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == pflag.ErrHelp {
 			os.Exit(0)

@@ -118,6 +118,9 @@ func deploymentSpec(fl *runner.Flow, path, hash string, f *deployFlags, params m
 	for _, s := range fl.Flow.Schedules() {
 		sp.Schedules = append(sp.Schedules, s.Schedule.Spec())
 	}
+	if t := fl.Flow.Timeout(); t > 0 {
+		sp.Timeout = t.String()
+	}
 	pol := fl.Flow.SchedulePolicy()
 	sp.Catchup, sp.Overlap = string(pol.Catchup), string(pol.Overlap)
 	if pol.LateAfter > 0 {
