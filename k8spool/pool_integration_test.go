@@ -25,6 +25,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +90,8 @@ type env struct {
 	// serverTemplate: the server keeps the pool's template (wfsh pool
 	// set), the worker is given none.
 	serverTemplate bool
-	workerArgs     []string // more flags of wfsh worker
+	workerArgs     []string         // more flags of wfsh worker
+	workerOut      *proctest.Buffer // the output of the worker started last
 	flowDir        string
 }
 
@@ -187,6 +190,7 @@ func (e *env) startWorkerSlots(kc string, slots int) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "WFSH_HOME="+e.home, "WFSH_SERVER="+e.srv.Base, "WFSH_TOKEN="+e.worker, "KUBECONFIG="+kc)
 	buf := &proctest.Buffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
+	e.workerOut = buf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -728,11 +732,15 @@ func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
 func restTransport(c *rest.Config) (http.RoundTripper, error) { return rest.TransportFor(c) }
 
-// BenchmarkPoolJobs: b.N runs made at once on a pool served by one worker
-// with 256 slots (more than the runs: creation is measured, not slot turnover); Jobs made a second, and the latency from a run made (its
-// POST answered) to its Job seen by a watch, p50 and p99. kwok completes
-// the pods at once (no container: the runs then Crash, which frees the
-// slots).
+// BenchmarkPoolJobs: b.N runs made at once (8 POSTs in flight) on a pool
+// served by one worker with 256 slots (more than the runs: creation is
+// measured, not slot turnover). It reports Jobs made a second; the
+// latency from a run made (its POST answered) to its Job seen by a watch;
+// from the worker's claim to its Job made (the worker's own log line);
+// from the Job seen to the run's final state on the server; p50 and p99
+// of each; and the worker's peak RSS (VmHWM). kwok completes the pods at
+// once (no container runs: the runs then Crash, "ended without the run's
+// final state", which is the state the worker reports).
 //
 //	make k8s-bins && scripts/k8s/controlplane.sh run -- env WFSH_BIN_DIR=$PWD/bin \
 //	    go test -tags k8s_integration -run '^$' -bench PoolJobs -benchtime 200x ./k8spool/
@@ -744,7 +752,7 @@ func BenchmarkPoolJobs(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer wt.Stop()
-	e.startWorkerSlots(os.Getenv("KUBECONFIG"), 256)
+	worker := e.startWorkerSlots(os.Getenv("KUBECONFIG"), 256)
 	time.Sleep(time.Second) // the worker's caches synced, its first claim waiting
 	made := make(map[string]time.Time, b.N)
 	var mu sync.Mutex
@@ -782,17 +790,63 @@ func BenchmarkPoolJobs(b *testing.B) {
 	}
 	elapsed := time.Since(t0)
 	wg.Wait()
+	// Every run final on the server.
+	var toState []time.Duration
+	for id, at := range seen {
+		var r store.Run
+		waitFor(b, time.Minute, "run "+id+" final", func() bool { r = e.run(id); return r.State.Finished() })
+		toState = append(toState, max(r.FinishedAt.Sub(at), 0))
+	}
 	b.StopTimer()
-	var lat []time.Duration
+	rss := peakRSS(b, worker.Process.Pid)
+	var toJob []time.Duration
 	for id, at := range seen {
 		if m, ok := made[id]; ok {
-			lat = append(lat, max(at.Sub(m), 0))
+			toJob = append(toJob, max(at.Sub(m), 0))
 		}
 	}
-	sortDurations(lat)
+	claimToJob := claimLatencies(b, e.workerOut.String())
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	for _, m := range []struct {
+		name string
+		d    []time.Duration
+	}{{"run-job", toJob}, {"claim-job", claimToJob}, {"job-state", toState}} {
+		sortDurations(m.d)
+		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name+"-p50-ms")
+		b.ReportMetric(float64(m.d[len(m.d)*99/100].Microseconds())/1000, m.name+"-p99-ms")
+	}
+	b.ReportMetric(float64(rss)/(1<<20), "worker-peak-MB")
+}
+
+// claimLatencies reads "job NS/NAME created D after the claim" from the
+// worker's log, one a run.
+func claimLatencies(b *testing.B, log string) []time.Duration {
+	var out []time.Duration
+	for _, m := range regexp.MustCompile(`job \S+ created (\S+) after the claim`).FindAllStringSubmatch(log, -1) {
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			b.Fatalf("%q: %v", m[0], err)
+		}
+		out = append(out, d)
+	}
+	if len(out) != b.N {
+		b.Fatalf("%d jobs made in the worker's log, want %d", len(out), b.N)
+	}
+	return out
+}
+
+// peakRSS is a process's resident high-water mark (VmHWM), in bytes.
+func peakRSS(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		b.Fatalf("no VmHWM in /proc/%d/status", pid)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
 }
 
 func sortDurations(d []time.Duration) {

@@ -102,6 +102,7 @@ type run struct {
 	cancelOnce      sync.Once
 	gone            chan struct{} // closed when the server no longer gives it this worker
 	goneOnce        sync.Once
+	claimedAt       time.Time // when this worker's claim returned it
 	created         time.Time
 	seenJob         bool
 	timedOut        bool                 // its Job was stopped at its deadline
@@ -257,7 +258,7 @@ func (w *Worker) claimLoop(ctx context.Context) {
 		}
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
-			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
+			r := &run{id: cl.Run.ID, claimed: cl, claimedAt: time.Now(), changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
 			r.tmpl, r.tmplErr = w.template(cl)
@@ -417,7 +418,7 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 		return err
 	}
 	r.created = time.Now()
-	w.logf("run %s (%s): job %s/%s created", r.id, r.claimed.Run.Flow, w.ns, r.job)
+	w.logf("run %s (%s): job %s/%s created %v after the claim", r.id, r.claimed.Run.Flow, w.ns, r.job, r.created.Sub(r.claimedAt).Round(time.Microsecond))
 	return w.ensureSecret(ctx, r, made)
 }
 
