@@ -145,7 +145,7 @@ func (s *Server) workerRoutes() {
 		})
 
 	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", auth.RunsReport,
-		"End a run as Crashed: its process ended without a final state (the worker holding it)"),
+		"End a run as Crashed: its process ended without a final state (the worker holding it); Failed with timed_out, when its infrastructure stopped it at its deadline"),
 		func(ctx context.Context, in *struct {
 			RunPath
 			Body struct {
