@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +80,7 @@ type JobInput struct {
 	Server  string // the URL the pod reports to
 	Secret  string // the Secret with the token (key SecretKey)
 	TTL     int32
+	Margin  time.Duration // added to the flow's timeout for the Job's deadline
 }
 
 // BuildJob makes a run's Job from the pool's template. What the worker
@@ -90,7 +92,8 @@ type JobInput struct {
 // WFSH_TOKEN from the run's Secret, WFSH_RUN_ID, WFSH_WORKER_ID,
 // WFSH_BUNDLE, WFSH_HOME). The rest of the template stays as written:
 // image, service account, resources, env, node selector, tolerations,
-// activeDeadlineSeconds, other containers. Without a securityContext, the
+// other containers. activeDeadlineSeconds is the template's, or the
+// flow's timeout plus DeadlineMargin if that is sooner. Without a securityContext, the
 // container gets a restricted one (non-root, read-only root filesystem,
 // no privilege escalation, no capabilities) and an emptyDir for WFSH_HOME
 // and one for /tmp.
@@ -108,6 +111,9 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 	if spec.TTLSecondsAfterFinished == nil {
 		ttl := in.TTL
 		spec.TTLSecondsAfterFinished = &ttl
+	}
+	if d, ok := FlowDeadline(cl, in.Margin); ok && (spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds > d) {
+		spec.ActiveDeadlineSeconds = &d
 	}
 	pt := &spec.Template
 	pt.Labels = merge(pt.Labels, lb)
@@ -145,6 +151,25 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 	mountEmpty(&pt.Spec, c, "wfsh-home", HomeDir)
 	mountEmpty(&pt.Spec, c, "wfsh-tmp", "/tmp")
 	return j
+}
+
+// DeadlineMargin is what a Job's activeDeadlineSeconds adds to its
+// flow's timeout by default (--deadline-margin): the deadline counts
+// from the Job's start, so it covers the pod's scheduling, image pull and
+// bundle fetch too, and the flow's own timeout (which counts from wfsh's
+// start in the pod) should end the run first, as Failed with its own
+// message; the deadline is the backstop for a pod that hangs.
+const DeadlineMargin = 60 * time.Second
+
+// FlowDeadline is the activeDeadlineSeconds of a run's Job: its flow's
+// timeout plus margin, rounded up to a second; ok is false when the flow
+// has none.
+func FlowDeadline(cl server.Claimed, margin time.Duration) (int64, bool) {
+	if cl.TimeoutMS <= 0 {
+		return 0, false
+	}
+	d := time.Duration(cl.TimeoutMS)*time.Millisecond + margin
+	return int64((d + time.Second - 1) / time.Second), true
 }
 
 // runArgs are wfsh's arguments: the flow file in the bundle, the run,

@@ -824,6 +824,14 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 // state. A run being cancelled (its process killed after its grace) ends
 // Cancelled. A run already ended is left as it is.
 func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) error {
+	return s.EndHeld(ctx, runID, worker, runtime.Crashed, msg, now)
+}
+
+// EndHeld ends a run its worker holds, whose process ended without its
+// final state, as st: Crashed (CrashHeld), or Failed when the worker
+// knows why it ended (a Job killed at its deadline: the flow timed out).
+// Its unfinished task runs are ended with msg.
+func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.State, msg string, now time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -839,11 +847,11 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 	if holder.String != worker {
 		return fmt.Errorf("run %s: %w", runID, ErrNotHeld)
 	}
-	st, err := runtime.ParseState(state)
-	if err != nil || st.Finished() {
+	was, err := runtime.ParseState(state)
+	if err != nil || was.Finished() {
 		return err
 	}
-	if st == runtime.Cancelling {
+	if was == runtime.Cancelling {
 		// Asked to stop, and stopped (killed after its grace): Cancelled.
 		msg = "cancelled: " + msg
 		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
@@ -854,7 +862,10 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 		}
 		return tx.Commit()
 	}
-	if err := crashServerRun(ctx, tx, runID, msg, now); err != nil {
+	if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
+		return err
+	}
+	if err := endRun(ctx, tx, runID, st, msg, now); err != nil {
 		return err
 	}
 	return tx.Commit()
