@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -59,6 +61,28 @@ type Claimed struct {
 	Parameters json.RawMessage `json:"parameters"`
 	// LeaseMS is the lease: heartbeat well within it.
 	LeaseMS int64 `json:"lease_ms"`
+}
+
+// RunArgs are the arguments of `wfsh` that run the claimed run with its
+// flow file at file, as a worker's child (local or a Kubernetes Job's
+// container): the run, its parameters and context, and the run it
+// resumes.
+func (c *Claimed) RunArgs(file string) []string {
+	args := []string{"run", file, "--server-run", c.Run.ID}
+	if c.Run.ResumedFrom != "" {
+		args = append(args, "--resume", c.Run.ResumedFrom)
+	}
+	var params map[string]json.RawMessage
+	json.Unmarshal(c.Parameters, &params)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		args = append(args, "-p", k+"="+string(params[k]))
+	}
+	var cx map[string]string
+	json.Unmarshal(c.Run.Context, &cx)
+	for _, k := range slices.Sorted(maps.Keys(cx)) {
+		args = append(args, "--context", k+"="+cx[k])
+	}
+	return args
 }
 
 // Heartbeat renews a worker's leases.
