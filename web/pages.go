@@ -217,6 +217,17 @@ func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *Session, c *server
 	return &server.APIError{Status: http.StatusGone, Detail: "the run's deployment is gone: nothing to run again"}
 }
 
+// resume makes a run that resumes this one (it ended Failed, Cancelled
+// or Crashed: the API refuses others) and shows it.
+func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	var run store.Run
+	if err := c.Do(r.Context(), "POST", "/runs/"+server.PathEscape(r.PathValue("id"))+"/resume", nil, &run); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+	return nil
+}
+
 func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	p := &DeploymentsPage{Page: Page{Title: "Deployments", Nav: "deployments", Session: s, Now: u.opt.Now()}}
 	err := c.Do(r.Context(), "GET", "/deployments", nil, &p.Deployments)

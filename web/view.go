@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -255,6 +256,7 @@ var funcs = template.FuncMap{
 	"esc":         url.PathEscape,
 	"thousands":   thousands,
 	"chartHeight": func() int { return ChartHeight },
+	"resumable":   func(s runtime.State) bool { return slices.Contains(store.Resumable, s) },
 }
 
 // thousands is n with its thousands separated: 1,000,000.

@@ -76,6 +76,14 @@ func endedRunPage() *RunPage {
 	return p
 }
 
+// resumedRunPage is a run that resumed run-2 and Succeeded: it shows
+// where it came from, and is not resumed itself.
+func resumedRunPage() *RunPage {
+	p := endedRunPage()
+	p.Detail.Run.ID, p.Detail.Run.State, p.Detail.Run.Message, p.Detail.Run.ResumedFrom = "run-4", runtime.Success, "", "run-2"
+	return p
+}
+
 func fixedDeployments() []server.DeploymentInfo {
 	d := server.DeploymentInfo{Deployment: store.Deployment{ID: "dep1", Flow: "ETL", Name: "nightly", Pool: "default",
 		Schedules:   json.RawMessage(`[{"kind":"cron","expr":"0 2 * * *","timezone":"Asia/Tokyo"},{"kind":"interval","expr":"6h","timezone":"UTC"},{"kind":"cron","expr":"*/15 * * * *","timezone":"UTC"}]`),
@@ -126,6 +134,8 @@ func TestPages(t *testing.T) {
 		{"run", "run", "", fixedRunPage(dev)},
 		{"run_viewer", "run", "", fixedRunPage(vwr)},
 		{"run_ended", "run", "", endedRunPage()},
+		{"run_ended_viewer", "run", "", func() *RunPage { p := endedRunPage(); p.Session = vwr; return p }()},
+		{"run_resumed", "run", "", resumedRunPage()},
 		{"deployments", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", dev), Deployments: fixedDeployments()}},
 		{"deployments_viewer", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", vwr), Deployments: fixedDeployments()}},
 		{"runform", "runform", "", form},
