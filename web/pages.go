@@ -122,7 +122,7 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.C
 func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
 	id, q := r.PathValue("id"), r.URL.Query()
 	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()},
-		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after")}}
+		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after"), Bars: q.Get("tl")}}
 	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id)+"?task_runs=false", nil, &p.Detail); err != nil {
 		return nil, err
 	}
@@ -132,7 +132,8 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
 		return nil, err
 	}
-	p.Timeline = timeline(tasks, maxBars)
+	first, _ := strconv.Atoi(p.TaskFilter.Bars)
+	p.Timeline = timeline(tasks, first, maxBars)
 	f := p.TaskFilter
 	err := c.Do(r.Context(), "GET", server.Query("/runs/"+id+"/task-runs", "state", f.State, "task", f.Task, "after", f.After,
 		"limit", strconv.Itoa(MaxTaskRows)), nil, &p.Tasks)

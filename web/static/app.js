@@ -213,6 +213,25 @@ function liveRun(el) {
       if (await refresh(el)) setTimeout(open, 1000);
     };
   };
+  // The timeline's pages replace the task runs' part alone, not the
+  // graph (a run of 10,000 tasks takes a while to draw again); the URL
+  // follows, and Back shows the page before.
+  const page = async (href) => {
+    const u = new URL(href, location.href);
+    u.hash = "";
+    u.searchParams.set("fragment", "tasks");
+    tasks.dataset.refresh = u.pathname + u.search;
+    const live = await refresh(tasks);
+    mappedSums();
+    return live;
+  };
+  tasks.addEventListener("click", async (e) => {
+    const a = e.target.closest("nav.tl-pages a");
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    if (await page(a.href)) history.pushState(null, "", a.href);
+  });
+  window.addEventListener("popstate", () => page(location.href));
   select.addEventListener("change", open);
   open();
 }
