@@ -109,9 +109,11 @@ func (s *Server) runRoutes() {
 			}
 			trs := []store.TaskRun{}
 			if in.TaskRuns {
-				if trs, _, _, err = s.taskRuns(ctx, r.ID); err != nil {
+				rt, err := s.runTasks(ctx, r.ID)
+				if err != nil {
 					return nil, err
 				}
+				trs = rt.All()
 			}
 			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: orNone(trs)}}, nil
 		})

@@ -153,7 +153,8 @@ func (s *Server) workerRoutes() {
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
-			s.changed(ctx) // event streams; and slots, when it ended
+			s.changed(ctx)        // event streams; and slots, when it ended
+			s.followed.poke(r.ID) // the task runs of a page open on it
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 

@@ -128,6 +128,9 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 	}
 	id = server.PathEscape(p.Detail.Run.ID)
 	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
+	if f := q.Get("fragment"); f != "" && f != "tasks" {
+		return p, nil // the header (block run_live) is the run alone
+	}
 	var tasks server.TaskList
 	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
 		return nil, err
