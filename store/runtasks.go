@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,14 +29,13 @@ type RunTasks struct {
 	mu     sync.Mutex
 	base   int64 // the run's started_at the records were read against
 	m      *merger
-	rows   []*taskRow // in TaskRuns' order
-	byRec  map[*record]*taskRow
-	byName map[string]*taskRow
+	rows   []*taskRow           // in TaskRuns' order
 	first  map[string]time.Time // a mapped task's children's first time
 	counts [runtime.NumStates]int
 	sums   map[string]*taskSum // by the task run that is not a mapped child
 	order  []*taskSum          // in the order of their first rows
 	seq    int                 // rows made so far: the next one's seq
+	gen    int                 // applies so far: a row taken in this one has it
 	// reorders counts the refreshes that ordered every task run again
 	// (a task run's start moved, or many came in the middle).
 	reorders int
@@ -46,8 +46,8 @@ type RunTasks struct {
 // (TaskRuns sorts stably, in that order).
 type taskRow struct {
 	TaskRun
-	seq int
-	sum *taskSum
+	seq, gen int
+	sum      *taskSum
 }
 
 // taskSum is a TaskSummary being summed up: StartedAt is the first
@@ -86,7 +86,6 @@ func (s *Store) NewRunTasks(id string) *RunTasks {
 
 func (t *RunTasks) reset(base int64) {
 	t.base, t.m, t.rows, t.order, t.seq = base, newMerger(), nil, nil, 0
-	t.byRec, t.byName = map[*record]*taskRow{}, map[string]*taskRow{}
 	t.first, t.sums, t.counts = map[string]time.Time{}, map[string]*taskSum{}, [runtime.NumStates]int{}
 }
 
@@ -121,24 +120,23 @@ func (t *RunTasks) Refresh(ctx context.Context) error {
 func (t *RunTasks) apply(changed []*record) {
 	var fresh []*taskRow
 	again := false
-	seen := make(map[*record]bool, len(changed))
+	t.gen++
 	for _, r := range changed {
-		if seen[r] {
+		if r.row != nil && r.row.gen == t.gen { // changed twice in this read
 			continue
 		}
-		seen[r] = true
 		tr := r.taskRun()
-		row := t.byRec[r]
+		row := r.row
 		if row == nil {
-			row = &taskRow{TaskRun: tr, seq: t.seq}
+			row = &taskRow{TaskRun: tr, seq: t.seq, gen: t.gen}
 			t.seq++
-			t.byRec[r], t.byName[tr.Name] = row, row
+			r.row = row
 			t.counts[tr.State]++
 			t.sumAdd(row)
 			fresh = append(fresh, row)
 		} else {
 			old := row.TaskRun
-			row.TaskRun = tr
+			row.TaskRun, row.gen = tr, t.gen
 			t.counts[old.State]--
 			t.counts[tr.State]++
 			t.sumChange(row, &old)
@@ -352,8 +350,8 @@ func (t *RunTasks) Page(q TaskRunQuery) (TaskRunPage, error) {
 	}
 	from := 0
 	if q.After != "" {
-		row, ok := t.byName[q.After]
-		if !ok {
+		row := t.row(q.After)
+		if row == nil {
 			return TaskRunPage{}, fmt.Errorf("%w %q", ErrNoTaskRun, q.After)
 		}
 		i, _ := slices.BinarySearchFunc(t.rows, row, t.cmp)
@@ -377,6 +375,23 @@ func (t *RunTasks) Page(q TaskRunQuery) (TaskRunPage, error) {
 		out.TaskRuns = append(out.TaskRuns, r.TaskRun)
 	}
 	return out, nil
+}
+
+// row is the task run named name: a task run's, or a mapped child's
+// ("inc[3]").
+func (t *RunTasks) row(name string) *taskRow {
+	if r := t.m.tasks[name]; r != nil {
+		return r.row
+	}
+	i := strings.LastIndexByte(name, '[')
+	n, err := strconv.Atoi(strings.TrimSuffix(name[i+1:], "]"))
+	if i < 0 || err != nil || !strings.HasSuffix(name, "]") {
+		return nil
+	}
+	if r := t.m.kids[childKey{name[:i], n}]; r != nil {
+		return r.row
+	}
+	return nil
 }
 
 // total counts the task runs q selects: from the counts, a task's

@@ -171,7 +171,7 @@ function liveRun(el) {
   // often than twice the time the last fetch took (a run of 100,000
   // task runs takes seconds to read).
   // Events that come while a fetch is under way fetch once more after it.
-  let pending = null, again = false, wait = 500;
+  let pending = null, again = false, wait = 250;
   const later = () => {
     if (pending) { again = true; return; }
     pending = setTimeout(async () => {
@@ -179,7 +179,7 @@ function liveRun(el) {
       const start = performance.now();
       const live = await refresh(el) && await refresh(tasks);
       mappedSums();
-      wait = Math.max(500, 2 * (performance.now() - start));
+      wait = Math.max(250, 2 * (performance.now() - start));
       pending = null;
       if (live && again) later();
     }, wait);
