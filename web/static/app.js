@@ -167,17 +167,17 @@ function liveRun(el) {
     li.append(m);
     return li;
   };
-  // The header and task runs are fetched again after events, no more
-  // often than twice the time the last fetch took (a run of 100,000
-  // task runs takes seconds to read).
-  // Events that come while a fetch is under way fetch once more after it.
+  // The header and task runs are fetched again (both at once) after
+  // events, no more often than every 250 ms or twice the time the last
+  // fetch took. Events that come while a fetch is under way fetch once
+  // more after it.
   let pending = null, again = false, wait = 250;
   const later = () => {
     if (pending) { again = true; return; }
     pending = setTimeout(async () => {
       again = false;
       const start = performance.now();
-      const live = await refresh(el) && await refresh(tasks);
+      const live = (await Promise.all([refresh(el), refresh(tasks)])).every(Boolean);
       mappedSums();
       wait = Math.max(250, 2 * (performance.now() - start));
       pending = null;
