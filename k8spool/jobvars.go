@@ -3,6 +3,7 @@ package k8spool
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -53,7 +54,7 @@ func ApplyJobVariables(tmpl *batchv1.Job, pool *Pool, raw json.RawMessage) (*bat
 	}
 	ps := &j.Spec.Template.Spec
 	c := &ps.Containers[containerIndex(ps.Containers)]
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if !slices.Contains(pool.JobVariables, k) {
 			return nil, fmt.Errorf("job variable %s: pool %s no longer lets deployments set it", k, pool.Name)
 		}
@@ -141,7 +142,7 @@ func applyEnv(c *corev1.Container, v json.RawMessage) error {
 	if err := json.Unmarshal(v, &m); err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == k })
 		if i < 0 {
 			c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: m[k]})

@@ -1,10 +1,8 @@
 package k8spool
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"time"
 
@@ -130,7 +128,7 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 	if len(c.Command) == 0 {
 		c.Command = []string{"wfsh"}
 	}
-	c.Args = runArgs(cl)
+	c.Args = cl.RunArgs(cl.File)
 	c.Env = append(dropEnv(c.Env),
 		corev1.EnvVar{Name: "WFSH_SERVER", Value: in.Server},
 		corev1.EnvVar{Name: "WFSH_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -170,32 +168,6 @@ func FlowDeadline(cl server.Claimed, margin time.Duration) (int64, bool) {
 	}
 	d := time.Duration(cl.TimeoutMS)*time.Millisecond + margin
 	return int64((d + time.Second - 1) / time.Second), true
-}
-
-// runArgs are wfsh's arguments: the flow file in the bundle, the run,
-// the parameters and the context, as a local worker's child gets them.
-func runArgs(cl server.Claimed) []string {
-	args := []string{"run", cl.File, "--server-run", cl.Run.ID}
-	var params map[string]json.RawMessage
-	json.Unmarshal(cl.Parameters, &params)
-	for _, k := range sortedKeys(params) {
-		args = append(args, "-p", k+"="+string(params[k]))
-	}
-	var cx map[string]string
-	json.Unmarshal(cl.Run.Context, &cx)
-	for _, k := range sortedKeys(cx) {
-		args = append(args, "--context", k+"="+cx[k])
-	}
-	return args
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func merge(a, b map[string]string) map[string]string {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -65,6 +67,28 @@ type Claimed struct {
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 	// LeaseMS is the lease: heartbeat well within it.
 	LeaseMS int64 `json:"lease_ms"`
+}
+
+// RunArgs are the arguments of `wfsh` that run the claimed run with its
+// flow file at file, as a worker's child (local or a Kubernetes Job's
+// container): the run, its parameters and context, and the run it
+// resumes.
+func (c *Claimed) RunArgs(file string) []string {
+	args := []string{"run", file, "--server-run", c.Run.ID}
+	if c.Run.ResumedFrom != "" {
+		args = append(args, "--resume", c.Run.ResumedFrom)
+	}
+	var params map[string]json.RawMessage
+	json.Unmarshal(c.Parameters, &params)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		args = append(args, "-p", k+"="+string(params[k]))
+	}
+	var cx map[string]string
+	json.Unmarshal(c.Run.Context, &cx)
+	for _, k := range slices.Sorted(maps.Keys(cx)) {
+		args = append(args, "--context", k+"="+cx[k])
+	}
+	return args
 }
 
 // Heartbeat renews a worker's leases.
@@ -140,7 +164,8 @@ func (s *Server) workerRoutes() {
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
-			s.changed(ctx) // event streams; and slots, when it ended
+			s.changed(ctx)        // event streams; and slots, when it ended
+			s.followed.poke(r.ID) // the task runs of a page open on it
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
