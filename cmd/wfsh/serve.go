@@ -149,6 +149,11 @@ type waitingRun struct {
 }
 
 func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
+	for _, path := range paths {
+		if err := handOffFlow(path); err != nil {
+			return err
+		}
+	}
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)
