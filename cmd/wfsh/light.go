@@ -38,8 +38,15 @@ const fullName = "wfsh-full"
 func fullCommands() []*cobra.Command {
 	cmds := make([]*cobra.Command, 0, len(fullOnly))
 	for name, short := range fullOnly {
-		cmds = append(cmds, &cobra.Command{Use: name, Short: short, Hidden: strings.HasPrefix(name, "__"), DisableFlagParsing: true,
-			RunE: func(*cobra.Command, []string) error { return handOff("wfsh " + name) }})
+		what := "wfsh " + name
+		c := &cobra.Command{Use: name, Short: short, Hidden: strings.HasPrefix(name, "__"), DisableFlagParsing: true,
+			RunE: func(*cobra.Command, []string) error { return handOff(what) }}
+		// `wfsh help NAME`: wfsh-full's help.
+		c.SetHelpFunc(func(c *cobra.Command, _ []string) {
+			fmt.Fprintln(c.ErrOrStderr(), handOff(what))
+			os.Exit(exitFailed)
+		})
+		cmds = append(cmds, c)
 	}
 	return cmds
 }

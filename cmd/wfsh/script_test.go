@@ -34,16 +34,25 @@ func (c cleanAfter) Run() int {
 }
 
 // TestScripts runs the CLI scenarios of testdata/script. Each scenario has
-// the flows/ directory of the repository beside its own files.
+// the flows/ directory of the repository beside its own files. wfsh is
+// what users run, the light wfsh and wfsh-full beside it (wfshBinary);
+// with -short it is this test binary, the full wfsh in one executable.
 func TestScripts(t *testing.T) {
 	flows, err := filepath.Abs("../../flows")
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin := ""
+	if !testing.Short() {
+		bin = filepath.Dir(wfshBinary(t))
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
+			if bin != "" {
+				env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
+			}
 			return os.Symlink(flows, filepath.Join(env.WorkDir, "flows"))
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
