@@ -14,7 +14,7 @@ import "github.com/spf13/cobra"
 // plugin protocol.
 func fullCommands() []*cobra.Command {
 	return []*cobra.Command{newPluginsCmd(), newServePluginCmd(), newServerCmd(), newWorkerCmd(), newDeployCmd(),
-		newCancelCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(), newPoolCmd(), newDeploymentCmd(), newLimitCmd(), newLintCmd(), newReplCmd()}
+		newCancelCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(), newPoolCmd(), newDeploymentCmd(), newLimitCmd(), newLintCmd(), newReplCmd(), newServeCmd(), newFmtCmd()}
 }
 
 // handOffFlow is where the light executable hands a command on a flow

@@ -1,9 +1,11 @@
 package main
 
-// fullOnly are the commands that need the server's libraries or the plugin
-// protocol, with their one-line help. wfsh-full serves them (full.go); the
-// light wfsh lists them all the same and hands them over (light.go;
-// docs/architecture.md, "Two executables").
+// fullOnly are the commands that need the server's libraries, the plugin
+// protocol, the live views (bubbletea) or buildifier, with their one-line
+// help. wfsh-full serves them (full.go); the light wfsh lists them all the
+// same and hands them over (light.go; docs/architecture.md, "Two
+// executables"). Their package initialisation would cost every start of
+// the commands that need none of them (docs/performance.md).
 var fullOnly = map[string]string{
 	"__plugin":   "Serve one of wfsh's own plugins (started by wfsh, not by hand)",
 	"plugins":    "List the plugins found, with the functions and task constructors each exports",
@@ -19,6 +21,10 @@ var fullOnly = map[string]string{
 	"limit":      "Limit how many task runs with a tag run at once (on a server: also deployment runs)",
 	// The REPL: a load("@name") typed at its prompt needs the plugin
 	// protocol, and a session cannot be handed over halfway.
-	"repl": "Debug a flow at a prompt: run it with mocked states, replace tasks, draw it",
+	// Long-lived or interactive: their start does not count.
+	"repl":  "Debug a flow at a prompt: run it with mocked states, replace tasks, draw it",
+	"serve": "Run the flows of the given files on their schedules, until interrupted",
+	// buildifier (and, for lint, protobuf).
+	"fmt":  "Format .star files in place (buildifier's layout, decorators kept)",
 	"lint": "Report likely mistakes in .star files (buildifier's warnings and wfsh's own)",
 }

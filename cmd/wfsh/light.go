@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfsh/wfsh/builtins"
+	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
@@ -99,6 +100,20 @@ func remoteShow(*cobra.Command, string, *showFlags) error {
 
 func remoteLogs(*cobra.Command, string, *logsFlags, runtime.Level) error {
 	return handOff("wfsh logs of a server's run")
+}
+
+// use hands a run with the live view to wfsh-full: bubbletea and the
+// terminal libraries are not linked here.
+func (t *tuiFlags) use(*cobra.Command, *runFlags) (*os.File, error) {
+	if !t.on {
+		return nil, nil
+	}
+	return nil, handOff("wfsh run --tui")
+}
+
+// runTUI is not reached: use handed the run over.
+func runTUI(*cobra.Command, *os.File, *output.BufferedWriter, *runner.Run, func()) error {
+	return nil
 }
 
 // serverChild is a worker's child process (wfsh run --server-run).

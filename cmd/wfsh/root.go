@@ -22,7 +22,7 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(),
-		newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd(), newFmtCmd())
+		newBackfillCmd(), newScheduleCmd(), newPruneCmd())
 	// The commands that need the server's libraries or the plugin
 	// protocol: wfsh-full serves them (full.go, light.go).
 	root.AddCommand(fullCommands()...)
