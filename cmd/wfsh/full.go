@@ -20,3 +20,7 @@ func fullCommands() []*cobra.Command {
 // handOffFlow is where the light executable hands a command on a flow
 // that loads a plugin to wfsh-full; this one serves plugins.
 func handOffFlow(string) error { return nil }
+
+// handOffStore is where the light executable hands a command on a
+// PostgreSQL store to wfsh-full; this one links the driver.
+func handOffStore(string) error { return nil }

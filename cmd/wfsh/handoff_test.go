@@ -78,7 +78,8 @@ func TestHandOffWithoutFull(t *testing.T) {
 		}
 		return stdout.String(), stderr.String(), code
 	}
-	for _, args := range [][]string{{"run", "plugged.star"}, {"check", "plugged.star"}, {"server", "--help"}, {"help", "worker"}, {"lint", "plain.star"}} {
+	for _, args := range [][]string{{"run", "plugged.star"}, {"check", "plugged.star"}, {"server", "--help"}, {"help", "worker"}, {"lint", "plain.star"},
+		{"runs", "--store", "postgres://wfsh:pw@127.0.0.1:1/wfsh"}} {
 		stdout, stderr, code := run(wfsh, args...)
 		if code != 1 || stdout != "" || !strings.Contains(stderr, "wfsh-full") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("wfsh %s without wfsh-full: exit %d, stdout %q, stderr %q; want 1, nothing, one line naming wfsh-full",

@@ -75,6 +75,15 @@ func handOffFlow(path string) error {
 	return handOff(fmt.Sprintf("a flow that loads a plugin (%s: load(\"@%s\"))", pl.Pos, pl.Plugin))
 }
 
+// handOffStore hands a command on a PostgreSQL store to wfsh-full: the
+// light wfsh links no PostgreSQL driver.
+func handOffStore(path string) error {
+	if !store.IsPostgres(path) {
+		return nil
+	}
+	return handOff("a PostgreSQL run store")
+}
+
 // flowPlugins are none: a flow that loads one was handed to wfsh-full
 // before it loaded (handOffFlow).
 var flowPlugins func(io.Writer) runner.Plugins

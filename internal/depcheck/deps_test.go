@@ -224,12 +224,15 @@ func TestPackageMap(t *testing.T) {
 
 // light are what the light wfsh executable (build tag wfshlight, the
 // `wfsh` that make build installs) must never link: the plugin protocol,
-// the server's API framework and the Kubernetes client. Every package
+// the server's API framework and the Kubernetes client; and the
+// PostgreSQL driver, the live views' terminal libraries and buildifier,
+// which only some commands need. Every package
 // linked runs its init at every start, whichever command runs; commands
 // that need these are served by wfsh-full (docs/architecture.md, "Two
 // executables").
 var light = append(append([]string{"github.com/danielgtaylor/huma", mod + "server", mod + "web", mod + "k8spool",
-	mod + "runner/pluginhost", mod + "plugins/host"}, pluginProtocol...), heavy...)
+	mod + "runner/pluginhost", mod + "plugins/host", "github.com/jackc/pgx", "charm.land/bubbletea", mod + "tui",
+	"github.com/bazelbuild/buildtools"}, pluginProtocol...), heavy...)
 
 // TestLightExecutable lists the light executable's dependencies with its
 // build tag and checks that none of them is one it must not link, and
