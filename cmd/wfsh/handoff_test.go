@@ -95,6 +95,9 @@ func TestHandOffWithoutFull(t *testing.T) {
 	if stdout, stderr, code := run(wfsh, "run", "plain.star"); code != 0 || !strings.Contains(stdout, "Flow run SUCCESS") {
 		t.Errorf("the light wfsh alone ran plain.star: exit %d\n%s%s", code, stdout, stderr)
 	}
+	if stdout, _, _ := run(filepath.Join(built, "wfsh"), "__complete", "server", "--li"); !strings.Contains(stdout, "--listen") {
+		t.Errorf("completing wfsh server --li, with wfsh-full beside wfsh: %q, want wfsh-full's --listen", stdout)
+	}
 	lightHelp, _, _ := run(wfsh, "--help")
 	fullHelp, _, _ := run(filepath.Join(built, "wfsh-full"), "--help")
 	if lightHelp != fullHelp || !strings.Contains(lightHelp, "server ") {

@@ -41,7 +41,12 @@ func fullCommands() []*cobra.Command {
 	for name, short := range fullOnly {
 		what := "wfsh " + name
 		c := &cobra.Command{Use: name, Short: short, Hidden: strings.HasPrefix(name, "__"), DisableFlagParsing: true,
-			RunE: func(*cobra.Command, []string) error { return handOff(what) }}
+			RunE: func(*cobra.Command, []string) error { return handOff(what) },
+			// Completing its arguments and flags: wfsh-full's.
+			ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+				_ = handOff(what)
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}}
 		// `wfsh help NAME`: wfsh-full's help.
 		c.SetHelpFunc(func(c *cobra.Command, _ []string) {
 			fmt.Fprintln(c.ErrOrStderr(), handOff(what))
