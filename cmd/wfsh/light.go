@@ -21,9 +21,10 @@ import (
 )
 
 // This is the light wfsh (build tag wfshlight), the `wfsh` that make build
-// installs: it links no server, API client, Kubernetes client or plugin
-// protocol, whose package initialisation would cost every start (they
-// were half of `wfsh --version`). What needs them, it hands to wfsh-full,
+// installs: it links no server, API client, Kubernetes client, plugin
+// protocol, PostgreSQL driver, live view or buildifier, whose package
+// initialisation would cost every start (they were half of `wfsh
+// --version`). What needs them, it hands to wfsh-full,
 // installed beside it, as git hands `git foo` to git-foo: it execs
 // wfsh-full in its own place, with the same arguments, environment, open
 // files and process, so that signals and the exit status are wfsh-full's
