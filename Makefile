@@ -97,11 +97,13 @@ test: setup fmt-check vet depcheck
 test-fast:
 	$(GO) test ./...
 
-## vet: go vet, and deadcode (golang.org/x/tools): no function that
-## nothing reaches, from the commands or the tests
+## vet: go vet (also of the light wfsh's build), and deadcode
+## (golang.org/x/tools): no function that nothing reaches, from the
+## commands or the tests
 DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.52.0
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags wfshlight ./cmd/wfsh ./store
 	@out=$$($(GO) run $(DEADCODE) -test ./...); \
 	if [ -n "$$out" ]; then echo "unreachable code (remove it):"; echo "$$out"; exit 1; fi
 
