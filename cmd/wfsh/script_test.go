@@ -22,13 +22,17 @@ func TestMain(m *testing.M) {
 }
 
 // cleanAfter runs the tests, then removes the wfsh binary they shared
-// (wfshBinary): testscript.Main exits once they have run.
+// (wfshBinary) and their WFSH_HOME (testHome): testscript.Main exits once
+// they have run.
 type cleanAfter struct{ m *testing.M }
 
 func (c cleanAfter) Run() int {
 	code := c.m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
+	}
+	if testHome != "" {
+		os.RemoveAll(testHome)
 	}
 	return code
 }
