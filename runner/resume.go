@@ -12,7 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
-	"github.com/wfsh/wfsh/plugins/host"
+	"github.com/wfsh/wfsh/plugins/procs"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -55,7 +55,7 @@ func (r *Runner) Resumed(ctx context.Context, id string) (*Resumed, error) {
 		return nil, &InputError{fmt.Errorf("--resume: run %s is still %s (wfsh pid %d): wait for it to end, or stop it",
 			ShortID(run.ID), run.State, run.PID)}
 	}
-	if err := host.RefuseLeftovers(run.PID, run.StartedAt); err != nil {
+	if err := procs.RefuseLeftovers(run.PID, run.StartedAt); err != nil {
 		return nil, &InputError{fmt.Errorf("--resume %s: %w", ShortID(run.ID), err)}
 	}
 	return resumed(run)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/runtime/runtimetest"
 	"github.com/wfsh/wfsh/store"
@@ -46,7 +45,7 @@ func writeFlow(t *testing.T, dir, bad string) string {
 }
 
 func newTestRunner(t *testing.T, st *Store) *Runner {
-	r := New(Options{Plugins: host.Options{}, Level: runtime.Info, Stderr: os.Stderr, Store: st, Concurrency: 2})
+	r := New(Options{Level: runtime.Info, Stderr: os.Stderr, Store: st, Concurrency: 2})
 	t.Cleanup(r.Close)
 	return r
 }

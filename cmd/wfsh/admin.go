@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -26,7 +28,7 @@ func newLoginCmd() *cobra.Command {
 	var token string
 	cmd := &cobra.Command{
 		Use:   "login URL",
-		Short: "Keep a server and its token in a profile (0600) that client commands use",
+		Short: fullOnly["login"],
 		Long: `Check the token against the server and keep both in $WFSH_HOME/profile.json
 (mode 0600): the commands that take --server use them when neither --server
 nor WFSH_SERVER is given. The token comes from --token, else WFSH_TOKEN, else
@@ -131,7 +133,7 @@ func stamp(t time.Time) string {
 }
 
 func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens (admin)"}
+	cmd := &cobra.Command{Use: "token", Short: fullOnly["token"]}
 	var req server.TokenRequest
 	create := clientCmd("create", "Create a token; it is printed once", cobra.NoArgs, func(cmd *cobra.Command, c *server.Client, _ []string) error {
 		if req.Name == "" {
@@ -181,7 +183,7 @@ func poolSuffix(pool string) string {
 }
 
 func newSecretCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Set, list and remove the server's secrets (values never shown)"}
+	cmd := &cobra.Command{Use: "secret", Short: fullOnly["secret"]}
 	set := clientCmd("set NAME", "Set a secret; its value is read from standard input", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
 		v, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
 		if err != nil {
@@ -211,7 +213,7 @@ func newSecretCmd() *cobra.Command {
 }
 
 func newPoolCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "pool", Short: "Create, change, show, list, pause and resume work pools"}
+	cmd := &cobra.Command{Use: "pool", Short: fullOnly["pool"]}
 	var pf poolFlags
 	create := clientCmd("create NAME", "Create a work pool (or change its type and limit)", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
 		sp := server.PoolSpec{Type: pf.typ, Concurrency: pf.limit}
@@ -338,7 +340,7 @@ func pauseCmd(kind, verb, short string) *cobra.Command {
 }
 
 func newDeploymentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "deployment", Short: "List, pause, resume and remove deployments"}
+	cmd := &cobra.Command{Use: "deployment", Short: fullOnly["deployment"]}
 	ls := clientCmd("ls", "List deployments with their next run", cobra.NoArgs, func(cmd *cobra.Command, c *server.Client, _ []string) error {
 		var ds []server.DeploymentInfo
 		if err := c.Do(cmd.Context(), "GET", "/deployments", nil, &ds); err != nil {

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -32,7 +34,7 @@ func newDeployCmd() *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
 		Use:   "deploy FILE",
-		Short: "Upload a flow's directory and make (or update) the deployment FLOW/NAME on a server",
+		Short: fullOnly["deploy"],
 		Long: `Upload the flow file's directory tree (what load() and read_file may reach) as a
 content-addressed bundle, and make or update the deployment FLOW/NAME with
 the flow's schedules, its parameters' defaults and the given parameters.

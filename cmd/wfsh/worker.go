@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -35,7 +37,7 @@ func newWorkerCmd() *cobra.Command {
 	var f workerFlags
 	cmd := &cobra.Command{
 		Use:   "worker --pool POOL",
-		Short: "Run the runs of a work pool, each in a child wfsh process",
+		Short: fullOnly["worker"],
 		Long: `Claim the due runs of a pool from the server (long poll: a due run starts at
 once), hold each under a lease renewed by heartbeats, and run each in a
 child wfsh process from its bundle (cached by hash). A run cancelled on the
