@@ -299,7 +299,7 @@ func Mocks(g *runtime.Graph, states *starlark.Dict) (map[runtime.NodeID]runtime.
 func taskNames(g *runtime.Graph) string {
 	var names []string
 	for _, n := range g.Nodes {
-		if n.Kind == runtime.TaskNode {
+		if n.Kind.IsTask() {
 			names = append(names, n.Name)
 		}
 	}
@@ -320,7 +320,7 @@ func flowGetTasks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	var out []starlark.Value
 	for _, n := range build.Graph.Nodes {
-		if n.Kind == runtime.TaskNode && (name == "" || n.Task == name || n.Name == name) {
+		if n.Kind.IsTask() && (name == "" || n.Task == name || n.Name == name) {
 			out = append(out, &nodeValue{name: n.Name, task: n.Task, pos: n.Pos})
 		}
 	}

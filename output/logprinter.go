@@ -131,7 +131,7 @@ func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
 }
 
 // isTask reports whether node id is a task's (its runs are counted).
-func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id) == runtime.TaskNode }
+func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id).IsTask() }
 
 func (p *LogPrinter) taskState(e runtime.Event) {
 	level := runtime.Info

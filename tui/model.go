@@ -399,7 +399,7 @@ func Summary(g *runtime.Graph, res *runtime.Result, elapsed time.Duration) strin
 		}
 	}
 	for i := range res.Tasks {
-		if i < len(g.Nodes) && g.Nodes[i].Kind == runtime.TaskNode {
+		if i < len(g.Nodes) && g.Nodes[i].Kind.IsTask() {
 			add(&res.Tasks[i])
 		}
 	}
