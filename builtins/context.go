@@ -150,6 +150,9 @@ func (c *contextValue) lookup(key string) (starlark.Value, bool) {
 	case "flow_name":
 		return starlark.String(c.run.flow), true
 	case "flow_run_id":
+		if c.call != nil && c.call.RunID != "" { // a child flow run's id is known only then
+			return starlark.String(c.call.RunID), true
+		}
 		return starlark.String(c.run.runID), true
 	case "parameters":
 		return c.run.params, true

@@ -63,9 +63,13 @@ func (f *Flow) Pos() runtime.Pos { return f.defPos }
 // Params lists the flow's parameters in order.
 func (f *Flow) Params() []Param { return f.params }
 
-// CallInternal refuses: a flow is run, not called.
+// CallInternal adds a subflow node when a flow is being built, and
+// refuses otherwise: a flow is run, not called.
 func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	return nil, fmt.Errorf("%s: a flow is not called; run it with %s.run(...) or `wfsh run`", f.name, f.name)
+	if b := builderOf(thread); b != nil {
+		return b.subflow(thread, f, args, kwargs, false)
+	}
+	return nil, fmt.Errorf("%s: a flow is not called outside a flow body; run it with %s.run(...) or `wfsh run`, or call it in another flow's body as a subflow", f.name, f.name)
 }
 
 // flowDecorator is @flow and @flow(name=..., schedule=..., catchup=...,
@@ -154,24 +158,48 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 	if err != nil {
 		return nil, &runtime.PosError{Pos: runtime.Pos{File: f.defPos.File}, Msg: err.Error()}
 	}
+	b := f.newBuilder(run, nil)
+	res, err := b.evaluate(params)
+	if err != nil {
+		return nil, err
+	}
+	return b.finish(res, params)
+}
+
+// newBuilder starts a build of f for run; parent is the build of the flow
+// whose body calls f as a subflow (nil for a flow run's own).
+func (f *Flow) newBuilder(run *runInfo, parent *builder) *builder {
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
-	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, parent: parent,
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)
+	return b
+}
+
+// evaluate runs the flow body, each parameter a Parameter node, and
+// returns what it returned.
+func (b *builder) evaluate(params *starlark.Dict) (starlark.Value, error) {
+	f := b.flow
 	args := make(starlark.Tuple, len(f.params))
 	for i, p := range f.params {
-		args[i] = b.param(p.Name, mustGet(params, p.Name))
+		ref := b.param(p.Name, mustGet(params, p.Name))
+		b.g.Params = append(b.g.Params, ref.id)
+		args[i] = ref
 	}
-	res, err := starlark.Call(thread, f.fn, args, nil)
+	res, err := starlark.Call(b.thread, f.fn, args, nil)
 	if b.misused != nil {
 		return nil, runtime.ErrorList{b.misused}
+	}
+	var sub *subflowError
+	if errors.As(err, &sub) {
+		return nil, sub.errs
 	}
 	if err != nil {
 		return nil, positioned(err)
 	}
-	return b.finish(res, params)
+	return res, nil
 }
 
 func mustGet(d *starlark.Dict, k string) starlark.Value {
@@ -195,6 +223,12 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 		b.errs.Add(pos, "flow %s: %v", b.flow.name, err)
 	}
 	b.g.Reference = refs
+	switch res.(type) {
+	case *TaskRef:
+		b.g.Returns = runtime.ReturnsOne
+	case starlark.Indexable:
+		b.g.Returns = runtime.ReturnsList
+	}
 	for _, r := range b.flow.replacementList() {
 		if !b.replaced[r] {
 			b.errs.Add(r.pos, "replace: flow %s calls no task named %q", b.flow.name, r.old)
@@ -387,6 +421,7 @@ func clip(s string) string {
 
 var flowMethods = map[string]*starlark.Builtin{
 	"run":       starlark.NewBuiltin("run", flowRun),
+	"map":       starlark.NewBuiltin("map", flowMap),
 	"get_tasks": starlark.NewBuiltin("get_tasks", flowGetTasks),
 	"replace":   starlark.NewBuiltin("replace", flowReplace),
 	"visualize": starlark.NewBuiltin("visualize", flowVisualize),
