@@ -170,6 +170,9 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 // whose body calls f as a subflow (nil for a flow run's own).
 func (f *Flow) newBuilder(run *runInfo, parent *builder) *builder {
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
+	if parent != nil {
+		thread.Print = parent.thread.Print
+	}
 	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, parent: parent,
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)

@@ -334,6 +334,9 @@ func (m *Module) FindFlow(name string) (*Flow, error) {
 	case name != "":
 		return nil, &runtime.PosError{Pos: file, Msg: fmt.Sprintf("no flow named %q (flows: %s)", name, strings.Join(names, ", "))}
 	case len(m.Flows) > 1:
+		if top := topFlows(m.Flows); len(top) == 1 {
+			return top[0], nil
+		}
 		return nil, &runtime.PosError{Pos: file, Msg: fmt.Sprintf("%d flows defined; choose one with --flow (flows: %s)", len(m.Flows), strings.Join(names, ", "))}
 	}
 	return m.Flows[0], nil

@@ -173,3 +173,56 @@ func flowMap(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple,
 	}
 	return b.subflow(thread, f, args, kwargs, true)
 }
+
+// topFlows returns the flows that no other flow of flows calls as a
+// subflow: with one flow and the subflows it calls in a file, that one
+// flow is the one to run. Each flow is built as `wfsh check` builds it,
+// its print() output dropped; one that does not build calls nothing.
+func topFlows(flows []*Flow) []*Flow {
+	called := map[string]bool{}
+	var walk func(g *runtime.Graph)
+	walk = func(g *runtime.Graph) {
+		for _, n := range g.Nodes {
+			if n.Sub != nil {
+				called[n.Task] = true
+				walk(n.Sub)
+			}
+		}
+	}
+	for _, f := range flows {
+		if g := f.quietCheckBuild(); g != nil {
+			walk(g)
+		}
+	}
+	var top []*Flow
+	for _, f := range flows {
+		if !called[f.name] {
+			top = append(top, f)
+		}
+	}
+	return top
+}
+
+// quietCheckBuild builds f without parameter values and without its
+// print() output, or returns nil.
+func (f *Flow) quietCheckBuild() *runtime.Graph {
+	params, err := f.bindParams(nil, true)
+	if err != nil {
+		return nil
+	}
+	run, err := newRunInfo(f.name, params, RunSettings{})
+	if err != nil {
+		return nil
+	}
+	b := f.newBuilder(run, nil)
+	b.thread.Print = func(*starlark.Thread, string) {}
+	res, err := b.evaluate(params)
+	if err != nil {
+		return nil
+	}
+	bd, err := b.finish(res, params)
+	if err != nil {
+		return nil
+	}
+	return bd.Graph
+}

@@ -260,7 +260,7 @@ func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result 
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
-		Limiter: run.hooks.limiter,
+		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}},
 	})
 	r.opt.Store.finish(run.hooks)
 	return res

@@ -284,6 +284,13 @@ var migrations = []string{
 	DROP TABLE slots;
 	ALTER TABLE slots_leased RENAME TO slots;
 	CREATE INDEX slots_run ON slots (run_id);`,
+
+	// 11: subflows: a child flow run names the run whose subflow node it
+	// ran for (parent_id) and that node's task run (parent_task); both
+	// are '' for a top-level run. A parent's children are found by index.
+	`ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN parent_task TEXT NOT NULL DEFAULT '';
+	CREATE INDEX runs_parent ON runs (parent_id, started_at) WHERE parent_id <> '';`,
 }
 
 // PageSize is the page size of a new database.
