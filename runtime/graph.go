@@ -100,6 +100,9 @@ type Call struct {
 	MapIndex int    // -1 unless a mapped child
 	Attempt  int    // from 1
 	Inputs   []Value
+	// Params are the flow run's parameter values when they were given
+	// at run time (a child flow run's: Options.Params), nil otherwise.
+	Params []Value
 
 	x *executor
 }
