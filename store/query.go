@@ -72,7 +72,8 @@ type TaskRun struct {
 	Result     json.RawMessage `json:"result,omitempty"`
 	// ResultNote says why a result is not stored, when there was one.
 	ResultNote string `json:"result_note,omitempty"`
-	// Kind is "task", "param" or "const" (a value assembled inline).
+	// Kind is "task", "flow" (a subflow), "param" or "const" (a value
+	// assembled inline).
 	Kind string `json:"kind"`
 }
 
