@@ -108,9 +108,20 @@ func (b *builder) add(n *runtime.Node) *TaskRef {
 	return &TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped}
 }
 
-// call adds a node for a call of t in the flow body.
+// call adds a node for a call of t in the flow body, or of what
+// flow.replace() put in its place.
 func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
-	t = b.flow.replacementFor(t, b.replaced)
+	switch r := b.flow.replacementFor(t.name, b.replaced).(type) {
+	case *Task:
+		t = r
+	case *Flow:
+		return b.callFlow(thread, r, args, kwargs, mapped)
+	}
+	return b.callTask(thread, t, args, kwargs, mapped)
+}
+
+// callTask adds a node for a call of t in the flow body.
+func (b *builder) callTask(thread *starlark.Thread, t *Task, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
 	what := t.name
 	if mapped {
 		what += ".map"

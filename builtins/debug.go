@@ -366,8 +366,7 @@ func (n *nodeValue) Attr(name string) (starlark.Value, error) {
 // wherever they called old (a task, a task name or a node).
 func flowReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	f := b.Receiver().(*Flow)
-	var old starlark.Value
-	var repl *Task
+	var old, repl starlark.Value
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "old", &old, "new", &repl); err != nil {
 		return nil, err
 	}
@@ -377,10 +376,17 @@ func flowReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		name = string(o)
 	case *Task:
 		name = o.name
+	case *Flow:
+		name = o.name
 	case *nodeValue:
 		name = o.task
 	default:
-		return nil, fmt.Errorf("replace: old must be a task, a task name or a node from get_tasks(), got %s", old.Type())
+		return nil, fmt.Errorf("replace: old must be a task, a flow (a subflow), a task name or a node from get_tasks(), got %s", old.Type())
+	}
+	switch repl.(type) {
+	case *Task, *Flow:
+	default:
+		return nil, fmt.Errorf("replace: for parameter new: got %s, want task or flow", repl.Type())
 	}
 	r := &replacement{old: name, new: repl, pos: callerPos(thread)}
 	f.mu.Lock()

@@ -38,8 +38,8 @@ type Param struct {
 
 // replacement is one flow.replace(old, new): calls of old build new.
 type replacement struct {
-	old string // task name
-	new *Task
+	old string         // task or flow name
+	new starlark.Value // a *Task or, for a subflow, a *Flow
 	pos runtime.Pos
 }
 
@@ -234,7 +234,7 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 	}
 	for _, r := range b.flow.replacementList() {
 		if !b.replaced[r] {
-			b.errs.Add(r.pos, "replace: flow %s calls no task named %q", b.flow.name, r.old)
+			b.errs.Add(r.pos, "replace: flow %s calls no task or subflow named %q", b.flow.name, r.old)
 		}
 	}
 	b.checkCaptured()
@@ -392,17 +392,31 @@ func (f *Flow) replacementList() []*replacement {
 	return append([]*replacement(nil), f.replacements...)
 }
 
-// replacementFor returns the task that replaces t, if any, and marks the
-// replacements used. Replacements chain in the order they were made: after
-// replace(a, b) and replace(b, c), calls of a build c.
-func (f *Flow) replacementFor(t *Task, used map[*replacement]bool) *Task {
+// replacementFor returns what replaces the task or flow named name (a
+// *Task or a *Flow), or nil, and marks the replacements used.
+// Replacements chain in the order they were made: after replace(a, b) and
+// replace(b, c), calls of a build c.
+func (f *Flow) replacementFor(name string, used map[*replacement]bool) starlark.Value {
+	var out starlark.Value
 	for _, r := range f.replacementList() {
-		if r.old == t.name {
+		if r.old == name {
 			used[r] = true
-			t = r.new
+			out = r.new
+			name = calleeName(r.new)
 		}
 	}
-	return t
+	return out
+}
+
+// calleeName is the name of a task or a flow.
+func calleeName(v starlark.Value) string {
+	switch v := v.(type) {
+	case *Task:
+		return v.name
+	case *Flow:
+		return v.name
+	}
+	return ""
 }
 
 // SortFlows orders flows by where they are defined.

@@ -16,10 +16,22 @@ type subflowError struct{ errs runtime.ErrorList }
 
 func (e *subflowError) Error() string { return e.errs.Error() }
 
-// subflow adds a node for a call of flow f in the flow body being built:
-// f's body is built now, as its own graph, and the node runs it as a
-// child flow run with the call's arguments as its parameters.
+// subflow adds a node for a call of flow f in the flow body being built,
+// or of what flow.replace() put in its place.
 func (b *builder) subflow(thread *starlark.Thread, f *Flow, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
+	switch r := b.flow.replacementFor(f.name, b.replaced).(type) {
+	case *Task:
+		return b.callTask(thread, r, args, kwargs, mapped)
+	case *Flow:
+		f = r
+	}
+	return b.callFlow(thread, f, args, kwargs, mapped)
+}
+
+// callFlow adds a node for a call of flow f: f's body is built now, as
+// its own graph, and the node runs it as a child flow run with the
+// call's arguments as its parameters.
+func (b *builder) callFlow(thread *starlark.Thread, f *Flow, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
 	what := f.name
 	if mapped {
 		what += ".map"
