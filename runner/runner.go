@@ -47,6 +47,9 @@ type Options struct {
 	// Concurrency bounds the task bodies of a run at once; 0 means
 	// runtime.DefaultConcurrency.
 	Concurrency int
+	// Deployments start the runs of run_deployment() in flows; nil: such
+	// a task fails, saying no server is named.
+	Deployments builtins.Deployments
 }
 
 // Runner runs flow runs. Close it when done.
@@ -145,6 +148,7 @@ func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error
 func (r *Runner) loadModule(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
 	opt.Plugins = PluginHost(r.plugins)
 	opt.Draw = Draw
+	opt.Deployments = r.opt.Deployments
 	m, err := builtins.Load(path, opt)
 	if err != nil {
 		return nil, &InputError{err}

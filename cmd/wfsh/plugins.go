@@ -51,7 +51,8 @@ func pluginOptions() host.Options {
 // newRunner is the runner of one command's flow runs, recorded in st
 // (nil: not recorded).
 func newRunner(stderr io.Writer, level runtime.Level, st *runner.Store, concurrency int) *runner.Runner {
-	return runner.New(runner.Options{Plugins: pluginOptions(), Level: level, Stderr: stderr, Store: st, Concurrency: concurrency})
+	return runner.New(runner.Options{Plugins: pluginOptions(), Level: level, Stderr: stderr, Store: st, Concurrency: concurrency,
+		Deployments: serverDeployments{}})
 }
 
 func newServePluginCmd() *cobra.Command {
