@@ -207,8 +207,14 @@ func jsonObject(b json.RawMessage) string {
 	return string(b)
 }
 
-// Emit queues e; it waits only while the queue is full.
+// Emit queues e; it waits only while the queue is full. The events of a
+// child flow run (a subflow's) that pass through the sink of its parent
+// are left out: they are the child run's, recorded as its own or not at
+// all.
 func (r *Recorder) Emit(e runtime.Event) {
+	if e.Parent != "" && e.RunID != r.opt.Run.ID {
+		return
+	}
 	if r.opt.AppendResult == nil {
 		e.Result = nil // keep no value alive for nothing
 	}

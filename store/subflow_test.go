@@ -54,3 +54,30 @@ func testChildRuns(t *testing.T, b backend) {
 		t.Errorf("children of a childless run: %+v, %v", none, err)
 	}
 }
+
+// TestRecorderLeavesChildEvents: a recorder fed the events of a child
+// flow run besides its own (a worker's, whose one sink gets every event)
+// records only its own run.
+func TestRecorderLeavesChildEvents(t *testing.T) {
+	s, _ := openTemp(t)
+	evs := events("parent", runtime.Success)
+	child := events("child", runtime.Failed)
+	for i := range child {
+		child[i].Parent, child[i].ParentTaskRun = "parent", "daily"
+		if child[i].TaskRun != "" {
+			child[i].TaskRun = "child-" + child[i].TaskRun
+		}
+	}
+	recordRun(t, s, "parent", "Month", append(append([]runtime.Event{}, evs[:3]...), append(child, evs[3:]...)...), RecorderOptions{})
+	r, err := s.GetRun(context.Background(), "parent")
+	if err != nil || r.State != runtime.Success {
+		t.Fatalf("parent %+v, %v; want Success", r, err)
+	}
+	if _, err := s.GetRun(context.Background(), "child"); err == nil {
+		t.Errorf("the child run was recorded by its parent's recorder")
+	}
+	trs, err := s.TaskRuns(context.Background(), "parent")
+	if err != nil || len(trs) != 4 {
+		t.Errorf("parent's task runs %+v, %v; want its own 4", trs, err)
+	}
+}
