@@ -171,7 +171,7 @@ func TestLogPrinterSubflow(t *testing.T) {
 	var buf bytes.Buffer
 	g := runtimetest.SubflowGraph()
 	runtime.Run(context.Background(), g, runtime.Options{RunID: "run-1", Concurrency: 1,
-		Sink: &output.LogPrinter{Out: &buf, Level: runtime.Info, Clock: fixedClock, Graph: g}})
+		Sink: &output.LogPrinter{Out: &buf, Level: runtime.Info, Clock: fixedClock, Graph: g, ProgressEvery: time.Hour}})
 	out := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f-]{27}`).ReplaceAllString(buf.String(), "RUN-ID")
 	golden.RequireEqual(t, out)
 }
