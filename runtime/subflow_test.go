@@ -136,3 +136,27 @@ func TestSubflowMocked(t *testing.T) {
 		t.Fatalf("mocked subflow: %s %+v", res.State, res.Tasks[sf.ID])
 	}
 }
+
+// BenchmarkSubflowMap1000 maps a subflow of one task over 1,000 elements:
+// the cost of a child flow run (its executor, run id, events) per element.
+func BenchmarkSubflowMap1000(b *testing.B) {
+	const n = 1000
+	bl := newBuilder()
+	l := bl.task("l", func([]any) (any, error) {
+		xs := make([]any, n)
+		for i := range xs {
+			xs[i] = i
+		}
+		return xs, nil
+	})
+	sf := bl.subflow("child", childGraph(false), l.ID)
+	sf.Mapped, sf.Inputs[0].Map = true, true
+	b.ReportAllocs()
+	for b.Loop() {
+		res := runtime.Run(context.Background(), bl.g, runtime.Options{RunID: "bench"})
+		if res.State != runtime.Success || len(res.Tasks[sf.ID].Children) != n {
+			b.Fatalf("%s, %d children", res.State, len(res.Tasks[sf.ID].Children))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/child-run")
+}
