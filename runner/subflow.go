@@ -36,6 +36,9 @@ func (s *subflows) Begin(c *runtime.Call, g *runtime.Graph, opt runtime.Options)
 	s.recs[opt.RunID] = rec
 	s.mu.Unlock()
 	opt.Sink = runtime.Tee(s.sink, rec)
+	// The task cache (@task(cache_for=...)) serves a child run's tasks as
+	// a run's of the child flow; resume does not reach inside it.
+	opt.Cache = &taskCache{s: st, rec: rec, build: s.run.Build, runID: opt.RunID, pending: map[string]pendingKey{}}
 	if hasTags(g) {
 		opt.Limiter = &limiter{s: st, l: store.Limiter{RunID: opt.RunID, Flow: g.Limits, Lease: st.SlotLease}}
 	}

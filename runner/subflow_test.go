@@ -106,3 +106,64 @@ func TestSubflowRecorded(t *testing.T) {
 		t.Errorf("top-level runs %+v, %v", top, err)
 	}
 }
+
+const cachedSubflowSrc = `
+@task(cache_for="1h")
+def slow(x):
+    print("computing", x)
+    return x * 2
+
+@flow
+def child(x):
+    return slow(x)
+
+@task
+def xs():
+    return [1, 2]
+
+@flow(name="Parent")
+def parent():
+    child.map(xs())
+`
+
+// TestSubflowCache runs a flow whose subflow has a cached task twice with
+// the store: the second run's child runs take the first's results.
+func TestSubflowCache(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := OpenStore(filepath.Join(dir, "wfsh.db"), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRunner(t, st)
+	path := filepath.Join(dir, "p.star")
+	if err := os.WriteFile(path, []byte(cachedSubflowSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fl, err := r.Load(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []runtime.State{runtime.Success, runtime.Cached} {
+		run, err := r.Prepare(ctx, fl, Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec runtimetest.Recorder
+		if res := run.Execute(ctx, &rec); res.State != runtime.Success {
+			t.Fatalf("run %d: %s %s", i+1, res.State, res.Msg)
+		}
+		n := 0
+		for _, e := range rec.Events() {
+			if e.Parent != "" && e.Kind == runtime.TaskState && e.TaskRun == "slow" && e.State.Finished() {
+				n++
+				if e.State != want {
+					t.Errorf("run %d: slow of child run %s ended %s, want %s", i+1, e.RunID, e.State, want)
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("run %d: %d child runs' slow ended, want 2", i+1, n)
+		}
+	}
+}
