@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/runtime"
@@ -37,6 +38,10 @@ func (serverDeployments) RunDeployment(ctx context.Context, ref string, params m
 		return out, nil
 	}
 	st, err := followLogs(ctx, c, run.ID, "", true, runtime.Discard)
+	if ctx.Err() != nil {
+		cancelDeploymentRun(c, run.ID, log)
+		return out, ctx.Err()
+	}
 	if err != nil {
 		return out, err
 	}
@@ -47,4 +52,17 @@ func (serverDeployments) RunDeployment(ctx context.Context, ref string, params m
 	out.State, out.Msg = st, d.Run.Message
 	log(fmt.Sprintf("run %s of deployment %s ended %s", run.ID, ref, st))
 	return out, nil
+}
+
+// cancelDeploymentRun asks the server to cancel a deployment's run that a
+// cancelled flow run was waiting for: cancelling a run cancels its
+// children, a subflow's child run or a deployment's run alike.
+func cancelDeploymentRun(c *server.Client, id string, log func(string)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, "POST", "/runs/"+server.PathEscape(id)+"/cancel", nil, nil); err != nil {
+		log(fmt.Sprintf("run %s could not be cancelled: %v", id, remoteErr(err)))
+		return
+	}
+	log(fmt.Sprintf("run %s cancelled", id))
 }

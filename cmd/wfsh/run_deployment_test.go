@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 )
 
@@ -105,4 +107,57 @@ func withoutServer(env []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRunDeploymentCancelled interrupts a flow run waiting in
+// run_deployment() for a deployment's run: the deployment's run is
+// cancelled on the server too, as a subflow's child run would be.
+func TestRunDeploymentCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	ps := startServer(t, 2*time.Second, "")
+	dev := ps.token(t, "developer", "")
+	out, code := ps.wfsh(t, ps.admin.Token, "token", "create", "--role", "worker", "--pool", "default")
+	if code != 0 {
+		t.Fatalf("token create: exit %d\n%s", code, out)
+	}
+	ps.startWorker(t, strings.TrimSpace(strings.Split(out, "\n")[0]), 1)
+	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(sleepyFlow(t), "slow.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	caller := filepath.Join(t.TempDir(), "caller.star")
+	os.WriteFile(caller, []byte(`@flow(name="Waits")
+def waits():
+    run_deployment("Slow/s")
+`), 0o644)
+	cmd := exec.Command(ps.bin, "run", "--no-store", caller)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+dev)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var id string
+	waitFor(t, 20*time.Second, func() bool {
+		var list server.RunList
+		if err := ps.admin.Do(context.Background(), "GET", "/runs?flow=Slow", nil, &list); err != nil || len(list.Runs) == 0 {
+			return false
+		}
+		id = list.Runs[0].ID
+		return list.Runs[0].State == runtime.Running
+	}, "the deployment's run to start")
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Errorf("the interrupted flow run: %v\n%s", err, log.String())
+	}
+	r := ps.waitState(t, id, 20*time.Second, func(s runtime.State) bool { return s.Finished() })
+	if r.State != runtime.Cancelled {
+		t.Errorf("the deployment's run ended %s, want Cancelled\n%s", r.State, log.String())
+	}
+	if !strings.Contains(log.String(), "run "+id+" cancelled") {
+		t.Errorf("the flow run's log does not say the deployment's run was cancelled:\n%s", log.String())
+	}
 }
