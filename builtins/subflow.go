@@ -92,8 +92,8 @@ func (b *builder) recursion(f *Flow) string {
 // their values come at run time.
 func (f *Flow) checkArgs(args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) error {
 	check := func(p Param, v starlark.Value) error {
-		if _, ok := v.(*unmappedValue); ok {
-			v = v.(*unmappedValue).v
+		if u, ok := v.(*unmappedValue); ok {
+			v = u.v
 		} else if mapped {
 			return nil // an element of v is the value
 		}
