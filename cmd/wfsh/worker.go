@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -191,18 +190,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 		w.crash(id, fmt.Sprintf("the worker could not copy the run's bundle: %v", err))
 		return
 	}
-	args := []string{"run", filepath.Join(dir, cl.File), "--server-run", id}
-	var params map[string]json.RawMessage
-	json.Unmarshal(cl.Parameters, &params)
-	for _, k := range sortedKeys(params) {
-		args = append(args, "-p", k+"="+string(params[k]))
-	}
-	var cx map[string]string
-	json.Unmarshal(cl.Run.Context, &cx)
-	for _, k := range sortedKeys(cx) {
-		args = append(args, "--context", k+"="+cx[k])
-	}
-	cmd := exec.Command(w.exe, args...)
+	cmd := exec.Command(w.exe, cl.RunArgs(filepath.Join(dir, cl.File))...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WFSH_SERVER="+w.c.Base, "WFSH_TOKEN="+w.c.Token, "WFSH_WORKER_ID="+w.info.ID, "WFSH_RUN_ID="+id)
 	out := prefixed(w.log, id)
