@@ -17,6 +17,9 @@ const localBuilder = "wfsh.builder"
 type builder struct {
 	thread *starlark.Thread
 	flow   *Flow
+	// parent is the build whose flow body calls this one's flow as a
+	// subflow; nil for a flow run's own build.
+	parent *builder
 	g      *runtime.Graph
 	run    *runInfo
 	counts map[string]int  // calls of each task name so far
@@ -105,9 +108,20 @@ func (b *builder) add(n *runtime.Node) *TaskRef {
 	return &TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped}
 }
 
-// call adds a node for a call of t in the flow body.
+// call adds a node for a call of t in the flow body, or of what
+// flow.replace() put in its place.
 func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
-	t = b.flow.replacementFor(t, b.replaced)
+	switch r := b.flow.replacementFor(t.name, b.replaced).(type) {
+	case *Task:
+		t = r
+	case *Flow:
+		return b.callFlow(thread, r, args, kwargs, mapped)
+	}
+	return b.callTask(thread, t, args, kwargs, mapped)
+}
+
+// callTask adds a node for a call of t in the flow body.
+func (b *builder) callTask(thread *starlark.Thread, t *Task, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) (starlark.Value, error) {
 	what := t.name
 	if mapped {
 		what += ".map"
@@ -134,27 +148,36 @@ func (b *builder) call(thread *starlark.Thread, t *Task, args starlark.Tuple, kw
 			body.cache.digest = b.flow.env.digestOf(t)
 		}
 	}
+	if err := b.bindArgs(n, body, what, args, kwargs, mapped); err != nil {
+		return nil, err
+	}
+	n.Body = body
+	b.bodies = append(b.bodies, body)
+	return b.add(n), nil
+}
+
+// bindArgs makes body's argument templates of a call's arguments, each
+// task result in them an input of n.
+func (b *builder) bindArgs(n *runtime.Node, body *starBody, what string, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) error {
 	for _, a := range args {
 		v, err := b.arg(n, what, a, mapped)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		body.args = append(body.args, v)
 	}
 	for _, kv := range kwargs {
 		v, err := b.arg(n, what, kv[1], mapped)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		body.kwargs = append(body.kwargs, starlark.Tuple{kv[0], v})
 	}
 	body.markDynamic()
 	if mapped && !hasMappedInput(n) {
-		return nil, fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
+		return fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
 	}
-	n.Body = body
-	b.bodies = append(b.bodies, body)
-	return b.add(n), nil
+	return nil
 }
 
 // taskHooks returns t's hooks bound to this run, the same for every call.

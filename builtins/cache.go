@@ -37,7 +37,11 @@ func (b *Build) CacheKey(ctx context.Context, c *runtime.Call) (key string, ttl 
 	}
 	p := body.cache
 	h := sha256.New()
-	fmt.Fprintf(h, "wfsh cache 1\x00%s\x00%s\x00", b.Flow.name, p.task.name)
+	flow := c.Flow // a subflow's task's is its own flow's, as for a run of that flow
+	if flow == "" {
+		flow = b.Flow.name
+	}
+	fmt.Fprintf(h, "wfsh cache 1\x00%s\x00%s\x00", flow, p.task.name)
 	args, kwargs, err := body.fillAll(c.Inputs)
 	if err != nil {
 		return "", 0, false, err

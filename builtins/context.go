@@ -84,6 +84,20 @@ func newRunInfo(flow string, params *starlark.Dict, s RunSettings) (*runInfo, er
 	return ri, nil
 }
 
+// paramsOf is the parameters of c's flow run: those given at run time to
+// a child flow run (c.Params), else the run's own.
+func (ri *runInfo) paramsOf(c *runtime.Call) *starlark.Dict {
+	if c == nil || c.Params == nil || len(c.Params) != ri.params.Len() {
+		return ri.params
+	}
+	d := starlark.NewDict(len(c.Params))
+	for i, k := range ri.params.Keys() {
+		_ = d.SetKey(k, toStarlark(c.Params[i]))
+	}
+	d.Freeze()
+	return d
+}
+
 func parseDay(s string) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02", "20060102"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -150,9 +164,12 @@ func (c *contextValue) lookup(key string) (starlark.Value, bool) {
 	case "flow_name":
 		return starlark.String(c.run.flow), true
 	case "flow_run_id":
+		if c.call != nil && c.call.RunID != "" { // a child flow run's id is known only then
+			return starlark.String(c.call.RunID), true
+		}
 		return starlark.String(c.run.runID), true
 	case "parameters":
-		return c.run.params, true
+		return c.run.paramsOf(c.call), true
 	}
 	if v, ok := c.run.overrides[key]; ok {
 		return starlark.String(v), true

@@ -89,15 +89,16 @@ func stateBuilder(st runtime.State) func(*starlark.Thread, *starlark.Builtin, st
 
 // runResult is what flow.run() returns.
 type runResult struct {
-	res    *runtime.Result
-	graph  *runtime.Graph
-	states *starlark.Dict
-	nodes  map[string]runtime.TaskResult
+	res      *runtime.Result
+	graph    *runtime.Graph
+	states   *starlark.Dict
+	subflows *starlark.Dict // a run result per subflow task run that ran
+	nodes    map[string]runtime.TaskResult
 }
 
 func (r *runResult) String() string        { return fmt.Sprintf("<run %s: %s>", r.res.RunID, r.res.State) }
 func (r *runResult) Type() string          { return "run" }
-func (r *runResult) Freeze()               { r.states.Freeze() }
+func (r *runResult) Freeze()               { r.states.Freeze(); r.subflows.Freeze() }
 func (r *runResult) Truth() starlark.Bool  { return true }
 func (r *runResult) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: run") }
 
@@ -113,20 +114,27 @@ func (r *runResult) Attr(name string) (starlark.Value, error) {
 		return r.states, nil
 	case "run_id":
 		return starlark.String(r.res.RunID), nil
+	case "subflows":
+		return r.subflows, nil
+	case "value":
+		return toStarlark(r.res.Value), nil
 	}
 	return builtinAttr(r, name, runMethods)
 }
 
 func (r *runResult) AttrNames() []string {
-	return append(builtinAttrNames(runMethods), "run_id", "state", "states")
+	return append(builtinAttrNames(runMethods), "run_id", "state", "states", "subflows", "value")
 }
 
 func newRunResult(res *runtime.Result) *runResult {
-	r := &runResult{res: res, states: starlark.NewDict(len(res.Tasks)), nodes: map[string]runtime.TaskResult{}}
+	r := &runResult{res: res, states: starlark.NewDict(len(res.Tasks)), subflows: starlark.NewDict(0), nodes: map[string]runtime.TaskResult{}}
 	var add func(t runtime.TaskResult)
 	add = func(t runtime.TaskResult) {
 		r.nodes[t.Name] = t
 		_ = r.states.SetKey(starlark.String(t.Name), &StateValue{state: t.State, msg: t.Msg, result: toStarlark(t.Value)})
+		if t.Sub != nil {
+			_ = r.subflows.SetKey(starlark.String(t.Name), newRunResult(t.Sub))
+		}
 		for _, c := range t.Children {
 			add(c)
 		}
@@ -134,7 +142,7 @@ func newRunResult(res *runtime.Result) *runResult {
 	for _, t := range res.Tasks {
 		add(t)
 	}
-	r.states.Freeze()
+	r.Freeze()
 	return r
 }
 
@@ -299,7 +307,7 @@ func Mocks(g *runtime.Graph, states *starlark.Dict) (map[runtime.NodeID]runtime.
 func taskNames(g *runtime.Graph) string {
 	var names []string
 	for _, n := range g.Nodes {
-		if n.Kind == runtime.TaskNode {
+		if n.Kind.IsTask() {
 			names = append(names, n.Name)
 		}
 	}
@@ -320,7 +328,7 @@ func flowGetTasks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	var out []starlark.Value
 	for _, n := range build.Graph.Nodes {
-		if n.Kind == runtime.TaskNode && (name == "" || n.Task == name || n.Name == name) {
+		if n.Kind.IsTask() && (name == "" || n.Task == name || n.Name == name) {
 			out = append(out, &nodeValue{name: n.Name, task: n.Task, pos: n.Pos})
 		}
 	}
@@ -358,8 +366,7 @@ func (n *nodeValue) Attr(name string) (starlark.Value, error) {
 // wherever they called old (a task, a task name or a node).
 func flowReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	f := b.Receiver().(*Flow)
-	var old starlark.Value
-	var repl *Task
+	var old, repl starlark.Value
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "old", &old, "new", &repl); err != nil {
 		return nil, err
 	}
@@ -369,10 +376,17 @@ func flowReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		name = string(o)
 	case *Task:
 		name = o.name
+	case *Flow:
+		name = o.name
 	case *nodeValue:
 		name = o.task
 	default:
-		return nil, fmt.Errorf("replace: old must be a task, a task name or a node from get_tasks(), got %s", old.Type())
+		return nil, fmt.Errorf("replace: old must be a task, a flow (a subflow), a task name or a node from get_tasks(), got %s", old.Type())
+	}
+	switch repl.(type) {
+	case *Task, *Flow:
+	default:
+		return nil, fmt.Errorf("replace: for parameter new: got %s, want task or flow", repl.Type())
 	}
 	r := &replacement{old: name, new: repl, pos: callerPos(thread)}
 	f.mu.Lock()

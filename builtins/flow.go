@@ -40,8 +40,8 @@ type Param struct {
 
 // replacement is one flow.replace(old, new): calls of old build new.
 type replacement struct {
-	old string // task name
-	new *Task
+	old string         // task or flow name
+	new starlark.Value // a *Task or, for a subflow, a *Flow
 	pos runtime.Pos
 }
 
@@ -69,9 +69,13 @@ func (f *Flow) Timeout() time.Duration { return f.timeout }
 // Params lists the flow's parameters in order.
 func (f *Flow) Params() []Param { return f.params }
 
-// CallInternal refuses: a flow is run, not called.
+// CallInternal adds a subflow node when a flow is being built, and
+// refuses otherwise: a flow is run, not called.
 func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	return nil, fmt.Errorf("%s: a flow is not called; run it with %s.run(...) or `wfsh run`", f.name, f.name)
+	if b := builderOf(thread); b != nil {
+		return b.subflow(thread, f, args, kwargs, false)
+	}
+	return nil, fmt.Errorf("%s: a flow is not called outside a flow body; run it with %s.run(...) or `wfsh run`, or call it in another flow's body as a subflow", f.name, f.name)
 }
 
 // flowDecorator is @flow and @flow(name=..., schedule=..., catchup=...,
@@ -161,24 +165,51 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 	if err != nil {
 		return nil, &runtime.PosError{Pos: runtime.Pos{File: f.defPos.File}, Msg: err.Error()}
 	}
+	b := f.newBuilder(run, nil)
+	res, err := b.evaluate(params)
+	if err != nil {
+		return nil, err
+	}
+	return b.finish(res, params)
+}
+
+// newBuilder starts a build of f for run; parent is the build of the flow
+// whose body calls f as a subflow (nil for a flow run's own).
+func (f *Flow) newBuilder(run *runInfo, parent *builder) *builder {
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
-	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
+	if parent != nil {
+		thread.Print = parent.thread.Print
+	}
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, parent: parent,
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits, Timeout: f.timeout}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)
+	return b
+}
+
+// evaluate runs the flow body, each parameter a Parameter node, and
+// returns what it returned.
+func (b *builder) evaluate(params *starlark.Dict) (starlark.Value, error) {
+	f := b.flow
 	args := make(starlark.Tuple, len(f.params))
 	for i, p := range f.params {
-		args[i] = b.param(p.Name, mustGet(params, p.Name))
+		ref := b.param(p.Name, mustGet(params, p.Name))
+		b.g.Params = append(b.g.Params, ref.id)
+		args[i] = ref
 	}
-	res, err := starlark.Call(thread, f.fn, args, nil)
+	res, err := starlark.Call(b.thread, f.fn, args, nil)
 	if b.misused != nil {
 		return nil, runtime.ErrorList{b.misused}
+	}
+	var sub *subflowError
+	if errors.As(err, &sub) {
+		return nil, sub.errs
 	}
 	if err != nil {
 		return nil, positioned(err)
 	}
-	return b.finish(res, params)
+	return res, nil
 }
 
 func mustGet(d *starlark.Dict, k string) starlark.Value {
@@ -202,9 +233,15 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 		b.errs.Add(pos, "flow %s: %v", b.flow.name, err)
 	}
 	b.g.Reference = refs
+	switch res.(type) {
+	case *TaskRef:
+		b.g.Returns = runtime.ReturnsOne
+	case starlark.Indexable:
+		b.g.Returns = runtime.ReturnsList
+	}
 	for _, r := range b.flow.replacementList() {
 		if !b.replaced[r] {
-			b.errs.Add(r.pos, "replace: flow %s calls no task named %q", b.flow.name, r.old)
+			b.errs.Add(r.pos, "replace: flow %s calls no task or subflow named %q", b.flow.name, r.old)
 		}
 	}
 	b.checkCaptured()
@@ -362,17 +399,31 @@ func (f *Flow) replacementList() []*replacement {
 	return append([]*replacement(nil), f.replacements...)
 }
 
-// replacementFor returns the task that replaces t, if any, and marks the
-// replacements used. Replacements chain in the order they were made: after
-// replace(a, b) and replace(b, c), calls of a build c.
-func (f *Flow) replacementFor(t *Task, used map[*replacement]bool) *Task {
+// replacementFor returns what replaces the task or flow named name (a
+// *Task or a *Flow), or nil, and marks the replacements used.
+// Replacements chain in the order they were made: after replace(a, b) and
+// replace(b, c), calls of a build c.
+func (f *Flow) replacementFor(name string, used map[*replacement]bool) starlark.Value {
+	var out starlark.Value
 	for _, r := range f.replacementList() {
-		if r.old == t.name {
+		if r.old == name {
 			used[r] = true
-			t = r.new
+			out = r.new
+			name = calleeName(r.new)
 		}
 	}
-	return t
+	return out
+}
+
+// calleeName is the name of a task or a flow.
+func calleeName(v starlark.Value) string {
+	switch v := v.(type) {
+	case *Task:
+		return v.name
+	case *Flow:
+		return v.name
+	}
+	return ""
 }
 
 // SortFlows orders flows by where they are defined.
@@ -394,6 +445,7 @@ func clip(s string) string {
 
 var flowMethods = map[string]*starlark.Builtin{
 	"run":       starlark.NewBuiltin("run", flowRun),
+	"map":       starlark.NewBuiltin("map", flowMap),
 	"get_tasks": starlark.NewBuiltin("get_tasks", flowGetTasks),
 	"replace":   starlark.NewBuiltin("replace", flowReplace),
 	"visualize": starlark.NewBuiltin("visualize", flowVisualize),

@@ -147,7 +147,7 @@ func runValue(h *runtime.HookCall, run *runInfo) starlark.Value {
 	c := &h.Call
 	if c.Node == nil {
 		return starlarkstruct.FromStringDict(starlark.String("flow_run"), starlark.StringDict{
-			"id": starlark.String(c.RunID), "name": starlark.String(c.Flow), "parameters": run.params,
+			"id": starlark.String(c.RunID), "name": starlark.String(c.Flow), "parameters": run.paramsOf(c),
 		})
 	}
 	var index starlark.Value = starlark.None

@@ -43,6 +43,9 @@ type LoadOptions struct {
 	// Interactive marks a session (`wfsh repl`), where flow.visualize()
 	// may write files; flow code run by `wfsh run` stays hermetic.
 	Interactive bool
+	// Deployments start the runs of run_deployment(); nil: a
+	// run_deployment() task fails with ErrNoServer.
+	Deployments Deployments
 }
 
 // Module is a loaded flow file.
@@ -241,7 +244,7 @@ func predeclared() starlark.StringDict {
 	d := ExtraBuiltins()
 	for name, fn := range map[string]func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error){
 		"task": task, "flow": flowDecorator, "unmapped": unmapped, "ifelse": ifelse, "switch": switch_,
-		"case": case_, "merge": merge, "skip": skip, "secret": secret, contextName: currentContext,
+		"case": case_, "merge": merge, "skip": skip, "secret": secret, "run_deployment": runDeployment, contextName: currentContext,
 		"read_file": readFile, "load_yaml": loadYAML, "load_json": loadJSON,
 		"Success": stateBuilder(runtime.Success), "Failed": stateBuilder(runtime.Failed),
 		"Skipped": stateBuilder(runtime.Skipped),
@@ -334,6 +337,9 @@ func (m *Module) FindFlow(name string) (*Flow, error) {
 	case name != "":
 		return nil, &runtime.PosError{Pos: file, Msg: fmt.Sprintf("no flow named %q (flows: %s)", name, strings.Join(names, ", "))}
 	case len(m.Flows) > 1:
+		if top := topFlows(m.Flows); len(top) == 1 {
+			return top[0], nil
+		}
 		return nil, &runtime.PosError{Pos: file, Msg: fmt.Sprintf("%d flows defined; choose one with --flow (flows: %s)", len(m.Flows), strings.Join(names, ", "))}
 	}
 	return m.Flows[0], nil

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -9,10 +10,21 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// PluginLoad is a load("@name") found by FindPluginLoad.
+// PluginLoad is a load("@name") found by FindPluginLoad, or a use of
+// run_deployment (Plugin empty, Deployment true): both need the
+// executable that links the plugin protocol and the server's client.
 type PluginLoad struct {
-	Plugin string // the name, without "@"
-	Pos    runtime.Pos
+	Plugin     string // the name, without "@"
+	Deployment bool   // a use of run_deployment, not a load
+	Pos        runtime.Pos
+}
+
+// String says what was found, with its position.
+func (pl PluginLoad) String() string {
+	if pl.Deployment {
+		return fmt.Sprintf("%s: run_deployment", pl.Pos)
+	}
+	return fmt.Sprintf("%s: load(\"@%s\")", pl.Pos, pl.Plugin)
 }
 
 // FindPluginLoad looks for a load("@name") in the flow file at path and the
@@ -20,7 +32,9 @@ type PluginLoad struct {
 // (ok false: none). It lets a command that cannot serve plugins hand the
 // whole command to one that can before anything has happened
 // (docs/architecture.md, "Two executables"). A file that does not read or
-// parse is passed over: loading it reports that.
+// parse is passed over: loading it reports that. A use of the name
+// run_deployment (a call of the builtin that starts a server's run) counts
+// too.
 func FindPluginLoad(path string) (PluginLoad, bool) {
 	seen := map[string]bool{}
 	var find func(path string) (PluginLoad, bool)
@@ -52,6 +66,16 @@ func FindPluginLoad(path string) (PluginLoad, bool) {
 					return pl, true
 				}
 			}
+		}
+		var dep *syntax.Ident
+		syntax.Walk(f, func(n syntax.Node) bool {
+			if id, ok := n.(*syntax.Ident); ok && id.Name == "run_deployment" && dep == nil {
+				dep = id
+			}
+			return dep == nil
+		})
+		if dep != nil {
+			return PluginLoad{Deployment: true, Pos: toPos(dep.NamePos)}, true
 		}
 		return PluginLoad{}, false
 	}

@@ -20,6 +20,8 @@ func TestFindPluginLoad(t *testing.T) {
 		"nolib.star":   "load(\"missing.star\", \"m\")\n",
 		"broken.star":  "load(\"@shell\", \"sh\"\n",
 		"local.star":   "load(\"plain.star\", \"a\")\n",
+		"deploy.star":  "print('run_deployment')\n@flow\ndef f():\n    return run_deployment(\"a/b\")\n",
+		"viadep.star":  "load(\"deploy.star\", \"f\")\n",
 	}
 	for name, src := range files {
 		p := filepath.Join(dir, name)
@@ -41,10 +43,16 @@ func TestFindPluginLoad(t *testing.T) {
 		{"broken.star", "", ""},
 		{"local.star", "", ""},
 		{"absent.star", "", ""},
+		{"deploy.star", "run_deployment", "deploy.star:4:12"},
+		{"viadep.star", "run_deployment", "deploy.star:4:12"},
 	}
 	for _, c := range cases {
 		pl, ok := FindPluginLoad(filepath.Join(dir, c.file))
-		if ok != (c.plugin != "") || pl.Plugin != c.plugin {
+		found := pl.Plugin
+		if pl.Deployment {
+			found = "run_deployment"
+		}
+		if ok != (c.plugin != "") || found != c.plugin {
 			t.Errorf("%s: FindPluginLoad = %+v, %v; want plugin %q", c.file, pl, ok, c.plugin)
 			continue
 		}

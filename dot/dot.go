@@ -10,6 +10,10 @@
 //     flow's state comes from: Graph.References) have a bold border;
 //   - a mapped task has a double border and a "[mapped]" line;
 //   - a trigger other than all_successful is shown as a "trigger: NAME" line;
+//   - a subflow is a box with a "[subflow NAME]" line (shape=component),
+//     drawn in a cluster ("subgraph cluster_NAME") with its child flow,
+//     whose nodes are named under it ("report/fetch") and whose
+//     parameters it points to with dotted edges;
 //   - constant nodes (a literal list given to .map, assembled at run time)
 //     are kept, drawn small as plain text, so that every edge stays exactly
 //     as the graph has it;
@@ -66,26 +70,40 @@ func Write(w io.Writer, g *runtime.Graph, opts Options) error {
 			}
 		}
 	}
+	if len(g.Nodes) > 0 {
+		b.WriteByte('\n')
+	}
+	writeBody(&b, g, "", "\t", opts)
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeBody writes g's nodes, then its edges, each line after indent and
+// each node's name after prefix ("report/" in a subflow's cluster). A
+// subflow node is drawn with its child flow in a cluster of its own.
+func writeBody(b *strings.Builder, g *runtime.Graph, prefix, indent string, opts Options) {
 	ref := make(map[runtime.NodeID]bool)
 	for _, id := range g.References() {
 		ref[id] = true
 	}
-	if len(g.Nodes) > 0 {
-		b.WriteByte('\n')
-	}
 	for i, n := range g.Nodes {
-		writeNode(&b, n, ref[runtime.NodeID(i)], opts)
+		if n.Sub != nil {
+			writeCluster(b, n, prefix, indent, ref[runtime.NodeID(i)], opts)
+			continue
+		}
+		writeNode(b, n, prefix, indent, ref[runtime.NodeID(i)], opts)
 	}
 
-	first := true
+	first := prefix == ""
 	edge := func(from runtime.NodeID, to *runtime.Node, attrs string) {
 		if first {
 			b.WriteByte('\n')
 			first = false
 		}
-		fmt.Fprintf(&b, "\t%s -> %s", Quote(g.Nodes[from].Name), Quote(to.Name))
+		fmt.Fprintf(b, "%s%s -> %s", indent, Quote(prefix+g.Nodes[from].Name), Quote(prefix+to.Name))
 		if attrs != "" {
-			fmt.Fprintf(&b, " [%s]", attrs)
+			fmt.Fprintf(b, " [%s]", attrs)
 		}
 		b.WriteString(";\n")
 	}
@@ -110,12 +128,24 @@ func Write(w io.Writer, g *runtime.Graph, opts Options) error {
 			edge(gd.Cond, n, "style=dotted, label="+Quote(gd.Label))
 		}
 	}
-	b.WriteString("}\n")
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
-func writeNode(b *strings.Builder, n *runtime.Node, ref bool, opts Options) {
+// writeCluster draws subflow node n and its child flow in a cluster
+// ("cluster_report"), the child's nodes named under n's ("report/fetch"),
+// with an edge from n to each of the child's parameters.
+func writeCluster(b *strings.Builder, n *runtime.Node, prefix, indent string, ref bool, opts Options) {
+	name := prefix + n.Name
+	fmt.Fprintf(b, "%ssubgraph %s {\n", indent, Quote("cluster_"+name))
+	fmt.Fprintf(b, "%s\tgraph [label=%s, labelloc=t, style=rounded];\n", indent, Quote("subflow "+n.Sub.Flow))
+	writeNode(b, n, prefix, indent+"\t", ref, opts)
+	writeBody(b, n.Sub, name+"/", indent+"\t", opts)
+	for _, id := range n.Sub.Params {
+		fmt.Fprintf(b, "%s\t%s -> %s [style=dotted];\n", indent, Quote(name), Quote(name+"/"+n.Sub.Nodes[id].Name))
+	}
+	fmt.Fprintf(b, "%s}\n", indent)
+}
+
+func writeNode(b *strings.Builder, n *runtime.Node, prefix, indent string, ref bool, opts Options) {
 	lines := []string{n.Name}
 	var attrs []string
 	var styles []string
@@ -124,6 +154,9 @@ func writeNode(b *strings.Builder, n *runtime.Node, ref bool, opts Options) {
 		attrs = append(attrs, "shape=ellipse")
 	case runtime.ConstNode:
 		attrs = append(attrs, "shape=plaintext", "fontsize=9")
+	case runtime.FlowNode:
+		lines = append(lines, "[subflow "+n.Sub.Flow+"]")
+		attrs = append(attrs, "shape=component")
 	}
 	if n.Mapped {
 		lines = append(lines, "[mapped]")
@@ -132,7 +165,7 @@ func writeNode(b *strings.Builder, n *runtime.Node, ref bool, opts Options) {
 	if n.Trigger.Name != "" && n.Trigger.Name != runtime.AllSuccessful.Name {
 		lines = append(lines, "trigger: "+n.Trigger.Name)
 	}
-	if s, ok := opts.States[n.Name]; ok {
+	if s, ok := opts.States[prefix+n.Name]; ok {
 		fill, font := StateColor(s)
 		lines = append(lines, s.String())
 		styles = append(styles, "filled")
@@ -151,7 +184,7 @@ func writeNode(b *strings.Builder, n *runtime.Node, ref bool, opts Options) {
 	for i, l := range lines {
 		label[i] = escape(l)
 	}
-	fmt.Fprintf(b, "\t%s [label=\"%s\"", Quote(n.Name), strings.Join(label, `\n`))
+	fmt.Fprintf(b, "%s%s [label=\"%s\"", indent, Quote(prefix+n.Name), strings.Join(label, `\n`))
 	for _, a := range attrs {
 		b.WriteString(", ")
 		b.WriteString(a)

@@ -20,24 +20,31 @@ type JSONPrinter struct {
 }
 
 type jsonEvent struct {
-	Seq      uint64         `json:"seq"`
-	Time     time.Time      `json:"time"`
-	RunID    string         `json:"run_id"`
-	Flow     string         `json:"flow,omitempty"`
-	Kind     runtime.Kind   `json:"kind"`
-	Task     string         `json:"task,omitempty"`
-	MapIndex *int           `json:"map_index,omitempty"`
-	Attempt  int            `json:"attempt,omitempty"`
-	State    *runtime.State `json:"state,omitempty"`
-	Level    *runtime.Level `json:"level,omitempty"`
-	Msg      string         `json:"msg,omitempty"`
-	Children *int           `json:"children,omitempty"`
+	Seq   uint64    `json:"seq"`
+	Time  time.Time `json:"time"`
+	RunID string    `json:"run_id"`
+	Flow  string    `json:"flow,omitempty"`
+	// Parent and ParentTask name, for a child flow run's event, the run
+	// and the subflow's task run it is the child of.
+	Parent     string         `json:"parent_run_id,omitempty"`
+	ParentTask string         `json:"parent_task,omitempty"`
+	Kind       runtime.Kind   `json:"kind"`
+	Task       string         `json:"task,omitempty"`
+	MapIndex   *int           `json:"map_index,omitempty"`
+	Attempt    int            `json:"attempt,omitempty"`
+	State      *runtime.State `json:"state,omitempty"`
+	Level      *runtime.Level `json:"level,omitempty"`
+	Msg        string         `json:"msg,omitempty"`
+	Children   *int           `json:"children,omitempty"`
 }
 
 // Emit writes e as one line of JSON.
 func (p *JSONPrinter) Emit(e runtime.Event) {
 	j := jsonEvent{Seq: e.Seq, Time: e.Time, RunID: e.RunID, Flow: p.Flow, Kind: e.Kind,
-		Task: e.TaskRun, Attempt: e.Attempt, Msg: e.Msg}
+		Task: e.TaskRun, Attempt: e.Attempt, Msg: e.Msg, Parent: e.Parent, ParentTask: e.ParentTaskRun}
+	if e.Flow != "" {
+		j.Flow = e.Flow
+	}
 	if e.MapIndex >= 0 {
 		j.MapIndex = &e.MapIndex
 	}

@@ -39,6 +39,13 @@ type LogPrinter struct {
 	shown  []mapShown
 	noNode mapShown // of events that name no node (made by hand)
 
+	// children print the events of child flow runs (subflows), by run
+	// id, at every depth, while they run; prefix names a child's task
+	// runs ("report/extract").
+	children map[string]*LogPrinter
+	runID    string
+	prefix   string
+
 	buf      []byte
 	stamp    string // the formatted time of stampSec
 	stampSec int64
@@ -56,6 +63,14 @@ const maxChildFailures = 5
 func (p *LogPrinter) Emit(e runtime.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if e.Parent != "" {
+		p.emitChild(e)
+		return
+	}
+	p.emit(e)
+}
+
+func (p *LogPrinter) emit(e runtime.Event) {
 	p.run.ApplyEvent(&e)
 	// Names are escaped whole, before a line is split at a message's
 	// newlines: a newline in a name must not start a line of its own.
@@ -63,13 +78,14 @@ func (p *LogPrinter) Emit(e runtime.Event) {
 	switch e.Kind {
 	case runtime.FlowStarted:
 		e.Msg = runtime.Printable(e.Msg) // the flow's name
-		p.line(e, runtime.Info, "FlowRunner", fmt.Sprintf("Beginning Flow run for '%s'", e.Msg))
+		p.line(e, runtime.Info, "FlowRunner", p.subflow(), fmt.Sprintf("Beginning Flow run for '%s'", e.Msg))
 	case runtime.FlowFinished:
 		p.flowFinished(e)
 	case runtime.TaskLog:
 		logger := e.TaskRun
 		if logger == "" { // the flow run's own log: its hooks'
-			logger = "FlowRunner"
+			p.line(e, e.Level, "FlowRunner", p.subflow(), e.Msg)
+			return
 		}
 		p.line(e, e.Level, logger, e.Msg)
 	case runtime.MapExpanded:
@@ -131,7 +147,7 @@ func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
 }
 
 // isTask reports whether node id is a task's (its runs are counted).
-func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id) == runtime.TaskNode }
+func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id).IsTask() }
 
 func (p *LogPrinter) taskState(e runtime.Event) {
 	level := runtime.Info
@@ -232,9 +248,67 @@ func (p *LogPrinter) flowFinished(e runtime.Event) {
 		level, verdict = runtime.Warning, "CANCELLED: the run was interrupted"
 	}
 	if e.State != runtime.Success || p.Level <= runtime.Debug {
-		p.line(e, level, "FlowRunner", "Task runs: "+countsString(p.run.Counts(p.isTask)))
+		p.line(e, level, "FlowRunner", p.subflow(), "Task runs: "+countsString(p.run.Counts(p.isTask)))
 	}
-	p.line(e, level, "FlowRunner", "Flow run "+verdict)
+	p.line(e, level, "FlowRunner", p.subflow(), "Flow run "+verdict)
+}
+
+// emitChild prints an event of a child flow run with the printer of that
+// run, made at its first event: its task runs are named under the
+// subflow's task run ("report/extract", "report[2]/extract").
+func (p *LogPrinter) emitChild(e runtime.Event) {
+	c := p.children[e.RunID]
+	if c == nil {
+		parent := p
+		if pc := p.children[e.Parent]; pc != nil {
+			parent = pc
+		}
+		c = &LogPrinter{Out: p.Out, Level: p.Level, ProgressEvery: p.ProgressEvery, Clock: p.Clock,
+			Graph: parent.subGraph(e.ParentTaskRun), runID: e.RunID,
+			prefix: parent.prefix + runtime.Printable(e.ParentTaskRun) + "/"}
+		if p.children == nil {
+			p.children = map[string]*LogPrinter{}
+		}
+		p.children[e.RunID] = c
+	}
+	if e.Kind == runtime.FlowFinished {
+		delete(p.children, e.RunID)
+	}
+	e.Parent = "" // the child's own snapshot takes it as its run's
+	if e.TaskRun != "" {
+		e.TaskRun = c.prefix + e.TaskRun
+	}
+	if e.NodeName != "" {
+		e.NodeName = c.prefix + e.NodeName
+	}
+	c.emit(e)
+}
+
+// subGraph is the child flow of the subflow node whose task run is
+// name, if the printer knows its graph.
+func (p *LogPrinter) subGraph(name string) *runtime.Graph {
+	if p.Graph == nil {
+		return nil
+	}
+	e := runtime.Event{TaskRun: name, MapIndex: -1}
+	if i := strings.LastIndexByte(name, '['); i > 0 && strings.HasSuffix(name, "]") {
+		e.MapIndex = 0
+	}
+	for _, n := range p.Graph.Nodes {
+		if n.Name == e.NodeRun() {
+			return n.Sub
+		}
+	}
+	return nil
+}
+
+// subflow begins the flow lines of a child flow run: "Subflow 'report':
+// ", naming the subflow's task run; "" for the run the printer prints.
+func (p *LogPrinter) subflow() string {
+	if p.prefix == "" {
+		return ""
+	}
+	return "Subflow '" + strings.TrimSuffix(p.prefix, "/") + "': "
 }
 
 func countsString(counts map[runtime.State]int) string {

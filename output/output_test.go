@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,49 @@ func TestLogPrinterMultiline(t *testing.T) {
 `
 	if got := buf.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLogPrinterSubflow: a child flow run's lines name its task runs
+// under the subflow's task run, and its flow lines say which subflow.
+func TestLogPrinterSubflow(t *testing.T) {
+	var buf bytes.Buffer
+	g := runtimetest.SubflowGraph()
+	runtime.Run(context.Background(), g, runtime.Options{RunID: "run-1", Concurrency: 1,
+		Sink: &output.LogPrinter{Out: &buf, Level: runtime.Info, Clock: fixedClock, Graph: g, ProgressEvery: time.Hour}})
+	out := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f-]{27}`).ReplaceAllString(buf.String(), "RUN-ID")
+	golden.RequireEqual(t, out)
+}
+
+// TestJSONPrinterSubflow: a child flow run's events carry their flow and
+// their parent run and task run.
+func TestJSONPrinterSubflow(t *testing.T) {
+	var buf bytes.Buffer
+	runtime.Run(context.Background(), runtimetest.SubflowGraph(), runtime.Options{RunID: "run-1", Concurrency: 1,
+		Sink: &output.JSONPrinter{Out: &buf, Flow: "month"}})
+	children := map[string]string{} // run id -> parent task
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e["run_id"] == "run-1" {
+			if e["flow"] != "month" || e["parent_run_id"] != nil {
+				t.Errorf("parent event: %s", l)
+			}
+			continue
+		}
+		if e["flow"] != "report" || e["parent_run_id"] != "run-1" {
+			t.Errorf("child event: %s", l)
+		}
+		children[e["run_id"].(string)] = e["parent_task"].(string)
+	}
+	var tasks []string
+	for _, task := range children {
+		tasks = append(tasks, task)
+	}
+	slices.Sort(tasks)
+	if !slices.Equal(tasks, []string{"report", "report-2[0]", "report-2[1]"}) {
+		t.Errorf("child runs of tasks %v", tasks)
 	}
 }

@@ -84,6 +84,10 @@ func (c *taskCache) Store(call *runtime.Call, v runtime.Value) {
 		return
 	}
 	now := time.Now()
-	c.rec.PutCache(store.CacheEntry{Key: p.key, Task: call.Node.Task, Flow: c.build.Flow.Name(), RunID: c.runID,
+	flow := call.Flow // a subflow's task's is its child flow's
+	if flow == "" {
+		flow = c.build.Flow.Name()
+	}
+	c.rec.PutCache(store.CacheEntry{Key: p.key, Task: call.Node.Task, Flow: flow, RunID: c.runID,
 		TaskRun: call.TaskRun, Result: j, Created: now, Expires: now.Add(p.ttl)})
 }

@@ -46,6 +46,9 @@ type Options struct {
 	// Concurrency bounds the task bodies of a run at once; 0 means
 	// runtime.DefaultConcurrency.
 	Concurrency int
+	// Deployments start the runs of run_deployment() in flows; nil: such
+	// a task fails, saying no server is named.
+	Deployments builtins.Deployments
 }
 
 // Plugins serve the load("@name") of a Runner's runs.
@@ -157,6 +160,7 @@ func (r *Runner) loadModule(path string, opt builtins.LoadOptions) (*builtins.Mo
 		opt.Plugins = r.plugins
 	}
 	opt.Draw = Draw
+	opt.Deployments = r.opt.Deployments
 	m, err := builtins.Load(path, opt)
 	if err != nil {
 		return nil, &InputError{err}
@@ -272,7 +276,7 @@ func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result 
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
-		Limiter: run.hooks.limiter,
+		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}},
 	})
 	r.opt.Store.finish(run.hooks)
 	return res

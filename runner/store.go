@@ -98,6 +98,7 @@ type hooks struct {
 	cache   runtime.Cache
 	limiter runtime.Limiter
 	rec     *store.Recorder
+	info    store.RunInfo // the run's, which its child runs' start from
 }
 
 // begin starts recording the run about to start and prepares what resume
@@ -143,7 +144,7 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 	s.mu.Lock()
 	s.recs = append(s.recs, tc.rec)
 	s.mu.Unlock()
-	h.sink, h.rec = tc.rec, tc.rec
+	h.sink, h.rec, h.info = tc.rec, tc.rec, info
 	if hasTags(b.Graph) {
 		h.limiter = &limiter{s: s, l: store.Limiter{RunID: runID, Flow: b.Graph.Limits, Lease: s.SlotLease}}
 	}

@@ -11,6 +11,9 @@ func (x *executor) emit(e Event) {
 	e.Seq = x.seq
 	e.Time = time.Now()
 	e.RunID = x.opt.RunID
+	if p := x.opt.Parent; p.RunID != "" {
+		e.Parent, e.ParentTaskRun, e.Flow = p.RunID, p.TaskRun, x.g.Flow
+	}
 	if x.opt.Redactor != nil {
 		e.Msg = x.opt.Redactor.Redact(e.Msg)
 	}

@@ -92,6 +92,14 @@ type Event struct {
 	Time  time.Time
 	RunID string
 	Kind  Kind
+	// Parent is the run id of the flow run whose subflow node this run
+	// is, and ParentTaskRun that node's run name ("report", "report[2]"
+	// for a mapped one); both empty for a top-level run.
+	Parent        string
+	ParentTaskRun string
+	// Flow is the flow's name on the events of a child flow run (those
+	// of a top-level run leave it empty: their consumers know it).
+	Flow string
 
 	Node     NodeID // NoNode for flow events
 	NodeName string // the node's run name: TaskRun without a child's "[i]"

@@ -28,6 +28,14 @@ type Options struct {
 	Cache Cache
 	// HookTimeout bounds each state hook call; 0 means DefaultHookTimeout.
 	HookTimeout time.Duration
+	// Params, if set, are the values of Graph.Params, in order, in place
+	// of what their bodies return: a child flow run's parameters.
+	Params []Value
+	// Parent is the flow run and subflow node this run is the child of
+	// (zero for a top-level run); the run's events carry it.
+	Parent Parent
+	// Subflows, if set, is told of each child flow run (subflow.go).
+	Subflows Subflows
 	// Limiter, if set, holds each attempt of a tagged task run back until
 	// it has a slot of its tags' concurrency limits (Graph.Limits and
 	// whatever the limiter knows besides).
@@ -80,6 +88,9 @@ type Result struct {
 	State State
 	Msg   string
 	Tasks []TaskResult // indexed by NodeID
+	// Value is the flow's result, as Graph.Returns makes it of its
+	// reference tasks' results.
+	Value Value
 }
 
 // TaskResult is the final state of one node (with its children if mapped).
@@ -90,6 +101,8 @@ type TaskResult struct {
 	Value    Value
 	Attempts int
 	Children []TaskResult
+	// Sub is a subflow node's child flow run, once it ran.
+	Sub *Result
 }
 
 type run struct {
@@ -106,7 +119,8 @@ type run struct {
 	left     int     // unfinished children
 	inputs   []Value // resolved at dispatch
 	timer    *time.Timer
-	call     Call // what the body sees, reused across attempts
+	call     Call    // what the body sees, reused across attempts
+	sub      *Result // a subflow node's child run (its last attempt's)
 }
 
 type outcome struct {
@@ -393,7 +407,7 @@ func (x *executor) consider(r *run) {
 		return
 	}
 	r.inputs = x.inputs(n)
-	if n.Kind != TaskNode {
+	if !n.Kind.IsTask() {
 		x.runInline(r)
 		return
 	}
@@ -488,7 +502,7 @@ func (x *executor) inputs(n *Node) []Value {
 func (x *executor) runInline(r *run) {
 	r.attempt = 1
 	x.emitState(r, Running, "", nil)
-	v, err := r.node.Body.Run(x.ctx, x.call(r))
+	v, err := x.inline(r)
 	if err != nil {
 		x.finish(r, Failed, err.Error(), nil)
 		return
@@ -504,7 +518,7 @@ func (x *executor) call(r *run) *Call {
 // newCall is what r's body is told of its run, as it stands.
 func (x *executor) newCall(r *run) Call {
 	return Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
-		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x}
+		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, Params: x.opt.Params, x: x}
 }
 
 func (x *executor) exec(r *run) (o outcome) {
@@ -528,7 +542,11 @@ func (x *executor) exec(r *run) (o outcome) {
 			o.err = fmt.Errorf("task body panicked: %v", p)
 		}
 	}()
-	o.value, o.err = r.node.Body.Run(ctx, x.call(r))
+	if r.node.Kind == FlowNode {
+		o.value, o.err = x.runChild(ctx, r)
+	} else {
+		o.value, o.err = r.node.Body.Run(ctx, x.call(r))
+	}
 	o.timedOut = o.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && x.ctx.Err() == nil
 	return o
 }
@@ -681,13 +699,14 @@ func (x *executor) result() *Result {
 		res.Tasks[i] = x.taskResult(r)
 	}
 	res.State, res.Msg = x.flowState()
+	res.Value = x.flowValue()
 	res.Msg = x.opt.Redactor.Redact(res.Msg)
 	return res
 }
 
 // taskResult is r's outcome, its message masked as its events' are.
 func (x *executor) taskResult(r *run) TaskResult {
-	tr := TaskResult{Name: r.name, State: r.state, Msg: x.opt.Redactor.Redact(r.msg), Value: r.value, Attempts: r.attempt}
+	tr := TaskResult{Name: r.name, State: r.state, Msg: x.opt.Redactor.Redact(r.msg), Value: r.value, Attempts: r.attempt, Sub: r.sub}
 	if r.children != nil {
 		tr.Children = make([]TaskResult, len(r.children))
 		for i, c := range r.children {

@@ -24,7 +24,16 @@ const (
 	// ConstNode assembles a value from literals and other results (a list
 	// of task results given to .map, say); it is run inline too.
 	ConstNode
+	// FlowNode is a subflow: a flow called in another flow's body. Its
+	// Body gives the child flow's parameter values (one per Sub.Params,
+	// as a value Values.Split splits); the executor then runs Sub as a
+	// child flow run, whose result becomes the node's.
+	FlowNode
 )
+
+// IsTask reports whether nodes of kind k are task runs of the flow (tasks
+// and subflows), not values assembled inline.
+func (k NodeKind) IsTask() bool { return k == TaskNode || k == FlowNode }
 
 // Node is one task call in a flow: what to run, on what inputs, and when.
 type Node struct {
@@ -52,6 +61,8 @@ type Node struct {
 	// Mapped nodes run one child per element of their mapped inputs.
 	Mapped bool
 	Body   Body
+	// Sub is a FlowNode's child flow.
+	Sub *Graph
 }
 
 // Input is a data edge: the body receives From's result. With Map set, on a
@@ -89,6 +100,9 @@ type Call struct {
 	MapIndex int    // -1 unless a mapped child
 	Attempt  int    // from 1
 	Inputs   []Value
+	// Params are the flow run's parameter values when they were given
+	// at run time (a child flow run's: Options.Params), nil otherwise.
+	Params []Value
 
 	x *executor
 }
@@ -117,7 +131,13 @@ type Graph struct {
 	Flow      string
 	Nodes     []*Node
 	Reference []NodeID // the flow's state comes from these; empty: terminal nodes
-	Values    ValueOps
+	// Returns says how the flow's result is made of its reference
+	// tasks' results (Result.Value).
+	Returns Returns
+	// Params are the parameter nodes, in the flow's parameter order:
+	// Options.Params gives them their values.
+	Params []NodeID
+	Values ValueOps
 	// Hooks are called with the flow run's final state, after every task
 	// run's hooks.
 	Hooks []Hook
@@ -129,6 +149,15 @@ type Graph struct {
 	// after ...".
 	Timeout time.Duration
 }
+
+// Returns says what a flow returns.
+type Returns uint8
+
+const (
+	ReturnsNone Returns = iota // nothing: the result is nil
+	ReturnsOne                 // one task result: the result is its value
+	ReturnsList                // a list of them: Values.Join of their values
+)
 
 // Add appends n, sets its ID and returns it.
 func (g *Graph) Add(n *Node) NodeID {
@@ -206,7 +235,7 @@ func (g *Graph) Terminal() []NodeID {
 	}
 	var out []NodeID
 	for _, n := range g.Nodes {
-		if !used[n.ID] && n.Kind == TaskNode {
+		if !used[n.ID] && n.Kind.IsTask() {
 			out = append(out, n.ID)
 		}
 	}
@@ -260,6 +289,9 @@ func (g *Graph) validateEdges(n *Node, deps []NodeID, errs *ErrorList) {
 	}
 	if n.Body == nil {
 		errs.Add(n.Pos, "task %q has no body", n.Name)
+	}
+	if (n.Kind == FlowNode) != (n.Sub != nil) {
+		errs.Add(n.Pos, "node %q: a subflow node, and only one, has a child flow", n.Name)
 	}
 }
 

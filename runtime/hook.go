@@ -133,6 +133,6 @@ func (x *executor) flowHooks(res *Result) {
 	if len(x.g.Hooks) == 0 {
 		return
 	}
-	hc := &HookCall{Call: Call{RunID: x.opt.RunID, Flow: x.g.Flow, MapIndex: -1, x: x}, State: res.State, Msg: res.Msg}
+	hc := &HookCall{Call: Call{RunID: x.opt.RunID, Flow: x.g.Flow, MapIndex: -1, Params: x.opt.Params, x: x}, State: res.State, Msg: res.Msg}
 	x.runHooks(x.g.Hooks, hc)
 }

@@ -107,7 +107,7 @@ func (s *Snapshot) List(g *Graph) {
 
 func (s *Snapshot) list(n *NodeSnapshot) {
 	n.listed = true
-	if n.Kind == TaskNode {
+	if n.Kind.IsTask() {
 		s.ByState[n.Run.State]++
 		s.Total++
 	}
@@ -120,11 +120,14 @@ func (s *Snapshot) grow(nodes int) {
 }
 
 // Apply folds e into s. Events must come in Seq order, as a Sink fed by
-// one executor gets them.
+// one executor gets them; those of child flow runs are left out.
 func (s *Snapshot) Apply(e Event) { s.ApplyEvent(&e) }
 
 // ApplyEvent is Apply without copying the event.
 func (s *Snapshot) ApplyEvent(e *Event) {
+	if e.Parent != "" {
+		return // a child flow run's: its subflow node stands for it
+	}
 	switch e.Kind {
 	case FlowStarted:
 		s.RunID, s.Flow, s.State, s.Started = e.RunID, e.Msg, Running, e.Time
@@ -161,7 +164,7 @@ func (s *Snapshot) ApplyEvent(e *Event) {
 
 // enter moves r to state st at t, keeping the counts by state.
 func (s *Snapshot) enter(n *NodeSnapshot, r *RunSnapshot, st State, t time.Time) {
-	if n.Kind == TaskNode {
+	if n.Kind.IsTask() {
 		s.ByState[r.State]--
 		s.ByState[st]++
 	}
@@ -193,7 +196,7 @@ func (s *Snapshot) mapExpanded(e *Event) {
 func (s *Snapshot) children(n *NodeSnapshot, k int) {
 	add := k - len(n.Children)
 	n.Children = append(n.Children, make([]RunSnapshot, add)...)
-	if n.Kind == TaskNode {
+	if n.Kind.IsTask() {
 		s.ByState[Pending] += add
 		s.Total += add
 	}

@@ -183,6 +183,8 @@ func kindName(k runtime.NodeKind) string {
 		return "param"
 	case runtime.ConstNode:
 		return "const"
+	case runtime.FlowNode:
+		return "flow"
 	}
 	return "task"
 }

@@ -222,8 +222,11 @@ func Diff(was, now DAG) []string {
 
 func (n *DAGNode) describe() string {
 	s := n.Kind + " " + n.Task
-	if n.Kind == "task" {
+	switch n.Kind {
+	case "task":
 		s = "call of task " + n.Task
+	case "flow":
+		s = "call of subflow " + n.Task
 	}
 	if n.Mapped {
 		s += ", mapped"

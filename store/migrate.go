@@ -296,6 +296,13 @@ var migrations = []string{
 	ALTER TABLE pools ADD COLUMN job_variables TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE deployments ADD COLUMN job_variables TEXT NOT NULL DEFAULT '{}';
 	ALTER TABLE deployments ADD COLUMN timeout INTEGER NOT NULL DEFAULT 0;`,
+
+	// 12: subflows: a child flow run names the run whose subflow node it
+	// ran for (parent_id) and that node's task run (parent_task); both
+	// are '' for a top-level run. A parent's children are found by index.
+	`ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN parent_task TEXT NOT NULL DEFAULT '';
+	CREATE INDEX runs_parent ON runs (parent_id, started_at) WHERE parent_id <> '';`,
 }
 
 // PageSize is the page size of a new database.

@@ -27,6 +27,10 @@ type Run struct {
 	PID        int             `json:"pid"`
 	// ResumedFrom is the id of the run this one resumed, if any.
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// Parent is the id of the run whose subflow this child flow run is,
+	// ParentTaskRun the subflow's task run there; "" for a top-level run.
+	Parent        string `json:"parent_id,omitempty"`
+	ParentTaskRun string `json:"parent_task_run,omitempty"`
 	// Scheduled is set for a run made by a schedule.
 	Scheduled *Scheduled `json:"scheduled,omitempty"`
 	// Server is set for a run a server holds (docs/server.md).
@@ -68,7 +72,8 @@ type TaskRun struct {
 	Result     json.RawMessage `json:"result,omitempty"`
 	// ResultNote says why a result is not stored, when there was one.
 	ResultNote string `json:"result_note,omitempty"`
-	// Kind is "task", "param" or "const" (a value assembled inline).
+	// Kind is "task", "flow" (a subflow), "param" or "const" (a value
+	// assembled inline).
 	Kind string `json:"kind"`
 }
 
@@ -77,6 +82,8 @@ type RunFilter struct {
 	Flow  string
 	State string // a state name, in any case
 	Limit int
+	// TopLevel leaves child flow runs (subflows) out.
+	TopLevel bool
 }
 
 // ParseState reads a state name in any case ("failed" or "Failed"):
@@ -91,7 +98,8 @@ func ParseState(s string) (runtime.State, error) {
 }
 
 const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from,
-	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes, holder`
+	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes, holder,
+	parent_id, parent_task`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -109,11 +117,20 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 		q += ` AND state = ?`
 		args = append(args, st.String())
 	}
+	if f.TopLevel {
+		q += ` AND parent_id = ''`
+	}
 	q += ` ORDER BY started_at DESC, id`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
 	return s.queryRuns(ctx, q, args...)
+}
+
+// ChildRuns returns the child flow runs of run parent (its subflows'),
+// in the order they started.
+func (s *Store) ChildRuns(ctx context.Context, parent string) ([]Run, error) {
+	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE parent_id = ? ORDER BY started_at, id`, parent)
 }
 
 // GetRun returns the run whose id is id or starts with it; a prefix that
@@ -175,7 +192,7 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 		var holder string
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
 			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late,
-			&dep, &pool, &bundle, &worker, &lease, &created, &crashes, &holder); err != nil {
+			&dep, &pool, &bundle, &worker, &lease, &created, &crashes, &holder, &r.Parent, &r.ParentTaskRun); err != nil {
 			return nil, err
 		}
 		if dep.Valid {

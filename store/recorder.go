@@ -19,6 +19,9 @@ type RunInfo struct {
 	Parameters, Context json.RawMessage
 	// ResumedFrom is the id of the run this one resumes, if any.
 	ResumedFrom string
+	// Parent is the run whose subflow node this child flow run ran for,
+	// ParentTaskRun that node's task run; both "" for a top-level run.
+	Parent, ParentTaskRun string
 	// Scheduled says which scheduled time of which schedule the run is
 	// for; zero for a run not made by a schedule.
 	Scheduled Scheduled
@@ -189,10 +192,11 @@ func (r *Recorder) insertRun(tx *sql.Tx) error {
 	}
 	sa, sid, key := scheduledColumns(ri.Scheduled)
 	_, err := tx.Exec(`INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid, dag, resumed_from,
-			scheduled_at, schedule_id, schedule_key, late)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			scheduled_at, schedule_id, schedule_key, late, parent_id, parent_task)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ri.ID, ri.Flow, ri.File, ri.FileSHA256, jsonObject(ri.Parameters), jsonObject(ri.Context),
-		runtime.Running.String(), r.started.UnixNano(), os.Getpid(), dag, resumed, sa, sid, key, ri.Scheduled.Late)
+		runtime.Running.String(), r.started.UnixNano(), os.Getpid(), dag, resumed, sa, sid, key, ri.Scheduled.Late,
+		ri.Parent, ri.ParentTaskRun)
 	return err
 }
 
@@ -203,8 +207,14 @@ func jsonObject(b json.RawMessage) string {
 	return string(b)
 }
 
-// Emit queues e; it waits only while the queue is full.
+// Emit queues e; it waits only while the queue is full. The events of a
+// child flow run (a subflow's) that pass through the sink of its parent
+// are left out: they are the child run's, recorded as its own or not at
+// all.
 func (r *Recorder) Emit(e runtime.Event) {
+	if e.Parent != "" && e.RunID != r.opt.Run.ID {
+		return
+	}
 	if r.opt.AppendResult == nil {
 		e.Result = nil // keep no value alive for nothing
 	}

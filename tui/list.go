@@ -85,12 +85,14 @@ func (m *Model) Filter() string { return m.filter.String() }
 // Following reports whether the selection follows the run.
 func (m *Model) Following() bool { return m.follow }
 
-// Selected returns the run name of the selected row ("" if none).
+// Selected returns the run name of the selected row ("" if none); a
+// subflow's task run is named under it ("report/fetch").
 func (m *Model) Selected() string {
 	if m.sel.node < 0 {
 		return ""
 	}
-	return m.runName(m.sel)
+	p, r := m.owner(m.sel)
+	return p.prefix + p.runName(r)
 }
 
 func (m *Model) runName(r ref) string {
@@ -159,7 +161,13 @@ func (m *Model) setExpanded(open bool) {
 	if m.sel.node < 0 {
 		return
 	}
-	n := &m.nodes[m.sel.node]
+	if m.setSubOpen(open) {
+		m.visDirty = true
+		m.refresh()
+		return
+	}
+	p, r := m.owner(m.sel)
+	n := &p.nodes[r.node]
 	if !n.mapped || n.expanded == open {
 		return
 	}
@@ -179,7 +187,8 @@ func (m *Model) setFilter(f filterKind) {
 
 func (m *Model) scrollLog(d int) {
 	n := 1 // the run's final message, shown above its log
-	if b := m.logs[m.sel]; b != nil {
+	p, sel := m.owner(m.sel)
+	if b := p.logs[sel]; b != nil {
 		n += len(b.lines)
 	}
 	m.logScroll = min(max(m.logScroll+d, 0), max(n-m.logHeight(), 0))
@@ -241,34 +250,50 @@ func (m *Model) find(r ref) int {
 
 // rebuild lists the visible rows: every listed node, with its children
 // when expanded; under a filter, the runs in a matching state, with each
-// matching child under its mapped task.
+// matching child under its mapped task. An open subflow's rows follow
+// its own.
 func (m *Model) rebuild() {
 	m.visDirty = false
-	vis := m.vis[:0]
+	m.vis = m.rows(m.vis[:0], m)
+}
+
+// rows appends the rows of pane p (m itself or a child flow run's).
+func (m *Model) rows(vis []ref, p *Model) []ref {
 	f := m.filter
-	for _, id := range m.order {
-		n, s := &m.nodes[id], &m.run.Nodes[id]
+	row := func(vis []ref, id, child int32) []ref {
+		r := ref{node: id, child: child}
+		if p != m {
+			r.sub = p
+		}
+		vis = append(vis, r)
+		if c := p.subs[r.local()]; c != nil && c.open {
+			vis = m.rows(vis, c)
+		}
+		return vis
+	}
+	for _, id := range p.order {
+		n, s := &p.nodes[id], &p.run.Nodes[id]
 		if f == filterAll {
-			vis = append(vis, ref{id, -1})
+			vis = row(vis, id, -1)
 			if n.expanded {
 				for i := range s.Children {
-					vis = append(vis, ref{id, int32(i)})
+					vis = row(vis, id, int32(i))
 				}
 			}
 			continue
 		}
 		at := len(vis)
-		vis = append(vis, ref{id, -1})
+		vis = row(vis, id, -1)
 		kids := false
 		for i := range s.Children {
 			if f.match(s.Children[i].State) {
-				vis = append(vis, ref{id, int32(i)})
+				vis = row(vis, id, int32(i))
 				kids = true
 			}
 		}
-		if !kids && !f.match(s.Run.State) {
+		if !kids && !f.match(s.Run.State) && len(vis) == at+1 {
 			vis = vis[:at]
 		}
 	}
-	m.vis = vis
+	return vis
 }

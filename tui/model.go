@@ -59,10 +59,17 @@ type nodeRow struct {
 }
 
 // ref names a row: a node's own run (child < 0) or one of its mapped
-// children.
-type ref struct{ node, child int32 }
+// children; sub is nil for the pane's own run, or the pane of the child
+// flow run (a subflow's) whose row it is.
+type ref struct {
+	node, child int32
+	sub         *Model
+}
 
-func (r ref) parent() ref { return ref{r.node, -1} }
+func (r ref) parent() ref { return ref{node: r.node, child: -1, sub: r.sub} }
+
+// local is r within its own pane.
+func (r ref) local() ref { return ref{node: r.node, child: r.child} }
 
 const numStates = int(runtime.Crashed) + 1
 
@@ -96,6 +103,19 @@ type Model struct {
 	vis           []ref
 	visDirty      bool
 	logScroll     int // lines scrolled back from the log's end
+
+	// Child flow runs (subflow.go): subs are the panes of this run's
+	// subflow runs, by the subflow's row; byRun, in the top pane only,
+	// every pane below it by run id. A child pane knows its parent's
+	// pane and row, how far its rows are indented, the prefix of its task runs' names,
+	// and whether its rows are listed under its subflow's (open).
+	subs   map[ref]*Model
+	byRun  map[string]*Model
+	up     *Model
+	upRef  ref
+	indent int
+	prefix string
+	open   bool
 }
 
 // New returns the pane of one run. With a Graph, every task is listed as
@@ -105,7 +125,7 @@ func New(opt Options) *Model {
 		opt: opt, st: newStyles(), keys: DefaultKeyMap(),
 		flow: runtime.Printable(opt.Flow), runID: opt.RunID,
 		logs: map[ref]*logBuf{}, follow: true, visDirty: true,
-		sel: ref{-1, -1}, active: ref{-1, -1},
+		sel: ref{node: -1, child: -1}, active: ref{node: -1, child: -1},
 	}
 	if g := opt.Graph; g != nil {
 		if m.flow == "" {
@@ -203,6 +223,10 @@ func (m *Model) Apply(events []runtime.Event) {
 // apply folds e into the run's snapshot, then does what the view adds:
 // rows listed, the run to follow, lines for the log pane.
 func (m *Model) apply(e *runtime.Event) {
+	if e.Parent != "" {
+		m.applyChild(e)
+		return
+	}
 	m.applied = e.Seq
 	kids, failed := m.children(e.Node)
 	m.run.ApplyEvent(e)
@@ -268,7 +292,7 @@ func (m *Model) taskState(e *runtime.Event, kids, failed int) {
 	if m.filter != filterAll {
 		m.visDirty = true
 	}
-	run := ref{id, -1}
+	run := ref{node: id, child: -1}
 	if e.MapIndex >= 0 {
 		run.child = int32(e.MapIndex)
 		m.grew(id, n, kids) // events without their MapExpanded
@@ -295,14 +319,14 @@ func (m *Model) childFailed(id int32, n *nodeRow, e *runtime.Event) {
 	}
 	n.shown++
 	if n.shown > maxChildFailures {
-		m.logTo(ref{id, -1}, e, runtime.Error, "more mapped runs failed: press s until the filter shows failed runs to list them all")
+		m.logTo(ref{node: id, child: -1}, e, runtime.Error, "more mapped runs failed: press s until the filter shows failed runs to list them all")
 		return
 	}
 	msg := runtime.Printable(e.TaskRun) + " " + e.State.String()
 	if e.Msg != "" {
 		msg += ": " + firstLine(e.Msg)
 	}
-	m.logTo(ref{id, -1}, e, runtime.Error, msg)
+	m.logTo(ref{node: id, child: -1}, e, runtime.Error, msg)
 }
 
 // grew redraws the list when n had kids children before the event and
@@ -325,16 +349,16 @@ func (m *Model) mapExpanded(e *runtime.Event, kids int) {
 	if m.filter != filterAll {
 		m.visDirty = true
 	}
-	m.logTo(ref{int32(e.Node), -1}, e, runtime.Info, "mapped over "+groupDigits(e.Children)+" elements")
+	m.logTo(ref{node: int32(e.Node), child: -1}, e, runtime.Info, "mapped over "+groupDigits(e.Children)+" elements")
 }
 
 func (m *Model) taskLog(e *runtime.Event) {
 	if e.Node == runtime.NoNode {
-		m.logTo(ref{-1, -1}, e, e.Level, e.Msg)
+		m.logTo(ref{node: -1, child: -1}, e, e.Level, e.Msg)
 		return
 	}
 	if m.node(e) != nil {
-		m.logTo(ref{int32(e.Node), int32(e.MapIndex)}, e, e.Level, e.Msg)
+		m.logTo(ref{node: int32(e.Node), child: int32(e.MapIndex)}, e, e.Level, e.Msg)
 	}
 }
 
@@ -399,7 +423,7 @@ func Summary(g *runtime.Graph, res *runtime.Result, elapsed time.Duration) strin
 		}
 	}
 	for i := range res.Tasks {
-		if i < len(g.Nodes) && g.Nodes[i].Kind == runtime.TaskNode {
+		if i < len(g.Nodes) && g.Nodes[i].Kind.IsTask() {
 			add(&res.Tasks[i])
 		}
 	}

@@ -362,7 +362,7 @@ func TestLogBounded(t *testing.T) {
 		s.log(0, "chatty", -1, runtime.Info, "line "+itoa(i))
 	}
 	m := newTestModel(nil, s, 80, 20)
-	b := m.logs[ref{0, -1}]
+	b := m.logs[ref{node: 0, child: -1}]
 	if len(b.lines) > maxLogLines || b.dropped == 0 || b.dropped+len(b.lines) != maxLogLines+10 {
 		t.Fatalf("kept %d lines, dropped %d, of %d", len(b.lines), b.dropped, maxLogLines+10)
 	}

@@ -190,13 +190,16 @@ func (v *viewer) list(h int) {
 
 func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 	m, st := v.m, v.m.st
-	n, s := &m.nodes[r.node], &m.run.Nodes[r.node]
+	p, r := m.owner(r)
+	n, s := &p.nodes[r.node], &p.run.Nodes[r.node]
 	run := &s.Run
 	name := n.name
 	switch {
 	case r.child >= 0:
 		run = &s.Children[r.child]
-		name = "  " + name + "[" + itoa(int(r.child)) + "]"
+		name = "  " + subMark(p, r) + name + "[" + itoa(int(r.child)) + "]"
+	case p.isSubflow(r):
+		name = subMark(p, r) + name
 	case n.mapped && (n.expanded || m.filter != filterAll):
 		name = "▾ " + name
 	case n.mapped:
@@ -204,6 +207,7 @@ func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 	case n.kind == runtime.ParamNode:
 		name = "param " + name
 	}
+	name = strings.Repeat(" ", p.indent) + name
 	var b strings.Builder
 	b.Grow(m.width + 64)
 	if selected {
@@ -224,6 +228,18 @@ func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 		b.WriteString(v.progress(s, pw))
 	}
 	return b.String()
+}
+
+// subMark is the mark of a subflow's row: ▾ when its child flow run's
+// rows are listed under it, ▸ when they can be; "" for other rows.
+func subMark(p *Model, r ref) string {
+	if !p.isSubflow(r) {
+		return ""
+	}
+	if c := p.subs[r]; c != nil && c.open {
+		return "▾ "
+	}
+	return "▸ "
 }
 
 func (v *viewer) duration(r *runtime.RunSnapshot) string {
@@ -284,22 +300,26 @@ func (v *viewer) logPane(h int) {
 		v.line(st.faint.Styled(strings.Repeat("─", m.width)))
 		return
 	}
-	n, s := &m.nodes[m.sel.node], &m.run.Nodes[m.sel.node]
+	p, sel := m.owner(m.sel)
+	n, s := &p.nodes[sel.node], &p.run.Nodes[sel.node]
 	run := &s.Run
-	if m.sel.child >= 0 {
-		run = &s.Children[m.sel.child]
+	if sel.child >= 0 {
+		run = &s.Children[sel.child]
 	}
-	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.State).Styled(run.State.String())
+	title := "── " + p.prefix + p.runName(sel) + " · " + st.stateStyle(run.State).Styled(run.State.String())
 	if t := tries(run, n.retries); t != "" {
 		title += " · attempt " + t
 	}
 	if d := v.duration(run); d != "" {
 		title += " · " + d
 	}
-	if m.sel.child < 0 && n.mapped && len(s.Children) > 0 {
+	if c := p.subs[sel]; c != nil {
+		title += " · flow run " + c.runID
+	}
+	if sel.child < 0 && n.mapped && len(s.Children) > 0 {
 		title += " · " + groupDigits(s.Finished) + "/" + groupDigits(len(s.Children)) + " finished, " + groupDigits(s.Failed) + " failed"
 	}
-	if buf := m.logs[m.sel]; buf != nil && buf.dropped > 0 {
+	if buf := p.logs[sel]; buf != nil && buf.dropped > 0 {
 		title += " · " + groupDigits(buf.dropped) + " earlier lines dropped"
 	}
 	title += " "
@@ -309,14 +329,14 @@ func (v *viewer) logPane(h int) {
 	v.line(ansi.Truncate(title, m.width, "…"))
 
 	var head []string
-	if msg := m.run.RunMsg(run); run.State.Finished() && msg != "" { // the message of its final state
+	if msg := p.run.RunMsg(run); run.State.Finished() && msg != "" { // the message of its final state
 		s := st.faint
 		if run.State.IsFailed() {
 			s = st.err
 		}
 		head = append(head, s.Styled(ansi.Truncate(" "+run.State.String()+": "+clean(firstLine(msg)), m.width, "…")))
 	}
-	buf := m.logs[m.sel]
+	buf := p.logs[sel]
 	var lines []logLine
 	if buf != nil {
 		lines = buf.lines

@@ -63,7 +63,7 @@ func asList(err error) runtime.ErrorList {
 func countTasks(g *runtime.Graph) int {
 	n := 0
 	for _, node := range g.Nodes {
-		if node.Kind == runtime.TaskNode {
+		if node.Kind.IsTask() {
 			n++
 		}
 	}

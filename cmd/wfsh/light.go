@@ -72,14 +72,22 @@ func handOff(what string) error {
 }
 
 // handOffFlow hands the command to wfsh-full when the flow file at path,
-// or a file it loads, loads a plugin; before anything is done.
+// or a file it loads, loads a plugin or uses run_deployment (the server's
+// client); before anything is done.
 func handOffFlow(path string) error {
 	pl, ok := builtins.FindPluginLoad(path)
 	if !ok {
 		return nil
 	}
-	return handOff(fmt.Sprintf("a flow that loads a plugin (%s: load(\"@%s\"))", pl.Pos, pl.Plugin))
+	if pl.Deployment {
+		return handOff(fmt.Sprintf("a flow that uses run_deployment (%s)", pl))
+	}
+	return handOff(fmt.Sprintf("a flow that loads a plugin (%s)", pl))
 }
+
+// flowDeployments is nil here: handOffFlow hands a flow that uses
+// run_deployment to wfsh-full, which links the server's client.
+var flowDeployments builtins.Deployments
 
 // handOffStore hands a command on a PostgreSQL store to wfsh-full: the
 // light wfsh links no PostgreSQL driver.

@@ -166,7 +166,7 @@ func remoteShow(cmd *cobra.Command, id string, f *showFlags) error {
 	if err != nil {
 		return err
 	}
-	return printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns)
+	return printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns, nil)
 }
 
 // remoteRun is a run of the server with its task runs.

@@ -164,7 +164,8 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 // newRunner is the runner of one command's flow runs, recorded in st
 // (nil: not recorded).
 func newRunner(stderr io.Writer, level runtime.Level, st *runner.Store, concurrency int) *runner.Runner {
-	return runner.New(runner.Options{Plugins: flowPlugins, Level: level, Stderr: stderr, Store: st, Concurrency: concurrency})
+	return runner.New(runner.Options{Plugins: flowPlugins, Level: level, Stderr: stderr, Store: st, Concurrency: concurrency,
+		Deployments: flowDeployments})
 }
 
 // outputDone flushes what a run printed and returns its exit status. A

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
@@ -53,17 +54,57 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	if trs, err = withNotStarted(cmd.Context(), st, run.ID, trs); err != nil {
 		return err
 	}
-	return printRun(cmd.OutOrStdout(), run, trs)
+	subs, err := loadSubRuns(cmd.Context(), st, run.ID, 0)
+	if err != nil {
+		return err
+	}
+	return printRun(cmd.OutOrStdout(), run, trs, subs)
 }
 
-// printRun prints a run and its task runs.
-func printRun(out io.Writer, run store.Run, trs []store.TaskRun) error {
+// subRuns are the child flow runs of a run's subflows, by the subflow's
+// task run, each with its task runs and its own child runs.
+type subRuns map[string]subRun
+
+type subRun struct {
+	run  store.Run
+	trs  []store.TaskRun
+	subs subRuns
+}
+
+func loadSubRuns(ctx context.Context, st *store.Store, runID string, depth int) (subRuns, error) {
+	kids, err := st.ChildRuns(ctx, runID)
+	if err != nil || len(kids) == 0 || depth >= maxNesting {
+		return nil, err
+	}
+	subs := make(subRuns, len(kids))
+	for _, k := range kids {
+		sr := subRun{run: k}
+		if sr.trs, err = st.TaskRuns(ctx, k.ID); err != nil {
+			return nil, err
+		}
+		if sr.trs, err = withNotStarted(ctx, st, k.ID, sr.trs); err != nil {
+			return nil, err
+		}
+		if sr.subs, err = loadSubRuns(ctx, st, k.ID, depth+1); err != nil {
+			return nil, err
+		}
+		subs[k.ParentTaskRun] = sr
+	}
+	return subs, nil
+}
+
+// printRun prints a run and its task runs, each subflow's followed by
+// those of its child flow run, named under it ("report/fetch").
+func printRun(out io.Writer, run store.Run, trs []store.TaskRun, subs subRuns) error {
 	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, output.Printable(run.Flow), output.Printable(run.File), run.State)
 	if run.Message != "" {
 		fmt.Fprintf(out, "  %s\n", output.Printable(firstLine(run.Message)))
 	}
 	if run.ResumedFrom != "" {
 		fmt.Fprintf(out, "  Resumed from run %s.\n", run.ResumedFrom)
+	}
+	if run.Parent != "" {
+		fmt.Fprintf(out, "  Child flow run of subflow %s in run %s.\n", output.Printable(run.ParentTaskRun), run.Parent)
 	}
 	if s := run.Scheduled; s != nil {
 		late := ""
@@ -81,10 +122,25 @@ func printRun(out io.Writer, run store.Run, trs []store.TaskRun) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")
-	for _, tr := range trs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", output.Cell(tr.Name), tr.State, tr.Attempts, taskDuration(tr), output.Cell(firstLine(tr.Message)))
-	}
+	taskRows(tw, "", trs, subs)
 	return tw.Flush()
+}
+
+// taskRows writes a row per task run, its name after prefix; a subflow's
+// row names its child flow run, whose task runs follow it.
+func taskRows(tw io.Writer, prefix string, trs []store.TaskRun, subs subRuns) {
+	for _, tr := range trs {
+		name := prefix + output.Cell(tr.Name)
+		msg := output.Cell(firstLine(tr.Message))
+		sr, ok := subs[tr.Name]
+		if ok && tr.Message == "" {
+			msg = "child flow run " + runner.ShortID(sr.run.ID) + " of flow " + output.Cell(sr.run.Flow)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", name, tr.State, tr.Attempts, taskDuration(tr), msg)
+		if ok {
+			taskRows(tw, name+"/", sr.trs, sr.subs)
+		}
+	}
 }
 
 // withNotStarted adds to trs, as Pending with the message "not started",

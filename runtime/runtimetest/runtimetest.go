@@ -5,6 +5,7 @@ package runtimetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,39 @@ func checkFacts(t *testing.T, want []Fact, sent map[Fact]int, got []Fact) {
 			t.Errorf("the sink kept %d of %d %+v", have[f], n, f)
 		}
 	}
+}
+
+// SubflowGraph returns a flow "month" calling the flow "report" twice: once
+// on a task's result, and mapped over a list of two days, the second of
+// which fails. A report logs a line and returns its day.
+func SubflowGraph() *runtime.Graph {
+	report := &runtime.Graph{Flow: "report", Values: ListValues{}}
+	day := report.Add(&runtime.Node{Name: "day", Task: "day", Kind: runtime.ParamNode, Body: Func(func([]any) (any, error) { return nil, nil })})
+	report.Params = []runtime.NodeID{day}
+	fetch := report.Add(&runtime.Node{Name: "fetch", Task: "fetch", Trigger: runtime.AllSuccessful, SkipOnUpstreamSkip: true,
+		Inputs: []runtime.Input{{From: day}}, Body: runtime.BodyFunc(func(ctx context.Context, c *runtime.Call) (runtime.Value, error) {
+			c.Log(runtime.Info, fmt.Sprintf("fetching %v", c.Inputs[0]))
+			if c.Inputs[0] == "bad" {
+				return nil, errors.New("no data for bad")
+			}
+			return c.Inputs[0], nil
+		})})
+	report.Reference, report.Returns = []runtime.NodeID{fetch}, runtime.ReturnsOne
+
+	g := &runtime.Graph{Flow: "month", Values: ListValues{}}
+	task := func(name string, body runtime.Body, in ...runtime.Input) runtime.NodeID {
+		return g.Add(&runtime.Node{Name: name, Task: name, Trigger: runtime.AllSuccessful,
+			SkipOnUpstreamSkip: true, Body: body, Inputs: in})
+	}
+	args := Func(func(in []any) (any, error) { return in, nil })
+	first := task("first", Func(func([]any) (any, error) { return "d0", nil }))
+	one := task("report", args, runtime.Input{From: first})
+	days := task("days", Func(func([]any) (any, error) { return []any{"d1", "bad"}, nil }))
+	many := task("report-2", args, runtime.Input{From: days, Map: true})
+	for _, id := range []runtime.NodeID{one, many} {
+		g.Nodes[id].Kind, g.Nodes[id].Sub, g.Nodes[id].Task = runtime.FlowNode, report, "report"
+	}
+	g.Nodes[many].Mapped = true
+	g.Nodes[many].Upstream = []runtime.NodeID{one}
+	return g
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/server"
+)
+
+const deploymentCaller = `
+@task
+def who():
+    return "koji"
+
+@task
+def show(run):
+    print("deployment run", run["run_id"], run["state"])
+
+@flow(name="Caller")
+def caller(dep="Parameterize/adhoc"):
+    show(run_deployment(DEP, parameters={"name": who()}, wait=True))
+`
+
+// TestRunDeployment runs flows calling run_deployment() against a real
+// wfsh server and worker: the deployment's run is made with the
+// parameters given, followed to its end, its id and URL logged, and its
+// state is the task's (a failing deployment fails the calling flow, exit
+// 1). With no server named, the task fails at its call's position.
+func TestRunDeployment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	ps := startServer(t, 2*time.Second, "")
+	dev := ps.token(t, "developer", "")
+	out, code := ps.wfsh(t, ps.admin.Token, "token", "create", "--role", "worker", "--pool", "default")
+	wtok := strings.TrimSpace(strings.Split(out, "\n")[0])
+	if code != 0 {
+		t.Fatalf("token create: exit %d\n%s", code, out)
+	}
+	if out, code := ps.wfsh(t, dev, "deploy", "../../flows/parameterize.star", "--name", "adhoc"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	failing := write("failing.star", "@task\ndef boom(n):\n    fail(\"boom %d\" % n)\n\n@flow(name=\"Boom\")\ndef f(n=1):\n    boom(n)\n")
+	if out, code := ps.wfsh(t, dev, "deploy", failing, "--name", "b"); code != 0 {
+		t.Fatalf("deploy failing: exit %d\n%s", code, out)
+	}
+	ps.startWorker(t, wtok, 2)
+
+	ok := write("ok.star", strings.Replace(deploymentCaller, "DEP", `"Parameterize/adhoc"`, 1))
+	out, code = ps.wfsh(t, dev, "run", "--no-store", ok)
+	if code != 0 || !strings.Contains(out, "Flow run SUCCESS") {
+		t.Fatalf("a flow running a deployment: exit %d\n%s", code, out)
+	}
+	m := regexp.MustCompile(`wfsh.run_deployment \| run ([0-9a-f-]{36}) of deployment Parameterize/adhoc made on ` +
+		regexp.QuoteMeta(ps.admin.Base) + `: ` + regexp.QuoteMeta(ps.admin.Base) + `/runs/([0-9a-f-]{36})`).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("no line with the deployment run's id and URL:\n%s", out)
+	}
+	if !strings.Contains(out, "run "+m[1]+" of deployment Parameterize/adhoc ended Success") || !strings.Contains(out, "deployment run "+m[1]+" Success") {
+		t.Errorf("the deployment run's end is not the task's:\n%s", out)
+	}
+	var d server.RunDetail
+	if err := ps.admin.Do(context.Background(), "GET", "/runs/"+m[1], nil, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Run.State.String() != "Success" || string(d.Run.Parameters) != `{"name":"koji"}` {
+		t.Errorf("the server's run: %s with parameters %s", d.Run.State, d.Run.Parameters)
+	}
+
+	bad := write("bad.star", strings.Replace(strings.Replace(deploymentCaller, "DEP", `"Boom/b"`, 1), `{"name": who()}`, `{"n": 7}`, 1))
+	out, code = ps.wfsh(t, dev, "run", "--no-store", bad)
+	if code != exitFailed || !regexp.MustCompile(`bad.star:12:24: run_deployment Boom/b: run [0-9a-f-]{36} ended Failed`).MatchString(out) {
+		t.Errorf("a failing deployment: exit %d, want %d\n%s", code, exitFailed, out)
+	}
+
+	// No server named, and no profile: the task fails at its call.
+	cmd := exec.Command(ps.bin, "run", "--no-store", ok)
+	cmd.Env = append(withoutServer(os.Environ()), "WFSH_HOME="+t.TempDir())
+	b, err := cmd.CombinedOutput()
+	if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() != exitFailed ||
+		!strings.Contains(string(b), "ok.star:12:24: run_deployment Parameterize/adhoc: no server: set WFSH_SERVER and WFSH_TOKEN") {
+		t.Errorf("without a server: %v\n%s", err, b)
+	}
+}
+
+func withoutServer(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "WFSH_SERVER=") && !strings.HasPrefix(kv, "WFSH_TOKEN=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// TestRunDeploymentCancelled interrupts a flow run waiting in
+// run_deployment() for a deployment's run: the deployment's run is
+// cancelled on the server too, as a subflow's child run would be.
+func TestRunDeploymentCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	ps := startServer(t, 2*time.Second, "")
+	dev := ps.token(t, "developer", "")
+	out, code := ps.wfsh(t, ps.admin.Token, "token", "create", "--role", "worker", "--pool", "default")
+	if code != 0 {
+		t.Fatalf("token create: exit %d\n%s", code, out)
+	}
+	ps.startWorker(t, strings.TrimSpace(strings.Split(out, "\n")[0]), 1)
+	if out, code := ps.wfsh(t, dev, "deploy", filepath.Join(sleepyFlow(t), "slow.star"), "--name", "s"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	caller := filepath.Join(t.TempDir(), "caller.star")
+	os.WriteFile(caller, []byte(`@flow(name="Waits")
+def waits():
+    run_deployment("Slow/s")
+`), 0o644)
+	cmd := exec.Command(ps.bin, "run", "--no-store", caller)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home, "WFSH_SERVER="+ps.admin.Base, "WFSH_TOKEN="+dev)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var id string
+	waitFor(t, 20*time.Second, func() bool {
+		var list server.RunList
+		if err := ps.admin.Do(context.Background(), "GET", "/runs?flow=Slow", nil, &list); err != nil || len(list.Runs) == 0 {
+			return false
+		}
+		id = list.Runs[0].ID
+		return list.Runs[0].State == runtime.Running
+	}, "the deployment's run to start")
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Errorf("the interrupted flow run: %v\n%s", err, log.String())
+	}
+	r := ps.waitState(t, id, 20*time.Second, func(s runtime.State) bool { return s.Finished() })
+	if r.State != runtime.Cancelled {
+		t.Errorf("the deployment's run ended %s, want Cancelled\n%s", r.State, log.String())
+	}
+	if !strings.Contains(log.String(), "run "+id+" cancelled") {
+		t.Errorf("the flow run's log does not say the deployment's run was cancelled:\n%s", log.String())
+	}
+}

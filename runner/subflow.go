@@ -1,0 +1,74 @@
+package runner
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+// subflows gives each child flow run of a run (its subflows', and
+// theirs) the caller's sink and, with a store, a recorder of its own:
+// a child run is a run of the store, with its parent's id.
+type subflows struct {
+	run  *Run
+	sink runtime.Sink // the caller's, without the parent's recorder
+
+	mu   sync.Mutex
+	recs map[string]*store.Recorder // by child run id, until it ends
+}
+
+func (s *subflows) Begin(c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
+	opt.Sink, opt.Limiter = s.sink, nil
+	st := s.run.r.opt.Store
+	if st == nil || s.run.hooks.rec == nil {
+		return opt, nil
+	}
+	info := s.run.hooks.info
+	info.ID, info.Flow, info.Parent, info.ParentTaskRun = opt.RunID, g.Flow, c.RunID, c.TaskRun
+	info.Parameters, info.ResumedFrom, info.Scheduled, info.Claimed = s.params(g, opt.Params), "", store.Scheduled{}, false
+	rec := st.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: g, AppendResult: s.run.Build.AppendResult})
+	st.mu.Lock()
+	st.recs = append(st.recs, rec)
+	st.mu.Unlock()
+	s.mu.Lock()
+	s.recs[opt.RunID] = rec
+	s.mu.Unlock()
+	opt.Sink = runtime.Tee(s.sink, rec)
+	// The task cache (@task(cache_for=...)) serves a child run's tasks as
+	// a run's of the child flow; resume does not reach inside it.
+	opt.Cache = &taskCache{s: st, rec: rec, build: s.run.Build, runID: opt.RunID, pending: map[string]pendingKey{}}
+	if hasTags(g) {
+		opt.Limiter = &limiter{s: st, l: store.Limiter{RunID: opt.RunID, Flow: g.Limits, Lease: st.SlotLease}}
+	}
+	return opt, nil
+}
+
+func (s *subflows) End(c *runtime.Call, res *runtime.Result) {
+	s.mu.Lock()
+	rec := s.recs[res.RunID]
+	delete(s.recs, res.RunID)
+	s.mu.Unlock()
+	if rec != nil {
+		s.run.r.opt.Store.finish(hooks{rec: rec})
+	}
+}
+
+// params is the JSON object of a child run's parameters, as the store
+// keeps a run's: a value without a JSON form is kept as its string.
+func (s *subflows) params(g *runtime.Graph, vals []runtime.Value) json.RawMessage {
+	obj := make(map[string]json.RawMessage, len(vals))
+	for i, id := range g.Params {
+		if i >= len(vals) {
+			break
+		}
+		b, err := s.run.Build.AppendResult(nil, vals[i])
+		if err != nil {
+			b, _ = json.Marshal("<not stored: " + err.Error() + ">")
+		}
+		obj[g.Nodes[id].Task] = b
+	}
+	out, _ := json.Marshal(obj)
+	return out
+}
