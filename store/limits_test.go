@@ -312,3 +312,45 @@ func TestLimiterInExecutor(t *testing.T) {
 		t.Errorf("%d slots left after the cancelled run", n)
 	}
 }
+
+// TestLimiterHandsOn: the task runs of one run under a limit of 2 hand
+// their rows on to each other in memory: never more than 2 hold one, the
+// store is asked a few times only (not twice per attempt), and no row is
+// left at the end.
+func TestLimiterHandsOn(t *testing.T) {
+	s, _ := onSQLite.open(t)
+	ctx := context.Background()
+	l := &Limiter{Store: s, RunID: "r", Flow: map[string]int{"db": 2}}
+	node := &runtime.Node{Name: "q", Tags: []string{"db"}}
+	var holding, most atomic.Int32
+	before := holderSeq.Load()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				release, err := l.Acquire(ctx, &runtime.Call{Node: node, TaskRun: fmt.Sprintf("q[%d]", i*50+j)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := holding.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(100 * time.Microsecond)
+				holding.Add(-1)
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	if most.Load() != 2 {
+		t.Errorf("at most %d held at once, want 2", most.Load())
+	}
+	if asked := holderSeq.Load() - before; asked > 40 {
+		t.Errorf("the store was asked for a slot %d times for 400 attempts, want a few", asked)
+	}
+	var rows int
+	if err := s.db.QueryRow(`SELECT count(*) FROM slots`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d rows left (%v)", rows, err)
+	}
+}
