@@ -55,6 +55,9 @@ type Runner struct {
 	plugins  *host.Manager
 	redactor *runtime.Redactor
 	once     sync.Once
+	// slots hold @flow(limits=...) between the runs of the Runner that
+	// share no store (--no-store, the REPL's flow.run()).
+	slots runtime.Slots
 }
 
 // New returns a Runner; plugins start when a flow loads one.
@@ -174,6 +177,9 @@ func (r *Runner) execute(ctx context.Context, b *builtins.Build, opt runtime.Opt
 	if opt.Concurrency == 0 {
 		opt.Concurrency = r.opt.Concurrency
 	}
+	if opt.Limiter == nil && len(b.Graph.Limits) > 0 {
+		opt.Limiter = r.slots.Limiter(b.Graph.Limits)
+	}
 	return runtime.Run(ctx, b.Graph, opt)
 }
 
@@ -257,6 +263,9 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 // what it recorded. Cancelling ctx cancels the run: it ends Cancelled.
 func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result {
 	r := run.r
+	if run.hooks.limiter == nil && len(run.Build.Graph.Limits) > 0 {
+		run.hooks.limiter = r.slots.Limiter(run.Build.Graph.Limits)
+	}
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -99,6 +100,13 @@ func (c *Call) Log(level Level, msg string) {
 	if c.x != nil {
 		c.x.emitLog(c, level, msg)
 	}
+}
+
+// WaitingForSlot says, in the task run's log, that it waits for a slot
+// of the concurrency limit on tag, which has used slots in use: what a
+// Limiter calls once when an attempt has to wait.
+func (c *Call) WaitingForSlot(tag string, used int) {
+	c.Log(Info, fmt.Sprintf("waiting for a slot of limit %s (%d in use)", tag, used))
 }
 
 // TaskRunID identifies the task run: the flow run's id and the run name.

@@ -113,7 +113,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 		if inUse > 0 {
 			wait = limitTTL // the run holds the whole limit: a release hands a row on
 			if !said {
-				c.Log(runtime.Info, fmt.Sprintf("waiting for a slot of limit %s (%d in use)", lims[0].tag, inUse))
+				c.WaitingForSlot(lims[0].tag, inUse)
 				said = true
 			}
 		} else {
@@ -130,7 +130,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 				return l.releaser(lims, l.took(lims, holder, w)), nil
 			}
 			if !said {
-				c.Log(runtime.Info, fmt.Sprintf("waiting for a slot of limit %s (%d in use)", g.Full, g.Used))
+				c.WaitingForSlot(g.Full, g.Used)
 				said = true
 			}
 			if !g.Lapse.IsZero() {
