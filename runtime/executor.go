@@ -502,7 +502,7 @@ func (x *executor) call(r *run) *Call {
 // newCall is what r's body is told of its run, as it stands.
 func (x *executor) newCall(r *run) Call {
 	return Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
-		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x}
+		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, x: x, r: r}
 }
 
 // limited says whether r's attempts take slots of concurrency limits

@@ -38,7 +38,7 @@ func limitedGraph(limits map[string]int, tasks int, tags []string, b runtime.Bod
 
 // TestLimitsWithoutStore: with no Limiter given, a run holds its flow's
 // limits itself: never more than 2 of 6 db task runs at once, and those
-// that wait say so in their log.
+// that wait say so in their log and are Waiting meanwhile.
 func TestLimitsWithoutStore(t *testing.T) {
 	var g gauge
 	var rec runtimetest.Recorder
@@ -49,8 +49,14 @@ func TestLimitsWithoutStore(t *testing.T) {
 	}
 	waited := 0
 	for i := range 6 {
-		if slices.Contains(rec.Logs(fmt.Sprintf("q%d", i)), "waiting for a slot of limit db (2 in use)") {
-			waited++
+		name := fmt.Sprintf("q%d", i)
+		if !slices.Contains(rec.Logs(name), "waiting for a slot of limit db (2 in use)") {
+			continue
+		}
+		waited++
+		// Waiting until its slot is held, then Running: its body runs.
+		if got := fmt.Sprint(rec.States(name)); got != "[Waiting Running Success]" {
+			t.Errorf("%s went through %s, want [Waiting Running Success]", name, got)
 		}
 	}
 	if waited != 4 {

@@ -226,6 +226,15 @@ func (v *viewer) row(r ref, selected bool, nameW, pw int) string {
 	return b.String()
 }
 
+// stateLabel is r's state as the pane's title says it: a run waiting for
+// a slot of a concurrency limit says which ("waiting for slot db").
+func (m *Model) stateLabel(r *runtime.RunSnapshot) string {
+	if msg := m.run.RunMsg(r); r.State == runtime.Waiting && msg != "" {
+		return msg
+	}
+	return r.State.String()
+}
+
 func (v *viewer) duration(r *runtime.RunSnapshot) string {
 	if r.Started == 0 {
 		return ""
@@ -289,7 +298,7 @@ func (v *viewer) logPane(h int) {
 	if m.sel.child >= 0 {
 		run = &s.Children[m.sel.child]
 	}
-	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.State).Styled(run.State.String())
+	title := "── " + m.runName(m.sel) + " · " + st.stateStyle(run.State).Styled(m.stateLabel(run))
 	if t := tries(run, n.retries); t != "" {
 		title += " · attempt " + t
 	}
