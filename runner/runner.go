@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -208,6 +209,10 @@ type Request struct {
 	// Getenv reads what secret("NAME") reads (nil: the environment): a
 	// worker's child resolves secrets through the server.
 	Getenv func(string) (string, bool)
+	// Slots, if set, is where the run's tagged task runs take the slots
+	// of concurrency limits: a worker's child takes them from the
+	// server (server.SlotClient), whatever the Runner's store.
+	Slots store.SlotStore
 }
 
 // ScheduledContext is schedule.Context: the context a run scheduled at t
@@ -254,6 +259,13 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 	h, err := r.opt.Store.begin(ctx, f.Path, b, id, params, ctxKV, req.Resume, req.Scheduled, req.Queued)
 	if err != nil {
 		return nil, err
+	}
+	if req.Slots != nil && hasTags(b.Graph) {
+		lease, err := slotLease(os.Getenv("WFSH_SLOT_LEASE"))
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		h.limiter = &store.Limiter{Slots: req.Slots, RunID: id, Flow: b.Graph.Limits, Lease: lease}
 	}
 	return &Run{ID: id, Build: b, r: r, hooks: h}, nil
 }

@@ -36,6 +36,9 @@ const limitTTL = time.Second
 // no task run of the run waits for is deleted at once.
 type Limiter struct {
 	Store *Store
+	// Slots, if set, is where the slots are taken instead of Store: a
+	// server, for the run of a worker (server.SlotClient).
+	Slots SlotStore
 	RunID string
 	Flow  map[string]int // the flow's own limits (Graph.Limits)
 	Lease time.Duration  // 0: DefaultSlotLease
@@ -48,6 +51,73 @@ type Limiter struct {
 }
 
 var _ runtime.Limiter = (*Limiter)(nil)
+
+// SlotStore keeps the slot rows of limits shared by several processes:
+// a Store, or a server that keeps them in its store.
+type SlotStore interface {
+	// TakeSlots is AcquireSlots at the store's time; with look, it
+	// reads first and writes only if there is room.
+	TakeSlots(ctx context.Context, c *SlotClaim, look bool) (SlotGrant, error)
+	// KeepSlots extends the lease of holders' slots to lease from now.
+	KeepSlots(ctx context.Context, runID string, holders []string, lease time.Duration) error
+	// FreeSlots is ReleaseSlots.
+	FreeSlots(ctx context.Context, runID, holder string, scopes []string) error
+	// StoredLimit is the limit `wfsh limit set` gave tag, if any.
+	StoredLimit(ctx context.Context, tag string) (int, bool, error)
+	// SlotFreed is closed when this process next frees a slot, or when
+	// another process does, if the store can tell (nil: never).
+	SlotFreed() <-chan struct{}
+}
+
+var _ SlotStore = (*Store)(nil)
+
+// TakeSlots is AcquireSlots now.
+func (s *Store) TakeSlots(ctx context.Context, c *SlotClaim, look bool) (SlotGrant, error) {
+	return s.acquireSlots(ctx, c, time.Now(), look)
+}
+
+// TakeSlotsAt is TakeSlots at now (a server's clock).
+func (s *Store) TakeSlotsAt(ctx context.Context, c *SlotClaim, now time.Time, look bool) (SlotGrant, error) {
+	return s.acquireSlots(ctx, c, now, look)
+}
+
+// KeepSlots extends the lease of holders' slots to lease from now.
+func (s *Store) KeepSlots(ctx context.Context, runID string, holders []string, lease time.Duration) error {
+	until := time.Now().Add(lease)
+	for _, h := range holders {
+		if err := s.RenewSlots(ctx, runID, h, until); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FreeSlots is ReleaseSlots.
+func (s *Store) FreeSlots(ctx context.Context, runID, holder string, scopes []string) error {
+	return s.ReleaseSlots(ctx, runID, holder, scopes...)
+}
+
+// StoredLimit is the limit of tag in table limits, if it has one.
+func (s *Store) StoredLimit(ctx context.Context, tag string) (int, bool, error) {
+	return limitOf(ctx, s.db, &SlotClaim{}, tag)
+}
+
+// SlotFreed is closed when a slot is next freed in this process, or on
+// PostgreSQL in any process (NOTIFY).
+func (s *Store) SlotFreed() <-chan struct{} {
+	if s.pg {
+		s.listenSlot.Do(s.listenFreed)
+	}
+	return s.freed.wait()
+}
+
+// slots is where l takes its slots.
+func (l *Limiter) slots() SlotStore {
+	if l.Slots != nil {
+		return l.Slots
+	}
+	return l.Store
+}
 
 // slotPool is what a Limiter holds of one tag's limit: its rows, each in
 // use by one of the run's task runs, and the task runs of the run
@@ -89,10 +159,7 @@ var holderSeq atomic.Uint64
 // most MaxSlotPoll, or when the first lease of the full limit lapses if
 // that is sooner. It says in the task run's log that it waits, once.
 func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) {
-	s := l.Store
-	if s.pg {
-		s.listenSlot.Do(s.listenFreed)
-	}
+	s := l.slots()
 	lims, err := l.limitsOf(ctx, c.Node.Tags)
 	if err != nil || len(lims) == 0 {
 		return func() {}, wrapLimit(ctx, err)
@@ -104,7 +171,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 	poll, said := time.Millisecond, false
 	var w *slotWaiter
 	for ; ; look = true {
-		freed := s.freed.wait()
+		freed := s.SlotFreed()
 		holder, inUse := l.handed(lims, w)
 		if holder != "" {
 			return l.releaser(lims, holder), nil
@@ -120,7 +187,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 			holder := fmt.Sprintf("%s~%d", c.TaskRun, holderSeq.Add(1))
 			claim := &SlotClaim{RunID: l.RunID, Holder: holder, Tags: tags(lims), Flow: l.Flow, Lease: l.lease()}
 			now := time.Now()
-			g, err := s.acquireSlots(ctx, claim, now, look)
+			g, err := s.TakeSlots(ctx, claim, look)
 			if err != nil {
 				l.leave(lims, w)
 				return nil, wrapLimit(ctx, err)
@@ -204,7 +271,7 @@ func (l *Limiter) storedLimit(ctx context.Context, tag string) (storedLimit, err
 	if ok && time.Since(st.read) < limitTTL {
 		return st, nil
 	}
-	n, has, err := limitOf(ctx, l.Store.db, &SlotClaim{}, tag)
+	n, has, err := l.slots().StoredLimit(ctx, tag)
 	if err != nil {
 		return storedLimit{}, err
 	}
@@ -368,7 +435,7 @@ func (l *Limiter) releaser(lims []tagLimit, holder string) func() {
 		}
 		l.mu.Unlock()
 		if len(scopes) > 0 {
-			_ = l.Store.ReleaseSlots(context.Background(), l.RunID, holder, scopes...)
+			_ = l.slots().FreeSlots(context.Background(), l.RunID, holder, scopes)
 		}
 	}
 }
@@ -391,10 +458,7 @@ func (l *Limiter) renew() {
 	}
 	l.timer.Reset(l.lease() / 3)
 	l.mu.Unlock()
-	until := time.Now().Add(l.lease())
-	for _, h := range holders {
-		_ = l.Store.RenewSlots(context.Background(), l.RunID, h, until)
-	}
+	_ = l.slots().KeepSlots(context.Background(), l.RunID, holders, l.lease())
 }
 
 // listenFreed wakes this process's waiters when another process frees a
