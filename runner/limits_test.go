@@ -17,7 +17,7 @@ import (
 const limitedSrc = `
 @task(tags=["db"])
 def work(i):
-    return sum(range(20000)) + i
+    return sum(range(300000)) + i
 
 @flow(limits={"db": 1})
 def limited():
