@@ -22,6 +22,12 @@ const DefaultSlotLease = 30 * time.Second
 // SQLite has (docs/store.md, "Limits").
 const MaxSlotPoll = 50 * time.Millisecond
 
+// SlotTurn is how long a run hands a slot on among its own task runs:
+// then it gives the row back to the store, and its task runs wait
+// MaxSlotPoll before asking for it again, so that the task runs of other
+// runs waiting for that limit get a turn.
+const SlotTurn = time.Second
+
 // limitTTL is how long a Limiter trusts a limit it read from the store
 // (`wfsh limit set`) before it reads it again: a limit changed while a
 // run goes on holds for its task runs within this long.
@@ -126,8 +132,9 @@ type slotPool struct {
 	tag   string
 	limit int // the limit its rows were taken under
 	want  int // the limit now: while it differs, rows are not handed on
-	rows  map[string]bool
+	rows  map[string]time.Time // holder -> when its row was taken
 	queue []*slotWaiter
+	yield time.Time // a row was given back for a turn: ask the store after
 }
 
 // slotWaiter is a claim of one tag waiting in a pool's queue; closing ch
@@ -172,12 +179,14 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 	var w *slotWaiter
 	for ; ; look = true {
 		freed := s.SlotFreed()
-		holder, inUse := l.handed(lims, w)
+		holder, inUse, yield := l.handed(lims, w)
 		if holder != "" {
 			return l.releaser(lims, holder), nil
 		}
 		wait := poll
-		if inUse > 0 {
+		if yield > 0 {
+			wait = yield
+		} else if inUse > 0 {
 			wait = limitTTL // the run holds the whole limit: a release hands a row on
 			if !said {
 				c.WaitingForSlot(lims[0].tag, inUse)
@@ -292,7 +301,7 @@ func (l *Limiter) pool(tl tagLimit) *slotPool {
 	}
 	p := l.pools[tl.tag]
 	if p == nil {
-		p = &slotPool{tag: tl.tag, limit: tl.n, rows: map[string]bool{}}
+		p = &slotPool{tag: tl.tag, limit: tl.n, rows: map[string]time.Time{}}
 		l.pools[tl.tag] = p
 	}
 	p.want = tl.n
@@ -302,23 +311,28 @@ func (l *Limiter) pool(tl tagLimit) *slotPool {
 	return p
 }
 
-// handed returns the holder of the row w was handed, if it was. Else
-// inUse, when not 0, says the claim had better wait without asking the
-// store: it has one tag, and its run already holds that tag's whole
-// limit (inUse rows), so only one of its own rows can free one.
-func (l *Limiter) handed(lims []tagLimit, w *slotWaiter) (holder string, inUse int) {
+// handed returns the holder of the row w was handed, if it was. Else a
+// claim of one tag had better wait without asking the store: for yield,
+// while its run gives other runs a turn; or, when inUse is not 0, as its
+// run holds that tag's whole limit (inUse rows), so that only one of its
+// own rows can free one.
+func (l *Limiter) handed(lims []tagLimit, w *slotWaiter) (holder string, inUse int, yield time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if w != nil && w.holder != "" {
-		return w.holder, 0
+		return w.holder, 0, 0
 	}
 	if len(lims) != 1 {
-		return "", 0
+		return "", 0, 0
 	}
-	if p := l.pool(lims[0]); p.limit == p.want && len(p.rows) >= p.want && p.want > 0 {
-		return "", len(p.rows)
+	p := l.pool(lims[0])
+	if d := time.Until(p.yield); d > 0 {
+		return "", 0, d
 	}
-	return "", 0
+	if p.limit == p.want && len(p.rows) >= p.want && p.want > 0 {
+		return "", len(p.rows), 0
+	}
+	return "", 0, 0
 }
 
 // took records the rows the store gave holder. If w was handed a row
@@ -331,7 +345,7 @@ func (l *Limiter) took(lims []tagLimit, holder string, w *slotWaiter) string {
 		l.rows = map[string]int{}
 	}
 	for _, tl := range lims {
-		l.pool(tl).rows[holder] = true
+		l.pool(tl).rows[holder] = time.Now()
 	}
 	l.rows[holder] += len(lims)
 	l.startRenewing()
@@ -407,10 +421,12 @@ func (l *Limiter) releaser(lims []tagLimit, holder string) func() {
 		l.mu.Lock()
 		for _, tl := range lims {
 			p := l.pools[tl.tag]
-			if !p.rows[holder] {
+			taken, ok := p.rows[holder]
+			if !ok {
 				continue
 			}
-			if p.limit == p.want && len(p.queue) > 0 {
+			turn := time.Since(taken) < SlotTurn
+			if p.limit == p.want && len(p.queue) > 0 && turn {
 				w := p.queue[0]
 				p.queue = p.queue[1:]
 				w.holder = holder
@@ -418,7 +434,10 @@ func (l *Limiter) releaser(lims []tagLimit, holder string) func() {
 				continue
 			}
 			delete(p.rows, holder)
-			if len(p.queue) > 0 { // the limit changed: the first looks again
+			if len(p.queue) > 0 { // the limit changed, or a turn ends: the first looks again
+				if !turn {
+					p.yield = time.Now().Add(MaxSlotPoll)
+				}
 				close(p.queue[0].ch)
 				p.queue = p.queue[1:]
 			}
