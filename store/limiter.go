@@ -130,8 +130,8 @@ func (l *Limiter) slots() SlotStore {
 // waiting for one, first come first.
 type slotPool struct {
 	tag   string
-	limit int // the limit its rows were taken under
-	want  int // the limit now: while it differs, rows are not handed on
+	limit int                  // the limit its rows were taken under
+	want  int                  // the limit now: while it differs, rows are not handed on
 	rows  map[string]time.Time // holder -> when its row was taken
 	queue []*slotWaiter
 	yield time.Time // a row was given back for a turn: ask the store after
