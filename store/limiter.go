@@ -184,33 +184,26 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 			return l.releaser(lims, holder), nil
 		}
 		wait := poll
-		if yield > 0 {
+		switch {
+		case yield > 0:
 			wait = yield
-		} else if inUse > 0 {
+		case inUse > 0:
 			wait = limitTTL // the run holds the whole limit: a release hands a row on
 			if !said {
 				c.WaitingForSlot(lims[0].tag, inUse)
 				said = true
 			}
-		} else {
-			holder := fmt.Sprintf("%s~%d", c.TaskRun, holderSeq.Add(1))
-			claim := &SlotClaim{RunID: l.RunID, Holder: holder, Tags: tags(lims), Flow: l.Flow, Lease: l.lease()}
-			now := time.Now()
-			g, err := s.TakeSlots(ctx, claim, look)
-			if err != nil {
-				l.leave(lims, w)
-				return nil, wrapLimit(ctx, err)
-			}
-			if g.OK {
-				lims = slices.DeleteFunc(lims, func(t tagLimit) bool { return !slices.Contains(g.Scopes, TaskScope(t.tag)) })
-				return l.releaser(lims, l.took(lims, holder, w)), nil
+		default:
+			release, g, err := l.ask(ctx, c, lims, w, look)
+			if release != nil || err != nil {
+				return release, err
 			}
 			if !said {
 				c.WaitingForSlot(g.Full, g.Used)
 				said = true
 			}
 			if !g.Lapse.IsZero() {
-				wait = max(min(wait, g.Lapse.Sub(now)), 0)
+				wait = max(min(wait, time.Until(g.Lapse)), 0)
 			}
 			poll = min(2*poll, MaxSlotPoll)
 		}
@@ -220,6 +213,24 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 			return nil, err
 		}
 	}
+}
+
+// ask asks the store for a new row of each of lims for c, and returns
+// what frees the slots the claim then holds; or, if a limit is full, the
+// store's answer.
+func (l *Limiter) ask(ctx context.Context, c *runtime.Call, lims []tagLimit, w *slotWaiter, look bool) (func(), SlotGrant, error) {
+	holder := fmt.Sprintf("%s~%d", c.TaskRun, holderSeq.Add(1))
+	claim := &SlotClaim{RunID: l.RunID, Holder: holder, Tags: tags(lims), Flow: l.Flow, Lease: l.lease()}
+	g, err := l.slots().TakeSlots(ctx, claim, look)
+	switch {
+	case err != nil:
+		l.leave(lims, w)
+		return nil, g, wrapLimit(ctx, err)
+	case !g.OK:
+		return nil, g, nil
+	}
+	lims = slices.DeleteFunc(slices.Clone(lims), func(t tagLimit) bool { return !slices.Contains(g.Scopes, TaskScope(t.tag)) })
+	return l.releaser(lims, l.took(lims, holder, w)), g, nil
 }
 
 // wrapLimit says where err comes from, unless the wait was cancelled.
