@@ -14,22 +14,45 @@ GOBUILD := $(STATIC) $(GO) build
 
 .PHONY: all build install run test test-fast vet fmt-check depcheck bench fuzz proto clean
 
+# wfsh is two executables (docs/architecture.md, "Two executables"): the
+# light wfsh, built with the tag wfshlight, which links no server, API
+# client or plugin protocol and starts in a third of the time, and
+# wfsh-full beside it, which it execs for the commands it does not serve
+# (server, worker, API clients, lint, the REPL, flows that load plugins).
+# `go install ./cmd/wfsh` alone gives a wfsh that serves everything.
+BUILD_WFSH = $(GOBUILD) -tags wfshlight -o $(1)/wfsh ./cmd/wfsh
+BUILD_WFSH_FULL = $(GOBUILD) -o $(1)/wfsh-full ./cmd/wfsh
+# the other executables: plugins and the kubernetes worker
+OTHER_CMDS := $(filter-out ./cmd/wfsh,$(patsubst %/main.go,./%,$(wildcard cmd/*/main.go)))
+
 all: build
 
-## build: wfsh and every plugin executable of the repository into bin/
+## build: wfsh, wfsh-full and every plugin executable of the repository into bin/
 build:
-	$(GOBUILD) -o $(BIN)/ ./cmd/...
+	$(call BUILD_WFSH,$(BIN))
+	$(call BUILD_WFSH_FULL,$(BIN))
+	$(GOBUILD) -o $(BIN)/ $(OTHER_CMDS)
 
-## install: the same into $$GOBIN (plugins must sit next to wfsh or on PATH)
+## install: the same into $$GOBIN (plugins must sit next to wfsh or on PATH,
+## wfsh-full next to wfsh)
+GOBIN_DIR = $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 install:
-	$(STATIC) $(GO) install ./cmd/...
+	$(call BUILD_WFSH,$(GOBIN_DIR))
+	$(call BUILD_WFSH_FULL,$(GOBIN_DIR))
+	$(STATIC) $(GO) install $(OTHER_CMDS)
 
-## run: build wfsh, and the plugin executables the flow file loads, and run a
-## flow (FLOW=flows/hello_world.star). A newcomer's first `make run` builds
-## no Kubernetes or Google Cloud client it does not use.
-RUN_PLUGINS = $(foreach p,gcp kubernetes notify,$(if $(shell grep -ls '"@$(p)"' $(FLOW) 2>/dev/null),./cmd/wfsh-plugin-$(p)))
+## run: build wfsh, and what the flow file needs, and run a flow
+## (FLOW=flows/hello_world.star). A flow that loads nothing needs the light
+## wfsh only; one that loads a plugin or a file (which may load one) needs
+## wfsh-full, and the plugin executables it names. A newcomer's first
+## `make run` builds no server, Kubernetes or Google Cloud client it does
+## not use.
+RUN_PLUGINS = $(strip $(foreach p,gcp kubernetes notify,$(if $(shell grep -ls '"@$(p)"' $(FLOW) 2>/dev/null),./cmd/wfsh-plugin-$(p))))
+RUN_FULL = $(shell grep -lsE '^load\b' $(FLOW) 2>/dev/null)
 run:
-	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh $(RUN_PLUGINS)
+	$(call BUILD_WFSH,$(BIN))
+	$(if $(RUN_FULL),$(call BUILD_WFSH_FULL,$(BIN)))
+	$(if $(RUN_PLUGINS),$(GOBUILD) -o $(BIN)/ $(RUN_PLUGINS))
 	$(WFSH) run $(FLOW)
 
 ## setup: the Debian packages the tests use, installed when missing:
@@ -74,11 +97,13 @@ test: setup fmt-check vet depcheck
 test-fast:
 	$(GO) test ./...
 
-## vet: go vet, and deadcode (golang.org/x/tools): no function that
-## nothing reaches, from the commands or the tests
+## vet: go vet (also of the light wfsh's build), and deadcode
+## (golang.org/x/tools): no function that nothing reaches, from the
+## commands or the tests
 DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.52.0
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags wfshlight ./cmd/wfsh ./store
 	@out=$$($(GO) run $(DEADCODE) -test ./...); \
 	if [ -n "$$out" ]; then echo "unreachable code (remove it):"; echo "$$out"; exit 1; fi
 
@@ -94,17 +119,25 @@ depcheck:
 ## bench: Go benchmarks, plugin start and call latency, then whole-process
 ## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),
 ## recorded in the run store and with --no-store; the recorder alone;
-## wfsh fmt over 1,000 files (files/s)
-bench: build
+## wfsh fmt over 1,000 files (files/s); W1-W3 against Dask's threaded
+## scheduler (Debian's python3-dask, installed by bench-setup)
+bench: build bench-setup
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/ ./schedule/
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
 	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
+	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W1,W2,W3 -dask
 	$(GO) test -run='^$$' -bench=. ./store/
 	$(GO) test -run='^$$' -bench=DispatchLag -benchtime=200x ./cmd/wfsh/
 	$(GO) test -run='^$$' -bench=Fmt1000Files -benchtime=5x ./cmd/wfsh/
 	$(GO) test -run='^$$' -bench=APIMillionRuns -benchtime=200x ./server/
+
+## bench-setup: Debian's python3-dask for bench's Dask baseline
+.PHONY: bench-setup
+bench-setup:
+	@/usr/bin/python3 -c 'import dask' 2>/dev/null || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-dask)
 
 ## test-server-load: the exactly-once test at full size: 2,000 queued runs
 ## against 8 workers x 2 slots, on SQLite and on PostgreSQL, with runs/s

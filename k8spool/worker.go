@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -58,16 +59,21 @@ type Config struct {
 	PodServer string         // the server's URL as the Jobs' pods reach it; default API.Base
 	Pool      string
 	Name      string
-	Slots     int                  // runs held at once
-	Template  *batchv1.Job         // the pool's base Job (template.go)
-	Kube      kubernetes.Interface // the cluster
+	Slots     int // runs held at once
+	// Template is the worker's own base Job (template.go), used when
+	// the server keeps none for the pool.
+	Template *batchv1.Job
+	Kube     kubernetes.Interface // the cluster
 	// StartTimeout is how long a pod may stay unschedulable or fail to
 	// pull its image before the run is Crashed (default 2 minutes).
 	StartTimeout time.Duration
 	// TTL is the Jobs' ttlSecondsAfterFinished (default 600).
-	TTL   int32
-	Grace time.Duration // how long a draining worker lets its runs go on
-	Log   io.Writer
+	TTL int32
+	// DeadlineMargin is added to a flow's timeout for its Jobs'
+	// activeDeadlineSeconds (default DeadlineMargin).
+	DeadlineMargin time.Duration
+	Grace          time.Duration // how long a draining worker lets its runs go on
+	Log            io.Writer
 }
 
 // Worker claims and follows runs.
@@ -80,6 +86,9 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[string]*run // by run ID
+	pool    Pool            // as the server last said
+	tmpl    *batchv1.Job    // the base Job: the server's, else Config.Template
+	tmplErr error           // why there is none
 	done    chan struct{}
 	lease   *server.Lease
 }
@@ -93,9 +102,13 @@ type run struct {
 	cancelOnce      sync.Once
 	gone            chan struct{} // closed when the server no longer gives it this worker
 	goneOnce        sync.Once
+	claimedAt       time.Time // when this worker's claim returned it
 	created         time.Time
 	seenJob         bool
+	timedOut        bool                 // its Job was stopped at its deadline
 	pendingSince    map[string]time.Time // reason -> first seen
+	tmpl            *batchv1.Job         // its base Job, its deployment's job variables applied
+	tmplErr         error                // why it has none
 }
 
 // New checks the config and makes a worker.
@@ -109,18 +122,23 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = 600
 	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = DeadlineMargin
+	}
 	if cfg.PodServer == "" {
 		cfg.PodServer = cfg.API.Base
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	if err := checkTemplate(cfg.Template); err != nil {
-		return nil, err
+	if cfg.Template != nil {
+		if err := checkTemplate(cfg.Template); err != nil {
+			return nil, err
+		}
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	w := &Worker{cfg: cfg, ns: cfg.Template.Namespace,
+	w := &Worker{cfg: cfg,
 		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots},
 		running: map[string]*run{}, done: make(chan struct{}, 1), lease: server.NewLease(30 * time.Second)}
 	return w, nil
@@ -138,6 +156,24 @@ func (w *Worker) logf(format string, args ...any) {
 // left to their Jobs (whose pods report to the server themselves) and to
 // their leases.
 func (w *Worker) Run(ctx context.Context) error {
+	// The server may be starting beside the worker: wait for it, as the
+	// claims do, unless it refuses.
+	for fails := 0; ; fails++ {
+		err := w.refresh(ctx)
+		var ae *server.APIError
+		if err == nil || errors.As(err, &ae) && ae.Status < 500 || ctx.Err() != nil {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		w.logf("%v (trying again)", err)
+		sleepCtx(ctx, server.Backoff(fails))
+	}
+	if w.tmplErr != nil {
+		return w.tmplErr
+	}
+	w.ns = w.tmpl.Namespace
 	f := informers.NewSharedInformerFactoryWithOptions(w.cfg.Kube, 10*time.Minute, informers.WithNamespace(w.ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelPool + "=" + w.cfg.Pool }))
 	ji, pi := f.Batch().V1().Jobs(), f.Core().V1().Pods()
@@ -215,11 +251,17 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			continue
 		}
 		fails = 0
+		if len(runs) > 0 {
+			if err := w.refresh(ctx); err != nil {
+				w.logf("reading pool %s's job template: %v (the last one read is used)", w.cfg.Pool, err)
+			}
+		}
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
-			r := &run{id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
+			r := &run{id: cl.Run.ID, claimed: cl, claimedAt: time.Now(), changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
 				pendingSince: map[string]time.Time{}}
 			r.job = JobName(cl.Run.ID, attempt(cl))
+			r.tmpl, r.tmplErr = w.template(cl)
 			r.secret = r.job
 			w.mu.Lock()
 			w.running[r.id] = r
@@ -227,6 +269,48 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			go w.follow(r)
 		}
 	}
+}
+
+// refresh reads the pool from the server: its base Job template (else
+// the worker's own) and the job variables it allows. A template the
+// server has that does not load is kept as the error of the runs
+// claimed with it.
+func (w *Worker) refresh(ctx context.Context) error {
+	var p Pool
+	if err := w.cfg.API.Do(ctx, "GET", "/pools/"+server.PathEscape(w.cfg.Pool), nil, &p); err != nil {
+		return fmt.Errorf("pool %s: %w", w.cfg.Pool, err)
+	}
+	var tmpl *batchv1.Job
+	var err error
+	switch {
+	case len(p.JobTemplate) > 0 && string(p.JobTemplate) != "null":
+		tmpl, err = PoolTemplate(&p)
+	case w.cfg.Template != nil:
+		tmpl = w.cfg.Template
+	default:
+		err = fmt.Errorf("pool %s has no Job template: set one on the server (wfsh pool set %s --job-template FILE) or give the worker --job-template FILE",
+			w.cfg.Pool, w.cfg.Pool)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pool, w.tmpl, w.tmplErr = p, tmpl, err
+	return nil
+}
+
+// template is a claimed run's base Job: the pool's, with its
+// deployment's job variables applied, in the namespace the worker
+// watches.
+func (w *Worker) template(cl server.Claimed) (*batchv1.Job, error) {
+	w.mu.Lock()
+	p, tmpl, err := w.pool, w.tmpl, w.tmplErr
+	w.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if tmpl.Namespace != w.ns {
+		return nil, fmt.Errorf("pool %s's job template now puts Jobs in namespace %s; this worker watches %s: restart it", p.Name, tmpl.Namespace, w.ns)
+	}
+	return ApplyJobVariables(tmpl, &p, cl.JobVariables)
 }
 
 func attempt(cl server.Claimed) int {
@@ -277,7 +361,10 @@ func (w *Worker) follow(r *run) {
 			if crash == "" && !w.ended(ctx, r.id) {
 				crash = fmt.Sprintf("job %s/%s ended without the run's final state (did its container run wfsh?)", w.ns, r.job)
 			}
-			if crash != "" {
+			if crash != "" && r.timedOut {
+				w.logf("run %s: timed out: %s", r.id, crash)
+				w.endRun(r.id, crash, true)
+			} else if crash != "" {
 				w.logf("run %s: crashed: %s", r.id, crash)
 				w.crash(r.id, crash)
 			} else {
@@ -317,8 +404,12 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 	} else if !apierrors.IsNotFound(err) {
 		return err
 	}
-	job := BuildJob(w.cfg.Template, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
-		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL})
+	if r.tmplErr != nil {
+		return r.tmplErr
+	}
+	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
+		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL,
+		Margin: w.cfg.DeadlineMargin})
 	made, err := jobs.Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		made, err = jobs.Get(ctx, r.job, metav1.GetOptions{})
@@ -327,7 +418,7 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 		return err
 	}
 	r.created = time.Now()
-	w.logf("run %s (%s): job %s/%s created", r.id, r.claimed.Run.Flow, w.ns, r.job)
+	w.logf("run %s (%s): job %s/%s created %v after the claim", r.id, r.claimed.Run.Flow, w.ns, r.job, r.created.Sub(r.claimedAt).Round(time.Microsecond))
 	return w.ensureSecret(ctx, r, made)
 }
 
@@ -371,6 +462,12 @@ func (w *Worker) check(ctx context.Context, r *run) (end bool, crash string) {
 		return false, "" // not in the cache yet
 	}
 	r.seenJob = true
+	if c := jobCondition(job, batchv1.JobFailed, batchv1.JobFailureTarget); c != nil && c.Reason == batchv1.JobReasonDeadlineExceeded {
+		// Before the pods: the Job's controller kills them at its
+		// deadline, and their end says less than the Job's condition.
+		r.timedOut = true
+		return true, w.deadlineMessage(r, job)
+	}
 	pods, _ := w.pods.Pods(w.ns).List(labels.SelectorFromSet(labels.Set{"batch.kubernetes.io/job-name": r.job}))
 	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
 	for _, p := range pods {
@@ -537,8 +634,12 @@ func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
 
 // crash tells the server a run ended without its final state; the
 // server leaves a run that did end as it is.
-func (w *Worker) crash(id, msg string) {
-	body := map[string]string{"worker": w.info.ID, "message": msg}
+func (w *Worker) crash(id, msg string) { w.endRun(id, msg, false) }
+
+// endRun tells the server the run's Job ended without the run's final
+// state: Crashed, or Failed if it timed out.
+func (w *Worker) endRun(id, msg string, timedOut bool) {
+	body := map[string]any{"worker": w.info.ID, "message": msg, "timed_out": timedOut}
 	if err := w.cfg.API.Do(context.Background(), "POST", "/runs/"+id+"/crash", body, nil); err != nil {
 		w.logf("run %s: telling the server it crashed: %v", id, err)
 	}
@@ -596,4 +697,28 @@ func (w *Worker) drain() {
 	if n := w.count(); n > 0 {
 		w.logf("leaving %d run(s) to their jobs and leases", n)
 	}
+}
+
+// jobCondition is the Job's first true condition of those types, or nil.
+func jobCondition(job *batchv1.Job, types ...batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range job.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && slices.Contains(types, c.Type) {
+			return &job.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// deadlineMessage says why a Job stopped at its deadline: the flow's
+// timeout, or the template's activeDeadlineSeconds.
+func (w *Worker) deadlineMessage(r *run, job *batchv1.Job) string {
+	var secs int64
+	if job.Spec.ActiveDeadlineSeconds != nil {
+		secs = *job.Spec.ActiveDeadlineSeconds
+	}
+	why := "its Job template's"
+	if d, ok := FlowDeadline(r.claimed, w.cfg.DeadlineMargin); ok && d == secs {
+		why = fmt.Sprintf("the flow's timeout %v + %v (--deadline-margin)", time.Duration(r.claimed.TimeoutMS)*time.Millisecond, w.cfg.DeadlineMargin)
+	}
+	return fmt.Sprintf("flow run timed out: job %s/%s was stopped at its deadline, activeDeadlineSeconds %d (%s)", w.ns, r.job, secs, why)
 }

@@ -2,7 +2,7 @@
 # executables (scripts/image, google/go-containerregistry). See
 # docs/kubernetes.md, "The wfsh image".
 
-IMAGE_BINS := wfsh wfsh-plugin-gcp wfsh-plugin-kubernetes wfsh-plugin-notify wfsh-worker-kubernetes
+IMAGE_BINS := wfsh wfsh-full wfsh-plugin-gcp wfsh-plugin-kubernetes wfsh-plugin-notify wfsh-worker-kubernetes
 IMAGE_TAG  ?= wfsh:latest
 IMAGE_PUSH ?=
 
@@ -11,7 +11,9 @@ IMAGE_PUSH ?=
 ## image: bin/image (an OCI image layout) and bin/wfsh-image.tar (for
 ## `docker load`/`podman load`); IMAGE_PUSH=REG/wfsh:TAG also pushes it
 image:
-	$(GOBUILD) -o $(BIN)/ $(addprefix ./cmd/,$(IMAGE_BINS))
+	$(call BUILD_WFSH,$(BIN))
+	$(call BUILD_WFSH_FULL,$(BIN))
+	$(GOBUILD) -o $(BIN)/ $(addprefix ./cmd/,$(filter-out wfsh wfsh-full,$(IMAGE_BINS)))
 	$(GO) run ./scripts/image -o $(BIN)/image -tar $(BIN)/wfsh-image.tar -tag $(IMAGE_TAG) \
 		-version "$$(git describe --tags --always 2>/dev/null || echo dev)" \
 		-revision "$$(git rev-parse HEAD 2>/dev/null)" \

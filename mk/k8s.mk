@@ -15,7 +15,9 @@ k8s-bins:
 ## Helm chart's (deploy/helm), against a local control plane
 ## (and the BigQuery emulator, for the BigQuery step of flows/k8s_etl.star)
 test-k8s: k8s-bins gcp-emulators
-	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp ./cmd/wfsh-plugin-notify ./cmd/wfsh-worker-kubernetes
+	$(call BUILD_WFSH,$(BIN))
+	$(call BUILD_WFSH_FULL,$(BIN))
+	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh-plugin-kubernetes ./cmd/wfsh-plugin-gcp ./cmd/wfsh-plugin-notify ./cmd/wfsh-worker-kubernetes
 	# -p 1: one package at a time; plugins/kubernetes restarts the API
 	# server (its restart tests), which the pool's tests beside it would
 	# see as connections refused.
@@ -34,7 +36,9 @@ TIER_SERVERS += k8s-bins
 ## a local control plane (docs/performance.md)
 .PHONY: bench-k8s
 bench-k8s: k8s-bins
-	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh ./cmd/wfsh-plugin-kubernetes
+	$(call BUILD_WFSH,$(BIN))
+	$(call BUILD_WFSH_FULL,$(BIN))
+	$(GOBUILD) -o $(BIN)/ ./cmd/wfsh-plugin-kubernetes
 	$(K8S_SCRIPTS)/controlplane.sh run -- \
 		env WFSH_BIN_DIR=$(abspath $(BIN)) \
 		$(GO) test -count=1 -tags k8s_integration -run='^$$' -bench=. -benchtime=1x ./plugins/kubernetes/

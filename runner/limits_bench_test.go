@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -24,7 +23,7 @@ func BenchmarkW2Limited(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r := New(Options{Plugins: host.Options{}, Level: runtime.Info, Stderr: os.Stderr, Store: st})
+				r := New(Options{Level: runtime.Info, Stderr: os.Stderr, Store: st})
 				fl, err := r.Load(path, "", nil)
 				if err != nil {
 					b.Fatal(err)

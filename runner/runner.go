@@ -22,12 +22,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/dot"
-	"github.com/wfsh/wfsh/plugins/host"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/schedule"
 	"github.com/wfsh/wfsh/store"
@@ -35,9 +33,10 @@ import (
 
 // Options configure a Runner.
 type Options struct {
-	// Plugins says where plugins are found: the executable that serves
-	// wfsh's own (`wfsh __plugin NAME`) and their names.
-	Plugins host.Options
+	// Plugins starts what serves the runs' load("@name"), given where
+	// the plugin system's own messages go (nil: nowhere); nil: flows can
+	// load no plugin. runner/pluginhost gives plugin executables.
+	Plugins func(log io.Writer) Plugins
 	// Level is the least level logged; go-plugin's own messages reach
 	// Stderr at Debug only.
 	Level runtime.Level
@@ -50,10 +49,17 @@ type Options struct {
 	Concurrency int
 }
 
+// Plugins serve the load("@name") of a Runner's runs.
+type Plugins interface {
+	builtins.PluginHost
+	// Stop ends the plugins started.
+	Stop()
+}
+
 // Runner runs flow runs. Close it when done.
 type Runner struct {
 	opt      Options
-	plugins  *host.Manager
+	plugins  Plugins // nil: none
 	redactor *runtime.Redactor
 	once     sync.Once
 	// slots hold @flow(limits=...) between the runs of the Runner that
@@ -64,29 +70,33 @@ type Runner struct {
 // New returns a Runner; plugins start when a flow loads one.
 func New(opt Options) *Runner {
 	red := &runtime.Redactor{}
-	return &Runner{opt: opt, redactor: red, plugins: NewPlugins(opt.Plugins, opt.Stderr, opt.Level, red)}
-}
-
-// NewPlugins finds plugins as docs/plugins.md ("Discovery and lifetime")
-// says. go-plugin's own messages reach stderr only at level Debug, with
-// red's secrets masked.
-func NewPlugins(opt host.Options, stderr io.Writer, level runtime.Level, red *runtime.Redactor) *host.Manager {
-	var logOut io.Writer
-	if level <= runtime.Debug && stderr != nil {
-		logOut = redactingWriter{w: stderr, r: red}
+	r := &Runner{opt: opt, redactor: red}
+	if opt.Plugins != nil {
+		r.plugins = opt.Plugins(PluginLog(opt.Stderr, opt.Level, red))
 	}
-	return host.NewManager(opt, logOut, hclog.Debug)
+	return r
 }
 
-// Plugins is the plugin manager of the Runner's runs.
-func (r *Runner) Plugins() *host.Manager { return r.plugins }
+// PluginLog is where the plugin system's own messages go: stderr at
+// level Debug only, with red's secrets masked (red may be nil); else nil.
+func PluginLog(stderr io.Writer, level runtime.Level, red *runtime.Redactor) io.Writer {
+	if level > runtime.Debug || stderr == nil {
+		return nil
+	}
+	return redactingWriter{w: stderr, r: red}
+}
+
+// Plugins serve the Runner's load("@name"); nil when it has none.
+func (r *Runner) Plugins() Plugins { return r.plugins }
 
 // Close stops the plugins and writes what is left of every run to the
 // store, then closes it. It may be called more than once, and from
 // another goroutine than the runs' (a second interrupt).
 func (r *Runner) Close() {
 	r.once.Do(func() {
-		r.plugins.Stop()
+		if r.plugins != nil {
+			r.plugins.Stop()
+		}
 		r.opt.Store.Close()
 	})
 }
@@ -147,7 +157,9 @@ func (r *Runner) load(path, name string, opt builtins.LoadOptions) (*Flow, error
 // loadModule loads path with this Runner's plugins and drawing; a file
 // that does not load is an *InputError.
 func (r *Runner) loadModule(path string, opt builtins.LoadOptions) (*builtins.Module, error) {
-	opt.Plugins = PluginHost(r.plugins)
+	if r.plugins != nil {
+		opt.Plugins = r.plugins
+	}
 	opt.Draw = Draw
 	m, err := builtins.Load(path, opt)
 	if err != nil {

@@ -284,6 +284,18 @@ var migrations = []string{
 	DROP TABLE slots;
 	ALTER TABLE slots_leased RENAME TO slots;
 	CREATE INDEX slots_run ON slots (run_id);`,
+
+	// 11: a kubernetes pool's base Job template (a batch/v1 Job as JSON;
+	// '' for none: the worker's own) and the job variables its
+	// deployments may set (a JSON array of names); a deployment's job
+	// variables (a JSON object), checked against its pool's when it is
+	// deployed and applied by the worker to each of its runs' Jobs; and
+	// the flow's timeout (nanoseconds, 0: none), from which the worker
+	// sets its Jobs' activeDeadlineSeconds.
+	`ALTER TABLE pools ADD COLUMN job_template TEXT NOT NULL DEFAULT '';
+	ALTER TABLE pools ADD COLUMN job_variables TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE deployments ADD COLUMN job_variables TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE deployments ADD COLUMN timeout INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // PageSize is the page size of a new database.

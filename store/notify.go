@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
 	"time"
 )
 
@@ -57,29 +55,4 @@ func (s *Store) listen(ctx context.Context, channel string, changed func()) erro
 		t.Stop()
 	}
 	return nil
-}
-
-func (s *Store) listenOnce(ctx context.Context, channel string, changed func()) error {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		pc, ok := dc.(pgConn)
-		if !ok {
-			return errors.New("listen: not a PostgreSQL connection")
-		}
-		c := pc.Conn.Conn()
-		if _, err := c.Exec(ctx, "LISTEN "+channel); err != nil {
-			return err
-		}
-		for {
-			if _, err := c.WaitForNotification(ctx); err != nil {
-				// The connection may be mid-wait: not fit for the pool.
-				return driver.ErrBadConn
-			}
-			changed()
-		}
-	})
 }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
 	"net/url"
@@ -11,10 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The store on PostgreSQL (docs/store.md): the same tables, queries and
@@ -31,22 +25,6 @@ func IsPostgres(loc string) bool {
 	return strings.HasPrefix(loc, "postgres://") || strings.HasPrefix(loc, "postgresql://")
 }
 
-// openPostgres opens the store in the PostgreSQL database at dsn.
-func openPostgres(dsn string) (*Store, error) {
-	where := redactURL(dsn)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("run store %s: %w", where, err)
-	}
-	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
-	s := &Store{db: db, path: where, pg: true}
-	if err := s.setUp(context.Background()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("run store %s: %w", where, err)
-	}
-	return s, nil
-}
-
 // redactURL is dsn without its password, to be shown.
 func redactURL(dsn string) string {
 	u, err := url.Parse(dsn)
@@ -54,63 +32,6 @@ func redactURL(dsn string) string {
 		return "postgres://..."
 	}
 	return u.Redacted()
-}
-
-// pgConnector hands out pgx's connections wrapped in pgConn.
-type pgConnector struct{ driver.Connector }
-
-func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pgConn{conn.(*stdlib.Conn)}, nil
-}
-
-// pgConn is a pgx connection that takes the store's queries as written
-// for both databases: `?` placeholders, booleans as integers, text
-// PostgreSQL can hold.
-type pgConn struct{ *stdlib.Conn }
-
-func (c pgConn) Prepare(q string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(context.Background(), rebind(q))
-}
-
-func (c pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, rebind(q))
-}
-
-func (c pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.ExecContext(ctx, rebind(q), args)
-}
-
-func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.QueryContext(ctx, rebind(q), args)
-}
-
-// CheckNamedValue converts what SQLite takes and PostgreSQL does not: a
-// bool for an INTEGER column becomes 1 or 0; a string that is not valid
-// UTF-8, or holds NUL (PostgreSQL's text can hold neither), gets U+FFFD
-// in place of each bad byte and NUL.
-func (c pgConn) CheckNamedValue(nv *driver.NamedValue) error {
-	switch v := nv.Value.(type) {
-	case bool:
-		nv.Value = int64(0)
-		if v {
-			nv.Value = int64(1)
-		}
-	case string:
-		nv.Value = pgText(v)
-	}
-	return nil
-}
-
-// pgText is s as PostgreSQL's text can hold it.
-func pgText(s string) string {
-	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // rebind turns the `?` placeholders of q into `$1, $2, ...`, leaving

@@ -100,6 +100,9 @@ type dayRun struct {
 }
 
 func backfill(cmd *cobra.Command, path string, f *backfillFlags) error {
+	if err := handOffFlow(path); err != nil {
+		return err
+	}
 	level, params, ctxKV, err := runInputs(f.logLevel, f.params, f.context)
 	if err != nil {
 		return err

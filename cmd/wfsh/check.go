@@ -7,7 +7,6 @@ import (
 
 	"github.com/wfsh/wfsh/builtins"
 	"github.com/wfsh/wfsh/output"
-	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 )
 
@@ -25,18 +24,18 @@ func newCheckCmd() *cobra.Command {
 }
 
 func check(cmd *cobra.Command, path string) error {
-	plugins := runner.NewPlugins(pluginOptions(), cmd.ErrOrStderr(), runtime.Info, nil)
-	defer plugins.Stop()
-	m, err := builtins.Load(path, builtins.LoadOptions{Plugins: runner.PluginHost(plugins), Print: func(string) {}, Draw: runner.Draw})
-	if err != nil {
-		return badInput(err)
+	if err := handOffFlow(path); err != nil {
+		return err
 	}
-	if len(m.Flows) == 0 {
-		_, err := m.FindFlow("")
-		return badInput(err)
+	r := newRunner(cmd.ErrOrStderr(), runtime.Info, nil, 0)
+	defer r.Close()
+	fls, err := r.LoadAll(path, nil)
+	if err != nil {
+		return err
 	}
 	var errs runtime.ErrorList
-	for _, f := range m.Flows {
+	for _, fl := range fls {
+		f := fl.Flow
 		b, err := f.Build(builtins.BuildOptions{Check: true})
 		if err != nil {
 			errs = append(errs, asList(err)...)

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -21,6 +23,8 @@ import (
 type deployFlags struct {
 	flow, name, pool string
 	params, tags     []string
+	jobVars          []string
+	jobVarsFile      string
 	concurrency      int
 	crashRetries     int
 	remote           remoteFlags
@@ -30,7 +34,7 @@ func newDeployCmd() *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
 		Use:   "deploy FILE",
-		Short: "Upload a flow's directory and make (or update) the deployment FLOW/NAME on a server",
+		Short: fullOnly["deploy"],
 		Long: `Upload the flow file's directory tree (what load() and read_file may reach) as a
 content-addressed bundle, and make or update the deployment FLOW/NAME with
 the flow's schedules, its parameters' defaults and the given parameters.
@@ -47,6 +51,8 @@ Workers of its pool run its runs. See docs/server.md.`,
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "runs of the deployment at once (0: no limit)")
 	fl.IntVar(&f.crashRetries, "crash-retries", 0, "how often a crashed run is made again")
+	fl.StringArrayVar(&f.jobVars, "job-var", nil, "a kubernetes pool: override a key of the pool's Job template for this deployment's runs, KEY=VALUE (VALUE as JSON or a string; the pool says which keys)")
+	fl.StringVar(&f.jobVarsFile, "job-vars", "", "a kubernetes pool: a YAML or JSON file of job variables (--job-var wins)")
 	f.remote.register(fl)
 	return cmd
 }
@@ -62,6 +68,10 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 	_, params, _, err := runInputs("info", f.params, nil)
 	if err != nil {
 		return err
+	}
+	jobVars, err := jobVariables(f.jobVarsFile, f.jobVars)
+	if err != nil {
+		return badInput(err)
 	}
 	r := newRunner(cmd.ErrOrStderr(), runtime.Info, nil, 0)
 	defer r.Close()
@@ -87,6 +97,7 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	spec.JobVariables = jobVars
 	var d server.DeploymentInfo
 	if err := c.Do(ctx, "PUT", "/deployments/"+server.PathEscape(fl.Flow.Name())+"/"+server.PathEscape(f.name), spec, &d); err != nil {
 		return remoteErr(err)
@@ -108,6 +119,9 @@ func deploymentSpec(fl *runner.Flow, path, hash string, f *deployFlags, params m
 	}
 	for _, s := range fl.Flow.Schedules() {
 		sp.Schedules = append(sp.Schedules, s.Schedule.Spec())
+	}
+	if t := fl.Flow.Timeout(); t > 0 {
+		sp.Timeout = t.String()
 	}
 	pol := fl.Flow.SchedulePolicy()
 	sp.Catchup, sp.Overlap = string(pol.Catchup), string(pol.Overlap)

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -27,7 +29,7 @@ func newFmtCmd() *cobra.Command {
 	var f fmtFlags
 	cmd := &cobra.Command{
 		Use:   "fmt PATH...",
-		Short: "Format .star files in place (buildifier's layout, decorators kept)",
+		Short: fullOnly["fmt"],
 		Long: `Format flow files with buildifier's formatter (bazelbuild/buildtools):
 each PATH is a .star file or a directory, searched for .star files (hidden
 directories skipped). Files that change are rewritten in place and listed.

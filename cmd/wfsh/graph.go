@@ -62,6 +62,9 @@ Exit status: 0 drawn, 2 bad input.`,
 }
 
 func drawGraph(cmd *cobra.Command, path string, f *graphFlags) error {
+	if err := handOffFlow(path); err != nil {
+		return err
+	}
 	format, err := graphFormat(f.output)
 	if err != nil {
 		return badInput(err)

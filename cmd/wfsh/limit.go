@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -98,7 +100,7 @@ func remoteOrExit(err error) error {
 }
 
 func newLimitCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "limit", Short: "Limit how many task runs with a tag run at once (on a server: also deployment runs)",
+	cmd := &cobra.Command{Use: "limit", Short: fullOnly["limit"],
 		Long: `A limit on TAG caps the task runs tagged TAG (@task(tags=["TAG"])) running at
 once, across every process sharing the store, or the server; on a server it
 also caps the runs of deployments tagged TAG. Without --server (nor

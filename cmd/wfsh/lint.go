@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -24,7 +26,7 @@ func newLintCmd() *cobra.Command {
 	var f lintFlags
 	cmd := &cobra.Command{
 		Use:   "lint PATH...",
-		Short: "Report likely mistakes in .star files (buildifier's warnings and wfsh's own)",
+		Short: fullOnly["lint"],
 		Long: `Lint flow files: each PATH is a .star file or a directory, searched for
 .star files (hidden directories skipped). Each finding is printed as
 file:line:col: message (category), followed by "fix: ..." when --fix can

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -16,7 +18,7 @@ import (
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 	"github.com/wfsh/wfsh/plugins/shell"
 	"github.com/wfsh/wfsh/runner"
-	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/runner/pluginhost"
 )
 
 // builtinPlugins are served by wfsh itself: `wfsh __plugin NAME`.
@@ -48,16 +50,14 @@ func pluginOptions() host.Options {
 	return host.Options{Self: self(), Builtin: names, Reap: true}
 }
 
-// newRunner is the runner of one command's flow runs, recorded in st
-// (nil: not recorded).
-func newRunner(stderr io.Writer, level runtime.Level, st *runner.Store, concurrency int) *runner.Runner {
-	return runner.New(runner.Options{Plugins: pluginOptions(), Level: level, Stderr: stderr, Store: st, Concurrency: concurrency})
-}
+// flowPlugins serve flows' load("@name"): plugin executables found as
+// docs/plugins.md says, wfsh's own served by this executable.
+func flowPlugins(log io.Writer) runner.Plugins { return pluginhost.New(pluginOptions(), log) }
 
 func newServePluginCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    "__plugin NAME",
-		Short:  "Serve one of wfsh's own plugins (started by wfsh, not by hand)",
+		Short:  fullOnly["__plugin"],
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,15 +74,15 @@ func newServePluginCmd() *cobra.Command {
 func newPluginsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "plugins",
-		Short: "List the plugins found, with the functions and task constructors each exports",
+		Short: fullOnly["plugins"],
 		Long: `List the plugins found: executables named wfsh-plugin-NAME next to wfsh, in
 $WFSH_PLUGIN_DIR, or on $PATH (the first one found wins), and the plugins wfsh
 serves itself. Each plugin is started to ask what it exports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m := runner.NewPlugins(pluginOptions(), cmd.ErrOrStderr(), runtime.Info, nil)
-			defer m.Stop()
-			return listPlugins(cmd.Context(), cmd.OutOrStdout(), m)
+			h := pluginhost.New(pluginOptions(), nil)
+			defer h.Stop()
+			return listPlugins(cmd.Context(), cmd.OutOrStdout(), h.Manager())
 		},
 	}
 }

@@ -1,23 +1,13 @@
 package main
 
 import (
-	"cmp"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/wfsh/wfsh/output"
-	"github.com/wfsh/wfsh/runtime"
-	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -84,14 +74,6 @@ func (r *remoteFlags) resolve() remoteFlags {
 // local store then read the server.
 func (r *remoteFlags) active() bool { return r.resolve().server != "" }
 
-func (r *remoteFlags) client() (*server.Client, error) {
-	rf := r.resolve()
-	if rf.server == "" {
-		return nil, badInput(fmt.Errorf("no server: give --server URL, set WFSH_SERVER, or wfsh login URL"))
-	}
-	return &server.Client{Base: rf.server, Token: rf.token}, nil
-}
-
 // isDeploymentRef reports whether arg names a deployment, FLOW/NAME,
 // rather than a flow file: it has one slash, is no .star file and no file
 // of that name exists.
@@ -103,179 +85,5 @@ func isDeploymentRef(arg string) bool {
 	return err != nil
 }
 
-// runDeployment is `wfsh run FLOW/NAME`: a run of a deployment on the
-// server; with --watch its log follows until it ends, and the exit status
-// is the run's, as `wfsh run` gives it.
-func runDeployment(cmd *cobra.Command, ref string, f *runFlags) error {
-	if !f.remote.active() {
-		return badInput(fmt.Errorf("%s: no such file; as FLOW/NAME, a deployment, it needs a server: --server URL, WFSH_SERVER or wfsh login", ref))
-	}
-	c, err := f.remote.client()
-	if err != nil {
-		return err
-	}
-	_, params, _, err := runInputs(f.logLevel, f.params, nil)
-	if err != nil {
-		return err
-	}
-	flow, name, _ := strings.Cut(ref, "/")
-	var run store.Run
-	err = c.Do(cmd.Context(), "POST", "/deployments/"+server.PathEscape(flow)+"/"+server.PathEscape(name)+"/runs",
-		server.RunRequest{Parameters: params}, &run)
-	if err != nil {
-		return remoteErr(err)
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "wfsh: run %s of %s made on %s\n", run.ID, ref, c.Base)
-	if !f.watch {
-		fmt.Fprintln(cmd.OutOrStdout(), run.ID)
-		return nil
-	}
-	level, err := runtime.ParseLevel(f.logLevel)
-	if err != nil {
-		return badInput(err)
-	}
-	st, err := followLogs(cmd.Context(), c, run.ID, "", true, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	return &exitError{code: exitCode(st)}
-}
-
-// followLogs prints a run's events (of task, if given), and with follow
-// those that come until the run ends, read from the server's event
-// stream (server-sent events; after a broken connection it goes on from
-// the last event it printed); it returns the run's state.
-func followLogs(ctx context.Context, c *server.Client, id, task string, follow bool, sink runtime.Sink) (runtime.State, error) {
-	if !follow {
-		var page server.LogPage
-		if err := c.Do(ctx, "GET", server.Query("/runs/"+id+"/logs", "task", task), nil, &page); err != nil {
-			return 0, err
-		}
-		for _, e := range page.Events {
-			sink.Emit(eventFrom(id, e))
-		}
-		return page.State, nil
-	}
-	var after uint64
-	for fails := 0; ; fails++ {
-		end := c.Stream(ctx, server.Query("/runs/"+id+"/events", "after_seq", fmt.Sprint(after), "task", task),
-			func(event string, data []byte) error {
-				switch event {
-				case "event":
-					var e server.Event
-					if err := json.Unmarshal(data, &e); err != nil {
-						return err
-					}
-					sink.Emit(eventFrom(id, e))
-					after, fails = max(after, e.Seq), 0
-				case "end":
-					var end server.RunEnd
-					if err := json.Unmarshal(data, &end); err != nil {
-						return err
-					}
-					return stopStream{end.State}
-				}
-				return nil
-			})
-		var stop stopStream
-		if errors.As(end, &stop) {
-			return stop.state, nil
-		}
-		var ae *server.APIError
-		if errors.As(end, &ae) && ae.Status < 500 || ctx.Err() != nil || fails > 20 {
-			return 0, cmp.Or(end, ctx.Err())
-		}
-		time.Sleep(server.Backoff(fails))
-	}
-}
-
-// stopStream ends an event stream at the run's end.
-type stopStream struct{ state runtime.State }
-
-func (stopStream) Error() string { return "the run ended" }
-
-func eventFrom(runID string, e server.Event) runtime.Event {
-	t, _ := time.Parse(time.RFC3339Nano, e.Time)
-	return runtime.Event{Seq: e.Seq, Time: t, RunID: runID, Kind: e.Kind, TaskRun: e.Task, MapIndex: e.MapIndex, Node: runtime.NoNode,
-		Attempt: e.Attempt, State: e.State, Level: e.Level, Msg: e.Msg, Children: e.Children}
-}
-
-// remoteRuns lists a server's runs.
-func remoteRuns(ctx context.Context, r *remoteFlags, flow, state string, limit int) ([]store.Run, error) {
-	c, err := r.client()
-	if err != nil {
-		return nil, err
-	}
-	if limit == 0 {
-		limit = 1000
-	}
-	var list server.RunList
-	if err := c.Do(ctx, "GET", server.Query("/runs", "flow", flow, "state", runtimeState(state), "limit", fmt.Sprint(limit)), nil, &list); err != nil {
-		return nil, remoteErr(err)
-	}
-	return list.Runs, nil
-}
-
-// runtimeState is a --state value as the API names it (failed: Failed).
-func runtimeState(s string) string {
-	if st, err := store.ParseState(s); err == nil && s != "" {
-		return st.String()
-	}
-	return s
-}
-
-// remoteRun is a run of the server with its task runs.
-func remoteRun(ctx context.Context, r *remoteFlags, id string) (server.RunDetail, error) {
-	var d server.RunDetail
-	c, err := r.client()
-	if err != nil {
-		return d, err
-	}
-	if err := c.Do(ctx, "GET", "/runs/"+server.PathEscape(id), nil, &d); err != nil {
-		return d, remoteErr(err)
-	}
-	return d, nil
-}
-
-// remoteLogs is `wfsh logs RUN --server`.
-func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level) error {
-	c, err := f.remote.client()
-	if err != nil {
-		return err
-	}
-	d, err := remoteRun(cmd.Context(), &f.remote, id)
-	if err != nil {
-		return err
-	}
-	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, ProgressEvery: math.MaxInt64}
-	if _, err := followLogs(cmd.Context(), c, d.Run.ID, f.task, f.follow, p); err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	return nil
-}
-
 // shortHash is the first 12 digits of a hash.
 func shortHash(h string) string { return h[:min(12, len(h))] }
-
-func newCancelCmd() *cobra.Command {
-	var r remoteFlags
-	cmd := &cobra.Command{
-		Use:   "cancel RUN",
-		Short: "Cancel a run on the server (Scheduled: at once; Pending or Running: its worker stops it)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			var run store.Run
-			if err := c.Do(cmd.Context(), "POST", "/runs/"+server.PathEscape(args[0])+"/cancel", nil, &run); err != nil {
-				return remoteErr(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", run.ID, run.State)
-			return nil
-		},
-	}
-	r.register(cmd.Flags())
-	return cmd
-}

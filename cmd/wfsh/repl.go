@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -27,7 +29,7 @@ func newReplCmd() *cobra.Command {
 	var f replFlags
 	cmd := &cobra.Command{
 		Use:   "repl FILE",
-		Short: "Debug a flow at a prompt: run it with mocked states, replace tasks, draw it",
+		Short: fullOnly["repl"],
 		Long: `Load a flow file and give a Starlark prompt over its module, where
 flow.run(task_states={...}), flow.get_tasks(), flow.replace(old, new) and
 flow.visualize() debug the flow without editing the file. When FILE defines

@@ -21,10 +21,10 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
-		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd(),
-		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(),
-		newPoolCmd(), newDeploymentCmd(), newLimitCmd(), newFmtCmd(), newLintCmd())
-	root.AddCommand(newReplCmd())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(),
+		newBackfillCmd(), newScheduleCmd(), newPruneCmd())
+	// The commands that need the server's libraries or the plugin
+	// protocol: wfsh-full serves them (full.go, light.go).
+	root.AddCommand(fullCommands()...)
 	return root
 }

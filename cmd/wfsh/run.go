@@ -80,6 +80,9 @@ fails, 2 for bad input (the flow does not build), 130 when interrupted.`,
 }
 
 func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
+	if err := handOffFlow(path); err != nil {
+		return err
+	}
 	if remote, err := f.on.check(f); err != nil {
 		return badInput(err)
 	} else if remote {
@@ -112,7 +115,12 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return err
 	}
 	if f.resume != "" {
-		if req.Resume, err = r.Resumed(cmd.Context(), f.resume); err != nil {
+		if child != nil {
+			req.Resume, err = child.resumed(cmd.Context())
+		} else {
+			req.Resume, err = r.Resumed(cmd.Context(), f.resume)
+		}
+		if err != nil {
 			return err
 		}
 		if f.flow == "" {
@@ -151,6 +159,12 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		}
 	}
 	return outputDone(out, exitCode(res.State))
+}
+
+// newRunner is the runner of one command's flow runs, recorded in st
+// (nil: not recorded).
+func newRunner(stderr io.Writer, level runtime.Level, st *runner.Store, concurrency int) *runner.Runner {
+	return runner.New(runner.Options{Plugins: flowPlugins, Level: level, Stderr: stderr, Store: st, Concurrency: concurrency})
 }
 
 // outputDone flushes what a run printed and returns its exit status. A

@@ -66,6 +66,9 @@ type scheduledRun struct {
 }
 
 func printSchedule(cmd *cobra.Command, path string, f *scheduleFlags, now time.Time) error {
+	if err := handOffFlow(path); err != nil {
+		return err
+	}
 	if f.n < 1 || f.n > 10000 {
 		return badInput(fmt.Errorf("-n %d: want 1 to 10000", f.n))
 	}

@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 }
 
 // cleanAfter runs the tests, then removes the wfsh binary they shared
-// (wfshBinary): testscript.Main exits once they have run.
+// (wfshBinary) and their WFSH_HOME (testHome): testscript.Main exits once
+// they have run.
 type cleanAfter struct{ m *testing.M }
 
 func (c cleanAfter) Run() int {
@@ -30,20 +31,32 @@ func (c cleanAfter) Run() int {
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}
+	if testHome != "" {
+		os.RemoveAll(testHome)
+	}
 	return code
 }
 
 // TestScripts runs the CLI scenarios of testdata/script. Each scenario has
-// the flows/ directory of the repository beside its own files.
+// the flows/ directory of the repository beside its own files. wfsh is
+// what users run, the light wfsh and wfsh-full beside it (wfshBinary);
+// with -short it is this test binary, the full wfsh in one executable.
 func TestScripts(t *testing.T) {
 	flows, err := filepath.Abs("../../flows")
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin := ""
+	if !testing.Short() {
+		bin = filepath.Dir(wfshBinary(t))
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
+			if bin != "" {
+				env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
+			}
 			return os.Symlink(flows, filepath.Join(env.WorkDir, "flows"))
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -35,7 +37,7 @@ func newServeCmd() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve FILE...",
-		Short: "Run the flows of the given files on their schedules, until interrupted",
+		Short: fullOnly["serve"],
 		Long: `Run every flow with a schedule= in the given files on its schedules, in this
 process, until interrupted. Each run is recorded in the run store with its
 scheduled time and a key that the store keeps unique: a scheduled time runs
@@ -149,6 +151,11 @@ type waitingRun struct {
 }
 
 func serve(cmd *cobra.Command, paths []string, f *serveFlags) error {
+	for _, path := range paths {
+		if err := handOffFlow(path); err != nil {
+			return err
+		}
+	}
 	level, err := runtime.ParseLevel(f.logLevel)
 	if err != nil {
 		return badInput(err)

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -31,7 +33,7 @@ func newServerCmd() *cobra.Command {
 	var f serverFlags
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Serve the API, schedule deployments' runs and watch workers' leases",
+		Short: fullOnly["server"],
 		Long: `Serve the API under /api/v1 (its OpenAPI document at /api/v1/openapi.json),
 make the runs of deployments' schedules, and end the runs whose worker
 stopped renewing its lease. SQLite under $WFSH_HOME by default. The first

@@ -39,11 +39,7 @@ func newShowCmd() *cobra.Command {
 
 func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	if f.remote.active() {
-		d, err := remoteRun(cmd.Context(), &f.remote, id)
-		if err != nil {
-			return err
-		}
-		return printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns)
+		return remoteShow(cmd, id, f)
 	}
 	st, run, err := f.store.openRun(cmd.Context(), id)
 	if err != nil {

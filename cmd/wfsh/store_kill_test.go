@@ -45,7 +45,8 @@ def f():
 
 const testSecret = "pa55-w0rd-Zq8xK"
 
-// built is the wfsh binary the process tests share, built once by the
+// built is the wfsh executables the process tests share, as make build
+// makes them (the light wfsh and wfsh-full beside it), built once by the
 // first that asks (wfshBinary) and removed after the tests (TestMain).
 var built struct {
 	once sync.Once
@@ -55,6 +56,7 @@ var built struct {
 
 // wfshBinary builds wfsh for the process tests, once per test process,
 // even with -short (unlike buildWfsh): the kill test runs 10 kills then.
+// It is the light wfsh, which hands what it does not serve to wfsh-full.
 func wfshBinary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
@@ -63,7 +65,9 @@ func wfshBinary(t testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		built.err = proctest.Build(ctx, map[string]string{filepath.Join(built.dir, "wfsh"): "./cmd/wfsh"})
+		built.err = proctest.Build(ctx, map[string]string{
+			filepath.Join(built.dir, "wfsh"):      "-tags=wfshlight ./cmd/wfsh",
+			filepath.Join(built.dir, "wfsh-full"): "./cmd/wfsh"})
 	})
 	if built.err != nil {
 		t.Fatal(built.err)

@@ -16,10 +16,11 @@ func (s *storeFlag) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.path, "store", "", "the run store (default $WFSH_HOME/wfsh.db, else ~/.wfsh/wfsh.db)")
 }
 
-// where is the store's path: --store, else the default.
+// where is the store's path: --store, else the default. A PostgreSQL
+// store is handed to wfsh-full by the light wfsh (handOffStore).
 func (s *storeFlag) where() (string, error) {
 	if s.path != "" {
-		return s.path, nil
+		return s.path, handOffStore(s.path)
 	}
 	path, err := store.DefaultPath()
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build !wfshlight
+
 package main
 
 import (
@@ -11,23 +13,12 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/output"
 	"github.com/wfsh/wfsh/runner"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/tui"
 )
-
-// tuiFlags is the --tui block of `wfsh run`: the live view of the run in
-// place of log lines (docs/tui.md).
-type tuiFlags struct {
-	on bool
-}
-
-func (t *tuiFlags) register(fl *pflag.FlagSet) {
-	fl.BoolVar(&t.on, "tui", false, "show the run live in the terminal: tasks, states, progress, logs (docs/tui.md); log lines when stdout is not a terminal")
-}
 
 // use decides whether this run gets the view: not when standard output is
 // not a terminal (a pipe, a file, CI), where the run prints log lines as

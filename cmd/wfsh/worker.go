@@ -1,9 +1,10 @@
+//go:build !wfshlight
+
 package main
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +37,7 @@ func newWorkerCmd() *cobra.Command {
 	var f workerFlags
 	cmd := &cobra.Command{
 		Use:   "worker --pool POOL",
-		Short: "Run the runs of a work pool, each in a child wfsh process",
+		Short: fullOnly["worker"],
 		Long: `Claim the due runs of a pool from the server (long poll: a due run starts at
 once), hold each under a lease renewed by heartbeats, and run each in a
 child wfsh process from its bundle (cached by hash). A run cancelled on the
@@ -191,18 +192,7 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 		w.crash(id, fmt.Sprintf("the worker could not copy the run's bundle: %v", err))
 		return
 	}
-	args := []string{"run", filepath.Join(dir, cl.File), "--server-run", id}
-	var params map[string]json.RawMessage
-	json.Unmarshal(cl.Parameters, &params)
-	for _, k := range sortedKeys(params) {
-		args = append(args, "-p", k+"="+string(params[k]))
-	}
-	var cx map[string]string
-	json.Unmarshal(cl.Run.Context, &cx)
-	for _, k := range sortedKeys(cx) {
-		args = append(args, "--context", k+"="+cx[k])
-	}
-	cmd := exec.Command(w.exe, args...)
+	cmd := exec.Command(w.exe, cl.RunArgs(filepath.Join(dir, cl.File))...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WFSH_SERVER="+w.c.Base, "WFSH_TOKEN="+w.c.Token, "WFSH_WORKER_ID="+w.info.ID, "WFSH_RUN_ID="+id)
 	out := prefixed(w.log, id)

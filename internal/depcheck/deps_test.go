@@ -31,6 +31,12 @@ type rule struct {
 // tens of milliseconds of start-up (docs/performance.md).
 var heavy = []string{"k8s.io/client-go", "k8s.io/api", "k8s.io/apimachinery", "cloud.google.com/go", "google.golang.org/api"}
 
+// pluginProtocol is what the plugin protocol links: go-plugin, gRPC and
+// protobuf, whose package initialisation is most of a start of an
+// executable that links them (docs/performance.md). The runner does not
+// link them; runner/pluginhost does.
+var pluginProtocol = []string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "google.golang.org/protobuf", "github.com/golang/protobuf"}
+
 // lipgloss's package initialisation probes the terminal on standard
 // output (terminfo, `tmux info` as a child process inside tmux): linked
 // into wfsh, it made every `wfsh run` in a tmux pane 2x slower
@@ -51,7 +57,8 @@ var rules = map[string]rule{
 	"starfmt":                            {imports: []string{"builtins"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/", mod+"plugins/")},
 	"starlint":                           {imports: []string{"starfmt"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/", mod+"plugins/")},
 	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
-	"runner":                             {imports: []string{"builtins", "dot", "schedule", "store", "plugins/host", "plugins/sdk/pluginpb", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
+	"runner":                             {imports: []string{"builtins", "dot", "schedule", "store", "plugins/procs", "runtime"}, never: append(append(heavy, pluginProtocol...), lipgloss, "github.com/spf13/", "charm.land/")},
+	"runner/pluginhost":                  {imports: []string{"builtins", "plugins/host", "plugins/sdk/pluginpb", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
 	"server":                             {imports: []string{"auth", "bundle", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
 	"web":                                {imports: []string{"auth", "dot", "runtime", "schedule", "server", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
 	"output":                             {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
@@ -60,7 +67,7 @@ var rules = map[string]rule{
 	"repl":                               {imports: []string{"builtins", "output", "runtime", "tui"}, never: []string{lipgloss}},
 	"plugins/sdk":                        {imports: []string{"plugins/sdk/pluginpb"}, never: []string{mod + "runtime", mod + "builtins"}},
 	"plugins/sdk/pluginpb":               {},
-	"plugins/host":                       {imports: []string{"plugins/sdk", "plugins/sdk/pluginpb", "plugins/internal/pdeath"}, never: []string{mod + "runtime", mod + "builtins"}},
+	"plugins/host":                       {imports: []string{"plugins/sdk", "plugins/sdk/pluginpb", "plugins/internal/pdeath", "plugins/procs"}, never: []string{mod + "runtime", mod + "builtins"}},
 	"plugins/host/hosttest":              {imports: []string{"plugins/host", "internal/benchstat"}},
 	"plugins/shell":                      {imports: []string{"plugins/sdk", "plugins/internal/pdeath"}, never: []string{mod + "runtime", mod + "builtins"}},
 	"plugins/gcp":                        {imports: []string{"plugins/sdk"}, never: []string{mod + "runtime", mod + "builtins"}},
@@ -69,9 +76,10 @@ var rules = map[string]rule{
 	"plugins/notify":                     {imports: []string{"plugins/sdk"}, never: append(heavy, mod+"runtime", mod+"builtins")},
 	"plugins/notify/notifytest":          {},
 	"plugins/internal/pdeath":            {stdOnly: true},
+	"plugins/procs":                      {stdOnly: true},
 	"plugins/internal/testplugin":        {imports: []string{"plugins/sdk"}},
 	"cmd/wfsh": {imports: []string{"auth", "builtins", "dot", "output", "plugins/host", "plugins/sdk", "plugins/sdk/pluginpb",
-		"bundle", "plugins/shell", "repl", "runner", "runtime", "schedule", "seal", "server", "starfmt", "starlint", "store", "tui", "web"}, never: append(heavy, lipgloss)},
+		"bundle", "plugins/shell", "repl", "runner", "runner/pluginhost", "runtime", "schedule", "seal", "server", "starfmt", "starlint", "store", "tui", "web"}, never: append(heavy, lipgloss)},
 	"cmd/wfsh-plugin-gcp":        {imports: []string{"plugins/gcp", "plugins/sdk"}},
 	"cmd/wfsh-plugin-kubernetes": {imports: []string{"plugins/kubernetes"}},
 	"cmd/wfsh-plugin-notify":     {imports: []string{"plugins/notify", "plugins/sdk"}},
@@ -210,6 +218,49 @@ func TestPackageMap(t *testing.T) {
 		}
 		if !strings.Contains(block, rel+"/") {
 			t.Errorf("docs/architecture.md's package map lacks %s/", rel)
+		}
+	}
+}
+
+// light are what the light wfsh executable (build tag wfshlight, the
+// `wfsh` that make build installs) must never link: the plugin protocol,
+// the server's API framework and the Kubernetes client; and the
+// PostgreSQL driver, the live views' terminal libraries and buildifier,
+// which only some commands need. Every package
+// linked runs its init at every start, whichever command runs; commands
+// that need these are served by wfsh-full (docs/architecture.md, "Two
+// executables").
+var light = append(append([]string{"github.com/danielgtaylor/huma", mod + "server", mod + "web", mod + "k8spool",
+	mod + "runner/pluginhost", mod + "plugins/host", "github.com/jackc/pgx", "charm.land/bubbletea", mod + "tui",
+	"github.com/bazelbuild/buildtools"}, pluginProtocol...), heavy...)
+
+// TestLightExecutable lists the light executable's dependencies with its
+// build tag and checks that none of them is one it must not link, and
+// that it is the real list (it holds the run path).
+func TestLightExecutable(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gocmd, "list", "-deps", "-tags", "wfshlight", "./cmd/wfsh")
+	cmd.Dir = moduleRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	for _, d := range deps {
+		for _, n := range light {
+			if d == n || strings.HasPrefix(d, n+"/") {
+				t.Errorf("the light wfsh depends on %s, which it must never link", d)
+			}
+		}
+	}
+	for _, want := range []string{mod + "runner", mod + "store", mod + "builtins", "go.starlark.net/starlark", "github.com/spf13/cobra"} {
+		if !slices.Contains(deps, want) {
+			t.Errorf("the light wfsh does not link %s: go list gave %d packages", want, len(deps))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 
 // Build builds packages of this module into executables: targets maps
 // each output file to a package path from the module's root
-// ("./cmd/wfsh"). Two builds run at once. It is the one way the tests
+// ("./cmd/wfsh"), which build flags may precede ("-tags=wfshlight
+// ./cmd/wfsh"). Two builds run at once. It is the one way the tests
 // build the programs they run as processes.
 func Build(ctx context.Context, targets map[string]string) error {
 	gocmd, err := exec.LookPath("go")
@@ -33,7 +35,7 @@ func Build(ctx context.Context, targets map[string]string) error {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cmd := exec.CommandContext(ctx, gocmd, "build", "-o", out, pkg)
+			cmd := exec.CommandContext(ctx, gocmd, append([]string{"build", "-o", out}, strings.Fields(pkg)...)...)
 			cmd.Dir = root
 			if msg, err := cmd.CombinedOutput(); err != nil {
 				mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wfsh/wfsh/plugins/internal/pdeath"
+	"github.com/wfsh/wfsh/plugins/procs"
 	"github.com/wfsh/wfsh/plugins/sdk"
 	pb "github.com/wfsh/wfsh/plugins/sdk/pluginpb"
 )
@@ -122,7 +123,7 @@ func (m *Manager) start(ctx context.Context, f Found) (*proc, error) {
 	if m.opts.Reap {
 		becomeSubreaper()
 	}
-	markProcesses()
+	procs.Mark()
 	cmd := exec.Command(f.Path)
 	dieWithParent(cmd)
 	if f.Builtin {

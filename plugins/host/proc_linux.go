@@ -4,12 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/wfsh/wfsh/plugins/internal/pdeath"
+	"github.com/wfsh/wfsh/plugins/procs"
 )
 
 // dieWithParent has the kernel send the plugin SIGTERM when wfsh dies, even
@@ -54,16 +54,16 @@ func sweep(plugins map[int]bool) {
 	for {
 		found := false
 		for _, c := range children(self) {
-			if plugins[c.pid] || c.pgrp == own || c.state != "Z" && liveCall(c.pgrp, plugins) {
+			if plugins[c.PID] || c.Pgrp == own || c.State != "Z" && liveCall(c.Pgrp, plugins) {
 				continue
 			}
 			found = true
-			if c.state != "Z" {
-				_ = syscall.Kill(-c.pgrp, syscall.SIGKILL)
-				_ = syscall.Kill(c.pid, syscall.SIGKILL)
+			if c.State != "Z" {
+				_ = syscall.Kill(-c.Pgrp, syscall.SIGKILL)
+				_ = syscall.Kill(c.PID, syscall.SIGKILL)
 			}
 			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(c.pid, &ws, syscall.WNOHANG, nil)
+			_, _ = syscall.Wait4(c.PID, &ws, syscall.WNOHANG, nil)
 		}
 		if !found || time.Now().After(deadline) {
 			return
@@ -75,50 +75,25 @@ func sweep(plugins map[int]bool) {
 // liveCall reports whether process group pgrp's leader is running, a
 // child of one of plugins.
 func liveCall(pgrp int, plugins map[int]bool) bool {
-	st, ok := readStat(pgrp)
-	return ok && st.state != "Z" && plugins[st.ppid]
-}
-
-type procStat struct {
-	pid, ppid, pgrp int
-	state           string
+	st, ok := procs.ReadStat(pgrp)
+	return ok && st.State != "Z" && plugins[st.PPID]
 }
 
 // children lists the children of pid, from /proc.
-func children(pid int) []procStat {
+func children(pid int) []procs.Stat {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var out []procStat
+	var out []procs.Stat
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if st, ok := readStat(n); ok && st.ppid == pid {
+		if st, ok := procs.ReadStat(n); ok && st.PPID == pid {
 			out = append(out, st)
 		}
 	}
 	return out
-}
-
-// readStat reads pid's state, parent and process group from /proc.
-func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 3 {
-		return procStat{}, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	if err1 != nil || err2 != nil {
-		return procStat{}, false
-	}
-	return procStat{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0]}, true
 }

@@ -4,7 +4,7 @@
 // tarball that `docker load` and `podman load` take, and, with --push, the
 // image to a registry. See docs/kubernetes.md, "The wfsh image".
 //
-//	go run ./scripts/image -o bin/image -tar bin/wfsh-image.tar [-push REG/wfsh:TAG] bin/wfsh bin/wfsh-plugin-gcp ...
+//	go run ./scripts/image -o bin/image -tar bin/wfsh-image.tar [-push REG/wfsh:TAG] bin/wfsh bin/wfsh-full bin/wfsh-plugin-gcp ...
 package main
 
 import (
@@ -86,6 +86,9 @@ func Build(o Options) (v1.Image, error) {
 		}
 		seen[n] = true
 		bins = append(bins, file{name: path.Join(BinDir[1:], n), mode: 0o755, data: data})
+	}
+	if seen["wfsh"] && !seen["wfsh-full"] {
+		return nil, fmt.Errorf("wfsh without wfsh-full: the light wfsh hands the server, the worker and flows with plugins to wfsh-full beside it (make image builds both)")
 	}
 	var layers []v1.Layer
 	for _, fs := range [][]file{base, bins} {

@@ -26,7 +26,7 @@ import (
 // the image under the plugins' names too (building the plugins' clients
 // costs minutes the unit tests do not spend).
 func executables(t *testing.T) []string {
-	names := []string{"wfsh", "wfsh-plugin-gcp", "wfsh-plugin-kubernetes", "wfsh-plugin-notify", "wfsh-worker-kubernetes"}
+	names := []string{"wfsh", "wfsh-full", "wfsh-plugin-gcp", "wfsh-plugin-kubernetes", "wfsh-plugin-notify", "wfsh-worker-kubernetes"}
 	var out []string
 	if dir := os.Getenv("WFSH_BIN_DIR"); dir != "" {
 		for _, n := range names {
@@ -87,7 +87,7 @@ func TestImage(t *testing.T) {
 		t.Errorf("diff ids %v", cf.RootFS.DiffIDs)
 	}
 	files := contents(t, img)
-	for _, want := range []string{CAFile, "/etc/passwd", "/usr/local/bin/wfsh", "/usr/local/bin/wfsh-plugin-gcp", "/usr/local/bin/wfsh-plugin-kubernetes", "/usr/local/bin/wfsh-plugin-notify", "/usr/local/bin/wfsh-worker-kubernetes"} {
+	for _, want := range []string{CAFile, "/etc/passwd", "/usr/local/bin/wfsh", "/usr/local/bin/wfsh-full", "/usr/local/bin/wfsh-plugin-gcp", "/usr/local/bin/wfsh-plugin-kubernetes", "/usr/local/bin/wfsh-plugin-notify", "/usr/local/bin/wfsh-worker-kubernetes"} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("no %s in the image", want)
 		}
@@ -238,4 +238,24 @@ func contents(t *testing.T, img v1.Image) map[string]entry {
 		rc.Close()
 	}
 	return out
+}
+
+// An image with the light wfsh and no wfsh-full would fail at its first
+// `wfsh server`: it is refused when built.
+func TestImageNeedsFull(t *testing.T) {
+	dir := t.TempDir()
+	wfsh := filepath.Join(dir, "wfsh")
+	if err := os.WriteFile(wfsh, []byte("#!"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Build(Options{Binaries: []string{wfsh}, CACerts: "/etc/ssl/certs/ca-certificates.crt", Created: epoch})
+	if err == nil || !strings.Contains(err.Error(), "wfsh-full") {
+		t.Errorf("an image of wfsh alone: %v, want an error naming wfsh-full", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "wfsh-full"), []byte("#!"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(Options{Binaries: []string{wfsh, filepath.Join(dir, "wfsh-full")}, CACerts: "/etc/ssl/certs/ca-certificates.crt", Created: epoch}); err != nil {
+		t.Errorf("an image of both: %v", err)
+	}
 }

@@ -1,4 +1,4 @@
-package host
+package procs
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // runs, there are none: a wfsh that lives (a REPL whose run has finished)
 // keeps its plugins, and ends them itself.
 func leftovers(pid int, runStart time.Time) []int {
-	if st, ok := readStat(pid); ok && st.state != "Z" {
+	if st, ok := ReadStat(pid); ok && st.State != "Z" {
 		return nil
 	}
 	entries, err := os.ReadDir("/proc")
@@ -35,7 +35,7 @@ func leftovers(pid int, runStart time.Time) []int {
 		for kv := range bytes.SplitSeq(env, []byte{0}) {
 			if v, ok := bytes.CutPrefix(kv, prefix); ok {
 				if belongs(string(v), pid, runStart) {
-					if st, ok := readStat(n); ok && st.state != "Z" {
+					if st, ok := ReadStat(n); ok && st.State != "Z" {
 						out = append(out, n)
 					}
 				}

@@ -1,9 +1,18 @@
-package runner
+// Package pluginhost serves the load("@name") of flows run by the runner
+// package from plugin executables (plugins/host): it says what a plugin
+// exports and carries Starlark values to and from its calls over the
+// wire (values.go), so that neither builtins nor runner knows the
+// protocol. It is kept apart from runner so that an executable that runs
+// flows without plugins links no go-plugin, gRPC or protobuf
+// (docs/architecture.md, "Two executables").
+package pluginhost
 
 import (
 	"context"
 	"fmt"
+	"io"
 
+	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
 
 	"github.com/wfsh/wfsh/builtins"
@@ -12,14 +21,22 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// PluginHost serves load("@name") from m: it tells builtins what a plugin
-// exports and carries Starlark values to and from its calls over the
-// wire (pluginvalues.go), so that builtins knows nothing of the protocol.
-func PluginHost(m *host.Manager) builtins.PluginHost { return pluginHost{m} }
+// Host serves a runner's plugins from a host.Manager.
+type Host struct{ m *host.Manager }
 
-type pluginHost struct{ m *host.Manager }
+// New finds plugins as docs/plugins.md ("Discovery and lifetime") says;
+// go-plugin's own messages go to log (nil: nowhere).
+func New(opt host.Options, log io.Writer) *Host {
+	return &Host{m: host.NewManager(opt, log, hclog.Debug)}
+}
 
-func (h pluginHost) Describe(ctx context.Context, plugin string) (*builtins.PluginDescription, error) {
+// Manager is the plugin manager behind h.
+func (h *Host) Manager() *host.Manager { return h.m }
+
+// Stop ends the plugins started.
+func (h *Host) Stop() { h.m.Stop() }
+
+func (h *Host) Describe(ctx context.Context, plugin string) (*builtins.PluginDescription, error) {
 	d, err := h.m.Describe(ctx, plugin)
 	if err != nil {
 		return nil, err
@@ -38,7 +55,7 @@ func (h pluginHost) Describe(ctx context.Context, plugin string) (*builtins.Plug
 	return out, nil
 }
 
-func (h pluginHost) Call(ctx context.Context, plugin string, c *builtins.PluginCall) (starlark.Value, error) {
+func (h *Host) Call(ctx context.Context, plugin string, c *builtins.PluginCall) (starlark.Value, error) {
 	entries := make([]*pb.Entry, 0, len(c.Args))
 	for _, a := range c.Args {
 		w, err := toWire(a.Value)

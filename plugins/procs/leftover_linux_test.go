@@ -1,4 +1,4 @@
-package host
+package procs
 
 import (
 	"fmt"

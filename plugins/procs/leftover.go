@@ -1,4 +1,7 @@
-package host
+// Package procs marks the processes wfsh starts (plugins, the commands
+// they run) with the wfsh process they belong to, and finds them in /proc
+// once that wfsh is gone.
+package procs
 
 import (
 	"fmt"
@@ -20,10 +23,10 @@ var started = time.Now()
 
 var markOnce sync.Once
 
-// markProcesses sets HostEnv in wfsh's own environment, which the plugins
+// Mark sets HostEnv in wfsh's own environment, which the plugins
 // it starts inherit (a value inherited from an outer wfsh, when wfsh runs
 // in a shell task, is replaced).
-func markProcesses() {
+func Mark() {
 	markOnce.Do(func() {
 		_ = os.Setenv(HostEnv, fmt.Sprintf("%d:%d", os.Getpid(), started.UnixNano()))
 	})
