@@ -154,6 +154,9 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 	if e.IsChild() || p.kind(e) == runtime.ConstNode {
 		level = runtime.Debug
 	}
+	if e.State == runtime.Waiting {
+		return // its log line says so
+	}
 	if e.State == runtime.Running {
 		if level < p.Level {
 			return

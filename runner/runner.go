@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,9 @@ type Runner struct {
 	plugins  Plugins // nil: none
 	redactor *runtime.Redactor
 	once     sync.Once
+	// slots hold @flow(limits=...) between the runs of the Runner that
+	// share no store (--no-store, the REPL's flow.run()).
+	slots runtime.Slots
 }
 
 // New returns a Runner; plugins start when a flow loads one.
@@ -190,6 +194,9 @@ func (r *Runner) execute(ctx context.Context, b *builtins.Build, opt runtime.Opt
 	if opt.Concurrency == 0 {
 		opt.Concurrency = r.opt.Concurrency
 	}
+	if opt.Limiter == nil && len(b.Graph.Limits) > 0 {
+		opt.Limiter = r.slots.Limiter(b.Graph.Limits)
+	}
 	return runtime.Run(ctx, b.Graph, opt)
 }
 
@@ -218,6 +225,10 @@ type Request struct {
 	// Getenv reads what secret("NAME") reads (nil: the environment): a
 	// worker's child resolves secrets through the server.
 	Getenv func(string) (string, bool)
+	// Slots, if set, is where the run's tagged task runs take the slots
+	// of concurrency limits: a worker's child takes them from the
+	// server (server.SlotClient), whatever the Runner's store.
+	Slots store.SlotStore
 }
 
 // ScheduledContext is schedule.Context: the context a run scheduled at t
@@ -265,6 +276,13 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 	if err != nil {
 		return nil, err
 	}
+	if req.Slots != nil && hasTags(b.Graph) {
+		lease, err := slotLease(os.Getenv("WFSH_SLOT_LEASE"))
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		h.limiter = &store.Limiter{Slots: req.Slots, RunID: id, Flow: b.Graph.Limits, Lease: lease}
+	}
 	return &Run{ID: id, Build: b, r: r, hooks: h}, nil
 }
 
@@ -273,6 +291,9 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 // what it recorded. Cancelling ctx cancels the run: it ends Cancelled.
 func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result {
 	r := run.r
+	if run.hooks.limiter == nil && len(run.Build.Graph.Limits) > 0 {
+		run.hooks.limiter = r.slots.Limiter(run.Build.Graph.Limits)
+	}
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,

@@ -38,7 +38,8 @@ type Options struct {
 	Subflows Subflows
 	// Limiter, if set, holds each attempt of a tagged task run back until
 	// it has a slot of its tags' concurrency limits (Graph.Limits and
-	// whatever the limiter knows besides).
+	// whatever the limiter knows besides). Unset, Graph.Limits hold
+	// within the run (a Slots of its own).
 	Limiter Limiter
 }
 
@@ -188,6 +189,9 @@ func Run(ctx context.Context, g *Graph, opt Options) *Result {
 }
 
 func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
+	if opt.Limiter == nil && len(g.Limits) > 0 {
+		opt.Limiter = new(Slots).Limiter(g.Limits)
+	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = DefaultConcurrency()
 	}
@@ -313,7 +317,9 @@ func (x *executor) work() {
 			}
 		}
 		r.attempt++
-		x.emitState(r, Running, "", nil)
+		if !x.limited(r) {
+			x.emitState(r, Running, "", nil)
+		}
 		x.sched.Unlock()
 		o := x.exec(r)
 		if o.err == nil && x.opt.Cache != nil {
@@ -518,13 +524,22 @@ func (x *executor) call(r *run) *Call {
 // newCall is what r's body is told of its run, as it stands.
 func (x *executor) newCall(r *run) Call {
 	return Call{RunID: x.opt.RunID, Flow: x.g.Flow, Node: r.node, TaskRun: r.name,
-		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, Params: x.opt.Params, x: x}
+		MapIndex: r.index, Attempt: r.attempt, Inputs: r.inputs, Params: x.opt.Params, x: x, r: r}
+}
+
+// limited says whether r's attempts take slots of concurrency limits
+// first: they are Running once they hold them.
+func (x *executor) limited(r *run) bool {
+	return x.opt.Limiter != nil && len(r.node.Tags) > 0
 }
 
 func (x *executor) exec(r *run) (o outcome) {
 	o.r = r
-	if x.opt.Limiter != nil && len(r.node.Tags) > 0 {
+	if x.limited(r) {
 		release, err := x.opt.Limiter.Acquire(x.ctx, x.call(r))
+		x.sched.Lock()
+		x.emitState(r, Running, "", nil)
+		x.sched.Unlock()
 		if err != nil {
 			o.err = err
 			return o

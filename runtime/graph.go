@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -105,6 +106,7 @@ type Call struct {
 	Params []Value
 
 	x *executor
+	r *run
 }
 
 // Log sends a line to the task run's log (the flow run's, for a flow
@@ -112,6 +114,19 @@ type Call struct {
 func (c *Call) Log(level Level, msg string) {
 	if c.x != nil {
 		c.x.emitLog(c, level, msg)
+	}
+}
+
+// WaitingForSlot says that the task run waits for a slot of the
+// concurrency limit on tag, which has used slots in use: what a Limiter
+// calls once when an attempt has to wait. The task run goes Waiting
+// ("waiting for slot db") until its slots are held, and its log says so.
+func (c *Call) WaitingForSlot(tag string, used int) {
+	c.Log(Info, fmt.Sprintf("waiting for a slot of limit %s (%d in use)", tag, used))
+	if c.x != nil && c.r != nil {
+		c.x.sched.Lock()
+		c.x.emitState(c.r, Waiting, "waiting for slot "+tag, nil)
+		c.x.sched.Unlock()
 	}
 }
 

@@ -38,7 +38,7 @@ type Snapshot struct {
 	named map[string]NodeID
 }
 
-const numStates = int(Crashed) + 1
+const numStates = int(Waiting) + 1
 
 // NodeSnapshot is one node: its own run and, if mapped, its children's.
 type NodeSnapshot struct {

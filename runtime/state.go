@@ -15,7 +15,8 @@ import (
 type State uint8
 
 // The states of docs/language.md ("States and triggers"), plus Crashed
-// for runs whose process died, and the two states only a flow run on a
+// for runs whose process died, Waiting for a task run's attempt waiting
+// for a slot of a concurrency limit, and the two states only a flow run on a
 // server has (docs/server.md): Scheduled (made, not yet claimed by a
 // worker) and Cancelling (asked to stop, its worker not yet done).
 const (
@@ -31,6 +32,7 @@ const (
 	TimedOut
 	Cancelled
 	Crashed
+	Waiting
 	Scheduled
 	Cancelling
 )
@@ -48,6 +50,7 @@ var stateNames = [...]string{
 	TimedOut:      "TimedOut",
 	Cancelled:     "Cancelled",
 	Crashed:       "Crashed",
+	Waiting:       "Waiting",
 	Scheduled:     "Scheduled",
 	Cancelling:    "Cancelling",
 }
@@ -84,7 +87,7 @@ func (s *State) UnmarshalText(b []byte) error {
 
 // Finished reports whether s is final.
 func (s State) Finished() bool {
-	return s != Pending && s != Running && s != Retrying && s != Scheduled && s != Cancelling
+	return s != Pending && s != Running && s != Retrying && s != Waiting && s != Scheduled && s != Cancelling
 }
 
 // Successful reports whether s counts as success: as in Prefect, Skipped,

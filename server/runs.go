@@ -34,6 +34,7 @@ var answers = map[string]int{
 	"delete-deployment": http.StatusNoContent, "write-run": http.StatusNoContent, "crash-run": http.StatusNoContent,
 	"put-pool": http.StatusNoContent, "pause-pool": http.StatusNoContent, "resume-pool": http.StatusNoContent,
 	"put-limit": http.StatusNoContent, "delete-limit": http.StatusNoContent,
+	"keep-slots": http.StatusNoContent, "free-slots": http.StatusNoContent,
 }
 
 func (s *Server) routes() {
@@ -48,6 +49,7 @@ func (s *Server) routes() {
 	s.whoamiRoutes()
 	s.deploymentRoutes()
 	s.workerRoutes()
+	s.slotRoutes()
 	s.adminRoutes()
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -161,10 +162,18 @@ func (s *Store) RenewSlots(ctx context.Context, runID, holder string, until time
 	return err
 }
 
-// ReleaseSlots frees the slots a holder holds, and wakes the claims of
-// this process that wait for one (other processes: docs/store.md).
-func (s *Store) ReleaseSlots(ctx context.Context, runID, holder string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ? AND holder = ? AND lease_until IS NOT NULL`, runID, holder)
+// ReleaseSlots frees the slots a holder holds (of scopes only, if some
+// are named), and wakes the claims of this process that wait for one
+// (other processes: docs/store.md).
+func (s *Store) ReleaseSlots(ctx context.Context, runID, holder string, scopes ...string) error {
+	q, args := `DELETE FROM slots WHERE run_id = ? AND holder = ? AND lease_until IS NOT NULL`, []any{runID, holder}
+	if len(scopes) > 0 {
+		q += ` AND scope IN (?` + strings.Repeat(`, ?`, len(scopes)-1) + `)`
+		for _, sc := range scopes {
+			args = append(args, sc)
+		}
+	}
+	_, err := s.db.ExecContext(ctx, q, args...)
 	s.freed.broadcast()
 	if err == nil {
 		err = s.notify(ctx, slotsChannel)

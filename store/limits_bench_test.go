@@ -97,3 +97,51 @@ func benchHandoff(b *testing.B, holder, waiter *Store) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkLimiterRoundTrip takes and frees a slot of a limit of 2
+// through a run's Limiter, as an attempt of a tagged task run does:
+// "alone", one task run after another (each takes a row of the store and
+// deletes it); "busy", eight task runs of the run at once, as W2's
+// workers (the run holds both rows, and each release hands its row to a
+// waiting task run). p50 and p99 are those of one acquire and release,
+// waits for a slot included in "busy"; ns/op is per attempt.
+func BenchmarkLimiterRoundTrip(b *testing.B) {
+	for _, workers := range []int{1, 8} {
+		name := map[int]string{1: "alone", 8: "busy"}[workers]
+		b.Run(name, func(b *testing.B) {
+			s, _ := onSQLite.open(b)
+			l := &Limiter{Store: s, RunID: "r", Flow: map[string]int{"db": 2}}
+			node := &runtime.Node{Name: "q", Tags: []string{"db"}}
+			took := make([][]time.Duration, workers)
+			next := make(chan struct{})
+			done := make(chan struct{})
+			for w := range workers {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					for range next {
+						t0 := time.Now()
+						release, err := l.Acquire(context.Background(), &runtime.Call{Node: node, TaskRun: "q"})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						release()
+						took[w] = append(took[w], time.Since(t0))
+					}
+				}()
+			}
+			for b.Loop() {
+				next <- struct{}{}
+			}
+			close(next)
+			var all []time.Duration
+			for w := range workers {
+				<-done
+				all = append(all, took[w]...)
+			}
+			slices.Sort(all)
+			b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}

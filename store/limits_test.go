@@ -312,3 +312,111 @@ func TestLimiterInExecutor(t *testing.T) {
 		t.Errorf("%d slots left after the cancelled run", n)
 	}
 }
+
+// TestLimiterHandsOn: the task runs of one run under a limit of 2 hand
+// their rows on to each other in memory: never more than 2 hold one, the
+// store is asked for far fewer slots than there are attempts, and no row
+// is left at the end.
+func TestLimiterHandsOn(t *testing.T) {
+	s, _ := onSQLite.open(t)
+	ctx := context.Background()
+	l := &Limiter{Store: s, RunID: "r", Flow: map[string]int{"db": 2}}
+	node := &runtime.Node{Name: "q", Tags: []string{"db"}}
+	var holding, most atomic.Int32
+	before := holderSeq.Load()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				release, err := l.Acquire(ctx, &runtime.Call{Node: node, TaskRun: fmt.Sprintf("q[%d]", i*50+j)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := holding.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(100 * time.Microsecond)
+				holding.Add(-1)
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	if most.Load() != 2 {
+		t.Errorf("at most %d held at once, want 2", most.Load())
+	}
+	// Without hand-overs each attempt would ask at least once (400);
+	// those that find their run's rows all in use wait for one instead.
+	asked := holderSeq.Load() - before
+	if asked > 200 {
+		t.Errorf("the store was asked for a slot %d times for 400 attempts, want far fewer", asked)
+	}
+	t.Logf("the store was asked %d times for 400 attempts", asked)
+	var rows int
+	if err := s.db.QueryRow(`SELECT count(*) FROM slots`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d rows left (%v)", rows, err)
+	}
+}
+
+// TestLimiterTakesTurns: a run whose task runs keep a limit of 1 busy
+// gives its slot back after SlotTurn, so a task run of another run
+// waiting for it runs within a few turns, not once the busy run is done.
+func TestLimiterTakesTurns(t *testing.T) {
+	s, _ := onSQLite.open(t)
+	ctx := context.Background()
+	if err := s.PutLimit(ctx, "db", 1); err != nil {
+		t.Fatal(err)
+	}
+	node := &runtime.Node{Name: "q", Tags: []string{"db"}}
+	busy := &Limiter{Store: s, RunID: "busy"}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var holding, most atomic.Int32
+	attempt := func(ctx context.Context, l *Limiter, name string) error {
+		release, err := l.Acquire(ctx, &runtime.Call{Node: node, TaskRun: name})
+		if err != nil {
+			return err
+		}
+		n := holding.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		holding.Add(-1)
+		release()
+		return nil
+	}
+	for i := range 4 {
+		wg.Go(func() {
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := attempt(ctx, busy, fmt.Sprintf("q[%d]", i*100000+j)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // the busy run holds the slot
+	t0 := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := attempt(wctx, &Limiter{Store: s, RunID: "other"}, "q")
+	took := time.Since(t0)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("the other run's task run got no slot in %v while the busy run went on: %v", took, err)
+	}
+	if took > 3*SlotTurn {
+		t.Errorf("the other run's task run waited %v while the busy run went on, want within a few turns of %v", took, SlotTurn)
+	}
+	if most.Load() != 1 {
+		t.Errorf("%d held at once under a limit of 1", most.Load())
+	}
+	t.Logf("the other run got the slot after %v", took)
+}

@@ -304,3 +304,38 @@ func TestAppCancelledOutside(t *testing.T) {
 	}
 	<-stopped
 }
+
+// TestAppWaitingForSlot runs two db task runs under limits={"db": 1} on
+// the executor: while the first holds the slot, the screen shows the
+// second Waiting, and its pane says for which limit; once the slot is
+// freed it runs and the run ends Success.
+func TestAppWaitingForSlot(t *testing.T) {
+	free := make(chan struct{})
+	g := &runtime.Graph{Flow: "limited", Limits: map[string]int{"db": 1}}
+	g.Add(&runtime.Node{Name: "hold", Task: "hold", Tags: []string{"db"}, Trigger: runtime.AllSuccessful,
+		Body: runtime.BodyFunc(func(context.Context, *runtime.Call) (runtime.Value, error) { <-free; return nil, nil })})
+	g.Add(&runtime.Node{Name: "queued", Task: "queued", Tags: []string{"db"}, Trigger: runtime.AllSuccessful,
+		Body: runtime.BodyFunc(func(context.Context, *runtime.Call) (runtime.Value, error) { return nil, nil })})
+	r := startLive(t, g, nil)
+	s := r.wait(t, "a task run waiting for its slot", func(s snapshot) bool {
+		return strings.Contains(s.view, "· waiting for slot db")
+	})
+	waiting, holding := "queued", "hold"
+	if strings.Contains(s.view, "hold · waiting") {
+		waiting, holding = "hold", "queued"
+	}
+	if row := rowIn(t, s.view, waiting); !strings.Contains(row, "Waiting") {
+		t.Errorf("row of %s: %q, want Waiting", waiting, row)
+	}
+	if row := rowIn(t, s.view, holding); !strings.Contains(row, "Running") {
+		t.Errorf("row of %s: %q, want Running", holding, row)
+	}
+	close(free)
+	s = r.wait(t, "the run's end", isDone)
+	if res := r.runResult(t); res.State != runtime.Success || s.state != runtime.Success {
+		t.Errorf("run %v, the view says %v; want Success", res.State, s.state)
+	}
+	if row := rowIn(t, s.view, waiting); !strings.Contains(row, "Success") {
+		t.Errorf("row of %s after the run: %q", waiting, row)
+	}
+}

@@ -28,7 +28,7 @@ func (f filterKind) String() string { return filterNames[f] }
 func (f filterKind) match(st runtime.State) bool {
 	switch f {
 	case filterRunning:
-		return st == runtime.Running || st == runtime.Retrying
+		return st == runtime.Running || st == runtime.Retrying || st == runtime.Waiting
 	case filterFailed:
 		return st.IsFailed()
 	case filterSuccess:

@@ -71,7 +71,7 @@ func (r ref) parent() ref { return ref{node: r.node, child: -1, sub: r.sub} }
 // local is r within its own pane.
 func (r ref) local() ref { return ref{node: r.node, child: r.child} }
 
-const numStates = int(runtime.Crashed) + 1
+const numStates = int(runtime.Waiting) + 1
 
 // Model is the run pane: header, task list and log pane of one flow run.
 // Feed it events (through Options.Feed, or Apply), send it key presses
@@ -298,7 +298,7 @@ func (m *Model) taskState(e *runtime.Event, kids, failed int) {
 		m.grew(id, n, kids) // events without their MapExpanded
 	}
 	switch {
-	case e.State == runtime.Running:
+	case e.State == runtime.Running || e.State == runtime.Waiting:
 		m.active = run
 	case e.State == runtime.Retrying && e.Msg != "":
 		m.logTo(run, e, runtime.Warning, e.Msg)

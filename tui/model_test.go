@@ -510,3 +510,25 @@ func TestConstNodesHidden(t *testing.T) {
 		t.Errorf("the constant is listed:\n%s", v)
 	}
 }
+
+// TestViewWaiting draws a run whose second db task run waits for the slot
+// the first holds (limits={"db": 1}): its row says Waiting, the counts
+// have it, and the pane of the run, selected as the run's latest change,
+// says for which limit (golden file).
+func TestViewWaiting(t *testing.T) {
+	g := &runtime.Graph{Flow: "Limited", Limits: map[string]int{"db": 1}}
+	for _, name := range []string{"users", "orders", "report"} {
+		g.Add(&runtime.Node{Name: name, Task: name, Tags: []string{"db"}})
+	}
+	s := &script{runID: "5a1e-run"}
+	s.add(runtime.Event{Kind: runtime.FlowStarted, Msg: "Limited"})
+	s.state(0, "users", -1, 1, runtime.Running, "")
+	s.log(1, "orders", -1, runtime.Info, "waiting for a slot of limit db (1 in use)")
+	s.state(1, "orders", -1, 1, runtime.Waiting, "waiting for slot db")
+	m := newTestModel(g, s, 100, 12)
+	out := plain(m)
+	if !strings.Contains(out, "orders · waiting for slot db") || !strings.Contains(rowIn(t, out, "orders"), "Waiting") {
+		t.Errorf("the view does not say orders waits for a slot of db:\n%s", out)
+	}
+	golden.RequireEqual(t, []byte(out))
+}

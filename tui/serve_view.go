@@ -192,7 +192,7 @@ func (a *ServeApp) runRow(r *serveRun, selected bool) string {
 // taskRuns is "3/5" (task runs finished of those known), with the
 // failed ones.
 func (a *ServeApp) taskRuns(m *Model) string {
-	open := m.Count(runtime.Pending) + m.Count(runtime.Running) + m.Count(runtime.Retrying)
+	open := m.Count(runtime.Pending) + m.Count(runtime.Running) + m.Count(runtime.Retrying) + m.Count(runtime.Waiting)
 	s := groupDigits(m.Total()-open) + "/" + groupDigits(m.Total())
 	failed := m.Count(runtime.Failed) + m.Count(runtime.TriggerFailed) + m.Count(runtime.TimedOut) + m.Count(runtime.Crashed)
 	if failed > 0 {

@@ -11,7 +11,7 @@ import (
 // Colours are the 16 basic ones, which follow the user's terminal theme;
 // bubbletea downgrades or strips them for the terminal (NO_COLOR included).
 type styles struct {
-	state    [runtime.Crashed + 1]ansi.Style
+	state    [numStates]ansi.Style
 	faint    ansi.Style
 	bold     ansi.Style
 	selected ansi.Style
@@ -49,6 +49,7 @@ func newStyles() *styles {
 		runtime.TimedOut:      fg(ansi.Red),
 		runtime.Cancelled:     fg(ansi.Magenta),
 		runtime.Crashed:       fg(ansi.BrightRed).Bold(),
+		runtime.Waiting:       fg(ansi.Yellow),
 	}
 	return s
 }

@@ -242,6 +242,15 @@ func subMark(p *Model, r ref) string {
 	return "▸ "
 }
 
+// stateLabel is r's state as the pane's title says it: a run waiting for
+// a slot of a concurrency limit says which ("waiting for slot db").
+func (m *Model) stateLabel(r *runtime.RunSnapshot) string {
+	if msg := m.run.RunMsg(r); r.State == runtime.Waiting && msg != "" {
+		return msg
+	}
+	return r.State.String()
+}
+
 func (v *viewer) duration(r *runtime.RunSnapshot) string {
 	if r.Started == 0 {
 		return ""
@@ -306,7 +315,7 @@ func (v *viewer) logPane(h int) {
 	if sel.child >= 0 {
 		run = &s.Children[sel.child]
 	}
-	title := "── " + p.prefix + p.runName(sel) + " · " + st.stateStyle(run.State).Styled(run.State.String())
+	title := "── " + p.prefix + p.runName(sel) + " · " + st.stateStyle(run.State).Styled(p.stateLabel(run))
 	if t := tries(run, n.retries); t != "" {
 		title += " · attempt " + t
 	}

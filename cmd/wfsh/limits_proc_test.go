@@ -146,6 +146,29 @@ func limitAcrossProcesses(t *testing.T, db string) {
 	}
 }
 
+// TestLimitNoStore: wfsh run --no-store holds the flow's limits in the
+// process: four db task runs, never more than two at once.
+func TestLimitNoStore(t *testing.T) {
+	dir := limitedDir(t)
+	log := filepath.Join(dir, "spans.log")
+	cmd := exec.Command(wfshBinary(t), "run", "--no-store", "flow.star", "-p", "log="+log, "-p", "n=4", "-p", "secs=0.2s")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "WFSH_HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sp := spans(t, log)
+	if len(sp) != 4 || mostAtOnce(sp) != 2 {
+		t.Errorf("%d task runs, at most %d at once; want 4 and 2: %v", len(sp), mostAtOnce(sp), sp)
+	}
+	if !strings.Contains(string(out), "waiting for a slot of limit db (2 in use)") {
+		t.Errorf("no task run said it waited:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wfsh.db")); err == nil {
+		t.Error("--no-store made a store")
+	}
+}
+
 // TestLimitKilledHolder: with `wfsh limit set db 1`, a holder killed with
 // SIGKILL in the middle of its task frees the slot when its lease (2 s)
 // lapses, and the process waiting for it then runs.

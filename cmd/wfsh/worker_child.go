@@ -41,6 +41,7 @@ func (f *runFlags) serverChild(req *runner.Request) (*serverChild, error) {
 	ch := &serverChild{c: c, runID: f.serverRun, worker: os.Getenv("WFSH_WORKER_ID")}
 	req.RunID = f.serverRun
 	req.Getenv = ch.getenv
+	req.Slots = &server.SlotClient{C: c, RunID: f.serverRun}
 	return ch, nil
 }
 
