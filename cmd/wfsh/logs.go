@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -59,9 +61,15 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 		return err
 	}
 	defer st.Close()
+	return storeLog(cmd.Context(), st, run, f, level, cmd.OutOrStdout())
+}
+
+// storeLog writes run's log from st to w, following it while the run goes
+// on if f.follow.
+func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags, level runtime.Level, w io.Writer) error {
 	// Lines are read from the store as they are printed, never the whole
 	// log at once, and written out in large writes.
-	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	out := bufio.NewWriterSize(w, 64<<10)
 	defer out.Flush()
 	// Children's routine events are not stored, so no progress lines.
 	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
@@ -69,10 +77,11 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 	for {
 		// Read the state before the lines: once it is final, the lines
 		// read next are the last.
-		if run, err = st.GetRun(cmd.Context(), run.ID); err != nil {
+		var err error
+		if run, err = st.GetRun(ctx, run.ID); err != nil {
 			return err
 		}
-		err := st.EachLog(cmd.Context(), run.ID, store.LogFilter{Task: f.task, After: after}, func(e *runtime.Event) error {
+		err = st.EachLog(ctx, run.ID, store.LogFilter{Task: f.task, After: after}, func(e *runtime.Event) error {
 			p.Emit(*e)
 			after = e.Seq
 			return nil
@@ -87,7 +96,7 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 			return err
 		}
 		select {
-		case <-cmd.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-time.After(followEvery):
 		}
