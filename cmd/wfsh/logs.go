@@ -73,6 +73,15 @@ func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags,
 	defer out.Flush()
 	// Children's routine events are not stored, so no progress lines.
 	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	// The task log lines, most of a log, are formatted by the store's
+	// decoders, on every core; the printer prints the rest in order.
+	text := store.LogText{
+		NewFormatter: func() store.LogFormatter { return p.LineFormatter() },
+		Write: func(b []byte) error {
+			_, err := out.Write(b)
+			return err
+		},
+	}
 	var after uint64
 	for {
 		// Read the state before the lines: once it is final, the lines
@@ -81,14 +90,14 @@ func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags,
 		if run, err = st.GetRun(ctx, run.ID); err != nil {
 			return err
 		}
-		err = st.EachLog(ctx, run.ID, store.LogFilter{Task: f.task, After: after}, func(e *runtime.Event) error {
+		last, err := st.EachLogText(ctx, run.ID, store.LogFilter{Task: f.task, After: after}, text, func(e *runtime.Event) error {
 			p.Emit(*e)
-			after = e.Seq
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		after = max(after, last)
 		if !f.follow || run.State.Finished() {
 			break
 		}
