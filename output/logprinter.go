@@ -75,6 +75,8 @@ func (p *LogPrinter) Emit(e runtime.Event) {
 	p.run.ApplyEvent(&e)
 	// Names are escaped whole, before a line is split at a message's
 	// newlines: a newline in a name must not start a line of its own.
+	// The snapshot knows the task run by its name as it came (raw).
+	raw := e.TaskRun
 	e.TaskRun = runtime.Printable(e.TaskRun)
 	switch e.Kind {
 	case runtime.FlowStarted:
@@ -87,7 +89,7 @@ func (p *LogPrinter) Emit(e runtime.Event) {
 	case runtime.MapExpanded:
 		p.mapExpanded(e)
 	case runtime.TaskState:
-		p.taskState(e)
+		p.taskState(e, raw)
 	}
 }
 
@@ -192,7 +194,7 @@ func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
 // isTask reports whether node id is a task's (its runs are counted).
 func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id) == runtime.TaskNode }
 
-func (p *LogPrinter) taskState(e runtime.Event) {
+func (p *LogPrinter) taskState(e runtime.Event, raw string) {
 	level := runtime.Info
 	if e.IsChild() || p.kind(e) == runtime.ConstNode {
 		level = runtime.Debug
@@ -213,7 +215,7 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 		p.line(e, level, "TaskRunner", "Task '", e.TaskRun, "': Finished task run for task with final state: '", e.State.String(), "'")
 	}
 	if e.IsChild() && e.State.Finished() {
-		p.childFinished(e)
+		p.childFinished(e, raw)
 	}
 }
 
@@ -262,9 +264,12 @@ func (p *LogPrinter) mapExpanded(e runtime.Event) {
 }
 
 // childFinished prints the progress of e's mapped task, at most once per
-// ProgressEvery, from the counts the snapshot keeps.
-func (p *LogPrinter) childFinished(e runtime.Event) {
-	id, ok := p.run.NodeOf(&e) // events read back from a store name no node
+// ProgressEvery, from the counts the snapshot keeps. raw is e's task run
+// as the snapshot knows it, before it was made printable.
+func (p *LogPrinter) childFinished(e runtime.Event, raw string) {
+	named := e
+	named.TaskRun = raw
+	id, ok := p.run.NodeOf(&named) // events read back from a store name no node
 	if !ok {
 		return
 	}
