@@ -536,6 +536,11 @@ func (p *entryParser) int() (int64, error) {
 	}
 	start := j
 	var n int64
+	// 18 digits fit in an int64 whatever they are: no check of overflow
+	// (a division per digit) before the 19th.
+	for ; j < len(p.b) && j-start < 18 && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
+		n = n*10 + int64(p.b[j]-'0')
+	}
 	for ; j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
 		d := int64(p.b[j] - '0')
 		if n > (math.MaxInt64-d)/10 { // past int64: the slow path says why
