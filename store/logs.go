@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/flate"
 
@@ -254,7 +255,10 @@ func (c *logChunk) decode(d *chunkDecoder, runID string) {
 // Entries out of order (older stores) are decoded whole and sorted first.
 func (c *logChunk) format(d *chunkDecoder, js []byte) error {
 	c.out = logTexts.Get().(*logText)
-	p := entryParser{b: js}
+	// The strings of the entries are js's bytes, not a copy: the
+	// formatter is done with them when it returns, and the entries kept
+	// get copies (add).
+	p := entryParser{b: js, s: unsafe.String(unsafe.SliceData(js), len(js))}
 	var last uint64
 	sorted := true
 	err := p.entries(func(e runtime.Event) {
@@ -292,7 +296,9 @@ func (c *logChunk) add(d *chunkDecoder, e *runtime.Event) {
 		c.out.items = append(c.out.items, logItem{seq: e.Seq, end: len(b)})
 		return
 	}
-	c.entries = append(c.entries, *e)
+	kept := *e
+	kept.TaskRun, kept.Msg = strings.Clone(e.TaskRun), strings.Clone(e.Msg)
+	c.entries = append(c.entries, kept)
 	c.out.items = append(c.out.items, logItem{seq: e.Seq, end: -1})
 }
 
