@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -60,8 +61,11 @@ func showRun(cmd *cobra.Command, id string, f *showFlags) error {
 	return printRun(cmd.OutOrStdout(), run, trs)
 }
 
-// printRun prints a run and its task runs.
-func printRun(out io.Writer, run store.Run, trs []store.TaskRun) error {
+// printRun prints a run and its task runs, in large writes: the table
+// writer writes each cell on its own (a run of 100,000 task runs made
+// 1.1 million write calls).
+func printRun(w io.Writer, run store.Run, trs []store.TaskRun) error {
+	out := bufio.NewWriterSize(w, 64<<10)
 	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, output.Printable(run.Flow), output.Printable(run.File), run.State)
 	if run.Message != "" {
 		fmt.Fprintf(out, "  %s\n", output.Printable(firstLine(run.Message)))
@@ -88,7 +92,10 @@ func printRun(out io.Writer, run store.Run, trs []store.TaskRun) error {
 	for _, tr := range trs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", output.Cell(tr.Name), tr.State, tr.Attempts, taskDuration(tr), output.Cell(firstLine(tr.Message)))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // withNotStarted adds to trs, as Pending with the message "not started",
