@@ -46,10 +46,26 @@ type LogPrinter struct {
 	runID    string
 	prefix   string
 
-	buf      []byte
-	stamp    string // the formatted time of stampSec
-	stampSec int64
-	stampLoc *time.Location
+	buf   []byte
+	stamp stamper
+}
+
+// stamper formats the times of log lines, keeping the last second's.
+type stamper struct {
+	stamp string // the formatted time of sec
+	sec   int64
+	loc   *time.Location
+}
+
+// of is t's stamp, after clock if not nil.
+func (s *stamper) of(t time.Time, clock func(time.Time) time.Time) string {
+	if clock != nil {
+		t = clock(t)
+	}
+	if sec := t.Unix(); sec != s.sec || s.stamp == "" || t.Location() != s.loc {
+		s.sec, s.loc, s.stamp = sec, t.Location(), t.Format("2006-01-02 15:04:05-0700")
+	}
+	return s.stamp
 }
 
 type mapShown struct {
@@ -74,6 +90,8 @@ func (p *LogPrinter) emit(e runtime.Event) {
 	p.run.ApplyEvent(&e)
 	// Names are escaped whole, before a line is split at a message's
 	// newlines: a newline in a name must not start a line of its own.
+	// The snapshot knows the task run by its name as it came (raw).
+	raw := e.TaskRun
 	e.TaskRun = runtime.Printable(e.TaskRun)
 	switch e.Kind {
 	case runtime.FlowStarted:
@@ -82,16 +100,15 @@ func (p *LogPrinter) emit(e runtime.Event) {
 	case runtime.FlowFinished:
 		p.flowFinished(e)
 	case runtime.TaskLog:
-		logger := e.TaskRun
-		if logger == "" { // the flow run's own log: its hooks'
+		if e.TaskRun == "" { // the flow run's own log: its hooks'
 			p.line(e, e.Level, "FlowRunner", p.subflow(), e.Msg)
 			return
 		}
-		p.line(e, e.Level, logger, e.Msg)
+		p.line(e, e.Level, e.TaskRun, e.Msg)
 	case runtime.MapExpanded:
 		p.mapExpanded(e)
 	case runtime.TaskState:
-		p.taskState(e)
+		p.taskState(e, raw)
 	}
 }
 
@@ -102,28 +119,22 @@ func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger string, parts
 	if l < p.Level {
 		return
 	}
-	t := e.Time
-	if p.Clock != nil {
-		t = p.Clock(t)
-	}
-	if sec := t.Unix(); sec != p.stampSec || p.stamp == "" || t.Location() != p.stampLoc {
-		p.stampSec, p.stampLoc, p.stamp = sec, t.Location(), t.Format("2006-01-02 15:04:05-0700")
-	}
+	stamp := p.stamp.of(e.Time, p.Clock)
 	for _, part := range parts {
 		if strings.IndexByte(part, '\n') >= 0 {
-			for _, m := range strings.Split(strings.TrimRight(strings.Join(parts, ""), "\n"), "\n") {
-				p.write(l, logger, m)
-			}
+			p.buf = appendLines(p.buf[:0], stamp, l, logger, strings.Join(parts, ""))
+			p.Out.Write(p.buf)
 			return
 		}
 	}
-	p.write(l, logger, parts...)
+	p.buf = appendLine(p.buf[:0], stamp, l, logger, parts...)
+	p.Out.Write(p.buf)
 }
 
-func (p *LogPrinter) write(l runtime.Level, logger string, parts ...string) {
-	b := p.buf[:0]
+// appendLine appends one log line whose message is parts joined.
+func appendLine(b []byte, stamp string, l runtime.Level, logger string, parts ...string) []byte {
 	b = append(b, '[')
-	b = append(b, p.stamp...)
+	b = append(b, stamp...)
 	b = append(b, "] "...)
 	b = append(b, l.String()...)
 	b = append(b, " - wfsh."...)
@@ -132,9 +143,62 @@ func (p *LogPrinter) write(l runtime.Level, logger string, parts ...string) {
 	for _, part := range parts {
 		b = runtime.AppendPrintable(b, part)
 	}
-	b = append(b, '\n')
-	p.Out.Write(b)
-	p.buf = b
+	return append(b, '\n')
+}
+
+// appendLines appends a log line for each line of msg, without its final
+// newlines.
+func appendLines(b []byte, stamp string, l runtime.Level, logger, msg string) []byte {
+	msg = strings.TrimRight(msg, "\n")
+	for {
+		i := strings.IndexByte(msg, '\n')
+		if i < 0 {
+			return appendLine(b, stamp, l, logger, msg)
+		}
+		b = appendLine(b, stamp, l, logger, msg[:i])
+		msg = msg[i+1:]
+	}
+}
+
+// taskLogger names the logger of a TaskLog event: its task run, or the
+// flow run for the flow's own log (its hooks').
+func taskLogger(e *runtime.Event) string {
+	if e.TaskRun == "" {
+		return "FlowRunner"
+	}
+	return e.TaskRun
+}
+
+// LineFormatter formats the lines of TaskLog events as the LogPrinter it
+// was made from prints them, from nothing but the event: several can
+// format a run's log lines at once, each on a goroutine of its own,
+// while the printer prints the other events in order. (A TaskLog event
+// changes nothing the printer prints later.)
+type LineFormatter struct {
+	level runtime.Level
+	clock func(time.Time) time.Time
+	stamp stamper
+}
+
+// LineFormatter makes a formatter of p's TaskLog lines.
+func (p *LogPrinter) LineFormatter() *LineFormatter {
+	return &LineFormatter{level: p.Level, clock: p.Clock}
+}
+
+// AppendEntry appends the lines of e to dst and reports true if e is a
+// TaskLog event; otherwise it reports false and appends nothing.
+func (f *LineFormatter) AppendEntry(dst []byte, e *runtime.Event) ([]byte, bool) {
+	if e.Kind != runtime.TaskLog {
+		return dst, false
+	}
+	if e.Level < f.level {
+		return dst, true
+	}
+	stamp := f.stamp.of(e.Time, f.clock)
+	if strings.IndexByte(e.Msg, '\n') >= 0 {
+		return appendLines(dst, stamp, e.Level, taskLogger(e), e.Msg), true
+	}
+	return appendLine(dst, stamp, e.Level, taskLogger(e), e.Msg), true
 }
 
 func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind { return p.kindOf(e.Node) }
@@ -149,7 +213,7 @@ func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
 // isTask reports whether node id is a task's (its runs are counted).
 func (p *LogPrinter) isTask(id runtime.NodeID) bool { return p.kindOf(id).IsTask() }
 
-func (p *LogPrinter) taskState(e runtime.Event) {
+func (p *LogPrinter) taskState(e runtime.Event, raw string) {
 	level := runtime.Info
 	if e.IsChild() || p.kind(e) == runtime.ConstNode {
 		level = runtime.Debug
@@ -173,7 +237,7 @@ func (p *LogPrinter) taskState(e runtime.Event) {
 		p.line(e, level, "TaskRunner", "Task '", e.TaskRun, "': Finished task run for task with final state: '", e.State.String(), "'")
 	}
 	if e.IsChild() && e.State.Finished() {
-		p.childFinished(e)
+		p.childFinished(e, raw)
 	}
 }
 
@@ -222,9 +286,12 @@ func (p *LogPrinter) mapExpanded(e runtime.Event) {
 }
 
 // childFinished prints the progress of e's mapped task, at most once per
-// ProgressEvery, from the counts the snapshot keeps.
-func (p *LogPrinter) childFinished(e runtime.Event) {
-	id, ok := p.run.NodeOf(&e) // events read back from a store name no node
+// ProgressEvery, from the counts the snapshot keeps. raw is e's task run
+// as the snapshot knows it, before it was made printable.
+func (p *LogPrinter) childFinished(e runtime.Event, raw string) {
+	named := e
+	named.TaskRun = raw
+	id, ok := p.run.NodeOf(&named) // events read back from a store name no node
 	if !ok {
 		return
 	}

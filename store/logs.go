@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/flate"
 
@@ -89,6 +90,26 @@ func (f *inflater) inflate(z []byte) ([]byte, error) {
 // in turn. At most a few chunks per core are in memory at a time,
 // whatever the size of the log.
 func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64, fn func(*runtime.Event) error) error {
+	return eachLogChunk(ctx, q, runID, from, to, logDecoding{}, func(c *logChunk) error {
+		for i := range c.entries {
+			if err := fn(&c.entries[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// logDecoding is what the decoders do beyond decoding: which entries they
+// keep (keep nil: all) and how they format them (text nil: they do not).
+type logDecoding struct {
+	keep func(*runtime.Event) bool
+	text *LogText
+}
+
+// eachLogChunk calls fn with the chunks of eachLogEntry, decoded as dec
+// says, in order.
+func eachLogChunk(ctx context.Context, q querier, runID string, from, to uint64, dec logDecoding, fn func(*logChunk) error) error {
 	query := `SELECT seq, logs, logs_z FROM chunks WHERE run_id = ? AND seq >= ?`
 	args := []any{runID, int64(from)}
 	if to > 0 {
@@ -116,9 +137,12 @@ func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64,
 	for range workers {
 		go func() {
 			defer wg.Done()
-			var inf inflater
+			d := chunkDecoder{logDecoding: dec}
+			if dec.text != nil {
+				d.format = dec.text.NewFormatter()
+			}
 			for c := range jobs {
-				c.decode(&inf, runID)
+				c.decode(&d, runID)
 				close(c.done)
 			}
 		}()
@@ -136,12 +160,39 @@ func eachLogEntry(ctx context.Context, q querier, runID string, from, to uint64,
 
 // logChunk is one chunk's log entries on their way from the database to
 // fn: the stored bytes, then the decoded entries once done is closed.
+// Decoders that format keep the text of the entries they formatted in
+// out, and in items every entry kept, in order.
 type logChunk struct {
 	seq     int64
 	text, z []byte
-	entries []runtime.Event
+	entries []runtime.Event // decoded, not formatted
+	out     *logText
 	err     error
 	done    chan struct{}
+}
+
+// logText is the text of a chunk's formatted entries, and the order of
+// all the entries kept.
+type logText struct {
+	b     []byte
+	items []logItem
+}
+
+// logItem is one entry of a chunk: formatted, the end of its text in
+// logText.b; otherwise end is -1 and the entry is the next of entries.
+type logItem struct {
+	seq uint64
+	end int
+}
+
+var logTexts = sync.Pool{New: func() any { return new(logText) }}
+
+// chunkDecoder is what a decoding goroutine keeps from chunk to chunk.
+type chunkDecoder struct {
+	logDecoding
+	inf    inflater
+	format LogFormatter
+	ev     runtime.Event
 }
 
 // readLogChunks sends each row to the decoders and, in the same order, to
@@ -168,13 +219,20 @@ func readLogChunks(ctx context.Context, rows *sql.Rows, jobs, order chan<- *logC
 }
 
 // decode inflates and decodes the chunk's entries, sorted by seq.
-func (c *logChunk) decode(inf *inflater, runID string) {
+func (c *logChunk) decode(d *chunkDecoder, runID string) {
 	js := c.text
 	if c.z != nil {
-		if js, c.err = inf.inflate(c.z); c.err != nil {
+		if js, c.err = d.inf.inflate(c.z); c.err != nil {
 			c.err = fmt.Errorf("run %s, chunk %d: %w", runID, c.seq, c.err)
 			return
 		}
+	}
+	if d.text != nil {
+		if c.err = c.format(d, js); c.err != nil {
+			c.err = fmt.Errorf("run %s, chunk %d: %w", runID, c.seq, c.err)
+		}
+		c.text, c.z = nil, nil
+		return
 	}
 	// One allocation for the chunk's entries: each entry but the last is
 	// followed by "],[" (a message holding it only makes room for more).
@@ -192,6 +250,58 @@ func (c *logChunk) decode(inf *inflater, runID string) {
 	c.text, c.z = nil, nil
 }
 
+// format decodes the chunk's entries and formats those d.format takes,
+// straight from the parser: no entry is kept but those it does not take.
+// Entries out of order (older stores) are decoded whole and sorted first.
+func (c *logChunk) format(d *chunkDecoder, js []byte) error {
+	c.out = logTexts.Get().(*logText)
+	// The strings of the entries are js's bytes, not a copy: the
+	// formatter is done with them when it returns, and the entries kept
+	// get copies (add).
+	p := entryParser{b: js, s: unsafe.String(unsafe.SliceData(js), len(js))}
+	var last uint64
+	sorted := true
+	err := p.entries(func(e runtime.Event) {
+		sorted = sorted && e.Seq >= last
+		last = e.Seq
+		if sorted {
+			// Through d.ev: a pointer to e would move e to the heap.
+			d.ev = e
+			c.add(d, &d.ev)
+		}
+	})
+	d.ev = runtime.Event{}
+	if err == nil && sorted {
+		return nil
+	}
+	c.out.b, c.out.items, c.entries = c.out.b[:0], c.out.items[:0], c.entries[:0]
+	evs, err := appendLogEntries(nil, js)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(evs, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
+	for i := range evs {
+		c.add(d, &evs[i])
+	}
+	return nil
+}
+
+// add formats e or keeps it, if d keeps it at all.
+func (c *logChunk) add(d *chunkDecoder, e *runtime.Event) {
+	if d.keep != nil && !d.keep(e) {
+		return
+	}
+	if b, ok := d.format.AppendEntry(c.out.b, e); ok {
+		c.out.b = b
+		c.out.items = append(c.out.items, logItem{seq: e.Seq, end: len(b)})
+		return
+	}
+	kept := *e
+	kept.TaskRun, kept.Msg = strings.Clone(e.TaskRun), strings.Clone(e.Msg)
+	c.entries = append(c.entries, kept)
+	c.out.items = append(c.out.items, logItem{seq: e.Seq, end: -1})
+}
+
 // entryBufs keeps the entry slices of delivered chunks for the next ones.
 var entryBufs = sync.Pool{New: func() any { return new([]runtime.Event) }}
 
@@ -202,11 +312,16 @@ func (c *logChunk) release() {
 	buf := c.entries[:0]
 	entryBufs.Put(&buf)
 	c.entries = nil
+	if c.out != nil {
+		c.out.b, c.out.items = c.out.b[:0], c.out.items[:0]
+		logTexts.Put(c.out)
+		c.out = nil
+	}
 }
 
 // deliverLogChunks calls fn with each chunk's entries in the order the
 // chunks were read.
-func deliverLogChunks(ctx context.Context, order <-chan *logChunk, runID string, fn func(*runtime.Event) error) error {
+func deliverLogChunks(ctx context.Context, order <-chan *logChunk, runID string, fn func(*logChunk) error) error {
 	for c := range order {
 		select {
 		case <-c.done:
@@ -218,9 +333,9 @@ func deliverLogChunks(ctx context.Context, order <-chan *logChunk, runID string,
 		}
 		for i := range c.entries {
 			c.entries[i].RunID = runID
-			if err := fn(&c.entries[i]); err != nil {
-				return err
-			}
+		}
+		if err := fn(c); err != nil {
+			return err
 		}
 		c.release()
 	}
@@ -427,6 +542,11 @@ func (p *entryParser) int() (int64, error) {
 	}
 	start := j
 	var n int64
+	// 18 digits fit in an int64 whatever they are: no check of overflow
+	// (a division per digit) before the 19th.
+	for ; j < len(p.b) && j-start < 18 && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
+		n = n*10 + int64(p.b[j]-'0')
+	}
 	for ; j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
 		d := int64(p.b[j] - '0')
 		if n > (math.MaxInt64-d)/10 { // past int64: the slow path says why
@@ -508,27 +628,30 @@ func (f LogFilter) keep(e *runtime.Event) bool {
 // called from the caller's goroutine and must not keep the event it is
 // given past the call.
 func (s *Store) EachLog(ctx context.Context, runID string, f LogFilter, fn func(*runtime.Event) error) error {
-	var started int64
-	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w %q", ErrNotFound, runID)
-	}
-	if err != nil {
-		return err
-	}
-	rr, err := readRun(ctx, s.db, runID, started, nil)
+	rr, err := s.runRecords(ctx, runID)
 	if err != nil {
 		return err
 	}
 	return s.eachLog(ctx, runID, f, rr.records, rr.lastSeq, fn)
 }
 
-// eachLog calls fn with the log entries of a run's chunks up to lastSeq
-// that f selects, and the first start and the end of each of records
-// made again, in order.
-func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records []*record, lastSeq uint64, fn func(*runtime.Event) error) error {
-	// The first start and the end of each task run, made again from the
-	// records: two events per task run that is not a mapped child.
+// runRecords reads the merged records of run runID.
+func (s *Store) runRecords(ctx context.Context, runID string) (*storedRun, error) {
+	var started int64
+	err := s.db.QueryRowContext(ctx, `SELECT started_at FROM runs WHERE id = ?`, runID).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, runID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return readRun(ctx, s.db, runID, started, nil)
+}
+
+// madeEvents are the first start and the end of each task run made again
+// from the records, those f selects, in order: two events per task run
+// that is not a mapped child.
+func madeEvents(runID string, f LogFilter, records []*record) []runtime.Event {
 	var made []runtime.Event
 	for _, r := range records {
 		for _, e := range r.events(runID) {
@@ -538,6 +661,107 @@ func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records 
 		}
 	}
 	slices.SortStableFunc(made, func(a, b runtime.Event) int { return cmpSeq(a.Seq, b.Seq) })
+	return made
+}
+
+// A LogFormatter formats log entries as text on the goroutines that
+// decode them (EachLogText), so that what needs nothing of the entries
+// before it, a run's task log lines, is formatted on every core at once.
+type LogFormatter interface {
+	// AppendEntry appends the text of e to dst and reports true, or
+	// reports false to have e given to EachLogText's fn, in order.
+	// e and its strings are valid only during the call.
+	AppendEntry(dst []byte, e *runtime.Event) ([]byte, bool)
+}
+
+// LogText is where EachLogText writes the entries it formats.
+type LogText struct {
+	// NewFormatter makes the formatter of one decoding goroutine.
+	NewFormatter func() LogFormatter
+	// Write writes the text of formatted entries, in order, from the
+	// caller's goroutine; b is not valid after the call.
+	Write func(b []byte) error
+}
+
+// EachLogText is EachLog for a printer: the entries that one of text's
+// formatters takes are written as text to text.Write, the others given to
+// fn, all in the order EachLog gives them. It returns the last Seq written
+// or given.
+func (s *Store) EachLogText(ctx context.Context, runID string, f LogFilter, text LogText, fn func(*runtime.Event) error) (uint64, error) {
+	rr, err := s.runRecords(ctx, runID)
+	if err != nil {
+		return 0, err
+	}
+	m := textMerge{made: madeEvents(runID, f, rr.records), write: text.Write, fn: fn}
+	err = eachLogChunk(ctx, s.db, runID, f.After, rr.lastSeq, logDecoding{keep: f.keep, text: &text}, m.chunk)
+	if err == nil {
+		err = m.madeBefore(math.MaxUint64)
+	}
+	return m.last, err
+}
+
+// textMerge writes the text of chunks and gives their other entries to
+// fn, with the events made from the records in between, in order.
+type textMerge struct {
+	made  []runtime.Event
+	i     int // in made
+	write func([]byte) error
+	fn    func(*runtime.Event) error
+	last  uint64
+}
+
+// madeBefore gives fn the made events before seq.
+func (m *textMerge) madeBefore(seq uint64) error {
+	for ; m.i < len(m.made) && m.made[m.i].Seq < seq; m.i++ {
+		m.last = m.made[m.i].Seq
+		if err := m.fn(&m.made[m.i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunk writes c's entries: runs of formatted ones in one write each.
+func (m *textMerge) chunk(c *logChunk) error {
+	from, to, ev := 0, 0, 0
+	flush := func() error {
+		if to == from {
+			return nil
+		}
+		err := m.write(c.out.b[from:to])
+		from = to
+		return err
+	}
+	for _, it := range c.out.items {
+		if m.i < len(m.made) && m.made[m.i].Seq < it.seq {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := m.madeBefore(it.seq); err != nil {
+				return err
+			}
+		}
+		m.last = it.seq
+		if it.end >= 0 {
+			to = it.end
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := m.fn(&c.entries[ev]); err != nil {
+			return err
+		}
+		ev++
+	}
+	return flush()
+}
+
+// eachLog calls fn with the log entries of a run's chunks up to lastSeq
+// that f selects, and the first start and the end of each of records
+// made again, in order.
+func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records []*record, lastSeq uint64, fn func(*runtime.Event) error) error {
+	made := madeEvents(runID, f, records)
 	// Only the chunks the records were read from: a chunk written since
 	// is read by the next call (wfsh logs --follow).
 	i := 0

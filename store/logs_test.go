@@ -63,3 +63,34 @@ func TestLogEntryParser(t *testing.T) {
 		t.Errorf("spaced entries: %+v, %v", evs, err)
 	}
 }
+
+// TestLogEntryParserInt reads integers about int64's bounds: those that
+// fit, and those that do not, which the fast parser leaves to
+// encoding/json's error.
+func TestLogEntryParserInt(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"123456789012345678", 123456789012345678, true},
+		{"999999999999999999", 999999999999999999, true},
+		{"1234567890123456789", 1234567890123456789, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"-9223372036854775807", -9223372036854775807, true},
+		{"9223372036854775808", 0, false},
+		{"99999999999999999999", 0, false},
+		{"-", 0, false},
+		{"x", 0, false},
+	} {
+		p := entryParser{b: []byte(c.in + ",")}
+		got, err := p.int()
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("int(%q) = %d, %v; want %d, ok %v", c.in, got, err, c.want, c.ok)
+		}
+		if c.ok && p.i != len(c.in) {
+			t.Errorf("int(%q) read %d bytes, want %d", c.in, p.i, len(c.in))
+		}
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -59,27 +61,43 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 		return err
 	}
 	defer st.Close()
+	return storeLog(cmd.Context(), st, run, f, level, cmd.OutOrStdout())
+}
+
+// storeLog writes run's log from st to w, following it while the run goes
+// on if f.follow.
+func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags, level runtime.Level, w io.Writer) error {
 	// Lines are read from the store as they are printed, never the whole
 	// log at once, and written out in large writes.
-	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	out := bufio.NewWriterSize(w, 64<<10)
 	defer out.Flush()
 	// Children's routine events are not stored, so no progress lines.
 	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	// The task log lines, most of a log, are formatted by the store's
+	// decoders, on every core; the printer prints the rest in order.
+	text := store.LogText{
+		NewFormatter: func() store.LogFormatter { return p.LineFormatter() },
+		Write: func(b []byte) error {
+			_, err := out.Write(b)
+			return err
+		},
+	}
 	var after uint64
 	for {
 		// Read the state before the lines: once it is final, the lines
 		// read next are the last.
-		if run, err = st.GetRun(cmd.Context(), run.ID); err != nil {
+		var err error
+		if run, err = st.GetRun(ctx, run.ID); err != nil {
 			return err
 		}
-		err := st.EachLog(cmd.Context(), run.ID, store.LogFilter{Task: f.task, After: after}, func(e *runtime.Event) error {
+		last, err := st.EachLogText(ctx, run.ID, store.LogFilter{Task: f.task, After: after}, text, func(e *runtime.Event) error {
 			p.Emit(*e)
-			after = e.Seq
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		after = max(after, last)
 		if !f.follow || run.State.Finished() {
 			break
 		}
@@ -87,7 +105,7 @@ func printLogs(cmd *cobra.Command, id string, f *logsFlags) error {
 			return err
 		}
 		select {
-		case <-cmd.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-time.After(followEvery):
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -94,8 +95,11 @@ func loadSubRuns(ctx context.Context, st *store.Store, runID string, depth int) 
 }
 
 // printRun prints a run and its task runs, each subflow's followed by
-// those of its child flow run, named under it ("report/fetch").
-func printRun(out io.Writer, run store.Run, trs []store.TaskRun, subs subRuns) error {
+// those of its child flow run, named under it ("report/fetch"), in large
+// writes: the table writer writes each cell on its own (a run of 100,000
+// task runs made 1.1 million write calls).
+func printRun(w io.Writer, run store.Run, trs []store.TaskRun, subs subRuns) error {
+	out := bufio.NewWriterSize(w, 64<<10)
 	fmt.Fprintf(out, "Run %s of flow '%s' (%s): %s\n", run.ID, output.Printable(run.Flow), output.Printable(run.File), run.State)
 	if run.Message != "" {
 		fmt.Fprintf(out, "  %s\n", output.Printable(firstLine(run.Message)))
@@ -123,7 +127,10 @@ func printRun(out io.Writer, run store.Run, trs []store.TaskRun, subs subRuns) e
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK RUN\tSTATE\tATTEMPTS\tDURATION\tMESSAGE")
 	taskRows(tw, "", trs, subs)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // taskRows writes a row per task run, its name after prefix; a subflow's
