@@ -26,7 +26,7 @@ func (s *Store) notify(ctx context.Context, channel string) error {
 	if !s.pg {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+channel+`', '')`)
+	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+channel+`', ?)`, s.self)
 	return err
 }
 
@@ -75,11 +75,14 @@ func (s *Store) listenOnce(ctx context.Context, channel string, changed func()) 
 			return err
 		}
 		for {
-			if _, err := c.WaitForNotification(ctx); err != nil {
+			n, err := c.WaitForNotification(ctx)
+			if err != nil {
 				// The connection may be mid-wait: not fit for the pool.
 				return driver.ErrBadConn
 			}
-			changed()
+			if n.Payload != s.self {
+				changed() // this store's own changes woke its waiters already
+			}
 		}
 	})
 }

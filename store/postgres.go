@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/wfsh/wfsh/runtime"
 )
 
 // The store on PostgreSQL (docs/store.md): the same tables, queries and
@@ -41,7 +43,7 @@ func openPostgres(dsn string) (*Store, error) {
 	}
 	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
 	keepConns(db)
-	s := &Store{db: db, path: where, pg: true}
+	s := &Store{db: db, path: where, pg: true, self: runtime.NewRunID()}
 	if err := s.setUp(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", where, err)

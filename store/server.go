@@ -101,20 +101,23 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 		return nil, err
 	}
 	defer tx.Rollback()
+	// The claim is the worker's heartbeat too.
+	if err := upsertWorker(ctx, tx, w, now); err != nil {
+		return nil, err
+	}
+	// The claims of one pool take turns, as all claims do on SQLite: the
+	// overlap policies count the runs in progress before they start one,
+	// and two claims at once would both count none. The pool's lock
+	// (PostgreSQL: taken with the pool's row, one statement) comes first,
+	// so the scopes' locks after it (takeSlots) cannot deadlock.
+	q, args := `SELECT paused, concurrency FROM pools WHERE name = ?`, []any{pool}
 	if s.pg {
-		// The claims of one pool take turns, as all claims do on SQLite:
-		// the overlap policies count the runs in progress before they
-		// start one, and two claims at once would both count none. The
-		// pool's lock comes first, so the scopes' locks after it
-		// (takeSlots) cannot deadlock.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, scopeLock("pool:"+pool)); err != nil {
-			return nil, err
-		}
+		q, args = `SELECT paused, concurrency FROM pg_advisory_xact_lock(?) AS l, pools WHERE name = ?`, []any{scopeLock("pool:" + pool), pool}
 	}
 	var poolPaused, poolLimit int
-	err = tx.QueryRowContext(ctx, `SELECT paused, concurrency FROM pools WHERE name = ?`, pool).Scan(&poolPaused, &poolLimit)
-	if errors.Is(err, sql.ErrNoRows) || poolPaused != 0 {
-		return nil, nil
+	err = tx.QueryRowContext(ctx, q, args...).Scan(&poolPaused, &poolLimit)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && poolPaused != 0 {
+		return nil, tx.Commit() // the heartbeat
 	}
 	if err != nil {
 		return nil, err
@@ -145,12 +148,12 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []Run
 	for _, c := range cands {
-		if len(ids) == n {
+		if len(out) == n {
 			break
 		}
-		start, err := overlap(ctx, tx, c.id, c.dep, c.overlap, now)
+		start, err := s.overlap(ctx, tx, c.id, c.dep, c.overlap, now)
 		if err != nil {
 			return nil, err
 		}
@@ -179,34 +182,24 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 		if late <= 0 {
 			late = int64(defaultLateAfter)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = ?, holder = ?, lease_until = ?, late = ? WHERE id = ? AND state = ?`,
-			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String()); err != nil {
-			return nil, err
-		}
-		if err := revokeRunTokens(ctx, tx, c.id, now); err != nil {
-			return nil, err
-		}
-		ids = append(ids, c.id)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	out := make([]Run, 0, len(ids))
-	for _, id := range ids {
-		r, err := s.GetRun(ctx, id)
+		// A run token of an earlier claim of the run was revoked when
+		// that claim lapsed (Reap).
+		r, err := queryRuns(ctx, tx, `UPDATE runs SET state = ?, worker_id = ?, holder = ?, lease_until = ?, late = ? WHERE id = ? AND state = ?
+			RETURNING `+runColumns,
+			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String())
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, r...)
 	}
-	return out, nil
+	return out, tx.Commit()
 }
 
 // overlap applies a deployment's overlap policy to its due run id, given
 // the runs of the deployment in progress: skip ends it Cancelled (false:
 // do not start it), cancel_other asks the others to stop. allow and
 // queue start it (queue through a slot of one).
-func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.Time) (bool, error) {
+func (s *Store) overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.Time) (bool, error) {
 	if policy != "skip" && policy != "cancel_other" {
 		return true, nil
 	}
@@ -219,7 +212,7 @@ func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.T
 		return true, nil
 	}
 	if policy == "skip" {
-		return false, endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
+		return false, s.endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE deployment_id = ? AND state IN (?, ?)`,
 		runtime.Cancelling.String(), "cancelled: run "+id+" of the deployment is due (overlap=\"cancel_other\")", dep,
@@ -296,12 +289,14 @@ func (s *Store) takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes 
 			return false, nil
 		}
 	}
+	// One statement for all the run's slots.
+	args := make([]any, 0, 2*len(scopes))
 	for _, sc := range scopes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO slots (scope, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, sc.name, runID); err != nil {
-			return false, err
-		}
+		args = append(args, sc.name, runID)
 	}
-	return true, nil
+	_, err := tx.ExecContext(ctx, `INSERT INTO slots (scope, run_id) VALUES (?, ?)`+strings.Repeat(", (?, ?)", len(scopes)-1)+
+		` ON CONFLICT DO NOTHING`, args...)
+	return err == nil, err
 }
 
 // ApplyWrite records a write of a run's recorder, sent by the worker
@@ -330,45 +325,80 @@ func (s *Store) ApplyWrite(ctx context.Context, runID, worker string, w *Write) 
 	if holder.String != worker || st.Finished() || st == runtime.Scheduled {
 		return fmt.Errorf("run %s (%s): %w", runID, st, ErrNotHeld)
 	}
-	if w.Start != nil {
+	c := w.Chunk
+	ends := c != nil && c.Final != nil
+	if w.Start != nil && !ends {
 		if err := startRun(ctx, tx, runID, w.Start); err != nil {
 			return err
 		}
 	}
-	if c := w.Chunk; c != nil {
+	if c != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)
 			ON CONFLICT DO NOTHING`, runID, c.Seq, c.Tasks, c.Children, c.LogsZ); err != nil {
 			return err
 		}
-		if f := c.Final; f != nil {
-			if err := endRun(ctx, tx, runID, f.State, f.Msg, f.Time); err != nil {
-				return err
-			}
+	}
+	if ends {
+		f := c.Final
+		if err := s.endStartedRun(ctx, tx, runID, w.Start, f.State, f.Msg, f.Time); err != nil {
+			return err
 		}
 	}
 	return tx.Commit()
 }
 
+// startRun records a run's start: its graph, its start time, and
+// Running (a Cancelling run stays Cancelling).
 func startRun(ctx context.Context, tx *sql.Tx, runID string, st *Start) error {
-	var dag any
-	if st.DAGHash != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT DO NOTHING`, st.DAGHash, st.DAG); err != nil {
-			return err
-		}
-		dag = st.DAGHash
+	dag, err := putDAG(ctx, tx, st)
+	if err != nil {
+		return err
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET dag = ?, started_at = ?, state = CASE WHEN state = ? THEN ? ELSE state END WHERE id = ?`,
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET dag = ?, started_at = ?, state = CASE WHEN state = ? THEN ? ELSE state END WHERE id = ?`,
 		dag, st.Time.UnixNano(), runtime.Pending.String(), runtime.Running.String(), runID)
 	return err
 }
 
-// endRun finishes a run that has not finished, and frees its slots.
-func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?, lease_until = NULL
-		WHERE id = ? AND state IN (`+unfinishedStates+`)`, st.String(), msg, at.UnixNano(), runID); err != nil {
+// putDAG stores the graph a run starts with, if any, and returns its
+// hash (nil: none).
+func putDAG(ctx context.Context, tx *sql.Tx, st *Start) (any, error) {
+	if st.DAGHash == "" {
+		return nil, nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT DO NOTHING`, st.DAGHash, st.DAG)
+	return st.DAGHash, err
+}
+
+// endRun finishes a run that has not finished, frees its slots and
+// revokes its run tokens.
+func (s *Store) endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg string, at time.Time) error {
+	return s.endStartedRun(ctx, tx, runID, nil, st, msg, at)
+}
+
+// endStartedRun is endRun of a run that starts in the same write, start
+// not nil (a short run's one write): its start is recorded with its end.
+// On PostgreSQL the run, its slots and its tokens change in one
+// statement (one round trip; SQLite's statements cost none).
+func (s *Store) endStartedRun(ctx context.Context, tx *sql.Tx, runID string, start *Start, st runtime.State, msg string, at time.Time) error {
+	set, args := `state = ?, message = ?, finished_at = ?, lease_until = NULL`, []any{st.String(), msg, at.UnixNano()}
+	if start != nil {
+		dag, err := putDAG(ctx, tx, start)
+		if err != nil {
+			return err
+		}
+		set, args = set+`, dag = ?, started_at = ?`, append(args, dag, start.Time.UnixNano())
+	}
+	end := `UPDATE runs SET ` + set + ` WHERE id = ? AND state IN (` + unfinishedStates + `)`
+	args = append(args, runID)
+	const free, revoke = `DELETE FROM slots WHERE run_id = ?`, `UPDATE tokens SET revoked_at = ? WHERE run_id = ? AND revoked_at IS NULL`
+	if s.pg {
+		_, err := tx.ExecContext(ctx, `WITH ended AS (`+end+`), freed AS (`+free+`) `+revoke, append(args, runID, at.UnixNano(), runID)...)
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, end, args...); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, free, runID); err != nil {
 		return err
 	}
 	return revokeRunTokens(ctx, tx, runID, at)
@@ -433,7 +463,7 @@ func (s *Store) CancelRun(ctx context.Context, runID, msg string, now time.Time)
 	}
 	switch st {
 	case runtime.Scheduled:
-		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
 			return 0, err
 		}
 		st = runtime.Cancelled
@@ -497,10 +527,14 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 			if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, l.id); err != nil {
 				return out, err
 			}
+			// Its run tokens go with the claim (the next claim revokes none).
+			if err := revokeRunTokens(ctx, tx, l.id, now); err != nil {
+				return out, err
+			}
 			out.Requeued = append(out.Requeued, l.id)
 		case runtime.Running.String():
 			msg := fmt.Sprintf("crashed: worker %s stopped renewing its lease", l.worker)
-			if err := crashServerRun(ctx, tx, l.id, msg, now); err != nil {
+			if err := s.crashServerRun(ctx, tx, l.id, msg, now); err != nil {
 				return out, err
 			}
 			out.Crashed = append(out.Crashed, l.id)
@@ -514,7 +548,7 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 			if err := crashRecordsAt(ctx, tx, l.id, msg, now); err != nil {
 				return out, err
 			}
-			if err := endRun(ctx, tx, l.id, runtime.Cancelled, msg, now); err != nil {
+			if err := s.endRun(ctx, tx, l.id, runtime.Cancelled, msg, now); err != nil {
 				return out, err
 			}
 			out.Cancelled = append(out.Cancelled, l.id)
@@ -524,11 +558,11 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 }
 
 // crashServerRun marks a run and its unfinished task runs Crashed.
-func crashServerRun(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
+func (s *Store) crashServerRun(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
 	if err := crashRecordsAt(ctx, tx, id, msg, now); err != nil {
 		return err
 	}
-	return endRun(ctx, tx, id, runtime.Crashed, msg, now)
+	return s.endRun(ctx, tx, id, runtime.Crashed, msg, now)
 }
 
 // crashRecordsAt ends the task runs a run left unfinished, if it
@@ -812,7 +846,7 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 		return nil, err
 	}
 	for _, id := range drop {
-		if err := endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {
 			return nil, err
 		}
 	}
@@ -849,12 +883,12 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
 			return err
 		}
-		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
 			return err
 		}
 		return tx.Commit()
 	}
-	if err := crashServerRun(ctx, tx, runID, msg, now); err != nil {
+	if err := s.crashServerRun(ctx, tx, runID, msg, now); err != nil {
 		return err
 	}
 	return tx.Commit()

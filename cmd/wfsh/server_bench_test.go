@@ -116,7 +116,7 @@ func BenchmarkThroughput(b *testing.B) {
 // reportCounts reports the statements and commits per run the database
 // at dsn ran since pgtest.ResetCounts, and logs the most called.
 func reportCounts(b *testing.B, dsn string) {
-	c, err := pgtest.ReadCounts(context.Background(), dsn, 12)
+	c, err := pgtest.ReadCounts(context.Background(), dsn, 40)
 	if err != nil {
 		b.Fatal(err)
 	}
