@@ -99,14 +99,16 @@ func Logf(out io.Writer, format string, args ...any) {
 
 // Run claims and runs runs until ctx ends, then drains: it claims no
 // more, lets its runs go on for the grace, then cancels them or leaves
-// them (CancelOnDrain). Heartbeats go on until it returns.
+// them (CancelOnDrain). Heartbeats go on until it returns. It returns
+// nil, or a *RefusedError when the server refused the worker's token
+// (after draining too).
 func (w *Worker) Run(ctx context.Context) error {
 	hbCtx, stopHB := context.WithCancel(context.Background())
 	defer stopHB()
 	go w.heartbeats(hbCtx)
-	w.claimLoop(ctx)
+	err := w.claimLoop(ctx)
 	w.drain()
-	return nil
+	return err
 }
 
 // count is how many runs the worker holds.
@@ -128,9 +130,11 @@ func (w *Worker) ids() []string {
 	return ids
 }
 
-// claimLoop claims runs while there are free slots, until ctx ends.
-func (w *Worker) claimLoop(ctx context.Context) {
-	for fails := 0; ctx.Err() == nil; {
+// claimLoop claims runs while there are free slots, until ctx ends or
+// the server refuses the worker's token (that error). A server that
+// does not answer is tried again (Retry).
+func (w *Worker) claimLoop(ctx context.Context) error {
+	for ctx.Err() == nil {
 		free := min(w.cfg.Info.Slots-w.count(), maxClaim)
 		if free <= 0 {
 			select {
@@ -140,23 +144,23 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			continue
 		}
 		var runs []server.Claimed
-		err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/claim",
-			server.ClaimRequest{Worker: w.cfg.Info, Max: free, WaitMS: 30000}, &runs)
+		err := Retry(ctx, w.cfg.Log, "claim", func(ctx context.Context) error {
+			runs = nil
+			return w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/claim",
+				server.ClaimRequest{Worker: w.cfg.Info, Max: free, WaitMS: 30000}, &runs)
+		}, nil)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			w.Logf("claim: %v", err)
-			sleepCtx(ctx, server.Backoff(fails))
-			fails++
-			continue
+			return err
 		}
-		fails = 0
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
 			w.start(ctx, cl)
 		}
 	}
+	return nil
 }
 
 // start starts a claimed run, and follows it to its end.
@@ -197,13 +201,17 @@ func (w *Worker) crash(id, msg string) {
 // apart, and act on what the server says: a run cancelled is cancelled,
 // a run no longer the worker's is dropped.
 func (w *Worker) heartbeats(ctx context.Context) {
+	f := failures{what: "heartbeat", out: w.cfg.Log}
 	for w.lease.WaitHeartbeat(ctx) {
 		var reply server.HeartbeatReply
 		if err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/heartbeat",
 			server.Heartbeat{Worker: w.cfg.Info, Runs: w.ids()}, &reply); err != nil {
-			w.Logf("heartbeat: %v", err)
+			if ctx.Err() == nil {
+				f.failed(err)
+			}
 			continue
 		}
+		f.ok()
 		for _, id := range reply.Cancel {
 			w.cancel(id)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,8 +91,11 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := execKubernetesWorker(cmd, c, f); err != nil {
-		return err
+	// Interrupted while it waits for its server, the worker just stops.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := execKubernetesWorker(ctx, cmd.ErrOrStderr(), c, f); err != nil {
+		return workerErr(ctx, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -113,11 +117,19 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 		return err
 	}
 	defer os.RemoveAll(pr.work)
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", info.ID, f.pool, f.slots, c.Base)
 	w := worker.New(worker.Config{API: c, Pool: f.pool, Info: info, Grace: f.grace, CancelOnDrain: true, Log: pr.log}, pr)
-	return w.Run(ctx)
+	return workerErr(ctx, w.Run(ctx))
+}
+
+// workerErr is how `wfsh worker` ends: nil when it was interrupted or
+// drained, else exit status 1 and the error's one line (a token the
+// server refused).
+func workerErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("wfsh worker: %w", err)}
 }
 
 func (r *procRunner) logf(format string, args ...any) { worker.Logf(r.log, format, args...) }
