@@ -46,14 +46,27 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 			return
 		}
 	}
-	t, err := s.st.TokenByHash(ctx.Context(), auth.Hash(token))
+	// A session cookie holds a session's secret: its session names the
+	// token (and ends with it).
+	hash := auth.Hash(token)
+	lookup := s.st.TokenByHash
+	if byCookie {
+		lookup = func(c context.Context, hash string) (store.Token, error) {
+			return s.st.SessionToken(c, hash, s.opt.Now())
+		}
+	}
+	t, err := lookup(ctx.Context(), hash)
 	if err != nil || !t.Valid(s.opt.Now()) {
 		if err != nil && !errors.Is(err, store.ErrNoSuch) {
 			huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
 			return
 		}
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="wfsh", error="invalid_token"`)
-		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "the token is unknown, expired or revoked")
+		msg := "the token is unknown, expired or revoked"
+		if byCookie {
+			msg = "the session has ended (logged out or expired), or its token is expired or revoked"
+		}
+		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, msg)
 		return
 	}
 	p := auth.Principal{ID: t.ID, Role: auth.Role(t.Role), Pool: t.Pool, Run: t.Run}
@@ -72,6 +85,9 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	ctx = huma.WithValue(ctx, principalKey{}, p)
+	if byCookie {
+		ctx = huma.WithValue(ctx, sessionKey{}, hash)
+	}
 	if run != nil {
 		ctx = huma.WithValue(ctx, scopeRunKey{}, run)
 	}
@@ -81,9 +97,9 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 }
 
-// credentials is the request's token: its Authorization header's, else
-// the web UI's session cookie's (byCookie: then a state-changing request
-// must carry the session's CSRF token too).
+// credentials is the request's token, from its Authorization header,
+// else the secret of the web UI's session cookie (byCookie: then a
+// state-changing request must carry the session's CSRF token too).
 func credentials(ctx huma.Context) (token string, byCookie bool, err error) {
 	if h := ctx.Header("Authorization"); h != "" || ctx.Header("Cookie") == "" {
 		token, err = auth.Bearer(h)
@@ -94,7 +110,7 @@ func credentials(ctx huma.Context) (token string, byCookie bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	return c.Value, true, auth.CheckFormat(c.Value)
+	return c.Value, true, auth.CheckSessionFormat(c.Value)
 }
 
 // scopeRunKey keeps the run authenticate read for a request's scope, for

@@ -34,6 +34,7 @@ var answers = map[string]int{
 	"delete-deployment": http.StatusNoContent, "write-run": http.StatusNoContent, "crash-run": http.StatusNoContent,
 	"put-pool": http.StatusNoContent, "pause-pool": http.StatusNoContent, "resume-pool": http.StatusNoContent,
 	"put-limit": http.StatusNoContent, "delete-limit": http.StatusNoContent,
+	"create-session": http.StatusCreated, "delete-session": http.StatusNoContent,
 }
 
 func (s *Server) routes() {
@@ -45,6 +46,7 @@ func (s *Server) routes() {
 	s.historyRoutes()
 	s.dagRoutes()
 	s.whoamiRoutes()
+	s.sessionRoutes()
 	s.deploymentRoutes()
 	s.workerRoutes()
 	s.adminRoutes()

@@ -284,6 +284,18 @@ var migrations = []string{
 	DROP TABLE slots;
 	ALTER TABLE slots_leased RENAME TO slots;
 	CREATE INDEX slots_run ON slots (run_id);`,
+
+	// 11: the web UI's sessions: the hash of a session's secret (the
+	// cookie holds the secret, never a token), the token it was opened
+	// with, and its expiry. A session ends at its expiry, at logout, and
+	// with its token.
+	`CREATE TABLE sessions (
+		hash       TEXT PRIMARY KEY,
+		token_id   TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_token ON sessions (token_id);`,
 }
 
 // PageSize is the page size of a new database.
