@@ -50,20 +50,10 @@ func TestWorkerWaitsForServer(t *testing.T) {
 	if n := strings.Count(log.String(), "wfsh worker: "); n != 1 {
 		t.Errorf("%d lines in the worker's log while its server was down, want 1:\n%s", n, log.String())
 	}
-	srv := exec.Command(bin, "server", "--listen", addr, "--lease", "30s")
-	srv.Env = append(os.Environ(), "WFSH_HOME="+home, "WFSH_SECRET_KEY=", "WFSH_ADMIN_TOKEN="+admin)
-	var srvLog proctest.Buffer
-	srv.Stdout, srv.Stderr = &srvLog, &srvLog
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-		if t.Failed() {
-			t.Logf("server's log:\n%s", srvLog.String())
-		}
-	})
+	// The server, on the worker's address, with the worker's token as
+	// its admin's.
+	t.Setenv("WFSH_ADMIN_TOKEN", admin)
+	ps.restart(t, "")
 	waitFor(t, 15*time.Second, func() bool { return strings.Contains(log.String(), "the server answers again") }, "the worker to reach its server")
 	if out, code := ps.wfsh(t, admin, "deploy", "../../flows/hello_world.star", "--name", "late"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
