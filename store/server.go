@@ -406,7 +406,8 @@ func (s *Store) endStartedRun(ctx context.Context, tx *sql.Tx, runID string, sta
 
 // Heartbeat renews the worker's leases on the runs it holds, and says
 // which of them are to be cancelled (Cancelling) and which it no longer
-// holds (reaped, or ended by the server): it must stop those.
+// holds (reaped, or ended by the server): it must stop those. It costs
+// two statements however many runs the worker holds.
 func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease time.Duration, now time.Time) (cancel, gone []string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -416,27 +417,39 @@ func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease 
 	if err := upsertWorker(ctx, tx, w, now); err != nil {
 		return nil, nil, err
 	}
-	until := now.Add(lease).UnixNano()
+	if len(runIDs) == 0 {
+		return nil, nil, tx.Commit()
+	}
+	// One statement renews every lease the worker still holds and says
+	// the state of each; a run it names that is not among them is gone.
+	args := []any{now.Add(lease).UnixNano(), w.ID, w.Token, runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String()}
 	for _, id := range runIDs {
-		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND worker_id = ? AND holder = ?`, id, w.ID, w.Token).Scan(&state)
-		if errors.Is(err, sql.ErrNoRows) {
-			gone = append(gone, id)
-			continue
-		}
-		if err != nil {
+		args = append(args, id)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE runs SET lease_until = ? WHERE worker_id = ? AND holder = ? AND state IN (?, ?, ?)
+		AND id IN (?`+strings.Repeat(", ?", len(runIDs)-1)+`) RETURNING id, state`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	held := map[string]string{}
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			rows.Close()
 			return nil, nil, err
 		}
-		switch state {
-		case runtime.Pending.String(), runtime.Running.String():
-		case runtime.Cancelling.String():
+		held[id] = state
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, id := range runIDs {
+		switch state, ok := held[id]; {
+		case !ok:
+			gone = append(gone, id)
+		case state == runtime.Cancelling.String():
 			cancel = append(cancel, id)
-		default:
-			gone = append(gone, id)
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET lease_until = ? WHERE id = ?`, until, id); err != nil {
-			return nil, nil, err
 		}
 	}
 	return cancel, gone, tx.Commit()
