@@ -94,17 +94,25 @@ depcheck:
 ## bench: Go benchmarks, plugin start and call latency, then whole-process
 ## timings of W0-W4 (W4: a mapped @shell task against the same loop in bash),
 ## recorded in the run store and with --no-store; the recorder alone;
-## wfsh fmt over 1,000 files (files/s)
-bench: build
+## wfsh fmt over 1,000 files (files/s); W1-W3 against Dask's threaded
+## scheduler (Debian's python3-dask, installed by bench-setup)
+bench: build bench-setup
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/ ./builtins/ ./schedule/
 	WFSH_BENCH_BIN=$(abspath $(WFSH)) $(GO) test -run='^$$' -bench='PluginStart|ShellRun' -benchtime=200x ./plugins/host/
 	$(GO) test -run='^$$' -bench=PluginCall -benchtime=10000x ./plugins/host/
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5
 	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W0,W1,W2,W3 -compare --no-store
+	$(GO) run ./scripts/benchrun -wfsh $(WFSH) -runs 5 -only W1,W2,W3 -dask
 	$(GO) test -run='^$$' -bench=. ./store/
 	$(GO) test -run='^$$' -bench=DispatchLag -benchtime=200x ./cmd/wfsh/
 	$(GO) test -run='^$$' -bench=Fmt1000Files -benchtime=5x ./cmd/wfsh/
 	$(GO) test -run='^$$' -bench=APIMillionRuns -benchtime=200x ./server/
+
+## bench-setup: Debian's python3-dask for bench's Dask baseline
+.PHONY: bench-setup
+bench-setup:
+	@/usr/bin/python3 -c 'import dask' 2>/dev/null || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-dask)
 
 ## test-server-load: the exactly-once test at full size: 2,000 queued runs
 ## against 8 workers x 2 slots, on SQLite and on PostgreSQL, with runs/s

@@ -45,8 +45,9 @@ const (
 	RunsRead         Action = "runs.read"
 	RunsCreate       Action = "runs.create"
 	RunsCancel       Action = "runs.cancel"
-	RunsReport       Action = "runs.report" // events, logs and states of a run being run
-	RunsToken        Action = "runs.token"  // make a run token for a run held
+	RunsReport       Action = "runs.report"  // events, logs and states of a run being run
+	RunsToken        Action = "runs.token"   // make a run token for a run held
+	RunsResumed      Action = "runs.resumed" // the graph and results of the run a held run resumes
 	DeploymentsRead  Action = "deployments.read"
 	DeploymentsWrite Action = "deployments.write"
 	BundlesRead      Action = "bundles.read"
@@ -104,6 +105,7 @@ var table = map[Action][5]rule{
 	RunsCancel:       {yes, yes, no, no, no},
 	RunsReport:       {holder, no, no, holder, ownRun},
 	RunsToken:        {holder, no, no, holder, no},
+	RunsResumed:      {holder, no, no, holder, ownRun},
 	DeploymentsRead:  {yes, yes, yes, no, no},
 	DeploymentsWrite: {yes, yes, no, no, no},
 	BundlesRead:      {yes, yes, no, holder, ownRun},

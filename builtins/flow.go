@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -20,7 +21,8 @@ type Flow struct {
 	fn       *starlark.Function
 	defPos   runtime.Pos
 	schedule flowSchedules
-	limits   tagLimits // limits=: at most limits[tag] task runs of tag at once
+	limits   tagLimits     // limits=: at most limits[tag] task runs of tag at once
+	timeout  time.Duration // timeout=: the run's whole time; 0: none
 	params   []Param
 	hooks    []hookDecl
 	env      *env // how flow.run() reports and runs
@@ -60,6 +62,10 @@ func (f *Flow) Name() string { return f.name }
 // Pos is where the flow's function is defined.
 func (f *Flow) Pos() runtime.Pos { return f.defPos }
 
+// Timeout is the flow's timeout= (zero: none): a run that takes longer
+// is stopped and Failed.
+func (f *Flow) Timeout() time.Duration { return f.timeout }
+
 // Params lists the flow's parameters in order.
 func (f *Flow) Params() []Param { return f.params }
 
@@ -69,15 +75,16 @@ func (f *Flow) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs
 }
 
 // flowDecorator is @flow and @flow(name=..., schedule=..., catchup=...,
-// overlap=..., late_after=..., limits=...).
+// overlap=..., late_after=..., limits=..., timeout=...).
 func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn *starlark.Function
 	var name, catchup, overlap string
 	var sched, lateAfter starlark.Value = starlark.None, starlark.None
 	var hooks hookArgs
 	var limits tagLimits
+	var timeout duration
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, hooks.pairs(flowHookKinds, "fn?", &fn, "name?", &name, "schedule?", &sched,
-		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter, "limits?", &limits)...); err != nil {
+		"catchup?", &catchup, "overlap?", &overlap, "late_after?", &lateAfter, "limits?", &limits, "timeout?", &timeout)...); err != nil {
 		return nil, err
 	}
 	schedule, err := parseFlowSchedules(sched, catchup, overlap, lateAfter)
@@ -90,7 +97,7 @@ func flowDecorator(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		if err != nil {
 			return nil, err
 		}
-		f.hooks = hooks.decls()
+		f.hooks, f.timeout = hooks.decls(), timeout.d
 		return f, nil
 	}
 	if fn != nil {
@@ -156,7 +163,7 @@ func (f *Flow) Build(opts BuildOptions) (*Build, error) {
 	}
 	thread := &starlark.Thread{Name: "flow " + f.name, Print: f.env.print}
 	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{},
-		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits}, replaced: map[*replacement]bool{}}
+		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits, Timeout: f.timeout}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
 	thread.SetLocal(localEnv, f.env)

@@ -1,11 +1,10 @@
 package k8spool
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +78,7 @@ type JobInput struct {
 	Server  string // the URL the pod reports to
 	Secret  string // the Secret with the token (key SecretKey)
 	TTL     int32
+	Margin  time.Duration // added to the flow's timeout for the Job's deadline
 }
 
 // BuildJob makes a run's Job from the pool's template. What the worker
@@ -90,7 +90,8 @@ type JobInput struct {
 // WFSH_TOKEN from the run's Secret, WFSH_RUN_ID, WFSH_WORKER_ID,
 // WFSH_BUNDLE, WFSH_HOME). The rest of the template stays as written:
 // image, service account, resources, env, node selector, tolerations,
-// activeDeadlineSeconds, other containers. Without a securityContext, the
+// other containers. activeDeadlineSeconds is the template's, or the
+// flow's timeout plus DeadlineMargin if that is sooner. Without a securityContext, the
 // container gets a restricted one (non-root, read-only root filesystem,
 // no privilege escalation, no capabilities) and an emptyDir for WFSH_HOME
 // and one for /tmp.
@@ -109,6 +110,9 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 		ttl := in.TTL
 		spec.TTLSecondsAfterFinished = &ttl
 	}
+	if d, ok := FlowDeadline(cl, in.Margin); ok && (spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds > d) {
+		spec.ActiveDeadlineSeconds = &d
+	}
 	pt := &spec.Template
 	pt.Labels = merge(pt.Labels, lb)
 	pt.Spec.RestartPolicy = corev1.RestartPolicyNever
@@ -124,7 +128,7 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 	if len(c.Command) == 0 {
 		c.Command = []string{"wfsh"}
 	}
-	c.Args = runArgs(cl)
+	c.Args = cl.RunArgs(cl.File)
 	c.Env = append(dropEnv(c.Env),
 		corev1.EnvVar{Name: "WFSH_SERVER", Value: in.Server},
 		corev1.EnvVar{Name: "WFSH_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -147,30 +151,23 @@ func BuildJob(tmpl *batchv1.Job, in JobInput) *batchv1.Job {
 	return j
 }
 
-// runArgs are wfsh's arguments: the flow file in the bundle, the run,
-// the parameters and the context, as a local worker's child gets them.
-func runArgs(cl server.Claimed) []string {
-	args := []string{"run", cl.File, "--server-run", cl.Run.ID}
-	var params map[string]json.RawMessage
-	json.Unmarshal(cl.Parameters, &params)
-	for _, k := range sortedKeys(params) {
-		args = append(args, "-p", k+"="+string(params[k]))
-	}
-	var cx map[string]string
-	json.Unmarshal(cl.Run.Context, &cx)
-	for _, k := range sortedKeys(cx) {
-		args = append(args, "--context", k+"="+cx[k])
-	}
-	return args
-}
+// DeadlineMargin is what a Job's activeDeadlineSeconds adds to its
+// flow's timeout by default (--deadline-margin): the deadline counts
+// from the Job's start, so it covers the pod's scheduling, image pull and
+// bundle fetch too, and the flow's own timeout (which counts from wfsh's
+// start in the pod) should end the run first, as Failed with its own
+// message; the deadline is the backstop for a pod that hangs.
+const DeadlineMargin = 60 * time.Second
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+// FlowDeadline is the activeDeadlineSeconds of a run's Job: its flow's
+// timeout plus margin, rounded up to a second; ok is false when the flow
+// has none.
+func FlowDeadline(cl server.Claimed, margin time.Duration) (int64, bool) {
+	if cl.TimeoutMS <= 0 {
+		return 0, false
 	}
-	sort.Strings(ks)
-	return ks
+	d := time.Duration(cl.TimeoutMS)*time.Millisecond + margin
+	return int64((d + time.Second - 1) / time.Second), true
 }
 
 func merge(a, b map[string]string) map[string]string {

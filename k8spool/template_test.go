@@ -33,6 +33,12 @@ func TestBuildJob(t *testing.T) {
 	if got := strings.Join(c.Args, " "); got != `run sub/flow.star --server-run r1 -p a="x" -p b=2 --context today=2020-11-30` {
 		t.Errorf("args %s", got)
 	}
+	// A run that resumes another: its container reads what it takes.
+	cl.Run.ResumedFrom = "r0"
+	rj := BuildJob(tmpl, JobInput{Claimed: cl, Name: JobName("r1", attempt(cl)), Pool: "p", Worker: "w1", Server: "http://s", Secret: "sec", TTL: 600})
+	if got := strings.Join(rj.Spec.Template.Spec.Containers[1].Args, " "); got != `run sub/flow.star --server-run r1 --resume r0 -p a="x" -p b=2 --context today=2020-11-30` {
+		t.Errorf("args of a resuming run %s", got)
+	}
 	if j.Spec.Template.Spec.Containers[0].Args != nil {
 		t.Error("the side container changed")
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -59,44 +60,54 @@ type Config struct {
 	PodServer string         // the server's URL as the Jobs' pods reach it; default API.Base
 	Pool      string
 	Name      string
-	Slots     int                  // runs held at once
-	Template  *batchv1.Job         // the pool's base Job (template.go)
-	Kube      kubernetes.Interface // the cluster
+	Slots     int // runs held at once
+	// Template is the worker's own base Job (template.go), used when
+	// the server keeps none for the pool.
+	Template *batchv1.Job
+	Kube     kubernetes.Interface // the cluster
 	// StartTimeout is how long a pod may stay unschedulable or fail to
 	// pull its image before the run is Crashed (default 2 minutes).
 	StartTimeout time.Duration
 	// TTL is the Jobs' ttlSecondsAfterFinished (default 600).
-	TTL   int32
-	Grace time.Duration // how long a draining worker lets its runs go on
-	Log   io.Writer
+	TTL int32
+	// DeadlineMargin is added to a flow's timeout for its Jobs'
+	// activeDeadlineSeconds (default DeadlineMargin).
+	DeadlineMargin time.Duration
+	Grace          time.Duration // how long a draining worker lets its runs go on
+	Log            io.Writer
 }
 
-// Worker runs the runs its core (package worker) claims as Jobs, and
-// follows them.
+// Worker claims and follows runs.
 type Worker struct {
 	cfg  Config
 	ns   string
-	core *worker.Worker
+	core *worker.Worker // claims, heartbeats, drain (package worker)
 	jobs batchlisters.JobLister
 	pods corelisters.PodLister
 
-	mu   sync.Mutex
-	runs map[string]*run // by run ID: the runs whose Jobs it follows
+	mu      sync.Mutex
+	running map[string]*run // by run ID: the runs whose Jobs it follows
+	pool    Pool            // as the server last said
+	tmpl    *batchv1.Job    // the base Job: the server's, else Config.Template
+	tmplErr error           // why there is none
 }
 
 // run is one claimed run and its Job.
 type run struct {
-	w               *Worker
 	id, job, secret string
 	claimed         server.Claimed
 	changed         chan struct{} // an informer saw its Job or a pod change
 	cancel          chan struct{} // closed when the server cancels it
 	gone            chan struct{} // closed when the server no longer gives it this worker
 	ended           chan struct{} // closed when follow returns
-	crash           string        // why the run crashed, once ended
+	end             worker.End    // how, once ended
+	claimedAt       time.Time     // when this worker's claim returned it
 	created         time.Time
 	seenJob         bool
+	timedOut        bool                 // its Job was stopped at its deadline
 	pendingSince    map[string]time.Time // reason -> first seen
+	tmpl            *batchv1.Job         // its base Job, its deployment's job variables applied
+	tmplErr         error                // why it has none
 }
 
 // New checks the config and makes a worker.
@@ -110,18 +121,23 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = 600
 	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = DeadlineMargin
+	}
 	if cfg.PodServer == "" {
 		cfg.PodServer = cfg.API.Base
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	if err := checkTemplate(cfg.Template); err != nil {
-		return nil, err
+	if cfg.Template != nil {
+		if err := checkTemplate(cfg.Template); err != nil {
+			return nil, err
+		}
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	w := &Worker{cfg: cfg, ns: cfg.Template.Namespace, runs: map[string]*run{}}
+	w := &Worker{cfg: cfg, running: map[string]*run{}}
 	info := server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots}
 	// Runs still going when a draining worker's grace ends are left to
 	// their Jobs, whose pods report to the server themselves.
@@ -139,6 +155,17 @@ func (w *Worker) logf(format string, args ...any) { w.core.Logf(format, args...)
 // left to their Jobs (whose pods report to the server themselves) and to
 // their leases.
 func (w *Worker) Run(ctx context.Context) error {
+	// The server may be starting beside the worker: wait for it, as the
+	// claims do, unless it refuses.
+	var ae *server.APIError
+	if err := worker.Retry(ctx, w.cfg.Log, "pool "+w.cfg.Pool, w.refresh,
+		func(err error) bool { return errors.As(err, &ae) && ae.Status < 500 }); err != nil {
+		return err
+	}
+	if w.tmplErr != nil {
+		return w.tmplErr
+	}
+	w.ns = w.tmpl.Namespace
 	f := informers.NewSharedInformerFactoryWithOptions(w.cfg.Kube, 10*time.Minute, informers.WithNamespace(w.ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelPool + "=" + w.cfg.Pool }))
 	ji, pi := f.Batch().V1().Jobs(), f.Core().V1().Pods()
@@ -172,7 +199,7 @@ func (w *Worker) notify(o any) {
 		return
 	}
 	w.mu.Lock()
-	r := w.runs[m.GetLabels()[LabelRun]]
+	r := w.running[m.GetLabels()[LabelRun]]
 	w.mu.Unlock()
 	if r != nil {
 		select {
@@ -182,33 +209,84 @@ func (w *Worker) notify(o any) {
 	}
 }
 
-// Start makes the Job of a run the core claimed (unless it exists),
-// and follows it to its end.
+// Claimed reads the pool's Job template again before a claim's runs
+// start (worker.ClaimWatcher): the last one read is used if it fails.
+func (w *Worker) Claimed(ctx context.Context, _ []server.Claimed) {
+	if err := w.refresh(ctx); err != nil {
+		w.logf("reading pool %s's job template: %v (the last one read is used)", w.cfg.Pool, err)
+	}
+}
+
+// Start makes the Job of a run the core claimed (unless it exists), and
+// follows it to its end.
 func (w *Worker) Start(ctx context.Context, cl server.Claimed) (worker.Run, error) {
-	r := &run{w: w, id: cl.Run.ID, claimed: cl, changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
-		ended: make(chan struct{}), pendingSince: map[string]time.Time{}}
+	r := &run{id: cl.Run.ID, claimed: cl, claimedAt: time.Now(), changed: make(chan struct{}, 1), cancel: make(chan struct{}),
+		gone: make(chan struct{}), ended: make(chan struct{}), pendingSince: map[string]time.Time{}}
 	r.job = JobName(cl.Run.ID, attempt(cl))
+	r.tmpl, r.tmplErr = w.template(cl)
 	r.secret = r.job
 	w.mu.Lock()
-	w.runs[r.id] = r
+	w.running[r.id] = r
 	w.mu.Unlock()
 	go func() {
-		r.crash = w.follow(r)
+		r.end = w.follow(r)
 		w.mu.Lock()
-		delete(w.runs, r.id)
+		delete(w.running, r.id)
 		w.mu.Unlock()
 		close(r.ended)
 	}()
 	return r, nil
 }
 
-func (r *run) Wait() string {
+func (r *run) Wait() worker.End {
 	<-r.ended
-	return r.crash
+	return r.end
 }
 
 func (r *run) Cancel() { close(r.cancel) }
 func (r *run) Drop()   { close(r.gone) }
+
+// refresh reads the pool from the server: its base Job template (else
+// the worker's own) and the job variables it allows. A template the
+// server has that does not load is kept as the error of the runs
+// claimed with it.
+func (w *Worker) refresh(ctx context.Context) error {
+	var p Pool
+	if err := w.cfg.API.Do(ctx, "GET", "/pools/"+server.PathEscape(w.cfg.Pool), nil, &p); err != nil {
+		return fmt.Errorf("pool %s: %w", w.cfg.Pool, err)
+	}
+	var tmpl *batchv1.Job
+	var err error
+	switch {
+	case len(p.JobTemplate) > 0 && string(p.JobTemplate) != "null":
+		tmpl, err = PoolTemplate(&p)
+	case w.cfg.Template != nil:
+		tmpl = w.cfg.Template
+	default:
+		err = fmt.Errorf("pool %s has no Job template: set one on the server (wfsh pool set %s --job-template FILE) or give the worker --job-template FILE",
+			w.cfg.Pool, w.cfg.Pool)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pool, w.tmpl, w.tmplErr = p, tmpl, err
+	return nil
+}
+
+// template is a claimed run's base Job: the pool's, with its
+// deployment's job variables applied, in the namespace the worker
+// watches.
+func (w *Worker) template(cl server.Claimed) (*batchv1.Job, error) {
+	w.mu.Lock()
+	p, tmpl, err := w.pool, w.tmpl, w.tmplErr
+	w.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if tmpl.Namespace != w.ns {
+		return nil, fmt.Errorf("pool %s's job template now puts Jobs in namespace %s; this worker watches %s: restart it", p.Name, tmpl.Namespace, w.ns)
+	}
+	return ApplyJobVariables(tmpl, &p, cl.JobVariables)
+}
 
 func attempt(cl server.Claimed) int {
 	if cl.Run.Server != nil {
@@ -225,11 +303,11 @@ func JobName(runID string, attempt int) string {
 }
 
 // follow makes the run's Job (unless it exists) and follows it to its
-// end; it returns why the run crashed, "" if it did not.
-func (w *Worker) follow(r *run) (crash string) {
+// end; it says how the run ended if not with its own final state.
+func (w *Worker) follow(r *run) worker.End {
 	ctx := context.Background()
 	if err := w.ensureJob(ctx, r); err != nil {
-		return fmt.Sprintf("the worker could not make the run's Job %s/%s: %v", w.ns, r.job, err)
+		return worker.End{Crash: fmt.Sprintf("the worker could not make the run's Job %s/%s: %v", w.ns, r.job, err)}
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -239,12 +317,15 @@ func (w *Worker) follow(r *run) (crash string) {
 			if crash == "" && !w.ended(ctx, r.id) {
 				crash = fmt.Sprintf("job %s/%s ended without the run's final state (did its container run wfsh?)", w.ns, r.job)
 			}
-			if crash != "" {
+			switch {
+			case crash != "" && r.timedOut:
+				w.logf("run %s: timed out: %s", r.id, crash)
+			case crash != "":
 				w.logf("run %s: crashed: %s", r.id, crash)
-			} else {
+			default:
 				w.logf("run %s: job %s ended", r.id, r.job)
 			}
-			return crash
+			return worker.End{Crash: crash, TimedOut: r.timedOut}
 		}
 		select {
 		case <-r.changed:
@@ -253,16 +334,16 @@ func (w *Worker) follow(r *run) (crash string) {
 			w.logf("run %s: cancelled on the server; deleting job %s/%s", r.id, w.ns, r.job)
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
-			return ""
+			return worker.End{}
 		case <-r.gone:
 			if why, keep := w.leaveJob(ctx, r.id); keep {
 				w.logf("run %s: %s; leaving job %s/%s to it", r.id, why, w.ns, r.job)
-				return ""
+				return worker.End{}
 			}
 			w.logf("run %s: the server no longer gives it this worker; deleting job %s/%s", r.id, w.ns, r.job)
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
-			return ""
+			return worker.End{}
 		}
 	}
 }
@@ -278,8 +359,12 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 	} else if !apierrors.IsNotFound(err) {
 		return err
 	}
-	job := BuildJob(w.cfg.Template, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.ID(),
-		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL})
+	if r.tmplErr != nil {
+		return r.tmplErr
+	}
+	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.ID(),
+		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL,
+		Margin: w.cfg.DeadlineMargin})
 	made, err := jobs.Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		made, err = jobs.Get(ctx, r.job, metav1.GetOptions{})
@@ -288,7 +373,7 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 		return err
 	}
 	r.created = time.Now()
-	w.logf("run %s (%s): job %s/%s created", r.id, r.claimed.Run.Flow, w.ns, r.job)
+	w.logf("run %s (%s): job %s/%s created %v after the claim", r.id, r.claimed.Run.Flow, w.ns, r.job, r.created.Sub(r.claimedAt).Round(time.Microsecond))
 	return w.ensureSecret(ctx, r, made)
 }
 
@@ -332,6 +417,12 @@ func (w *Worker) check(ctx context.Context, r *run) (end bool, crash string) {
 		return false, "" // not in the cache yet
 	}
 	r.seenJob = true
+	if c := jobCondition(job, batchv1.JobFailed, batchv1.JobFailureTarget); c != nil && c.Reason == batchv1.JobReasonDeadlineExceeded {
+		// Before the pods: the Job's controller kills them at its
+		// deadline, and their end says less than the Job's condition.
+		r.timedOut = true
+		return true, w.deadlineMessage(r, job)
+	}
 	pods, _ := w.pods.Pods(w.ns).List(labels.SelectorFromSet(labels.Set{"batch.kubernetes.io/job-name": r.job}))
 	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
 	for _, p := range pods {
@@ -494,4 +585,28 @@ func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
 		return "held by worker " + d.Run.Server.Worker + " now", true
 	}
 	return "", false
+}
+
+// jobCondition is the Job's first true condition of those types, or nil.
+func jobCondition(job *batchv1.Job, types ...batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range job.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && slices.Contains(types, c.Type) {
+			return &job.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// deadlineMessage says why a Job stopped at its deadline: the flow's
+// timeout, or the template's activeDeadlineSeconds.
+func (w *Worker) deadlineMessage(r *run, job *batchv1.Job) string {
+	var secs int64
+	if job.Spec.ActiveDeadlineSeconds != nil {
+		secs = *job.Spec.ActiveDeadlineSeconds
+	}
+	why := "its Job template's"
+	if d, ok := FlowDeadline(r.claimed, w.cfg.DeadlineMargin); ok && d == secs {
+		why = fmt.Sprintf("the flow's timeout %v + %v (--deadline-margin)", time.Duration(r.claimed.TimeoutMS)*time.Millisecond, w.cfg.DeadlineMargin)
+	}
+	return fmt.Sprintf("flow run timed out: job %s/%s was stopped at its deadline, activeDeadlineSeconds %d (%s)", w.ns, r.job, secs, why)
 }

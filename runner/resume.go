@@ -24,6 +24,11 @@ type Resumed struct {
 	run     store.Run
 	params  map[string]json.RawMessage
 	context map[string]string
+	// remote: the run is a server's, read through the API with its
+	// graph and task runs (ResumedOf), not from the local store.
+	remote bool
+	dag    store.DAG
+	trs    []store.TaskRun
 }
 
 // Flow is the name of the resumed run's flow.
@@ -53,6 +58,10 @@ func (r *Runner) Resumed(ctx context.Context, id string) (*Resumed, error) {
 	if err := host.RefuseLeftovers(run.PID, run.StartedAt); err != nil {
 		return nil, &InputError{fmt.Errorf("--resume %s: %w", ShortID(run.ID), err)}
 	}
+	return resumed(run)
+}
+
+func resumed(run store.Run) (*Resumed, error) {
 	rs := &Resumed{run: run}
 	if err := json.Unmarshal(run.Parameters, &rs.params); err != nil {
 		return nil, fmt.Errorf("run %s: stored parameters: %w", ShortID(run.ID), err)
@@ -60,6 +69,19 @@ func (r *Runner) Resumed(ctx context.Context, id string) (*Resumed, error) {
 	if err := json.Unmarshal(run.Context, &rs.context); err != nil {
 		return nil, fmt.Errorf("run %s: stored context: %w", ShortID(run.ID), err)
 	}
+	return rs, nil
+}
+
+// ResumedOf is a server's run that a run of the same server resumes, as
+// the new run's holder reads it through the API (GET /runs/{id}/resumed):
+// the run, the graph it was recorded with (empty when it never started)
+// and its task runs with their results.
+func ResumedOf(run store.Run, dag store.DAG, trs []store.TaskRun) (*Resumed, error) {
+	rs, err := resumed(run)
+	if err != nil {
+		return nil, err
+	}
+	rs.remote, rs.dag, rs.trs = true, dag, trs
 	return rs, nil
 }
 
@@ -108,26 +130,43 @@ func sameJSON(a, b json.RawMessage) bool {
 // taken too: what runs again makes its dependents run again. The mapped
 // children that succeeded are taken one by one when their task was not
 // taken whole.
+// The graph and task runs of a server's run come with it (ResumedOf);
+// a server's run that never started has no graph, and nothing to take.
 func (s *Store) reuse(ctx context.Context, from *Resumed, b *builtins.Build) (map[runtime.NodeID]runtime.Mock, map[string]runtime.Mock, error) {
-	st, err := s.Open()
-	if err != nil {
-		return nil, nil, err
+	was, trs := from.dag, from.trs
+	if from.remote && len(was) == 0 {
+		return nil, nil, nil
 	}
-	was, err := st.RunDAG(ctx, from.run.ID)
-	if err != nil {
-		return nil, nil, err
+	if !from.remote {
+		st, err := s.Open()
+		if err != nil {
+			return nil, nil, err
+		}
+		if was, err = st.RunDAG(ctx, from.run.ID); err != nil {
+			return nil, nil, err
+		}
+		if trs, err = st.TaskRuns(ctx, from.run.ID); err != nil {
+			return nil, nil, err
+		}
 	}
 	if d := store.Diff(was, store.DAGOf(b.Graph)); len(d) > 0 {
 		return nil, nil, &InputError{fmt.Errorf("--resume %s: the flow's graph has changed since that run, so its results cannot be reused:\n  %s\n(run it anew without --resume)",
 			from.run.ID, strings.Join(d, "\n  "))}
 	}
-	trs, err := st.TaskRuns(ctx, from.run.ID)
-	if err != nil {
-		return nil, nil, err
-	}
 	mocks, children := Reuse(b.Graph, trs, "resumed: result of run "+from.run.ID)
 	return mocks, children, nil
 }
+
+// resumedCache is the runtime.Cache of a run without a local store (a
+// server's run) that resumes another: the mapped children it takes.
+type resumedCache map[string]runtime.Mock
+
+func (c resumedCache) Lookup(ctx context.Context, call *runtime.Call) (runtime.Value, string, bool) {
+	m, ok := c[call.TaskRun]
+	return m.Result, m.Msg, ok
+}
+
+func (resumedCache) Store(*runtime.Call, runtime.Value) {}
 
 // Reuse decides, for a graph of the same shape as the run whose task runs
 // are trs, which nodes are taken whole (mocks, by node) and which mapped

@@ -199,3 +199,96 @@ func TestCancel(t *testing.T) {
 		t.Errorf("recorded: %v %v, want Cancelled", got.State, err)
 	}
 }
+
+// TestResumeWithoutStore: a run with no store (a server worker's child)
+// resumes a run from its graph and task runs as the server gives them
+// (ResumedOf): the mapped children that succeeded are taken one by one,
+// the rest run; a resumed run that never started (no graph) runs whole.
+func TestResumeWithoutStore(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := OpenStore(filepath.Join(dir, "wfsh.db"), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFlow(t, dir, "1")
+	r := newTestRunner(t, st)
+	fl, err := r.Load(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]json.RawMessage{"n": json.RawMessage("3")}
+	run, err := r.Prepare(ctx, fl, Request{Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := run.Execute(ctx, &runtimetest.Recorder{}); res.State != runtime.Failed {
+		t.Fatalf("first run: %v, want Failed", res.State)
+	}
+	db, err := st.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := db.GetRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dag, err := db.RunDAG(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trs, err := db.TaskRuns(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	writeFlow(t, dir, "-5")
+	remote := newTestRunner(t, nil)
+	for _, c := range []struct {
+		name string
+		dag  store.DAG
+		want map[string]runtime.State
+	}{
+		{"its graph and task runs", dag, map[string]runtime.State{"numbers": runtime.Cached, "inv[0]": runtime.Cached,
+			"inv[1]": runtime.Success, "inv[2]": runtime.Cached, "total": runtime.Success}},
+		{"no graph: it never started", nil, map[string]runtime.State{"numbers": runtime.Success, "inv[0]": runtime.Success,
+			"inv[1]": runtime.Success, "inv[2]": runtime.Success, "total": runtime.Success}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fl, err := remote.Load(path, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, err := ResumedOf(old, c.dag, trs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run2, err := remote.Prepare(ctx, fl, Request{Params: params, Resume: from})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec runtimetest.Recorder
+			if res := run2.Execute(ctx, &rec); res.State != runtime.Success {
+				t.Fatalf("resumed run: %v, want Success", res.State)
+			}
+			for name, want := range c.want {
+				if got := rec.States(name); len(got) == 0 || got[len(got)-1] != want {
+					t.Errorf("%s: states %v, want it to end %v", name, got, want)
+				}
+			}
+		})
+	}
+	// A run of the local store cannot be resumed without one.
+	from, err := r.Resumed(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err = remote.Load(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ie *InputError
+	if _, err := remote.Prepare(ctx, fl, Request{Resume: from}); !errors.As(err, &ie) {
+		t.Errorf("a local resume with no store: %v, want an InputError", err)
+	}
+}

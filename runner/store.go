@@ -110,7 +110,7 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 		if sched != nil {
 			return hooks{}, fmt.Errorf("a scheduled run needs the run store: its key is kept there")
 		}
-		return hooks{}, nil
+		return remoteResume(ctx, from, b)
 	}
 	info, err := runInfo(path, b.Flow.Name(), runID, params, ctxKV)
 	if err != nil {
@@ -149,6 +149,28 @@ func (s *Store) begin(ctx context.Context, path string, b *builtins.Build, runID
 	}
 	if len(tc.resumed) > 0 || b.HasCache() {
 		h.cache = tc
+	}
+	return h, nil
+}
+
+// remoteResume is what a run without a store (a server's run) takes from
+// the server's run it resumes, if any: its graph and task runs came with
+// from (ResumedOf).
+func remoteResume(ctx context.Context, from *Resumed, b *builtins.Build) (hooks, error) {
+	if from == nil {
+		return hooks{}, nil
+	}
+	if !from.remote {
+		return hooks{}, &InputError{fmt.Errorf("--resume reads the run store: drop --no-store")}
+	}
+	var h hooks
+	mocks, kids, err := (*Store)(nil).reuse(ctx, from, b)
+	if err != nil {
+		return hooks{}, err
+	}
+	h.mocks = mocks
+	if len(kids) > 0 {
+		h.cache = resumedCache(kids)
 	}
 	return h, nil
 }

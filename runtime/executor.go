@@ -143,9 +143,17 @@ type executor struct {
 	hookSlots chan struct{}  // bounds them as Concurrency bounds bodies
 }
 
+// errFlowTimedOut is why a run past its Graph.Timeout is cancelled.
+var errFlowTimedOut = errors.New("flow run timed out")
+
 // Run executes g and returns when every task run is final. Cancelling ctx
 // cancels running bodies and marks every unfinished run Cancelled.
 func Run(ctx context.Context, g *Graph, opt Options) *Result {
+	if g.Timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, g.Timeout, errFlowTimedOut)
+		defer stop()
+	}
 	x := newExecutor(ctx, g, opt)
 	x.emit(Event{Kind: FlowStarted, Node: NoNode, MapIndex: -1, Msg: g.Flow})
 	x.sched.Lock()
@@ -690,6 +698,9 @@ func (x *executor) taskResult(r *run) TaskResult {
 }
 
 func (x *executor) flowState() (State, string) {
+	if x.cancelled && errors.Is(context.Cause(x.ctx), errFlowTimedOut) {
+		return Failed, fmt.Sprintf("Flow run timed out after %s.", x.g.Timeout)
+	}
 	if x.cancelled {
 		return Cancelled, "Flow run was cancelled."
 	}

@@ -309,6 +309,36 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestFlowTimeout: a run past its graph's Timeout is stopped, its task
+// runs cancelled, and ends Failed with the reason; a run within it is
+// untouched.
+func TestFlowTimeout(t *testing.T) {
+	b := newBuilder()
+	slow := b.task("slow", nil)
+	slow.Body = runtime.BodyFunc(blockUntilDone)
+	later := b.task("later", constant(1), slow.ID)
+	b.g.Timeout = 100 * time.Millisecond
+	start := time.Now()
+	res := runtime.Run(context.Background(), b.g, runtime.Options{})
+	if res.State != runtime.Failed || res.Msg != "Flow run timed out after 100ms." {
+		t.Fatalf("flow %s %q", res.State, res.Msg)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v", took)
+	}
+	wantState(t, res, slow.ID, runtime.Cancelled)
+	wantState(t, res, later.ID, runtime.Cancelled)
+
+	quick := newBuilder()
+	one := quick.task("one", constant(1))
+	quick.g.Timeout = time.Minute
+	res = runtime.Run(context.Background(), quick.g, runtime.Options{})
+	if res.State != runtime.Success {
+		t.Errorf("within its timeout: %s %q", res.State, res.Msg)
+	}
+	wantState(t, res, one.ID, runtime.Success)
+}
+
 func TestCancelAbandonsStuckBodies(t *testing.T) {
 	b := newBuilder()
 	release := make(chan struct{})

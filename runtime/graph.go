@@ -124,6 +124,10 @@ type Graph struct {
 	// Limits caps the task runs of each tag running at once
 	// (@flow(limits=...)); Options.Limiter enforces them.
 	Limits map[string]int
+	// Timeout bounds the whole run (@flow(timeout=...)); zero: none. A
+	// run past it is cancelled and ends Failed, "Flow run timed out
+	// after ...".
+	Timeout time.Duration
 }
 
 // Add appends n, sets its ID and returns it.

@@ -43,8 +43,12 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = e.Title
 	}
+	sep := "\n  " // one line a detail; one detail on the same line
+	if len(e.Errors) == 1 {
+		sep = ": "
+	}
 	for _, d := range e.Errors {
-		msg += "\n  " + strings.TrimPrefix(d.Location, "body.") + ": " + d.Message
+		msg += sep + strings.TrimPrefix(d.Location, "body.") + ": " + d.Message
 	}
 	return fmt.Sprintf("server: %s (%d)", msg, e.Status)
 }

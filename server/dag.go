@@ -39,11 +39,7 @@ func (s *Server) dagRoutes() {
 			if err != nil {
 				return nil, problem(err)
 			}
-			out := make([]DAGNode, len(d))
-			for i, n := range d {
-				out[i] = DAGNode{Name: n.Name, Task: n.Task, Kind: n.Kind, Mapped: n.Mapped, Inputs: n.Inputs, Upstream: n.Upstream, Guards: n.Guards}
-			}
-			return &struct{ Body []DAGNode }{out}, nil
+			return &struct{ Body []DAGNode }{apiDAG(d)}, nil
 		})
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -50,6 +51,8 @@ type DeploymentSpec struct {
 	Tags         []string                   `json:"tags,omitempty"`
 	Concurrency  int                        `json:"concurrency,omitempty" minimum:"0"`
 	CrashRetries int                        `json:"crash_retries,omitempty" minimum:"0" maximum:"100"`
+	Timeout      string                     `json:"timeout,omitempty" doc:"the flow's timeout, a Go duration (e.g. 30m0s): a kubernetes pool's Jobs get a deadline from it"`
+	JobVariables map[string]json.RawMessage `json:"job_variables,omitempty" doc:"overrides of the kubernetes pool's Job template for this deployment's runs, within what the pool allows"`
 }
 
 // DeploymentInfo is a deployment with its next scheduled times.
@@ -238,12 +241,20 @@ func (s *Server) deployment(ctx context.Context, ref DeploymentPath, sp *Deploym
 			bad("body.late_after", "want a duration such as 15s")
 		}
 	}
+	var timeout time.Duration
+	if sp.Timeout != "" {
+		var err error
+		if timeout, err = time.ParseDuration(sp.Timeout); err != nil || timeout < 0 {
+			bad("body.timeout", "want a duration such as 30m")
+		}
+	}
 	pool := sp.Pool
 	if pool == "" {
 		pool = "default"
 	}
 	d := store.Deployment{ID: runtime.NewRunID(), Flow: ref.Flow, Name: ref.Name, File: sp.File, Bundle: sp.Bundle, Pool: pool,
-		Catchup: sp.Catchup, Overlap: sp.Overlap, LateAfter: late, Tags: sp.Tags, Concurrency: sp.Concurrency, CrashRetries: sp.CrashRetries}
+		Catchup: sp.Catchup, Overlap: sp.Overlap, LateAfter: late, Tags: sp.Tags, Concurrency: sp.Concurrency, CrashRetries: sp.CrashRetries,
+		Timeout: timeout}
 	d.ParamSchema, _ = json.Marshal(orNone(sp.Params))
 	d.Schedules, _ = json.Marshal(orNone(sp.Schedules))
 	params, err := runParams(&d, sp.Parameters, false)
@@ -251,6 +262,19 @@ func (s *Server) deployment(ctx context.Context, ref DeploymentPath, sp *Deploym
 		bad("body.parameters", "%v", err)
 	}
 	d.Parameters = params
+	if len(sp.JobVariables) > 0 {
+		var p *store.Pool
+		if got, err := s.st.GetPool(ctx, pool); err == nil {
+			p = &got
+		} else if !errors.Is(err, store.ErrNoSuch) {
+			return d, problem(err)
+		}
+		bad := checkJobVariables(pool, p, sp.JobVariables)
+		for _, k := range sortedNames(bad) {
+			errs = append(errs, &huma.ErrorDetail{Location: "body.job_variables." + k, Message: bad[k].Error()})
+		}
+		d.JobVariables, _ = json.Marshal(sp.JobVariables)
+	}
 	if len(errs) > 0 {
 		return d, huma.Error422UnprocessableEntity("the deployment is not valid", errs...)
 	}

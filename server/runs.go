@@ -29,7 +29,7 @@ func op(id, method, path string, action auth.Action, summary string) huma.Operat
 // says: 201 Created, 204 No Content (TestOpenAPIDocument checks real
 // answers against the document).
 var answers = map[string]int{
-	"create-run": http.StatusCreated, "create-token": http.StatusCreated,
+	"create-run": http.StatusCreated, "resume-run": http.StatusCreated, "create-token": http.StatusCreated,
 	"revoke-token": http.StatusNoContent, "put-secret": http.StatusNoContent, "delete-secret": http.StatusNoContent,
 	"delete-deployment": http.StatusNoContent, "write-run": http.StatusNoContent, "crash-run": http.StatusNoContent,
 	"put-pool": http.StatusNoContent, "pause-pool": http.StatusNoContent, "resume-pool": http.StatusNoContent,
@@ -42,6 +42,7 @@ func (s *Server) routes() {
 		"bearer": {Type: "http", Scheme: "bearer"},
 	}
 	s.runRoutes()
+	s.resumeRoutes()
 	s.taskRunRoutes()
 	s.historyRoutes()
 	s.dagRoutes()
@@ -110,9 +111,11 @@ func (s *Server) runRoutes() {
 			}
 			trs := []store.TaskRun{}
 			if in.TaskRuns {
-				if trs, _, _, err = s.taskRuns(ctx, r.ID); err != nil {
+				rt, err := s.runTasks(ctx, r.ID)
+				if err != nil {
 					return nil, err
 				}
+				trs = rt.All()
 			}
 			return &struct{ Body RunDetail }{RunDetail{Run: r, TaskRuns: orNone(trs)}}, nil
 		})

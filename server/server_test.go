@@ -296,6 +296,9 @@ func TestRoles(t *testing.T) {
 		auth.RunsToken: {func(c *Client) error {
 			return c.Do(ctx, "POST", "/runs/nosuch/token", RunTokenRequest{Worker: "w"}, nil)
 		}, auth.Scope{}},
+		auth.RunsResumed: {func(c *Client) error {
+			return c.Do(ctx, "GET", "/runs/nosuch/resumed?worker=w", nil, nil)
+		}, auth.Scope{}},
 		auth.DeploymentsRead:  {func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) }, auth.Scope{}},
 		auth.DeploymentsWrite: {func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) }, auth.Scope{}},
 		auth.BundlesWrite:     {func(c *Client) error { return c.Do(ctx, "PUT", "/bundles/"+zero, []byte("x"), nil) }, auth.Scope{}},
@@ -371,6 +374,16 @@ func TestRoles(t *testing.T) {
 		if err := c.do(other); status(err) != 403 {
 			t.Errorf("another worker token of the pool may not %s: %v, want 403", c.what, err)
 		}
+	}
+	// What a run resumes is its holder's to read (this one resumes none).
+	if err := holder.Do(ctx, "GET", "/runs/"+run.ID+"/resumed?worker=w1", nil, nil); status(err) != 404 {
+		t.Errorf("the holder asks what its run resumes: %v, want 404 (none)", err)
+	}
+	if err := other.Do(ctx, "GET", "/runs/"+run.ID+"/resumed?worker=w1", nil, nil); status(err) != 403 {
+		t.Errorf("another worker token asks what a run resumes: %v, want 403", err)
+	}
+	if err := runTok.Do(ctx, "GET", "/runs/"+run.ID+"/resumed?worker=w1", nil, nil); status(err) != 403 {
+		t.Errorf("a run token asks what another run resumes: %v, want 403", err)
 	}
 	// A bundle asked for under another run's name is refused.
 	if err := holder.Do(ctx, "GET", "/bundles/"+zero+"?run="+run.ID, nil, nil); status(err) != 403 {
@@ -570,5 +583,42 @@ func TestBadBundle(t *testing.T) {
 		if status(err) != 422 || !strings.Contains(err.Error(), strings.TrimPrefix(h.Name, "/")) {
 			t.Errorf("a bundle with %q: %v, want 422 naming it", h.Name, err)
 		}
+	}
+}
+
+// TestResumeRun: POST /runs/{id}/resume refuses a run that has not ended
+// Failed, Cancelled or Crashed with a problem+json 409, and makes a
+// Scheduled run of the same deployment that resumes a Cancelled one.
+func TestResumeRun(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	ts.deploy(t, ts.admin, DeploymentSpec{})
+	var run store.Run
+	if err := ts.admin.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &run); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", ts.http.URL+"/api/v1/runs/"+run.ID+"/resume", nil)
+	req.Header.Set("Authorization", "Bearer "+ts.admin.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(resp.Header.Get("Content-Type"), "problem+json") || !strings.Contains(string(body), "is Scheduled") {
+		t.Errorf("resume of a Scheduled run: %d %s %s, want a problem+json 409", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if err := ts.admin.Do(ctx, "POST", "/runs/"+run.ID+"/cancel", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var nr store.Run
+	if err := ts.admin.Do(ctx, "POST", "/runs/"+run.ID+"/resume", nil, &nr); err != nil {
+		t.Fatal(err)
+	}
+	if nr.ResumedFrom != run.ID || nr.State != runtime.Scheduled || nr.Server == nil || nr.Server.Deployment != run.Server.Deployment || nr.ID == run.ID {
+		t.Errorf("the resuming run: %+v, want a Scheduled run of the deployment resuming %s", nr, run.ID)
+	}
+	if err := ts.admin.Do(ctx, "POST", "/runs/nosuch/resume", nil, nil); status(err) != 404 {
+		t.Errorf("resume of no run: %v, want 404", err)
 	}
 }

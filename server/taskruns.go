@@ -3,6 +3,7 @@ package server
 import (
 	"container/list"
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -39,11 +40,23 @@ type TaskList struct {
 const maxFollowed = 16
 
 // followed keeps the task runs of the runs last asked for, each
-// refreshed by what was written since (store.RunTasks).
+// refreshed by what was written since (store.RunTasks): when its page
+// asks, and in the background after each write the server takes for
+// it, so that a page's request finds them read (a write of W2 holds
+// thousands of task runs to decode; a page that read them all when it
+// asked would wait for them, and ask less and less often).
 type followed struct {
 	mu    sync.Mutex
-	order *list.List // of *store.RunTasks, most recent first
+	order *list.List // of *followedRun, most recent first
 	byID  map[string]*list.Element
+}
+
+// followedRun is a run followed: busy while a background refresh runs,
+// again when a write came during it.
+type followedRun struct {
+	id          string
+	rt          *store.RunTasks
+	busy, again bool
 }
 
 func newFollowed() *followed {
@@ -57,31 +70,57 @@ func (f *followed) get(ctx context.Context, st *store.Store, id string) (*store.
 	if ok {
 		f.order.MoveToFront(e)
 	} else {
-		e = f.order.PushFront(st.NewRunTasks(id))
+		e = f.order.PushFront(&followedRun{id: id, rt: st.NewRunTasks(id)})
 		f.byID[id] = e
 		if f.order.Len() > maxFollowed {
-			last := f.order.Back()
-			f.order.Remove(last)
-			for k, v := range f.byID {
-				if v == last {
-					delete(f.byID, k)
-				}
-			}
+			last := f.order.Remove(f.order.Back()).(*followedRun)
+			delete(f.byID, last.id)
 		}
 	}
 	f.mu.Unlock()
-	rt := e.Value.(*store.RunTasks)
+	rt := e.Value.(*followedRun).rt
 	return rt, rt.Refresh(ctx)
 }
 
-// taskRuns is the run's task runs, read through the followed ones.
-func (s *Server) taskRuns(ctx context.Context, id string) ([]store.TaskRun, map[string]int, []store.TaskSummary, error) {
+// poke refreshes run id's task runs in the background if they are
+// followed: one refresh at a time, and once more after it if writes
+// came meanwhile. Its errors are left to the next request's refresh.
+func (f *followed) poke(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.byID[id]
+	if !ok {
+		return
+	}
+	fr := e.Value.(*followedRun)
+	if fr.busy {
+		fr.again = true
+		return
+	}
+	fr.busy = true
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			fr.rt.Refresh(ctx)
+			cancel()
+			f.mu.Lock()
+			again := fr.again
+			fr.busy, fr.again = again, false
+			f.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
+}
+
+// runTasks is the run's task runs, followed and refreshed.
+func (s *Server) runTasks(ctx context.Context, id string) (*store.RunTasks, error) {
 	rt, err := s.followed.get(ctx, s.st, id)
 	if err != nil {
-		return nil, nil, nil, problem(err)
+		return nil, problem(err)
 	}
-	runs, index, tasks := rt.Snapshot()
-	return runs, index, tasks, nil
+	return rt, nil
 }
 
 func (s *Server) taskRunRoutes() {
@@ -98,36 +137,25 @@ func (s *Server) taskRunRoutes() {
 			if err != nil {
 				return nil, err
 			}
-			var st runtime.State
+			q := store.TaskRunQuery{Task: in.Task, After: in.After, Limit: max(in.Limit, 0)}
 			if in.State != "" {
-				if st, err = store.ParseState(in.State); err != nil {
+				if q.State, err = store.ParseState(in.State); err != nil {
 					return nil, huma.Error422UnprocessableEntity(err.Error())
 				}
+				q.HasState = true
 			}
-			runs, index, _, err := s.taskRuns(ctx, r.ID)
+			rt, err := s.runTasks(ctx, r.ID)
 			if err != nil {
 				return nil, err
 			}
-			from := 0
-			if in.After != "" {
-				i, ok := index[in.After]
-				if !ok {
-					return nil, huma.Error422UnprocessableEntity("after: run " + r.ID + " has no task run " + in.After)
-				}
-				from = i + 1
+			p, err := rt.Page(q)
+			if errors.Is(err, store.ErrNoTaskRun) {
+				return nil, huma.Error422UnprocessableEntity("after: run " + r.ID + " has no task run " + in.After)
 			}
-			keep := func(t *store.TaskRun) bool {
-				return (in.State == "" || t.State == st) &&
-					(in.Task == "" || t.Name == in.Task || t.MapIndex >= 0 && t.Task == in.Task)
+			if err != nil {
+				return nil, problem(err)
 			}
-			page := pageOf(runs, from, max(in.Limit, 0), keep)
-			page.Counts = map[string]int{}
-			for i := range runs {
-				page.Counts[runs[i].State.String()]++
-				if keep(&runs[i]) {
-					page.Total++
-				}
-			}
+			page := TaskRunPage{TaskRuns: p.TaskRuns, Next: p.Next, Total: p.Total, Counts: p.Counts}
 			return &struct{ Body TaskRunPage }{page}, nil
 		})
 
@@ -138,11 +166,11 @@ func (s *Server) taskRunRoutes() {
 			if err != nil {
 				return nil, err
 			}
-			_, _, tasks, err := s.taskRuns(ctx, r.ID)
+			rt, err := s.runTasks(ctx, r.ID)
 			if err != nil {
 				return nil, err
 			}
-			out := TaskList{Tasks: orNone(tasks), From: r.StartedAt, To: r.FinishedAt}
+			out := TaskList{Tasks: orNone(rt.Tasks()), From: r.StartedAt, To: r.FinishedAt}
 			if r.State == runtime.Scheduled || r.StartedAt.Before(time.Unix(1, 0)) {
 				out.From = time.Time{}
 			} else if out.To.IsZero() {
@@ -150,24 +178,4 @@ func (s *Server) taskRunRoutes() {
 			}
 			return &struct{ Body TaskList }{out}, nil
 		})
-}
-
-// pageOf is up to limit (default 100) of runs from index from on that
-// keep keeps, and the cursor of the next page if there are more.
-func pageOf(runs []store.TaskRun, from, limit int, keep func(*store.TaskRun) bool) TaskRunPage {
-	if limit == 0 {
-		limit = 100
-	}
-	out := TaskRunPage{TaskRuns: []store.TaskRun{}}
-	for i := from; i < len(runs); i++ {
-		if !keep(&runs[i]) {
-			continue
-		}
-		if len(out.TaskRuns) == limit {
-			out.Next = out.TaskRuns[limit-1].Name
-			break
-		}
-		out.TaskRuns = append(out.TaskRuns, runs[i])
-	}
-	return out
 }

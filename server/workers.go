@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/store"
 )
 
@@ -57,8 +60,35 @@ type Claimed struct {
 	File       string          `json:"file"`
 	Bundle     string          `json:"bundle"`
 	Parameters json.RawMessage `json:"parameters"`
+	// JobVariables are the deployment's overrides of its kubernetes
+	// pool's Job template (jobvars.go).
+	JobVariables json.RawMessage `json:"job_variables,omitempty"`
+	// TimeoutMS is the flow's timeout (0: none), in milliseconds.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 	// LeaseMS is the lease: heartbeat well within it.
 	LeaseMS int64 `json:"lease_ms"`
+}
+
+// RunArgs are the arguments of `wfsh` that run the claimed run with its
+// flow file at file, as a worker's child (local or a Kubernetes Job's
+// container): the run, its parameters and context, and the run it
+// resumes.
+func (c *Claimed) RunArgs(file string) []string {
+	args := []string{"run", file, "--server-run", c.Run.ID}
+	if c.Run.ResumedFrom != "" {
+		args = append(args, "--resume", c.Run.ResumedFrom)
+	}
+	var params map[string]json.RawMessage
+	json.Unmarshal(c.Parameters, &params)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		args = append(args, "-p", k+"="+string(params[k]))
+	}
+	var cx map[string]string
+	json.Unmarshal(c.Run.Context, &cx)
+	for _, k := range slices.Sorted(maps.Keys(cx)) {
+		args = append(args, "--context", k+"="+cx[k])
+	}
+	return args
 }
 
 // Heartbeat renews a worker's leases.
@@ -97,8 +127,13 @@ func (s *Server) workerRoutes() {
 				return nil, problem(err)
 			}
 			out := make([]Claimed, 0, len(runs))
+			deps := map[string]store.Deployment{}
 			for _, r := range runs {
-				out = append(out, Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()})
+				cl := Claimed{Run: r, File: r.File, Bundle: r.Server.Bundle, Parameters: r.Parameters, LeaseMS: s.opt.Lease.Milliseconds()}
+				if d, ok := s.claimedDeployment(ctx, deps, r.Server.Deployment); ok {
+					cl.JobVariables, cl.TimeoutMS = d.JobVariables, d.Timeout.Milliseconds()
+				}
+				out = append(out, cl)
 			}
 			return &struct{ Body []Claimed }{out}, nil
 		})
@@ -129,24 +164,32 @@ func (s *Server) workerRoutes() {
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
-			s.changed(ctx) // event streams; and slots, when it ended
+			s.changed(ctx)        // event streams; and slots, when it ended
+			s.followed.poke(r.ID) // the task runs of a page open on it
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
 	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", auth.RunsReport,
-		"End a run as Crashed: its process ended without a final state (the worker holding it)"),
+		"End a run as Crashed: its process ended without a final state (the worker holding it); Failed with timed_out, when its infrastructure stopped it at its deadline"),
 		func(ctx context.Context, in *struct {
 			RunPath
 			Body struct {
 				Worker  string `json:"worker"`
 				Message string `json:"message"`
+				// TimedOut: its infrastructure stopped it at its
+				// deadline (the flow's timeout): Failed, not Crashed.
+				TimedOut bool `json:"timed_out,omitempty"`
 			}
 		}) (*struct{ Status int }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.st.CrashHeld(ctx, r.ID, in.Body.Worker, in.Body.Message, s.opt.Now()); err != nil {
+			st := runtime.Crashed
+			if in.Body.TimedOut {
+				st = runtime.Failed
+			}
+			if err := s.st.EndHeld(ctx, r.ID, in.Body.Worker, st, in.Body.Message, s.opt.Now()); err != nil {
 				return nil, problem(err)
 			}
 			s.changed(ctx)
@@ -212,11 +255,14 @@ func (s *Server) workerRoutes() {
 		func(ctx context.Context, in *struct {
 			PoolPath
 			Body struct {
-				Type        string `json:"type" enum:"process,kubernetes"`
-				Concurrency int    `json:"concurrency,omitempty" minimum:"0"`
+				PoolSpec
 			}
 		}) (*struct{ Status int }, error) {
-			err := s.st.PutPool(ctx, store.Pool{Name: in.Pool, Type: in.Body.Type, Concurrency: in.Body.Concurrency}, s.opt.Now())
+			p, err := s.poolOf(ctx, in.Pool, &in.Body.PoolSpec)
+			if err != nil {
+				return nil, err
+			}
+			err = s.st.PutPool(ctx, p, s.opt.Now())
 			return &struct{ Status int }{http.StatusNoContent}, problem(err)
 		})
 

@@ -36,26 +36,36 @@ type Deployment struct {
 	Concurrency  int           `json:"concurrency,omitempty"`
 	CrashRetries int           `json:"crash_retries,omitempty"`
 	Paused       bool          `json:"paused"`
-	CreatedAt    time.Time     `json:"created_at"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	// JobVariables override its kubernetes pool's Job template for its
+	// runs (a JSON object; the pool says which keys).
+	JobVariables json.RawMessage `json:"job_variables,omitempty"`
+	// Timeout is the flow's timeout= (0: none): its runs' Jobs get a
+	// deadline from it.
+	Timeout   time.Duration `json:"timeout,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Ref is FLOW/NAME.
 func (d *Deployment) Ref() string { return d.Flow + "/" + d.Name }
 
 const deploymentColumns = `id, flow, name, file, bundle, pool, parameters, param_schema, schedules, catchup, overlap,
-	late_after, tags, concurrency, crash_retries, paused, created_at, updated_at`
+	late_after, tags, concurrency, crash_retries, paused, job_variables, timeout, created_at, updated_at`
 
 func scanDeployment(row interface{ Scan(...any) error }) (Deployment, error) {
 	var d Deployment
-	var params, schema, scheds, tags string
-	var late, created, updated int64
+	var params, schema, scheds, tags, jobVars string
+	var late, timeout, created, updated int64
 	var paused bool
 	if err := row.Scan(&d.ID, &d.Flow, &d.Name, &d.File, &d.Bundle, &d.Pool, &params, &schema, &scheds, &d.Catchup, &d.Overlap,
-		&late, &tags, &d.Concurrency, &d.CrashRetries, &paused, &created, &updated); err != nil {
+		&late, &tags, &d.Concurrency, &d.CrashRetries, &paused, &jobVars, &timeout, &created, &updated); err != nil {
 		return d, err
 	}
+	d.Timeout = time.Duration(timeout)
 	d.Parameters, d.ParamSchema, d.Schedules = json.RawMessage(params), json.RawMessage(schema), json.RawMessage(scheds)
+	if jobVars != "{}" {
+		d.JobVariables = json.RawMessage(jobVars)
+	}
 	d.LateAfter, d.Paused = time.Duration(late), paused
 	d.CreatedAt, d.UpdatedAt = unixNano(created), unixNano(updated)
 	if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
@@ -85,16 +95,19 @@ func (s *Store) PutDeployment(ctx context.Context, d Deployment, now time.Time) 
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = tx.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 			d.ID, d.Flow, d.Name, d.File, d.Bundle, d.Pool, jsonObject(d.Parameters), jsonArray(d.ParamSchema), jsonArray(d.Schedules),
-			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, now.UnixNano(), now.UnixNano())
+			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, jsonObject(d.JobVariables),
+			int64(d.Timeout), now.UnixNano(), now.UnixNano())
 		id = d.ID
 	case err == nil:
 		_, err = tx.ExecContext(ctx, `UPDATE deployments SET file = ?, bundle = ?, pool = ?, parameters = ?, param_schema = ?,
-				schedules = ?, catchup = ?, overlap = ?, late_after = ?, tags = ?, concurrency = ?, crash_retries = ?, updated_at = ?
+				schedules = ?, catchup = ?, overlap = ?, late_after = ?, tags = ?, concurrency = ?, crash_retries = ?, job_variables = ?,
+				timeout = ?, updated_at = ?
 			WHERE id = ?`,
 			d.File, d.Bundle, d.Pool, jsonObject(d.Parameters), jsonArray(d.ParamSchema), jsonArray(d.Schedules),
-			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, now.UnixNano(), id)
+			d.Catchup, d.Overlap, int64(d.LateAfter), string(tags), d.Concurrency, d.CrashRetries, jsonObject(d.JobVariables),
+			int64(d.Timeout), now.UnixNano(), id)
 		if err == nil {
 			err = dropUpcoming(ctx, tx, id, now)
 		}
@@ -247,19 +260,56 @@ func (s *Store) Bundle(ctx context.Context, hash string) ([]byte, error) {
 
 // Pool is a work pool: the workers of a pool run its deployments' runs.
 type Pool struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"` // process or kubernetes
-	Paused      bool      `json:"paused"`
-	Concurrency int       `json:"concurrency,omitempty"` // runs at once in the pool; 0: no limit
-	CreatedAt   time.Time `json:"created_at"`
+	Name        string `json:"name"`
+	Type        string `json:"type"` // process or kubernetes
+	Paused      bool   `json:"paused"`
+	Concurrency int    `json:"concurrency,omitempty"` // runs at once in the pool; 0: no limit
+	// JobTemplate is a kubernetes pool's base Job (a batch/v1 Job as
+	// JSON), empty when its workers use their own (--job-template);
+	// JobVariables the names of the job variables its deployments may
+	// set (server/jobvars.go).
+	JobTemplate  json.RawMessage `json:"job_template,omitempty"`
+	JobVariables []string        `json:"job_variables,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
 }
 
-// PutPool creates a pool, or updates its type and limit.
+const poolColumns = `name, type, paused, concurrency, job_template, job_variables, created_at`
+
+func scanPool(row interface{ Scan(...any) error }) (Pool, error) {
+	var p Pool
+	var created int64
+	var tmpl, vars string
+	if err := row.Scan(&p.Name, &p.Type, &p.Paused, &p.Concurrency, &tmpl, &vars, &created); err != nil {
+		return p, err
+	}
+	p.CreatedAt = unixNano(created)
+	if tmpl != "" {
+		p.JobTemplate = json.RawMessage(tmpl)
+	}
+	if err := json.Unmarshal([]byte(vars), &p.JobVariables); err != nil {
+		return p, fmt.Errorf("pool %s: job variables: %w", p.Name, err)
+	}
+	return p, nil
+}
+
+// PutPool creates a pool, or sets its type, limit, Job template and job
+// variables.
 func (s *Store) PutPool(ctx context.Context, p Pool, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pools (name, type, concurrency, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET type = excluded.type, concurrency = excluded.concurrency`,
-		p.Name, p.Type, p.Concurrency, now.UnixNano())
+	vars, _ := json.Marshal(orEmpty(p.JobVariables))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO pools (name, type, concurrency, job_template, job_variables, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET type = excluded.type, concurrency = excluded.concurrency,
+			job_template = excluded.job_template, job_variables = excluded.job_variables`,
+		p.Name, p.Type, p.Concurrency, string(p.JobTemplate), string(vars), now.UnixNano())
 	return err
+}
+
+// GetPool returns the pool of that name.
+func (s *Store) GetPool(ctx context.Context, name string) (Pool, error) {
+	p, err := scanPool(s.db.QueryRowContext(ctx, `SELECT `+poolColumns+` FROM pools WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("pool %q: %w", name, ErrNoSuch)
+	}
+	return p, err
 }
 
 // PausePool pauses or resumes a pool: its workers claim nothing while it
@@ -277,19 +327,17 @@ func (s *Store) PausePool(ctx context.Context, name string, paused bool) error {
 
 // ListPools lists the pools by name.
 func (s *Store) ListPools(ctx context.Context) ([]Pool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, type, paused, concurrency, created_at FROM pools ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+poolColumns+` FROM pools ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Pool
 	for rows.Next() {
-		var p Pool
-		var created int64
-		if err := rows.Scan(&p.Name, &p.Type, &p.Paused, &p.Concurrency, &created); err != nil {
+		p, err := scanPool(rows)
+		if err != nil {
 			return nil, err
 		}
-		p.CreatedAt = unixNano(created)
 		out = append(out, p)
 	}
 	return out, rows.Err()

@@ -285,7 +285,19 @@ var migrations = []string{
 	ALTER TABLE slots_leased RENAME TO slots;
 	CREATE INDEX slots_run ON slots (run_id);`,
 
-	// 11: the web UI's sessions: the hash of a session's secret (the
+	// 11: a kubernetes pool's base Job template (a batch/v1 Job as JSON;
+	// '' for none: the worker's own) and the job variables its
+	// deployments may set (a JSON array of names); a deployment's job
+	// variables (a JSON object), checked against its pool's when it is
+	// deployed and applied by the worker to each of its runs' Jobs; and
+	// the flow's timeout (nanoseconds, 0: none), from which the worker
+	// sets its Jobs' activeDeadlineSeconds.
+	`ALTER TABLE pools ADD COLUMN job_template TEXT NOT NULL DEFAULT '';
+	ALTER TABLE pools ADD COLUMN job_variables TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE deployments ADD COLUMN job_variables TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE deployments ADD COLUMN timeout INTEGER NOT NULL DEFAULT 0;`,
+
+	// 12: the web UI's sessions: the hash of a session's secret (the
 	// cookie holds the secret, never a token), the token it was opened
 	// with, and its expiry. A session ends at its expiry, at logout, and
 	// with its token.

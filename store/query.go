@@ -389,6 +389,14 @@ func decodeChildren(js string, base int64, add func(*record)) error {
 	if js == "{}" {
 		return nil
 	}
+	if ok, err := decodeChildrenFast(js, base, add); ok || err != nil {
+		return err
+	}
+	return decodeChildrenJSON(js, base, add)
+}
+
+// decodeChildrenJSON reads a children column with encoding/json.
+func decodeChildrenJSON(js string, base int64, add func(*record)) error {
 	dec := json.NewDecoder(strings.NewReader(js))
 	if _, err := dec.Token(); err != nil { // {
 		return err

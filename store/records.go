@@ -48,6 +48,7 @@ type record struct {
 	note       string
 	value      runtime.Value // the result, until the batch encodes it
 	mapped     bool          // a mapped task's own run (not written)
+	row        *taskRow      // what RunTasks made of it
 }
 
 // NoteChildren is the result note of a mapped task's own run: its result,

@@ -30,6 +30,9 @@ var (
 	// ErrNoSuch: the named deployment, pool, token, secret or bundle
 	// does not exist.
 	ErrNoSuch = errors.New("not found")
+	// ErrNotResumable: the run did not end Failed, Cancelled or Crashed,
+	// so there is nothing to resume.
+	ErrNotResumable = errors.New("only a run that ended Failed, Cancelled or Crashed is resumed")
 )
 
 // NewRun is a run to make of a deployment.
@@ -616,6 +619,43 @@ func retryCrashed(ctx context.Context, tx *sql.Tx, id string, newID func() strin
 	return nid, err
 }
 
+// Resumable are the final states of a run that ResumeRun resumes.
+var Resumable = []runtime.State{runtime.Failed, runtime.Cancelled, runtime.Crashed}
+
+// ResumeRun makes a new run, Scheduled and due now, that resumes the
+// server's run id (SPEC §2's resume, as `wfsh run --resume` does
+// locally): the same deployment, pool, bundle, file, parameters and
+// context, with resumed_from set; its worker's child takes the task runs
+// that succeeded in id instead of running them. Only a run that ended
+// Failed, Cancelled or Crashed is resumed (else an error wrapping
+// ErrNotResumable); a run whose deployment is gone is ErrNoSuch.
+func (s *Store) ResumeRun(ctx context.Context, id, newID string, now time.Time) (Run, error) {
+	old, err := s.GetRun(ctx, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if old.Server == nil {
+		return Run{}, fmt.Errorf("run %s is not a server's run: %w", old.ID, ErrNoSuch)
+	}
+	if !slices.Contains(Resumable, old.State) {
+		return Run{}, fmt.Errorf("run %s is %s: %w", old.ID, old.State, ErrNotResumable)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, message, started_at, pid,
+			scheduled_at, deployment_id, pool, bundle, created_at, crashes, resumed_from)
+		SELECT ?, r.flow, r.file, r.file_sha256, r.parameters, r.context, ?, ?, 0, 0, ?, r.deployment_id, r.pool, r.bundle, ?, 0, r.id
+		FROM runs AS r JOIN deployments AS d ON d.id = r.deployment_id WHERE r.id = ?`,
+		newID, runtime.Scheduled.String(), "resumes run "+old.ID, now.UnixNano(), now.UnixNano(), old.ID)
+	if err != nil {
+		return Run{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Run{}, err
+	} else if n == 0 {
+		return Run{}, fmt.Errorf("run %s: its deployment was deleted: %w", old.ID, ErrNoSuch)
+	}
+	return s.GetRun(ctx, newID)
+}
+
 // LeadFor takes or renews the lease of the named singleton for holder
 // until now+ttl; true when holder has it. A lease that lapsed goes to
 // whoever asks first.
@@ -871,6 +911,14 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 // state. A run being cancelled (its process killed after its grace) ends
 // Cancelled. A run already ended is left as it is.
 func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) error {
+	return s.EndHeld(ctx, runID, worker, runtime.Crashed, msg, now)
+}
+
+// EndHeld ends a run its worker holds, whose process ended without its
+// final state, as st: Crashed (CrashHeld), or Failed when the worker
+// knows why it ended (a Job killed at its deadline: the flow timed out).
+// Its unfinished task runs are ended with msg.
+func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.State, msg string, now time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -886,11 +934,11 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 	if holder.String != worker {
 		return fmt.Errorf("run %s: %w", runID, ErrNotHeld)
 	}
-	st, err := runtime.ParseState(state)
-	if err != nil || st.Finished() {
+	was, err := runtime.ParseState(state)
+	if err != nil || was.Finished() {
 		return err
 	}
-	if st == runtime.Cancelling {
+	if was == runtime.Cancelling {
 		// Asked to stop, and stopped (killed after its grace): Cancelled.
 		msg = "cancelled: " + msg
 		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
@@ -901,7 +949,10 @@ func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now ti
 		}
 		return tx.Commit()
 	}
-	if err := s.crashServerRun(ctx, tx, runID, msg, now); err != nil {
+	if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
+		return err
+	}
+	if err := s.endRun(ctx, tx, runID, st, msg, now); err != nil {
 		return err
 	}
 	return tx.Commit()

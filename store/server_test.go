@@ -497,3 +497,66 @@ func testRunTokensRevoked(t *testing.T, b backend) {
 		t.Error("a run token outlived its run's end")
 	}
 }
+
+// TestResumeRun: a run that ended Failed, Cancelled or Crashed is made
+// again as a Scheduled run of its deployment, with its parameters,
+// context and bundle and resumed_from set; a run in any other state is
+// refused, and so is one whose deployment is gone.
+func TestResumeRun(t *testing.T) { eachBackend(t, testResumeRun) }
+
+func testResumeRun(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, nil)
+	for _, id := range []string{"crashed", "cancelled", "failed", "ok", "running"} {
+		if _, err := s.CreateRun(ctx, NewRun{ID: id, Deployment: &d, Parameters: []byte(`{"n":7}`), Context: []byte(`{"today":"2020-11-30"}`)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.CancelRun(ctx, "cancelled", "by test", t0)
+	s.Claim(ctx, "p", Worker{ID: "w"}, 4, time.Minute, t0)
+	for _, id := range []string{"crashed", "failed", "ok", "running"} {
+		s.ApplyWrite(ctx, id, "w", &Write{Start: &Start{Time: t0}})
+	}
+	s.CrashHeld(ctx, "crashed", "w", "killed", t0)
+	for id, st := range map[string]runtime.State{"failed": runtime.Failed, "ok": runtime.Success} {
+		if _, err := s.db.ExecContext(ctx, `UPDATE runs SET state = ?, holder = '' WHERE id = ?`, st.String(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The deployment is changed after the runs: a resumed run keeps the
+	// bundle its run had.
+	if _, err := s.PutBundle(ctx, "h2", []byte("tar2"), t0); err != nil {
+		t.Fatal(err)
+	}
+	d.Bundle = "h2"
+	if _, err := s.PutDeployment(ctx, d, t0); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Hour)
+	for i, id := range []string{"crashed", "cancelled", "failed"} {
+		nid := fmt.Sprintf("new%d", i)
+		r, err := s.ResumeRun(ctx, id, nid, at)
+		if err != nil {
+			t.Fatalf("resume %s: %v", id, err)
+		}
+		if r.ID != nid || r.State != runtime.Scheduled || r.ResumedFrom != id || r.Server == nil ||
+			r.Server.Bundle != "h1" || r.Server.Deployment != d.ID || r.Server.Pool != "p" ||
+			string(r.Parameters) != `{"n":7}` || string(r.Context) != `{"today":"2020-11-30"}` || !r.Server.CreatedAt.Equal(at) {
+			t.Errorf("resume %s: %+v %+v", id, r, r.Server)
+		}
+	}
+	for _, id := range []string{"ok", "running", "new0"} {
+		if _, err := s.ResumeRun(ctx, id, "x-"+id, at); !errors.Is(err, ErrNotResumable) {
+			t.Errorf("resume %s (%s): %v, want ErrNotResumable", id, state(t, s, id), err)
+		}
+	}
+	if _, err := s.ResumeRun(ctx, "nosuch", "x", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("resume an unknown run: %v, want ErrNotFound", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE runs SET deployment_id = 'gone' WHERE id = 'failed'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResumeRun(ctx, "failed", "x", at); !errors.Is(err, ErrNoSuch) {
+		t.Errorf("resume a run whose deployment is gone: %v, want ErrNoSuch", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
 )
 
 // RequireBrowserEnv makes the browser test fail, rather than skip, when
@@ -243,6 +244,18 @@ func TestBrowser(t *testing.T) {
 	if err := f.admin.Do(context.Background(), "GET", "/runs/"+loc[strings.LastIndex(loc, "/")+1:], nil, &again); err != nil ||
 		!strings.Contains(string(again.Run.Parameters), `onerror=alert(1)`) {
 		t.Errorf("the retried run %s: %s %v", loc, again.Run.Parameters, err)
+	}
+	// Resume (the run ended Failed) makes a run that resumes it.
+	run(t, ctx, "resume", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitVisible(chromedp.ID("resume")),
+		chromedp.Click(chromedp.ID("resume")))
+	waitJS(t, ctx, "the resuming run's page, linking to the run it resumes", `location.pathname !== "/runs/`+r.ID+`" &&
+		!!document.getElementById("run-live") && !!document.querySelector('dl a[href="/runs/`+r.ID+`"]') &&
+		document.getElementById("run-state").textContent.includes("Scheduled") && !document.getElementById("resume")`)
+	loc = value(t, ctx, "location", chromedp.Location())
+	var resumed struct{ Run store.Run }
+	if err := f.admin.Do(context.Background(), "GET", "/runs/"+loc[strings.LastIndex(loc, "/")+1:], nil, &resumed); err != nil ||
+		resumed.Run.ResumedFrom != r.ID || resumed.Run.State != runtime.Scheduled || !strings.Contains(string(resumed.Run.Parameters), `onerror=alert(1)`) {
+		t.Errorf("the resuming run %s: %+v %v, want a Scheduled run resuming %s with its parameters", loc, resumed.Run, err, r.ID)
 	}
 
 	// The run form: a bad value is refused at its field.

@@ -86,6 +86,28 @@ func TestLargeRun(t *testing.T) {
 	if opened > 20*time.Second {
 		t.Errorf("a 10,000-task run took %v to open", opened)
 	}
+
+	// The timeline draws every task run, 200 a page: the first page,
+	// then the last (t99_99, the last to start), reached by its link.
+	waitJS(t, ctx, "the timeline's first page", `document.querySelectorAll(".timeline g.tl-bar").length === 200 &&
+		document.querySelector(".tl-names text").textContent === "t0_0" && !!document.getElementById("tl-later") &&
+		!document.getElementById("tl-earlier") && document.getElementById("timeline-h").parentNode.textContent.includes("1–200 of 10,000")`)
+	run(t, ctx, "the timeline's last page", chromedp.Navigate(f.http.URL+"/runs/"+r.ID+"?tl=9800"), chromedp.WaitReady(chromedp.ID("L99")))
+	waitJS(t, ctx, "the last page's bars, the last to start last", `document.querySelectorAll(".timeline g.tl-bar").length === 200 &&
+		[...document.querySelectorAll(".tl-names text")].pop().textContent === "t99_99" && !document.getElementById("tl-later") &&
+		document.getElementById("timeline-h").parentNode.textContent.includes("9,801–10,000 of 10,000")`)
+	// Its links fetch the task runs' part alone: the page stays (a mark
+	// left on it is still there), the URL follows, Back goes back.
+	waitJSWithin(t, ctx, time.Minute, "the run's 20,000 events replayed", `document.getElementById("log-status").textContent.includes("ended: Success")`)
+	run(t, ctx, "mark the page", chromedp.Evaluate[chromedp.Void](`window.stayed = 1`))
+	start = time.Now()
+	run(t, ctx, "a page back", chromedp.Click(chromedp.ID("tl-earlier")))
+	waitJS(t, ctx, "the page before, the same page", `new URLSearchParams(location.search).get("tl") === "9600" &&
+		document.querySelector(".tl-names text").textContent === "t96_0" && window.stayed === 1`)
+	t.Logf("a timeline page of the 10,000-task run, by its link (the fragment alone): %v", time.Since(start).Round(time.Millisecond))
+	run(t, ctx, "back", chromedp.NavigateBack())
+	waitJS(t, ctx, "the last page again", `new URLSearchParams(location.search).get("tl") === "9800" &&
+		document.querySelector(".tl-names text").textContent === "t98_0" && window.stayed === 1`)
 }
 
 // TestW2Run: a run of W2's shape (a task mapped over 100,000 elements,

@@ -122,17 +122,21 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.C
 func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
 	id, q := r.PathValue("id"), r.URL.Query()
 	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()},
-		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after")}}
+		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after"), Bars: q.Get("tl")}}
 	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(id)+"?task_runs=false", nil, &p.Detail); err != nil {
 		return nil, err
 	}
 	id = server.PathEscape(p.Detail.Run.ID)
 	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
+	if f := q.Get("fragment"); f != "" && f != "tasks" {
+		return p, nil // the header (block run_live) is the run alone
+	}
 	var tasks server.TaskList
 	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
 		return nil, err
 	}
-	p.Timeline = timeline(tasks, maxBars)
+	first, _ := strconv.Atoi(p.TaskFilter.Bars)
+	p.Timeline = timeline(tasks, first, maxBars)
 	f := p.TaskFilter
 	err := c.Do(r.Context(), "GET", server.Query("/runs/"+id+"/task-runs", "state", f.State, "task", f.Task, "after", f.After,
 		"limit", strconv.Itoa(MaxTaskRows)), nil, &p.Tasks)
@@ -215,6 +219,17 @@ func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *Session, c *server
 		return nil
 	}
 	return &server.APIError{Status: http.StatusGone, Detail: "the run's deployment is gone: nothing to run again"}
+}
+
+// resume makes a run that resumes this one (it ended Failed, Cancelled
+// or Crashed: the API refuses others) and shows it.
+func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	var run store.Run
+	if err := c.Do(r.Context(), "POST", "/runs/"+server.PathEscape(r.PathValue("id"))+"/resume", nil, &run); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+	return nil
 }
 
 func (u *UI) deployments(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
 )
 
 func cookieOf(resp *http.Response) *http.Cookie {
@@ -175,6 +177,27 @@ func TestCSRF(t *testing.T) {
 	}
 	if code := post("/deployments/F/nightly/pause", url.Values{"csrf": {csrf}}); code != 303 || !paused() {
 		t.Errorf("pause with CSRF: %d, paused %v", code, paused())
+	}
+	// Resume, as the run page's button posts it: nothing made without
+	// the session's CSRF token.
+	var ended store.Run
+	if err := f.admin.Do(context.Background(), "POST", "/deployments/F/nightly/runs", server.RunRequest{Parameters: map[string]json.RawMessage{"who": json.RawMessage(`"ann"`)}}, &ended); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.admin.Do(context.Background(), "POST", "/runs/"+ended.ID+"/cancel", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	runs := func() int {
+		var l server.RunList
+		f.admin.Do(context.Background(), "GET", "/runs", nil, &l)
+		return len(l.Runs)
+	}
+	before := runs()
+	if code := post("/runs/"+ended.ID+"/resume", url.Values{}); code != 403 || runs() != before {
+		t.Errorf("resume without CSRF: %d, %d runs (were %d)", code, runs(), before)
+	}
+	if code := post("/runs/"+ended.ID+"/resume", url.Values{"csrf": {csrf}}); code != 303 || runs() != before+1 {
+		t.Errorf("resume with CSRF: %d, %d runs (were %d)", code, runs(), before)
 	}
 	// The API itself, called with the cookie (as a page's script does).
 	req, _ := http.NewRequest("POST", f.http.URL+"/api/v1/deployments/F/nightly/resume", nil)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
 )
 
 // Timeline is a run's Gantt chart: a bar per task run that is not a
@@ -14,8 +15,12 @@ import (
 // the run.
 type Timeline struct {
 	Bars []Bar
-	// More counts the task runs past the bars drawn.
-	More     int
+	// First is the index of the first bar among the task runs that
+	// started (a page of the chart: ?tl=First), Total how many started,
+	// More how many come after the bars drawn.
+	First, Total, More int
+	// Size is a page's size, at most: how far Earlier goes back.
+	Size     int
 	From, To time.Time
 	// Ticks mark the span in quarters.
 	Ticks []Tick
@@ -45,24 +50,46 @@ func (t *Timeline) Height() int { return len(t.Bars)*barRow + 24 }
 // barRow is the height of a timeline's row, in pixels.
 const barRow = 20
 
-// maxBars bounds the bars a run's timeline draws: past it, the task runs
-// table pages through them.
+// Paged reports whether the chart has more than one page.
+func (t *Timeline) Paged() bool { return t.Total > len(t.Bars) }
+
+// Earlier is the first bar of the page before.
+func (t *Timeline) Earlier() int { return max(0, t.First-t.Size) }
+
+// Range says which task runs the page draws: "201–400 of 10,000".
+func (t *Timeline) Range() string {
+	return thousands(t.First+1) + "–" + thousands(t.Later()) + " of " + thousands(t.Total)
+}
+
+// Later is the first bar of the page after.
+func (t *Timeline) Later() int { return t.First + len(t.Bars) }
+
+// maxBars is a timeline page's bars: a run of 10,000 tasks is drawn 200
+// at a time (?tl=), each page in the span of the whole run, so that its
+// page stays light (an SVG group per bar) and opens at once.
 const maxBars = 200
 
-// timeline places up to limit of l's tasks in the span of the run.
-func timeline(l server.TaskList, limit int) Timeline {
-	t := Timeline{From: l.From, To: l.To}
-	var bars []Bar
+// timeline places l's tasks first..first+limit (of those that started,
+// in the order they started) in the span of the run. A first past the
+// last page is the last page.
+func timeline(l server.TaskList, first, limit int) Timeline {
+	t := Timeline{From: l.From, To: l.To, Size: limit}
+	var started []store.TaskSummary
 	for _, s := range l.Tasks {
-		if s.Kind != "task" || s.StartedAt.IsZero() {
-			continue
+		if s.Kind == "task" && !s.StartedAt.IsZero() {
+			started = append(started, s)
 		}
-		if len(bars) == limit {
-			t.More++
-			continue
-		}
+	}
+	t.Total = len(started)
+	if first >= t.Total {
+		first = max(0, (t.Total-1)/limit*limit)
+	}
+	t.First = max(0, first)
+	var bars []Bar
+	for _, s := range started[t.First:min(t.Total, t.First+limit)] {
 		bars = append(bars, Bar{Name: s.Name, State: s.State, Runs: s.Runs, Done: s.Done, Start: s.StartedAt, Stop: s.FinishedAt})
 	}
+	t.More = t.Total - t.First - len(bars)
 	if t.From.IsZero() || !t.To.After(t.From) {
 		return t
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,13 +121,15 @@ func (p *RunPage) MappedIndex() [][4]any {
 // its URL.
 type TaskRunsFilter struct {
 	State, Task, After string
+	// Bars is the timeline's page: the index of its first bar ("": 0).
+	Bars string
 }
 
 // Query is the filter as a URL query, after set to after, with extra
 // key-value pairs (encoded: a template puts it in a URL as it is).
 func (f TaskRunsFilter) Query(after string, kv ...string) template.URL {
 	q := url.Values{}
-	kv = append([]string{"state", f.State, "task", f.Task, "after", after}, kv...)
+	kv = append([]string{"state", f.State, "task", f.Task, "after", after, "tl", f.Bars}, kv...)
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] != "" {
 			q.Set(kv[i], kv[i+1])
@@ -255,6 +258,7 @@ var funcs = template.FuncMap{
 	"esc":         url.PathEscape,
 	"thousands":   thousands,
 	"chartHeight": func() int { return ChartHeight },
+	"resumable":   func(s runtime.State) bool { return slices.Contains(store.Resumable, s) },
 }
 
 // thousands is n with its thousands separated: 1,000,000.

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func fixedRunPage(s *Session) *RunPage {
 	}}
 	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0]},
 		Tasks:     server.TaskRunPage{TaskRuns: trs, Total: len(trs), Counts: map[string]int{"Success": 3, "Running": 2}, Next: "square[1]"},
-		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, maxBars), Mapped: tasks.Tasks[2:3]}
+		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, 0, maxBars), Mapped: tasks.Tasks[2:3]}
 	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
 	p.Graph.SVG = layered(p.Graph.Nodes, edges(dag))
 	p.Graph.Note = "drawn in layers by wfsh"
@@ -73,6 +74,27 @@ func fixedRunPage(s *Session) *RunPage {
 func endedRunPage() *RunPage {
 	p := fixedRunPage(dev)
 	p.Detail.Run = fixedRuns()[1]
+	return p
+}
+
+// resumedRunPage is a run that resumed run-2 and Succeeded: it shows
+// where it came from, and is not resumed itself.
+func resumedRunPage() *RunPage {
+	p := endedRunPage()
+	p.Detail.Run.ID, p.Detail.Run.State, p.Detail.Run.Message, p.Detail.Run.ResumedFrom = "run-4", runtime.Success, "", "run-2"
+	return p
+}
+
+// timelinePage is the task runs' fragment of fixedRunPage with a
+// timeline of one bar a page, at its second: links before and after.
+func timelinePage() *RunPage {
+	p := fixedRunPage(dev)
+	p.TaskFilter.Bars = "1"
+	tasks := server.TaskList{From: p.Timeline.From, To: p.Timeline.To}
+	for _, b := range p.Timeline.Bars {
+		tasks.Tasks = append(tasks.Tasks, store.TaskSummary{Name: b.Name, Kind: "task", State: b.State, StartedAt: b.Start, FinishedAt: b.Stop})
+	}
+	p.Timeline = timeline(tasks, 1, 1)
 	return p
 }
 
@@ -126,6 +148,9 @@ func TestPages(t *testing.T) {
 		{"run", "run", "", fixedRunPage(dev)},
 		{"run_viewer", "run", "", fixedRunPage(vwr)},
 		{"run_ended", "run", "", endedRunPage()},
+		{"run_ended_viewer", "run", "", func() *RunPage { p := endedRunPage(); p.Session = vwr; return p }()},
+		{"run_resumed", "run", "", resumedRunPage()},
+		{"run_timeline_page", "run", "run_tasks", timelinePage()},
 		{"deployments", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", dev), Deployments: fixedDeployments()}},
 		{"deployments_viewer", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", vwr), Deployments: fixedDeployments()}},
 		{"runform", "runform", "", form},
@@ -198,6 +223,43 @@ func TestScheduleWords(t *testing.T) {
 		"every 6h from 2020-11-30T00:00:00", "rule FREQ=WEEKLY;BYDAY=MO", "cron 0 0 1 * *", "every 15 minutes"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestTimelinePages: a timeline draws its task runs a page at a time,
+// in the order they started, each page in the span of the whole run; a
+// page past the last is the last.
+func TestTimelinePages(t *testing.T) {
+	l := server.TaskList{From: t0, To: t0.Add(450 * time.Second)}
+	l.Tasks = append(l.Tasks, store.TaskSummary{Name: "p", Kind: "param"}, store.TaskSummary{Name: "waiting", Kind: "task"})
+	for i := range 450 {
+		l.Tasks = append(l.Tasks, store.TaskSummary{Name: fmt.Sprint("t", i), Kind: "task", State: runtime.Success,
+			StartedAt: t0.Add(time.Duration(i) * time.Second), FinishedAt: t0.Add(time.Duration(i+1) * time.Second)})
+	}
+	for _, c := range []struct {
+		first, wantFirst, bars, more int
+		earlier, later               int
+		rng                          string
+	}{
+		{0, 0, 200, 250, 0, 200, "1–200 of 450"},
+		{200, 200, 200, 50, 0, 400, "201–400 of 450"},
+		{300, 300, 150, 0, 100, 450, "301–450 of 450"},
+		{9999, 400, 50, 0, 200, 450, "401–450 of 450"},
+		{-5, 0, 200, 250, 0, 200, "1–200 of 450"},
+	} {
+		tl := timeline(l, c.first, 200)
+		if tl.First != c.wantFirst || len(tl.Bars) != c.bars || tl.More != c.more || tl.Total != 450 || !tl.Paged() ||
+			tl.Earlier() != c.earlier || tl.Later() != c.later || tl.Range() != c.rng {
+			t.Errorf("tl=%d: first %d, %d bars, %d more, earlier %d, later %d, %q", c.first, tl.First, len(tl.Bars), tl.More, tl.Earlier(), tl.Later(), tl.Range())
+			continue
+		}
+		b := tl.Bars[0]
+		if b.Name != fmt.Sprint("t", c.wantFirst) || b.Y != 20 || b.X != round2(100*float64(c.wantFirst)/450) {
+			t.Errorf("tl=%d: the first bar %+v", c.first, b)
+		}
+	}
+	if tl := timeline(server.TaskList{}, 0, 200); tl.Paged() || len(tl.Bars) != 0 || tl.First != 0 {
+		t.Errorf("no task started: %+v", tl)
 	}
 }
 

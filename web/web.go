@@ -79,6 +79,7 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("GET /runs/{id}/graph.svg", u.page(u.graph))
 	u.mux.HandleFunc("POST /runs/{id}/cancel", u.form(u.cancel))
 	u.mux.HandleFunc("POST /runs/{id}/retry", u.form(u.retry))
+	u.mux.HandleFunc("POST /runs/{id}/resume", u.form(u.resume))
 	u.mux.HandleFunc("GET /deployments", u.page(u.deployments))
 	u.mux.HandleFunc("POST /deployments/{flow}/{name}/{verb}", u.form(u.pauseDeployment))
 	u.mux.HandleFunc("GET /deployments/{flow}/{name}", u.page(u.deployment))

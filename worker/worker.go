@@ -25,12 +25,27 @@ type Runner interface {
 	Start(ctx context.Context, cl server.Claimed) (Run, error)
 }
 
+// ClaimWatcher is a Runner told of each claim's runs before they start
+// (the kubernetes worker reads its pool's Job template again then).
+type ClaimWatcher interface {
+	Claimed(ctx context.Context, runs []server.Claimed)
+}
+
+// End is how a run's process or Job ended.
+type End struct {
+	// Crash says why the run crashed: "" if it ended with its own final
+	// state on the server (or was left to it).
+	Crash string
+	// TimedOut: it was stopped at its deadline; the server ends it
+	// Failed rather than Crashed.
+	TimedOut bool
+}
+
 // Run is a claimed run that a Runner runs.
 type Run interface {
 	// Wait waits until the run's process or Job has ended, and says
-	// why the run crashed: "" if it ended with its own final state on
-	// the server (or was left to it).
-	Wait() (crash string)
+	// how.
+	Wait() End
 	// Cancel stops it, cancelled on the server: an interrupt, and a kill
 	// after a grace (a process), or its Job deleted. Called once.
 	Cancel()
@@ -155,6 +170,9 @@ func (w *Worker) claimLoop(ctx context.Context) error {
 			}
 			return err
 		}
+		if cw, ok := w.run.(ClaimWatcher); ok && len(runs) > 0 {
+			cw.Claimed(ctx, runs)
+		}
 		for _, cl := range runs {
 			w.lease.Claimed(cl)
 			w.start(ctx, cl)
@@ -168,15 +186,15 @@ func (w *Worker) start(ctx context.Context, cl server.Claimed) {
 	id := cl.Run.ID
 	r, err := w.run.Start(ctx, cl)
 	if err != nil {
-		w.crash(id, err.Error())
+		w.crash(id, End{Crash: err.Error()})
 		return
 	}
 	w.mu.Lock()
 	w.held[id] = &held{run: r}
 	w.mu.Unlock()
 	go func() {
-		if why := r.Wait(); why != "" {
-			w.crash(id, why)
+		if end := r.Wait(); end.Crash != "" {
+			w.crash(id, end)
 		}
 		w.mu.Lock()
 		delete(w.held, id)
@@ -188,10 +206,11 @@ func (w *Worker) start(ctx context.Context, cl server.Claimed) {
 	}()
 }
 
-// crash tells the server a run ended without its final state; the
-// server leaves a run that did end as it is.
-func (w *Worker) crash(id, msg string) {
-	body := map[string]string{"worker": w.ID(), "message": msg}
+// crash tells the server a run ended without its final state: Crashed,
+// or Failed if it timed out. The server leaves a run that did end as it
+// is.
+func (w *Worker) crash(id string, end End) {
+	body := map[string]any{"worker": w.ID(), "message": end.Crash, "timed_out": end.TimedOut}
 	if err := w.cfg.API.Do(context.Background(), "POST", "/runs/"+server.PathEscape(id)+"/crash", body, nil); err != nil {
 		w.Logf("run %s: telling the server it crashed: %v", id, err)
 	}

@@ -31,10 +31,11 @@ func main() {
 	fl.StringVar(&cfg.Name, "name", "", "the worker's name (default the host name)")
 	fl.IntVar(&cfg.Slots, "slots", 1, "runs (Jobs) at once")
 	fl.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long a draining worker waits for its runs")
-	fl.StringVar(&tmpl, "job-template", "", "the pool's base Job template (a batch/v1 Job manifest: namespace, image, service account, resources...)")
+	fl.StringVar(&tmpl, "job-template", "", "the pool's base Job template when the server keeps none for it (a batch/v1 Job manifest: namespace, image, service account, resources...)")
 	fl.DurationVar(&cfg.StartTimeout, "start-timeout", 2*time.Minute, "how long a pod may be unschedulable or fail to pull its image before the run is Crashed")
 	fl.StringVar(&cfg.PodServer, "pod-server", "", "the server's URL as the Jobs' pods reach it (default WFSH_SERVER)")
 	ttl := fl.Int32("ttl", 600, "the Jobs' ttlSecondsAfterFinished")
+	fl.DurationVar(&cfg.DeadlineMargin, "deadline-margin", k8spool.DeadlineMargin, "added to a flow's timeout for its Jobs' activeDeadlineSeconds")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == pflag.ErrHelp {
 			os.Exit(0)
@@ -49,14 +50,13 @@ func main() {
 }
 
 func run(cfg k8spool.Config, tmpl string) error {
-	if tmpl == "" {
-		return fmt.Errorf("a kubernetes pool needs --job-template FILE (docs/kubernetes.md)")
+	if tmpl != "" {
+		t, err := k8spool.LoadTemplate(tmpl)
+		if err != nil {
+			return err
+		}
+		cfg.Template = t
 	}
-	t, err := k8spool.LoadTemplate(tmpl)
-	if err != nil {
-		return err
-	}
-	cfg.Template = t
 	cfg.API = &server.Client{Base: os.Getenv("WFSH_SERVER"), Token: os.Getenv("WFSH_TOKEN")}
 	if cfg.API.Base == "" {
 		return fmt.Errorf("no server: set WFSH_SERVER")

@@ -211,15 +211,47 @@ func newSecretCmd() *cobra.Command {
 }
 
 func newPoolCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "pool", Short: "Create, list, pause and resume work pools"}
-	var typ string
-	var limit int
+	cmd := &cobra.Command{Use: "pool", Short: "Create, change, show, list, pause and resume work pools"}
+	var pf poolFlags
 	create := clientCmd("create NAME", "Create a work pool (or change its type and limit)", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
-		body := map[string]any{"type": typ, "concurrency": limit}
-		return c.Do(cmd.Context(), "PUT", "/pools/"+server.PathEscape(a[0]), body, nil)
+		sp := server.PoolSpec{Type: pf.typ, Concurrency: pf.limit}
+		if err := pf.job(cmd, &sp); err != nil {
+			return err
+		}
+		return c.Do(cmd.Context(), "PUT", "/pools/"+server.PathEscape(a[0]), sp, nil)
 	})
-	create.Flags().StringVar(&typ, "type", "process", "process or kubernetes")
-	create.Flags().IntVar(&limit, "concurrency", 0, "runs at once in the pool (0: no limit)")
+	pf.register(create, true)
+	var sf poolFlags
+	set := clientCmd("set NAME", "Change a work pool: its limit, its Job template, the job variables its deployments may set", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
+		var p store.Pool
+		if err := c.Do(cmd.Context(), "GET", "/pools/"+server.PathEscape(a[0]), nil, &p); err != nil {
+			return err
+		}
+		sp := server.PoolSpec{Type: p.Type, Concurrency: p.Concurrency}
+		if cmd.Flags().Changed("type") {
+			sp.Type = sf.typ
+		}
+		if cmd.Flags().Changed("concurrency") {
+			sp.Concurrency = sf.limit
+		}
+		if err := sf.job(cmd, &sp); err != nil {
+			return err
+		}
+		return c.Do(cmd.Context(), "PUT", "/pools/"+server.PathEscape(a[0]), sp, nil)
+	})
+	sf.register(set, false)
+	show := clientCmd("show NAME", "Show a work pool as JSON, its Job template and job variables with it", cobra.ExactArgs(1), func(cmd *cobra.Command, c *server.Client, a []string) error {
+		var p store.Pool
+		if err := c.Do(cmd.Context(), "GET", "/pools/"+server.PathEscape(a[0]), nil, &p); err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(p, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+		return err
+	})
 	ls := clientCmd("ls", "List pools and their workers", cobra.NoArgs, func(cmd *cobra.Command, c *server.Client, _ []string) error {
 		var ps []store.Pool
 		var ws []store.Worker
@@ -244,9 +276,43 @@ func newPoolCmd() *cobra.Command {
 		}
 		return table(cmd.OutOrStdout(), "POOL\tTYPE\tWORKERS\tRUNNING\tLIMIT\tPAUSED", rows)
 	})
-	cmd.AddCommand(create, ls, pauseCmd("pools", "pause", "Pause a pool: its workers claim nothing"),
+	cmd.AddCommand(create, set, show, ls, pauseCmd("pools", "pause", "Pause a pool: its workers claim nothing"),
 		pauseCmd("pools", "resume", "Resume a paused pool"))
 	return cmd
+}
+
+// poolFlags are the flags of `wfsh pool create` and `wfsh pool set`.
+type poolFlags struct {
+	typ, template string
+	limit         int
+	vars          []string
+}
+
+func (f *poolFlags) register(cmd *cobra.Command, create bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.typ, "type", "process", "process or kubernetes")
+	fl.IntVar(&f.limit, "concurrency", 0, "runs at once in the pool (0: no limit)")
+	fl.StringVar(&f.template, "job-template", "", `a kubernetes pool: its base Job template, a batch/v1 Job manifest (YAML or JSON); "" with pool set: none (the workers' own)`)
+	fl.StringSliceVar(&f.vars, "job-variables", nil, "a kubernetes pool: the job variables its deployments may set (wfsh deploy --job-var), e.g. image,resources,node_selector")
+}
+
+// job puts the Job template and job variables the flags give in sp.
+func (f *poolFlags) job(cmd *cobra.Command, sp *server.PoolSpec) error {
+	if fl := cmd.Flags().Lookup("job-template"); fl.Changed {
+		sp.JobTemplate = json.RawMessage("{}")
+		if f.template != "" {
+			t, err := readYAMLObject("--job-template", f.template)
+			if err != nil {
+				return badInput(err)
+			}
+			sp.JobTemplate = t
+		}
+	}
+	if cmd.Flags().Changed("job-variables") {
+		vars := append([]string{}, f.vars...)
+		sp.JobVariables = &vars
+	}
+	return nil
 }
 
 func limitText(n int) string {

@@ -21,6 +21,8 @@ import (
 type deployFlags struct {
 	flow, name, pool string
 	params, tags     []string
+	jobVars          []string
+	jobVarsFile      string
 	concurrency      int
 	crashRetries     int
 	remote           remoteFlags
@@ -47,6 +49,8 @@ Workers of its pool run its runs. See docs/server.md.`,
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "runs of the deployment at once (0: no limit)")
 	fl.IntVar(&f.crashRetries, "crash-retries", 0, "how often a crashed run is made again")
+	fl.StringArrayVar(&f.jobVars, "job-var", nil, "a kubernetes pool: override a key of the pool's Job template for this deployment's runs, KEY=VALUE (VALUE as JSON or a string; the pool says which keys)")
+	fl.StringVar(&f.jobVarsFile, "job-vars", "", "a kubernetes pool: a YAML or JSON file of job variables (--job-var wins)")
 	f.remote.register(fl)
 	return cmd
 }
@@ -62,6 +66,10 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 	_, params, _, err := runInputs("info", f.params, nil)
 	if err != nil {
 		return err
+	}
+	jobVars, err := jobVariables(f.jobVarsFile, f.jobVars)
+	if err != nil {
+		return badInput(err)
 	}
 	r := newRunner(cmd.ErrOrStderr(), runtime.Info, nil, 0)
 	defer r.Close()
@@ -87,6 +95,7 @@ func runDeploy(cmd *cobra.Command, path string, f *deployFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	spec.JobVariables = jobVars
 	var d server.DeploymentInfo
 	if err := c.Do(ctx, "PUT", "/deployments/"+server.PathEscape(fl.Flow.Name())+"/"+server.PathEscape(f.name), spec, &d); err != nil {
 		return remoteErr(err)
@@ -108,6 +117,9 @@ func deploymentSpec(fl *runner.Flow, path, hash string, f *deployFlags, params m
 	}
 	for _, s := range fl.Flow.Schedules() {
 		sp.Schedules = append(sp.Schedules, s.Schedule.Spec())
+	}
+	if t := fl.Flow.Timeout(); t > 0 {
+		sp.Timeout = t.String()
 	}
 	pol := fl.Flow.SchedulePolicy()
 	sp.Catchup, sp.Overlap = string(pol.Catchup), string(pol.Overlap)

@@ -126,15 +126,22 @@ func runDeployment(cmd *cobra.Command, ref string, f *runFlags) error {
 		return remoteErr(err)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "wfsh: run %s of %s made on %s\n", run.ID, ref, c.Base)
-	if !f.watch {
-		fmt.Fprintln(cmd.OutOrStdout(), run.ID)
+	return madeRun(cmd, c, run.ID, f.watch, f.logLevel)
+}
+
+// madeRun ends a command that made a run on the server: it prints the
+// run's id or, with watch, the run's log until it ends, and exits as the
+// run ended (as `wfsh run` does).
+func madeRun(cmd *cobra.Command, c *server.Client, id string, watch bool, logLevel string) error {
+	if !watch {
+		fmt.Fprintln(cmd.OutOrStdout(), id)
 		return nil
 	}
-	level, err := runtime.ParseLevel(f.logLevel)
+	level, err := runtime.ParseLevel(logLevel)
 	if err != nil {
 		return badInput(err)
 	}
-	st, err := followLogs(cmd.Context(), c, run.ID, "", true, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
+	st, err := followLogs(cmd.Context(), c, id, "", true, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -277,5 +284,44 @@ func newCancelCmd() *cobra.Command {
 		},
 	}
 	r.register(cmd.Flags())
+	return cmd
+}
+
+func newResumeCmd() *cobra.Command {
+	var (
+		r        remoteFlags
+		watch    bool
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Resume a server's run that ended Failed, Cancelled or Crashed: a new run that reuses the task runs that succeeded",
+		Long: `Resume a run of the server that ended Failed, Cancelled or Crashed: a new
+run of its deployment, with its parameters, context and bundle, whose
+worker takes the task runs that succeeded in RUN (their results) instead
+of running them again. Prints the new run's id, or with --watch its log
+until it ends, and exits as the run ended (0, 1, 130). A run in another
+state is refused (exit 2). For a run of the local store: wfsh run
+--resume RUN FILE.`,
+		Example: `  wfsh resume 3f2a9c1e
+  wfsh resume 3f2a9c1e --watch`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			var run store.Run
+			if err := c.Do(cmd.Context(), "POST", "/runs/"+server.PathEscape(args[0])+"/resume", nil, &run); err != nil {
+				return remoteErr(err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wfsh: run %s resumes run %s on %s\n", run.ID, run.ResumedFrom, c.Base)
+			return madeRun(cmd, c, run.ID, watch, logLevel)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&watch, "watch", false, "follow the new run's log until it ends; exit as its state says")
+	fl.StringVar(&logLevel, "log-level", "info", "with --watch: debug, info, warning or error")
+	r.register(fl)
 	return cmd
 }

@@ -23,7 +23,7 @@ a graph, checks it, and runs its tasks concurrently.`,
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newCheckCmd(), newGraphCmd(), newPluginsCmd(), newServePluginCmd(),
 		newRunsCmd(), newShowCmd(), newLogsCmd(), newCacheCmd(), newBackfillCmd(), newScheduleCmd(), newServeCmd(), newPruneCmd(),
-		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(),
+		newServerCmd(), newWorkerCmd(), newDeployCmd(), newCancelCmd(), newResumeCmd(), newLoginCmd(), newTokenCmd(), newSecretCmd(),
 		newPoolCmd(), newDeploymentCmd(), newLimitCmd(), newFmtCmd(), newLintCmd())
 	root.AddCommand(newReplCmd())
 	return root

@@ -112,7 +112,12 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 		return err
 	}
 	if f.resume != "" {
-		if req.Resume, err = r.Resumed(cmd.Context(), f.resume); err != nil {
+		if child != nil {
+			req.Resume, err = child.resumed(cmd.Context())
+		} else {
+			req.Resume, err = r.Resumed(cmd.Context(), f.resume)
+		}
+		if err != nil {
 			return err
 		}
 		if f.flow == "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -148,18 +146,7 @@ func (r *procRunner) Start(ctx context.Context, cl server.Claimed) (worker.Run, 
 	if err := r.cache.Checkout(cl.Bundle, dir); err != nil {
 		return nil, fmt.Errorf("the worker could not copy the run's bundle: %v", err)
 	}
-	args := []string{"run", filepath.Join(dir, cl.File), "--server-run", id}
-	var params map[string]json.RawMessage
-	json.Unmarshal(cl.Parameters, &params)
-	for _, k := range sortedKeys(params) {
-		args = append(args, "-p", k+"="+string(params[k]))
-	}
-	var cx map[string]string
-	json.Unmarshal(cl.Run.Context, &cx)
-	for _, k := range sortedKeys(cx) {
-		args = append(args, "--context", k+"="+cx[k])
-	}
-	cmd := exec.Command(r.exe, args...)
+	cmd := exec.Command(r.exe, cl.RunArgs(filepath.Join(dir, cl.File))...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WFSH_SERVER="+r.c.Base, "WFSH_TOKEN="+r.c.Token, "WFSH_WORKER_ID="+r.id, "WFSH_RUN_ID="+id)
 	out := prefixed(r.log, id)
@@ -190,9 +177,9 @@ func (r *procRunner) Start(ctx context.Context, cl server.Claimed) (worker.Run, 
 	return ch, nil
 }
 
-func (ch *childRun) Wait() string {
+func (ch *childRun) Wait() worker.End {
 	<-ch.exited
-	return ch.crash
+	return worker.End{Crash: ch.crash}
 }
 
 // Cancel interrupts the run's process, and kills it after the grace.
@@ -226,15 +213,6 @@ func errOr(err error) any {
 		return "exit status 0"
 	}
 	return err
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // bundle is the directory of a bundle, fetched (for the run that needs

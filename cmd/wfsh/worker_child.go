@@ -56,6 +56,17 @@ func (ch *serverChild) close() error {
 	return ch.rec.Close()
 }
 
+// resumed is the run this server's run resumes (--resume, which the
+// worker passes), with its graph and task runs, read from the server: the
+// run's holder may.
+func (ch *serverChild) resumed(ctx context.Context) (*runner.Resumed, error) {
+	var rs server.Resumption
+	if err := ch.c.Do(ctx, "GET", server.Query("/runs/"+url.PathEscape(ch.runID)+"/resumed", "worker", ch.worker), nil, &rs); err != nil {
+		return nil, fmt.Errorf("the run that run %s resumes: %w", ch.runID, err)
+	}
+	return runner.ResumedOf(rs.Run, server.StoreDAG(rs.DAG), rs.TaskRuns)
+}
+
 // send posts one write, retrying for a minute while the server cannot be
 // reached or fails; a refusal (the run is no longer held) ends it.
 func (ch *serverChild) send(ctx context.Context, w *store.Write) error {

@@ -28,13 +28,14 @@ import (
 const kubernetesWorkerExe = "wfsh-worker-kubernetes"
 
 type kubeWorkerFlags struct {
-	template, podServer string
-	startTimeout        time.Duration
+	template, podServer          string
+	startTimeout, deadlineMargin time.Duration
 }
 
 func (k *kubeWorkerFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&k.template, "job-template", "", "kubernetes pools: the base Job template (a batch/v1 Job manifest: namespace, image, service account, resources...)")
 	fl.DurationVar(&k.startTimeout, "start-timeout", 2*time.Minute, "kubernetes pools: how long a pod may be unschedulable or fail to pull its image before the run is Crashed")
+	fl.DurationVar(&k.deadlineMargin, "deadline-margin", time.Minute, "kubernetes pools: added to a flow's timeout for its Jobs' activeDeadlineSeconds")
 	fl.StringVar(&k.podServer, "pod-server", "", "kubernetes pools: the server's URL as the Jobs' pods reach it (default the worker's)")
 }
 
@@ -62,7 +63,7 @@ func execKubernetesWorker(ctx context.Context, log io.Writer, c *server.Client, 
 		return err
 	}
 	args := []string{exe, "--pool", f.pool, "--slots", strconv.Itoa(f.slots), "--grace", f.grace.String(),
-		"--job-template", f.k8s.template, "--start-timeout", f.k8s.startTimeout.String(), "--pod-server", f.k8s.podServer}
+		"--job-template", f.k8s.template, "--start-timeout", f.k8s.startTimeout.String(), "--pod-server", f.k8s.podServer, "--deadline-margin", f.k8s.deadlineMargin.String()}
 	if f.name != "" {
 		args = append(args, "--name", f.name)
 	}

@@ -89,9 +89,13 @@ workers: [{pool: k8s, namespace: "{NS}-etl"}]
 	checkBootstrap(t, before, "k8s")
 
 	t.Run("rbac", func(t *testing.T) { checkWorkerRBAC(t, ns, "k8s", etl) })
-	if db == "sqlite" {
-		t.Run("pods", func(t *testing.T) { playPods(t, ns, etl) })
-	}
+	t.Run("pods", func(t *testing.T) {
+		pgAddr := ""
+		if db == "postgresql" {
+			pgAddr = playPostgres(t, ns)
+		}
+		playPods(t, ns, etl, pgAddr)
+	})
 
 	up := action.NewUpgrade(cfg)
 	up.Namespace, up.Timeout, up.Wait = ns, 2*time.Minute, false

@@ -31,8 +31,9 @@ import (
 // ConfigMaps written out), the Service's address as 127.0.0.1, and the
 // worker authenticated as its ServiceAccount (a token from the API
 // server): the seed's `wfsh deploy ... --pool k8s` then makes a Job in
-// the pool's namespace, through the chart's Role.
-func playPods(t *testing.T, ns, jobNS string) {
+// the pool's namespace, through the chart's Role. pgAddr, if not "",
+// plays the in-chart PostgreSQL's Service (playPostgres).
+func playPods(t *testing.T, ns, jobNS, pgAddr string) {
 	bin := os.Getenv("WFSH_BIN_DIR")
 	if bin == "" {
 		t.Fatal("WFSH_BIN_DIR: the directory of wfsh and wfsh-worker-kubernetes (make test-k8s builds them)")
@@ -46,7 +47,12 @@ func playPods(t *testing.T, ns, jobNS string) {
 	ln.Close()
 	// What the cluster's DNS and Service do: the server's URL is here.
 	svc := regexp.MustCompile(`(0\.0\.0\.0|wfsh\.` + regexp.QuoteMeta(ns) + `\.svc):4200`)
-	local := func(s string) string { return svc.ReplaceAllString(s, addr) }
+	local := func(s string) string {
+		if pgAddr != "" {
+			s = strings.ReplaceAll(s, "@wfsh-postgresql:5432/", "@"+pgAddr+"/")
+		}
+		return svc.ReplaceAllString(s, addr)
+	}
 
 	d, err := kube.AppsV1().Deployments(ns).Get(ctx, "wfsh", metav1.GetOptions{})
 	if err != nil {
@@ -169,24 +175,7 @@ type process struct {
 // in order, $(VAR) expanded in it and in the arguments.
 func (p *playedPod) run(t *testing.T, c corev1.Container, extra []string) *process {
 	t.Helper()
-	env := map[string]string{}
-	var list []string
-	for _, e := range c.Env {
-		v := e.Value
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
-			s, err := kube.CoreV1().Secrets(p.ns).Get(context.Background(), e.ValueFrom.SecretKeyRef.Name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			v = string(s.Data[e.ValueFrom.SecretKeyRef.Key])
-		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
-			v = p.name
-		}
-		v = p.path(ref.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] }))
-		env[e.Name] = v
-		list = append(list, e.Name+"="+v)
-	}
+	env, list := resolveEnv(t, p.ns, p.name, c, p.path)
 	var args []string
 	for _, a := range c.Args {
 		args = append(args, p.path(ref.ReplaceAllStringFunc(a, func(m string) string { return env[m[2:len(m)-1]] })))
@@ -214,6 +203,38 @@ func (p *playedPod) run(t *testing.T, c corev1.Container, extra []string) *proce
 		}
 	})
 	return pr
+}
+
+// resolveEnv is a container's environment as the kubelet makes it, in
+// order: Secrets and the pod's name (the downward API) resolved, $(VAR)
+// expanded, each value then given to mapv; as a map and as a list.
+func resolveEnv(t *testing.T, ns, pod string, c corev1.Container, mapv func(string) string) (map[string]string, []string) {
+	t.Helper()
+	env := map[string]string{}
+	var list []string
+	for _, e := range c.Env {
+		v := e.Value
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			s, err := kube.CoreV1().Secrets(ns).Get(context.Background(), e.ValueFrom.SecretKeyRef.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = string(s.Data[e.ValueFrom.SecretKeyRef.Key])
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			v = pod
+		}
+		v = mapv(ref.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] }))
+		env[e.Name] = v
+		list = append(list, e.Name+"="+v)
+	}
+	return env, list
+}
+
+// podEnv is a container's environment, resolved (resolveEnv).
+func podEnv(t *testing.T, ns, pod string, c corev1.Container) map[string]string {
+	env, _ := resolveEnv(t, ns, pod, c, func(s string) string { return s })
+	return env
 }
 
 // wait waits for a container that ends (the init container): exit 0.

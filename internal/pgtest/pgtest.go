@@ -276,3 +276,28 @@ func (c *Cluster) Outage(d time.Duration) error {
 	time.Sleep(d)
 	return c.launch(c.bin, c.as)
 }
+
+// Bin is the directory of PostgreSQL's programs (initdb, postgres,
+// pg_isready); it skips tb, or fails it under WFSH_REQUIRE_POSTGRES=1,
+// when PostgreSQL is not installed. For tests that run a server of their
+// own making, as a container would.
+func Bin(tb testing.TB) string {
+	tb.Helper()
+	return need(tb)
+}
+
+// RunAs makes cmd run as the user this package's clusters run as (the
+// tests' own, or nobody under root), and gives it paths.
+func RunAs(tb testing.TB, cmd *exec.Cmd, paths ...string) {
+	tb.Helper()
+	as, err := serverUser()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range paths {
+		if err := as.chown(p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	as.set(cmd)
+}

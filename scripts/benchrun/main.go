@@ -21,6 +21,12 @@
 // way make build builds wfsh), and the ratios of wall time, CPU time and
 // minor page faults are printed: start-up against a plain Go program.
 //
+// With -dask, W1, W2 and W3 have Dask's threaded scheduler as their
+// baseline: the scripts in scripts/benchrun/dask (the same graphs as plain
+// task dicts given to dask.threaded.get), run by -python (Debian's
+// python3-dask: `make bench-setup`), alternately with wfsh, and the ratio
+// Dask / wfsh is printed.
+//
 // Runs are recorded in the run store, as every `wfsh run` is (at
 // $WFSH_HOME, else ~/.wfsh): pass -args --no-store for runs without it,
 // or -compare --no-store to time both, alternately, and print the ratio.
@@ -66,16 +72,19 @@ type workload struct {
 	args []string
 	// startup: -hello gives it the Go hello world as its baseline.
 	startup bool
+	// dask, if set, is the script of scripts/benchrun/dask doing the same
+	// work in Dask (-dask).
+	dask string
 }
 
 var workloads = []workload{
-	{"V", "", "wfsh --version", 0, 0, "", []string{"--version"}, true},
-	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0, "", nil, true},
-	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0, "", nil, false},
-	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10, "", nil, false},
-	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0, "", nil, false},
+	{"V", "", "wfsh --version", 0, 0, "", []string{"--version"}, true, ""},
+	{"W0", "hello_world.star", "hello_world, start to exit", 20 * time.Millisecond, 0, "", nil, true, ""},
+	{"W1", "bench/w1_chain.star", "1,000-task chain", 50 * time.Millisecond, 0, "", nil, false, "w1_chain.py"},
+	{"W2", "bench/w2_map.star", ".map over 100,000 ints, then a sum", 500 * time.Millisecond, 300 << 10, "", nil, false, "w2_map.py"},
+	{"W3", "bench/w3_layers.star", "100 layers x 100 tasks, 2 inputs each", 100 * time.Millisecond, 0, "", nil, false, "w3_layers.py"},
 	{"W4", "bench/w4_shell_map.star", "@shell task mapped over 200 items (`true`)", 0, 0,
-		"for i in $(seq 200); do bash -c true; done", nil, false},
+		"for i in $(seq 200); do bash -c true; done", nil, false, ""},
 }
 
 // A sample is one timed run.
@@ -102,8 +111,11 @@ func run() int {
 	compare := flag.String("compare", "", "also run each workload with these arguments instead of -args, alternately, and print the ratio (e.g. --no-store)")
 	base := flag.String("base", "", "also run each workload with this wfsh executable, alternately, and print the ratio (an A/B of two builds)")
 	hello := flag.Bool("hello", false, "run V and W0 against a static Go hello world, alternately, and print the ratios")
+	dask := flag.Bool("dask", false, "run W1, W2 and W3 against Dask's threaded scheduler, alternately, and print the ratios")
+	python := flag.String("python", "/usr/bin/python3", "the Python with dask, for -dask (Debian's python3-dask)")
+	daskDir := flag.String("dask-scripts", "scripts/benchrun/dask", "the directory of the Dask scripts, for -dask")
 	flag.Parse()
-	if *runs < 1 || flag.NArg() > 0 || (*base != "" && *compare != "") || (*hello && (*base != "" || *compare != "")) {
+	if *runs < 1 || flag.NArg() > 0 || (*base != "" && *compare != "") || ((*hello || *dask) && (*base != "" || *compare != "")) {
 		flag.Usage()
 		return 2
 	}
@@ -176,6 +188,12 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "%s bash: bash -c '%s'\n", w.name, w.baseline)
 			cmds = append(cmds, []string{"bash", "-c", w.baseline})
 		}
+		if *dask && w.dask != "" {
+			script := filepath.Join(*daskDir, w.dask)
+			fmt.Fprintf(os.Stderr, "%s dask: %s %s\n", w.name, *python, script)
+			cmds = append(cmds, []string{*python, script})
+			baseline, baseName = "dask", "Dask"
+		}
 		if *hello && w.startup {
 			fmt.Fprintf(os.Stderr, "%s hello: a static Go hello world\n", w.name)
 			cmds = append(cmds, []string{helloExe})
@@ -230,6 +248,9 @@ func run() int {
 				if baseline == "hello" {
 					what = "a static Go hello world"
 				}
+				if baseline == "dask" {
+					what = "the same in Dask (threaded)"
+				}
 				rows = append(rows, []string{w.name + " " + baseName, what, ms(medWall), ms(walls[0]),
 					ms(walls[len(walls)-1]), ms(med[j].cpu), fmt.Sprint(med[j].minflt), mib(medRSS), "", ""})
 				continue
@@ -244,9 +265,13 @@ func run() int {
 			rows = append(rows, []string{w.name, w.what, ms(medWall), ms(walls[0]), ms(walls[len(walls)-1]),
 				ms(med[j].cpu), fmt.Sprint(med[j].minflt), mib(medRSS), target(w), verdict})
 		}
-		if len(cmds) == 2 {
+		if len(cmds) == 2 && baseline != "dask" {
 			ratios = append(ratios, fmt.Sprintf("%s: wfsh / %s = %.2f (median wall %s / %s)",
 				w.name, baseName, float64(med[0].wall)/float64(med[1].wall), ms(med[0].wall), ms(med[1].wall)))
+		}
+		if baseline == "dask" {
+			ratios = append(ratios, fmt.Sprintf("%s: Dask / wfsh = %.1fx (median wall %s / %s)",
+				w.name, float64(med[1].wall)/float64(med[0].wall), ms(med[1].wall), ms(med[0].wall)))
 		}
 		if baseline == "hello" {
 			ratios = append(ratios, fmt.Sprintf("%s: wfsh / Go hello world: CPU %.2f (%s / %s), minor faults %.2f (%d / %d)",

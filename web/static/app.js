@@ -167,19 +167,19 @@ function liveRun(el) {
     li.append(m);
     return li;
   };
-  // The header and task runs are fetched again after events, no more
-  // often than twice the time the last fetch took (a run of 100,000
-  // task runs takes seconds to read).
-  // Events that come while a fetch is under way fetch once more after it.
-  let pending = null, again = false, wait = 500;
+  // The header and task runs are fetched again (both at once) after
+  // events, no more often than every 250 ms or twice the time the last
+  // fetch took. Events that come while a fetch is under way fetch once
+  // more after it.
+  let pending = null, again = false, wait = 250;
   const later = () => {
     if (pending) { again = true; return; }
     pending = setTimeout(async () => {
       again = false;
       const start = performance.now();
-      const live = await refresh(el) && await refresh(tasks);
+      const live = (await Promise.all([refresh(el), refresh(tasks)])).every(Boolean);
       mappedSums();
-      wait = Math.max(500, 2 * (performance.now() - start));
+      wait = Math.max(250, 2 * (performance.now() - start));
       pending = null;
       if (live && again) later();
     }, wait);
@@ -213,6 +213,25 @@ function liveRun(el) {
       if (await refresh(el)) setTimeout(open, 1000);
     };
   };
+  // The timeline's pages replace the task runs' part alone, not the
+  // graph (a run of 10,000 tasks takes a while to draw again); the URL
+  // follows, and Back shows the page before.
+  const page = async (href) => {
+    const u = new URL(href, location.href);
+    u.hash = "";
+    u.searchParams.set("fragment", "tasks");
+    tasks.dataset.refresh = u.pathname + u.search;
+    const live = await refresh(tasks);
+    mappedSums();
+    return live;
+  };
+  tasks.addEventListener("click", async (e) => {
+    const a = e.target.closest("nav.tl-pages a");
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    if (await page(a.href)) history.pushState(null, "", a.href);
+  });
+  window.addEventListener("popstate", () => page(location.href));
   select.addEventListener("change", open);
   open();
 }
