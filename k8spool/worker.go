@@ -40,6 +40,7 @@ import (
 
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/worker"
 )
 
 // Labels on every Job, pod and Secret the worker makes, so that
@@ -80,17 +81,15 @@ type Config struct {
 type Worker struct {
 	cfg  Config
 	ns   string
-	info server.WorkerInfo
+	core *worker.Worker // claims, heartbeats, drain (package worker)
 	jobs batchlisters.JobLister
 	pods corelisters.PodLister
 
 	mu      sync.Mutex
-	running map[string]*run // by run ID
+	running map[string]*run // by run ID: the runs whose Jobs it follows
 	pool    Pool            // as the server last said
 	tmpl    *batchv1.Job    // the base Job: the server's, else Config.Template
 	tmplErr error           // why there is none
-	done    chan struct{}
-	lease   *server.Lease
 }
 
 // run is one claimed run and its Job.
@@ -99,10 +98,10 @@ type run struct {
 	claimed         server.Claimed
 	changed         chan struct{} // an informer saw its Job or a pod change
 	cancel          chan struct{} // closed when the server cancels it
-	cancelOnce      sync.Once
 	gone            chan struct{} // closed when the server no longer gives it this worker
-	goneOnce        sync.Once
-	claimedAt       time.Time // when this worker's claim returned it
+	ended           chan struct{} // closed when follow returns
+	end             worker.End    // how, once ended
+	claimedAt       time.Time     // when this worker's claim returned it
 	created         time.Time
 	seenJob         bool
 	timedOut        bool                 // its Job was stopped at its deadline
@@ -138,18 +137,18 @@ func New(cfg Config) (*Worker, error) {
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	w := &Worker{cfg: cfg,
-		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots},
-		running: map[string]*run{}, done: make(chan struct{}, 1), lease: server.NewLease(30 * time.Second)}
+	w := &Worker{cfg: cfg, running: map[string]*run{}}
+	info := server.WorkerInfo{ID: fmt.Sprintf("%s-k8s-%s", cfg.Name, hex.EncodeToString(b[:])), Name: cfg.Name, Slots: cfg.Slots}
+	// Runs still going when a draining worker's grace ends are left to
+	// their Jobs, whose pods report to the server themselves.
+	w.core = worker.New(worker.Config{API: cfg.API, Pool: cfg.Pool, Info: info, Grace: cfg.Grace, Log: cfg.Log}, w)
 	return w, nil
 }
 
 // ID is the worker's id as the server knows it.
-func (w *Worker) ID() string { return w.info.ID }
+func (w *Worker) ID() string { return w.core.ID() }
 
-func (w *Worker) logf(format string, args ...any) {
-	fmt.Fprintf(w.cfg.Log, "%s wfsh worker: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
-}
+func (w *Worker) logf(format string, args ...any) { w.core.Logf(format, args...) }
 
 // Run claims and follows runs until ctx ends, then drains: it claims no
 // more and lets the Jobs go on for the grace; runs still going then are
@@ -158,17 +157,10 @@ func (w *Worker) logf(format string, args ...any) {
 func (w *Worker) Run(ctx context.Context) error {
 	// The server may be starting beside the worker: wait for it, as the
 	// claims do, unless it refuses.
-	for fails := 0; ; fails++ {
-		err := w.refresh(ctx)
-		var ae *server.APIError
-		if err == nil || errors.As(err, &ae) && ae.Status < 500 || ctx.Err() != nil {
-			if err != nil {
-				return err
-			}
-			break
-		}
-		w.logf("%v (trying again)", err)
-		sleepCtx(ctx, server.Backoff(fails))
+	var ae *server.APIError
+	if err := worker.Retry(ctx, w.cfg.Log, "pool "+w.cfg.Pool, w.refresh,
+		func(err error) bool { return errors.As(err, &ae) && ae.Status < 500 }); err != nil {
+		return err
 	}
 	if w.tmplErr != nil {
 		return w.tmplErr
@@ -193,13 +185,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			return fmt.Errorf("watching %v in namespace %s: %w", typ, w.ns, errors.Join(ctx.Err(), errors.New("cache not synced")))
 		}
 	}
-	w.logf("%s: pool %s (kubernetes, namespace %s), %d slot(s), server %s", w.info.ID, w.cfg.Pool, w.ns, w.cfg.Slots, w.cfg.API.Base)
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	defer stopHB()
-	go w.heartbeats(hbCtx)
-	w.claimLoop(ctx)
-	w.drain()
-	return nil
+	w.logf("%s: pool %s (kubernetes, namespace %s), %d slot(s), server %s", w.ID(), w.cfg.Pool, w.ns, w.cfg.Slots, w.cfg.API.Base)
+	return w.core.Run(ctx)
 }
 
 // notify wakes the run a Job or pod belongs to.
@@ -222,54 +209,42 @@ func (w *Worker) notify(o any) {
 	}
 }
 
-func (w *Worker) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.running)
-}
-
-func (w *Worker) claimLoop(ctx context.Context) {
-	for fails := 0; ctx.Err() == nil; {
-		free := min(w.cfg.Slots-w.count(), 100)
-		if free <= 0 {
-			select {
-			case <-ctx.Done():
-			case <-w.done:
-			}
-			continue
-		}
-		var runs []server.Claimed
-		err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/claim",
-			server.ClaimRequest{Worker: w.info, Max: free, WaitMS: 30000}, &runs)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			w.logf("claim: %v", err)
-			sleepCtx(ctx, server.Backoff(fails))
-			fails++
-			continue
-		}
-		fails = 0
-		if len(runs) > 0 {
-			if err := w.refresh(ctx); err != nil {
-				w.logf("reading pool %s's job template: %v (the last one read is used)", w.cfg.Pool, err)
-			}
-		}
-		for _, cl := range runs {
-			w.lease.Claimed(cl)
-			r := &run{id: cl.Run.ID, claimed: cl, claimedAt: time.Now(), changed: make(chan struct{}, 1), cancel: make(chan struct{}), gone: make(chan struct{}),
-				pendingSince: map[string]time.Time{}}
-			r.job = JobName(cl.Run.ID, attempt(cl))
-			r.tmpl, r.tmplErr = w.template(cl)
-			r.secret = r.job
-			w.mu.Lock()
-			w.running[r.id] = r
-			w.mu.Unlock()
-			go w.follow(r)
-		}
+// Claimed reads the pool's Job template again before a claim's runs
+// start (worker.ClaimWatcher): the last one read is used if it fails.
+func (w *Worker) Claimed(ctx context.Context, _ []server.Claimed) {
+	if err := w.refresh(ctx); err != nil {
+		w.logf("reading pool %s's job template: %v (the last one read is used)", w.cfg.Pool, err)
 	}
 }
+
+// Start makes the Job of a run the core claimed (unless it exists), and
+// follows it to its end.
+func (w *Worker) Start(ctx context.Context, cl server.Claimed) (worker.Run, error) {
+	r := &run{id: cl.Run.ID, claimed: cl, claimedAt: time.Now(), changed: make(chan struct{}, 1), cancel: make(chan struct{}),
+		gone: make(chan struct{}), ended: make(chan struct{}), pendingSince: map[string]time.Time{}}
+	r.job = JobName(cl.Run.ID, attempt(cl))
+	r.tmpl, r.tmplErr = w.template(cl)
+	r.secret = r.job
+	w.mu.Lock()
+	w.running[r.id] = r
+	w.mu.Unlock()
+	go func() {
+		r.end = w.follow(r)
+		w.mu.Lock()
+		delete(w.running, r.id)
+		w.mu.Unlock()
+		close(r.ended)
+	}()
+	return r, nil
+}
+
+func (r *run) Wait() worker.End {
+	<-r.ended
+	return r.end
+}
+
+func (r *run) Cancel() { close(r.cancel) }
+func (r *run) Drop()   { close(r.gone) }
 
 // refresh reads the pool from the server: its base Job template (else
 // the worker's own) and the job variables it allows. A template the
@@ -327,31 +302,12 @@ func JobName(runID string, attempt int) string {
 	return fmt.Sprintf("wfsh-%s-%d", runID, attempt)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
 // follow makes the run's Job (unless it exists) and follows it to its
-// end.
-func (w *Worker) follow(r *run) {
-	defer func() {
-		w.mu.Lock()
-		delete(w.running, r.id)
-		w.mu.Unlock()
-		select {
-		case w.done <- struct{}{}:
-		default:
-		}
-	}()
+// end; it says how the run ended if not with its own final state.
+func (w *Worker) follow(r *run) worker.End {
 	ctx := context.Background()
 	if err := w.ensureJob(ctx, r); err != nil {
-		w.crash(r.id, fmt.Sprintf("the worker could not make the run's Job %s/%s: %v", w.ns, r.job, err))
-		return
+		return worker.End{Crash: fmt.Sprintf("the worker could not make the run's Job %s/%s: %v", w.ns, r.job, err)}
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -361,16 +317,15 @@ func (w *Worker) follow(r *run) {
 			if crash == "" && !w.ended(ctx, r.id) {
 				crash = fmt.Sprintf("job %s/%s ended without the run's final state (did its container run wfsh?)", w.ns, r.job)
 			}
-			if crash != "" && r.timedOut {
+			switch {
+			case crash != "" && r.timedOut:
 				w.logf("run %s: timed out: %s", r.id, crash)
-				w.endRun(r.id, crash, true)
-			} else if crash != "" {
+			case crash != "":
 				w.logf("run %s: crashed: %s", r.id, crash)
-				w.crash(r.id, crash)
-			} else {
+			default:
 				w.logf("run %s: job %s ended", r.id, r.job)
 			}
-			return
+			return worker.End{Crash: crash, TimedOut: r.timedOut}
 		}
 		select {
 		case <-r.changed:
@@ -379,16 +334,16 @@ func (w *Worker) follow(r *run) {
 			w.logf("run %s: cancelled on the server; deleting job %s/%s", r.id, w.ns, r.job)
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
-			return
+			return worker.End{}
 		case <-r.gone:
 			if why, keep := w.leaveJob(ctx, r.id); keep {
 				w.logf("run %s: %s; leaving job %s/%s to it", r.id, why, w.ns, r.job)
-				return
+				return worker.End{}
 			}
 			w.logf("run %s: the server no longer gives it this worker; deleting job %s/%s", r.id, w.ns, r.job)
 			w.deleteJob(ctx, r)
 			w.waitGone(ctx, r)
-			return
+			return worker.End{}
 		}
 	}
 }
@@ -407,7 +362,7 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 	if r.tmplErr != nil {
 		return r.tmplErr
 	}
-	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.info.ID,
+	job := BuildJob(r.tmpl, JobInput{Claimed: r.claimed, Name: r.job, Pool: w.cfg.Pool, Worker: w.ID(),
 		Server: w.cfg.PodServer, Secret: r.secret, TTL: w.cfg.TTL,
 		Margin: w.cfg.DeadlineMargin})
 	made, err := jobs.Create(ctx, job, metav1.CreateOptions{})
@@ -429,14 +384,14 @@ func (w *Worker) ensureJob(ctx context.Context, r *run) error {
 // ends).
 func (w *Worker) ensureSecret(ctx context.Context, r *run, job *batchv1.Job) error {
 	var tok server.NewTokenReply
-	if err := w.cfg.API.Do(ctx, "POST", "/runs/"+server.PathEscape(r.id)+"/token", server.RunTokenRequest{Worker: w.info.ID}, &tok); err != nil {
+	if err := w.cfg.API.Do(ctx, "POST", "/runs/"+server.PathEscape(r.id)+"/token", server.RunTokenRequest{Worker: w.ID()}, &tok); err != nil {
 		return fmt.Errorf("a token for the run's pod: %w", err)
 	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: r.secret, Namespace: w.ns, Labels: job.Labels,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
 		Type:       corev1.SecretTypeOpaque,
-		StringData: map[string]string{SecretKey: tok.Token, WorkerKey: w.info.ID},
+		StringData: map[string]string{SecretKey: tok.Token, WorkerKey: w.ID()},
 	}
 	_, err := w.cfg.Kube.CoreV1().Secrets(w.ns).Create(ctx, s, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -626,77 +581,10 @@ func (w *Worker) leaveJob(ctx context.Context, id string) (string, bool) {
 	switch st := d.Run.State; {
 	case st == runtime.Success || st == runtime.Failed:
 		return "ended " + st.String(), true
-	case !st.Finished() && d.Run.Server != nil && d.Run.Server.Worker != "" && d.Run.Server.Worker != w.info.ID:
+	case !st.Finished() && d.Run.Server != nil && d.Run.Server.Worker != "" && d.Run.Server.Worker != w.ID():
 		return "held by worker " + d.Run.Server.Worker + " now", true
 	}
 	return "", false
-}
-
-// crash tells the server a run ended without its final state; the
-// server leaves a run that did end as it is.
-func (w *Worker) crash(id, msg string) { w.endRun(id, msg, false) }
-
-// endRun tells the server the run's Job ended without the run's final
-// state: Crashed, or Failed if it timed out.
-func (w *Worker) endRun(id, msg string, timedOut bool) {
-	body := map[string]any{"worker": w.info.ID, "message": msg, "timed_out": timedOut}
-	if err := w.cfg.API.Do(context.Background(), "POST", "/runs/"+id+"/crash", body, nil); err != nil {
-		w.logf("run %s: telling the server it crashed: %v", id, err)
-	}
-}
-
-// heartbeats renew the leases of the runs held, a third of a lease
-// apart; a run cancelled on the server has its Job deleted, a run the
-// server no longer gives this worker too.
-func (w *Worker) heartbeats(ctx context.Context) {
-	for w.lease.WaitHeartbeat(ctx) {
-		w.mu.Lock()
-		ids := make([]string, 0, len(w.running))
-		for id := range w.running {
-			ids = append(ids, id)
-		}
-		w.mu.Unlock()
-		sort.Strings(ids)
-		var reply server.HeartbeatReply
-		if err := w.cfg.API.Do(ctx, "POST", "/pools/"+server.PathEscape(w.cfg.Pool)+"/heartbeat",
-			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {
-			w.logf("heartbeat: %v", err)
-			continue
-		}
-		w.mu.Lock()
-		for _, id := range reply.Cancel {
-			if r := w.running[id]; r != nil {
-				r.cancelOnce.Do(func() { close(r.cancel) })
-			}
-		}
-		for _, id := range reply.Gone {
-			if r := w.running[id]; r != nil {
-				r.goneOnce.Do(func() { close(r.gone) })
-			}
-		}
-		w.mu.Unlock()
-	}
-}
-
-// drain lets the runs held go on for the grace.
-func (w *Worker) drain() {
-	n := w.count()
-	if n == 0 {
-		return
-	}
-	w.logf("draining: %d run(s) may finish within %v", n, w.cfg.Grace)
-	deadline := time.After(w.cfg.Grace)
-	for w.count() > 0 {
-		select {
-		case <-w.done:
-			continue
-		case <-deadline:
-		}
-		break
-	}
-	if n := w.count(); n > 0 {
-		w.logf("leaving %d run(s) to their jobs and leases", n)
-	}
 }
 
 // jobCondition is the Job's first true condition of those types, or nil.

@@ -46,18 +46,31 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 			return
 		}
 	}
-	t, err := s.st.TokenByHash(ctx.Context(), auth.Hash(token))
+	// A session cookie holds a session's secret: its session names the
+	// token (and ends with it).
+	hash := auth.Hash(token)
+	lookup := s.st.TokenByHash
+	if byCookie {
+		lookup = func(c context.Context, hash string) (store.Token, error) {
+			return s.st.SessionToken(c, hash, s.opt.Now())
+		}
+	}
+	t, err := lookup(ctx.Context(), hash)
 	if err != nil || !t.Valid(s.opt.Now()) {
 		if err != nil && !errors.Is(err, store.ErrNoSuch) {
 			huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
 			return
 		}
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="wfsh", error="invalid_token"`)
-		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "the token is unknown, expired or revoked")
+		msg := "the token is unknown, expired or revoked"
+		if byCookie {
+			msg = "the session has ended (logged out or expired), or its token is expired or revoked"
+		}
+		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, msg)
 		return
 	}
 	p := auth.Principal{ID: t.ID, Role: auth.Role(t.Role), Pool: t.Pool, Run: t.Run}
-	scope, err := s.scope(ctx, action)
+	scope, run, err := s.scope(ctx, action)
 	if err != nil {
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, err.Error())
 		return
@@ -71,15 +84,22 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusForbidden, fmt.Sprintf("a %s token may not do this: %s", t.Role, msg))
 		return
 	}
-	next(huma.WithValue(ctx, principalKey{}, p))
+	ctx = huma.WithValue(ctx, principalKey{}, p)
+	if byCookie {
+		ctx = huma.WithValue(ctx, sessionKey{}, hash)
+	}
+	if run != nil {
+		ctx = huma.WithValue(ctx, scopeRunKey{}, run)
+	}
+	next(ctx)
 	if m := ctx.Method(); m != http.MethodGet && !quiet[action] && ctx.Status() < 400 {
 		s.audit(ctx.Context(), p, string(action), ctx.URL().Path)
 	}
 }
 
-// credentials is the request's token: its Authorization header's, else
-// the web UI's session cookie's (byCookie: then a state-changing request
-// must carry the session's CSRF token too).
+// credentials is the request's token, from its Authorization header,
+// else the secret of the web UI's session cookie (byCookie: then a
+// state-changing request must carry the session's CSRF token too).
 func credentials(ctx huma.Context) (token string, byCookie bool, err error) {
 	if h := ctx.Header("Authorization"); h != "" || ctx.Header("Cookie") == "" {
 		token, err = auth.Bearer(h)
@@ -90,39 +110,47 @@ func credentials(ctx huma.Context) (token string, byCookie bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	return c.Value, true, auth.CheckFormat(c.Value)
+	return c.Value, true, auth.CheckSessionFormat(c.Value)
 }
+
+// scopeRunKey keeps the run authenticate read for a request's scope, for
+// its handler (serverRun): one read of the run, not two.
+type scopeRunKey struct{}
 
 // quiet are the actions a worker makes many times a run: not audited.
 var quiet = map[auth.Action]bool{auth.WorkersClaim: true, auth.WorkersHeartbeat: true, auth.RunsReport: true}
 
 // scope is what the rules of action need to know of the request's
 // object: the pool of its path, or of the run it names (with the token
-// holding it). A bundle is read for a run (?run=ID), and only if it is
-// that run's.
-func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, error) {
+// holding it), and that run as read. A bundle is read for a run
+// (?run=ID), and only if it is that run's.
+func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, *store.Run, error) {
 	sc := auth.Scope{Pool: ctx.Param("pool")}
 	id := ctx.Param("id")
 	if action == auth.BundlesRead {
 		id = ctx.Query("run")
 	} else if !strings.HasPrefix(ctx.Operation().Path, "/api/v1/runs/{id}") {
-		return sc, nil
+		return sc, nil, nil
 	}
 	if id == "" {
-		return sc, nil
+		return sc, nil, nil
 	}
 	r, err := s.st.GetRun(ctx.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || err == nil && r.Server == nil {
-		return sc, nil // the handler says it is not found, to those who may look
+		return sc, nil, nil // the handler says it is not found, to those who may look
 	}
 	if err != nil {
-		return sc, err
+		return sc, nil, err
 	}
-	if action == auth.BundlesRead && r.Server.Bundle != ctx.Param("hash") {
-		return sc, nil
+	if action == auth.BundlesRead {
+		if r.Server.Bundle != ctx.Param("hash") {
+			return sc, nil, nil
+		}
+		sc.Pool, sc.Holder, sc.Run = r.Server.Pool, r.Server.Holder, r.ID
+		return sc, nil, nil // the path's id is the bundle's
 	}
 	sc.Pool, sc.Holder, sc.Run = r.Server.Pool, r.Server.Holder, r.ID
-	return sc, nil
+	return sc, &r, nil
 }
 
 func (s *Server) audit(ctx context.Context, p auth.Principal, action, target string) {

@@ -11,13 +11,20 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wfsh/wfsh/auth"
 )
 
 // Client speaks the API for the CLI and the worker.
 type Client struct {
 	Base  string // http://127.0.0.1:4200
 	Token string
-	HTTP  *http.Client
+	// Session, when Token is empty, is a web UI session's secret: the
+	// client sends it as the browser does, in the session cookie, with
+	// the session's CSRF token on requests other than GET (the web UI
+	// calls the API so for its pages).
+	Session string
+	HTTP    *http.Client
 }
 
 // APIError is an error answer of the API (application/problem+json).
@@ -151,8 +158,14 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	if c.Token != "" {
+	switch {
+	case c.Token != "":
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	case c.Session != "":
+		req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: c.Session})
+		if method != http.MethodGet && method != http.MethodHead {
+			req.Header.Set(auth.CSRFHeader, auth.CSRF(c.Session))
+		}
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -327,13 +327,11 @@ func (s *Server) claim(ctx context.Context, pool string, req *ClaimRequest) ([]s
 	for {
 		woken := s.wake.wait()
 		now := s.opt.Now()
-		if _, _, err := s.st.Heartbeat(ctx, w, nil, s.opt.Lease, now); err != nil {
+		if req.Worker.Draining {
+			_, _, err := s.st.Heartbeat(ctx, w, nil, s.opt.Lease, now)
 			return nil, err
 		}
-		if req.Worker.Draining {
-			return nil, nil
-		}
-		runs, err := s.st.Claim(ctx, pool, w, req.Max, s.opt.Lease, now)
+		runs, err := s.st.Claim(ctx, pool, w, req.Max, s.opt.Lease, now) // the worker's heartbeat too
 		if err != nil || len(runs) > 0 || !now.Before(deadline) {
 			return runs, err
 		}

@@ -93,16 +93,24 @@ func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
 	return out, rows.Err()
 }
 
-// RevokeToken revokes a token from now on.
+// RevokeToken revokes a token from now on, and ends its web sessions.
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now.UnixNano(), id)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now.UnixNano(), id)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("token %q (or it is revoked already): %w", id, ErrNoSuch)
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_id = ?`, id); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // SecretInfo is what may be shown of a secret: never its value.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -64,4 +65,40 @@ func BenchmarkRecord1000(b *testing.B) {
 		wg.Wait()
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// BenchmarkServerRun is one run's life in a server's store, as a worker
+// drives it through the server: made, claimed (the claim is the
+// worker's heartbeat too), and its one write (start, chunk and end, as
+// a short run sends them). On each backend: the store's share of
+// cmd/wfsh's BenchmarkThroughput, without processes.
+func BenchmarkServerRun(b *testing.B) {
+	for _, be := range []backend{onSQLite, onPostgres} {
+		b.Run(string(be), func(b *testing.B) {
+			s, _ := be.open(b)
+			ctx := context.Background()
+			if _, err := s.PutBundle(ctx, "h1", []byte("tar"), t0); err != nil {
+				b.Fatal(err)
+			}
+			d, err := s.PutDeployment(ctx, Deployment{ID: "d1", Flow: "F", Name: "n", File: "f.star", Bundle: "h1", Pool: "p"}, t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := Worker{ID: "w1", Pool: "p", Name: "w", Slots: 1, Token: "tok"}
+			for i := 0; b.Loop(); i++ {
+				id := fmt.Sprintf("r%d", i)
+				if _, err := s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0); err != nil {
+					b.Fatal(err)
+				}
+				if runs, err := s.Claim(ctx, "p", w, 1, time.Minute, t0); err != nil || len(runs) != 1 {
+					b.Fatalf("claim: %d runs, %v", len(runs), err)
+				}
+				wr := &Write{Start: &Start{Time: t0, DAGHash: "g1", DAG: "[]"},
+					Chunk: &Chunk{Seq: 3, Tasks: "[]", Children: "[]", Final: &Final{State: runtime.Success, Time: t0}}}
+				if err := s.ApplyWrite(ctx, id, "w1", wr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -303,6 +303,18 @@ var migrations = []string{
 	`ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 	ALTER TABLE runs ADD COLUMN parent_task TEXT NOT NULL DEFAULT '';
 	CREATE INDEX runs_parent ON runs (parent_id, started_at) WHERE parent_id <> '';`,
+
+	// 13: the web UI's sessions: the hash of a session's secret (the
+	// cookie holds the secret, never a token), the token it was opened
+	// with, and its expiry. A session ends at its expiry, at logout, and
+	// with its token.
+	`CREATE TABLE sessions (
+		hash       TEXT PRIMARY KEY,
+		token_id   TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_token ON sessions (token_id);`,
 }
 
 // PageSize is the page size of a new database.

@@ -24,7 +24,7 @@ func (s *Store) notify(ctx context.Context, channel string) error {
 	if !s.pg {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+channel+`', '')`)
+	_, err := s.db.ExecContext(ctx, `SELECT pg_notify('`+channel+`', ?)`, s.self)
 	return err
 }
 

@@ -7,7 +7,8 @@ import (
 )
 
 // TestNotify: on PostgreSQL a store listening hears another store's
-// Notify on the same database, at once; on SQLite both are no-ops.
+// Notify on the same database, at once, and not its own; on SQLite both
+// are no-ops.
 func TestNotify(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		a, where := b.open(t)
@@ -56,6 +57,24 @@ func TestNotify(t *testing.T) {
 			t.Logf("heard in %v", time.Since(start))
 		case <-time.After(2 * time.Second):
 			t.Fatal("a notification was not heard within 2 s")
+		}
+		// Its own notification a does not hear (it woke its own waiters
+		// itself): a's is delivered before other's, and only other's is
+		// heard.
+		if err := a.Notify(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Notify(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-heard:
+		case <-time.After(2 * time.Second):
+			t.Fatal("a notification was not heard within 2 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+		if len(heard) != 0 {
+			t.Errorf("the store heard its own notification (%d more heard)", len(heard))
 		}
 	})
 }

@@ -172,7 +172,12 @@ func (s *Store) GetRun(ctx context.Context, id string) (Run, error) {
 }
 
 func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return queryRuns(ctx, s.db, q, args...)
+}
+
+// queryRuns reads the runs of q, which selects (or returns) runColumns.
+func queryRuns(ctx context.Context, db querier, q string, args ...any) ([]Run, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -104,20 +104,23 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 		return nil, err
 	}
 	defer tx.Rollback()
+	// The claim is the worker's heartbeat too.
+	if err := upsertWorker(ctx, tx, w, now); err != nil {
+		return nil, err
+	}
+	// The claims of one pool take turns, as all claims do on SQLite: the
+	// overlap policies count the runs in progress before they start one,
+	// and two claims at once would both count none. The pool's lock
+	// (PostgreSQL: taken with the pool's row, one statement) comes first,
+	// so the scopes' locks after it (takeSlots) cannot deadlock.
+	q, args := `SELECT paused, concurrency FROM pools WHERE name = ?`, []any{pool}
 	if s.pg {
-		// The claims of one pool take turns, as all claims do on SQLite:
-		// the overlap policies count the runs in progress before they
-		// start one, and two claims at once would both count none. The
-		// pool's lock comes first, so the scopes' locks after it
-		// (takeSlots) cannot deadlock.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, scopeLock("pool:"+pool)); err != nil {
-			return nil, err
-		}
+		q, args = `SELECT paused, concurrency FROM pg_advisory_xact_lock(?) AS l, pools WHERE name = ?`, []any{scopeLock("pool:" + pool), pool}
 	}
 	var poolPaused, poolLimit int
-	err = tx.QueryRowContext(ctx, `SELECT paused, concurrency FROM pools WHERE name = ?`, pool).Scan(&poolPaused, &poolLimit)
-	if errors.Is(err, sql.ErrNoRows) || poolPaused != 0 {
-		return nil, nil
+	err = tx.QueryRowContext(ctx, q, args...).Scan(&poolPaused, &poolLimit)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && poolPaused != 0 {
+		return nil, tx.Commit() // the heartbeat
 	}
 	if err != nil {
 		return nil, err
@@ -148,12 +151,12 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []Run
 	for _, c := range cands {
-		if len(ids) == n {
+		if len(out) == n {
 			break
 		}
-		start, err := overlap(ctx, tx, c.id, c.dep, c.overlap, now)
+		start, err := s.overlap(ctx, tx, c.id, c.dep, c.overlap, now)
 		if err != nil {
 			return nil, err
 		}
@@ -182,34 +185,39 @@ func (s *Store) Claim(ctx context.Context, pool string, w Worker, n int, lease t
 		if late <= 0 {
 			late = int64(defaultLateAfter)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, worker_id = ?, holder = ?, lease_until = ?, late = ? WHERE id = ? AND state = ?`,
-			runtime.Pending.String(), w.ID, w.Token, now.Add(lease).UnixNano(), now.UnixNano()-c.at > late, c.id, runtime.Scheduled.String()); err != nil {
-			return nil, err
-		}
-		if err := revokeRunTokens(ctx, tx, c.id, now); err != nil {
-			return nil, err
-		}
-		ids = append(ids, c.id)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	out := make([]Run, 0, len(ids))
-	for _, id := range ids {
-		r, err := s.GetRun(ctx, id)
+		// A run token of an earlier claim of the run was revoked when
+		// that claim lapsed (Reap).
+		r, err := s.claimRun(ctx, tx, c.id, w, now.Add(lease), now.UnixNano()-c.at > late)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, r...)
 	}
-	return out, nil
+	return out, tx.Commit()
+}
+
+// claimRun moves a Scheduled run to Pending, held by w until until, and
+// returns it as it is then. On PostgreSQL the update returns the run
+// (one round trip); SQLite reads it after the update, which costs it
+// less than a RETURNING of every column (measured in the server's
+// profile: 0.5 ms against 0.1 a claim).
+func (s *Store) claimRun(ctx context.Context, tx *sql.Tx, id string, w Worker, until time.Time, late bool) ([]Run, error) {
+	const claim = `UPDATE runs SET state = ?, worker_id = ?, holder = ?, lease_until = ?, late = ? WHERE id = ? AND state = ?`
+	args := []any{runtime.Pending.String(), w.ID, w.Token, until.UnixNano(), late, id, runtime.Scheduled.String()}
+	if s.pg {
+		return queryRuns(ctx, tx, claim+` RETURNING `+runColumns, args...)
+	}
+	if _, err := tx.ExecContext(ctx, claim, args...); err != nil {
+		return nil, err
+	}
+	return queryRuns(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id)
 }
 
 // overlap applies a deployment's overlap policy to its due run id, given
 // the runs of the deployment in progress: skip ends it Cancelled (false:
 // do not start it), cancel_other asks the others to stop. allow and
 // queue start it (queue through a slot of one).
-func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.Time) (bool, error) {
+func (s *Store) overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.Time) (bool, error) {
 	if policy != "skip" && policy != "cancel_other" {
 		return true, nil
 	}
@@ -222,7 +230,7 @@ func overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string, now time.T
 		return true, nil
 	}
 	if policy == "skip" {
-		return false, endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
+		return false, s.endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE deployment_id = ? AND state IN (?, ?)`,
 		runtime.Cancelling.String(), "cancelled: run "+id+" of the deployment is due (overlap=\"cancel_other\")", dep,
@@ -299,12 +307,14 @@ func (s *Store) takeSlots(ctx context.Context, tx *sql.Tx, runID string, scopes 
 			return false, nil
 		}
 	}
+	// One statement for all the run's slots.
+	args := make([]any, 0, 2*len(scopes))
 	for _, sc := range scopes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO slots (scope, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, sc.name, runID); err != nil {
-			return false, err
-		}
+		args = append(args, sc.name, runID)
 	}
-	return true, nil
+	_, err := tx.ExecContext(ctx, `INSERT INTO slots (scope, run_id) VALUES (?, ?)`+strings.Repeat(", (?, ?)", len(scopes)-1)+
+		` ON CONFLICT DO NOTHING`, args...)
+	return err == nil, err
 }
 
 // ApplyWrite records a write of a run's recorder, sent by the worker
@@ -333,45 +343,80 @@ func (s *Store) ApplyWrite(ctx context.Context, runID, worker string, w *Write) 
 	if holder.String != worker || st.Finished() || st == runtime.Scheduled {
 		return fmt.Errorf("run %s (%s): %w", runID, st, ErrNotHeld)
 	}
-	if w.Start != nil {
+	c := w.Chunk
+	ends := c != nil && c.Final != nil
+	if w.Start != nil && !ends {
 		if err := startRun(ctx, tx, runID, w.Start); err != nil {
 			return err
 		}
 	}
-	if c := w.Chunk; c != nil {
+	if c != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO chunks (run_id, seq, tasks, children, logs, logs_z) VALUES (?, ?, ?, ?, '', ?)
 			ON CONFLICT DO NOTHING`, runID, c.Seq, c.Tasks, c.Children, c.LogsZ); err != nil {
 			return err
 		}
-		if f := c.Final; f != nil {
-			if err := endRun(ctx, tx, runID, f.State, f.Msg, f.Time); err != nil {
-				return err
-			}
+	}
+	if ends {
+		f := c.Final
+		if err := s.endStartedRun(ctx, tx, runID, w.Start, f.State, f.Msg, f.Time); err != nil {
+			return err
 		}
 	}
 	return tx.Commit()
 }
 
+// startRun records a run's start: its graph, its start time, and
+// Running (a Cancelling run stays Cancelling).
 func startRun(ctx context.Context, tx *sql.Tx, runID string, st *Start) error {
-	var dag any
-	if st.DAGHash != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT DO NOTHING`, st.DAGHash, st.DAG); err != nil {
-			return err
-		}
-		dag = st.DAGHash
+	dag, err := putDAG(ctx, tx, st)
+	if err != nil {
+		return err
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET dag = ?, started_at = ?, state = CASE WHEN state = ? THEN ? ELSE state END WHERE id = ?`,
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET dag = ?, started_at = ?, state = CASE WHEN state = ? THEN ? ELSE state END WHERE id = ?`,
 		dag, st.Time.UnixNano(), runtime.Pending.String(), runtime.Running.String(), runID)
 	return err
 }
 
-// endRun finishes a run that has not finished, and frees its slots.
-func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?, lease_until = NULL
-		WHERE id = ? AND state IN (`+unfinishedStates+`)`, st.String(), msg, at.UnixNano(), runID); err != nil {
+// putDAG stores the graph a run starts with, if any, and returns its
+// hash (nil: none).
+func putDAG(ctx context.Context, tx *sql.Tx, st *Start) (any, error) {
+	if st.DAGHash == "" {
+		return nil, nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO dags (hash, dag) VALUES (?, ?) ON CONFLICT DO NOTHING`, st.DAGHash, st.DAG)
+	return st.DAGHash, err
+}
+
+// endRun finishes a run that has not finished, frees its slots and
+// revokes its run tokens.
+func (s *Store) endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg string, at time.Time) error {
+	return s.endStartedRun(ctx, tx, runID, nil, st, msg, at)
+}
+
+// endStartedRun is endRun of a run that starts in the same write, start
+// not nil (a short run's one write): its start is recorded with its end.
+// On PostgreSQL the run, its slots and its tokens change in one
+// statement (one round trip; SQLite's statements cost none).
+func (s *Store) endStartedRun(ctx context.Context, tx *sql.Tx, runID string, start *Start, st runtime.State, msg string, at time.Time) error {
+	set, args := `state = ?, message = ?, finished_at = ?, lease_until = NULL`, []any{st.String(), msg, at.UnixNano()}
+	if start != nil {
+		dag, err := putDAG(ctx, tx, start)
+		if err != nil {
+			return err
+		}
+		set, args = set+`, dag = ?, started_at = ?`, append(args, dag, start.Time.UnixNano())
+	}
+	end := `UPDATE runs SET ` + set + ` WHERE id = ? AND state IN (` + unfinishedStates + `)`
+	args = append(args, runID)
+	const free, revoke = `DELETE FROM slots WHERE run_id = ?`, `UPDATE tokens SET revoked_at = ? WHERE run_id = ? AND revoked_at IS NULL`
+	if s.pg {
+		_, err := tx.ExecContext(ctx, `WITH ended AS (`+end+`), freed AS (`+free+`) `+revoke, append(args, runID, at.UnixNano(), runID)...)
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, end, args...); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, free, runID); err != nil {
 		return err
 	}
 	return revokeRunTokens(ctx, tx, runID, at)
@@ -379,7 +424,8 @@ func endRun(ctx context.Context, tx *sql.Tx, runID string, st runtime.State, msg
 
 // Heartbeat renews the worker's leases on the runs it holds, and says
 // which of them are to be cancelled (Cancelling) and which it no longer
-// holds (reaped, or ended by the server): it must stop those.
+// holds (reaped, or ended by the server): it must stop those. It costs
+// two statements however many runs the worker holds.
 func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease time.Duration, now time.Time) (cancel, gone []string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -389,27 +435,39 @@ func (s *Store) Heartbeat(ctx context.Context, w Worker, runIDs []string, lease 
 	if err := upsertWorker(ctx, tx, w, now); err != nil {
 		return nil, nil, err
 	}
-	until := now.Add(lease).UnixNano()
+	if len(runIDs) == 0 {
+		return nil, nil, tx.Commit()
+	}
+	// One statement renews every lease the worker still holds and says
+	// the state of each; a run it names that is not among them is gone.
+	args := []any{now.Add(lease).UnixNano(), w.ID, w.Token, runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String()}
 	for _, id := range runIDs {
-		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND worker_id = ? AND holder = ?`, id, w.ID, w.Token).Scan(&state)
-		if errors.Is(err, sql.ErrNoRows) {
-			gone = append(gone, id)
-			continue
-		}
-		if err != nil {
+		args = append(args, id)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE runs SET lease_until = ? WHERE worker_id = ? AND holder = ? AND state IN (?, ?, ?)
+		AND id IN (?`+strings.Repeat(", ?", len(runIDs)-1)+`) RETURNING id, state`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	held := map[string]string{}
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			rows.Close()
 			return nil, nil, err
 		}
-		switch state {
-		case runtime.Pending.String(), runtime.Running.String():
-		case runtime.Cancelling.String():
+		held[id] = state
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, id := range runIDs {
+		switch state, ok := held[id]; {
+		case !ok:
+			gone = append(gone, id)
+		case state == runtime.Cancelling.String():
 			cancel = append(cancel, id)
-		default:
-			gone = append(gone, id)
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET lease_until = ? WHERE id = ?`, until, id); err != nil {
-			return nil, nil, err
 		}
 	}
 	return cancel, gone, tx.Commit()
@@ -436,7 +494,7 @@ func (s *Store) CancelRun(ctx context.Context, runID, msg string, now time.Time)
 	}
 	switch st {
 	case runtime.Scheduled:
-		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
 			return 0, err
 		}
 		st = runtime.Cancelled
@@ -500,10 +558,14 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 			if _, err := tx.ExecContext(ctx, `DELETE FROM slots WHERE run_id = ?`, l.id); err != nil {
 				return out, err
 			}
+			// Its run tokens go with the claim (the next claim revokes none).
+			if err := revokeRunTokens(ctx, tx, l.id, now); err != nil {
+				return out, err
+			}
 			out.Requeued = append(out.Requeued, l.id)
 		case runtime.Running.String():
 			msg := fmt.Sprintf("crashed: worker %s stopped renewing its lease", l.worker)
-			if err := crashServerRun(ctx, tx, l.id, msg, now); err != nil {
+			if err := s.crashServerRun(ctx, tx, l.id, msg, now); err != nil {
 				return out, err
 			}
 			out.Crashed = append(out.Crashed, l.id)
@@ -517,7 +579,7 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 			if err := crashRecordsAt(ctx, tx, l.id, msg, now); err != nil {
 				return out, err
 			}
-			if err := endRun(ctx, tx, l.id, runtime.Cancelled, msg, now); err != nil {
+			if err := s.endRun(ctx, tx, l.id, runtime.Cancelled, msg, now); err != nil {
 				return out, err
 			}
 			out.Cancelled = append(out.Cancelled, l.id)
@@ -527,11 +589,11 @@ func (s *Store) Reap(ctx context.Context, now time.Time, newID func() string) (R
 }
 
 // crashServerRun marks a run and its unfinished task runs Crashed.
-func crashServerRun(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
+func (s *Store) crashServerRun(ctx context.Context, tx *sql.Tx, id, msg string, now time.Time) error {
 	if err := crashRecordsAt(ctx, tx, id, msg, now); err != nil {
 		return err
 	}
-	return endRun(ctx, tx, id, runtime.Crashed, msg, now)
+	return s.endRun(ctx, tx, id, runtime.Crashed, msg, now)
 }
 
 // crashRecordsAt ends the task runs a run left unfinished, if it
@@ -852,7 +914,7 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 		return nil, err
 	}
 	for _, id := range drop {
-		if err := endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, id, runtime.Cancelled, msg, now); err != nil {
 			return nil, err
 		}
 	}
@@ -897,7 +959,7 @@ func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.St
 		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
 			return err
 		}
-		if err := endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
+		if err := s.endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -905,7 +967,7 @@ func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.St
 	if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
 		return err
 	}
-	if err := endRun(ctx, tx, runID, st, msg, now); err != nil {
+	if err := s.endRun(ctx, tx, runID, st, msg, now); err != nil {
 		return err
 	}
 	return tx.Commit()

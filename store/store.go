@@ -29,6 +29,9 @@ type Store struct {
 	db   *sql.DB
 	path string // the file, or the PostgreSQL URL without its password
 	pg   bool   // on PostgreSQL (postgres.go), not SQLite
+	// self names this open store in its notifications (PostgreSQL), so
+	// that it does not wake its own waiters twice: it wakes them itself.
+	self string
 
 	group writeGroup // writes shared between goroutines (group.go)
 

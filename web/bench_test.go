@@ -56,7 +56,7 @@ func benchRunsPage(b *testing.B, f *fixture) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/runs?"+c.query, nil)
-			req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.admin.Token})
+			req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.session(b, f.admin.Token)})
 			var took []time.Duration
 			for b.Loop() {
 				t0 := time.Now()

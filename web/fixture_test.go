@@ -113,7 +113,8 @@ func (f *fixture) browser(t testing.TB) *http.Client {
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// login logs c in with token and returns the session's CSRF token.
+// login logs c in with token and returns the session's CSRF token (of
+// the secret its cookie holds).
 func (f *fixture) login(t testing.TB, c *http.Client, token string) string {
 	t.Helper()
 	resp, err := c.PostForm(f.http.URL+"/login", url.Values{"token": {token}})
@@ -121,10 +122,23 @@ func (f *fixture) login(t testing.TB, c *http.Client, token string) string {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: %s", resp.Status)
+	sc := cookieOf(resp)
+	if resp.StatusCode != http.StatusSeeOther || sc == nil {
+		t.Fatalf("login: %s, cookie %v", resp.Status, sc)
 	}
-	return auth.CSRF(token)
+	return auth.CSRF(sc.Value)
+}
+
+// session opens a session on token through the API, as the login page
+// does, and returns its secret: the session cookie's value.
+func (f *fixture) session(t testing.TB, token string) string {
+	t.Helper()
+	c := &server.Client{Base: f.http.URL, Token: token}
+	var ns server.NewSession
+	if err := c.Do(context.Background(), "POST", "/sessions", nil, &ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Secret
 }
 
 // worker drives the worker protocol for a run, as a worker would.

@@ -58,7 +58,7 @@ func TestLargeRun(t *testing.T) {
 
 	// The server's time for the page.
 	req := httptest.NewRequest("GET", "/runs/"+r.ID, nil)
-	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.admin.Token})
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.session(t, f.admin.Token)})
 	start := time.Now()
 	rec := httptest.NewRecorder()
 	f.http.Config.Handler.ServeHTTP(rec, req)
@@ -224,7 +224,7 @@ func TestW2Run(t *testing.T) {
 func openTimed(t *testing.T, ctx context.Context, f *fixture, id, elem, what string) {
 	t.Helper()
 	req := httptest.NewRequest("GET", "/runs/"+id, nil)
-	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.admin.Token})
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.session(t, f.admin.Token)})
 	start := time.Now()
 	rec := httptest.NewRecorder()
 	f.http.Config.Handler.ServeHTTP(rec, req)

@@ -17,9 +17,9 @@ import (
 // role may do, so that a page shows only the buttons that would work
 // (the API refuses the others anyway).
 type Session struct {
-	token string
-	Who   server.Whoami
-	CSRF  string
+	secret string // the cookie's: the server keeps the session by its hash
+	Who    server.Whoami
+	CSRF   string
 }
 
 // Can reports whether the session's role may do action (auth.Action's
@@ -28,10 +28,6 @@ func (s *Session) Can(action string) bool {
 	p := auth.Principal{ID: s.Who.ID, Role: auth.Role(s.Who.Role), Pool: s.Who.Pool}
 	return auth.Allow(&p, auth.Action(action), auth.Scope{}) == nil
 }
-
-// sessionLife bounds a session cookie's age; the token's own expiry or
-// revocation ends it sooner.
-const sessionLife = 12 * time.Hour
 
 // inProcess is an http.RoundTripper calling the server's handler in
 // this process: the pages read the API as any client does, without a
@@ -50,19 +46,25 @@ func (u *UI) client(token string) *server.Client {
 	return &server.Client{Base: "http://wfsh", Token: token, HTTP: &http.Client{Transport: inProcess{u.opt.API}}}
 }
 
+// sessionClient is an API client of the session of secret, calling the
+// server in process as the browser would, with the session's cookie.
+func (u *UI) sessionClient(secret string) *server.Client {
+	return &server.Client{Base: "http://wfsh", Session: secret, HTTP: &http.Client{Transport: inProcess{u.opt.API}}}
+}
+
 // errNoSession: the request has no session cookie.
 var errNoSession = errors.New("no session")
 
 // session is the request's session and its API client, checked with
-// the API (GET /whoami): an unknown, expired or revoked token is the
-// API's 401.
+// the API (GET /whoami): a session ended, or whose token is expired or
+// revoked, is the API's 401.
 func (u *UI) session(r *http.Request) (*Session, *server.Client, error) {
 	c, err := r.Cookie(auth.SessionCookie)
-	if err != nil || auth.CheckFormat(c.Value) != nil {
+	if err != nil || auth.CheckSessionFormat(c.Value) != nil {
 		return nil, nil, errNoSession
 	}
-	cl := u.client(c.Value)
-	s := &Session{token: c.Value, CSRF: auth.CSRF(c.Value)}
+	cl := u.sessionClient(c.Value)
+	s := &Session{secret: c.Value, CSRF: auth.CSRF(c.Value)}
 	if err := cl.Do(r.Context(), "GET", "/whoami", nil, &s.Who); err != nil {
 		return nil, nil, err
 	}
@@ -90,7 +92,7 @@ func (u *UI) page(h handler) http.HandlerFunc {
 // refused.
 func (u *UI) form(h handler) http.HandlerFunc {
 	return u.page(func(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
-		if err := auth.CheckCSRF(s.token, r.PostFormValue(auth.CSRFField)); err != nil {
+		if err := auth.CheckCSRF(s.secret, r.PostFormValue(auth.CSRFField)); err != nil {
 			return &server.APIError{Status: http.StatusForbidden, Detail: "the form is not this session's (no CSRF token, or another's): reload the page and try again"}
 		}
 		return h(w, r, s, c)
@@ -145,7 +147,7 @@ func (u *UI) clearCookie(w http.ResponseWriter) {
 // never text from the URL itself.
 var loginMessages = map[string]string{
 	"login":   "Log in with a token to see this page.",
-	"expired": "Your session has ended: the token is unknown, expired or revoked. Log in again.",
+	"expired": "Your session has ended: it expired, or its token is expired or revoked. Log in again.",
 	"logout":  "You are logged out.",
 }
 
@@ -156,7 +158,8 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 	u.render(w, http.StatusOK, "login", &LoginPage{Page: Page{Title: "Log in"}, Message: loginMessages[q.Get("m")], Next: localPath(q.Get("next"))})
 }
 
-// login checks the token with the API and starts the session.
+// login opens a session on the token with the API (which keeps it:
+// the cookie holds the session's secret, never the token).
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	next := localPath(r.PostFormValue("next"))
@@ -167,8 +170,8 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "That is not a wfsh token: "+err.(*auth.Error).Reason+".")
 		return
 	}
-	var who server.Whoami
-	err := u.client(tok).Do(r.Context(), "GET", "/whoami", nil, &who)
+	var ns server.NewSession
+	err := u.client(tok).Do(r.Context(), "POST", "/sessions", nil, &ns)
 	var ae *server.APIError
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
@@ -181,19 +184,29 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, nil, err)
 		return
 	}
-	u.setCookie(w, tok, sessionLife)
+	u.setCookie(w, ns.Secret, time.Until(ns.ExpiresAt))
 	if next == "" {
 		next = "/runs"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// logout ends the browser's session (the token stays valid: revoke it
-// on the tokens page to end every session on it).
+// logout ends the browser's session on the server, and its cookie (the
+// token stays valid: revoke it on the tokens page to end every session
+// on it).
 func (u *UI) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(auth.SessionCookie); err == nil && auth.CheckCSRF(c.Value, r.PostFormValue(auth.CSRFField)) != nil {
-		http.Error(w, "the form is not this session's", http.StatusForbidden)
-		return
+	if c, err := r.Cookie(auth.SessionCookie); err == nil {
+		if auth.CheckCSRF(c.Value, r.PostFormValue(auth.CSRFField)) != nil {
+			http.Error(w, "the form is not this session's", http.StatusForbidden)
+			return
+		}
+		// A session already ended (401) is as good as ended now.
+		var ae *server.APIError
+		if err := u.sessionClient(c.Value).Do(r.Context(), "DELETE", "/sessions/current", nil, nil); err != nil &&
+			!(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized) {
+			u.fail(w, r, nil, err)
+			return
+		}
 	}
 	u.clearCookie(w)
 	http.Redirect(w, r, "/login?m=logout", http.StatusSeeOther)

@@ -71,6 +71,13 @@ func TestLogin(t *testing.T) {
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" || c.MaxAge <= 0 {
 		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, a max age, not Secure without TLS", c)
 	}
+	// The cookie holds a session of the server's, not the token.
+	if strings.Contains(c.Value, strings.TrimPrefix(viewer.Token, auth.Prefix)) || auth.CheckSessionFormat(c.Value) != nil {
+		t.Errorf("the session cookie %q is not a session's secret (token %s)", c.Value, viewer.Token)
+	}
+	if max := int(server.SessionLife.Seconds()); c.MaxAge > max {
+		t.Errorf("cookie max age %d s, past the session's life %d s", c.MaxAge, max)
+	}
 	code, body := get(t, b, f.http.URL, "/runs")
 	if code != 200 || !strings.Contains(body, "viewer token ") {
 		t.Errorf("runs after login: %d", code)
@@ -84,6 +91,7 @@ func TestLogin(t *testing.T) {
 	// A redirect after login goes only to this site.
 	resp, _ = b.PostForm(f.http.URL+"/login", url.Values{"token": {viewer.Token}, "next": {"//evil.example/x"}})
 	resp.Body.Close()
+	last := cookieOf(resp) // the session of the first login, the cookie of this one
 	if loc := resp.Header.Get("Location"); loc != "/runs" {
 		t.Errorf("next=//evil.example: redirected to %q", loc)
 	}
@@ -93,13 +101,31 @@ func TestLogin(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Errorf("logout without CSRF: %s", resp.Status)
 	}
-	resp, _ = b.PostForm(f.http.URL+"/logout", url.Values{"csrf": {auth.CSRF(viewer.Token)}})
+	resp, _ = b.PostForm(f.http.URL+"/logout", url.Values{"csrf": {auth.CSRF(last.Value)}})
 	resp.Body.Close()
 	if c := cookieOf(resp); resp.StatusCode != 303 || c == nil || c.MaxAge >= 0 {
 		t.Errorf("logout: %s, cookie %+v", resp.Status, c)
 	}
 	if code, _ := get(t, b, f.http.URL, "/runs"); code != 303 {
 		t.Errorf("runs after logout: %d, want 303 to the login page", code)
+	}
+	// Logout ended the session on the server: its cookie, kept by a
+	// browser that ignored the clearing, is refused; the other session
+	// of the same token goes on.
+	for _, cc := range []struct {
+		secret string
+		want   int
+	}{{last.Value, 401}, {c.Value, 200}} {
+		req, _ := http.NewRequest("GET", f.http.URL+"/api/v1/whoami", nil)
+		req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: cc.secret})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != cc.want {
+			t.Errorf("whoami with a session cookie after logout: %s, want %d", resp.Status, cc.want)
+		}
 	}
 }
 
@@ -108,7 +134,7 @@ func TestSecureCookie(t *testing.T) {
 	f := newFixture(t)
 	ui := New(Options{API: http.NotFoundHandler(), Secure: true})
 	rec := &headerRecorder{h: http.Header{}}
-	ui.setCookie(rec, f.admin.Token, sessionLife)
+	ui.setCookie(rec, f.session(t, f.admin.Token), server.SessionLife)
 	c, err := http.ParseSetCookie(rec.h.Get("Set-Cookie"))
 	if err != nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
 		t.Errorf("cookie under TLS: %+v %v", c, err)
@@ -212,7 +238,10 @@ func TestSessionEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("GET", f.http.URL+"/runs?fragment=1", nil)
-	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: dev.Token})
+	u, _ := url.Parse(f.http.URL)
+	for _, c := range b.Jar.Cookies(u) {
+		req.AddCookie(c) // the browser's session
+	}
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Errorf("fragment after revocation: %v %v, want 401", resp.Status, err)
 	} else {

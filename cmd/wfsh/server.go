@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ type serverFlags struct {
 	tlsCert, tlsKey  string
 	lease, leaderTTL time.Duration
 	kubePools        string
+	cpuProfile       string
 }
 
 func newServerCmd() *cobra.Command {
@@ -53,6 +55,8 @@ See docs/server.md.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the certificate's key (PEM)")
 	fl.DurationVar(&f.lease, "lease", 30*time.Second, "how long a worker holds a run without a heartbeat")
 	fl.DurationVar(&f.leaderTTL, "leader-ttl", 10*time.Second, "the leader lease of the scheduler and reaper")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the server to this file until it stops (for benchmarks)")
+	fl.MarkHidden("cpuprofile")
 	fl.StringVar(&f.kubePools, "kubernetes-pools", "", "a directory whose file NAME holds the worker token of pool NAME: each pool made of type kubernetes, each token accepted (a mounted Secret: docs/kubernetes.md)")
 	return cmd
 }
@@ -71,6 +75,13 @@ func (f *serverFlags) dbPath() (string, error) {
 func runServer(cmd *cobra.Command, f *serverFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return badInput(fmt.Errorf("--tls-cert and --tls-key go together"))
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return badInput(fmt.Errorf("--cpuprofile: %v", err))
+		}
+		defer stop()
 	}
 	path, err := f.dbPath()
 	if err != nil {
@@ -150,4 +161,17 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	hs.Shutdown(shut)
 	fmt.Fprintln(cmd.ErrOrStderr(), "wfsh server: stopped")
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

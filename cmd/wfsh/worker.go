@@ -5,13 +5,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
+	"github.com/wfsh/wfsh/worker"
 )
 
 type workerFlags struct {
@@ -59,28 +60,27 @@ cancels them. See docs/server.md.`,
 	return cmd
 }
 
-// worker is one `wfsh worker`.
-type worker struct {
+// procRunner runs each claimed run in a child wfsh process (the worker
+// core, package worker, claims and holds them).
+type procRunner struct {
 	c     *server.Client
-	f     *workerFlags
-	info  server.WorkerInfo
+	id    string // the worker's
+	grace time.Duration
 	cache bundle.Cache
 	// work holds each run's copy of its bundle (work/RUN), removed when
 	// the run's process ends and, whole, when the worker does.
 	work string
 	log  io.Writer
 	exe  string
-
-	mu      sync.Mutex
-	running map[string]*childRun
-	done    chan struct{} // a child ended
-	lease   *server.Lease
 }
 
+// childRun is a run's child process.
 type childRun struct {
-	cmd       *exec.Cmd
-	cancelled bool
-	exited    chan struct{}
+	r      *procRunner
+	id     string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	crash  string // why the run crashed, once exited
 }
 
 func runWorker(cmd *cobra.Command, f *workerFlags) error {
@@ -91,8 +91,11 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := execKubernetesWorker(cmd, c, f); err != nil {
-		return err
+	// Interrupted while it waits for its server, the worker just stops.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := execKubernetesWorker(ctx, cmd.ErrOrStderr(), c, f); err != nil {
+		return workerErr(ctx, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -108,114 +111,59 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if f.name == "" {
 		f.name, _ = os.Hostname()
 	}
-	w := &worker{c: c, f: f, cache: bundle.Cache{Dir: f.bundles}, log: cmd.ErrOrStderr(), exe: exe,
-		info:    server.WorkerInfo{ID: fmt.Sprintf("%s-%d-%s", f.name, os.Getpid(), runtime.NewRunID()[:6]), Name: f.name, Slots: f.slots},
-		running: map[string]*childRun{}, done: make(chan struct{}, 64), lease: server.NewLease(30 * time.Second)}
-	if w.work, err = os.MkdirTemp("", "wfsh-worker-"); err != nil {
+	info := server.WorkerInfo{ID: fmt.Sprintf("%s-%d-%s", f.name, os.Getpid(), runtime.NewRunID()[:6]), Name: f.name, Slots: f.slots}
+	pr := &procRunner{c: c, id: info.ID, grace: f.grace, cache: bundle.Cache{Dir: f.bundles}, log: cmd.ErrOrStderr(), exe: exe}
+	if pr.work, err = os.MkdirTemp("", "wfsh-worker-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(w.work)
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", w.info.ID, f.pool, f.slots, c.Base)
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	defer stopHB()
-	go w.heartbeats(hbCtx)
-	w.claimLoop(ctx)
-	w.drain()
-	return nil
+	defer os.RemoveAll(pr.work)
+	fmt.Fprintf(cmd.OutOrStdout(), "wfsh worker %s: pool %s, %d slot(s), server %s\n", info.ID, f.pool, f.slots, c.Base)
+	w := worker.New(worker.Config{API: c, Pool: f.pool, Info: info, Grace: f.grace, CancelOnDrain: true, Log: pr.log}, pr)
+	return workerErr(ctx, w.Run(ctx))
 }
 
-func (w *worker) logf(format string, args ...any) {
-	fmt.Fprintf(w.log, "%s wfsh worker: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
-}
-
-// claimLoop claims runs while there are free slots, until ctx ends.
-func (w *worker) claimLoop(ctx context.Context) {
-	for fails := 0; ctx.Err() == nil; {
-		free := w.f.slots - w.count()
-		if free <= 0 {
-			select {
-			case <-ctx.Done():
-			case <-w.done:
-			}
-			continue
-		}
-		var runs []server.Claimed
-		err := w.c.Do(ctx, "POST", "/pools/"+server.PathEscape(w.f.pool)+"/claim",
-			server.ClaimRequest{Worker: w.info, Max: free, WaitMS: 30000}, &runs)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			w.logf("claim: %v", err)
-			sleepCtx(ctx, server.Backoff(fails))
-			fails++
-			continue
-		}
-		fails = 0
-		for _, cl := range runs {
-			w.lease.Claimed(cl)
-			w.start(ctx, cl)
-		}
+// workerErr is how `wfsh worker` ends: nil when it was interrupted or
+// drained, else exit status 1 and the error's one line (a token the
+// server refused).
+func workerErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
 	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("wfsh worker: %w", err)}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
+func (r *procRunner) logf(format string, args ...any) { worker.Logf(r.log, format, args...) }
 
-func (w *worker) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.running)
-}
-
-// start runs a claimed run in a child process, in a copy of its bundle's
-// tree of its own (as a Prefect worker clones a run's code into a
-// temporary directory): files a run writes beside its flow are seen by no
-// other run, and the cache stays as it was unpacked.
-func (w *worker) start(ctx context.Context, cl server.Claimed) {
+// Start runs a claimed run in a child process, in a copy of its
+// bundle's tree of its own (as a Prefect worker clones a run's code into
+// a temporary directory): files a run writes beside its flow are seen by
+// no other run, and the cache stays as it was unpacked.
+func (r *procRunner) Start(ctx context.Context, cl server.Claimed) (worker.Run, error) {
 	id := cl.Run.ID
-	if _, err := w.bundle(ctx, cl.Bundle, id); err != nil {
-		w.crash(id, fmt.Sprintf("the worker could not get the run's bundle: %v", err))
-		return
+	if _, err := r.bundle(ctx, cl.Bundle, id); err != nil {
+		return nil, fmt.Errorf("the worker could not get the run's bundle: %v", err)
 	}
-	dir := filepath.Join(w.work, id)
+	dir := filepath.Join(r.work, id)
 	os.RemoveAll(dir) // an earlier attempt of the run on this worker
-	if err := w.cache.Checkout(cl.Bundle, dir); err != nil {
-		w.crash(id, fmt.Sprintf("the worker could not copy the run's bundle: %v", err))
-		return
+	if err := r.cache.Checkout(cl.Bundle, dir); err != nil {
+		return nil, fmt.Errorf("the worker could not copy the run's bundle: %v", err)
 	}
-	cmd := exec.Command(w.exe, cl.RunArgs(filepath.Join(dir, cl.File))...)
+	cmd := exec.Command(r.exe, cl.RunArgs(filepath.Join(dir, cl.File))...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "WFSH_SERVER="+w.c.Base, "WFSH_TOKEN="+w.c.Token, "WFSH_WORKER_ID="+w.info.ID, "WFSH_RUN_ID="+id)
-	out := prefixed(w.log, id)
+	cmd.Env = append(os.Environ(), "WFSH_SERVER="+r.c.Base, "WFSH_TOKEN="+r.c.Token, "WFSH_WORKER_ID="+r.id, "WFSH_RUN_ID="+id)
+	out := prefixed(r.log, id)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
-		w.crash(id, fmt.Sprintf("the worker could not start the run's process: %v", err))
-		return
+		return nil, fmt.Errorf("the worker could not start the run's process: %v", err)
 	}
-	ch := &childRun{cmd: cmd, exited: make(chan struct{})}
-	w.mu.Lock()
-	w.running[id] = ch
-	w.mu.Unlock()
-	w.logf("run %s (%s): started, pid %d", id, cl.Run.Flow, cmd.Process.Pid)
+	ch := &childRun{r: r, id: id, cmd: cmd, exited: make(chan struct{})}
+	r.logf("run %s (%s): started, pid %d", id, cl.Run.Flow, cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		out.flush()
 		os.RemoveAll(dir)
-		close(ch.exited)
-		w.mu.Lock()
-		delete(w.running, id)
-		w.mu.Unlock()
 		// A child that ended without its final state (killed, out of
 		// memory, a flow that does not build: any status but those of
 		// a run that ended) leaves the run unfinished: it crashed. The
@@ -223,11 +171,43 @@ func (w *worker) start(ctx context.Context, cl server.Claimed) {
 		switch code := cmd.ProcessState.ExitCode(); code {
 		case exitSuccess, exitFailed, exitInterrupted:
 		default:
-			w.crash(id, fmt.Sprintf("the run's process ended (%v) before the run ended", err))
+			ch.crash = fmt.Sprintf("the run's process ended (%v) before the run ended", err)
 		}
-		w.logf("run %s: process ended (%v)", id, errOr(err))
-		w.done <- struct{}{}
+		r.logf("run %s: process ended (%v)", id, errOr(err))
+		close(ch.exited)
 	}()
+	return ch, nil
+}
+
+func (ch *childRun) Wait() worker.End {
+	<-ch.exited
+	return worker.End{Crash: ch.crash}
+}
+
+// Cancel interrupts the run's process, and kills it after the grace.
+func (ch *childRun) Cancel() {
+	ch.r.logf("run %s: cancelled on the server; interrupting it", ch.id)
+	ch.cmd.Process.Signal(os.Interrupt)
+	go func() {
+		select {
+		case <-ch.exited:
+		case <-time.After(ch.r.grace):
+			ch.kill(fmt.Sprintf("it did not stop within %v of its interrupt", ch.r.grace))
+		}
+	}()
+}
+
+// Drop kills the run's process.
+func (ch *childRun) Drop() { ch.kill("the server no longer gives this worker the run") }
+
+func (ch *childRun) kill(why string) {
+	select {
+	case <-ch.exited:
+		return
+	default:
+	}
+	ch.r.logf("run %s: killing its process: %s", ch.id, why)
+	syscall.Kill(-ch.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 func errOr(err error) any {
@@ -237,119 +217,18 @@ func errOr(err error) any {
 	return err
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 // bundle is the directory of a bundle, fetched (for the run that needs
 // it: a worker may read only the bundles of runs it holds) and unpacked
 // once.
-func (w *worker) bundle(ctx context.Context, hash, runID string) (string, error) {
-	if dir, ok := w.cache.Lookup(hash); ok {
+func (r *procRunner) bundle(ctx context.Context, hash, runID string) (string, error) {
+	if dir, ok := r.cache.Lookup(hash); ok {
 		return dir, nil
 	}
 	var data []byte
-	if err := w.c.Do(ctx, "GET", server.Query("/bundles/"+hash, "run", runID), nil, &data); err != nil {
+	if err := r.c.Do(ctx, "GET", server.Query("/bundles/"+hash, "run", runID), nil, &data); err != nil {
 		return "", err
 	}
-	return w.cache.Extract(hash, bytes.NewReader(data))
-}
-
-// crash tells the server a run ended without its final state; the
-// server leaves a run that did end as it is.
-func (w *worker) crash(id, msg string) {
-	body := map[string]string{"worker": w.info.ID, "message": msg}
-	if err := w.c.Do(context.Background(), "POST", "/runs/"+id+"/crash", body, nil); err != nil {
-		w.logf("run %s: telling the server it crashed: %v", id, err)
-	}
-}
-
-// heartbeats renew the leases of the runs held, a third of a lease
-// apart, and act on what the server says: cancel (SIGINT, then kill
-// after the grace) or gone (kill now).
-func (w *worker) heartbeats(ctx context.Context) {
-	for w.lease.WaitHeartbeat(ctx) {
-		w.mu.Lock()
-		ids := sortedKeys(w.running)
-		w.mu.Unlock()
-		var reply server.HeartbeatReply
-		if err := w.c.Do(ctx, "POST", "/pools/"+server.PathEscape(w.f.pool)+"/heartbeat",
-			server.Heartbeat{Worker: w.info, Runs: ids}, &reply); err != nil {
-			w.logf("heartbeat: %v", err)
-			continue
-		}
-		for _, id := range reply.Cancel {
-			w.cancel(id)
-		}
-		for _, id := range reply.Gone {
-			w.kill(id, "the server no longer gives this worker the run")
-		}
-	}
-}
-
-// cancel interrupts a run's process once, and kills it after the grace.
-func (w *worker) cancel(id string) {
-	w.mu.Lock()
-	ch := w.running[id]
-	if ch == nil || ch.cancelled {
-		w.mu.Unlock()
-		return
-	}
-	ch.cancelled = true
-	w.mu.Unlock()
-	w.logf("run %s: cancelled on the server; interrupting it", id)
-	ch.cmd.Process.Signal(os.Interrupt)
-	go func() {
-		select {
-		case <-ch.exited:
-		case <-time.After(w.f.grace):
-			w.kill(id, fmt.Sprintf("it did not stop within %v of its interrupt", w.f.grace))
-		}
-	}()
-}
-
-func (w *worker) kill(id, why string) {
-	w.mu.Lock()
-	ch := w.running[id]
-	w.mu.Unlock()
-	if ch == nil {
-		return
-	}
-	w.logf("run %s: killing its process: %s", id, why)
-	syscall.Kill(-ch.cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// drain lets the runs held finish for the grace, then cancels them and
-// waits for them to end.
-func (w *worker) drain() {
-	n := w.count()
-	if n == 0 {
-		return
-	}
-	w.logf("draining: %d run(s) may finish within %v", n, w.f.grace)
-	deadline := time.After(w.f.grace)
-	for w.count() > 0 {
-		select {
-		case <-w.done:
-			continue
-		case <-deadline:
-		}
-		break
-	}
-	w.mu.Lock()
-	ids := sortedKeys(w.running)
-	w.mu.Unlock()
-	for _, id := range ids {
-		w.cancel(id)
-	}
-	for w.count() > 0 {
-		<-w.done
-	}
+	return r.cache.Extract(hash, bytes.NewReader(data))
 }
 
 // lineWriter writes each line of a child's output to w after "[run] ".

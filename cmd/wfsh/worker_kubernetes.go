@@ -3,8 +3,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,11 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
+	"github.com/wfsh/wfsh/worker"
 )
 
 // A pool of type kubernetes runs each run as a Job. The worker of such a
@@ -41,16 +43,20 @@ func (k *kubeWorkerFlags) register(fl *pflag.FlagSet) {
 
 // execKubernetesWorker replaces this process with wfsh-worker-kubernetes
 // if the pool is of type kubernetes; it returns (nil) only when the pool
-// is not.
-func execKubernetesWorker(cmd *cobra.Command, c *server.Client, f *workerFlags) error {
+// is not. A server that does not answer yet is asked again (worker.Retry)
+// until ctx ends.
+func execKubernetesWorker(ctx context.Context, log io.Writer, c *server.Client, f *workerFlags) error {
 	var p store.Pool
-	err := c.Do(cmd.Context(), "GET", "/pools/"+server.PathEscape(f.pool), nil, &p)
 	var ae *server.APIError
+	notFound := func(err error) bool { return errors.As(err, &ae) && (ae.Status == 404 || ae.Status == 405) }
+	err := worker.Retry(ctx, log, "pool "+f.pool, func(ctx context.Context) error {
+		return c.Do(ctx, "GET", "/pools/"+server.PathEscape(f.pool), nil, &p)
+	}, notFound)
 	switch {
-	case errors.As(err, &ae) && (ae.Status == 404 || ae.Status == 405):
+	case notFound(err):
 		return nil // a pool made by its first claim: process
 	case err != nil:
-		return fmt.Errorf("pool %s: %w", f.pool, err)
+		return err
 	case p.Type != "kubernetes":
 		return nil
 	}

@@ -74,14 +74,18 @@ func (c *Cluster) launch(bin string, as *account) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
-		"-D", filepath.Join(c.dir, "data"),
+	args := []string{"-D", filepath.Join(c.dir, "data"),
 		"-p", fmt.Sprint(c.port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+c.dir,
+		"-c", "unix_socket_directories=" + c.dir,
 		// Throwaway data: nothing is synced to disk.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "shared_buffers=32MB", "-c", "max_connections=200")
+		"-c", "shared_buffers=32MB", "-c", "max_connections=200"}
+	if hasStatements(bin) {
+		// Counts of each statement, for benchmarks (Statements).
+		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	c.proc, err = startServer(cmd, as)
 	if err != nil {

@@ -1,9 +1,11 @@
-package server
+package worker
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/wfsh/wfsh/server"
 )
 
 // A heartbeat waiting a third of the default lease is due sooner once a
@@ -17,7 +19,7 @@ func TestLeaseWaitShortens(t *testing.T) {
 		done <- time.Since(start)
 	}()
 	time.Sleep(50 * time.Millisecond)
-	l.Claimed(Claimed{LeaseMS: 300})
+	l.Claimed(server.Claimed{LeaseMS: 300})
 	select {
 	case d := <-done:
 		if d < 100*time.Millisecond {
@@ -30,7 +32,7 @@ func TestLeaseWaitShortens(t *testing.T) {
 		t.Errorf("lease %v, want 300ms", l.Get())
 	}
 	// A claim without a lease changes nothing.
-	l.Claimed(Claimed{})
+	l.Claimed(server.Claimed{})
 	if l.Get() != 300*time.Millisecond {
 		t.Errorf("lease %v after a claim with none, want 300ms", l.Get())
 	}

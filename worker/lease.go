@@ -1,9 +1,11 @@
-package server
+package worker
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/wfsh/wfsh/server"
 )
 
 // Lease is, on a worker's side, the lease its claims carry: the server
@@ -24,7 +26,7 @@ func NewLease(d time.Duration) *Lease {
 }
 
 // Claimed takes the lease a claim carries (none: no change).
-func (l *Lease) Claimed(c Claimed) {
+func (l *Lease) Claimed(c server.Claimed) {
 	if c.LeaseMS <= 0 {
 		return
 	}
