@@ -179,3 +179,55 @@ func TestDeploymentTimeout(t *testing.T) {
 		t.Errorf("run %s %q, %v; want Failed with the reason", got.Run.State, got.Run.Message, err)
 	}
 }
+
+// TestCrashReportRetried: a run its worker reports crashed (its process
+// or pod ended without a final state) is made again while the
+// deployment's crash_retries allow, as a run the reaper crashes is; a
+// run reported timed out is Failed and not made again.
+func TestCrashReportRetried(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	dev, worker := ts.token(t, string(auth.Developer)), ts.token(t, string(auth.Worker))
+	ts.deploy(t, dev, DeploymentSpec{CrashRetries: 1})
+	scheduled := func() []store.Run {
+		var page RunList
+		if err := dev.Do(ctx, "GET", "/runs?state=Scheduled", nil, &page); err != nil {
+			t.Fatal(err)
+		}
+		return page.Runs
+	}
+	for _, timedOut := range []bool{true, false} {
+		var run store.Run
+		if err := dev.Do(ctx, "POST", "/deployments/F/nightly/runs", RunRequest{}, &run); err != nil {
+			t.Fatal(err)
+		}
+		var out []Claimed
+		if err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Name: "w", Slots: 1}, Max: 1, WaitMS: 5000}, &out); err != nil || len(out) != 1 || out[0].Run.ID != run.ID {
+			t.Fatalf("claim: %+v, %v", out, err)
+		}
+		body := map[string]any{"worker": "w1", "message": "pod evicted", "timed_out": timedOut}
+		if err := worker.Do(ctx, "POST", "/runs/"+run.ID+"/crash", body, nil); err != nil {
+			t.Fatal(err)
+		}
+		again := scheduled()
+		if timedOut {
+			if len(again) != 0 {
+				t.Errorf("a timed-out run was made again: %+v", again)
+			}
+			continue
+		}
+		if len(again) != 1 || !strings.Contains(again[0].Message, run.ID) {
+			t.Fatalf("the crashed run %s was not made again once: %+v", run.ID, again)
+		}
+		// The retry crashes too: crash_retries=1 allows no third run.
+		if err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Name: "w", Slots: 1}, Max: 1, WaitMS: 5000}, &out); err != nil || len(out) != 1 || out[0].Run.ID != again[0].ID {
+			t.Fatalf("claim of the retry: %+v, %v", out, err)
+		}
+		if err := worker.Do(ctx, "POST", "/runs/"+again[0].ID+"/crash", body, nil); err != nil {
+			t.Fatal(err)
+		}
+		if left := scheduled(); len(left) != 0 {
+			t.Errorf("the retry was made again: %+v", left)
+		}
+	}
+}

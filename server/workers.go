@@ -189,8 +189,12 @@ func (s *Server) workerRoutes() {
 			if in.Body.TimedOut {
 				st = runtime.Failed
 			}
-			if err := s.st.EndHeld(ctx, r.ID, in.Body.Worker, st, in.Body.Message, s.opt.Now()); err != nil {
+			retry, err := s.st.EndHeld(ctx, r.ID, in.Body.Worker, st, in.Body.Message, s.opt.Now(), runtime.NewRunID)
+			if err != nil {
 				return nil, problem(err)
+			}
+			if retry != "" {
+				s.logf("run %s crashed (%s): made again as run %s", r.ID, in.Body.Message, retry)
 			}
 			s.changed(ctx)
 			return &struct{ Status int }{http.StatusNoContent}, nil

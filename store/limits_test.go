@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -184,7 +185,7 @@ func TestSlotsCancelWhileWaiting(t *testing.T) {
 	defer cancel()
 	l := &Limiter{Store: s, RunID: "r"}
 	_, err := l.Acquire(cctx, &runtime.Call{Node: &runtime.Node{Tags: []string{"db"}}, TaskRun: "q"})
-	if err != context.DeadlineExceeded {
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want %v", err, context.DeadlineExceeded)
 	}
 	if n := used(t, s, "db"); n != 0 {

@@ -924,51 +924,54 @@ func (s *Store) DropMissed(ctx context.Context, deployment string, before, now t
 // CrashHeld ends a run its worker holds as Crashed, with its unfinished
 // task runs: the worker saw the run's process end without a final
 // state. A run being cancelled (its process killed after its grace) ends
-// Cancelled. A run already ended is left as it is.
-func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) error {
-	return s.EndHeld(ctx, runID, worker, runtime.Crashed, msg, now)
+// Cancelled. A run already ended is left as it is. A crashed run is made
+// again while its deployment's crash_retries allow (as the reaper does);
+// retry is the new run's id, or "".
+func (s *Store) CrashHeld(ctx context.Context, runID, worker, msg string, now time.Time) (retry string, err error) {
+	return s.EndHeld(ctx, runID, worker, runtime.Crashed, msg, now, runtime.NewRunID)
 }
 
 // EndHeld ends a run its worker holds, whose process ended without its
 // final state, as st: Crashed (CrashHeld), or Failed when the worker
 // knows why it ended (a Job killed at its deadline: the flow timed out).
-// Its unfinished task runs are ended with msg.
-func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.State, msg string, now time.Time) error {
+// Its unfinished task runs are ended with msg. A run that ends Crashed is
+// made again, named by newID, while its deployment's crash_retries allow:
+// retry is the new run's id, or "".
+func (s *Store) EndHeld(ctx context.Context, runID, worker string, st runtime.State, msg string, now time.Time,
+	newID func() string) (retry string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer tx.Rollback()
 	var state string
 	var holder sql.NullString
 	if err := tx.QueryRowContext(ctx, `SELECT state, worker_id FROM runs WHERE id = ?`, runID).Scan(&state, &holder); errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w %q", ErrNotFound, runID)
+		return "", fmt.Errorf("%w %q", ErrNotFound, runID)
 	} else if err != nil {
-		return err
+		return "", err
 	}
 	if holder.String != worker {
-		return fmt.Errorf("run %s: %w", runID, ErrNotHeld)
+		return "", fmt.Errorf("run %s: %w", runID, ErrNotHeld)
 	}
 	was, err := runtime.ParseState(state)
 	if err != nil || was.Finished() {
-		return err
+		return "", err
 	}
 	if was == runtime.Cancelling {
 		// Asked to stop, and stopped (killed after its grace): Cancelled.
-		msg = "cancelled: " + msg
-		if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
-			return err
-		}
-		if err := s.endRun(ctx, tx, runID, runtime.Cancelled, msg, now); err != nil {
-			return err
-		}
-		return tx.Commit()
+		st, msg = runtime.Cancelled, "cancelled: "+msg
 	}
 	if err := crashRecordsAt(ctx, tx, runID, msg, now); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.endRun(ctx, tx, runID, st, msg, now); err != nil {
-		return err
+		return "", err
 	}
-	return tx.Commit()
+	if st == runtime.Crashed {
+		if retry, err = retryCrashed(ctx, tx, runID, newID, now); err != nil {
+			return "", err
+		}
+	}
+	return retry, tx.Commit()
 }

@@ -422,12 +422,13 @@ func testTagLimit(t *testing.T, b backend) {
 }
 
 // TestCrashHeld: a process that ends without a final state crashes its
-// run, but a run being cancelled ends Cancelled; an ended run stays.
+// run, made again while its deployment's crash_retries allow (as the
+// reaper does); a run being cancelled ends Cancelled; an ended run stays.
 func TestCrashHeld(t *testing.T) { eachBackend(t, testCrashHeld) }
 
 func testCrashHeld(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, d := deployed(t, b, nil)
+	s, d := deployed(t, b, func(d *Deployment) { d.CrashRetries = 1 })
 	for _, id := range []string{"died", "stopped"} {
 		s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0)
 	}
@@ -436,19 +437,37 @@ func testCrashHeld(t *testing.T, b backend) {
 		s.ApplyWrite(ctx, id, "w", &Write{Start: &Start{Time: t0}})
 	}
 	s.CancelRun(ctx, "stopped", "by test", t0)
-	if err := s.CrashHeld(ctx, "died", "other", "x", t0); !errors.Is(err, ErrNotHeld) {
+	if _, err := s.CrashHeld(ctx, "died", "other", "x", t0); !errors.Is(err, ErrNotHeld) {
 		t.Errorf("another worker's report: %v, want ErrNotHeld", err)
 	}
+	retries := map[string]string{}
 	for id, want := range map[string]runtime.State{"died": runtime.Crashed, "stopped": runtime.Cancelled} {
-		if err := s.CrashHeld(ctx, id, "w", "killed", t0); err != nil {
+		retry, err := s.CrashHeld(ctx, id, "w", "killed", t0)
+		if err != nil {
 			t.Fatal(err)
 		}
+		retries[id] = retry
 		if st := state(t, s, id); st != want {
 			t.Errorf("%s: %s, want %s", id, st, want)
 		}
-		if err := s.CrashHeld(ctx, id, "w", "again", t0); err != nil || state(t, s, id) != want {
-			t.Errorf("%s reported again: %v, %s", id, err, state(t, s, id))
+		if again, err := s.CrashHeld(ctx, id, "w", "again", t0); err != nil || again != "" || state(t, s, id) != want {
+			t.Errorf("%s reported again: %q, %v, %s", id, again, err, state(t, s, id))
 		}
+	}
+	if retries["stopped"] != "" {
+		t.Errorf("a cancelled run was made again as %s", retries["stopped"])
+	}
+	retry := retries["died"]
+	if retry == "" || state(t, s, retry) != runtime.Scheduled {
+		t.Fatalf("the crashed run was not made again: %q", retry)
+	}
+	// The retry crashes too: crash_retries=1 allows no third run.
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w"}, 2, time.Minute, t0.Add(time.Second)); err != nil || len(runs) != 1 || runs[0].ID != retry {
+		t.Fatalf("claim of the retry: %v, %v", ids(runs), err)
+	}
+	s.ApplyWrite(ctx, retry, "w", &Write{Start: &Start{Time: t0}})
+	if third, err := s.CrashHeld(ctx, retry, "w", "killed again", t0.Add(2*time.Second)); err != nil || third != "" {
+		t.Errorf("second crash: retry %q, %v; want none", third, err)
 	}
 }
 
@@ -490,7 +509,7 @@ func testRunTokensRevoked(t *testing.T, b backend) {
 	if !valid("second", t0.Add(5*time.Second)) {
 		t.Fatal("a new run token is not valid")
 	}
-	if err := s.CrashHeld(ctx, "r1", "w2", "gone", t0.Add(6*time.Second)); err != nil {
+	if _, err := s.CrashHeld(ctx, "r1", "w2", "gone", t0.Add(6*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if valid("second", t0.Add(7*time.Second)) {
