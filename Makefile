@@ -99,12 +99,12 @@ test-fast:
 
 ## vet: go vet (also of the light wfsh's build), and deadcode
 ## (golang.org/x/tools): no function that nothing reaches, from the
-## commands or the tests
+## commands or the tests (the integration tiers' tests included)
 DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.52.0
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags wfshlight ./cmd/wfsh ./store
-	@out=$$($(GO) run $(DEADCODE) -test ./...); \
+	@out=$$($(GO) run $(DEADCODE) -test -tags k8s_integration,gcp_integration ./...); \
 	if [ -n "$$out" ]; then echo "unreachable code (remove it):"; echo "$$out"; exit 1; fi
 
 fmt-check:
