@@ -45,9 +45,10 @@ const (
 	RunsRead         Action = "runs.read"
 	RunsCreate       Action = "runs.create"
 	RunsCancel       Action = "runs.cancel"
-	RunsReport       Action = "runs.report"  // events, logs and states of a run being run
-	RunsToken        Action = "runs.token"   // make a run token for a run held
-	RunsResumed      Action = "runs.resumed" // the graph and results of the run a held run resumes
+	RunsReport       Action = "runs.report"   // events, logs and states of a run being run
+	RunsToken        Action = "runs.token"    // make a run token for a run held
+	RunsResumed      Action = "runs.resumed"  // the graph and results of the run a held run resumes
+	RunsChildren     Action = "runs.children" // make a run of a deployment as a child of a held run (run_deployment)
 	DeploymentsRead  Action = "deployments.read"
 	DeploymentsWrite Action = "deployments.write"
 	BundlesRead      Action = "bundles.read"
@@ -81,17 +82,24 @@ type Scope struct {
 	Pool   string
 	Holder string
 	Run    string // the run's ID, for a run token's rule
+	// Parent is the ID of the run that made this one (run_deployment in
+	// its flow), ParentHolder the ID of the token whose worker holds the
+	// parent's lease: whoever runs a run may follow and cancel the runs
+	// it made.
+	Parent, ParentHolder string
 }
 
-// A rule is one cell of the table.
+// A rule is one cell of the table: the conditions of which one is
+// enough (no: none).
 type rule uint8
 
 const (
-	no      rule = iota
-	yes          // always
-	ownPool      // the principal's pool is the scope's
-	holder       // the principal holds the run's lease (and serves its pool)
-	ownRun       // the run is the principal's, and held
+	no      rule = 0
+	yes     rule = 1 << iota // always
+	ownPool                  // the principal's pool is the scope's
+	holder                   // the principal holds the run's lease (and serves its pool)
+	ownRun                   // the run is the principal's, and held
+	child                    // the run's parent is held by the principal (its worker, or the parent is its run)
 )
 
 // table is who may do what: one row per action, one column per role, in
@@ -100,12 +108,13 @@ const (
 // otherwise. docs/security.md prints this table; a test compares them.
 var table = map[Action][5]rule{
 	//                 admin    developer viewer  worker  run
-	RunsRead:         {yes, yes, yes, holder, ownRun},
+	RunsRead:         {yes, yes, yes, holder | child, ownRun | child},
 	RunsCreate:       {yes, yes, no, no, no},
-	RunsCancel:       {yes, yes, no, no, no},
+	RunsCancel:       {yes, yes, no, child, child},
 	RunsReport:       {holder, no, no, holder, ownRun},
 	RunsToken:        {holder, no, no, holder, no},
 	RunsResumed:      {holder, no, no, holder, ownRun},
+	RunsChildren:     {holder, no, no, holder, ownRun},
 	DeploymentsRead:  {yes, yes, yes, no, no},
 	DeploymentsWrite: {yes, yes, no, no, no},
 	BundlesRead:      {yes, yes, no, holder, ownRun},
@@ -166,26 +175,44 @@ func Allow(p *Principal, action Action, scope Scope) error {
 	case p.Role == Run && p.Run == "":
 		return forbidden("a run token with no run")
 	}
-	switch row[col] {
-	case yes:
+	r := row[col]
+	if r&yes != 0 ||
+		r&ownPool != 0 && scope.Pool != "" && scope.Pool == p.Pool ||
+		r&holder != 0 && scope.Holder != "" && scope.Holder == p.ID && (p.Pool == "" || scope.Pool == p.Pool) ||
+		r&ownRun != 0 && scope.Run != "" && scope.Run == p.Run && scope.Holder != "" ||
+		r&child != 0 && parentHeld(p, scope) {
 		return nil
+	}
+	switch r {
+	case no:
+		return forbidden("%s: not for a %s token", action, p.Role)
 	case ownPool:
-		if scope.Pool != "" && scope.Pool == p.Pool {
-			return nil
-		}
 		return forbidden("%s: a worker token of pool %q, not of %q", action, p.Pool, scope.Pool)
 	case holder:
-		if scope.Holder != "" && scope.Holder == p.ID && (p.Pool == "" || scope.Pool == p.Pool) {
-			return nil
-		}
 		return forbidden("%s: only for a run this token's worker holds", action)
 	case ownRun:
-		if scope.Run != "" && scope.Run == p.Run && scope.Holder != "" {
-			return nil
-		}
 		return forbidden("%s: only for run %s while it is held", action, p.Run)
+	case child:
+		return forbidden("%s: only for a run made by a run this token holds", action)
+	case holder | child:
+		return forbidden("%s: only for a run this token's worker holds, or one such a run made", action)
+	case ownRun | child:
+		return forbidden("%s: only for run %s while it is held, or a run it made", action, p.Run)
 	}
-	return forbidden("%s: not for a %s token", action, p.Role)
+	return forbidden("%s: not for this %s token", action, p.Role)
+}
+
+// parentHeld reports whether the scope's run was made by a run the
+// principal holds: a worker token whose worker holds the parent, or a
+// run token of the parent while it is held.
+func parentHeld(p *Principal, scope Scope) bool {
+	if scope.Parent == "" || scope.ParentHolder == "" {
+		return false
+	}
+	if p.Role == Run {
+		return scope.Parent == p.Run
+	}
+	return scope.ParentHolder == p.ID
 }
 
 func roleIndex(r Role) int {

@@ -90,7 +90,8 @@ func docTable(t *testing.T) map[Action][]string {
 // cell is how the table's cells read in the doc, judged by what Allow
 // answers: "yes" allows every scope, "no" none, "own pool" those of the
 // principal's pool, "held runs" those whose lease the principal holds
-// (in its pool, for a worker).
+// (in its pool, for a worker), "children" the runs made by those (by
+// run_deployment in their flows).
 func cell(p Principal, a Action) string {
 	scopes := []Scope{
 		{},
@@ -103,6 +104,13 @@ func cell(p Principal, a Action) string {
 		{Pool: "p", Holder: "someone-else", Run: "r1"},
 		{Pool: "p", Holder: "someone-else", Run: "r2"},
 		{Pool: "p", Run: "r1"},
+		// Runs made by others: 10 by a run this token holds (in another
+		// pool), 11 by r1 held by someone, 12 by r2 held by someone, 13
+		// by r1 held by no one.
+		{Pool: "q", Parent: "r0", ParentHolder: p.ID},
+		{Pool: "p", Parent: "r1", ParentHolder: "someone-else"},
+		{Pool: "p", Parent: "r2", ParentHolder: "someone-else"},
+		{Pool: "p", Parent: "r1"},
 	}
 	var allowed []int
 	for i, s := range scopes {
@@ -118,12 +126,20 @@ func cell(p Principal, a Action) string {
 		return "yes"
 	case len(allowed) == 0:
 		return "no"
-	case p.Pool != "" && slices.Equal(allowed, []int{1, 3, 5, 7, 8, 9}):
+	case p.Pool != "" && slices.Equal(allowed, []int{1, 3, 5, 7, 8, 9, 11, 12, 13}):
 		return "own pool"
 	case p.Run != "" && slices.Equal(allowed, []int{7}):
 		return "own run"
-	case p.Pool != "" && slices.Equal(allowed, []int{3}):
+	case p.Run != "" && slices.Equal(allowed, []int{7, 11}):
+		return "own run, children"
+	case p.Run != "" && slices.Equal(allowed, []int{11}):
+		return "children"
+	case p.Run == "" && p.Pool != "" && slices.Equal(allowed, []int{3}):
 		return "held runs"
+	case p.Run == "" && p.Pool != "" && slices.Equal(allowed, []int{3, 10}):
+		return "held runs, children"
+	case p.Run == "" && slices.Equal(allowed, []int{10}):
+		return "children"
 	case p.Pool == "" && slices.Equal(allowed, []int{3, 4, 6}):
 		return "held runs"
 	}
@@ -179,6 +195,8 @@ func TestAllowRefusals(t *testing.T) {
 		{&Principal{ID: "t", Role: Viewer}, RunsCreate, ErrForbidden, "forbidden: runs.create: not for a viewer token"},
 		{&Principal{ID: "t", Role: Worker, Pool: "p"}, WorkersClaim, ErrForbidden, `workers.claim: a worker token of pool "p", not of "q"`},
 		{&Principal{ID: "t", Role: Worker, Pool: "p"}, SecretsReadValue, ErrForbidden, "secrets.read_value: only for a run this token's worker holds"},
+		{&Principal{ID: "t", Role: Worker, Pool: "p"}, RunsCancel, ErrForbidden, "runs.cancel: only for a run made by a run this token holds"},
+		{&Principal{ID: "t", Role: Run, Run: "r1"}, RunsRead, ErrForbidden, "runs.read: only for run r1 while it is held, or a run it made"},
 	} {
 		err := Allow(c.p, c.action, Scope{Pool: "q", Holder: "other"})
 		var e *Error

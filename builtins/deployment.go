@@ -13,12 +13,22 @@ import (
 
 // Deployments start runs of a server's deployments, for run_deployment().
 type Deployments interface {
-	// RunDeployment makes a run of deployment ref ("FLOW/NAME") with
-	// params (JSON values) and, with wait, follows it to its end. log
+	// RunDeployment makes a run of deployment c.Ref ("FLOW/NAME") with
+	// c.Params (JSON values) and, with c.Wait, follows it to its end. log
 	// gets what a user should read in the task run's log: the run's id
 	// and where to see it. The state is the run's final one, or its first
 	// (Scheduled) when not waited for.
-	RunDeployment(ctx context.Context, ref string, params map[string]json.RawMessage, wait bool, log func(string)) (DeploymentRun, error)
+	RunDeployment(ctx context.Context, c DeploymentCall, log func(string)) (DeploymentRun, error)
+}
+
+// DeploymentCall is one call of run_deployment().
+type DeploymentCall struct {
+	Ref    string // FLOW/NAME
+	Params map[string]json.RawMessage
+	Wait   bool
+	// TaskRun is the name of the task run that calls (with [i] when
+	// mapped).
+	TaskRun string
 }
 
 // DeploymentRun is a run made by run_deployment().
@@ -83,7 +93,7 @@ func deploymentBody(e *env, ref string, wait bool) *starlark.Builtin {
 			return nil, fmt.Errorf("run_deployment %s: %v", ref, err)
 		}
 		log := func(s string) { tr.call.Log(runtime.Info, s) }
-		run, err := d.RunDeployment(tr.ctx, ref, params, wait, log)
+		run, err := d.RunDeployment(tr.ctx, DeploymentCall{Ref: ref, Params: params, Wait: wait, TaskRun: tr.call.TaskRun}, log)
 		if err != nil {
 			return nil, fmt.Errorf("run_deployment %s: %w", ref, err)
 		}

@@ -150,6 +150,17 @@ func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, *store
 		return sc, nil, nil // the path's id is the bundle's
 	}
 	sc.Pool, sc.Holder, sc.Run = r.Server.Pool, r.Server.Holder, r.ID
+	if r.Parent != "" {
+		// A run another made (run_deployment): its maker's holder may
+		// follow and cancel it.
+		p, err := s.st.GetRun(ctx.Context(), r.Parent)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return sc, nil, err
+		}
+		if err == nil && p.Server != nil {
+			sc.Parent, sc.ParentHolder = p.ID, p.Server.Holder
+		}
+	}
 	return sc, &r, nil
 }
 

@@ -198,24 +198,66 @@ func (s *Server) deploymentRoutes() {
 			Status int
 			Body   store.Run
 		}, error) {
-			d, err := s.st.GetDeployment(ctx, in.ref())
+			r, err := s.createRun(ctx, in.DeploymentPath, in.Body.Parameters, store.NewRun{})
 			if err != nil {
-				return nil, problem(err)
+				return nil, err
 			}
-			params, err := runParams(&d, in.Body.Parameters, true)
-			if err != nil {
-				return nil, huma.Error422UnprocessableEntity(err.Error())
-			}
-			r, err := s.st.CreateRun(ctx, store.NewRun{ID: runtime.NewRunID(), Deployment: &d, Parameters: params}, s.opt.Now())
-			if err != nil {
-				return nil, problem(err)
-			}
-			s.changed(ctx)
 			return &struct {
 				Status int
 				Body   store.Run
 			}{http.StatusCreated, r}, nil
 		})
+
+	huma.Register(s.api, op("create-child-run", http.MethodPost, "/runs/{id}/children", auth.RunsChildren,
+		"Create a run of a deployment, due now, made by run {id} (run_deployment in its flow): its holder follows and may cancel it, and cancelling run {id} cancels it"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Body ChildRunRequest
+		}) (*struct {
+			Status int
+			Body   store.Run
+		}, error) {
+			parent, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			if parent.State != runtime.Pending && parent.State != runtime.Running {
+				return nil, huma.Error409Conflict(fmt.Sprintf("run %s is %s: only a run being run makes runs", parent.ID, parent.State))
+			}
+			flow, name, ok := strings.Cut(in.Body.Deployment, "/")
+			if !ok || flow == "" || name == "" || strings.Contains(name, "/") {
+				return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("deployment: want FLOW/NAME, got %q", in.Body.Deployment))
+			}
+			r, err := s.createRun(ctx, DeploymentPath{Flow: flow, Name: name}, in.Body.Parameters,
+				store.NewRun{Parent: parent.ID, ParentTaskRun: in.Body.TaskRun})
+			if err != nil {
+				return nil, err
+			}
+			return &struct {
+				Status int
+				Body   store.Run
+			}{http.StatusCreated, r}, nil
+		})
+}
+
+// createRun makes a run of deployment ref, due now, with params over
+// the deployment's; nr gives the rest (who made it).
+func (s *Server) createRun(ctx context.Context, ref DeploymentPath, params map[string]json.RawMessage, nr store.NewRun) (store.Run, error) {
+	d, err := s.st.GetDeployment(ctx, ref.ref())
+	if err != nil {
+		return store.Run{}, problem(err)
+	}
+	ps, err := runParams(&d, params, true)
+	if err != nil {
+		return store.Run{}, huma.Error422UnprocessableEntity(err.Error())
+	}
+	nr.ID, nr.Deployment, nr.Parameters = runtime.NewRunID(), &d, ps
+	r, err := s.st.CreateRun(ctx, nr, s.opt.Now())
+	if err != nil {
+		return store.Run{}, problem(err)
+	}
+	s.changed(ctx)
+	return r, nil
 }
 
 // deployment checks a spec and makes the deployment it describes.

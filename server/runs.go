@@ -29,7 +29,7 @@ func op(id, method, path string, action auth.Action, summary string) huma.Operat
 // says: 201 Created, 204 No Content (TestOpenAPIDocument checks real
 // answers against the document).
 var answers = map[string]int{
-	"create-run": http.StatusCreated, "resume-run": http.StatusCreated, "create-token": http.StatusCreated,
+	"create-run": http.StatusCreated, "create-child-run": http.StatusCreated, "resume-run": http.StatusCreated, "create-token": http.StatusCreated,
 	"revoke-token": http.StatusNoContent, "put-secret": http.StatusNoContent, "delete-secret": http.StatusNoContent,
 	"delete-deployment": http.StatusNoContent, "write-run": http.StatusNoContent, "crash-run": http.StatusNoContent,
 	"put-pool": http.StatusNoContent, "pause-pool": http.StatusNoContent, "resume-pool": http.StatusNoContent,
@@ -266,4 +266,13 @@ func orNone[T any](s []T) []T {
 type RunRequest struct {
 	// Parameters override the deployment's (a JSON object).
 	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ChildRunRequest creates a run of a deployment made by a run being run
+// (run_deployment in its flow).
+type ChildRunRequest struct {
+	Deployment string `json:"deployment" doc:"FLOW/NAME" example:"nightly-etl/nightly"`
+	// Parameters override the deployment's (a JSON object).
+	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
+	TaskRun    string                     `json:"task_run,omitempty" doc:"the maker's task run that makes it"`
 }

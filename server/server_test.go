@@ -299,6 +299,9 @@ func TestRoles(t *testing.T) {
 		auth.RunsResumed: {func(c *Client) error {
 			return c.Do(ctx, "GET", "/runs/nosuch/resumed?worker=w", nil, nil)
 		}, auth.Scope{}},
+		auth.RunsChildren: {func(c *Client) error {
+			return c.Do(ctx, "POST", "/runs/nosuch/children", ChildRunRequest{Deployment: "no/such"}, nil)
+		}, auth.Scope{}},
 		auth.DeploymentsRead:  {func(c *Client) error { return c.Do(ctx, "GET", "/deployments", nil, nil) }, auth.Scope{}},
 		auth.DeploymentsWrite: {func(c *Client) error { return c.Do(ctx, "POST", "/deployments/no/such/pause", nil, nil) }, auth.Scope{}},
 		auth.BundlesWrite:     {func(c *Client) error { return c.Do(ctx, "PUT", "/bundles/"+zero, []byte("x"), nil) }, auth.Scope{}},

@@ -49,6 +49,9 @@ type NewRun struct {
 	Context json.RawMessage
 	// Crashes carries the count of a run scheduled again after a crash.
 	Crashes int
+	// Parent is the run that made this one (run_deployment in its flow),
+	// ParentTaskRun that run's task run; "" for a run of its own.
+	Parent, ParentTaskRun string
 }
 
 // CreateRun inserts a run of a deployment, Scheduled. A scheduled run
@@ -68,10 +71,10 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun, now time.Time) (Run, e
 		sid, key = sc.ScheduleID, sc.Key
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid,
-			scheduled_at, schedule_id, schedule_key, deployment_id, pool, bundle, created_at, crashes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			scheduled_at, schedule_id, schedule_key, deployment_id, pool, bundle, created_at, crashes, parent_id, parent_task)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nr.ID, d.Flow, d.File, d.Bundle, jsonObject(params), jsonObject(nr.Context), runtime.Scheduled.String(),
-		at.UnixNano(), sid, key, d.ID, d.Pool, d.Bundle, now.UnixNano(), nr.Crashes)
+		at.UnixNano(), sid, key, d.ID, d.Pool, d.Bundle, now.UnixNano(), nr.Crashes, nr.Parent, nr.ParentTaskRun)
 	if err != nil {
 		if key != nil && isUniqueViolation(err) {
 			return Run{}, fmt.Errorf("run %s: %w", nr.ID, ErrKeyTaken)
@@ -482,6 +485,18 @@ func (s *Store) CancelRun(ctx context.Context, runID, msg string, now time.Time)
 		return 0, err
 	}
 	defer tx.Rollback()
+	st, err := s.cancelRun(ctx, tx, runID, msg, now)
+	if err != nil {
+		return st, err
+	}
+	if err := s.cancelChildren(ctx, tx, runID, now); err != nil {
+		return 0, err
+	}
+	return st, tx.Commit()
+}
+
+// cancelRun is CancelRun's change of one run, in tx.
+func (s *Store) cancelRun(ctx context.Context, tx *sql.Tx, runID, msg string, now time.Time) (runtime.State, error) {
 	var state string
 	if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ? AND deployment_id IS NOT NULL`, runID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("%w %q", ErrNotFound, runID)
@@ -507,7 +522,53 @@ func (s *Store) CancelRun(ctx context.Context, runID, msg string, now time.Time)
 	default:
 		return st, fmt.Errorf("run %s is %s: %w", runID, st, ErrFinished)
 	}
-	return st, tx.Commit()
+	return st, nil
+}
+
+// cancelChildren cancels the runs that run parent made (run_deployment
+// in its flow) and that have not ended, and theirs, as Prefect cancels a
+// cancelled parent's subflow runs: a parent being cancelled starts no
+// more, and the runs it started have no one waiting for them.
+func (s *Store) cancelChildren(ctx context.Context, tx *sql.Tx, parent string, now time.Time) error {
+	for level, ids := 0, []string{parent}; len(ids) > 0; level++ {
+		if level == 100 {
+			return fmt.Errorf("run %s: runs made by runs made by it, %d levels deep", parent, level)
+		}
+		var next []string
+		for _, id := range ids {
+			kids, err := childServerRuns(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			for _, k := range kids {
+				if _, err := s.cancelRun(ctx, tx, k, "cancelled with the run that made it, "+id, now); err != nil && !errors.Is(err, ErrFinished) {
+					return err
+				}
+			}
+			next = append(next, kids...)
+		}
+		ids = next
+	}
+	return nil
+}
+
+// childServerRuns are the ids of the server's runs that run parent made
+// and that have not ended.
+func childServerRuns(ctx context.Context, tx *sql.Tx, parent string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE parent_id = ? AND deployment_id IS NOT NULL AND state IN (`+unfinishedStates+`)`, parent)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Reaped is what one pass of the reaper did.

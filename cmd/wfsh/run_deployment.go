@@ -4,8 +4,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -20,20 +20,30 @@ var flowDeployments builtins.Deployments = serverDeployments{}
 
 // serverDeployments starts the runs of run_deployment() in flows on the
 // server the CLI names (WFSH_SERVER and WFSH_TOKEN, else the profile of
-// wfsh login), read when a run is made.
+// wfsh login), read when a run is made. In a run a server's worker runs
+// (WFSH_RUN_ID names it), the new run is made as that run's child: the
+// worker's token, or the Job's run token, may make, follow and cancel
+// the runs of the run it holds, and cancelling that run cancels them.
 type serverDeployments struct{}
 
-func (serverDeployments) RunDeployment(ctx context.Context, ref string, params map[string]json.RawMessage, wait bool, log func(string)) (builtins.DeploymentRun, error) {
+func (serverDeployments) RunDeployment(ctx context.Context, call builtins.DeploymentCall, log func(string)) (builtins.DeploymentRun, error) {
 	var none remoteFlags
 	rf := none.resolve()
 	if rf.server == "" {
 		return builtins.DeploymentRun{}, builtins.ErrNoServer
 	}
 	c := &server.Client{Base: rf.server, Token: rf.token}
-	flow, name, _ := strings.Cut(ref, "/")
+	ref, wait := call.Ref, call.Wait
 	var run store.Run
-	err := c.Do(ctx, "POST", "/deployments/"+server.PathEscape(flow)+"/"+server.PathEscape(name)+"/runs",
-		server.RunRequest{Parameters: params}, &run)
+	var err error
+	if parent := os.Getenv("WFSH_RUN_ID"); parent != "" {
+		err = c.Do(ctx, "POST", "/runs/"+server.PathEscape(parent)+"/children",
+			server.ChildRunRequest{Deployment: ref, Parameters: call.Params, TaskRun: call.TaskRun}, &run)
+	} else {
+		flow, name, _ := strings.Cut(ref, "/")
+		err = c.Do(ctx, "POST", "/deployments/"+server.PathEscape(flow)+"/"+server.PathEscape(name)+"/runs",
+			server.RunRequest{Parameters: call.Params}, &run)
+	}
 	if err != nil {
 		return builtins.DeploymentRun{}, remoteErr(err)
 	}

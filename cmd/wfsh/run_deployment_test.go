@@ -13,6 +13,7 @@ import (
 
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
 )
 
 const deploymentCaller = `
@@ -159,5 +160,85 @@ def waits():
 	}
 	if !strings.Contains(log.String(), "run "+id+" cancelled") {
 		t.Errorf("the flow run's log does not say the deployment's run was cancelled:\n%s", log.String())
+	}
+}
+
+// TestRunDeploymentInServerRun: a deployment's flow calling
+// run_deployment(), run by a worker with a worker token: the run it
+// makes is its child on the server (parent and task run recorded),
+// followed to its end with the worker's token. Cancelling the calling
+// run then cancels the run it waits for, on the server.
+func TestRunDeploymentInServerRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	ctx := context.Background()
+	ps := startServer(t, 2*time.Second, "")
+	dev := ps.token(t, "developer", "")
+	ps.startWorker(t, ps.token(t, "worker", "default"), 3)
+	dir := t.TempDir()
+	deploy := func(name, src string, args ...string) {
+		t.Helper()
+		sub := filepath.Join(dir, strings.TrimSuffix(name, ".star"))
+		os.MkdirAll(sub, 0o755)
+		p := filepath.Join(sub, name)
+		if src != "" {
+			if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p = args[0]
+			args = args[1:]
+		}
+		if out, code := ps.wfsh(t, dev, append([]string{"deploy", p}, args...)...); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s", name, code, out)
+		}
+	}
+	deploy("parameterize", "", "../../flows/parameterize.star", "--name", "adhoc")
+	deploy("caller.star", strings.Replace(deploymentCaller, "DEP", `"Parameterize/adhoc"`, 1), "--name", "c")
+	deploy("slow", "", filepath.Join(sleepyFlow(t), "slow.star"), "--name", "s")
+	deploy("waits.star", "@flow(name=\"Waits\")\ndef waits():\n    run_deployment(\"Slow/s\")\n", "--name", "w")
+
+	var caller store.Run
+	if err := ps.admin.Do(ctx, "POST", "/deployments/Caller/c/runs", server.RunRequest{}, &caller); err != nil {
+		t.Fatal(err)
+	}
+	if r := ps.waitState(t, caller.ID, 60*time.Second, runtime.State.Finished); r.State != runtime.Success {
+		out, _ := ps.wfsh(t, dev, "logs", caller.ID)
+		t.Fatalf("the calling run ended %s: %s\n%s", r.State, r.Message, out)
+	}
+	var list server.RunList
+	if err := ps.admin.Do(ctx, "GET", "/runs?flow=Parameterize", nil, &list); err != nil || len(list.Runs) != 1 {
+		t.Fatalf("the deployment's runs: %+v, %v", list.Runs, err)
+	}
+	kid := list.Runs[0]
+	if kid.Parent != caller.ID || kid.ParentTaskRun != "run_deployment" || kid.State != runtime.Success || string(kid.Parameters) != `{"name":"koji"}` {
+		t.Errorf("the run it made: parent %q, task run %q, %s, parameters %s", kid.Parent, kid.ParentTaskRun, kid.State, kid.Parameters)
+	}
+	out, _ := ps.wfsh(t, dev, "logs", caller.ID)
+	if !strings.Contains(out, "run "+kid.ID+" of deployment Parameterize/adhoc ended Success") || !strings.Contains(out, "deployment run "+kid.ID+" Success") {
+		t.Errorf("the calling run's log does not follow the run it made:\n%s", out)
+	}
+
+	var waits store.Run
+	if err := ps.admin.Do(ctx, "POST", "/deployments/Waits/w/runs", server.RunRequest{}, &waits); err != nil {
+		t.Fatal(err)
+	}
+	var slow string
+	waitFor(t, 30*time.Second, func() bool {
+		var list server.RunList
+		if err := ps.admin.Do(ctx, "GET", "/runs?flow=Slow", nil, &list); err != nil || len(list.Runs) == 0 {
+			return false
+		}
+		slow = list.Runs[0].ID
+		return list.Runs[0].State == runtime.Running && list.Runs[0].Parent == waits.ID
+	}, "the run Waits made to start")
+	if out, code := ps.wfsh(t, dev, "cancel", waits.ID); code != 0 {
+		t.Fatalf("cancel: exit %d\n%s", code, out)
+	}
+	for _, id := range []string{waits.ID, slow} {
+		if r := ps.waitState(t, id, 30*time.Second, runtime.State.Finished); r.State != runtime.Cancelled {
+			t.Errorf("run %s (%s) ended %s, want Cancelled: %s", id, r.Flow, r.State, r.Message)
+		}
 	}
 }
