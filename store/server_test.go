@@ -579,3 +579,51 @@ func testResumeRun(t *testing.T, b backend) {
 		t.Errorf("resume a run whose deployment is gone: %v, want ErrNoSuch", err)
 	}
 }
+
+// TestCancelChildren: cancelling a run cancels the runs it made (with
+// their parent recorded) that have not ended, and theirs; runs that
+// ended, and runs of other parents, stay as they are.
+func TestCancelChildren(t *testing.T) { eachBackend(t, testCancelChildren) }
+
+func testCancelChildren(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, nil)
+	mk := func(id, parent string) {
+		t.Helper()
+		r, err := s.CreateRun(ctx, NewRun{ID: id, Deployment: &d, Parent: parent, ParentTaskRun: "run_deployment"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Parent != parent || parent != "" && r.ParentTaskRun != "run_deployment" {
+			t.Fatalf("run %s: parent %q %q", id, r.Parent, r.ParentTaskRun)
+		}
+	}
+	mk("top", "")
+	mk("running", "top")
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w"}, 2, time.Minute, t0); err != nil || len(runs) != 2 {
+		t.Fatalf("claim: %v, %v", ids(runs), err)
+	}
+	mk("due", "top")
+	mk("grandchild", "running")
+	mk("done", "top")
+	mk("other", "")
+	mk("others-child", "other")
+	if _, err := s.CancelRun(ctx, "done", "by test", t0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.CancelRun(ctx, "top", "by test", t0); err != nil || st != runtime.Cancelling {
+		t.Fatalf("cancel: %s, %v", st, err)
+	}
+	for id, want := range map[string]runtime.State{"top": runtime.Cancelling, "running": runtime.Cancelling, "due": runtime.Cancelled,
+		"grandchild": runtime.Cancelled, "done": runtime.Cancelled, "other": runtime.Scheduled, "others-child": runtime.Scheduled} {
+		if st := state(t, s, id); st != want {
+			t.Errorf("%s: %s, want %s", id, st, want)
+		}
+	}
+	if r, err := s.GetRun(ctx, "grandchild"); err != nil || r.Message != "cancelled with the run that made it, running" {
+		t.Errorf("the grandchild's message: %q, %v", r.Message, err)
+	}
+	if r, err := s.GetRun(ctx, "done"); err != nil || r.Message != "by test" {
+		t.Errorf("a run that had ended was changed: %q, %v", r.Message, err)
+	}
+}
