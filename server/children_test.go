@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/wfsh/wfsh/auth"
@@ -104,6 +105,21 @@ func TestChildRuns(t *testing.T) {
 	c, err := child(w, parent.ID, req) // stays Scheduled
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// The runs a run made, listed (the web UI's run page).
+	for of, want := range map[string][]string{parent.ID: {c.ID, b.ID, a.ID}, a.ID: {g.ID}, g.ID: nil} {
+		var list RunList
+		if err := ts.admin.Do(ctx, "GET", "/runs?parent="+of, nil, &list); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range list.Runs {
+			got = append(got, r.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("the runs %s made: %v, want %v", of, got, want)
+		}
 	}
 
 	// Cancelling the parent cancels what it made, and what those made.

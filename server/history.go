@@ -23,11 +23,12 @@ type RunsQuery struct {
 	Tag        string    `query:"tag" doc:"only runs of the deployments with this tag"`
 	Since      time.Time `query:"since" doc:"only runs made at or after this time (RFC 3339)"`
 	Until      time.Time `query:"until" doc:"only runs made before this time (RFC 3339)"`
+	Parent     string    `query:"parent" doc:"only the runs this run made (run_deployment in its flow)"`
 }
 
 // runFilter is q as the store's filter.
 func (s *Server) runFilter(ctx context.Context, q RunsQuery) (store.ServerRunFilter, error) {
-	f := store.ServerRunFilter{State: q.State, Flow: q.Flow, Since: q.Since, Until: q.Until}
+	f := store.ServerRunFilter{State: q.State, Flow: q.Flow, Since: q.Since, Until: q.Until, Parent: q.Parent}
 	if f.State != "" {
 		if _, err := store.ParseState(f.State); err != nil {
 			return f, huma.Error422UnprocessableEntity(err.Error())

@@ -757,6 +757,7 @@ func (s *Store) LeadFor(ctx context.Context, name, holder string, ttl time.Durat
 // the deployments whose runs it lists (a tag's): none selects none.
 type ServerRunFilter struct {
 	State, Flow, Deployment string
+	Parent                  string // the run that made them
 	Deployments             []string
 	Since, Until            time.Time
 	Limit                   int
@@ -828,6 +829,10 @@ func runsWhere(q string, f ServerRunFilter) (string, []any, error) {
 	if f.Deployment != "" {
 		q += ` AND deployment_id = ?`
 		args = append(args, f.Deployment)
+	}
+	if f.Parent != "" {
+		q += ` AND parent_id = ?`
+		args = append(args, f.Parent)
 	}
 	if !f.Since.IsZero() {
 		q += ` AND created_at >= ?`

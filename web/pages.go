@@ -47,7 +47,7 @@ func shown(err error) (string, error) {
 func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	q := r.URL.Query()
 	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), Tag: q.Get("tag"),
-		Range: q.Get("range"), After: q.Get("after")}
+		Range: q.Get("range"), After: q.Get("after"), Parent: q.Get("parent")}
 	now := u.opt.Now()
 	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: now}, Filter: f}
 	since := ""
@@ -65,7 +65,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.
 	}
 	if block != "runs_chart" {
 		err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
-			"tag", f.Tag, "since", since, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
+			"tag", f.Tag, "parent", f.Parent, "since", since, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
 		if msg, err := shown(err); err != nil {
 			return err
 		} else if p.Error == "" {
@@ -78,7 +78,7 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.
 		// so that counting a day of runs never delays the table.
 		var h server.RunHistory
 		err := c.Do(r.Context(), "GET", server.Query("/runs/history", "flow", f.Flow, "deployment", f.Deployment,
-			"tag", f.Tag, "since", since, "buckets", "48"), nil, &h)
+			"tag", f.Tag, "parent", f.Parent, "since", since, "buckets", "48"), nil, &h)
 		if msg, err := shown(err); err != nil {
 			return err
 		} else if msg == "" {
@@ -152,6 +152,11 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 		}
 	}
 	sort.Strings(p.TaskNames)
+	var kids server.RunList
+	if err := c.Do(r.Context(), "GET", server.Query("/runs", "parent", p.Detail.Run.ID, "limit", strconv.Itoa(MaxChildRows)), nil, &kids); err != nil {
+		return nil, err
+	}
+	p.Children = kids.Runs
 	if q.Get("fragment") == "tasks" {
 		return p, nil
 	}

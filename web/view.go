@@ -46,6 +46,7 @@ type ErrorPage struct {
 // is a time range back from now ("1h", "24h", "7d", "30d"; "" all).
 type RunsFilter struct {
 	State, Flow, Deployment, Tag, Range, After string
+	Parent                                     string // the run that made them
 }
 
 // Ranges are the names of the time ranges offered.
@@ -53,7 +54,7 @@ func (RunsFilter) Ranges() []string { return []string{"1h", "24h", "7d", "30d"} 
 
 // Set says whether the filter selects (the page offers Clear).
 func (f RunsFilter) Set() bool {
-	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != ""
+	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != "" || f.Parent != ""
 }
 
 // Query is the filter as a URL query, after set to after (encoded: a
@@ -61,7 +62,7 @@ func (f RunsFilter) Set() bool {
 func (f RunsFilter) Query(after string) template.URL {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "tag": f.Tag,
-		"range": f.Range, "after": after} {
+		"range": f.Range, "parent": f.Parent, "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -106,7 +107,13 @@ type RunPage struct {
 	// their graph nodes from them at each refresh (their children's
 	// states are not in the run's event stream).
 	Mapped []store.TaskSummary
+	// Children are the runs the run made (run_deployment in its flow),
+	// newest first, at most MaxChildRows.
+	Children []store.Run
 }
+
+// MaxChildRows bounds the runs a run's page lists as made by it.
+const MaxChildRows = 50
 
 // MappedIndex lists the mapped tasks as [name, state, done, runs].
 func (p *RunPage) MappedIndex() [][4]any {

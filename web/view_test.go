@@ -85,6 +85,19 @@ func resumedRunPage() *RunPage {
 	return p
 }
 
+// childRunPage is a run made by run-2's run_deployment task run that
+// made runs itself: it links to the one that made it, and lists those.
+func childRunPage() *RunPage {
+	p := fixedRunPage(dev)
+	p.Detail.Run.Parent, p.Detail.Run.ParentTaskRun = "run-2", "run_deployment[3]"
+	kids := fixedRuns()[1:3]
+	for i := range kids {
+		kids[i].Parent, kids[i].ParentTaskRun = p.Detail.Run.ID, "run_deployment"
+	}
+	p.Children = kids
+	return p
+}
+
 // timelinePage is the task runs' fragment of fixedRunPage with a
 // timeline of one bar a page, at its second: links before and after.
 func timelinePage() *RunPage {
@@ -144,12 +157,15 @@ func TestPages(t *testing.T) {
 			List: server.RunList{Runs: runs[1:2]}}},
 		{"runs_empty_error", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), Filter: RunsFilter{State: "Nope"},
 			List: server.RunList{Runs: []store.Run{}}, Error: `unknown state "Nope"`}},
+		{"runs_parent", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{Parent: "run-1"}, List: server.RunList{Runs: runs[1:3]}}},
 		{"runs_fragment", "runs", "runs_table", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs[:1]}}},
 		{"run", "run", "", fixedRunPage(dev)},
 		{"run_viewer", "run", "", fixedRunPage(vwr)},
 		{"run_ended", "run", "", endedRunPage()},
 		{"run_ended_viewer", "run", "", func() *RunPage { p := endedRunPage(); p.Session = vwr; return p }()},
 		{"run_resumed", "run", "", resumedRunPage()},
+		{"run_child", "run", "", childRunPage()},
+		{"run_child_tasks", "run", "run_tasks", childRunPage()},
 		{"run_timeline_page", "run", "run_tasks", timelinePage()},
 		{"deployments", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", dev), Deployments: fixedDeployments()}},
 		{"deployments_viewer", "deployments", "", &DeploymentsPage{Page: page("Deployments", "deployments", vwr), Deployments: fixedDeployments()}},
