@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -166,7 +168,31 @@ func remoteShow(cmd *cobra.Command, id string, f *showFlags) error {
 	if err != nil {
 		return err
 	}
-	return printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns, nil)
+	if err := printRun(cmd.OutOrStdout(), d.Run, d.TaskRuns, nil); err != nil {
+		return err
+	}
+	// The runs it made (run_deployment in its flow), oldest first.
+	c, err := f.remote.client()
+	if err != nil {
+		return err
+	}
+	var kids server.RunList
+	if err := c.Do(cmd.Context(), "GET", server.Query("/runs", "parent", d.Run.ID, "limit", "1000"), nil, &kids); err != nil {
+		return remoteErr(err)
+	}
+	if len(kids.Runs) == 0 {
+		return nil
+	}
+	slices.Reverse(kids.Runs)
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nRUNS IT MADE\tFLOW\tSTATE\tBY TASK RUN\n")
+	for _, k := range kids.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, output.Cell(k.Flow), k.State, output.Cell(k.ParentTaskRun))
+	}
+	if kids.Next != "" {
+		fmt.Fprintf(tw, "(the newest 1000: GET /api/v1/runs?parent=%s lists them all)\n", d.Run.ID)
+	}
+	return tw.Flush()
 }
 
 // remoteRun is a run of the server with its task runs.

@@ -215,7 +215,15 @@ func TestRunDeploymentInServerRun(t *testing.T) {
 	if kid.Parent != caller.ID || kid.ParentTaskRun != "run_deployment" || kid.State != runtime.Success || string(kid.Parameters) != `{"name":"koji"}` {
 		t.Errorf("the run it made: parent %q, task run %q, %s, parameters %s", kid.Parent, kid.ParentTaskRun, kid.State, kid.Parameters)
 	}
-	out, _ := ps.wfsh(t, dev, "logs", caller.ID)
+	out, _ := ps.wfsh(t, dev, "show", caller.ID)
+	if !regexp.MustCompile(`RUNS IT MADE +FLOW +STATE +BY TASK RUN\n` + kid.ID + ` +Parameterize +Success +run_deployment\n`).MatchString(out) {
+		t.Errorf("wfsh show of the calling run does not list the run it made:\n%s", out)
+	}
+	out, _ = ps.wfsh(t, dev, "show", kid.ID)
+	if !strings.Contains(out, "Made by task run run_deployment of run "+caller.ID+" (run_deployment).") {
+		t.Errorf("wfsh show of the run made does not say what made it:\n%s", out)
+	}
+	out, _ = ps.wfsh(t, dev, "logs", caller.ID)
 	if !strings.Contains(out, "run "+kid.ID+" of deployment Parameterize/adhoc ended Success") || !strings.Contains(out, "deployment run "+kid.ID+" Success") {
 		t.Errorf("the calling run's log does not follow the run it made:\n%s", out)
 	}

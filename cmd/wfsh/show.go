@@ -107,7 +107,10 @@ func printRun(w io.Writer, run store.Run, trs []store.TaskRun, subs subRuns) err
 	if run.ResumedFrom != "" {
 		fmt.Fprintf(out, "  Resumed from run %s.\n", run.ResumedFrom)
 	}
-	if run.Parent != "" {
+	switch {
+	case run.Parent != "" && run.Server != nil:
+		fmt.Fprintf(out, "  Made by task run %s of run %s (run_deployment).\n", output.Printable(run.ParentTaskRun), run.Parent)
+	case run.Parent != "":
 		fmt.Fprintf(out, "  Child flow run of subflow %s in run %s.\n", output.Printable(run.ParentTaskRun), run.Parent)
 	}
 	if s := run.Scheduled; s != nil {
