@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/wfsh/wfsh/auth"
 	"github.com/wfsh/wfsh/store"
@@ -16,6 +18,11 @@ import (
 // generates into a Secret, as it does the admin token).
 type PoolToken struct {
 	Pool, Type, Token string
+	// JobVariables, when not nil, are the job variables the pool's
+	// deployments may set (the chart's workers[].jobVariables): they
+	// replace the pool's at each start. Nil leaves the pool's as they
+	// are (set with wfsh pool set).
+	JobVariables []string
 }
 
 // poolTokenName names the tokens EnsurePools stores, one a pool: a
@@ -45,8 +52,18 @@ func (s *Server) EnsurePools(ctx context.Context, pts []PoolToken) error {
 			}
 			return &BadPoolToken{Pool: pt.Pool, Err: err}
 		}
-		if p, ok := have[pt.Pool]; !ok || p.Type != pt.Type {
+		for _, k := range pt.JobVariables {
+			if _, ok := jobVariables[k]; !ok {
+				return &BadJobVariables{Pool: pt.Pool, Err: fmt.Errorf("no job variable %q (there are: %s)", k, strings.Join(JobVariableNames(), ", "))}
+			}
+		}
+		p, ok := have[pt.Pool]
+		vars := pt.JobVariables != nil && !slices.Equal(p.JobVariables, pt.JobVariables)
+		if !ok || p.Type != pt.Type || vars {
 			p.Name, p.Type = pt.Pool, pt.Type
+			if pt.JobVariables != nil {
+				p.JobVariables = pt.JobVariables
+			}
 			if err := s.st.PutPool(ctx, p, s.opt.Now()); err != nil {
 				return fmt.Errorf("pool %s: %w", pt.Pool, err)
 			}
@@ -103,6 +120,17 @@ func (s *Server) revokeDeclared(ctx context.Context, pool string) error {
 		s.logf("pool %s: its previous declared worker token %s revoked", pool, t.ID)
 	}
 	return nil
+}
+
+// BadJobVariables: a pool declared at start names a job variable there
+// is not.
+type BadJobVariables struct {
+	Pool string
+	Err  error
+}
+
+func (e *BadJobVariables) Error() string {
+	return "the job variables of pool " + e.Pool + ": " + e.Err.Error()
 }
 
 // BadPoolToken is a declared pool token the server cannot take.

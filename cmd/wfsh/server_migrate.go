@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -85,17 +87,64 @@ func openRetrying(cmd *cobra.Command, path string, wait time.Duration) (*store.S
 var poolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // declarePools reads --kubernetes-pools DIR (a mounted Secret: a file a
-// key, hidden entries its own) and has the server make the pools and
-// accept their tokens.
-func declarePools(ctx context.Context, srv *server.Server, dir string) error {
+// key, hidden entries its own) and --kubernetes-pool-variables VARS (a
+// mounted ConfigMap, the same way), and has the server make the pools,
+// accept their tokens and take their job variables.
+func declarePools(ctx context.Context, srv *server.Server, dir, vars string) error {
 	if dir == "" {
+		if vars != "" {
+			return badInput(fmt.Errorf("--kubernetes-pool-variables needs --kubernetes-pools (the pools it names)"))
+		}
 		return nil
 	}
-	ents, err := os.ReadDir(dir)
+	tokens, err := volumeFiles("--kubernetes-pools", dir)
 	if err != nil {
-		return badInput(fmt.Errorf("--kubernetes-pools: %w", err))
+		return err
 	}
 	var pts []server.PoolToken
+	for name, b := range tokens {
+		pts = append(pts, server.PoolToken{Pool: name, Type: "kubernetes", Token: strings.TrimSpace(string(b))})
+	}
+	if vars != "" {
+		lists, err := volumeFiles("--kubernetes-pool-variables", vars)
+		if err != nil {
+			return err
+		}
+		for name, b := range lists {
+			i := slices.IndexFunc(pts, func(pt server.PoolToken) bool { return pt.Pool == name })
+			if i < 0 {
+				return badInput(fmt.Errorf("--kubernetes-pool-variables: %s: pool %s is not one of --kubernetes-pools %s", filepath.Join(vars, name), name, dir))
+			}
+			pts[i].JobVariables = strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+			if pts[i].JobVariables == nil {
+				pts[i].JobVariables = []string{} // none: the pool allows none
+			}
+		}
+	}
+	slices.SortFunc(pts, func(a, b server.PoolToken) int { return strings.Compare(a.Pool, b.Pool) })
+	err = srv.EnsurePools(ctx, pts)
+	var bad *server.BadPoolToken
+	var badVars *server.BadJobVariables
+	if errors.As(err, &bad) {
+		return badInput(fmt.Errorf("--kubernetes-pools %s: %w", dir, err))
+	}
+	if errors.As(err, &badVars) {
+		return badInput(fmt.Errorf("--kubernetes-pool-variables %s: %w", vars, err))
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// volumeFiles reads the files of a mounted Secret's or ConfigMap's
+// directory, by pool name (the kubelet's own entries, hidden, skipped).
+func volumeFiles(flag, dir string) (map[string][]byte, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("%s: %w", flag, err))
+	}
+	out := map[string][]byte{}
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
@@ -106,21 +155,13 @@ func declarePools(ctx context.Context, srv *server.Server, dir string) error {
 			continue
 		}
 		if !poolName.MatchString(name) {
-			return badInput(fmt.Errorf("--kubernetes-pools: %s: %q is not a pool name (letters, digits, _ . -, at most 64)", p, name))
+			return nil, badInput(fmt.Errorf("%s: %s: %q is not a pool name (letters, digits, _ . -, at most 64)", flag, p, name))
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return badInput(fmt.Errorf("--kubernetes-pools: %w", err))
+			return nil, badInput(fmt.Errorf("%s: %w", flag, err))
 		}
-		pts = append(pts, server.PoolToken{Pool: name, Type: "kubernetes", Token: strings.TrimSpace(string(b))})
+		out[name] = b
 	}
-	err = srv.EnsurePools(ctx, pts)
-	var bad *server.BadPoolToken
-	if errors.As(err, &bad) {
-		return badInput(fmt.Errorf("--kubernetes-pools %s: %w", dir, err))
-	}
-	if err != nil {
-		return storeErr(err)
-	}
-	return nil
+	return out, nil
 }

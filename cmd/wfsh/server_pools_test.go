@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +86,78 @@ func TestServerKubernetesPools(t *testing.T) {
 	w.Token = second
 	if err := w.Do(ctx, "GET", "/pools/k8s", nil, &p); err != nil || p.Type != "kubernetes" {
 		t.Errorf("the new token: %+v, %v", p, err)
+	}
+}
+
+// TestServerKubernetesPoolVariables: wfsh server
+// --kubernetes-pool-variables reads a ConfigMap's volume: the job
+// variables listed for a pool are the pool's after the start, replacing
+// what wfsh pool set gave it at each start; a pool not listed keeps its
+// own; an unknown variable, or a pool that is not declared, stops the
+// server with one line, exit 2.
+func TestServerKubernetesPoolVariables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server processes")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "server.db")
+	pools, vars := filepath.Join(t.TempDir(), "pools"), filepath.Join(t.TempDir(), "vars")
+	secretVolume(t, pools, 1, map[string]string{"k8s": auth.New().Plaintext, "gpu": auth.New().Plaintext})
+	secretVolume(t, vars, 1, map[string]string{"k8s": "image, resources\nenv\n"})
+	ps := startServer(t, 10*time.Second, db, "--kubernetes-pools", pools, "--kubernetes-pool-variables", vars)
+	variables := func(pool string) []string {
+		t.Helper()
+		var p store.Pool
+		if err := ps.admin.Do(ctx, "GET", "/pools/"+pool, nil, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.JobVariables
+	}
+	if got := variables("k8s"); !slices.Equal(got, []string{"image", "resources", "env"}) {
+		t.Errorf("pool k8s's job variables: %q", got)
+	}
+	if got := variables("gpu"); len(got) != 0 {
+		t.Errorf("pool gpu's job variables: %q, want none", got)
+	}
+	for pool, list := range map[string]string{"k8s": "labels", "gpu": "annotations"} {
+		if out, code := ps.wfsh(t, ps.admin.Token, "pool", "set", pool, "--job-variables", list); code != 0 {
+			t.Fatalf("pool set: exit %d\n%s", code, out)
+		}
+	}
+
+	ps.cmd.Process.Signal(os.Interrupt)
+	ps.cmd.Wait()
+	ps.restart(t, db, "--kubernetes-pools", pools, "--kubernetes-pool-variables", vars)
+	deadline := time.Now().Add(10 * time.Second)
+	for ps.admin.Do(ctx, "GET", "/pools", nil, nil) != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := variables("k8s"); !slices.Equal(got, []string{"image", "resources", "env"}) {
+		t.Errorf("after a restart, pool k8s's job variables: %q, want the ConfigMap's again", got)
+	}
+	if got := variables("gpu"); !slices.Equal(got, []string{"annotations"}) {
+		t.Errorf("after a restart, pool gpu's job variables: %q, want wfsh pool set's", got)
+	}
+	ps.cmd.Process.Signal(os.Interrupt)
+	ps.cmd.Wait()
+
+	for i, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"unknown", map[string]string{"k8s": "image,namespace"}, `--kubernetes-pool-variables ` + vars + `: the job variables of pool k8s: no job variable "namespace" (there are: active_deadline_seconds,`},
+		// k8s's link now dangles: only cpu is in the volume.
+		{"no pool", map[string]string{"cpu": "image"}, `--kubernetes-pool-variables: ` + filepath.Join(vars, "cpu") + `: pool cpu is not one of --kubernetes-pools ` + pools},
+	} {
+		name := c.name
+		secretVolume(t, vars, 2+i, c.files)
+		cmd := exec.Command(ps.bin, "server", "--db", db, "--listen", "127.0.0.1:0", "--kubernetes-pools", pools, "--kubernetes-pool-variables", vars)
+		cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%s: %v\n%s\nwant one line with %q", name, err, out, c.want)
+		}
 	}
 }

@@ -90,6 +90,7 @@ workers:
 - pool: etl
   namespace: "{NS}-etl"
   slots: 20
+  jobVariables: [image, env]
 - pool: gpu
   namespace: "{NS}-gpu"
   startTimeout: 5m

@@ -75,7 +75,7 @@ func installUpgradeUninstall(t *testing.T, db string) {
 	rel, err := inst.Run(loadChart(t), vals(`
 image: {repository: registry.example/wfsh}
 database: {type: "{DB}"}
-workers: [{pool: k8s, namespace: "{NS}-etl"}]
+workers: [{pool: k8s, namespace: "{NS}-etl", jobVariables: [image, resources]}]
 `))
 	if err != nil {
 		t.Fatalf("helm install: %v", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wfsh/wfsh/internal/proctest"
 	"github.com/wfsh/wfsh/server"
+	"github.com/wfsh/wfsh/store"
 )
 
 // kwok runs no container, and the tier runs no Deployment controller:
@@ -64,6 +66,11 @@ func playPods(t *testing.T, ns, jobNS, pgAddr string) {
 	adminTok := string(secrets(t, ns)["wfsh-auth"]["admin-token"])
 	admin := &server.Client{Base: "http://" + addr, Token: adminTok}
 	waitFor(t, 20*time.Second, "the server", func() bool { return admin.Do(ctx, "GET", "/pools", nil, nil) == nil })
+	// The pool's job variables are the chart's (workers[].jobVariables).
+	var pool store.Pool
+	if err := admin.Do(ctx, "GET", "/pools/k8s", nil, &pool); err != nil || !slices.Equal(pool.JobVariables, []string{"image", "resources"}) {
+		t.Errorf("pool k8s: job variables %q, %v; want the chart's image, resources", pool.JobVariables, err)
+	}
 
 	w, err := kube.AppsV1().Deployments(ns).Get(ctx, "wfsh-worker-k8s", metav1.GetOptions{})
 	if err != nil {
@@ -74,7 +81,7 @@ func playPods(t *testing.T, ns, jobNS, pgAddr string) {
 
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.star"), []byte("@flow(name=\"Hello\")\ndef hello():\n    print(\"hello\")\n"), 0o644)
-	for _, args := range [][]string{{"deploy", filepath.Join(dir, "hello.star"), "--name", "daily", "--pool", "k8s"}, {"run", "Hello/daily"}} {
+	for _, args := range [][]string{{"deploy", filepath.Join(dir, "hello.star"), "--name", "daily", "--pool", "k8s", "--job-var", "image=registry.example/wfsh:daily"}, {"run", "Hello/daily"}} {
 		cmd := exec.Command(filepath.Join(bin, "wfsh"), args...)
 		cmd.Env = append(os.Environ(), "WFSH_HOME="+t.TempDir(), "WFSH_SERVER="+admin.Base, "WFSH_TOKEN="+adminTok)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -87,8 +94,8 @@ func playPods(t *testing.T, ns, jobNS, pgAddr string) {
 			return false
 		}
 		c := l.Items[0].Spec.Template.Spec.Containers[0]
-		if c.Image != "registry.example/wfsh:0.1.0" {
-			t.Errorf("the Job's image %q", c.Image)
+		if c.Image != "registry.example/wfsh:daily" {
+			t.Errorf("the Job's image %q, want the deployment's job variable's", c.Image)
 		}
 		return true
 	})

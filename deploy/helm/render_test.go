@@ -120,8 +120,14 @@ var checks = map[string]func(t *testing.T, ns string, objs []*unstructured.Unstr
 			t.Errorf("two pools with one token")
 		}
 		srv := as[appsv1.Deployment](t, ds["wfsh"])
-		if !slices.Contains(srv.Spec.Template.Spec.Containers[0].Args, "--kubernetes-pools=/etc/wfsh/pools") {
-			t.Errorf("the server's args %q", srv.Spec.Template.Spec.Containers[0].Args)
+		if args := srv.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--kubernetes-pools=/etc/wfsh/pools") ||
+			!slices.Contains(args, "--kubernetes-pool-variables=/etc/wfsh/pool-variables") {
+			t.Errorf("the server's args %q", args)
+		}
+		// Only etl says what its deployments may set.
+		vars := as[corev1.ConfigMap](t, find(objs, "ConfigMap")["wfsh-pool-variables"])
+		if len(vars.Data) != 1 || vars.Data["etl"] != "image,env" {
+			t.Errorf("the pool variables ConfigMap: %v", vars.Data)
 		}
 		for pool, jobNS := range map[string]string{"etl": ns + "-etl", "gpu": ns + "-gpu"} {
 			w := as[appsv1.Deployment](t, ds["wfsh-worker-"+pool])
