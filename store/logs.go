@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -387,8 +388,9 @@ type entryParser struct {
 	// s is b as a string, made once: the messages without escapes are
 	// its substrings, one allocation per chunk instead of one per entry.
 	s string
-	// The last kind, state and level names seen, and their values:
-	// consecutive entries mostly repeat them.
+	// The last kind, state and level names found, as written (quoted,
+	// with the comma after them), and their values: consecutive entries
+	// mostly repeat them.
 	kind, state, level []byte
 	kindV              runtime.Kind
 	stateV             runtime.State
@@ -457,81 +459,100 @@ func (p *entryParser) end() error {
 
 func (p *entryParser) entry() (runtime.Event, error) {
 	e := runtime.Event{Node: runtime.NoNode}
-	var seq, t, mi, att, ch int64
-	var kind, state, level []byte
-	err := p.byte('[')
-	next := func() {
-		if err == nil {
-			err = p.byte(',')
-		}
+	// Straight through, the fields in order: each is followed by a
+	// comma but the last, followed by the entry's closing bracket.
+	if err := p.byte('['); err != nil {
+		return e, err
 	}
-	if err == nil {
-		seq, err = p.int()
-	}
-	if next(); err == nil {
-		t, err = p.int()
-	}
-	if next(); err == nil {
-		kind, err = p.rawString()
-	}
-	if next(); err == nil {
-		e.TaskRun, err = p.string()
-	}
-	if next(); err == nil {
-		mi, err = p.int()
-	}
-	if next(); err == nil {
-		att, err = p.int()
-	}
-	if next(); err == nil {
-		state, err = p.rawString()
-	}
-	if next(); err == nil {
-		level, err = p.rawString()
-	}
-	if next(); err == nil {
-		e.Msg, err = p.string()
-	}
-	if next(); err == nil {
-		ch, err = p.int()
-	}
-	if err == nil {
-		err = p.byte(']')
-	}
+	seq, err := p.intThen(',')
 	if err != nil {
 		return e, err
 	}
 	if seq < 0 {
 		return e, errSyntax
 	}
-	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
-	if e.Kind, err = lookupName(kindByName, "event kind", kind, &p.kind, &p.kindV); err != nil {
+	t, err := p.intThen(',')
+	if err != nil {
 		return e, err
 	}
-	if len(state) > 0 {
-		if e.State, err = lookupName(stateByName, "state", state, &p.state, &p.stateV); err != nil {
-			return e, err
-		}
+	if e.Kind, err = nameThen(p, kindByName, "event kind", false, &p.kind, &p.kindV); err != nil {
+		return e, err
 	}
-	if len(level) > 0 {
-		if e.Level, err = lookupName(levelByName, "level", level, &p.level, &p.levelV); err != nil {
-			return e, err
-		}
+	if e.TaskRun, err = p.stringThen(','); err != nil {
+		return e, err
 	}
+	mi, err := p.intThen(',')
+	if err != nil {
+		return e, err
+	}
+	att, err := p.intThen(',')
+	if err != nil {
+		return e, err
+	}
+	if e.State, err = nameThen(p, stateByName, "state", true, &p.state, &p.stateV); err != nil {
+		return e, err
+	}
+	if e.Level, err = nameThen(p, levelByName, "level", true, &p.level, &p.levelV); err != nil {
+		return e, err
+	}
+	if e.Msg, err = p.stringThen(','); err != nil {
+		return e, err
+	}
+	ch, err := p.intThen(']')
+	if err != nil {
+		return e, err
+	}
+	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
 	return e, nil
 }
 
-// lookupName returns the value of name in m, remembering the last name
-// found and its value in last and lastV.
-func lookupName[V any](m map[string]V, what string, name []byte, last *[]byte, lastV *V) (V, error) {
-	if *last != nil && bytes.Equal(name, *last) {
+// intThen reads an integer and the byte c after it.
+func (p *entryParser) intThen(c byte) (int64, error) {
+	n, err := p.int()
+	if err == nil {
+		err = p.byte(c)
+	}
+	return n, err
+}
+
+// stringThen reads a string and the byte c after it.
+func (p *entryParser) stringThen(c byte) (string, error) {
+	s, err := p.string()
+	if err == nil {
+		err = p.byte(c)
+	}
+	return s, err
+}
+
+// nameThen reads a name (a kind, a state, a level; "" is the zero value
+// if empty allows it) and the comma after it, and returns its value in m.
+// Consecutive entries mostly repeat their names: the last one found, in
+// last, is compared in place, with its quotes and comma, before anything
+// is scanned.
+func nameThen[V any](p *entryParser, m map[string]V, what string, empty bool, last *[]byte, lastV *V) (V, error) {
+	var zero V
+	rest := p.b[p.i:]
+	if empty && len(rest) >= 3 && rest[0] == '"' && rest[1] == '"' && rest[2] == ',' {
+		p.i += 3
+		return zero, nil
+	}
+	if n := len(*last); n > 0 && len(rest) >= n && bytes.Equal(rest[:n], *last) {
+		p.i += n
 		return *lastV, nil
+	}
+	start := p.i
+	name, err := p.rawString()
+	if err == nil {
+		err = p.byte(',')
+	}
+	if err != nil {
+		return zero, err
 	}
 	v, ok := m[string(name)]
 	if !ok {
-		return v, fmt.Errorf("unknown %s %q", what, name)
+		return zero, fmt.Errorf("unknown %s %q", what, name)
 	}
-	*last, *lastV = name, v
+	*last, *lastV = p.b[start:p.i], v
 	return v, nil
 }
 
@@ -542,8 +563,16 @@ func (p *entryParser) int() (int64, error) {
 	}
 	start := j
 	var n int64
-	// 18 digits fit in an int64 whatever they are: no check of overflow
-	// (a division per digit) before the 19th.
+	// Eight digits at a time while there are (a time has 19), up to 16:
+	// 18 digits fit in an int64 whatever they are, so no check of
+	// overflow (a division per digit) before the 19th.
+	for ; j+8 <= len(p.b) && j-start < 16; j += 8 {
+		x := binary.LittleEndian.Uint64(p.b[j:])
+		if !eightDigits(x) {
+			break
+		}
+		n = n*1e8 + int64(eightDigitsValue(x))
+	}
 	for ; j < len(p.b) && j-start < 18 && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
 		n = n*10 + int64(p.b[j]-'0')
 	}
@@ -562,6 +591,29 @@ func (p *entryParser) int() (int64, error) {
 		n = -n
 	}
 	return n, nil
+}
+
+// eightDigits reports whether the eight bytes of x, read little endian,
+// are all ASCII digits: each is 0x3_, and adding 6 to it keeps it 0x3_
+// (a low half above 9 would carry).
+func eightDigits(x uint64) bool {
+	const high, three, six = 0xf0f0f0f0f0f0f0f0, 0x3030303030303030, 0x0606060606060606
+	return x&high == three && (x+six)&high == three
+}
+
+// eightDigitsValue is the number that the eight digits of x, read little
+// endian (the first digit in the low byte), write. The digits are
+// combined in pairs, the pairs in fours, the fours in one: three
+// multiplications instead of eight.
+func eightDigitsValue(x uint64) uint64 {
+	x -= 0x3030303030303030
+	// Each even byte: 10 times its digit plus the next byte's (at most
+	// 99: nothing carries).
+	x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
+	// Each even 16 bits: 100 times its pair plus the next pair's.
+	x = (x*100 + x>>16) & 0x0000ffff0000ffff
+	// The low 32 bits: 10,000 times the first four plus the last four.
+	return (x*10000 + x>>32) & 0xffffffff
 }
 
 // rawString reads a string that needs no unescaping (kinds, states,
