@@ -411,6 +411,10 @@ type entryParser struct {
 	kindV              runtime.Kind
 	stateV             runtime.State
 	levelV             runtime.Level
+	// mid is the last entry's fields between its time and its message,
+	// as written, and midEv has them as read.
+	mid   []byte
+	midEv runtime.Event
 }
 
 var (
@@ -491,24 +495,14 @@ func (p *entryParser) entry() (runtime.Event, error) {
 	if err != nil {
 		return e, err
 	}
-	if e.Kind, err = nameThen(p, kindByName, "event kind", false, &p.kind, &p.kindV); err != nil {
-		return e, err
-	}
-	if e.TaskRun, err = p.stringThen(','); err != nil {
-		return e, err
-	}
-	mi, err := p.intThen(',')
-	if err != nil {
-		return e, err
-	}
-	att, err := p.intThen(',')
-	if err != nil {
-		return e, err
-	}
-	if e.State, err = nameThen(p, stateByName, "state", true, &p.state, &p.stateV); err != nil {
-		return e, err
-	}
-	if e.Level, err = nameThen(p, levelByName, "level", true, &p.level, &p.levelV); err != nil {
+	// The fields between the time and the message (kind, task run, map
+	// index, attempt, state, level) are mostly the last entry's, as
+	// written: then they are compared, not read.
+	if n := len(p.mid); n > 0 && len(p.b)-p.i >= n && bytes.Equal(p.b[p.i:p.i+n], p.mid) {
+		p.i += n
+		m := &p.midEv
+		e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level = m.Kind, m.TaskRun, m.MapIndex, m.Attempt, m.State, m.Level
+	} else if err := p.middle(&e); err != nil {
 		return e, err
 	}
 	if e.Msg, err = p.stringThen(','); err != nil {
@@ -518,8 +512,38 @@ func (p *entryParser) entry() (runtime.Event, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
+	e.Seq, e.Time, e.Children = uint64(seq), unixNano(t), int(ch)
 	return e, nil
+}
+
+// middle reads the fields of an entry between its time and its message
+// into e, and keeps them, as written and as read, for the next entry.
+func (p *entryParser) middle(e *runtime.Event) error {
+	start := p.i
+	var err error
+	if e.Kind, err = nameThen(p, kindByName, "event kind", false, &p.kind, &p.kindV); err != nil {
+		return err
+	}
+	if e.TaskRun, err = p.stringThen(','); err != nil {
+		return err
+	}
+	mi, err := p.intThen(',')
+	if err != nil {
+		return err
+	}
+	att, err := p.intThen(',')
+	if err != nil {
+		return err
+	}
+	if e.State, err = nameThen(p, stateByName, "state", true, &p.state, &p.stateV); err != nil {
+		return err
+	}
+	if e.Level, err = nameThen(p, levelByName, "level", true, &p.level, &p.levelV); err != nil {
+		return err
+	}
+	e.MapIndex, e.Attempt = int(mi), int(att)
+	p.mid, p.midEv = p.b[start:p.i], *e
+	return nil
 }
 
 // intThen reads an integer and the byte c after it.

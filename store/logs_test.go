@@ -32,10 +32,25 @@ func TestLogEntryParser(t *testing.T) {
 	var js []byte
 	var want []runtime.Event
 	js = append(js, '[')
+	var e runtime.Event
 	for i := range 2000 {
-		e := runtime.Event{Seq: rnd.Uint64N(1 << 40), Time: time.Unix(0, rnd.Int64N(1<<62)), Kind: kinds[rnd.IntN(len(kinds))],
+		last := e
+		e = runtime.Event{Seq: rnd.Uint64N(1 << 40), Time: time.Unix(0, rnd.Int64N(1<<62)), Kind: kinds[rnd.IntN(len(kinds))],
 			TaskRun: str(), MapIndex: rnd.IntN(5) - 1, Attempt: rnd.IntN(4), State: runtime.State(rnd.IntN(int(runtime.Crashed) + 1)),
 			Level: runtime.Level(rnd.IntN(4)), Msg: str(), Children: rnd.IntN(100000), Node: runtime.NoNode}
+		// Most entries repeat the fields before the message of the one
+		// before (the parser compares them), some all but one.
+		if i > 0 && rnd.IntN(4) > 0 {
+			e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level = last.Kind, last.TaskRun, last.MapIndex, last.Attempt, last.State, last.Level
+			switch rnd.IntN(8) {
+			case 0:
+				e.TaskRun += "a"
+			case 1:
+				e.Attempt++
+			case 2:
+				e.MapIndex = rnd.IntN(12) - 1
+			}
+		}
 		if i > 0 {
 			js = append(js, ',')
 		}
