@@ -278,13 +278,11 @@ func (c *logChunk) format(d *chunkDecoder, js []byte) error {
 	p := entryParser{b: js, s: unsafe.String(unsafe.SliceData(js), len(js))}
 	var last uint64
 	sorted := true
-	err := p.entries(func(e runtime.Event) {
+	err := p.entries(&d.ev, func(e *runtime.Event) {
 		sorted = sorted && e.Seq >= last
 		last = e.Seq
 		if sorted {
-			// Through d.ev: a pointer to e would move e to the heap.
-			d.ev = e
-			c.add(d, &d.ev)
+			c.add(d, e)
 		}
 	})
 	d.ev = runtime.Event{}
@@ -376,7 +374,8 @@ func cmpSeq(a, b uint64) int {
 func appendLogEntries(evs []runtime.Event, js []byte) ([]runtime.Event, error) {
 	n := len(evs)
 	p := entryParser{b: js}
-	if err := p.entries(func(e runtime.Event) { evs = append(evs, e) }); err == nil {
+	var e runtime.Event
+	if err := p.entries(&e, func(e *runtime.Event) { evs = append(evs, *e) }); err == nil {
 		return evs, nil
 	}
 	evs = evs[:n]
@@ -445,7 +444,10 @@ func (p *entryParser) byte(c byte) error {
 	return nil
 }
 
-func (p *entryParser) entries(add func(runtime.Event)) error {
+// entries reads the entries one by one into e, calling add with e after
+// each: add must not keep e (its strings are valid as long as p.b).
+func (p *entryParser) entries(e *runtime.Event, add func(*runtime.Event)) error {
+	*e = runtime.Event{}
 	if err := p.byte('['); err != nil {
 		return err
 	}
@@ -454,8 +456,7 @@ func (p *entryParser) entries(add func(runtime.Event)) error {
 		return p.end()
 	}
 	for {
-		e, err := p.entry()
-		if err != nil {
+		if err := p.entry(e); err != nil {
 			return err
 		}
 		add(e)
@@ -477,23 +478,24 @@ func (p *entryParser) end() error {
 	return nil
 }
 
-func (p *entryParser) entry() (runtime.Event, error) {
-	e := runtime.Event{Node: runtime.NoNode}
+// entry reads an entry into e, setting every field an entry has.
+func (p *entryParser) entry(e *runtime.Event) error {
+	e.Node = runtime.NoNode
 	// Straight through, the fields in order: each is followed by a
 	// comma but the last, followed by the entry's closing bracket.
 	if err := p.byte('['); err != nil {
-		return e, err
+		return err
 	}
 	seq, err := p.intThen(',')
 	if err != nil {
-		return e, err
+		return err
 	}
 	if seq < 0 {
-		return e, errSyntax
+		return errSyntax
 	}
 	t, err := p.intThen(',')
 	if err != nil {
-		return e, err
+		return err
 	}
 	// The fields between the time and the message (kind, task run, map
 	// index, attempt, state, level) are mostly the last entry's, as
@@ -502,18 +504,18 @@ func (p *entryParser) entry() (runtime.Event, error) {
 		p.i += n
 		m := &p.midEv
 		e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level = m.Kind, m.TaskRun, m.MapIndex, m.Attempt, m.State, m.Level
-	} else if err := p.middle(&e); err != nil {
-		return e, err
+	} else if err := p.middle(e); err != nil {
+		return err
 	}
 	if e.Msg, err = p.stringThen(','); err != nil {
-		return e, err
+		return err
 	}
 	ch, err := p.intThen(']')
 	if err != nil {
-		return e, err
+		return err
 	}
 	e.Seq, e.Time, e.Children = uint64(seq), unixNano(t), int(ch)
-	return e, nil
+	return nil
 }
 
 // middle reads the fields of an entry between its time and its message
@@ -542,7 +544,9 @@ func (p *entryParser) middle(e *runtime.Event) error {
 		return err
 	}
 	e.MapIndex, e.Attempt = int(mi), int(att)
-	p.mid, p.midEv = p.b[start:p.i], *e
+	p.mid = p.b[start:p.i]
+	m := &p.midEv
+	m.Kind, m.TaskRun, m.MapIndex, m.Attempt, m.State, m.Level = e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level
 	return nil
 }
 

@@ -65,7 +65,8 @@ func TestLogEntryParser(t *testing.T) {
 	js = append(js, ']')
 	p := entryParser{b: js}
 	var got []runtime.Event
-	if err := p.entries(func(e runtime.Event) { got = append(got, e) }); err != nil {
+	var ev runtime.Event
+	if err := p.entries(&ev, func(e *runtime.Event) { got = append(got, *e) }); err != nil {
 		t.Fatalf("the fast parser refused what appendLogEntry wrote: %v", err)
 	}
 	if len(got) != len(want) {
