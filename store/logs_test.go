@@ -115,7 +115,7 @@ func TestLogEntryParserInt(t *testing.T) {
 		{in: "1234567:12", want: 1234567, ok: true, read: 7},
 		{in: "123/4567890", want: 123, ok: true, read: 3},
 	} {
-		p := entryParser{b: []byte(c.in + ",")}
+		p := entryParser{b: []byte(c.in + ",\"state\",\"INFO\",1]")}
 		got, err := p.int()
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("int(%q) = %d, %v; want %d, ok %v", c.in, got, err, c.want, c.ok)
@@ -134,9 +134,12 @@ func TestLogEntryParserInt(t *testing.T) {
 			n = -n
 		}
 		in := strconv.FormatInt(n, 10)
-		p := entryParser{b: []byte(in + "]")}
-		if got, err := p.int(); err != nil || got != n || p.i != len(in) {
-			t.Fatalf("int(%q) = %d, %v, read %d bytes", in, got, err, p.i)
+		// At the end of the input, and in the middle of it.
+		for _, rest := range []string{"]", "],[12345678,12345678]"} {
+			p := entryParser{b: []byte(in + rest)}
+			if got, err := p.int(); err != nil || got != n || p.i != len(in) {
+				t.Fatalf("int(%q) = %d, %v, read %d bytes", in+rest, got, err, p.i)
+			}
 		}
 	}
 }
