@@ -20,6 +20,10 @@ func Printable(s string) string {
 	return string(AppendPrintable(make([]byte, 0, len(s)+8), s))
 }
 
+// IsPrintable reports whether Printable(s) is s: s has nothing to escape
+// (and so no newline).
+func IsPrintable(s string) bool { return unprintable(s) < 0 }
+
 // AppendPrintable appends Printable(s) to dst.
 func AppendPrintable(dst []byte, s string) []byte {
 	for {
