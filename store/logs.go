@@ -17,72 +17,56 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/wfsh/wfsh/runtime"
 )
 
-// A chunk's log entries are stored compressed, in column logs_z (since
-// version 3; the chunks of older versions keep theirs as JSON text in
-// column logs): a zstd frame of the JSON array, or raw DEFLATE in the
-// chunks written before zstd. The reader tells them apart by their first
-// four bytes: zstd's magic number never begins a DEFLATE stream (it
-// would be a stored block whose length and its complement disagree).
+// A chunk's log entries are stored compressed (column logs_z, raw
+// DEFLATE of the JSON array), since version 3; the chunks of older
+// versions keep theirs as JSON text in column logs.
 
-// zstdMagic begins every zstd frame.
-var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-
-// logCodecs are zstd's encoder and decoder, shared by every recorder and
-// reader of the process: each holds a few encoders (decoders), one per
-// call at a time, up to four, so that a thousand runs
-// recording at once share them instead of holding one each.
-var logCodecs = sync.OnceValues(func() (*zstd.Encoder, *zstd.Decoder) {
-	n := min(goruntime.GOMAXPROCS(0), 4)
-	// Its fastest level: a log compresses to less than a tenth of its
-	// size even so. A window of 512 KiB, not 8 MiB: each encoder keeps
-	// a window and a block (and a chunk is a few hundred KB). No
-	// checksum (DEFLATE had none): it costs the reader a pass over every
-	// byte.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(n),
-		zstd.WithWindowSize(512<<10), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
-	if err != nil {
-		panic(err) // options only
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(n))
-	if err != nil {
-		panic(err)
-	}
-	return enc, dec
-})
-
-// compressor compresses the log entries of a batch; the writer goroutine
-// keeps one and reuses its buffer.
+// compressor deflates the log entries of a batch; the writer goroutine
+// keeps one and reuses it (a flate.Writer costs about 1 MB to make).
 type compressor struct {
 	out []byte
 }
 
-// compress returns the compressed b, valid until the next call.
+// deflater is a DEFLATE writer with its output buffer.
+type deflater struct {
+	w   *flate.Writer
+	buf bytes.Buffer
+}
+
+// deflaters are the DEFLATE writers of every compressor: one writer holds
+// about 1 MB, which a thousand runs recording at once would each keep.
+// BestSpeed: log lines compress well even so (a tenth of their size, or
+// less), at a fraction of the CPU of the default level.
+var deflaters = sync.Pool{New: func() any {
+	d := &deflater{}
+	d.w, _ = flate.NewWriter(&d.buf, flate.BestSpeed)
+	return d
+}}
+
+// compress returns the DEFLATE of b, valid until the next call.
 func (c *compressor) compress(b []byte) []byte {
-	enc, _ := logCodecs()
-	c.out = enc.EncodeAll(b, c.out[:0])
+	d := deflaters.Get().(*deflater)
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.w.Write(b)
+	d.w.Close()
+	c.out = append(c.out[:0], d.buf.Bytes()...)
+	deflaters.Put(d)
 	return c.out
 }
 
 // inflater reads compressed log entries, reusing its buffers.
 type inflater struct {
-	r   io.ReadCloser // DEFLATE, for older chunks
+	r   io.ReadCloser
 	src bytes.Reader
 	out bytes.Buffer
-	buf []byte
 }
 
 func (f *inflater) inflate(z []byte) ([]byte, error) {
-	if bytes.HasPrefix(z, zstdMagic) {
-		_, dec := logCodecs()
-		var err error
-		f.buf, err = dec.DecodeAll(z, f.buf[:0])
-		return f.buf, err
-	}
 	f.src.Reset(z)
 	if f.r == nil {
 		f.r = flate.NewReader(&f.src)

@@ -1,16 +1,12 @@
 package store
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/flate"
 
 	"github.com/wfsh/wfsh/runtime"
 )
@@ -141,67 +137,5 @@ func TestLogEntryParserInt(t *testing.T) {
 				t.Fatalf("int(%q) = %d, %v, read %d bytes", in+rest, got, err, p.i)
 			}
 		}
-	}
-}
-
-// TestLogsOldDeflateChunks checks that chunks are written as zstd frames
-// and that the chunks written before, raw DEFLATE, are read as they were:
-// a log whose chunks are written both ways reads back whole.
-func TestLogsOldDeflateChunks(t *testing.T) { eachBackend(t, testLogsOldDeflateChunks) }
-
-func testLogsOldDeflateChunks(t *testing.T, b backend) {
-	s, _ := b.open(t)
-	logRunChunks(t, s, "r", 4, 2000)
-	ctx := context.Background()
-	want, err := s.Logs(ctx, "r", LogFilter{})
-	if err != nil || len(want) < 8000 {
-		t.Fatalf("%d entries, %v; want 8000 lines and more", len(want), err)
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, logs_z FROM chunks WHERE run_id = 'r' ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type chunk struct {
-		seq int64
-		z   []byte
-	}
-	var chunks []chunk
-	for rows.Next() {
-		var c chunk
-		if err := rows.Scan(&c.seq, &c.z); err != nil {
-			t.Fatal(err)
-		}
-		chunks = append(chunks, c)
-	}
-	if err := rows.Err(); err != nil || len(chunks) < 4 {
-		t.Fatalf("%d chunks, %v; want several", len(chunks), err)
-	}
-	var inf inflater
-	for i, c := range chunks {
-		if !bytes.HasPrefix(c.z, zstdMagic) {
-			t.Fatalf("chunk %d is not a zstd frame: % x...", c.seq, c.z[:min(8, len(c.z))])
-		}
-		if i%2 == 1 {
-			continue
-		}
-		// Written again as before: DEFLATE at its fastest level.
-		js, err := inf.inflate(c.z)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var z bytes.Buffer
-		w, _ := flate.NewWriter(&z, flate.BestSpeed)
-		w.Write(js)
-		w.Close()
-		if _, err := s.db.ExecContext(ctx, `UPDATE chunks SET logs_z = ? WHERE run_id = 'r' AND seq = ?`, z.Bytes(), c.seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := s.Logs(ctx, "r", LogFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("the log read back from chunks of both kinds differs: %d entries, want %d", len(got), len(want))
 	}
 }
