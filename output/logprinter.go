@@ -133,17 +133,22 @@ func (p *LogPrinter) line(e runtime.Event, l runtime.Level, logger string, parts
 
 // appendLine appends one log line whose message is parts joined.
 func appendLine(b []byte, stamp string, l runtime.Level, logger string, parts ...string) []byte {
+	b = appendPrefix(b, stamp, l, logger)
+	for _, part := range parts {
+		b = runtime.AppendPrintable(b, part)
+	}
+	return append(b, '\n')
+}
+
+// appendPrefix appends the start of a log line, up to its message.
+func appendPrefix(b []byte, stamp string, l runtime.Level, logger string) []byte {
 	b = append(b, '[')
 	b = append(b, stamp...)
 	b = append(b, "] "...)
 	b = append(b, l.String()...)
 	b = append(b, " - wfsh."...)
 	b = runtime.AppendPrintable(b, logger)
-	b = append(b, " | "...)
-	for _, part := range parts {
-		b = runtime.AppendPrintable(b, part)
-	}
-	return append(b, '\n')
+	return append(b, " | "...)
 }
 
 // appendLines appends a log line for each line of msg, without its final
@@ -178,6 +183,12 @@ type LineFormatter struct {
 	level runtime.Level
 	clock func(time.Time) time.Time
 	stamp stamper
+	// prefix is the start of the last line, up to its message, made of
+	// pStamp, pLevel and pLogger: consecutive lines mostly share it.
+	prefix  []byte
+	pStamp  string
+	pLevel  runtime.Level
+	pLogger string
 }
 
 // LineFormatter makes a formatter of p's TaskLog lines.
@@ -194,11 +205,21 @@ func (f *LineFormatter) AppendEntry(dst []byte, e *runtime.Event) ([]byte, bool)
 	if e.Level < f.level {
 		return dst, true
 	}
-	stamp := f.stamp.of(e.Time, f.clock)
-	if strings.IndexByte(e.Msg, '\n') >= 0 {
-		return appendLines(dst, stamp, e.Level, taskLogger(e), e.Msg), true
+	stamp, logger := f.stamp.of(e.Time, f.clock), taskLogger(e)
+	if !runtime.IsPrintable(e.Msg) { // a newline, or something to escape
+		if strings.IndexByte(e.Msg, '\n') >= 0 {
+			return appendLines(dst, stamp, e.Level, logger, e.Msg), true
+		}
+		return appendLine(dst, stamp, e.Level, logger, e.Msg), true
 	}
-	return appendLine(dst, stamp, e.Level, taskLogger(e), e.Msg), true
+	if stamp != f.pStamp || e.Level != f.pLevel || logger != f.pLogger {
+		// e's strings are valid only during the call: a copy is kept.
+		f.prefix = appendPrefix(f.prefix[:0], stamp, e.Level, logger)
+		f.pStamp, f.pLevel, f.pLogger = stamp, e.Level, strings.Clone(logger)
+	}
+	dst = append(dst, f.prefix...)
+	dst = append(dst, e.Msg...)
+	return append(dst, '\n'), true
 }
 
 func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind { return p.kindOf(e.Node) }

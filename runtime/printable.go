@@ -20,6 +20,10 @@ func Printable(s string) string {
 	return string(AppendPrintable(make([]byte, 0, len(s)+8), s))
 }
 
+// IsPrintable reports whether Printable(s) is s: s has nothing to escape
+// (and so no newline).
+func IsPrintable(s string) bool { return unprintable(s) < 0 }
+
 // AppendPrintable appends Printable(s) to dst.
 func AppendPrintable(dst []byte, s string) []byte {
 	for {
@@ -39,22 +43,21 @@ func AppendPrintable(dst []byte, s string) []byte {
 }
 
 // unprintable is the index of the first character of s that Printable
-// escapes, or -1. Printable ASCII, the usual text, is checked eight bytes
-// at a time.
+// escapes, or -1. Printable ASCII, the usual text, is checked sixteen
+// bytes at a time, and the last sixteen bytes of s at once when all
+// before them are.
 func unprintable(s string) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for i := 0; i < len(s); i++ {
-		if i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			// No byte below 0x20, none above 0x7e: printable ASCII.
-			if (x-ones*0x20)&^x&highs == 0 && (x+ones*(127-0x7e)|x)&highs == 0 {
-				i += 7
-				continue
-			}
+	for i := 0; ; {
+		start := i
+		for i+16 <= len(s) && printableASCII(word(s[i:]), word(s[i+8:])) {
+			i += 16
+		}
+		if i == len(s) || (i > start && i+16 > len(s) && printableASCII(word(s[len(s)-16:]), word(s[len(s)-8:]))) {
+			return -1
 		}
 		c := s[i]
 		if c-0x20 < 0x7f-0x20 || c == '\t' {
+			i++
 			continue
 		}
 		if c < utf8.RuneSelf {
@@ -64,9 +67,24 @@ func unprintable(s string) int {
 		if (r == utf8.RuneError && size == 1) || isControl(r) {
 			return i
 		}
-		i += size - 1
+		i += size
 	}
-	return -1
+}
+
+// printableASCII reports whether the 16 bytes of x and y are printable
+// ASCII: none below 0x20, none above 0x7e. A byte below 0x20 sets its
+// high bit in x-0x20 (and has none of its own); one above 0x7e has it
+// set, or sets it when 1 is added.
+func printableASCII(x, y uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return ((x-ones*0x20)&^x|(x+ones|x)|(y-ones*0x20)&^y|(y+ones|y))&highs == 0
+}
+
+// word is w's first 8 bytes, little endian: one load.
+func word(w string) uint64 {
+	w = w[:8] // one bounds check, not one per byte
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // isControl reports whether a non-ASCII rune is a C1 control or a

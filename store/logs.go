@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -261,13 +262,11 @@ func (c *logChunk) format(d *chunkDecoder, js []byte) error {
 	p := entryParser{b: js, s: unsafe.String(unsafe.SliceData(js), len(js))}
 	var last uint64
 	sorted := true
-	err := p.entries(func(e runtime.Event) {
+	err := p.entries(&d.ev, func(e *runtime.Event) {
 		sorted = sorted && e.Seq >= last
 		last = e.Seq
 		if sorted {
-			// Through d.ev: a pointer to e would move e to the heap.
-			d.ev = e
-			c.add(d, &d.ev)
+			c.add(d, e)
 		}
 	})
 	d.ev = runtime.Event{}
@@ -359,7 +358,8 @@ func cmpSeq(a, b uint64) int {
 func appendLogEntries(evs []runtime.Event, js []byte) ([]runtime.Event, error) {
 	n := len(evs)
 	p := entryParser{b: js}
-	if err := p.entries(func(e runtime.Event) { evs = append(evs, e) }); err == nil {
+	var e runtime.Event
+	if err := p.entries(&e, func(e *runtime.Event) { evs = append(evs, *e) }); err == nil {
 		return evs, nil
 	}
 	evs = evs[:n]
@@ -387,12 +387,17 @@ type entryParser struct {
 	// s is b as a string, made once: the messages without escapes are
 	// its substrings, one allocation per chunk instead of one per entry.
 	s string
-	// The last kind, state and level names seen, and their values:
-	// consecutive entries mostly repeat them.
+	// The last kind, state and level names found, as written (quoted,
+	// with the comma after them), and their values: consecutive entries
+	// mostly repeat them.
 	kind, state, level []byte
 	kindV              runtime.Kind
 	stateV             runtime.State
 	levelV             runtime.Level
+	// mid is the last entry's fields between its time and its message,
+	// as written, and midEv has them as read.
+	mid   []byte
+	midEv runtime.Event
 }
 
 var (
@@ -423,7 +428,10 @@ func (p *entryParser) byte(c byte) error {
 	return nil
 }
 
-func (p *entryParser) entries(add func(runtime.Event)) error {
+// entries reads the entries one by one into e, calling add with e after
+// each: add must not keep e (its strings are valid as long as p.b).
+func (p *entryParser) entries(e *runtime.Event, add func(*runtime.Event)) error {
+	*e = runtime.Event{}
 	if err := p.byte('['); err != nil {
 		return err
 	}
@@ -432,8 +440,7 @@ func (p *entryParser) entries(add func(runtime.Event)) error {
 		return p.end()
 	}
 	for {
-		e, err := p.entry()
-		if err != nil {
+		if err := p.entry(e); err != nil {
 			return err
 		}
 		add(e)
@@ -455,83 +462,125 @@ func (p *entryParser) end() error {
 	return nil
 }
 
-func (p *entryParser) entry() (runtime.Event, error) {
-	e := runtime.Event{Node: runtime.NoNode}
-	var seq, t, mi, att, ch int64
-	var kind, state, level []byte
-	err := p.byte('[')
-	next := func() {
-		if err == nil {
-			err = p.byte(',')
-		}
+// entry reads an entry into e, setting every field an entry has.
+func (p *entryParser) entry(e *runtime.Event) error {
+	e.Node = runtime.NoNode
+	// Straight through, the fields in order: each is followed by a
+	// comma but the last, followed by the entry's closing bracket.
+	if err := p.byte('['); err != nil {
+		return err
 	}
-	if err == nil {
-		seq, err = p.int()
-	}
-	if next(); err == nil {
-		t, err = p.int()
-	}
-	if next(); err == nil {
-		kind, err = p.rawString()
-	}
-	if next(); err == nil {
-		e.TaskRun, err = p.string()
-	}
-	if next(); err == nil {
-		mi, err = p.int()
-	}
-	if next(); err == nil {
-		att, err = p.int()
-	}
-	if next(); err == nil {
-		state, err = p.rawString()
-	}
-	if next(); err == nil {
-		level, err = p.rawString()
-	}
-	if next(); err == nil {
-		e.Msg, err = p.string()
-	}
-	if next(); err == nil {
-		ch, err = p.int()
-	}
-	if err == nil {
-		err = p.byte(']')
-	}
+	seq, err := p.intThen(',')
 	if err != nil {
-		return e, err
+		return err
 	}
 	if seq < 0 {
-		return e, errSyntax
+		return errSyntax
 	}
-	e.Seq, e.Time, e.MapIndex, e.Attempt, e.Children = uint64(seq), unixNano(t), int(mi), int(att), int(ch)
-	if e.Kind, err = lookupName(kindByName, "event kind", kind, &p.kind, &p.kindV); err != nil {
-		return e, err
+	t, err := p.intThen(',')
+	if err != nil {
+		return err
 	}
-	if len(state) > 0 {
-		if e.State, err = lookupName(stateByName, "state", state, &p.state, &p.stateV); err != nil {
-			return e, err
-		}
+	// The fields between the time and the message (kind, task run, map
+	// index, attempt, state, level) are mostly the last entry's, as
+	// written: then they are compared, not read.
+	if n := len(p.mid); n > 0 && len(p.b)-p.i >= n && bytes.Equal(p.b[p.i:p.i+n], p.mid) {
+		p.i += n
+		m := &p.midEv
+		e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level = m.Kind, m.TaskRun, m.MapIndex, m.Attempt, m.State, m.Level
+	} else if err := p.middle(e); err != nil {
+		return err
 	}
-	if len(level) > 0 {
-		if e.Level, err = lookupName(levelByName, "level", level, &p.level, &p.levelV); err != nil {
-			return e, err
-		}
+	if e.Msg, err = p.stringThen(','); err != nil {
+		return err
 	}
-	return e, nil
+	ch, err := p.intThen(']')
+	if err != nil {
+		return err
+	}
+	e.Seq, e.Time, e.Children = uint64(seq), unixNano(t), int(ch)
+	return nil
 }
 
-// lookupName returns the value of name in m, remembering the last name
-// found and its value in last and lastV.
-func lookupName[V any](m map[string]V, what string, name []byte, last *[]byte, lastV *V) (V, error) {
-	if *last != nil && bytes.Equal(name, *last) {
+// middle reads the fields of an entry between its time and its message
+// into e, and keeps them, as written and as read, for the next entry.
+func (p *entryParser) middle(e *runtime.Event) error {
+	start := p.i
+	var err error
+	if e.Kind, err = nameThen(p, kindByName, "event kind", false, &p.kind, &p.kindV); err != nil {
+		return err
+	}
+	if e.TaskRun, err = p.stringThen(','); err != nil {
+		return err
+	}
+	mi, err := p.intThen(',')
+	if err != nil {
+		return err
+	}
+	att, err := p.intThen(',')
+	if err != nil {
+		return err
+	}
+	if e.State, err = nameThen(p, stateByName, "state", true, &p.state, &p.stateV); err != nil {
+		return err
+	}
+	if e.Level, err = nameThen(p, levelByName, "level", true, &p.level, &p.levelV); err != nil {
+		return err
+	}
+	e.MapIndex, e.Attempt = int(mi), int(att)
+	p.mid = p.b[start:p.i]
+	m := &p.midEv
+	m.Kind, m.TaskRun, m.MapIndex, m.Attempt, m.State, m.Level = e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level
+	return nil
+}
+
+// intThen reads an integer and the byte c after it.
+func (p *entryParser) intThen(c byte) (int64, error) {
+	n, err := p.int()
+	if err == nil {
+		err = p.byte(c)
+	}
+	return n, err
+}
+
+// stringThen reads a string and the byte c after it.
+func (p *entryParser) stringThen(c byte) (string, error) {
+	s, err := p.string()
+	if err == nil {
+		err = p.byte(c)
+	}
+	return s, err
+}
+
+// nameThen reads a name (a kind, a state, a level; "" is the zero value
+// if empty allows it) and the comma after it, and returns its value in m.
+// Consecutive entries mostly repeat their names: the last one found, in
+// last, is compared in place, with its quotes and comma, before anything
+// is scanned.
+func nameThen[V any](p *entryParser, m map[string]V, what string, empty bool, last *[]byte, lastV *V) (V, error) {
+	var zero V
+	rest := p.b[p.i:]
+	if empty && len(rest) >= 3 && rest[0] == '"' && rest[1] == '"' && rest[2] == ',' {
+		p.i += 3
+		return zero, nil
+	}
+	if n := len(*last); n > 0 && len(rest) >= n && bytes.Equal(rest[:n], *last) {
+		p.i += n
 		return *lastV, nil
+	}
+	start := p.i
+	name, err := p.rawString()
+	if err == nil {
+		err = p.byte(',')
+	}
+	if err != nil {
+		return zero, err
 	}
 	v, ok := m[string(name)]
 	if !ok {
-		return v, fmt.Errorf("unknown %s %q", what, name)
+		return zero, fmt.Errorf("unknown %s %q", what, name)
 	}
-	*last, *lastV = name, v
+	*last, *lastV = p.b[start:p.i], v
 	return v, nil
 }
 
@@ -542,8 +591,16 @@ func (p *entryParser) int() (int64, error) {
 	}
 	start := j
 	var n int64
-	// 18 digits fit in an int64 whatever they are: no check of overflow
-	// (a division per digit) before the 19th.
+	// Eight digits at a time while there are (a time has 19), up to 16:
+	// 18 digits fit in an int64 whatever they are, so no check of
+	// overflow (a division per digit) before the 19th.
+	for ; j+8 <= len(p.b) && j-start < 16; j += 8 {
+		x := binary.LittleEndian.Uint64(p.b[j:])
+		if !eightDigits(x) {
+			break
+		}
+		n = n*1e8 + int64(eightDigitsValue(x))
+	}
 	for ; j < len(p.b) && j-start < 18 && p.b[j] >= '0' && p.b[j] <= '9'; j++ {
 		n = n*10 + int64(p.b[j]-'0')
 	}
@@ -562,6 +619,29 @@ func (p *entryParser) int() (int64, error) {
 		n = -n
 	}
 	return n, nil
+}
+
+// eightDigits reports whether the eight bytes of x, read little endian,
+// are all ASCII digits: each is 0x3_, and adding 6 to it keeps it 0x3_
+// (a low half above 9 would carry).
+func eightDigits(x uint64) bool {
+	const high, three, six = 0xf0f0f0f0f0f0f0f0, 0x3030303030303030, 0x0606060606060606
+	return x&high == three && (x+six)&high == three
+}
+
+// eightDigitsValue is the number that the eight digits of x, read little
+// endian (the first digit in the low byte), write. The digits are
+// combined in pairs, the pairs in fours, the fours in one: three
+// multiplications instead of eight.
+func eightDigitsValue(x uint64) uint64 {
+	x -= 0x3030303030303030
+	// Each even byte: 10 times its digit plus the next byte's (at most
+	// 99: nothing carries).
+	x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
+	// Each even 16 bits: 100 times its pair plus the next pair's.
+	x = (x*100 + x>>16) & 0x0000ffff0000ffff
+	// The low 32 bits: 10,000 times the first four plus the last four.
+	return (x*10000 + x>>32) & 0xffffffff
 }
 
 // rawString reads a string that needs no unescaping (kinds, states,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,10 +28,25 @@ func TestLogEntryParser(t *testing.T) {
 	var js []byte
 	var want []runtime.Event
 	js = append(js, '[')
+	var e runtime.Event
 	for i := range 2000 {
-		e := runtime.Event{Seq: rnd.Uint64N(1 << 40), Time: time.Unix(0, rnd.Int64N(1<<62)), Kind: kinds[rnd.IntN(len(kinds))],
+		last := e
+		e = runtime.Event{Seq: rnd.Uint64N(1 << 40), Time: time.Unix(0, rnd.Int64N(1<<62)), Kind: kinds[rnd.IntN(len(kinds))],
 			TaskRun: str(), MapIndex: rnd.IntN(5) - 1, Attempt: rnd.IntN(4), State: runtime.State(rnd.IntN(int(runtime.Crashed) + 1)),
 			Level: runtime.Level(rnd.IntN(4)), Msg: str(), Children: rnd.IntN(100000), Node: runtime.NoNode}
+		// Most entries repeat the fields before the message of the one
+		// before (the parser compares them), some all but one.
+		if i > 0 && rnd.IntN(4) > 0 {
+			e.Kind, e.TaskRun, e.MapIndex, e.Attempt, e.State, e.Level = last.Kind, last.TaskRun, last.MapIndex, last.Attempt, last.State, last.Level
+			switch rnd.IntN(8) {
+			case 0:
+				e.TaskRun += "a"
+			case 1:
+				e.Attempt++
+			case 2:
+				e.MapIndex = rnd.IntN(12) - 1
+			}
+		}
 		if i > 0 {
 			js = append(js, ',')
 		}
@@ -45,7 +61,8 @@ func TestLogEntryParser(t *testing.T) {
 	js = append(js, ']')
 	p := entryParser{b: js}
 	var got []runtime.Event
-	if err := p.entries(func(e runtime.Event) { got = append(got, e) }); err != nil {
+	var ev runtime.Event
+	if err := p.entries(&ev, func(e *runtime.Event) { got = append(got, *e) }); err != nil {
 		t.Fatalf("the fast parser refused what appendLogEntry wrote: %v", err)
 	}
 	if len(got) != len(want) {
@@ -72,25 +89,53 @@ func TestLogEntryParserInt(t *testing.T) {
 		in   string
 		want int64
 		ok   bool
+		read int // bytes read, if not all of in
 	}{
-		{"0", 0, true},
-		{"123456789012345678", 123456789012345678, true},
-		{"999999999999999999", 999999999999999999, true},
-		{"1234567890123456789", 1234567890123456789, true},
-		{"9223372036854775807", 9223372036854775807, true},
-		{"-9223372036854775807", -9223372036854775807, true},
-		{"9223372036854775808", 0, false},
-		{"99999999999999999999", 0, false},
-		{"-", 0, false},
-		{"x", 0, false},
+		{in: "0", want: 0, ok: true},
+		{in: "123456789012345678", want: 123456789012345678, ok: true},
+		{in: "999999999999999999", want: 999999999999999999, ok: true},
+		{in: "1234567890123456789", want: 1234567890123456789, ok: true},
+		{in: "9223372036854775807", want: 9223372036854775807, ok: true},
+		{in: "-9223372036854775807", want: -9223372036854775807, ok: true},
+		{in: "9223372036854775808", want: 0, ok: false},
+		{in: "99999999999999999999", want: 0, ok: false},
+		{in: "-", want: 0, ok: false},
+		{in: "x", want: 0, ok: false},
+		// Eight digits at a time, and what ends them in the middle of
+		// eight bytes (':' and '/' are the bytes next to the digits).
+		{in: "12345678", want: 12345678, ok: true},
+		{in: "1234567890123456", want: 1234567890123456, ok: true},
+		{in: "00000000000000000000000000001", want: 1, ok: true},
+		{in: "1764769217123456789", want: 1764769217123456789, ok: true},
+		{in: "-1764769217123456789", want: -1764769217123456789, ok: true},
+		{in: "1234567:12", want: 1234567, ok: true, read: 7},
+		{in: "123/4567890", want: 123, ok: true, read: 3},
 	} {
-		p := entryParser{b: []byte(c.in + ",")}
+		p := entryParser{b: []byte(c.in + ",\"state\",\"INFO\",1]")}
 		got, err := p.int()
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("int(%q) = %d, %v; want %d, ok %v", c.in, got, err, c.want, c.ok)
 		}
-		if c.ok && p.i != len(c.in) {
-			t.Errorf("int(%q) read %d bytes, want %d", c.in, p.i, len(c.in))
+		if c.read == 0 {
+			c.read = len(c.in)
+		}
+		if c.ok && p.i != c.read {
+			t.Errorf("int(%q) read %d bytes, want %d", c.in, p.i, c.read)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for range 10000 {
+		n := rnd.Int64() >> rnd.IntN(64)
+		if rnd.IntN(2) == 0 {
+			n = -n
+		}
+		in := strconv.FormatInt(n, 10)
+		// At the end of the input, and in the middle of it.
+		for _, rest := range []string{"]", "],[12345678,12345678]"} {
+			p := entryParser{b: []byte(in + rest)}
+			if got, err := p.int(); err != nil || got != n || p.i != len(in) {
+				t.Fatalf("int(%q) = %d, %v, read %d bytes", in+rest, got, err, p.i)
+			}
 		}
 	}
 }
