@@ -97,3 +97,69 @@ func TestSlotsShared(t *testing.T) {
 		t.Errorf("limit 0: run %v with %d bodies run, want Cancelled and none", res.State, none.most.Load())
 	}
 }
+
+// TestWaitingHoldsNoWorker: a task run waiting for a slot holds none of
+// the run's --concurrency workers: with 2 workers and a limit of 1, the
+// db task run holding the slot waits for an untagged task run, which
+// runs while the other db task run waits (it could not if the waiting
+// one held the second worker).
+func TestWaitingHoldsNoWorker(t *testing.T) {
+	ran := make(chan struct{})
+	db := runtime.BodyFunc(func(ctx context.Context, _ *runtime.Call) (runtime.Value, error) {
+		select {
+		case <-ran:
+			return nil, nil
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("the untagged task run did not run while this one held the slot")
+		}
+	})
+	g := &runtime.Graph{Flow: "F", Limits: map[string]int{"db": 1}}
+	for _, name := range []string{"db1", "db2"} {
+		g.Add(&runtime.Node{Name: name, Task: name, Tags: []string{"db"}, Trigger: runtime.AllSuccessful, Body: db})
+	}
+	g.Add(&runtime.Node{Name: "free", Task: "free", Trigger: runtime.AllSuccessful, Body: runtime.BodyFunc(func(context.Context, *runtime.Call) (runtime.Value, error) {
+		close(ran)
+		return nil, nil
+	})})
+	var rec runtimetest.Recorder
+	res := runtime.Run(context.Background(), g, runtime.Options{RunID: "r", Concurrency: 2, Sink: &rec})
+	if res.State != runtime.Success {
+		t.Fatalf("run %v: %s", res.State, res.Msg)
+	}
+	for _, name := range []string{"db1", "db2"} {
+		if got := fmt.Sprint(rec.States(name)); got != "[Waiting Running Success]" && got != "[Running Success]" {
+			t.Errorf("%s went through %s", name, got)
+		}
+	}
+}
+
+// TestCancelWhileWaitingForSlot: cancelling a run whose task runs wait
+// for a slot (more of them than workers) ends them Cancelled at once,
+// and frees what they held.
+func TestCancelWhileWaitingForSlot(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{}, 1)
+	body := runtime.BodyFunc(func(ctx context.Context, _ *runtime.Call) (runtime.Value, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	g := limitedGraph(map[string]int{"db": 1}, 8, []string{"db"}, body)
+	done := make(chan *runtime.Result, 1)
+	go func() { done <- runtime.Run(ctx, g, runtime.Options{RunID: "r", Concurrency: 2}) }()
+	<-started
+	cancel()
+	select {
+	case res := <-done:
+		if res.State != runtime.Cancelled {
+			t.Errorf("run %v, want Cancelled", res.State)
+		}
+		for _, tr := range res.Tasks {
+			if tr.State != runtime.Cancelled {
+				t.Errorf("%s: %v, want Cancelled", tr.Name, tr.State)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled run did not end")
+	}
+}
