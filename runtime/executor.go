@@ -122,10 +122,6 @@ type run struct {
 	timer    *time.Timer
 	call     Call    // what the body sees, reused across attempts
 	sub      *Result // a subflow node's child run (its last attempt's)
-	// release gives back the slots of concurrency limits an attempt
-	// holds, from when it got them (waiting for them, it held no worker)
-	// until its body has run.
-	release func()
 }
 
 type outcome struct {
@@ -148,12 +144,6 @@ type executor struct {
 	readyHead  int
 	unfinished int
 	cancelled  bool
-	// Task runs of limited tags wait for their slots on goroutines of
-	// their own, at most Concurrency at once (the rest queue in
-	// toAcquire), not on workers; those given their slots run first.
-	toAcquire []*run
-	acquiring int
-	slotted   []*run
 
 	sched    sync.Mutex // guards the scheduling state above
 	wake     *sync.Cond // on sched: idle workers wait for ready runs
@@ -283,7 +273,7 @@ func (x *executor) settle() {
 		x.close()
 		return
 	}
-	for n := len(x.ready) - x.readyHead + len(x.slotted); n > 0 && x.idle > 0; n-- {
+	for n := len(x.ready) - x.readyHead; n > 0 && x.idle > 0; n-- {
 		x.idle--
 		x.wake.Signal()
 	}
@@ -316,23 +306,18 @@ func (x *executor) work() {
 		if x.closing {
 			return
 		}
-		if r.release == nil { // a new attempt (else one given its slots)
-			if r.attempt == 0 && x.opt.Cache != nil {
-				hit := x.reuse(r)
-				if x.closing {
-					return
-				}
-				if hit {
-					x.settle()
-					continue
-				}
+		if r.attempt == 0 && x.opt.Cache != nil {
+			hit := x.reuse(r)
+			if x.closing {
+				return
 			}
-			r.attempt++
-			if x.limited(r) {
-				x.toAcquire = append(x.toAcquire, r)
-				x.startAcquiring()
+			if hit {
+				x.settle()
 				continue
 			}
+		}
+		r.attempt++
+		if !x.limited(r) {
 			x.emitState(r, Running, "", nil)
 		}
 		x.sched.Unlock()
@@ -371,15 +356,8 @@ func (x *executor) reuse(r *run) bool {
 	return true
 }
 
-// next pops a run given its slots, else the oldest ready run, or
-// returns nil.
+// next pops the oldest ready run, or returns nil.
 func (x *executor) next() *run {
-	if n := len(x.slotted); n > 0 {
-		r := x.slotted[n-1]
-		x.slotted[n-1] = nil
-		x.slotted = x.slotted[:n-1]
-		return r
-	}
 	if x.readyHead == len(x.ready) {
 		return nil
 	}
@@ -555,54 +533,17 @@ func (x *executor) limited(r *run) bool {
 	return x.opt.Limiter != nil && len(r.node.Tags) > 0
 }
 
-// startAcquiring starts waiting for the slots of queued task runs, up to
-// Concurrency at once. It holds sched.
-func (x *executor) startAcquiring() {
-	for len(x.toAcquire) > 0 && x.acquiring < x.opt.Concurrency {
-		r := x.toAcquire[0]
-		x.toAcquire[0] = nil
-		x.toAcquire = x.toAcquire[1:]
-		x.acquiring++
-		go x.acquire(r)
-	}
-}
-
-// acquire waits for the slots of r's attempt without holding a worker
-// (other task runs go on meanwhile), then makes r ready again, Running,
-// with its slots, ahead of the other ready runs; a worker then runs its
-// body (exec) and gives them back.
-func (x *executor) acquire(r *run) {
-	release, err := x.opt.Limiter.Acquire(x.ctx, x.call(r))
-	x.sched.Lock()
-	defer x.sched.Unlock()
-	x.acquiring--
-	if !x.closing && !x.cancelled {
-		x.startAcquiring()
-	}
-	switch {
-	case x.closing: // abandoned
-		if err == nil {
-			release()
-		}
-		return
-	case err == nil && x.cancelled:
-		release()
-		x.finish(r, Cancelled, "flow run cancelled", nil)
-	case err != nil:
-		x.emitState(r, Running, "", nil)
-		x.complete(outcome{r: r, err: err})
-	default:
-		r.release = release
-		x.emitState(r, Running, "", nil)
-		x.slotted = append(x.slotted, r)
-	}
-	x.settle()
-}
-
 func (x *executor) exec(r *run) (o outcome) {
 	o.r = r
-	if release := r.release; release != nil {
-		r.release = nil
+	if x.limited(r) {
+		release, err := x.opt.Limiter.Acquire(x.ctx, x.call(r))
+		x.sched.Lock()
+		x.emitState(r, Running, "", nil)
+		x.sched.Unlock()
+		if err != nil {
+			o.err = err
+			return o
+		}
 		defer release()
 	}
 	ctx := x.ctx
@@ -716,16 +657,6 @@ func (x *executor) cancel() {
 	for i := x.readyHead; i < len(x.ready); i++ {
 		x.finish(x.ready[i], Cancelled, "flow run cancelled", nil)
 	}
-	for _, r := range x.slotted {
-		r.release()
-		r.release = nil
-		x.finish(r, Cancelled, "flow run cancelled", nil)
-	}
-	x.slotted = nil
-	for _, r := range x.toAcquire {
-		x.finish(r, Cancelled, "flow run cancelled", nil)
-	}
-	x.toAcquire = nil
 	x.ready, x.readyHead = x.ready[:0], 0
 	for _, r := range x.runs {
 		x.cancelTimers(r)
