@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +101,63 @@ func TestRunEventsTail(t *testing.T) {
 		if n := len(events); !reflect.DeepEqual(got, want) || replayed.Earlier != earlier || n < 2 || events[n-2] != "replayed" || events[n-1] != "end" {
 			t.Errorf("tail=%d task=%q: events %v, earlier %v (%v)\nwant %v, earlier %v", c.tail, c.task, got, replayed.Earlier, events[max(0, len(events)-2):], want, earlier)
 		}
+	}
+}
+
+// TestRunLogText: GET /runs/{id}/log.txt is the run's log as wfsh logs
+// prints it, as text that no browser takes for a page; task keeps that
+// task's lines and the flow's.
+func TestRunLogText(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	run, rc := ts.runToken(t)
+	now := time.Now()
+	rec := store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: run.ID}, FlushEvery: time.Millisecond,
+		Send: func(ctx context.Context, w *store.Write) error {
+			return rc.Do(ctx, "POST", "/runs/"+run.ID+"/writes", WriteRequest{Worker: "w2", Write: *w}, nil)
+		}})
+	for i, e := range []runtime.Event{
+		{Kind: runtime.FlowStarted, Msg: "F"},
+		{Kind: runtime.TaskState, TaskRun: "a", State: runtime.Running, Attempt: 1},
+		{Kind: runtime.TaskLog, TaskRun: "a", Level: runtime.Info, Msg: "<script>alert(1)</script> from a"},
+		{Kind: runtime.TaskState, TaskRun: "a", State: runtime.Success, Attempt: 1},
+		{Kind: runtime.TaskLog, TaskRun: "b", Level: runtime.Warning, Msg: "from b"},
+		{Kind: runtime.FlowFinished, State: runtime.Success},
+	} {
+		e.Seq, e.Time, e.Node, e.MapIndex = uint64(i+1), now, runtime.NoNode, -1
+		rec.Emit(e)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) (*http.Response, string) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.http.URL+"/api/v1/runs/"+run.ID+"/log.txt"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+ts.admin.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, all := get("")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("log.txt: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{"INFO - wfsh.FlowRunner | Beginning Flow run for 'F'", "Task 'a': Starting task run...",
+		"INFO - wfsh.a | <script>alert(1)</script> from a", "WARNING - wfsh.b | from b", "Task 'a': Finished task run for task with final state: 'Success'", "Flow run SUCCESS"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("log.txt lacks %q:\n%s", want, all)
+		}
+	}
+	if _, only := get("?task=a"); strings.Contains(only, "from b") || !strings.Contains(only, "from a") || !strings.Contains(only, "Beginning Flow run") {
+		t.Errorf("log.txt?task=a:\n%s", only)
+	}
+	if _, warn := get("?level=warning"); strings.Contains(warn, "from a") || !strings.Contains(warn, "from b") {
+		t.Errorf("log.txt?level=warning:\n%s", warn)
+	}
+	if resp, _ := get("?level=loud"); resp.StatusCode != 422 {
+		t.Errorf("log.txt?level=loud: %d, want 422", resp.StatusCode)
 	}
 }

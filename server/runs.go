@@ -47,6 +47,7 @@ func (s *Server) routes() {
 	s.taskRunRoutes()
 	s.historyRoutes()
 	s.dagRoutes()
+	s.logTextRoutes()
 	s.whoamiRoutes()
 	s.sessionRoutes()
 	s.deploymentRoutes()
