@@ -43,10 +43,11 @@ func (l *LogFollower) startTail(ctx context.Context) error {
 //
 // The entries made again from records (a task run's first start and its
 // end) are known from records; the stored ones are read from the last
-// chunk back, and only until the chunks read hold n: a chunk's entries
+// chunk back, and only until there are more than n: a chunk's entries
 // all come after the chunk before it (its seq is its last event's, and a
 // run's events are written in order), so once the entries after a
-// chunk's seq number n, no earlier chunk is read.
+// chunk's seq number more than n, neither it nor any earlier chunk is
+// read.
 func (s *Store) tailStart(ctx context.Context, runID string, f LogFilter, records []*record, lastSeq uint64, n int) (uint64, bool, error) {
 	made := madeEvents(runID, f, records)
 	var seqs []uint64 // of the stored entries f selects, in the chunks read
