@@ -47,6 +47,7 @@ func (s *Server) routes() {
 	s.taskRunRoutes()
 	s.historyRoutes()
 	s.dagRoutes()
+	s.logTextRoutes()
 	s.whoamiRoutes()
 	s.sessionRoutes()
 	s.deploymentRoutes()
@@ -137,13 +138,14 @@ func (s *Server) runRoutes() {
 
 	sse.Register(s.api, op("run-events", http.MethodGet, "/runs/{id}/events", auth.RunsRead,
 		"A run's events as they come (server-sent events), then its end"),
-		map[string]any{"event": Event{}, "end": RunEnd{}},
+		map[string]any{"event": Event{}, "replayed": Replayed{}, "end": RunEnd{}},
 		func(ctx context.Context, in *struct {
 			RunPath
 			AfterSeq uint64 `query:"after_seq" doc:"only events after this sequence number"`
 			Task     string `query:"task" doc:"only this task's events"`
+			Tail     int    `query:"tail" minimum:"0" doc:"start with only the last this many of the events written so far (0: all), then every new one"`
 		}, send sse.Sender) {
-			s.streamEvents(ctx, in.ID, in.Task, in.AfterSeq, send)
+			s.streamEvents(ctx, in.ID, store.LogFilter{Task: in.Task, After: in.AfterSeq}, in.Tail, send)
 		})
 
 	huma.Register(s.api, op("run-logs", http.MethodGet, "/runs/{id}/logs", auth.RunsRead, "A run's events, in order"),
@@ -174,12 +176,21 @@ type RunEnd struct {
 	Message string        `json:"message,omitempty"`
 }
 
-// streamEvents sends a run's events after in.AfterSeq as server-sent
+// Replayed follows the events a run's event stream found written when
+// it opened: those after it are new.
+type Replayed struct {
+	// Earlier is true when events before the first sent were left out
+	// (tail).
+	Earlier bool `json:"earlier"`
+}
+
+// streamEvents sends a run's events that f selects as server-sent
 // events ("event", each with its seq as id: a client that reconnects
-// with after_seq set to the last one resumes there), then "end" once the
-// run is final. A write taken by this server wakes the stream; a
-// write taken by another is seen within a second.
-func (s *Server) streamEvents(ctx context.Context, id, task string, after uint64, send sse.Sender) {
+// with after_seq set to the last one resumes there), the last tail of
+// those written so far (0: all), then "replayed", then each new one,
+// then "end" once the run is final. A write taken by this server wakes
+// the stream; a write taken by another is seen within a second.
+func (s *Server) streamEvents(ctx context.Context, id string, f store.LogFilter, tail int, send sse.Sender) {
 	var log *store.LogFollower // each wake reads only the chunks written since
 	for {
 		woken := s.writes.wait()
@@ -187,12 +198,16 @@ func (s *Server) streamEvents(ctx context.Context, id, task string, after uint64
 		if err != nil {
 			return
 		}
-		if log == nil {
-			log = s.st.FollowLog(r.ID, store.LogFilter{Task: task, After: after})
+		first := log == nil
+		if first {
+			log = s.st.FollowLog(r.ID, f).Tail(tail)
 		}
 		err = log.Next(ctx, func(e *runtime.Event) error {
 			return send(sse.Message{ID: int(e.Seq), Data: EventOf(*e)})
 		})
+		if err == nil && first {
+			err = send.Data(Replayed{Earlier: log.Earlier()})
+		}
 		if err != nil {
 			return
 		}

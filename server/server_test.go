@@ -478,6 +478,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"GET", "/api/v1/runs/" + run.ID + "?task_runs=false", ""},
 		{"GET", "/api/v1/runs/" + run.ID + "/task-runs?limit=10", ""},
 		{"GET", "/api/v1/runs/" + run.ID + "/tasks", ""},
+		{"GET", "/api/v1/runs/" + run.ID + "/log.txt", ""},
 		{"GET", "/api/v1/runs/history?buckets=5&tag=x", ""},
 		{"GET", "/api/v1/runs?since=2026-01-01T00:00:00Z&state=Failed", ""},
 		{"GET", "/api/v1/deployments", ""},

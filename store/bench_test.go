@@ -181,3 +181,38 @@ func BenchmarkRecordLog(b *testing.B) {
 	<-sampled
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
+
+// BenchmarkFollowLogTail opens a follower of a finished W3-like run (10,000
+// tasks, 20,002 log entries) and gives its last 1,000 entries, as a run's
+// page opens its event stream; Whole gives them all.
+//
+//	go test -run '^$' -bench FollowLogTail -benchtime 20x ./store/
+func BenchmarkFollowLogTail(b *testing.B) {
+	s, err := Open(b.TempDir() + "/wfsh.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rec := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "w3", Flow: "W3"}, Graph: layerGraph(10000), AppendResult: appendInt})
+	for _, e := range layerEvents(10000) {
+		e.RunID = "w3"
+		rec.Emit(e)
+	}
+	if err := rec.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		tail int
+	}{{"Tail1000", 1000}, {"Whole", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				n := 0
+				err := s.FollowLog("w3", LogFilter{}).Tail(c.tail).Next(context.Background(), func(*runtime.Event) error { n++; return nil })
+				if err != nil || c.tail > 0 && n != c.tail {
+					b.Fatalf("%d entries, %v", n, err)
+				}
+			}
+		})
+	}
+}

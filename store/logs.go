@@ -872,11 +872,13 @@ func (s *Store) eachLog(ctx context.Context, runID string, f LogFilter, records 
 // (EachLog reads every chunk's records each time: a run of 100,000 task
 // runs, followed live, would read them all at each write).
 type LogFollower struct {
-	st   *Store
-	id   string
-	f    LogFilter
-	base int64
-	m    *merger
+	st      *Store
+	id      string
+	f       LogFilter
+	base    int64
+	m       *merger
+	tail    int  // the entries the first Next gives, at most (0: all; Tail)
+	earlier bool // entries were left out before the first given
 }
 
 // FollowLog follows run id's log entries that f selects, after f.After.
@@ -900,6 +902,9 @@ func (l *LogFollower) Next(ctx context.Context, fn func(*runtime.Event) error) e
 	}
 	if _, err := l.m.read(ctx, l.st.db, l.id, base); err != nil {
 		l.m = newMerger()
+		return err
+	}
+	if err := l.startTail(ctx); err != nil {
 		return err
 	}
 	seen := make(map[*record]bool, len(l.m.changed))

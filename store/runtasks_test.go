@@ -341,3 +341,103 @@ func BenchmarkRunTasksRefresh(b *testing.B) {
 	}
 	b.ReportMetric(float64(records), "records/op")
 }
+
+// TestFollowLogTail: a follower told Tail(n) gives exactly the last n
+// entries of those its filter selects (task runs' starts and ends made
+// again from records, log lines stored in chunks, with a task filter or
+// without; all of them when n is larger), then follows the log as it
+// is written.
+func TestFollowLogTail(t *testing.T) { eachBackend(t, testFollowLogTail) }
+
+func testFollowLogTail(t *testing.T, b backend) {
+	s, _ := b.open(t)
+	ctx := context.Background()
+	var evs []runtime.Event
+	add := func(e runtime.Event) {
+		e.Seq, e.Time, e.RunID = uint64(len(evs)+1), time.Unix(0, 0).Add(time.Duration(len(evs))*time.Millisecond), "r"
+		evs = append(evs, e)
+	}
+	add(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", MapIndex: -1, Node: runtime.NoNode})
+	for i := range 300 {
+		name := fmt.Sprintf("t%d", i%30)
+		if i%30 == 0 {
+			for j := range 30 {
+				add(runtime.Event{Kind: runtime.TaskState, TaskRun: fmt.Sprintf("t%d", j), State: runtime.Running, Attempt: 1, MapIndex: -1, Node: runtime.NoNode})
+			}
+		}
+		add(runtime.Event{Kind: runtime.TaskLog, TaskRun: name, Level: runtime.Info, Msg: fmt.Sprintf("line %d", i), MapIndex: -1, Node: runtime.NoNode})
+		if i >= 270 {
+			add(runtime.Event{Kind: runtime.TaskState, TaskRun: name, State: runtime.Success, Attempt: 1, MapIndex: -1, Node: runtime.NoNode})
+		}
+	}
+	rec := s.NewRecorder(RecorderOptions{Run: RunInfo{ID: "r", Flow: "F"}, FlushEvery: time.Millisecond})
+	half := len(evs) / 2
+	for i, e := range evs[:half] {
+		rec.Emit(e)
+		if i%20 == 19 {
+			time.Sleep(2 * time.Millisecond) // a chunk every 20 entries or so
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the first half written
+	live := s.FollowLog("r", LogFilter{}).Tail(10)
+	var liveGot []uint64
+	if err := live.Next(ctx, func(e *runtime.Event) error { liveGot = append(liveGot, e.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(liveGot) != 10 || !live.Earlier() {
+		t.Errorf("mid-run, Tail(10): %v (earlier %v)", liveGot, live.Earlier())
+	}
+	for i, e := range evs[half:] {
+		rec.Emit(e)
+		if i%20 == 19 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var chunks int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM chunks WHERE run_id = 'r'`).Scan(&chunks); err != nil || chunks < 10 {
+		t.Fatalf("%d chunks, %v: want many", chunks, err)
+	}
+	for _, task := range []string{"", "t7"} {
+		whole, err := s.Logs(ctx, "r", LogFilter{Task: task})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []uint64
+		for _, e := range whole {
+			want = append(want, e.Seq)
+		}
+		for _, n := range []int{1, 7, 50, len(want) - 1, len(want), len(want) + 10} {
+			l := s.FollowLog("r", LogFilter{Task: task}).Tail(n)
+			var got []uint64
+			if err := l.Next(ctx, func(e *runtime.Event) error { got = append(got, e.Seq); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			w := want[max(0, len(want)-n):]
+			if !reflect.DeepEqual(got, w) || l.Earlier() != (n < len(want)) {
+				t.Errorf("task %q, the last %d of %d: got %v (earlier %v)\nwant %v", task, n, len(want), got, l.Earlier(), w)
+			}
+		}
+	}
+	// The follower opened mid-run: the last 10 entries then, and every
+	// one after.
+	if err := live.Next(ctx, func(e *runtime.Event) error { liveGot = append(liveGot, e.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := s.Logs(ctx, "r", LogFilter{})
+	var i int
+	for i = range whole {
+		if whole[i].Seq == liveGot[0] {
+			break
+		}
+	}
+	var want []uint64
+	for _, e := range whole[i:] {
+		want = append(want, e.Seq)
+	}
+	if !reflect.DeepEqual(liveGot, want) {
+		t.Errorf("followed from mid-run with Tail(10): %v\nwant %v", liveGot, want)
+	}
+}

@@ -92,13 +92,42 @@ func TestLargeRun(t *testing.T) {
 	waitJS(t, ctx, "the timeline's first page", `document.querySelectorAll(".timeline g.tl-bar").length === 200 &&
 		document.querySelector(".tl-names text").textContent === "t0_0" && !!document.getElementById("tl-later") &&
 		!document.getElementById("tl-earlier") && document.getElementById("timeline-h").parentNode.textContent.includes("1–200 of 10,000")`)
+	// Idle soon: the time from DOM ready to the timeline's next page,
+	// "Later task runs" clicked as soon as the page is there.
+	var laters []time.Duration
+	for range 3 {
+		laters = append(laters, laterClick(t, ctx, f.http.URL, r.ID))
+	}
+	t.Logf("the 10,000-task run opened, then \"Later task runs\" clicked: its page shown %v after DOM ready (median %v)", laters, pct(laters, 50))
+	// And the time until its script has handled the stream's replay:
+	// the log says the run ended (polled every 50 ms; an upper bound).
+	var settled []time.Duration
+	for range 3 {
+		run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitReady(chromedp.ID("tl-later")))
+		waitJSWithin(t, ctx, time.Minute, "the run's end in the log", `document.getElementById("log-status").textContent.includes("ended: Success")`)
+		ms := value(t, ctx, "the time it took", chromedp.Evaluate[float64](`Date.now() - performance.timeOrigin - performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd`))
+		settled = append(settled, time.Duration(ms*float64(time.Millisecond)).Round(time.Millisecond))
+	}
+	t.Logf("the 10,000-task run opened: its log says the run ended %v after DOM ready (median %v)", settled, pct(settled, 50))
+	// The log holds the last 1,000 of the run's 20,002 events (from
+	// t95_0's end, seq 19,003, to the flow's), says that earlier lines
+	// are not shown, and links to the whole log as text.
+	waitJS(t, ctx, "the log's last 1,000 lines, earlier ones said hidden", `(() => {
+		const li = document.querySelectorAll("#log li");
+		return li.length === 1000 && li[0].textContent.includes("t95_0") && li[0].textContent.includes("task_state Success") &&
+			li[999].textContent.includes("flow_finished Success") && !document.getElementById("log-earlier").hidden &&
+			new URL(document.getElementById("log-whole").href).pathname === "/runs/`+r.ID+`/log.txt"; })()`)
+	run(t, ctx, "fetch the whole log", chromedp.Evaluate[chromedp.Void](`fetch(document.getElementById("log-whole").href).then(r => r.text()).then(t => window.whole = t)`))
+	waitJSWithin(t, ctx, time.Minute, "the whole log as text, first line to last", `typeof window.whole === "string" &&
+		window.whole.startsWith("[") && window.whole.split("\n")[0].includes("Beginning Flow run for 'W3'") &&
+		window.whole.includes("Task 't0_0': Starting task run...") && window.whole.split("\n").length === 20003`)
 	run(t, ctx, "the timeline's last page", chromedp.Navigate(f.http.URL+"/runs/"+r.ID+"?tl=9800"), chromedp.WaitReady(chromedp.ID("L99")))
 	waitJS(t, ctx, "the last page's bars, the last to start last", `document.querySelectorAll(".timeline g.tl-bar").length === 200 &&
 		[...document.querySelectorAll(".tl-names text")].pop().textContent === "t99_99" && !document.getElementById("tl-later") &&
 		document.getElementById("timeline-h").parentNode.textContent.includes("9,801–10,000 of 10,000")`)
 	// Its links fetch the task runs' part alone: the page stays (a mark
 	// left on it is still there), the URL follows, Back goes back.
-	waitJSWithin(t, ctx, time.Minute, "the run's 20,000 events replayed", `document.getElementById("log-status").textContent.includes("ended: Success")`)
+	waitJSWithin(t, ctx, time.Minute, "the run's last 1,000 events replayed", `document.getElementById("log-status").textContent.includes("ended: Success")`)
 	run(t, ctx, "mark the page", chromedp.Evaluate[chromedp.Void](`window.stayed = 1`))
 	start = time.Now()
 	run(t, ctx, "a page back", chromedp.Click(chromedp.ID("tl-earlier")))
@@ -108,6 +137,30 @@ func TestLargeRun(t *testing.T) {
 	run(t, ctx, "back", chromedp.NavigateBack())
 	waitJS(t, ctx, "the last page again", `new URLSearchParams(location.search).get("tl") === "9800" &&
 		document.querySelector(".tl-names text").textContent === "t98_0" && window.stayed === 1`)
+}
+
+// laterClick opens run id's page and clicks "Later task runs" once its
+// DOM is ready: it returns the time from DOMContentLoaded to the
+// timeline's second page shown (the page's clock), which the page's
+// script makes wait while it is busy.
+func laterClick(t *testing.T, ctx context.Context, base, id string) time.Duration {
+	t.Helper()
+	run(t, ctx, "open the run", chromedp.Navigate(base+"/runs/"+id), chromedp.WaitReady(chromedp.ID("tl-later")))
+	run(t, ctx, "watch the timeline", chromedp.Evaluate[chromedp.Void](`window.served = 0;
+		new MutationObserver(() => {
+			const n = document.querySelector(".tl-names text");
+			if (!window.served && n && n.textContent === "t2_0") window.served = performance.now();
+		}).observe(document.getElementById("run-tasks"), {childList: true, subtree: true});`))
+	run(t, ctx, "click Later task runs", chromedp.Click(chromedp.ID("tl-later")))
+	waitJSWithin(t, ctx, time.Minute, "the timeline's second page", `window.served > 0`)
+	ms := value(t, ctx, "the time it took", chromedp.Evaluate[float64](`window.served - performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd`))
+	type fetched struct{ Start, End float64 }
+	fe := value(t, ctx, "the fragment's fetch", chromedp.Evaluate[fetched](`(() => {
+		const dom = performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd;
+		const f = performance.getEntriesByType("resource").filter(e => e.name.includes("tl=200")).pop();
+		return f ? {Start: f.startTime - dom, End: f.responseEnd - dom} : {Start: -1, End: -1}; })()`))
+	t.Logf("Later task runs: fetched from %.0f to %.0f ms after DOM ready, shown at %.0f ms", fe.Start, fe.End, ms)
+	return time.Duration(ms * float64(time.Millisecond)).Round(time.Millisecond)
 }
 
 // TestW2Run: a run of W2's shape (a task mapped over 100,000 elements,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,6 +187,25 @@ func (u *UI) graph(w http.ResponseWriter, r *http.Request, s *Session, c *server
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Write([]byte(p.Graph.SVG))
+	return nil
+}
+
+// logText serves a run's whole log as text (task: that task's lines
+// and the flow's), as the API streams it from the store: the run is
+// read first, so that a session that ended, a run that is not there or
+// a role that may not read it get the page they would get.
+func (u *UI) logText(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	var d server.RunDetail
+	if err := c.Do(r.Context(), "GET", "/runs/"+server.PathEscape(r.PathValue("id"))+"?task_runs=false", nil, &d); err != nil {
+		return err
+	}
+	api := r.Clone(r.Context())
+	api.URL = &url.URL{Path: "/api/v1/runs/" + d.Run.ID + "/log.txt"}
+	if task := r.URL.Query().Get("task"); task != "" {
+		api.URL.RawQuery = url.Values{"task": {task}}.Encode()
+	}
+	api.RequestURI = api.URL.RequestURI()
+	u.opt.API.ServeHTTP(w, api)
 	return nil
 }
 

@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
 )
@@ -273,5 +275,52 @@ func TestHeaders(t *testing.T) {
 	csp := resp.Header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP %q", csp)
+	}
+}
+
+// TestLogText: /runs/{id}/log.txt is the run's whole log as text (the
+// API's, streamed), with the UI's headers, for a session only: without
+// one, the login page; a task filter keeps that task's lines.
+func TestLogText(t *testing.T) {
+	f := newFixture(t)
+	f.deploy(t)
+	r := f.runOf(t, `{"who":"x"}`)
+	w := f.claim(t, &runtime.Graph{Flow: "F"})
+	w.emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F", Node: runtime.NoNode, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "a", Level: runtime.Info, Msg: "<b>from a</b>", Node: runtime.NoNode, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "b", Level: runtime.Info, Msg: "from b", Node: runtime.NoNode, MapIndex: -1})
+	w.emit(runtime.Event{Kind: runtime.FlowFinished, State: runtime.Success, Node: runtime.NoNode, MapIndex: -1})
+	if err := w.rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := f.browser(t)
+	resp, err := c.Get(f.http.URL + "/runs/" + r.ID + "/log.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("log.txt without a session: %s %s", resp.Status, resp.Header.Get("Location"))
+	}
+	f.login(t, c, f.admin.Token)
+	resp, err = c.Get(f.http.URL + "/runs/" + r.ID + "/log.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != 200 || h.Get("Content-Type") != "text/plain; charset=utf-8" || h.Get("X-Content-Type-Options") != "nosniff" ||
+		!strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("log.txt: %s %v", resp.Status, h)
+	}
+	if s := string(b); !strings.Contains(s, "Beginning Flow run for 'F'") || !strings.Contains(s, "wfsh.a | <b>from a</b>") || !strings.Contains(s, "from b") {
+		t.Errorf("log.txt:\n%s", s)
+	}
+	if code, s := get(t, c, f.http.URL, "/runs/"+r.ID+"/log.txt?task=a"); code != 200 || strings.Contains(s, "from b") || !strings.Contains(s, "from a") {
+		t.Errorf("log.txt?task=a: %d\n%s", code, s)
+	}
+	if code, _ := get(t, c, f.http.URL, "/runs/nosuch/log.txt"); code != 404 {
+		t.Errorf("log.txt of no run: %d, want 404", code)
 	}
 }

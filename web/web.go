@@ -77,6 +77,7 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("GET /runs", u.page(u.runs))
 	u.mux.HandleFunc("GET /runs/{id}", u.page(u.run))
 	u.mux.HandleFunc("GET /runs/{id}/graph.svg", u.page(u.graph))
+	u.mux.HandleFunc("GET /runs/{id}/log.txt", u.page(u.logText))
 	u.mux.HandleFunc("POST /runs/{id}/cancel", u.form(u.cancel))
 	u.mux.HandleFunc("POST /runs/{id}/retry", u.form(u.retry))
 	u.mux.HandleFunc("POST /runs/{id}/resume", u.form(u.resume))

@@ -59,7 +59,7 @@ var rules = map[string]rule{
 	"store":                              {imports: []string{"runtime"}, never: []string{"go.starlark.net", "github.com/spf13/"}},
 	"runner":                             {imports: []string{"builtins", "dot", "schedule", "store", "plugins/procs", "runtime"}, never: append(append(heavy, pluginProtocol...), lipgloss, "github.com/spf13/", "charm.land/")},
 	"runner/pluginhost":                  {imports: []string{"builtins", "plugins/host", "plugins/sdk/pluginpb", "runtime"}, never: append(heavy, lipgloss, "github.com/spf13/", "charm.land/")},
-	"server":                             {imports: []string{"auth", "bundle", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
+	"server":                             {imports: []string{"auth", "bundle", "output", "runtime", "schedule", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
 	"web":                                {imports: []string{"auth", "dot", "runtime", "schedule", "server", "store"}, never: append(heavy, lipgloss, "go.starlark.net", "github.com/spf13/", "charm.land/")},
 	"output":                             {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},
 	"dot":                                {imports: []string{"runtime"}, never: []string{"go.starlark.net"}},

@@ -1,9 +1,9 @@
 // wfsh web UI: the little that pages do live, in plain JavaScript (no
 // build step). The runs table re-fetches its fragment; a run's page
 // follows the run's events (server-sent events from the API, with the
-// session cookie), recolours its graph, appends log lines and
-// re-fetches its header and task runs. A session that ends (401) leads
-// back to the login page with a message.
+// session cookie), from the last lines of its log: it recolours its
+// graph, appends log lines and re-fetches its header and task runs. A
+// session that ends (401) leads back to the login page with a message.
 "use strict";
 
 function toLogin() {
@@ -11,17 +11,20 @@ function toLogin() {
 }
 
 // refresh replaces el's content by the fragment at its data-refresh
-// URL; it returns false once the session has ended.
+// URL; it returns false once the session has ended. A fragment whose
+// URL changed meanwhile (another page of it asked for) is dropped.
 async function refresh(el) {
+  const url = el.dataset.refresh;
   let resp;
   try {
-    resp = await fetch(el.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+    resp = await fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } });
   } catch (e) {
     return true; // the server is away: try again later
   }
   if (resp.status === 401) { toLogin(); return false; }
   if (!resp.ok) return true;
   const html = await resp.text();
+  if (el.dataset.refresh !== url) return true;
   // Keep the focus where it was, by id or by link target.
   const active = document.activeElement;
   const key = active && el.contains(active) ? (active.id || active.getAttribute("href")) : null;
@@ -59,10 +62,14 @@ const failedStates = new Set(["Failed", "TriggerFailed", "TimedOut", "Cancelled"
 
 // maxLogLines bounds the lines the page keeps (the oldest go first).
 const maxLogLines = 5000;
+// tailLines is how many of a run's last lines the page starts with
+// (tail=): laying out 5,000 at once kept W3's page busy for 0.4-0.6 s.
+const tailLines = 1000;
 
 function liveRun(el) {
   const log = document.getElementById("log");
   const status = document.getElementById("log-status");
+  const earlier = document.getElementById("log-earlier");
   const select = document.getElementById("log-task");
   const tasks = document.getElementById("run-tasks");
   const search = document.getElementById("log-search");
@@ -138,19 +145,48 @@ function liveRun(el) {
       if (!finalStates.has(g.dataset.state)) setState(g, "Running");
     }
   };
+  // The events the stream replays (the log's last lines, written before
+  // it opened) change the graph once, at the end: the last state of each
+  // task that has a node. The server drew the graph, and its mapped
+  // nodes' counts come with the refresh of the task runs that follows.
+  const replayGraph = (evs) => {
+    const last = new Map();
+    for (const ev of evs) {
+      const i = byName.get(ev.task);
+      if (i === undefined) continue;
+      if (ev.kind === "map_expanded") total.set(i, ev.children);
+      else if (ev.kind === "task_state" && ev.map_index < 0) last.set(i, ev.state);
+    }
+    for (const [i, state] of last) {
+      if (nodes[i][2] >= 0) { // drawn by layers
+        nodes[i][3] = state;
+        layerDirty.add(nodes[i][2]);
+        continue;
+      }
+      const g = document.getElementById("n" + i);
+      if (g) setState(g, state);
+    }
+    redrawLayers();
+  };
   // Log lines are added once a frame, however fast events come.
   let queue = [];
   const flush = () => {
     const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    append(queue.splice(0));
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  };
+  // append adds evs' lines to the log, keeping its last maxLogLines: it
+  // then says that earlier lines are not shown.
+  const append = (evs) => {
     const frag = document.createDocumentFragment();
-    for (const ev of queue.splice(0)) {
+    for (const ev of evs.slice(-maxLogLines)) {
       const li = line(ev);
       shown(li);
       frag.append(li);
     }
     log.append(frag);
+    if (log.childElementCount > maxLogLines || evs.length > maxLogLines) earlier.hidden = false;
     while (log.childElementCount > maxLogLines) log.firstElementChild.remove();
-    if (atEnd) log.scrollTop = log.scrollHeight;
   };
   const line = (ev) => {
     const li = document.createElement("li");
@@ -184,19 +220,46 @@ function liveRun(el) {
       if (live && again) later();
     }, wait);
   };
-  let source = null, ended = false;
-  const open = () => {
+  // The stream starts with the last tailLines of the log (tail=), or
+  // after the last event seen when it opens again after an error; the
+  // events it replays go to the log and the graph at once, when
+  // "replayed" comes, then each new one as it comes.
+  let source = null, ended = false, lastSeq = 0, replay = null;
+  const open = (resume) => {
     if (source) source.close();
-    log.textContent = "";
-    queue = [];
-    let url = log.dataset.events;
-    if (select.value) url += "?task=" + encodeURIComponent(select.value);
-    source = new EventSource(url, { withCredentials: true });
+    const q = new URLSearchParams();
+    if (select.value) q.set("task", select.value);
+    const whole = new URL(earlier.querySelector("a").href);
+    whole.search = q.toString();
+    earlier.querySelector("a").href = whole.href;
+    if (resume && lastSeq > 0) {
+      q.set("after_seq", lastSeq);
+    } else {
+      log.textContent = "";
+      earlier.hidden = true;
+      queue = [];
+      lastSeq = 0;
+      q.set("tail", tailLines);
+    }
+    replay = [];
+    source = new EventSource(log.dataset.events + "?" + q.toString(), { withCredentials: true });
     status.textContent = "following the run…";
     source.addEventListener("event", (e) => {
       const ev = JSON.parse(e.data);
+      lastSeq = Math.max(lastSeq, ev.seq);
+      if (replay) { replay.push(ev); return; }
       if (queue.push(ev) === 1) requestAnimationFrame(flush);
       graph(ev);
+      later();
+    });
+    source.addEventListener("replayed", (e) => {
+      const evs = replay;
+      replay = null;
+      if (JSON.parse(e.data).earlier) earlier.hidden = false;
+      if (evs.length === 0) return;
+      append(evs);
+      log.scrollTop = log.scrollHeight;
+      replayGraph(evs);
       later();
     });
     source.addEventListener("end", (e) => {
@@ -210,7 +273,7 @@ function liveRun(el) {
       if (ended) return;
       source.close();
       status.textContent = "reconnecting…";
-      if (await refresh(el)) setTimeout(open, 1000);
+      if (await refresh(el)) setTimeout(() => open(true), 1000);
     };
   };
   // The timeline's pages replace the task runs' part alone, not the
@@ -232,8 +295,8 @@ function liveRun(el) {
     if (await page(a.href)) history.pushState(null, "", a.href);
   });
   window.addEventListener("popstate", () => page(location.href));
-  select.addEventListener("change", open);
-  open();
+  select.addEventListener("change", () => open(false));
+  open(false);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wfsh/wfsh/auth"
+	"github.com/wfsh/wfsh/output"
+	"github.com/wfsh/wfsh/runtime"
+	"github.com/wfsh/wfsh/store"
+)
+
+func (s *Server) logTextRoutes() {
+	o := op("run-log-text", http.MethodGet, "/runs/{id}/log.txt", auth.RunsRead, "A run's whole log as text, as wfsh logs prints it")
+	o.Description = "Streamed as it is read from the store: the log of any size, never held in memory."
+	o.Responses = map[string]*huma.Response{"200": {Description: "the log's lines",
+		Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}
+	huma.Register(s.api, o, func(ctx context.Context, in *struct {
+		RunPath
+		Task  string `query:"task" doc:"only this task's lines (its mapped runs' too) and the flow's"`
+		Level string `query:"level" enum:"debug,info,warning,error" default:"info" doc:"the lowest level shown"`
+	}) (*huma.StreamResponse, error) {
+		r, err := s.serverRun(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		level, err := runtime.ParseLevel(in.Level)
+		if err != nil {
+			return nil, huma.Error422UnprocessableEntity("level: " + err.Error())
+		}
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			hc.SetHeader("Content-Type", "text/plain; charset=utf-8")
+			hc.SetHeader("X-Content-Type-Options", "nosniff")
+			hc.SetHeader("Cache-Control", "no-store")
+			if err := WriteLogText(hc.Context(), s.st, r, in.Task, level, hc.BodyWriter()); err != nil {
+				fmt.Fprintf(hc.BodyWriter(), "wfsh: the log ends here: %v\n", err)
+			}
+		}}, nil
+	})
+}
+
+// WriteLogText writes run's log, the lines of task (all: ""), at level
+// and above, to w as wfsh logs prints it: the store's decoders format
+// the task log lines, a LogPrinter the rest, read one chunk at a time.
+func WriteLogText(ctx context.Context, st *store.Store, run store.Run, task string, level runtime.Level, w io.Writer) error {
+	out := bufio.NewWriterSize(w, 64<<10)
+	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	text := store.LogText{
+		NewFormatter: func() store.LogFormatter { return p.LineFormatter() },
+		Write: func(b []byte) error {
+			_, err := out.Write(b)
+			return err
+		},
+	}
+	_, err := st.EachLogText(ctx, run.ID, store.LogFilter{Task: task}, text, func(e *runtime.Event) error {
+		p.Emit(*e)
+		return nil
+	})
+	if err != nil {
+		out.Flush()
+		return err
+	}
+	if run.State == runtime.Crashed {
+		fmt.Fprintf(out, "[%s] ERROR - wfsh.FlowRunner | Flow run CRASHED: %s\n",
+			run.FinishedAt.Format("2006-01-02 15:04:05-0700"), run.Message)
+	}
+	return out.Flush()
+}
