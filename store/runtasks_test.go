@@ -145,6 +145,14 @@ func testRunTasksOutOfOrder(t *testing.T, b backend) {
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// What the recorder wrote only at its close (the loop above stops
+	// once the two agree, which they may before the last write).
+	if err := rt.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if whole, err := s.TaskRuns(ctx, "ooo"); err != nil || !reflect.DeepEqual(rt.All(), whole) {
+		t.Fatalf("after the recorder's close: %v\nread whole %v (%v)", names(rt.All()), names(whole), err)
+	}
 	if len(rt.All()) != 120 || rt.reorders == 0 {
 		t.Errorf("%d task runs, %d reorders: want 120, and m's children moved at least once", len(rt.All()), rt.reorders)
 	}
