@@ -129,6 +129,10 @@ type outcome struct {
 	value    Value
 	err      error
 	timedOut bool
+	// release gives back the attempt's slots of concurrency limits: once
+	// its end is recorded, so that no other task run is Running in its
+	// slot before it has ended.
+	release func()
 }
 
 type executor struct {
@@ -327,6 +331,9 @@ func (x *executor) work() {
 		}
 		x.sched.Lock()
 		if x.closing {
+			if o.release != nil {
+				o.release() // abandoned: nothing else will run
+			}
 			return
 		}
 		if !x.cancelled && x.ctx.Err() != nil {
@@ -334,6 +341,14 @@ func (x *executor) work() {
 		}
 		x.complete(o)
 		x.settle()
+		if o.release != nil {
+			x.sched.Unlock()
+			o.release()
+			x.sched.Lock()
+			if x.closing {
+				return
+			}
+		}
 	}
 }
 
@@ -544,7 +559,7 @@ func (x *executor) exec(r *run) (o outcome) {
 			o.err = err
 			return o
 		}
-		defer release()
+		o.release = release
 	}
 	ctx := x.ctx
 	if t := r.node.Timeout; t > 0 {
