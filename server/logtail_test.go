@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,11 +34,16 @@ func TestRunEventsTail(t *testing.T) {
 	if err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w1", Slots: 1}, Max: 1}, &claimed); err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
-	writes := 0
+	var writes atomic.Int32
+	var sent atomic.Int64 // the last event's seq written
 	rec := store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: run.ID}, FlushEvery: time.Millisecond,
 		Send: func(ctx context.Context, w *store.Write) error {
-			writes++
-			return worker.Do(ctx, "POST", "/runs/"+run.ID+"/writes", WriteRequest{Worker: "w1", Write: *w}, nil)
+			err := worker.Do(ctx, "POST", "/runs/"+run.ID+"/writes", WriteRequest{Worker: "w1", Write: *w}, nil)
+			writes.Add(1)
+			if w.Chunk != nil {
+				sent.Store(w.Chunk.Seq)
+			}
+			return err
 		}})
 	seq := uint64(0)
 	emit := func(e runtime.Event) {
@@ -45,7 +51,11 @@ func TestRunEventsTail(t *testing.T) {
 		e.Seq, e.Time, e.Node, e.MapIndex = seq, time.Now(), runtime.NoNode, -1
 		rec.Emit(e)
 		if seq%25 == 0 {
-			time.Sleep(3 * time.Millisecond) // a write every 25 events or so
+			// A write every 25 events: each batch waited for, whatever
+			// the load (sleeping a while was not enough under -race).
+			for deadline := time.Now().Add(10 * time.Second); sent.Load() < int64(seq) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}
 	emit(runtime.Event{Kind: runtime.FlowStarted, Msg: "F"})
@@ -59,8 +69,8 @@ func TestRunEventsTail(t *testing.T) {
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if writes < 10 {
-		t.Fatalf("%d writes: want many chunks", writes)
+	if n := writes.Load(); n < 10 {
+		t.Fatalf("%d writes: want many chunks", n)
 	}
 	for _, c := range []struct {
 		task string
