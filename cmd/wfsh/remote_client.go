@@ -164,7 +164,11 @@ func runtimeState(s string) string {
 
 // remoteShow is `wfsh show RUN --server`.
 func remoteShow(cmd *cobra.Command, id string, f *showFlags) error {
-	d, err := remoteRun(cmd.Context(), &f.remote, id)
+	c, err := f.remote.client()
+	if err != nil {
+		return err
+	}
+	d, err := remoteRun(cmd.Context(), c, id)
 	if err != nil {
 		return err
 	}
@@ -172,10 +176,6 @@ func remoteShow(cmd *cobra.Command, id string, f *showFlags) error {
 		return err
 	}
 	// The runs it made (run_deployment in its flow), oldest first.
-	c, err := f.remote.client()
-	if err != nil {
-		return err
-	}
 	var kids server.RunList
 	if err := c.Do(cmd.Context(), "GET", server.Query("/runs", "parent", d.Run.ID, "limit", "1000"), nil, &kids); err != nil {
 		return remoteErr(err)
@@ -196,12 +196,8 @@ func remoteShow(cmd *cobra.Command, id string, f *showFlags) error {
 }
 
 // remoteRun is a run of the server with its task runs.
-func remoteRun(ctx context.Context, r *remoteFlags, id string) (server.RunDetail, error) {
+func remoteRun(ctx context.Context, c *server.Client, id string) (server.RunDetail, error) {
 	var d server.RunDetail
-	c, err := r.client()
-	if err != nil {
-		return d, err
-	}
 	if err := c.Do(ctx, "GET", "/runs/"+server.PathEscape(id), nil, &d); err != nil {
 		return d, remoteErr(err)
 	}
@@ -214,7 +210,7 @@ func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level
 	if err != nil {
 		return err
 	}
-	d, err := remoteRun(cmd.Context(), &f.remote, id)
+	d, err := remoteRun(cmd.Context(), c, id)
 	if err != nil {
 		return err
 	}
