@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,6 +25,10 @@ type PoolToken struct {
 	// replace the pool's at each start. Nil leaves the pool's as they
 	// are (set with wfsh pool set).
 	JobVariables []string
+	// JobTemplate, when not nil, is the pool's base Job (the chart's
+	// worker.jobTemplate merged with workers[].jobTemplate, as JSON): it
+	// replaces the pool's at each start, as JobVariables do.
+	JobTemplate json.RawMessage
 }
 
 // poolTokenName names the tokens EnsurePools stores, one a pool: a
@@ -57,12 +63,21 @@ func (s *Server) EnsurePools(ctx context.Context, pts []PoolToken) error {
 				return &BadJobVariables{Pool: pt.Pool, Err: fmt.Errorf("no job variable %q (there are: %s)", k, strings.Join(JobVariableNames(), ", "))}
 			}
 		}
+		if pt.JobTemplate != nil {
+			if err := CheckJobTemplate(pt.JobTemplate); err != nil {
+				return &BadJobTemplate{Pool: pt.Pool, Err: err}
+			}
+		}
 		p, ok := have[pt.Pool]
 		vars := pt.JobVariables != nil && !slices.Equal(p.JobVariables, pt.JobVariables)
-		if !ok || p.Type != pt.Type || vars {
+		tmpl := pt.JobTemplate != nil && !bytes.Equal(p.JobTemplate, pt.JobTemplate)
+		if !ok || p.Type != pt.Type || vars || tmpl {
 			p.Name, p.Type = pt.Pool, pt.Type
 			if pt.JobVariables != nil {
 				p.JobVariables = pt.JobVariables
+			}
+			if pt.JobTemplate != nil {
+				p.JobTemplate = pt.JobTemplate
 			}
 			if err := s.st.PutPool(ctx, p, s.opt.Now()); err != nil {
 				return fmt.Errorf("pool %s: %w", pt.Pool, err)
@@ -131,6 +146,17 @@ type BadJobVariables struct {
 
 func (e *BadJobVariables) Error() string {
 	return "the job variables of pool " + e.Pool + ": " + e.Err.Error()
+}
+
+// BadJobTemplate: the base Job template declared at start for a pool
+// is not one (CheckJobTemplate's rules, as `wfsh pool set` has).
+type BadJobTemplate struct {
+	Pool string
+	Err  error
+}
+
+func (e *BadJobTemplate) Error() string {
+	return "the job template of pool " + e.Pool + ": " + e.Err.Error()
 }
 
 // BadPoolToken is a declared pool token the server cannot take.

@@ -17,6 +17,11 @@ func readYAMLObject(flag, path string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
+	return parseYAMLObject(flag, path, data)
+}
+
+// parseYAMLObject is readYAMLObject of data read from path.
+func parseYAMLObject(flag, path string, data []byte) (json.RawMessage, error) {
 	var v map[string]any
 	if err := yaml.Unmarshal(data, &v); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, path, err)

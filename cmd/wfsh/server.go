@@ -29,6 +29,7 @@ type serverFlags struct {
 	lease, leaderTTL time.Duration
 	kubePools        string
 	kubePoolVars     string
+	kubePoolTmpls    string
 	cpuProfile       string
 }
 
@@ -59,6 +60,7 @@ See docs/server.md.`,
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the server to this file until it stops (for benchmarks)")
 	fl.MarkHidden("cpuprofile")
 	fl.StringVar(&f.kubePoolVars, "kubernetes-pool-variables", "", "a directory whose file NAME lists the job variables the deployments of pool NAME (one of --kubernetes-pools) may set, comma or space separated: they replace the pool's at each start (a mounted ConfigMap)")
+	fl.StringVar(&f.kubePoolTmpls, "kubernetes-pool-templates", "", "a directory whose file NAME is the base Job template of pool NAME (one of --kubernetes-pools), a batch/v1 Job in YAML or JSON: it replaces the pool's at each start (a mounted ConfigMap)")
 	fl.StringVar(&f.kubePools, "kubernetes-pools", "", "a directory whose file NAME holds the worker token of pool NAME: each pool made of type kubernetes, each token accepted (a mounted Secret: docs/kubernetes.md)")
 	return cmd
 }
@@ -119,7 +121,7 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := declarePools(ctx, srv, f.kubePools, f.kubePoolVars); err != nil {
+	if err := declarePools(ctx, srv, f); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", f.listen)

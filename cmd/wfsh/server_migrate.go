@@ -86,14 +86,18 @@ func openRetrying(cmd *cobra.Command, path string, wait time.Duration) (*store.S
 // poolName is the form of a pool's name (the API's).
 var poolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-// declarePools reads --kubernetes-pools DIR (a mounted Secret: a file a
-// key, hidden entries its own) and --kubernetes-pool-variables VARS (a
-// mounted ConfigMap, the same way), and has the server make the pools,
-// accept their tokens and take their job variables.
-func declarePools(ctx context.Context, srv *server.Server, dir, vars string) error {
+// declarePools reads --kubernetes-pools (a mounted Secret: a file a
+// key, hidden entries its own), --kubernetes-pool-variables and
+// --kubernetes-pool-templates (mounted ConfigMaps, read the same way),
+// and has the server make the pools, accept their tokens and take their
+// job variables and base Job templates.
+func declarePools(ctx context.Context, srv *server.Server, f *serverFlags) error {
+	dir := f.kubePools
 	if dir == "" {
-		if vars != "" {
-			return badInput(fmt.Errorf("--kubernetes-pool-variables needs --kubernetes-pools (the pools it names)"))
+		for _, fl := range []struct{ name, dir string }{{"--kubernetes-pool-variables", f.kubePoolVars}, {"--kubernetes-pool-templates", f.kubePoolTmpls}} {
+			if fl.dir != "" {
+				return badInput(fmt.Errorf("%s needs --kubernetes-pools (the pools it names)", fl.name))
+			}
 		}
 		return nil
 	}
@@ -105,19 +109,43 @@ func declarePools(ctx context.Context, srv *server.Server, dir, vars string) err
 	for name, b := range tokens {
 		pts = append(pts, server.PoolToken{Pool: name, Type: "kubernetes", Token: strings.TrimSpace(string(b))})
 	}
-	if vars != "" {
+	// declared finds pool name among --kubernetes-pools for the file of
+	// another flag.
+	declared := func(flag, fdir, name string) (*server.PoolToken, error) {
+		i := slices.IndexFunc(pts, func(pt server.PoolToken) bool { return pt.Pool == name })
+		if i < 0 {
+			return nil, badInput(fmt.Errorf("%s: %s: pool %s is not one of --kubernetes-pools %s", flag, filepath.Join(fdir, name), name, dir))
+		}
+		return &pts[i], nil
+	}
+	if vars := f.kubePoolVars; vars != "" {
 		lists, err := volumeFiles("--kubernetes-pool-variables", vars)
 		if err != nil {
 			return err
 		}
 		for name, b := range lists {
-			i := slices.IndexFunc(pts, func(pt server.PoolToken) bool { return pt.Pool == name })
-			if i < 0 {
-				return badInput(fmt.Errorf("--kubernetes-pool-variables: %s: pool %s is not one of --kubernetes-pools %s", filepath.Join(vars, name), name, dir))
+			pt, err := declared("--kubernetes-pool-variables", vars, name)
+			if err != nil {
+				return err
 			}
-			pts[i].JobVariables = strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
-			if pts[i].JobVariables == nil {
-				pts[i].JobVariables = []string{} // none: the pool allows none
+			pt.JobVariables = strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+			if pt.JobVariables == nil {
+				pt.JobVariables = []string{} // none: the pool allows none
+			}
+		}
+	}
+	if tmpls := f.kubePoolTmpls; tmpls != "" {
+		files, err := volumeFiles("--kubernetes-pool-templates", tmpls)
+		if err != nil {
+			return err
+		}
+		for name, b := range files {
+			pt, err := declared("--kubernetes-pool-templates", tmpls, name)
+			if err != nil {
+				return err
+			}
+			if pt.JobTemplate, err = parseYAMLObject("--kubernetes-pool-templates", filepath.Join(tmpls, name), b); err != nil {
+				return badInput(err)
 			}
 		}
 	}
@@ -125,13 +153,15 @@ func declarePools(ctx context.Context, srv *server.Server, dir, vars string) err
 	err = srv.EnsurePools(ctx, pts)
 	var bad *server.BadPoolToken
 	var badVars *server.BadJobVariables
-	if errors.As(err, &bad) {
+	var badTmpl *server.BadJobTemplate
+	switch {
+	case errors.As(err, &bad):
 		return badInput(fmt.Errorf("--kubernetes-pools %s: %w", dir, err))
-	}
-	if errors.As(err, &badVars) {
-		return badInput(fmt.Errorf("--kubernetes-pool-variables %s: %w", vars, err))
-	}
-	if err != nil {
+	case errors.As(err, &badVars):
+		return badInput(fmt.Errorf("--kubernetes-pool-variables %s: %w", f.kubePoolVars, err))
+	case errors.As(err, &badTmpl):
+		return badInput(fmt.Errorf("--kubernetes-pool-templates %s: %w", filepath.Join(f.kubePoolTmpls, badTmpl.Pool), err))
+	case err != nil:
 		return storeErr(err)
 	}
 	return nil

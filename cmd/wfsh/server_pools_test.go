@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -159,5 +160,103 @@ func TestServerKubernetesPoolVariables(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 			t.Errorf("%s: %v\n%s\nwant one line with %q", name, err, out, c.want)
 		}
+	}
+}
+
+// TestServerKubernetesPoolTemplates: --kubernetes-pool-templates (the
+// chart's merged Job template of each worker, a mounted ConfigMap)
+// gives the listed pools their base Job template at each start, over
+// what wfsh pool set gave them; a pool not listed keeps its own; a file
+// that is not a Job, or not YAML, or of a pool not declared, is refused
+// with one line and exit 2.
+func TestServerKubernetesPoolTemplates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server processes")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "server.db")
+	pools, tmpls := filepath.Join(dir, "pools"), filepath.Join(dir, "templates")
+	secretVolume(t, pools, 1, map[string]string{"k8s": auth.New().Plaintext, "gpu": auth.New().Plaintext})
+	const chart = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  namespace: etl\nspec:\n  template:\n    spec:\n      serviceAccountName: runner\n      containers:\n      - name: wfsh\n        image: reg.example/wfsh:1\n"
+	secretVolume(t, tmpls, 1, map[string]string{"k8s": chart})
+	ps := startServer(t, 10*time.Second, db, "--kubernetes-pools", pools, "--kubernetes-pool-templates", tmpls)
+	template := func(pool string) map[string]any {
+		t.Helper()
+		var p store.Pool
+		if err := ps.admin.Do(ctx, "GET", "/pools/"+pool, nil, &p); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if len(p.JobTemplate) > 0 {
+			if err := json.Unmarshal(p.JobTemplate, &m); err != nil {
+				t.Fatalf("pool %s's job template %s: %v", pool, p.JobTemplate, err)
+			}
+		}
+		return m
+	}
+	image := func(m map[string]any) any {
+		defer func() { recover() }()
+		return m["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"]
+	}
+	k8s := template("k8s")
+	if image(k8s) != "reg.example/wfsh:1" || k8s["metadata"].(map[string]any)["namespace"] != "etl" {
+		t.Errorf("pool k8s's job template: %v, want the ConfigMap's", k8s)
+	}
+	if got := template("gpu"); got != nil {
+		t.Errorf("pool gpu's job template: %v, want none", got)
+	}
+	other := filepath.Join(dir, "other.yaml")
+	if err := os.WriteFile(other, []byte(strings.ReplaceAll(chart, "wfsh:1", "wfsh:2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, pool := range []string{"k8s", "gpu"} {
+		if out, code := ps.wfsh(t, ps.admin.Token, "pool", "set", pool, "--job-template", other); code != 0 {
+			t.Fatalf("pool set: exit %d\n%s", code, out)
+		}
+	}
+	if got := image(template("k8s")); got != "reg.example/wfsh:2" {
+		t.Fatalf("after wfsh pool set, pool k8s's image: %v", got)
+	}
+
+	ps.cmd.Process.Signal(os.Interrupt)
+	ps.cmd.Wait()
+	ps.restart(t, db, "--kubernetes-pools", pools, "--kubernetes-pool-templates", tmpls)
+	deadline := time.Now().Add(10 * time.Second)
+	for ps.admin.Do(ctx, "GET", "/pools", nil, nil) != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := image(template("k8s")); got != "reg.example/wfsh:1" {
+		t.Errorf("after a restart, pool k8s's image: %v, want the ConfigMap's again", got)
+	}
+	if got := image(template("gpu")); got != "reg.example/wfsh:2" {
+		t.Errorf("after a restart, pool gpu's image: %v, want wfsh pool set's", got)
+	}
+	ps.cmd.Process.Signal(os.Interrupt)
+	ps.cmd.Wait()
+
+	for i, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"not a Job", map[string]string{"k8s": "apiVersion: v1\nkind: Pod\n"}, `--kubernetes-pool-templates ` + filepath.Join(tmpls, "k8s") + `: the job template of pool k8s: want a batch/v1 Job, not v1 Pod`},
+		{"no container", map[string]string{"k8s": "kind: Job\n"}, `the job template of pool k8s: spec.template.spec.containers: none`},
+		{"not YAML", map[string]string{"k8s": "kind: [Job\n"}, `--kubernetes-pool-templates ` + filepath.Join(tmpls, "k8s") + `: yaml: line 1:`},
+		{"no pool", map[string]string{"cpu": chart}, `--kubernetes-pool-templates: ` + filepath.Join(tmpls, "cpu") + `: pool cpu is not one of --kubernetes-pools ` + pools},
+	} {
+		secretVolume(t, tmpls, 2+i, c.files)
+		cmd := exec.Command(ps.bin, "server", "--db", db, "--listen", "127.0.0.1:0", "--kubernetes-pools", pools, "--kubernetes-pool-templates", tmpls)
+		cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%s: %v\n%s\nwant one line with %q", c.name, err, out, c.want)
+		}
+	}
+	cmd := exec.Command(ps.bin, "server", "--db", db, "--listen", "127.0.0.1:0", "--kubernetes-pool-templates", tmpls)
+	cmd.Env = append(os.Environ(), "WFSH_HOME="+ps.home)
+	if out, err := cmd.CombinedOutput(); !strings.Contains(string(out), "--kubernetes-pool-templates needs --kubernetes-pools") {
+		t.Errorf("templates without pools: %v\n%s", err, out)
 	}
 }

@@ -4,6 +4,7 @@ package helm
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -70,6 +72,14 @@ func playPods(t *testing.T, ns, jobNS, pgAddr string) {
 	var pool store.Pool
 	if err := admin.Do(ctx, "GET", "/pools/k8s", nil, &pool); err != nil || !slices.Equal(pool.JobVariables, []string{"image", "resources"}) {
 		t.Errorf("pool k8s: job variables %q, %v; want the chart's image, resources", pool.JobVariables, err)
+	}
+	// Its base Job template is the chart's too (the worker's ConfigMap,
+	// projected into the server's pod), as `wfsh pool show` shows it.
+	var tmpl batchv1.Job
+	if err := json.Unmarshal(pool.JobTemplate, &tmpl); err != nil {
+		t.Errorf("pool k8s: job template %s: %v", pool.JobTemplate, err)
+	} else if tmpl.Namespace != jobNS || len(tmpl.Spec.Template.Spec.Containers) == 0 || !strings.HasPrefix(tmpl.Spec.Template.Spec.Containers[0].Image, "registry.example/wfsh:") {
+		t.Errorf("pool k8s: job template in %q with %+v, want the chart's (in %s, its image)", tmpl.Namespace, tmpl.Spec.Template.Spec.Containers, jobNS)
 	}
 
 	w, err := kube.AppsV1().Deployments(ns).Get(ctx, "wfsh-worker-k8s", metav1.GetOptions{})
@@ -134,6 +144,21 @@ func newPlayedPod(t *testing.T, ns, name string, spec *corev1.PodSpec, local fun
 			data = map[string][]byte{}
 			for k, s := range cm.Data {
 				data[k] = []byte(s)
+			}
+		case v.Projected != nil:
+			// ConfigMaps' keys, each at its item's path
+			data = map[string][]byte{}
+			for _, src := range v.Projected.Sources {
+				if src.ConfigMap == nil {
+					t.Fatalf("volume %s: a projected source other than a ConfigMap: %+v", v.Name, src)
+				}
+				cm, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), src.ConfigMap.Name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range src.ConfigMap.Items {
+					data[it.Path] = []byte(cm.Data[it.Key])
+				}
 			}
 		}
 		for k, b := range data {

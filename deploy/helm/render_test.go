@@ -121,8 +121,26 @@ var checks = map[string]func(t *testing.T, ns string, objs []*unstructured.Unstr
 		}
 		srv := as[appsv1.Deployment](t, ds["wfsh"])
 		if args := srv.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--kubernetes-pools=/etc/wfsh/pools") ||
-			!slices.Contains(args, "--kubernetes-pool-variables=/etc/wfsh/pool-variables") {
+			!slices.Contains(args, "--kubernetes-pool-variables=/etc/wfsh/pool-variables") ||
+			!slices.Contains(args, "--kubernetes-pool-templates=/etc/wfsh/pool-templates") {
 			t.Errorf("the server's args %q", args)
+		}
+		// The server reads each pool's template from its worker's ConfigMap.
+		var projected []string
+		for _, v := range srv.Spec.Template.Spec.Volumes {
+			if v.Name == "pool-templates" && v.Projected != nil {
+				for _, src := range v.Projected.Sources {
+					for _, it := range src.ConfigMap.Items {
+						projected = append(projected, src.ConfigMap.Name+":"+it.Key+"->"+it.Path)
+					}
+				}
+			}
+		}
+		if want := []string{"wfsh-worker-etl-job-template:job-template.yaml->etl", "wfsh-worker-gpu-job-template:job-template.yaml->gpu"}; !slices.Equal(projected, want) {
+			t.Errorf("the server's pool-templates volume %q, want %q", projected, want)
+		}
+		if srv.Spec.Template.Annotations["checksum/job-templates"] == "" {
+			t.Errorf("the server's pod has no checksum of the Job templates: a changed template would not restart it")
 		}
 		// Only etl says what its deployments may set.
 		vars := as[corev1.ConfigMap](t, find(objs, "ConfigMap")["wfsh-pool-variables"])
