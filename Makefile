@@ -55,6 +55,15 @@ run:
 	$(if $(RUN_PLUGINS),$(GOBUILD) -o $(BIN)/ $(RUN_PLUGINS))
 	$(WFSH) run $(FLOW)
 
+## ui-assets: refresh the web UI's vendored third-party files
+## (web/static/vendor: htmx, its SSE extension, Graphviz in WebAssembly,
+## uPlot) at the versions scripts/ui/assets.sh pins, each checked against
+## its pinned sha512, with npm. Not needed to build or test: the files are
+## in git and TestVendoredAssets checks them.
+.PHONY: ui-assets
+ui-assets:
+	scripts/ui/assets.sh
+
 ## setup: the Debian packages the tests use, installed when missing:
 ## graphviz (dot, for the SVG/PNG render tests and the web UI's graphs),
 ## tmux (real-terminal tests), chromium (the web UI's browser test,
