@@ -229,6 +229,24 @@ type Request struct {
 	// of concurrency limits: a worker's child takes them from the
 	// server (server.SlotClient), whatever the Runner's store.
 	Slots store.SlotStore
+	// Children, if set, records the run's child flow runs (its
+	// subflows', and theirs) elsewhere: a worker's child makes each on
+	// the server, whatever the Runner's store.
+	Children RemoteChildren
+}
+
+// RemoteChildren records child flow runs away from the Runner's store.
+type RemoteChildren interface {
+	// Begin makes child run id of graph g's flow, the child of run
+	// parent's task run taskRun, with its parameters (a JSON object),
+	// and returns the sink that records it (results as appendResult
+	// writes them) and what ends its recording once it has ended
+	// (waiting for its writes). An error fails the subflow node's
+	// attempt.
+	Begin(ctx context.Context, parent, taskRun, id string, g *runtime.Graph, params json.RawMessage,
+		appendResult func([]byte, runtime.Value) ([]byte, error)) (runtime.Sink, func() error, error)
+	// Slots is where child run id's tagged task runs take their slots.
+	Slots(id string) store.SlotStore
 }
 
 // ScheduledContext is schedule.Context: the context a run scheduled at t
@@ -241,6 +259,10 @@ type Run struct {
 	Build *builtins.Build
 	r     *Runner
 	hooks hooks
+	// children, lease: Request.Children, and the slots' lease of a run
+	// that takes its slots elsewhere.
+	children RemoteChildren
+	lease    time.Duration
 }
 
 // Graph is the run's graph, for the views that draw it.
@@ -276,14 +298,16 @@ func (r *Runner) Prepare(ctx context.Context, f *Flow, req Request) (*Run, error
 	if err != nil {
 		return nil, err
 	}
-	if req.Slots != nil && hasTags(b.Graph) {
-		lease, err := slotLease(os.Getenv("WFSH_SLOT_LEASE"))
-		if err != nil {
+	var lease time.Duration
+	if req.Slots != nil || req.Children != nil {
+		if lease, err = slotLease(os.Getenv("WFSH_SLOT_LEASE")); err != nil {
 			return nil, &InputError{err}
 		}
+	}
+	if req.Slots != nil && hasTags(b.Graph) {
 		h.limiter = &store.Limiter{Slots: req.Slots, RunID: id, Flow: b.Graph.Limits, Lease: lease}
 	}
-	return &Run{ID: id, Build: b, r: r, hooks: h}, nil
+	return &Run{ID: id, Build: b, r: r, hooks: h, children: req.Children, lease: lease}, nil
 }
 
 // Execute runs the run, its events going to sink and to the store, and
@@ -297,7 +321,7 @@ func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result 
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
-		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}},
+		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}, ends: map[string]func() error{}},
 	})
 	r.opt.Store.finish(run.hooks)
 	return res

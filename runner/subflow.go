@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -17,10 +19,14 @@ type subflows struct {
 
 	mu   sync.Mutex
 	recs map[string]*store.Recorder // by child run id, until it ends
+	ends map[string]func() error    // by child run id: its remote recording's end
 }
 
-func (s *subflows) Begin(c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
+func (s *subflows) Begin(ctx context.Context, c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
 	opt.Sink, opt.Limiter = s.sink, nil
+	if rc := s.run.children; rc != nil {
+		return s.remote(ctx, rc, c, g, opt)
+	}
 	st := s.run.r.opt.Store
 	if st == nil || s.run.hooks.rec == nil {
 		return opt, nil
@@ -45,13 +51,37 @@ func (s *subflows) Begin(c *runtime.Call, g *runtime.Graph, opt runtime.Options)
 	return opt, nil
 }
 
+// remote is Begin for a run whose children are made elsewhere (a
+// server): the child run is made there before it starts, and recorded
+// there; its tagged task runs take their slots there.
+func (s *subflows) remote(ctx context.Context, rc RemoteChildren, c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
+	sink, end, err := rc.Begin(ctx, c.RunID, c.TaskRun, opt.RunID, g, s.params(g, opt.Params), s.run.Build.AppendResult)
+	if err != nil {
+		return opt, err
+	}
+	s.mu.Lock()
+	s.ends[opt.RunID] = end
+	s.mu.Unlock()
+	opt.Sink = runtime.Tee(s.sink, sink)
+	if hasTags(g) {
+		opt.Limiter = &store.Limiter{Slots: rc.Slots(opt.RunID), RunID: opt.RunID, Flow: g.Limits, Lease: s.run.lease}
+	}
+	return opt, nil
+}
+
 func (s *subflows) End(c *runtime.Call, res *runtime.Result) {
 	s.mu.Lock()
-	rec := s.recs[res.RunID]
+	rec, end := s.recs[res.RunID], s.ends[res.RunID]
 	delete(s.recs, res.RunID)
+	delete(s.ends, res.RunID)
 	s.mu.Unlock()
 	if rec != nil {
 		s.run.r.opt.Store.finish(hooks{rec: rec})
+	}
+	if end != nil {
+		if err := end(); err != nil {
+			c.Log(runtime.Warning, fmt.Sprintf("child flow run %s: its record on the server is incomplete: %v", res.RunID, err))
+		}
 	}
 }
 

@@ -15,12 +15,12 @@ type Parent struct {
 // children): what records a run records its children through it.
 type Subflows interface {
 	// Begin is called before a child flow run starts, with the Call of
-	// its subflow node and the options the executor made for it: this
-	// run's, with the child's RunID, Parent and Params, and no mocks
-	// nor cache. It returns them with what it changes (a sink that also
-	// records the child run, say); an error fails the subflow node's
-	// attempt.
-	Begin(c *Call, g *Graph, opt Options) (Options, error)
+	// its subflow node (ctx the attempt's) and the options the executor
+	// made for it: this run's, with the child's RunID, Parent and
+	// Params, and no mocks nor cache. It returns them with what it
+	// changes (a sink that also records the child run, say); an error
+	// fails the subflow node's attempt.
+	Begin(ctx context.Context, c *Call, g *Graph, opt Options) (Options, error)
 	// End is called once the child run has ended.
 	End(c *Call, res *Result)
 }
@@ -43,7 +43,7 @@ func (x *executor) runChild(ctx context.Context, r *run) (Value, error) {
 	opt.RunID, opt.Params, opt.Mocks, opt.Cache = NewRunID(), params, nil, nil
 	opt.Parent = Parent{RunID: x.opt.RunID, TaskRun: r.name}
 	if x.opt.Subflows != nil {
-		if opt, err = x.opt.Subflows.Begin(c, g, opt); err != nil {
+		if opt, err = x.opt.Subflows.Begin(ctx, c, g, opt); err != nil {
 			return nil, err
 		}
 	}

@@ -150,6 +150,11 @@ func (s *Server) scope(ctx huma.Context, action auth.Action) (auth.Scope, *store
 		return sc, nil, nil // the path's id is the bundle's
 	}
 	sc.Pool, sc.Holder, sc.Run = r.Server.Pool, r.Server.Holder, r.ID
+	if r.SubflowOf != "" {
+		// A subflow's run runs in the process of the run it is in: that
+		// run's token reports for it (its worker holds both).
+		sc.Run = r.SubflowOf
+	}
 	if r.Parent != "" {
 		// A run another made (run_deployment): its maker's holder may
 		// follow and cancel it.

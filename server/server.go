@@ -230,7 +230,8 @@ func problem(err error) error {
 		return nil
 	case errors.Is(err, store.ErrNoSuch), errors.Is(err, store.ErrNotFound):
 		return huma.Error404NotFound(err.Error())
-	case errors.Is(err, store.ErrFinished), errors.Is(err, store.ErrKeyTaken), errors.Is(err, store.ErrNotResumable):
+	case errors.Is(err, store.ErrFinished), errors.Is(err, store.ErrKeyTaken), errors.Is(err, store.ErrNotResumable),
+		errors.Is(err, store.ErrRunExists):
 		return huma.Error409Conflict(err.Error())
 	case errors.Is(err, store.ErrNotHeld):
 		return huma.Error410Gone(err.Error())

@@ -111,6 +111,16 @@ type WriteRequest struct {
 	Write  store.Write `json:"write"`
 }
 
+// SubflowRequest makes the run of a subflow of a run being run: the
+// child flow run its process runs for a subflow node (docs/server.md).
+type SubflowRequest struct {
+	ID         string                     `json:"id" pattern:"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" doc:"the child run's id, as its process named it"`
+	Flow       string                     `json:"flow" minLength:"1" maxLength:"256"`
+	TaskRun    string                     `json:"task_run" maxLength:"512" doc:"the subflow's task run in the parent run"`
+	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
+	Worker     string                     `json:"worker" doc:"the worker holding the parent run"`
+}
+
 // PoolPath names a pool in a path.
 type PoolPath struct {
 	Pool string `path:"pool"`
@@ -167,6 +177,37 @@ func (s *Server) workerRoutes() {
 			s.changed(ctx)        // event streams; and slots, when it ended
 			s.followed.poke(r.ID) // the task runs of a page open on it
 			return &struct{ Status int }{http.StatusNoContent}, nil
+		})
+
+	huma.Register(s.api, op("create-subflow-run", http.MethodPost, "/runs/{id}/subflows", auth.RunsReport,
+		"Make the run of a subflow of run {id}, run in its process (the worker holding it, or its run token): held with it, reported for as it is, and ended with it"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			Body SubflowRequest
+		}) (*struct {
+			Status int
+			Body   store.Run
+		}, error) {
+			parent, err := s.serverRun(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			var params json.RawMessage
+			if len(in.Body.Parameters) > 0 {
+				if params, err = json.Marshal(in.Body.Parameters); err != nil {
+					return nil, huma.Error422UnprocessableEntity(err.Error())
+				}
+			}
+			r, err := s.st.CreateSubflowRun(ctx, store.NewSubflow{ID: in.Body.ID, Flow: in.Body.Flow, Parent: parent.ID,
+				TaskRun: in.Body.TaskRun, Parameters: params}, in.Body.Worker, s.opt.Now())
+			if err != nil {
+				return nil, problem(err)
+			}
+			s.changed(ctx)
+			return &struct {
+				Status int
+				Body   store.Run
+			}{http.StatusCreated, r}, nil
 		})
 
 	huma.Register(s.api, op("crash-run", http.MethodPost, "/runs/{id}/crash", auth.RunsReport,

@@ -374,7 +374,7 @@ func upsertWorker(ctx context.Context, tx *sql.Tx, w Worker, now time.Time) erro
 // each holds.
 func (s *Store) ListWorkers(ctx context.Context, since time.Time) ([]Worker, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT w.id, w.pool, w.name, w.slots, w.started_at, w.heartbeat_at, w.draining,
-			(SELECT count(*) FROM runs AS r WHERE r.worker_id = w.id AND r.state IN (?, ?, ?))
+			(SELECT count(*) FROM runs AS r WHERE r.worker_id = w.id AND r.subflow_of = '' AND r.state IN (?, ?, ?))
 		FROM workers AS w WHERE w.heartbeat_at >= ? ORDER BY w.pool, w.name, w.id`,
 		runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String(), since.UnixNano())
 	if err != nil {

@@ -315,6 +315,12 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL
 	);
 	CREATE INDEX sessions_token ON sessions (token_id);`,
+
+	// 14: a server's subflow runs: the child flow run a subflow of a run
+	// being run makes runs in its parent's process, held with it; its
+	// subflow_of is the top-level run it runs in (whose holder reports
+	// for it, and with whose end it ends); '' for any other run.
+	`ALTER TABLE runs ADD COLUMN subflow_of TEXT NOT NULL DEFAULT '';`,
 }
 
 // PageSize is the page size of a new database.

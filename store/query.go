@@ -31,6 +31,10 @@ type Run struct {
 	// ParentTaskRun the subflow's task run there; "" for a top-level run.
 	Parent        string `json:"parent_id,omitempty"`
 	ParentTaskRun string `json:"parent_task_run,omitempty"`
+	// SubflowOf is, for a server's run of a subflow (a child flow run
+	// run in its parent's process), the top-level run it runs in; "" for
+	// any other run.
+	SubflowOf string `json:"subflow_of,omitempty"`
 	// Scheduled is set for a run made by a schedule.
 	Scheduled *Scheduled `json:"scheduled,omitempty"`
 	// Server is set for a run a server holds (docs/server.md).
@@ -99,7 +103,7 @@ func ParseState(s string) (runtime.State, error) {
 
 const runColumns = `id, flow, file, file_sha256, parameters, context, state, message, started_at, finished_at, pid, resumed_from,
 	scheduled_at, schedule_id, schedule_key, late, deployment_id, pool, bundle, worker_id, lease_until, created_at, crashes, holder,
-	parent_id, parent_task`
+	parent_id, parent_task, subflow_of`
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -197,7 +201,7 @@ func queryRuns(ctx context.Context, db querier, q string, args ...any) ([]Run, e
 		var holder string
 		if err := rows.Scan(&r.ID, &r.Flow, &r.File, &r.FileSHA256, &params, &ctxs, &state, &r.Message,
 			&started, &finished, &r.PID, &resumed, &sat, &sid, &key, &late,
-			&dep, &pool, &bundle, &worker, &lease, &created, &crashes, &holder, &r.Parent, &r.ParentTaskRun); err != nil {
+			&dep, &pool, &bundle, &worker, &lease, &created, &crashes, &holder, &r.Parent, &r.ParentTaskRun, &r.SubflowOf); err != nil {
 			return nil, err
 		}
 		if dep.Valid {

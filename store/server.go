@@ -25,6 +25,8 @@ var (
 	// ErrNotHeld: the worker does not hold the run (it was reaped, or
 	// claimed by another worker); the worker must stop it.
 	ErrNotHeld = errors.New("the run is not held by this worker")
+	// ErrRunExists: a run to make has the id of one there is.
+	ErrRunExists = errors.New("a run with this id exists")
 	// ErrFinished: the run has ended; it cannot change state again.
 	ErrFinished = errors.New("the run has already ended")
 	// ErrNoSuch: the named deployment, pool, token, secret or bundle
@@ -225,7 +227,7 @@ func (s *Store) overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string,
 		return true, nil
 	}
 	var active int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE deployment_id = ? AND state IN (?, ?, ?)`, dep,
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE deployment_id = ? AND subflow_of = '' AND state IN (?, ?, ?)`, dep,
 		runtime.Pending.String(), runtime.Running.String(), runtime.Cancelling.String()).Scan(&active); err != nil {
 		return false, err
 	}
@@ -235,7 +237,7 @@ func (s *Store) overlap(ctx context.Context, tx *sql.Tx, id, dep, policy string,
 	if policy == "skip" {
 		return false, s.endRun(ctx, tx, id, runtime.Cancelled, fmt.Sprintf("skipped: %d run(s) of the deployment still in progress (overlap=\"skip\")", active), now)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE deployment_id = ? AND state IN (?, ?)`,
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, message = ? WHERE deployment_id = ? AND subflow_of = '' AND state IN (?, ?)`,
 		runtime.Cancelling.String(), "cancelled: run "+id+" of the deployment is due (overlap=\"cancel_other\")", dep,
 		runtime.Pending.String(), runtime.Running.String())
 	return true, err
@@ -413,16 +415,113 @@ func (s *Store) endStartedRun(ctx context.Context, tx *sql.Tx, runID string, sta
 	args = append(args, runID)
 	const free, revoke = `DELETE FROM slots WHERE run_id = ?`, `UPDATE tokens SET revoked_at = ? WHERE run_id = ? AND revoked_at IS NULL`
 	if s.pg {
-		_, err := tx.ExecContext(ctx, `WITH ended AS (`+end+`), freed AS (`+free+`) `+revoke, append(args, runID, at.UnixNano(), runID)...)
+		if _, err := tx.ExecContext(ctx, `WITH ended AS (`+end+`), freed AS (`+free+`) `+revoke, append(args, runID, at.UnixNano(), runID)...); err != nil {
+			return err
+		}
+	} else {
+		if _, err := tx.ExecContext(ctx, end, args...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, free, runID); err != nil {
+			return err
+		}
+		if err := revokeRunTokens(ctx, tx, runID, at); err != nil {
+			return err
+		}
+	}
+	return s.endSubflows(ctx, tx, runID, st, at)
+}
+
+// endSubflows ends the subflow runs of run parent that have not ended
+// (its process died, or was stopped, before they did), and theirs: no
+// one would end them. Cancelled with a cancelled parent, else Crashed.
+func (s *Store) endSubflows(ctx context.Context, tx *sql.Tx, parent string, st runtime.State, at time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE parent_id = ? AND subflow_of <> '' AND state IN (`+unfinishedStates+`)`, parent)
+	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, end, args...); err != nil {
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, free, runID); err != nil {
-		return err
+	end, msg := runtime.Crashed, fmt.Sprintf("crashed: its parent run %s ended %s before it did", parent, st)
+	if st == runtime.Cancelled {
+		end, msg = runtime.Cancelled, "cancelled with its parent run "+parent
 	}
-	return revokeRunTokens(ctx, tx, runID, at)
+	for _, id := range ids {
+		if err := crashRecordsAt(ctx, tx, id, msg, at); err != nil {
+			return err
+		}
+		if err := s.endRun(ctx, tx, id, end, msg, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewSubflow is a subflow run to make (CreateSubflowRun): the child flow
+// run of a subflow of a run being run, run in that run's process.
+type NewSubflow struct {
+	// ID is the child run's id (its process names it, as its log says).
+	ID, Flow string
+	// Parent is the run whose subflow it is, TaskRun that subflow's task
+	// run there.
+	Parent, TaskRun string
+	Parameters      json.RawMessage // a JSON object
+}
+
+// CreateSubflowRun makes the run of a subflow of run ns.Parent, which
+// worker holds and which is Pending or Running: Pending, held by the
+// same worker under the same token, without a lease of its own (it ends
+// with its parent: endSubflows). It is a run of the parent's deployment
+// and pool, and counts in neither's overlap nor concurrency.
+func (s *Store) CreateSubflowRun(ctx context.Context, ns NewSubflow, worker string, now time.Time) (Run, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Run{}, err
+	}
+	defer tx.Rollback()
+	var state, root string
+	var holder sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT state, worker_id, CASE WHEN subflow_of = '' THEN id ELSE subflow_of END FROM runs WHERE id = ? AND deployment_id IS NOT NULL`,
+		ns.Parent).Scan(&state, &holder, &root)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("%w %q", ErrNotFound, ns.Parent)
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	st, err := runtime.ParseState(state)
+	if err != nil {
+		return Run{}, err
+	}
+	if holder.String != worker || (st != runtime.Pending && st != runtime.Running) {
+		return Run{}, fmt.Errorf("run %s (%s): %w", ns.Parent, st, ErrNotHeld)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid,
+			scheduled_at, deployment_id, pool, bundle, created_at, crashes, parent_id, parent_task, worker_id, holder, subflow_of)
+		SELECT ?, ?, file, file_sha256, ?, context, ?, 0, 0, ?, deployment_id, pool, bundle, ?, 0, id, ?, worker_id, holder, ?
+		FROM runs WHERE id = ?`,
+		ns.ID, ns.Flow, jsonObject(ns.Parameters), runtime.Pending.String(), now.UnixNano(), now.UnixNano(), ns.TaskRun, root, ns.Parent)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return Run{}, fmt.Errorf("run %s: %w", ns.ID, ErrRunExists)
+		}
+		return Run{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Run{}, err
+	}
+	return s.GetRun(ctx, ns.ID)
 }
 
 // Heartbeat renews the worker's leases on the runs it holds, and says

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -625,5 +627,99 @@ func testCancelChildren(t *testing.T, b backend) {
 	}
 	if r, err := s.GetRun(ctx, "done"); err != nil || r.Message != "by test" {
 		t.Errorf("a run that had ended was changed: %q, %v", r.Message, err)
+	}
+}
+
+// TestSubflowRuns: a subflow's run made on the server (CreateSubflowRun)
+// is held with its parent by the parent's worker, knows its top-level
+// run, counts as none of the deployment's runs in progress nor of its
+// worker's, and ends with its parent: Crashed when the parent ends
+// without ending it, Cancelled with a cancelled parent.
+func TestSubflowRuns(t *testing.T) { eachBackend(t, testSubflowRuns) }
+
+func testSubflowRuns(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, d := deployed(t, b, func(d *Deployment) { d.Overlap = "skip" })
+	claim := func(id string) {
+		t.Helper()
+		if _, err := s.CreateRun(ctx, NewRun{ID: id, Deployment: &d}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if runs, err := s.Claim(ctx, "p", Worker{ID: "w", Token: "tw"}, 1, time.Minute, t0); err != nil || len(runs) != 1 || runs[0].ID != id {
+			t.Fatalf("claim of %s: %v, %v", id, ids(runs), err)
+		}
+	}
+	sub := func(id, parent, worker string) (Run, error) {
+		return s.CreateSubflowRun(ctx, NewSubflow{ID: id, Flow: "child", Parent: parent, TaskRun: "child-" + id,
+			Parameters: json.RawMessage(`{"day":"2026-12-03"}`)}, worker, t0)
+	}
+	claim("top")
+	r, err := sub("sub", "top", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != runtime.Pending || r.Parent != "top" || r.ParentTaskRun != "child-sub" || r.SubflowOf != "top" || r.Flow != "child" ||
+		r.Server == nil || r.Server.Worker != "w" || r.Server.Holder != "tw" || r.Server.Deployment != d.ID || !r.Server.LeaseUntil.IsZero() ||
+		string(r.Parameters) != `{"day":"2026-12-03"}` {
+		t.Fatalf("the subflow's run: %+v %+v", r, r.Server)
+	}
+	if r, err := sub("subsub", "sub", "w"); err != nil || r.SubflowOf != "top" || r.Parent != "sub" {
+		t.Fatalf("a subflow's subflow: %+v, %v", r, err)
+	}
+	if _, err := sub("x", "top", "other"); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("a worker that does not hold the parent: %v, want ErrNotHeld", err)
+	}
+	if _, err := sub("sub", "top", "w"); !errors.Is(err, ErrRunExists) {
+		t.Errorf("an id taken: %v, want ErrRunExists", err)
+	}
+	if _, err := sub("y", "nope", "w"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("no parent: %v, want ErrNotFound", err)
+	}
+	// The worker holds one run (the subflows run in its process); the
+	// deployment has one in progress.
+	if ws, err := s.ListWorkers(ctx, t0.Add(-time.Hour)); err != nil || len(ws) != 1 || ws[0].Running != 1 {
+		t.Errorf("workers: %+v, %v; want w with 1 run", ws, err)
+	}
+	if _, err := s.CreateRun(ctx, NewRun{ID: "next", Deployment: &d}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := s.Claim(ctx, "p", Worker{ID: "w2", Token: "tw2"}, 1, time.Minute, t0); err != nil || len(runs) != 0 {
+		t.Fatalf("claim beside a run in progress (overlap skip): %v, %v", ids(runs), err)
+	}
+	if r, err := s.GetRun(ctx, "next"); err != nil || r.State != runtime.Cancelled || !strings.Contains(r.Message, "skipped: 1 run(s)") {
+		t.Errorf("the skipped run: %s %q, %v; want 1 run in progress counted, not its subflows", r.State, r.Message, err)
+	}
+
+	// The worker dies: its crash report ends the subflows too.
+	if _, err := s.EndHeld(ctx, "top", "w", runtime.Crashed, "the process died", t0, func() string { return "retry" }); err != nil {
+		t.Fatal(err)
+	}
+	for id, msg := range map[string]string{"sub": "crashed: its parent run top ended Crashed before it did",
+		"subsub": "crashed: its parent run sub ended Crashed before it did"} {
+		if r, err := s.GetRun(ctx, id); err != nil || r.State != runtime.Crashed || r.Message != msg || r.FinishedAt.IsZero() {
+			t.Errorf("%s: %s %q, %v; want Crashed %q", id, r.State, r.Message, err, msg)
+		}
+	}
+	if _, err := sub("late", "top", "w"); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("a subflow of an ended run: %v, want ErrNotHeld", err)
+	}
+
+	// Cancelled: the subflows are asked to stop with their parent, and
+	// end Cancelled with it if its process ends them not.
+	claim("top2")
+	if _, err := sub("sub2", "top2", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CancelRun(ctx, "top2", "by test", t0); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, s, "sub2"); st != runtime.Cancelling {
+		t.Errorf("sub2 of a cancelled run: %s, want Cancelling", st)
+	}
+	if _, err := s.EndHeld(ctx, "top2", "w", runtime.Crashed, "stopped", t0, func() string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GetRun(ctx, "sub2"); err != nil || r.State != runtime.Cancelled || r.Message != "cancelled with its parent run top2" {
+		t.Errorf("sub2: %s %q, %v", r.State, r.Message, err)
 	}
 }

@@ -74,7 +74,7 @@ func TestMigrateFromEmpty(t *testing.T) { eachBackend(t, testMigrateFromEmpty) }
 func testMigrateFromEmpty(t *testing.T, b backend) {
 	s, path := b.open(t)
 	v, err := s.Version(context.Background())
-	if err != nil || v != SchemaVersion || v != 13 {
+	if err != nil || v != SchemaVersion || v != 14 {
 		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	s.Close()

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -42,7 +43,40 @@ func (f *runFlags) serverChild(req *runner.Request) (*serverChild, error) {
 	req.RunID = f.serverRun
 	req.Getenv = ch.getenv
 	req.Slots = &server.SlotClient{C: c, RunID: f.serverRun}
+	req.Children = ch
 	return ch, nil
+}
+
+// Begin makes a subflow's child run on the server, held with the run,
+// and records it there as the run is recorded (runner.RemoteChildren).
+func (ch *serverChild) Begin(ctx context.Context, parent, taskRun, id string, g *runtime.Graph, params json.RawMessage,
+	appendResult func([]byte, runtime.Value) ([]byte, error)) (runtime.Sink, func() error, error) {
+	var ps map[string]json.RawMessage
+	if err := json.Unmarshal(params, &ps); err != nil {
+		return nil, nil, fmt.Errorf("child flow run %s: its parameters: %w", id, err)
+	}
+	req := server.SubflowRequest{ID: id, Flow: g.Flow, TaskRun: taskRun, Parameters: ps, Worker: ch.worker}
+	path := "/runs/" + url.PathEscape(parent) + "/subflows"
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; ; n++ {
+		err := ch.c.Do(ctx, "POST", path, req, nil)
+		var ae *server.APIError
+		if err == nil {
+			break
+		}
+		if errors.As(err, &ae) && ae.Status < 500 || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("child flow run %s: making it on the server: %w", id, err)
+		}
+		time.Sleep(server.Backoff(n))
+	}
+	rec := store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: id}, Graph: g, AppendResult: appendResult,
+		Send: func(ctx context.Context, w *store.Write) error { return ch.sendTo(ctx, id, w) }})
+	return rec, rec.Close, nil
+}
+
+// Slots is where a child run's tagged task runs take their slots.
+func (ch *serverChild) Slots(id string) store.SlotStore {
+	return &server.SlotClient{C: ch.c, RunID: id}
 }
 
 // record is the sink that sends the run's writes to the server.
@@ -73,9 +107,14 @@ func (ch *serverChild) resumed(ctx context.Context) (*runner.Resumed, error) {
 // send posts one write, retrying for a minute while the server cannot be
 // reached or fails; a refusal (the run is no longer held) ends it.
 func (ch *serverChild) send(ctx context.Context, w *store.Write) error {
+	return ch.sendTo(ctx, ch.runID, w)
+}
+
+// sendTo is send of a write of run id (the run's, or a child run's).
+func (ch *serverChild) sendTo(ctx context.Context, id string, w *store.Write) error {
 	deadline := time.Now().Add(time.Minute)
 	for n := 0; ; n++ {
-		err := ch.c.Do(ctx, "POST", "/runs/"+url.PathEscape(ch.runID)+"/writes", server.WriteRequest{Worker: ch.worker, Write: *w}, nil)
+		err := ch.c.Do(ctx, "POST", "/runs/"+url.PathEscape(id)+"/writes", server.WriteRequest{Worker: ch.worker, Write: *w}, nil)
 		var ae *server.APIError
 		if err == nil || errors.As(err, &ae) && ae.Status < 500 || time.Now().After(deadline) {
 			return err
