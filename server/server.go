@@ -172,6 +172,9 @@ func (s *Server) Run(ctx context.Context) error {
 // tick is one round of the leader's loops.
 func (s *Server) tick(ctx context.Context, now time.Time) {
 	r, err := s.st.Reap(ctx, now, runtime.NewRunID)
+	if len(r.Crashed)+len(r.Cancelled)+len(r.Requeued) > 0 {
+		s.st.SlotsEnded()
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logf("reaper: %v", err)

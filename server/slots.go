@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -51,6 +54,15 @@ type SlotsFree struct {
 	Holder string   `json:"holder" minLength:"1" maxLength:"512"`
 	Scopes []string `json:"scopes,omitempty" maxItems:"64"`
 }
+
+// SlotsFreed says how many times the server has heard of a slot freed
+// (a count of its own: compare two answers of one server only).
+type SlotsFreed struct {
+	Seq uint64 `json:"seq"`
+}
+
+// slotsFreedWait bounds one long poll of slots-freed.
+const slotsFreedWait = 20 * time.Second
 
 // StoredLimit is a tag's limit on the server, if it has one.
 type StoredLimit struct {
@@ -116,6 +128,30 @@ func (s *Server) slotRoutes() {
 			return &struct{ Status int }{http.StatusNoContent}, nil
 		})
 
+	huma.Register(s.api, op("slots-freed", http.MethodGet, "/runs/{id}/slots/freed", auth.RunsReport,
+		"Wait until a slot is freed (long poll): answers at once when the count of slots freed differs from after, else at the next one, or after wait_ms"),
+		func(ctx context.Context, in *struct {
+			RunPath
+			After  uint64 `query:"after" doc:"the count the caller knows"`
+			WaitMS int    `query:"wait_ms" minimum:"0" maximum:"30000" doc:"how long to wait for a slot freed; 0 answers at once"`
+		}) (*struct{ Body SlotsFreed }, error) {
+			if _, err := s.serverRun(ctx, in.ID); err != nil {
+				return nil, err
+			}
+			seq, freed := s.st.SlotsFreed()
+			if seq == in.After && in.WaitMS > 0 {
+				t := time.NewTimer(min(time.Duration(in.WaitMS)*time.Millisecond, slotsFreedWait))
+				select {
+				case <-freed:
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+				seq, _ = s.st.SlotsFreed()
+			}
+			return &struct{ Body SlotsFreed }{SlotsFreed{Seq: seq}}, nil
+		})
+
 	huma.Register(s.api, op("run-limit", http.MethodGet, "/runs/{id}/limits/{tag}", auth.RunsReport,
 		"A tag's limit, as the run's task runs see it"),
 		func(ctx context.Context, in *struct {
@@ -139,6 +175,12 @@ func (s *Server) slotRoutes() {
 type SlotClient struct {
 	C     *Client
 	RunID string
+
+	mu      sync.Mutex
+	ch      chan struct{} // closed at the next slot freed
+	polling bool          // a long poll is under way
+	asked   bool          // SlotFreed was called since the last answer
+	unheard bool          // the server has no slots-freed
 }
 
 var _ store.SlotStore = (*SlotClient)(nil)
@@ -174,6 +216,75 @@ func (sc *SlotClient) StoredLimit(ctx context.Context, tag string) (int, bool, e
 	return l.Slots, l.Set, err
 }
 
-// SlotFreed is nil: the server does not tell a run's process of slots
-// freed elsewhere, so its waiting task runs look again (MaxSlotPoll).
-func (sc *SlotClient) SlotFreed() <-chan struct{} { return nil }
+// SlotFreed is closed when the server next hears of a slot freed: one
+// long poll of slots-freed at a time, while task runs of the run wait
+// (they call SlotFreed each time they look); the next is asked for as
+// one answers. Against a server without it (an older one), nil: the
+// waiting task runs look again every MaxSlotPoll.
+func (sc *SlotClient) SlotFreed() <-chan struct{} {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.unheard {
+		return nil
+	}
+	sc.asked = true
+	if sc.ch == nil {
+		sc.ch = make(chan struct{})
+	}
+	if !sc.polling {
+		sc.polling = true
+		go sc.poll()
+	}
+	return sc.ch
+}
+
+// HearsFrees: the server tells of every slot freed (store.slotsHeard).
+func (sc *SlotClient) HearsFrees() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return !sc.unheard
+}
+
+// poll long-polls slots-freed while task runs wait: a count that moved
+// closes the channel SlotFreed gave. It stops after an answer with no
+// SlotFreed call since the one before, or at an error (an older server:
+// never again; else the next SlotFreed starts it again).
+func (sc *SlotClient) poll() {
+	path := sc.path("/slots/freed")
+	var seq uint64
+	known := false
+	for {
+		q := path
+		if known {
+			q = Query(path, "after", strconv.FormatUint(seq, 10), "wait_ms", strconv.Itoa(int(slotsFreedWait/time.Millisecond)))
+		}
+		var f SlotsFreed
+		err := sc.C.Do(context.Background(), "GET", q, nil, &f)
+		sc.mu.Lock()
+		if err != nil {
+			var ae *APIError
+			if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed) {
+				sc.unheard = true
+			}
+			sc.polling = false
+			if sc.ch != nil {
+				close(sc.ch) // look again now, as without it
+				sc.ch = nil
+			}
+			sc.mu.Unlock()
+			return
+		}
+		if known && f.Seq != seq && sc.ch != nil {
+			close(sc.ch)
+			sc.ch = nil
+		}
+		seq, known = f.Seq, true
+		if !sc.asked {
+			sc.polling = false
+			sc.mu.Unlock()
+			return
+		}
+		sc.asked = false
+		sc.mu.Unlock()
+	}
+}

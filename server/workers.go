@@ -174,6 +174,9 @@ func (s *Server) workerRoutes() {
 			if err := s.st.ApplyWrite(ctx, r.ID, in.Body.Worker, &in.Body.Write); err != nil {
 				return nil, problem(err)
 			}
+			if c := in.Body.Write.Chunk; c != nil && c.Final != nil {
+				s.st.SlotsEnded() // its task runs' slots went with it
+			}
 			s.changed(ctx)        // event streams; and slots, when it ended
 			s.followed.poke(r.ID) // the task runs of a page open on it
 			return &struct{ Status int }{http.StatusNoContent}, nil
@@ -231,6 +234,7 @@ func (s *Server) workerRoutes() {
 				st = runtime.Failed
 			}
 			retry, err := s.st.EndHeld(ctx, r.ID, in.Body.Worker, st, in.Body.Message, s.opt.Now(), runtime.NewRunID)
+			s.st.SlotsEnded()
 			if err != nil {
 				return nil, problem(err)
 			}

@@ -117,6 +117,40 @@ func (s *Store) SlotFreed() <-chan struct{} {
 	return s.freed.wait()
 }
 
+// SlotsFreed is how many times a slot was freed so far, as SlotFreed
+// hears of it, and the channel closed at the next: what a server tells
+// the waiting task runs of its workers' runs (a long poll).
+func (s *Store) SlotsFreed() (uint64, <-chan struct{}) {
+	if s.pg {
+		s.listenSlot.Do(s.listenFreed)
+	}
+	return s.freed.next()
+}
+
+// SlotsEnded wakes the claims waiting for a slot after runs that held
+// some ended (their rows deleted with the end, in a transaction now
+// committed): a server calls it after the end of a run its worker
+// reported.
+func (s *Store) SlotsEnded() { s.freed.broadcast() }
+
+// A slotsHeard SlotStore's SlotFreed hears of every slot freed (a
+// server's long poll): its waiting task runs look again only every
+// MaxSlotPollHeard without one.
+type slotsHeard interface{ HearsFrees() bool }
+
+// MaxSlotPollHeard bounds how long a waiting task run goes without
+// looking again when its SlotStore hears every slot freed: for a slot
+// freed unheard (a run ended on another server of the database).
+const MaxSlotPollHeard = time.Second
+
+// maxPoll is how long a task run waiting on s looks again at most.
+func maxPoll(s SlotStore) time.Duration {
+	if h, ok := s.(slotsHeard); ok && h.HearsFrees() {
+		return MaxSlotPollHeard
+	}
+	return MaxSlotPoll
+}
+
 // slots is where l takes its slots.
 func (l *Limiter) slots() SlotStore {
 	if l.Slots != nil {
@@ -177,8 +211,14 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 	look := !slices.ContainsFunc(lims, func(t tagLimit) bool { _, ok := l.Flow[t.tag]; return ok })
 	poll, said := time.Millisecond, false
 	var w *slotWaiter
-	for ; ; look = true {
-		freed := s.SlotFreed()
+	for first := true; ; look, first = true, false {
+		// A first look that finds the limit full waits a millisecond: it
+		// need not hear of a slot freed (a server's client long-polls
+		// for those only for task runs that wait longer).
+		var freed <-chan struct{}
+		if !first {
+			freed = s.SlotFreed()
+		}
 		holder, inUse, yield := l.handed(lims, w)
 		if holder != "" {
 			return l.releaser(lims, holder), nil
@@ -187,8 +227,14 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 		switch {
 		case yield > 0:
 			wait = yield
+			if freed == nil {
+				freed = s.SlotFreed()
+			}
 		case inUse > 0:
 			wait = limitTTL // the run holds the whole limit: a release hands a row on
+			if freed == nil {
+				freed = s.SlotFreed()
+			}
 			if !said {
 				c.WaitingForSlot(lims[0].tag, inUse)
 				said = true
@@ -205,7 +251,7 @@ func (l *Limiter) Acquire(ctx context.Context, c *runtime.Call) (func(), error) 
 			if !g.Lapse.IsZero() {
 				wait = max(min(wait, time.Until(g.Lapse)), 0)
 			}
-			poll = min(2*poll, MaxSlotPoll)
+			poll = min(2*poll, maxPoll(s))
 		}
 		w = l.queue(lims, w)
 		if err := l.sleep(ctx, w, freed, wait); err != nil {

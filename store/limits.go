@@ -183,23 +183,34 @@ func (s *Store) ReleaseSlots(ctx context.Context, runID, holder string, scopes .
 
 // broadcaster wakes every goroutine waiting on it at once: each waits on
 // the channel it got from wait, which the next broadcast closes.
+// Each broadcast counts: seq tells a waiter elsewhere (a server's long
+// poll) whether one came since it last looked.
 type broadcaster struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu  sync.Mutex
+	ch  chan struct{}
+	seq uint64
 }
 
 func (b *broadcaster) wait() <-chan struct{} {
+	_, ch := b.next()
+	return ch
+}
+
+// next is the count of broadcasts so far, and the channel the next one
+// closes.
+func (b *broadcaster) next() (uint64, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ch == nil {
 		b.ch = make(chan struct{})
 	}
-	return b.ch
+	return b.seq, b.ch
 }
 
 func (b *broadcaster) broadcast() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.seq++
 	if b.ch != nil {
 		close(b.ch)
 		b.ch = nil
