@@ -209,7 +209,7 @@ func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	r := newRunResult(f.env.run(thread, build, mocks))
+	r := newRunResult(f.env.run(thread, build, mocks.Mocks, mocks.Sub))
 	r.graph = build.Graph
 	f.mu.Lock()
 	f.lastRun = r
@@ -218,7 +218,7 @@ func flowRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 }
 
 // run executes a build for flow.run().
-func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]runtime.Mock) *runtime.Result {
+func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]runtime.Mock, sub map[runtime.NodeID]*runtime.ChildMocks) *runtime.Result {
 	var sink, view runtime.Sink
 	var concurrency int
 	if e != nil && e.opts.RunSink != nil {
@@ -234,7 +234,7 @@ func (e *env) run(thread *starlark.Thread, b *Build, mocks map[runtime.NodeID]ru
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	opt := runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks,
+	opt := runtime.Options{RunID: b.run.runID, Sink: runtime.Tee(sink, view), Mocks: mocks, SubMocks: sub,
 		Redactor: b.run.redactor, Concurrency: concurrency}
 	var res *runtime.Result
 	if e != nil && e.opts.Execute != nil {
@@ -277,12 +277,14 @@ func stringMap(d *starlark.Dict) (map[string]string, error) {
 }
 
 // Mocks resolves task_states: each key names a task run, or a task (all
-// its runs); each value is a state such as Success("msg", result).
-func Mocks(g *runtime.Graph, states *starlark.Dict) (map[runtime.NodeID]runtime.Mock, error) {
+// its runs), or, as SUBFLOW/KEY, a task run or task inside the child runs
+// of a subflow (named as a task run or by its flow; nested as deep as the
+// subflows); each value is a state such as Success("msg", result).
+func Mocks(g *runtime.Graph, states *starlark.Dict) (*runtime.ChildMocks, error) {
 	if states == nil {
-		return nil, nil
+		return &runtime.ChildMocks{}, nil
 	}
-	mocks := map[runtime.NodeID]runtime.Mock{}
+	mocks := &runtime.ChildMocks{Mocks: map[runtime.NodeID]runtime.Mock{}}
 	for _, kv := range states.Items() {
 		name, ok := starlark.AsString(kv[0])
 		if !ok {
@@ -292,16 +294,51 @@ func Mocks(g *runtime.Graph, states *starlark.Dict) (map[runtime.NodeID]runtime.
 		if !ok {
 			return nil, fmt.Errorf("run: task_states[%q] must be a state such as Success(message, result), got %s", name, kv[1].Type())
 		}
-		nodes := g.Lookup(name)
-		if len(nodes) == 0 {
-			return nil, fmt.Errorf("run: task_states names no task %q (%s)", name, taskNames(g))
-		}
 		st.result.Freeze()
-		for _, n := range nodes {
-			mocks[n.ID] = runtime.Mock{State: st.state, Msg: st.msg, Result: st.result}
+		m := runtime.Mock{State: st.state, Msg: st.msg, Result: st.result}
+		if err := addMock(g, mocks, name, name, m); err != nil {
+			return nil, err
 		}
 	}
 	return mocks, nil
+}
+
+// addMock mocks the nodes key names in g (rest of the task_states key
+// name), into mocks.
+func addMock(g *runtime.Graph, mocks *runtime.ChildMocks, name, key string, m runtime.Mock) error {
+	if nodes := g.Lookup(key); len(nodes) > 0 {
+		for _, n := range nodes {
+			mocks.Mocks[n.ID] = m
+		}
+		return nil
+	}
+	sub, rest, ok := strings.Cut(key, "/")
+	if !ok {
+		return fmt.Errorf("run: task_states names no task %q (%s)", name, taskNames(g))
+	}
+	var subs []*runtime.Node
+	for _, n := range g.Lookup(sub) {
+		if n.Sub != nil {
+			subs = append(subs, n)
+		}
+	}
+	if len(subs) == 0 {
+		return fmt.Errorf("run: task_states[%q]: no subflow %q (%s)", name, sub, taskNames(g))
+	}
+	for _, n := range subs {
+		if mocks.Sub == nil {
+			mocks.Sub = map[runtime.NodeID]*runtime.ChildMocks{}
+		}
+		cm := mocks.Sub[n.ID]
+		if cm == nil {
+			cm = &runtime.ChildMocks{Mocks: map[runtime.NodeID]runtime.Mock{}}
+			mocks.Sub[n.ID] = cm
+		}
+		if err := addMock(n.Sub, cm, name, rest, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func taskNames(g *runtime.Graph) string {

@@ -18,7 +18,10 @@ type Options struct {
 	Sink        Sink
 	// Mocks replace the named nodes' runs with a given state and result
 	// (the REPL's task_states).
-	Mocks    map[NodeID]Mock
+	Mocks map[NodeID]Mock
+	// SubMocks mock task runs inside child flow runs: by subflow node,
+	// the mocks of every child run it makes (and of theirs).
+	SubMocks map[NodeID]*ChildMocks
 	Redactor *Redactor
 	// CancelGrace bounds how long a cancelled run waits for bodies that
 	// ignore cancellation; 0 means 10s.
@@ -66,6 +69,13 @@ type Cache interface {
 // DefaultConcurrency suits tasks that mostly wait on I/O (plugins, shell),
 // while keeping CPU-bound Starlark bodies from thrashing two cores.
 func DefaultConcurrency() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+// ChildMocks are the mocks of a subflow node's child runs: of their
+// nodes, and of their own subflows' child runs.
+type ChildMocks struct {
+	Mocks map[NodeID]Mock
+	Sub   map[NodeID]*ChildMocks
+}
 
 // Mock is a state given to a node instead of running it.
 type Mock struct {

@@ -40,7 +40,10 @@ func (x *executor) runChild(ctx context.Context, r *run) (Value, error) {
 		return nil, fmt.Errorf("subflow %s: its call gave %d parameter values for %d parameters (%v)", g.Flow, len(params), len(g.Params), err)
 	}
 	opt := x.opt
-	opt.RunID, opt.Params, opt.Mocks, opt.Cache = NewRunID(), params, nil, nil
+	opt.RunID, opt.Params, opt.Mocks, opt.SubMocks, opt.Cache = NewRunID(), params, nil, nil, nil
+	if cm := x.opt.SubMocks[r.node.ID]; cm != nil {
+		opt.Mocks, opt.SubMocks = cm.Mocks, cm.Sub
+	}
 	opt.Parent = Parent{RunID: x.opt.RunID, TaskRun: r.name}
 	if x.opt.Subflows != nil {
 		if opt, err = x.opt.Subflows.Begin(ctx, c, g, opt); err != nil {
