@@ -321,7 +321,8 @@ func (run *Run) Execute(ctx context.Context, sink runtime.Sink) *runtime.Result 
 	res := runtime.Run(ctx, run.Build.Graph, runtime.Options{
 		RunID: run.ID, Concurrency: r.opt.Concurrency, Redactor: r.redactor,
 		Sink: runtime.Tee(sink, run.hooks.sink), Mocks: run.hooks.mocks, Cache: run.hooks.cache,
-		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}, ends: map[string]func() error{}},
+		Limiter: run.hooks.limiter, Subflows: &subflows{run: run, sink: sink, recs: map[string]*store.Recorder{}, ends: map[string]func() error{},
+			from: map[string]string{run.ID: run.hooks.info.ResumedFrom}},
 	})
 	r.opt.Store.finish(run.hooks)
 	return res

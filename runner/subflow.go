@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -20,6 +21,7 @@ type subflows struct {
 	mu   sync.Mutex
 	recs map[string]*store.Recorder // by child run id, until it ends
 	ends map[string]func() error    // by child run id: its remote recording's end
+	from map[string]string          // by run id (the run's, a child run's): the run it resumes
 }
 
 func (s *subflows) Begin(ctx context.Context, c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
@@ -34,6 +36,16 @@ func (s *subflows) Begin(ctx context.Context, c *runtime.Call, g *runtime.Graph,
 	info := s.run.hooks.info
 	info.ID, info.Flow, info.Parent, info.ParentTaskRun = opt.RunID, g.Flow, c.RunID, c.TaskRun
 	info.Parameters, info.ResumedFrom, info.Scheduled, info.Claimed = s.params(g, opt.Params), "", store.Scheduled{}, false
+	// A run that resumes another resumes its child runs too: a subflow
+	// that runs again (it did not succeed) takes what succeeded in its
+	// child run of the resumed run.
+	prev, mocks, kids := s.resume(ctx, c, g)
+	if prev != "" {
+		info.ResumedFrom, opt.Mocks = prev, mocks
+		s.mu.Lock()
+		s.from[opt.RunID] = prev
+		s.mu.Unlock()
+	}
 	rec := st.opening.NewRecorder(store.RecorderOptions{Run: info, Graph: g, AppendResult: s.run.Build.AppendResult})
 	st.mu.Lock()
 	st.recs = append(st.recs, rec)
@@ -43,12 +55,59 @@ func (s *subflows) Begin(ctx context.Context, c *runtime.Call, g *runtime.Graph,
 	s.mu.Unlock()
 	opt.Sink = runtime.Tee(s.sink, rec)
 	// The task cache (@task(cache_for=...)) serves a child run's tasks as
-	// a run's of the child flow; resume does not reach inside it.
-	opt.Cache = &taskCache{s: st, rec: rec, build: s.run.Build, runID: opt.RunID, pending: map[string]pendingKey{}}
+	// a run's of the child flow, and the mapped children it resumes.
+	opt.Cache = &taskCache{s: st, rec: rec, build: s.run.Build, runID: opt.RunID, pending: map[string]pendingKey{}, resumed: kids}
 	if hasTags(g) {
 		opt.Limiter = &limiter{s: st, l: store.Limiter{RunID: opt.RunID, Flow: g.Limits, Lease: st.SlotLease}}
 	}
 	return opt, nil
+}
+
+// resume finds, when the run of c resumes another, that run's child run
+// for c's task run, and what of it the child run about to start takes
+// (Reuse); prev is "" when there is none, or its graph changed (the
+// child then runs whole, as a log line says).
+func (s *subflows) resume(ctx context.Context, c *runtime.Call, g *runtime.Graph) (prev string, mocks map[runtime.NodeID]runtime.Mock, kids map[string]runtime.Mock) {
+	s.mu.Lock()
+	from := s.from[c.RunID]
+	s.mu.Unlock()
+	if from == "" {
+		return "", nil, nil
+	}
+	st, err := s.run.r.opt.Store.Open()
+	if err != nil {
+		return "", nil, nil
+	}
+	runs, err := st.ChildRuns(ctx, from)
+	if err != nil {
+		c.Log(runtime.Warning, fmt.Sprintf("resume: the child runs of run %s: %v; this one runs whole", from, err))
+		return "", nil, nil
+	}
+	var was *store.Run
+	for i := range runs {
+		if runs[i].ParentTaskRun == c.TaskRun {
+			was = &runs[i]
+		}
+	}
+	if was == nil {
+		return "", nil, nil
+	}
+	dag, err := st.RunDAG(ctx, was.ID)
+	if err == nil {
+		if d := store.Diff(dag, store.DAGOf(g)); len(d) > 0 {
+			err = fmt.Errorf("its flow's graph has changed: %s", strings.Join(d, "; "))
+		}
+	}
+	var trs []store.TaskRun
+	if err == nil {
+		trs, err = st.TaskRuns(ctx, was.ID)
+	}
+	if err != nil {
+		c.Log(runtime.Warning, fmt.Sprintf("resume: child run %s of run %s is not resumed (%v); this one runs whole", was.ID, from, err))
+		return "", nil, nil
+	}
+	mocks, kids = Reuse(g, trs, "resumed: result of run "+was.ID)
+	return was.ID, mocks, kids
 }
 
 // remote is Begin for a run whose children are made elsewhere (a
@@ -74,6 +133,7 @@ func (s *subflows) End(c *runtime.Call, res *runtime.Result) {
 	rec, end := s.recs[res.RunID], s.ends[res.RunID]
 	delete(s.recs, res.RunID)
 	delete(s.ends, res.RunID)
+	delete(s.from, res.RunID)
 	s.mu.Unlock()
 	if rec != nil {
 		s.run.r.opt.Store.finish(hooks{rec: rec})
