@@ -85,6 +85,18 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// Copy sends a GET of path and copies the answer's body to w as it
+// comes (a log as text, of any size).
+func (c *Client) Copy(ctx context.Context, path string, w io.Writer) error {
+	resp, err := c.send(ctx, "GET", path, nil, "", "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // Query is path with the non-empty values of kv as its query.
 func Query(path string, kv ...string) string {
 	q := url.Values{}

@@ -16,6 +16,10 @@ import (
 	"github.com/wfsh/wfsh/store"
 )
 
+// LogTextEnds starts the last line of a log as text that could not be
+// read whole: what went wrong follows it.
+const LogTextEnds = "wfsh: the log ends here:"
+
 func (s *Server) logTextRoutes() {
 	o := op("run-log-text", http.MethodGet, "/runs/{id}/log.txt", auth.RunsRead, "A run's whole log as text, as wfsh logs prints it")
 	o.Description = "Streamed as it is read from the store: the log of any size, never held in memory."
@@ -39,7 +43,7 @@ func (s *Server) logTextRoutes() {
 			hc.SetHeader("X-Content-Type-Options", "nosniff")
 			hc.SetHeader("Cache-Control", "no-store")
 			if err := WriteLogText(hc.Context(), s.st, r, in.Task, level, hc.BodyWriter()); err != nil {
-				fmt.Fprintf(hc.BodyWriter(), "wfsh: the log ends here: %v\n", err)
+				fmt.Fprintf(hc.BodyWriter(), "%s %v\n", LogTextEnds, err)
 			}
 		}}, nil
 	})

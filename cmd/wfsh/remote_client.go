@@ -3,11 +3,13 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -214,11 +216,45 @@ func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level
 	if err != nil {
 		return err
 	}
+	if !f.follow {
+		// The whole log as text, formatted by the server as wfsh logs
+		// formats a local one (the store's decoders), copied as it comes.
+		q := server.Query("/runs/"+server.PathEscape(d.Run.ID)+"/log.txt", "task", f.task, "level", strings.ToLower(level.String()))
+		tail := &lastLine{w: cmd.OutOrStdout()}
+		if err := c.Copy(cmd.Context(), q, tail); err != nil {
+			return &exitError{code: exitFailed, err: remoteErr(err)}
+		}
+		if bytes.HasPrefix(tail.line, []byte(server.LogTextEnds)) {
+			return &exitError{code: exitFailed, err: errors.New("the server could not read the whole log")}
+		}
+		return nil
+	}
 	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, ProgressEvery: math.MaxInt64}
 	if _, err := followLogs(cmd.Context(), c, d.Run.ID, f.task, f.follow, p); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	return nil
+}
+
+// lastLine writes to w and keeps the start of the last line written (up
+// to 64 bytes): where the server says a log ends early.
+type lastLine struct {
+	w    io.Writer
+	line []byte
+	nl   bool // the last byte written ended a line
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		i := bytes.LastIndexByte(p[:len(p)-1], '\n') // -1: p starts no line, or the one after l.nl
+		if i >= 0 || l.nl {
+			l.line = l.line[:0]
+		}
+		rest := p[i+1:]
+		l.line = append(l.line, rest[:min(max(64-len(l.line), 0), len(rest))]...)
+		l.nl = p[len(p)-1] == '\n'
+	}
+	return l.w.Write(p)
 }
 
 func newCancelCmd() *cobra.Command {

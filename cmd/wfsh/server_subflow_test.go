@@ -134,6 +134,15 @@ func TestSubflowsInServerRun(t *testing.T) {
 	if out, code := ps.wfsh(t, dev, "logs", kids[1].ID); code != 0 || !strings.Contains(out, "fetching d1") || strings.Contains(out, "fetching d2") {
 		t.Errorf("wfsh logs of child run %s: exit %d\n%s", kids[1].ID, code, out)
 	}
+	// wfsh logs of an ended run copies the server's log as text; with
+	// --follow it formats the run's events itself: the same lines.
+	for _, args := range [][]string{{month.ID}, {month.ID, "--log-level", "debug"}, {month.ID, "--task", "total"}, {kids[2].ID}} {
+		text, code := ps.wfsh(t, dev, append([]string{"logs"}, args...)...)
+		events, code2 := ps.wfsh(t, dev, append([]string{"logs", "--follow"}, args...)...)
+		if code != 0 || code2 != 0 || text != events || strings.Count(text, "\n") < 3 {
+			t.Errorf("wfsh logs %s: exit %d, with --follow exit %d; the two differ:\n%s\n--- --follow:\n%s", strings.Join(args, " "), code, code2, text, events)
+		}
+	}
 	if out, _ := ps.wfsh(t, dev, "show", month.ID); strings.Count(out, "Daily") < 3 {
 		t.Errorf("wfsh show of Month lists not its child runs:\n%s", out)
 	}
