@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,5 +82,77 @@ func TestDecodeChildrenFast(t *testing.T) {
 	}
 	if strings.Count(cols[5], "[") < 100 {
 		t.Fatal("the columns are smaller than meant")
+	}
+}
+
+// TestDecodeTasksFast: the scanner reads a tasks column as appendJSON
+// writes it into the same records as encoding/json (decodeRecord), or
+// leaves the whole column to encoding/json when one record has a string
+// it does not read plainly (escapes, bytes past ASCII) or the column is
+// not shaped as appendJSON writes it.
+func TestDecodeTasksFast(t *testing.T) {
+	const base = int64(1_700_000_000_000_000_000)
+	plain := []string{"", "retrying", "]},[{", "a b: c"}
+	escaped := []string{`say "hi"`, "tab\there", "naïve", `back\slash`}
+	results := []string{"", "null", "42", "-3.5e7", `"a,b]c"`, `[1,[2,"x]"],{"k":"}"}]`, `{"a":[],"b":{}}`, "true", `"esc\"aped"`}
+	states := []runtime.State{runtime.Running, runtime.Success, runtime.Failed, runtime.Cached, runtime.Mapped}
+	kinds := []string{"task", "param", "const"}
+	column := func(n0 int, msgs []string) string {
+		b := []byte{'['}
+		for i := range 60 {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			n := n0 + i
+			r := &record{name: fmt.Sprintf("t-%d", n), task: "t", kind: kinds[n%3], state: states[n%len(states)], attempts: n % 3,
+				msg: msgs[n%len(msgs)], startSeq: uint64(n * 3), endSeq: uint64(n*3 + n%2)}
+			if n%5 != 0 {
+				r.started = base + int64(n)*1000
+			}
+			if n%4 == 1 {
+				r.finished = base - int64(n)*7000
+			}
+			if res := results[n%len(results)]; res != "" {
+				r.result = []byte(res)
+			}
+			if n%6 == 0 {
+				r.note = msgs[(n/6)%len(msgs)]
+			}
+			b = r.appendJSON(b, base)
+		}
+		return string(append(b, ']'))
+	}
+	slow := func(col string) []string {
+		var raws []json.RawMessage
+		if err := json.Unmarshal([]byte(col), &raws); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, raw := range raws {
+			r, err := decodeRecord(raw, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%+v", *r))
+		}
+		return out
+	}
+	for c := range 4 {
+		col := column(c*60, plain)
+		var fast []string
+		if !decodeTasksFast(col, base, func(r *record) { fast = append(fast, fmt.Sprintf("%+v", *r)) }) {
+			t.Fatalf("column %d of plain strings: left to encoding/json", c)
+		}
+		want := slow(col)
+		if len(fast) != 60 || !slices.Equal(fast, want) {
+			t.Errorf("column %d: the scanner read\n%s\nencoding/json\n%s", c, strings.Join(fast, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	for _, bad := range []string{column(0, escaped), `[["a","t","task","Success",1,"",null,null,1,2,null]]`, `[["a","t","task","Nope",1,"",null,null,1,2,null,""]]`,
+		`[`, `{}`, `[["a","t","task","Success",1,"",null,null,1,-2,null,""]]`, `[]x`} {
+		added := 0
+		if decodeTasksFast(bad, base, func(*record) { added++ }) || added != 0 {
+			t.Errorf("%.80s: read by the scanner (%d records); want it left to encoding/json", bad, added)
+		}
 	}
 }

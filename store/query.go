@@ -388,6 +388,19 @@ func (m *merger) read(ctx context.Context, q querier, runID string, base int64) 
 }
 
 func (m *merger) chunk(runID string, seq, base int64, tj, cj string) error {
+	if !decodeTasksFast(tj, base, func(r *record) { m.add(r, childKey{}, false) }) {
+		if err := m.tasksJSON(runID, seq, base, tj); err != nil {
+			return err
+		}
+	}
+	if err := decodeChildren(cj, base, func(r *record) { m.add(r, childKey{r.task, r.index}, true) }); err != nil {
+		return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
+	}
+	return nil
+}
+
+// tasksJSON reads a chunk's tasks column with encoding/json.
+func (m *merger) tasksJSON(runID string, seq, base int64, tj string) error {
 	var ts []json.RawMessage
 	if err := json.Unmarshal([]byte(tj), &ts); err != nil {
 		return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
@@ -398,9 +411,6 @@ func (m *merger) chunk(runID string, seq, base int64, tj, cj string) error {
 			return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
 		}
 		m.add(r, childKey{}, false)
-	}
-	if err := decodeChildren(cj, base, func(r *record) { m.add(r, childKey{r.task, r.index}, true) }); err != nil {
-		return fmt.Errorf("run %s, chunk %d: %w", runID, seq, err)
 	}
 	return nil
 }
