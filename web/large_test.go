@@ -76,6 +76,9 @@ func TestLargeRun(t *testing.T) {
 	start = time.Now()
 	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitReady(chromedp.ID("L99")))
 	opened := time.Since(start)
+	if loaded := value(t, ctx, "resources", chromedp.Evaluate[bool](graphvizLoaded)); loaded {
+		t.Errorf("a page drawn by layers loaded Graphviz's module")
+	}
 	waitJS(t, ctx, "100 layers, every one Success, all done", `document.querySelectorAll("g.gnode.st-Success").length === 100 &&
 		document.querySelector("#L99 text.count").textContent === "100/100 done"`)
 	type timing struct{ First, Last, Interactive, DOM, Load float64 }
