@@ -237,7 +237,7 @@ func TestW2Run(t *testing.T) {
 	waitJSWithin(t, ctx, time.Minute, "the header and the counts: 100,003 Success (numbers, inc, total and the children)",
 		`document.getElementById("run-state").textContent.includes("Success") &&
 		(document.getElementById("task-counts").textContent.match(/Success (\d+)/) || [])[1] === "100003"`)
-	waitJS(t, ctx, "the mapped node counts its children and is Success", `document.querySelector("#n1 text").textContent === "inc 100000/100000" &&
+	waitJS(t, ctx, "the mapped node counts its children and is Success", `[...document.querySelectorAll("#n1 text")].map(t => t.textContent).join(" ") === "inc [mapped] 100000/100000 done" &&
 		document.getElementById("n1").classList.contains("st-Success")`)
 	type seen struct {
 		Lines  map[string]int64
