@@ -43,6 +43,17 @@ type Options struct {
 	// States, by run name ("say-2"), colours the nodes of a finished run.
 	// Nodes missing from it are drawn uncoloured; nil draws the plain DAG.
 	States map[string]runtime.State
+	// Page writes the DOT that a web page lays out with Graphviz and then
+	// colours by its own style, live: each top-level node i gets the SVG
+	// id "n<i>" and the class "gnode st-<State>" (Pending when States has
+	// none) in place of a fill colour and a state line, and the graph a
+	// transparent background, laid out left to right (a page is wider than
+	// tall), so that the page finds a node by its index and not by
+	// Graphviz's own ids.
+	Page bool
+	// Notes adds a last line to nodes' labels, by run name (a mapped
+	// task's progress on a page: "3/10 done").
+	Notes map[string]string
 }
 
 // Font is the font of every label.
@@ -55,7 +66,11 @@ func Write(w io.Writer, g *runtime.Graph, opts Options) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", Quote(g.Flow))
-	fmt.Fprintf(&b, "\tgraph [label=%s, labelloc=t, fontname=%s];\n", Quote(g.Flow), Quote(Font))
+	bg := ""
+	if opts.Page {
+		bg = `, bgcolor="transparent", rankdir=LR`
+	}
+	fmt.Fprintf(&b, "\tgraph [label=%s, labelloc=t, fontname=%s%s];\n", Quote(g.Flow), Quote(Font), bg)
 	fmt.Fprintf(&b, "\tnode [shape=box, fontname=%s, fontsize=11];\n", Quote(Font))
 	fmt.Fprintf(&b, "\tedge [fontname=%s, fontsize=9];\n", Quote(Font))
 
@@ -92,7 +107,11 @@ func writeBody(b *strings.Builder, g *runtime.Graph, prefix, indent string, opts
 			writeCluster(b, n, prefix, indent, ref[runtime.NodeID(i)], opts)
 			continue
 		}
-		writeNode(b, n, prefix, indent, ref[runtime.NodeID(i)], opts)
+		id := -1
+		if prefix == "" {
+			id = i
+		}
+		writeNode(b, n, prefix, indent, id, ref[runtime.NodeID(i)], opts)
 	}
 
 	first := prefix == ""
@@ -137,7 +156,7 @@ func writeCluster(b *strings.Builder, n *runtime.Node, prefix, indent string, re
 	name := prefix + n.Name
 	fmt.Fprintf(b, "%ssubgraph %s {\n", indent, Quote("cluster_"+name))
 	fmt.Fprintf(b, "%s\tgraph [label=%s, labelloc=t, style=rounded];\n", indent, Quote("subflow "+n.Sub.Flow))
-	writeNode(b, n, prefix, indent+"\t", ref, opts)
+	writeNode(b, n, prefix, indent+"\t", -1, ref, opts)
 	writeBody(b, n.Sub, name+"/", indent+"\t", opts)
 	for _, id := range n.Sub.Params {
 		fmt.Fprintf(b, "%s\t%s -> %s [style=dotted];\n", indent, Quote(name), Quote(name+"/"+n.Sub.Nodes[id].Name))
@@ -145,7 +164,9 @@ func writeCluster(b *strings.Builder, n *runtime.Node, prefix, indent string, re
 	fmt.Fprintf(b, "%s}\n", indent)
 }
 
-func writeNode(b *strings.Builder, n *runtime.Node, prefix, indent string, ref bool, opts Options) {
+// writeNode writes node n; id is its index among the top-level nodes
+// (-1 in a subflow's cluster), its SVG id on a page.
+func writeNode(b *strings.Builder, n *runtime.Node, prefix, indent string, id int, ref bool, opts Options) {
 	lines := []string{n.Name}
 	var attrs []string
 	var styles []string
@@ -155,7 +176,11 @@ func writeNode(b *strings.Builder, n *runtime.Node, prefix, indent string, ref b
 	case runtime.ConstNode:
 		attrs = append(attrs, "shape=plaintext", "fontsize=9")
 	case runtime.FlowNode:
-		lines = append(lines, "[subflow "+n.Sub.Flow+"]")
+		if n.Sub != nil {
+			lines = append(lines, "[subflow "+n.Sub.Flow+"]")
+		} else { // a run's recorded graph holds no child flow
+			lines = append(lines, "[subflow]")
+		}
 		attrs = append(attrs, "shape=component")
 	}
 	if n.Mapped {
@@ -165,7 +190,16 @@ func writeNode(b *strings.Builder, n *runtime.Node, prefix, indent string, ref b
 	if n.Trigger.Name != "" && n.Trigger.Name != runtime.AllSuccessful.Name {
 		lines = append(lines, "trigger: "+n.Trigger.Name)
 	}
-	if s, ok := opts.States[prefix+n.Name]; ok {
+	if note, ok := opts.Notes[prefix+n.Name]; ok {
+		lines = append(lines, note)
+	}
+	if opts.Page && id >= 0 {
+		s, ok := opts.States[n.Name]
+		if !ok {
+			s = runtime.Pending
+		}
+		attrs = append(attrs, fmt.Sprintf(`id="n%d"`, id), "class="+Quote("gnode st-"+s.String()))
+	} else if s, ok := opts.States[prefix+n.Name]; ok {
 		fill, font := StateColor(s)
 		lines = append(lines, s.String())
 		styles = append(styles, "filled")

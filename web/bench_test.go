@@ -52,10 +52,14 @@ func benchRunsPage(b *testing.B, f *fixture) {
 		{"range=1h", "range=1h", "Next page"},
 		{"range=7d+state=Failed", "range=7d&state=Failed", "Next page"},
 		{"table refresh", "fragment=1", "Next page"},
-		{"chart refresh", "fragment=chart", "Success 7"}, // about 77,760 (9 in 10 of the 86,400 runs of 24 hours)
+		{"chart refresh", "", `"Success":`}, // the API's history the page's chart asks for
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			req := httptest.NewRequest("GET", "/runs?"+c.query, nil)
+			path := "/runs?" + c.query
+			if c.name == "chart refresh" {
+				path = RunsFilter{}.History()
+			}
+			req := httptest.NewRequest("GET", path, nil)
 			req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: f.session(b, f.admin.Token)})
 			var took []time.Duration
 			for b.Loop() {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wfsh/wfsh/runtime"
@@ -143,20 +145,40 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the runs page without a session went to %s, not the login page", loc)
 	}
 	waitJS(t, ctx, "the run in the runs table", `!!document.querySelector('a[href="/runs/`+r.ID+`"]')`)
-	waitJS(t, ctx, "the chart of the last 24 hours: 90 Success and 10 Failed made two hours ago, the run Running",
-		`(t => t.includes("Success 90") && t.includes("Failed 10") && t.includes("Running 1"))(document.querySelector("figure.chart figcaption").textContent) &&
-		document.querySelectorAll("figure.chart rect.st-Success").length >= 1`)
+	waitJS(t, ctx, "the chart of the last 24 hours drawn by uPlot on a canvas: 90 Success and 10 Failed made two hours ago, the run Running",
+		chartTotals+` === "✗ Failed 10|✓ Success 90|▶ Running 1" && !!document.querySelector("#runs-chart canvas") &&
+		document.getElementById("runs-chart").plot.data[1].some(v => v > 0)`)
+	if loaded := value(t, ctx, "resources", chromedp.Evaluate[bool](graphvizLoaded)); loaded {
+		t.Errorf("the runs page loaded Graphviz's module")
+	}
+	// Over a bar, the legend gives its counts: the bar two hours ago.
+	run(t, ctx, "hover the bar of two hours ago", chromedp.Evaluate[chromedp.Void](`(u => u.setCursor({left: u.valToPos(Date.now() / 1000 - 7200, "x"), top: 10}))(document.getElementById("runs-chart").plot)`))
+	waitJS(t, ctx, "the hovered bar's counts (its 100 runs made a second apart may straddle two bars)", `(v => v.length === 3 && v[2] === "▶ Running 0" &&
+		+v[1].split(" ").pop() > 0 && +v[0].split(" ").pop() + +v[1].split(" ").pop() <= 100)(`+chartTotals+`.split("|"))`)
 	shoot(t, ctx, "runs")
+	// A drag across the chart over the last three hours to the last one
+	// lists the runs made then: since and until in the URL.
+	drag(t, ctx, "#runs-chart .u-over", 3*3600, 3600)
+	waitJS(t, ctx, "the selection in the URL, the table and the chart", `(q => q.has("since") && q.has("until") && !q.has("range"))(new URLSearchParams(location.search)) &&
+		!!document.querySelector('a[href^="/runs/fill-"]') && !document.querySelector('a[href="/runs/`+r.ID+`"]') &&
+		document.getElementById("runs-time").textContent.includes("the chart's selection") && `+chartTotals+` === "✗ Failed 10|✓ Success 90"`)
+	// A selection made by the script (the drag's hook) in the last hour
+	// alone: the run, not the older ones.
+	run(t, ctx, "all runs", chromedp.Navigate(f.http.URL+"/runs"), chromedp.WaitVisible(chromedp.CSS("#runs-chart canvas")))
+	run(t, ctx, "select the last hour", chromedp.Evaluate[chromedp.Void](`(u => { const a = u.valToPos(Date.now() / 1000 - 3600, "x"), b = u.valToPos(Date.now() / 1000 + 60, "x");
+		u.setSelect({left: a, width: b - a, top: 0, height: u.over.clientHeight}, true); })(document.getElementById("runs-chart").plot)`))
+	waitJS(t, ctx, "the last hour selected: the run alone", `new URLSearchParams(location.search).has("since") &&
+		!!document.querySelector('a[href="/runs/`+r.ID+`"]') && !document.querySelector('a[href^="/runs/fill-"]')`)
 
 	// The time range and the tag filter the table and the chart.
 	run(t, ctx, "runs of the last hour", chromedp.SetValue(chromedp.CSS(`select[name=range]`), "1h"),
 		chromedp.Click(chromedp.CSS(`.filters button`)), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 	waitJS(t, ctx, "range=1h: the run, not the older ones, in the table and the chart", `new URLSearchParams(location.search).get("range") === "1h" &&
 		!!document.querySelector('a[href="/runs/`+r.ID+`"]') && !document.querySelector('a[href^="/runs/fill-"]') &&
-		!document.querySelector("figure.chart figcaption").textContent.includes("Success 90")`)
+		`+chartTotals+` === "▶ Running 1"`)
 	run(t, ctx, "runs of tag nosuch", chromedp.Navigate(f.http.URL+"/runs?tag=nosuch"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 	waitJS(t, ctx, "tag=nosuch: no runs", `document.querySelector("table.runs tbody").textContent.includes("No runs match the filter") &&
-		document.querySelector("figure.chart figcaption").textContent.includes("no runs")`)
+		document.querySelector("#runs-chart .chart-empty").textContent.startsWith("No runs were made")`)
 	run(t, ctx, "all runs again", chromedp.Navigate(f.http.URL+"/runs"), chromedp.WaitVisible(chromedp.CSS("table.runs")))
 
 	// A filter changes the table and the URL.
@@ -171,6 +193,9 @@ func TestBrowser(t *testing.T) {
 
 	// The run's page: its graph and log follow the worker's reports.
 	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitVisible(chromedp.ID("n0")))
+	waitJS(t, ctx, "the graph laid out by Graphviz: its SVG's graph group, the nodes of class node with the page's ids",
+		`document.getElementById("graph").dataset.drawn === "graphviz" && !!document.querySelector("#graph svg > g#graph0.graph") &&
+		document.querySelectorAll("#graph g.node.gnode").length === 2 && document.querySelector("#n0 title").textContent === "extract: Pending"`)
 	waitJS(t, ctx, "the log follows the run", `document.getElementById("log-status").textContent.includes("following")`)
 	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "extract", Node: 0, State: runtime.Running, MapIndex: -1})
 	w.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "extract", Node: 0, Level: runtime.Info, Msg: "read 42 rows <b>bold</b>", MapIndex: -1})
@@ -318,6 +343,32 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("with prefers-color-scheme: %s the background is %s, want %s", scheme, got, bg)
 		}
 	}
+}
+
+// chartTotals is the runs chart's legend, "icon state value|..." from
+// the state drawn on top down (the totals, or the counts of the bar hovered).
+const chartTotals = `[...document.querySelectorAll("#runs-chart .u-legend tr.u-series")].slice(1).map(tr => tr.querySelector("th").textContent.trim() + " " + tr.querySelector("td").textContent.trim()).join("|")`
+
+// drag drags the mouse across the element sel, from the time from
+// seconds ago to the time to seconds ago on its chart's x axis.
+func drag(t *testing.T, ctx context.Context, sel string, from, to float64) {
+	t.Helper()
+	type box struct{ X0, X1, Y float64 }
+	b := value(t, ctx, "the chart's place", chromedp.Evaluate[box](`(() => { const u = document.getElementById("runs-chart").plot, r = u.over.getBoundingClientRect();
+		return {X0: r.left + u.valToPos(Date.now() / 1000 - `+fmt.Sprint(from)+`, "x"), X1: r.left + u.valToPos(Date.now() / 1000 - `+fmt.Sprint(to)+`, "x"), Y: r.top + r.height / 2}; })()`))
+	mouse := func(typ input.DispatchMouseEventType, x float64, buttons int64) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: x, Y: b.Y,
+				Button: input.MouseButtonLeft, Buttons: buttons, ClickCount: 1})
+			return err
+		})
+	}
+	steps := []chromedp.Action[chromedp.Void]{mouse(input.DispatchMouseEventTypeMouseMoved, b.X0, 0), mouse(input.DispatchMouseEventTypeMousePressed, b.X0, 1)}
+	for i := 1; i <= 10; i++ {
+		steps = append(steps, mouse(input.DispatchMouseEventTypeMouseMoved, b.X0+(b.X1-b.X0)*float64(i)/10, 1))
+	}
+	steps = append(steps, mouse(input.DispatchMouseEventTypeMouseReleased, b.X1, 0))
+	run(t, ctx, "drag across "+sel, steps...)
 }
 
 // colorScheme makes the page prefer the color scheme ("light", "dark").

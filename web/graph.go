@@ -2,12 +2,9 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"html/template"
-	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/wfsh/wfsh/dot"
 	"github.com/wfsh/wfsh/runtime"
@@ -26,19 +23,13 @@ type GraphNode struct {
 	Done, Total int
 }
 
-// Label is what the node reads.
-func (n *GraphNode) Label() string {
-	if n.Mapped {
-		return fmt.Sprintf("%s %d/%d", n.Name, n.Done, n.Total)
-	}
-	return n.Name
-}
-
 // Graph is a run's graph as its page shows it.
 type Graph struct {
 	Nodes []GraphNode
-	// SVG is the drawing; Note says how it was drawn, or why not.
+	// SVG is the server's drawing, DOT what the page has Graphviz lay
+	// out instead; Note says how it is drawn, or why not.
 	SVG  template.HTML
+	DOT  string
 	Note string
 	// Layers are the nodes' layers when the graph is drawn by layers.
 	Layers []int
@@ -77,11 +68,10 @@ func graphNodes(dag []server.DAGNode, tasks []store.TaskSummary) []GraphNode {
 	return out
 }
 
-// edge is an edge of the graph: from, to, and its DOT style.
+// edge is an edge of the graph: from, to, and its style.
 type edge struct {
 	from, to int
 	style    string
-	label    string
 }
 
 func edges(dag []server.DAGNode) []edge {
@@ -90,98 +80,139 @@ func edges(dag []server.DAGNode) []edge {
 		at[n.Name] = i
 	}
 	var out []edge
-	add := func(name string, to int, style, label string) {
+	add := func(name string, to int, style string) {
 		if from, ok := at[name]; ok {
-			out = append(out, edge{from, to, style, label})
+			out = append(out, edge{from, to, style})
 		}
 	}
 	for i, n := range dag {
 		for _, in := range n.Inputs {
 			if name, ok := strings.CutPrefix(in, "*"); ok {
-				add(name, i, "bold", "")
+				add(name, i, "bold")
 			} else {
-				add(in, i, "solid", "")
+				add(in, i, "solid")
 			}
 		}
 		for _, up := range n.Upstream {
-			add(up, i, "dashed", "")
+			add(up, i, "dashed")
 		}
 		for _, g := range n.Guards {
-			name, label, _ := strings.Cut(g, " ")
-			add(name, i, "dotted", label)
+			name, _, _ := strings.Cut(g, " ")
+			add(name, i, "dotted")
 		}
 	}
 	return out
 }
 
-// maxDotNodes is the largest graph Graphviz draws for a page; past it,
-// the UI's own layered layout (Graphviz takes seconds on thousands of
-// nodes).
-const maxDotNodes = 400
+// MaxBrowserNodes is the largest graph a run's page has Graphviz lay
+// out in the browser (WebAssembly); larger ones the server draws. The
+// figures it comes from are in docs/ui.md ("The graph").
+const MaxBrowserNodes = 400
 
-// draw draws a run's graph as SVG: by Graphviz's dot when it is there
-// and the graph small enough, else by layers of its own. Each node is
-// an SVG group with id n<index> and class st-<state>: the page's style
-// colours it, and its script recolours it as the run's events come.
-func (u *UI) draw(ctx context.Context, dag []server.DAGNode, nodes []GraphNode) (template.HTML, string) {
-	es := edges(dag)
-	cmd := u.opt.Dot
-	if cmd == "" {
-		cmd, _ = exec.LookPath("dot")
+// draw gives what a run's page draws its graph from: up to
+// MaxBrowserNodes the DOT that Graphviz lays out in the browser, to
+// maxNodes a layered drawing of the server's own, past it the graph by
+// layers. In each drawing node i is the SVG group n<i> with class
+// st-<state>: the page's style colours it, its script recolours it as
+// the run's events come.
+func draw(flow string, dag []server.DAGNode, nodes []GraphNode) Graph {
+	g := Graph{Nodes: nodes}
+	switch es := edges(dag); {
+	case len(nodes) > maxNodes:
+		g.SVG = summary(nodes, es)
+		g.Layers = layers(len(dag), es)
+		g.Note = fmt.Sprintf("%d nodes: drawn by layers (the longest path from a source), each counting its tasks; the task runs and the log below list them", len(nodes))
+	case len(nodes) > MaxBrowserNodes:
+		g.SVG = layered(nodes, es)
+		g.Note = fmt.Sprintf("%d nodes: drawn in layers by wfsh (Graphviz lays out up to %d in the browser)", len(nodes), MaxBrowserNodes)
+	default:
+		g.DOT = pageDOT(flow, dag, nodes)
+		g.Note = "laid out by Graphviz in the browser"
 	}
-	if cmd != "" && cmd != "-" && len(nodes) <= maxDotNodes {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		svg, err := dot.Render(ctx, cmd, "svg", dotSource(nodes, es))
-		if err == nil {
-			if i := bytes.Index(svg, []byte("<svg")); i >= 0 {
-				// dot's SVG escapes every label: it is markup of our own.
-				return template.HTML(svg[i:]), "drawn by Graphviz"
+	return g
+}
+
+// runGraph is a run's recorded graph (GET /runs/{id}/dag) as package
+// dot draws it: its nodes, kinds and edges (the record keeps no
+// triggers and no child flows of subflows).
+func runGraph(flow string, dag []server.DAGNode) *runtime.Graph {
+	g := &runtime.Graph{Flow: flow}
+	at := make(map[string]runtime.NodeID, len(dag))
+	for i, n := range dag {
+		at[n.Name] = runtime.NodeID(i)
+	}
+	for _, n := range dag {
+		node := &runtime.Node{Name: n.Name, Task: n.Task, Kind: nodeKind(n.Kind), Mapped: n.Mapped}
+		for _, in := range n.Inputs {
+			name, mapped := strings.CutPrefix(in, "*")
+			if id, ok := at[name]; ok {
+				node.Inputs = append(node.Inputs, runtime.Input{From: id, Map: mapped})
 			}
 		}
+		for _, up := range n.Upstream {
+			if id, ok := at[up]; ok {
+				node.Upstream = append(node.Upstream, id)
+			}
+		}
+		for _, gd := range n.Guards {
+			name, label, _ := strings.Cut(gd, " ")
+			if id, ok := at[name]; ok {
+				node.Guards = append(node.Guards, runtime.Guard{Cond: id, Label: label})
+			}
+		}
+		g.Add(node)
 	}
-	switch {
-	case len(nodes) > maxNodes:
-		return summary(nodes, es), fmt.Sprintf("%d nodes: drawn by layers (the longest path from a source), each counting its tasks; the task runs and the log below list them", len(nodes))
-	case len(nodes) > maxDotNodes:
-		return layered(nodes, es), fmt.Sprintf("%d nodes: drawn in layers by wfsh (Graphviz draws up to %d)", len(nodes), maxDotNodes)
-	}
-	return layered(nodes, es), "drawn in layers by wfsh"
+	return g
 }
 
-// dotSource is the graph in DOT, drawn as `wfsh graph` draws it:
-// parameters ellipses, tasks boxes, mapped tasks double-bordered; data
-// edges solid, mapped ones bold, ordering dashed, conditions dotted.
-func dotSource(nodes []GraphNode, es []edge) []byte {
+func nodeKind(kind string) runtime.NodeKind {
+	switch kind {
+	case "param":
+		return runtime.ParamNode
+	case "const":
+		return runtime.ConstNode
+	case "flow":
+		return runtime.FlowNode
+	}
+	return runtime.TaskNode
+}
+
+// runDOT is the run's graph in DOT as `wfsh graph --run` writes it:
+// nodes filled with their state's colour and naming it.
+func runDOT(flow string, dag []server.DAGNode, nodes []GraphNode) []byte {
+	states := make(map[string]runtime.State, len(nodes))
+	for _, n := range nodes {
+		states[n.Name] = n.State
+	}
 	var b bytes.Buffer
-	b.WriteString("digraph run {\n  rankdir=LR;\n  bgcolor=\"transparent\";\n  node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\", fontsize=11];\n  edge [arrowsize=0.6];\n")
-	for i := range nodes {
-		n := &nodes[i]
-		shape := "box"
-		switch {
-		case n.Kind == "param":
-			shape = "ellipse"
-		case n.Mapped:
-			shape = "box, peripheries=2"
-		}
-		fmt.Fprintf(&b, "  n%d [id=\"n%d\", class=\"gnode st-%s\", shape=%s, label=%s, tooltip=%s];\n",
-			i, i, n.State, shape, dot.Quote(n.Label()), dot.Quote(n.Task+": "+n.State.String()))
-	}
-	for _, e := range es {
-		fmt.Fprintf(&b, "  n%d -> n%d [style=%s", e.from, e.to, e.style)
-		if e.label != "" {
-			fmt.Fprintf(&b, ", label=%s", dot.Quote(e.label))
-		}
-		b.WriteString("];\n")
-	}
-	b.WriteString("}\n")
+	dot.Write(&b, runGraph(flow, dag), dot.Options{States: states})
 	return b.Bytes()
 }
+
+// pageDOT is the DOT a run's page lays out: as `wfsh graph` draws it,
+// each node with the id and state class the page colours it by, a
+// mapped one with its progress as its last line.
+func pageDOT(flow string, dag []server.DAGNode, nodes []GraphNode) string {
+	opts := dot.Options{Page: true, States: make(map[string]runtime.State, len(nodes)), Notes: map[string]string{}}
+	for _, n := range nodes {
+		opts.States[n.Name] = n.State
+		if n.Mapped {
+			opts.Notes[n.Name] = progress(n.Done, n.Total)
+		}
+	}
+	var b strings.Builder
+	dot.Write(&b, runGraph(flow, dag), opts)
+	return b.String()
+}
+
+// progress is a mapped node's count of its children done.
+func progress(done, total int) string { return fmt.Sprintf("%d/%d done", done, total) }
 
 // layered draws the graph without Graphviz: each node in the column of
 // its longest path from a source, in graph order down the column; edges
 // are straight lines. Enough for a graph of thousands of nodes to open
-// at once and stay readable by zooming; Graphviz draws the small ones.
+// at once and stay readable by zooming; Graphviz lays out the small ones
+// in the browser. A mapped node's progress is its tspan "count".
 func layered(nodes []GraphNode, es []edge) template.HTML {
 	const w, h, dx, dy = 160, 26, 200, 34
 	layer := layers(len(nodes), es)
@@ -212,8 +243,12 @@ func layered(nodes []GraphNode, es []edge) template.HTML {
 	for i := range nodes {
 		n := &nodes[i]
 		x, y := layer[i]*dx+5, row[i]*dy+5
-		fmt.Fprintf(&b, `<g id="n%d" class="gnode st-%s"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="5"/><text x="%d" y="%d">%s</text></g>`,
-			i, n.State, template.HTMLEscapeString(n.Task+": "+n.State.String()), x, y, w, h, x+8, y+17, template.HTMLEscapeString(clip(n.Label(), 22)))
+		name, count := clip(n.Name, 22), ""
+		if n.Mapped {
+			name, count = clip(n.Name, 10), ` <tspan class="count">`+progress(n.Done, n.Total)+`</tspan>`
+		}
+		fmt.Fprintf(&b, `<g id="n%d" class="gnode st-%s"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="5"/><text x="%d" y="%d">%s%s</text></g>`,
+			i, n.State, template.HTMLEscapeString(n.Task+": "+n.State.String()), x, y, w, h, x+8, y+17, template.HTMLEscapeString(name), count)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

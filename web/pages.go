@@ -48,53 +48,33 @@ func shown(err error) (string, error) {
 func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
 	q := r.URL.Query()
 	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), Tag: q.Get("tag"),
-		Range: q.Get("range"), After: q.Get("after"), Parent: q.Get("parent")}
+		Range: q.Get("range"), Since: q.Get("since"), Until: q.Get("until"), After: q.Get("after"), Parent: q.Get("parent")}
 	now := u.opt.Now()
 	p := &RunsPage{Page: Page{Title: "Runs", Nav: "runs", Session: s, Now: now}, Filter: f}
-	since := ""
-	if d, ok := ranges[f.Range]; ok {
+	since := f.Since
+	if d, ok := ranges[f.Range]; ok && since == "" {
 		since = now.Add(-d).UTC().Format(time.RFC3339)
-	} else if f.Range != "" {
+	} else if f.Range != "" && !ok {
 		p.Error = "range: " + f.Range + " is none of 1h, 24h, 7d, 30d"
 	}
-	block, fragment := "", q.Get("fragment")
-	switch {
-	case fragment == "chart":
-		block = "runs_chart"
-	case fragment != "":
+	block := ""
+	if q.Get("fragment") != "" {
 		block = "runs_table"
 	}
-	if block != "runs_chart" {
-		err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
-			"tag", f.Tag, "parent", f.Parent, "since", since, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
-		if msg, err := shown(err); err != nil {
-			return err
-		} else if p.Error == "" {
-			p.Error = msg
-		}
-	}
-	if block == "runs_chart" {
-		// The chart: every state, over the range (the last 24 hours
-		// when none). The page asks for it once drawn (and every 30 s),
-		// so that counting a day of runs never delays the table.
-		var h server.RunHistory
-		err := c.Do(r.Context(), "GET", server.Query("/runs/history", "flow", f.Flow, "deployment", f.Deployment,
-			"tag", f.Tag, "parent", f.Parent, "since", since, "buckets", "48"), nil, &h)
-		if msg, err := shown(err); err != nil {
-			return err
-		} else if msg == "" {
-			p.Chart = chart(h)
-		}
+	err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
+		"tag", f.Tag, "parent", f.Parent, "since", since, "until", f.Until, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
+	if msg, err := shown(err); err != nil {
+		return err
+	} else if p.Error == "" {
+		p.Error = msg
 	}
 	// Deployments by id, to name them (a role that may not list them
 	// sees their ids).
 	var ds []server.DeploymentInfo
-	if block == "" || block == "runs_table" {
-		if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
-			p.Deployments = map[string]string{}
-			for _, d := range ds {
-				p.Deployments[d.ID] = d.Flow + "/" + d.Name
-			}
+	if c.Do(r.Context(), "GET", "/deployments", nil, &ds) == nil {
+		p.Deployments = map[string]string{}
+		for _, d := range ds {
+			p.Deployments[d.ID] = d.Flow + "/" + d.Name
 		}
 	}
 	u.renderBlock(w, http.StatusOK, "runs", block, p)
@@ -169,24 +149,34 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 	case err != nil:
 		return nil, err
 	}
-	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
+	nodes := graphNodes(dag, tasks.Tasks)
 	if len(dag) > 0 && !q.Has("fragment") {
-		p.Graph.SVG, p.Graph.Note = u.draw(r.Context(), dag, p.Graph.Nodes)
-		if len(dag) > maxNodes {
-			p.Graph.Layers = layers(len(dag), edges(dag))
-		}
+		p.Graph = draw(p.Detail.Run.Flow, dag, nodes)
+	} else {
+		p.Graph.Nodes = nodes
 	}
 	return p, nil
 }
 
-// graph serves a run's graph alone, as SVG (a link from its page).
-func (u *UI) graph(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
-	p, err := u.runPage(r, s, c)
-	if err != nil {
+// graphDOT serves a run's graph in DOT, its nodes filled by state, as
+// `wfsh graph --run` writes it (a link from its page, the graph for a
+// browser without JavaScript).
+func (u *UI) graphDOT(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	id := server.PathEscape(r.PathValue("id"))
+	var d server.RunDetail
+	if err := c.Do(r.Context(), "GET", "/runs/"+id+"?task_runs=false", nil, &d); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "image/svg+xml")
-	w.Write([]byte(p.Graph.SVG))
+	var tasks server.TaskList
+	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
+		return err
+	}
+	var dag []server.DAGNode
+	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/dag", nil, &dag); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(runDOT(d.Run.Flow, dag, graphNodes(dag, tasks.Tasks)))
 	return nil
 }
 

@@ -264,7 +264,9 @@ func TestSessionEnds(t *testing.T) {
 }
 
 // TestHeaders: pages carry a Content-Security-Policy without inline
-// scripts.
+// scripts or eval: scripts from the server alone, and WebAssembly
+// compiled ('wasm-unsafe-eval', for Graphviz's module on a run's page),
+// nothing else added to them.
 func TestHeaders(t *testing.T) {
 	f := newFixture(t)
 	resp, err := http.Get(f.http.URL + "/login")
@@ -273,8 +275,40 @@ func TestHeaders(t *testing.T) {
 	}
 	resp.Body.Close()
 	csp := resp.Header.Get("Content-Security-Policy")
-	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+	var scripts string
+	for _, d := range strings.Split(csp, ";") {
+		if d = strings.TrimSpace(d); strings.HasPrefix(d, "script-src ") {
+			scripts = d
+		}
+	}
+	if scripts != "script-src 'self' 'wasm-unsafe-eval'" || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "'unsafe-eval'") {
 		t.Errorf("CSP %q", csp)
+	}
+}
+
+// TestStaticETag: a static file carries an ETag, and asked again with
+// it, the answer is 304 without the file.
+func TestStaticETag(t *testing.T) {
+	f := newFixture(t)
+	resp, err := http.Get(f.http.URL + "/static/vendor/hpcc-js-wasm-graphviz/index.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || tag == "" || resp.Header.Get("Cache-Control") != "no-cache" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("%d, ETag %q, headers %v", resp.StatusCode, tag, resp.Header)
+	}
+	req, _ := http.NewRequest("GET", f.http.URL+"/static/vendor/hpcc-js-wasm-graphviz/index.js", nil)
+	req.Header.Set("If-None-Match", tag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("asked again with its ETag: %d, want 304", resp.StatusCode)
 	}
 }
 

@@ -43,18 +43,26 @@ type ErrorPage struct {
 }
 
 // RunsFilter is what the runs page shows: the query of its URL. Range
-// is a time range back from now ("1h", "24h", "7d", "30d"; "" all).
+// is a time range back from now ("1h", "24h", "7d", "30d"; "" all);
+// Since and Until (RFC 3339, the chart's selection) bound the time runs
+// were made, in place of Range.
 type RunsFilter struct {
 	State, Flow, Deployment, Tag, Range, After string
+	Since, Until                               string
 	Parent                                     string // the run that made them
 }
+
+// ranges are the time ranges the runs page offers, by their name in
+// its URL.
+var ranges = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
 
 // Ranges are the names of the time ranges offered.
 func (RunsFilter) Ranges() []string { return []string{"1h", "24h", "7d", "30d"} }
 
 // Set says whether the filter selects (the page offers Clear).
 func (f RunsFilter) Set() bool {
-	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != "" || f.Parent != ""
+	return f.State != "" || f.Flow != "" || f.Deployment != "" || f.Tag != "" || f.Range != "" || f.Parent != "" ||
+		f.Since != "" || f.Until != ""
 }
 
 // Query is the filter as a URL query, after set to after (encoded: a
@@ -62,7 +70,7 @@ func (f RunsFilter) Set() bool {
 func (f RunsFilter) Query(after string) template.URL {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": f.State, "flow": f.Flow, "deployment": f.Deployment, "tag": f.Tag,
-		"range": f.Range, "parent": f.Parent, "after": after} {
+		"range": f.Range, "since": f.Since, "until": f.Until, "parent": f.Parent, "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -70,12 +78,28 @@ func (f RunsFilter) Query(after string) template.URL {
 	return template.URL(q.Encode())
 }
 
+// History is the API's URL of the chart's counts (GET /runs/history):
+// every state, over Since to Until when set; else the page's script
+// asks from Range back from now at each refresh (the last 24 hours
+// without one).
+func (f RunsFilter) History() string {
+	return server.Query("/api/v1/runs/history", "flow", f.Flow, "deployment", f.Deployment, "tag", f.Tag, "parent", f.Parent,
+		"since", f.Since, "until", f.Until, "buckets", "48")
+}
+
+// RangeSeconds is Range in seconds (0 without one, or with Since).
+func (f RunsFilter) RangeSeconds() int64 {
+	if f.Since != "" {
+		return 0
+	}
+	return int64(ranges[f.Range] / time.Second)
+}
+
 // RunsPage is a page of runs (GET /api/v1/runs).
 type RunsPage struct {
 	Page
 	Filter RunsFilter
 	List   server.RunList
-	Chart  Chart
 	Error  string
 	// Deployments name deployments by id.
 	Deployments map[string]string
@@ -86,6 +110,16 @@ func (RunsPage) States() []string {
 	out := make([]string, runtime.NumStates)
 	for i := range out {
 		out[i] = runtime.State(i).String()
+	}
+	return out
+}
+
+// StateIcons are the states, in order, with their icons: the chart's
+// legend names them so.
+func (RunsPage) StateIcons() [][2]string {
+	out := make([][2]string, runtime.NumStates)
+	for i := range out {
+		out[i] = [2]string{runtime.State(i).String(), stateIcon(runtime.State(i))}
 	}
 	return out
 }
@@ -252,20 +286,19 @@ func (u *UI) renderBlock(w http.ResponseWriter, status int, name, block string, 
 }
 
 var funcs = template.FuncMap{
-	"icon":        stateIcon,
-	"stclass":     func(s runtime.State) string { return "st-" + s.String() },
-	"when":        when,
-	"ago":         ago,
-	"dur":         duration,
-	"runtime":     runDuration,
-	"json":        func(v json.RawMessage) string { return compactJSON(v) },
-	"short":       func(s string) string { return s[:min(12, len(s))] },
-	"schedule":    scheduleWords,
-	"sched":       scheduledAt,
-	"esc":         url.PathEscape,
-	"thousands":   thousands,
-	"chartHeight": func() int { return ChartHeight },
-	"resumable":   func(s runtime.State) bool { return slices.Contains(store.Resumable, s) },
+	"icon":      stateIcon,
+	"stclass":   func(s runtime.State) string { return "st-" + s.String() },
+	"when":      when,
+	"ago":       ago,
+	"dur":       duration,
+	"runtime":   runDuration,
+	"json":      func(v json.RawMessage) string { return compactJSON(v) },
+	"short":     func(s string) string { return s[:min(12, len(s))] },
+	"schedule":  scheduleWords,
+	"sched":     scheduledAt,
+	"esc":       url.PathEscape,
+	"thousands": thousands,
+	"resumable": func(s runtime.State) bool { return slices.Contains(store.Resumable, s) },
 }
 
 // thousands is n with its thousands separated: 1,000,000.

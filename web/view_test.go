@@ -42,13 +42,18 @@ func fixedRuns() []store.Run {
 	}
 }
 
-func fixedRunPage(s *Session) *RunPage {
-	dag := []server.DAGNode{
+// fixedDAG is the graph of fixedRunPage's run.
+func fixedDAG() []server.DAGNode {
+	return []server.DAGNode{
 		{Name: "n", Task: "n", Kind: "param"},
 		{Name: "extract", Task: "extract", Kind: "task", Inputs: []string{"n"}},
 		{Name: "square", Task: "square", Kind: "task", Mapped: true, Inputs: []string{"*extract"}},
 		{Name: "<b>load</b>", Task: "load", Kind: "task", Inputs: []string{"square"}, Upstream: []string{"extract"}},
 	}
+}
+
+func fixedRunPage(s *Session) *RunPage {
+	dag := fixedDAG()
 	trs := []store.TaskRun{
 		{Name: "n", Task: "n", Kind: "param", MapIndex: -1, State: runtime.Success, FinishedAt: t0.Add(-80 * time.Second)},
 		{Name: "extract", Task: "extract", Kind: "task", MapIndex: -1, State: runtime.Success, Attempts: 1, StartedAt: t0.Add(-80 * time.Second), FinishedAt: t0.Add(-70 * time.Second)},
@@ -64,9 +69,7 @@ func fixedRunPage(s *Session) *RunPage {
 	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0]},
 		Tasks:     server.TaskRunPage{TaskRuns: trs, Total: len(trs), Counts: map[string]int{"Success": 3, "Running": 2}, Next: "square[1]"},
 		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, 0, maxBars), Mapped: tasks.Tasks[2:3]}
-	p.Graph.Nodes = graphNodes(dag, tasks.Tasks)
-	p.Graph.SVG = layered(p.Graph.Nodes, edges(dag))
-	p.Graph.Note = "drawn in layers by wfsh"
+	p.Graph = draw(p.Detail.Run.Flow, dag, graphNodes(dag, tasks.Tasks))
 	return p
 }
 
@@ -122,16 +125,6 @@ func fixedDeployments() []server.DeploymentInfo {
 	return []server.DeploymentInfo{d, p}
 }
 
-// fixedHistory is four hours of runs: 1,200 Success and 3 Failed, then
-// none, then one Running.
-func fixedHistory() server.RunHistory {
-	h := server.RunHistory{From: t0.Add(-4 * time.Hour), To: t0, Step: 3600}
-	for i, c := range []map[string]int{{"Success": 1200, "Failed": 3}, {}, {"Success": 600}, {"Running": 1}} {
-		h.Buckets = append(h.Buckets, server.HistoryBucket{Start: h.From.Add(time.Duration(i) * time.Hour), Counts: c})
-	}
-	return h
-}
-
 // TestPages renders each page with fixed data against its golden file.
 func TestPages(t *testing.T) {
 	v := NewView()
@@ -149,11 +142,12 @@ func TestPages(t *testing.T) {
 		{"login_error", "login", "", &LoginPage{Page: Page{Title: "Log in"}, Error: "The token is unknown, expired or revoked."}},
 		{"error", "error", "", &ErrorPage{Page: page("Forbidden", "", vwr), Status: 403, Message: "a viewer token may not do this"}},
 		{"runs", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: runs, Next: "run-1"},
-			Deployments: map[string]string{"dep1": "ETL/nightly"}, Chart: chart(fixedHistory())}},
+			Deployments: map[string]string{"dep1": "ETL/nightly"}}},
 		{"deployment", "deployment", "", &DeploymentPage{Page: page("ETL/nightly", "deployments", dev), Deployment: fixedDeployments()[0],
 			Upcoming: runs[2:], Recent: runs[:2]}},
 		{"deployment_viewer", "deployment", "", &DeploymentPage{Page: page("Report/weekly", "deployments", vwr), Deployment: fixedDeployments()[1]}},
-		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", Tag: "etl", Range: "7d", After: "run-9"},
+		{"runs_filtered", "runs", "", &RunsPage{Page: page("Runs", "runs", vwr), Filter: RunsFilter{State: "Failed", Flow: "ETL", Tag: "etl", Range: "7d", After: "run-9",
+			Since: "2026-11-01T10:00:00Z", Until: "2026-11-01T12:00:00Z"},
 			List: server.RunList{Runs: runs[1:2]}}},
 		{"runs_empty_error", "runs", "", &RunsPage{Page: page("Runs", "runs", dev), Filter: RunsFilter{State: "Nope"},
 			List: server.RunList{Runs: []store.Run{}}, Error: `unknown state "Nope"`}},
@@ -203,13 +197,18 @@ func TestEscaping(t *testing.T) {
 	var b bytes.Buffer
 	v.Render(&b, "runs", "", &RunsPage{Page: page("Runs", "runs", dev), List: server.RunList{Runs: fixedRuns()}})
 	v.Render(&b, "run", "", fixedRunPage(dev))
+	// The same graph drawn by the server (past MaxBrowserNodes).
+	p := fixedRunPage(dev)
+	p.Graph.SVG, p.Graph.DOT = layered(p.Graph.Nodes, edges(fixedDAG())), ""
+	v.Render(&b, "run", "", p)
 	out := b.String()
 	for _, raw := range []string{"<script>alert", "<img src=x", "<b>load</b>", "<oops>"} {
 		if strings.Contains(out, raw) {
 			t.Errorf("the pages hold %q unescaped", raw)
 		}
 	}
-	for _, esc := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;load&lt;/b&gt;", "retrying: &lt;oops&gt;"} {
+	for _, esc := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;load&lt;/b&gt;", "retrying: &lt;oops&gt;",
+		`\"\u003cb\u003eload\u003c/b\u003e\"`} { // in the DOT, a JSON string in a script element that nothing runs
 		if !strings.Contains(out, esc) {
 			t.Errorf("the pages lack %q", esc)
 		}
@@ -222,9 +221,13 @@ func TestGraphNodes(t *testing.T) {
 	p := fixedRunPage(dev)
 	got := []string{}
 	for _, n := range p.Graph.Nodes {
-		got = append(got, n.Label()+"="+n.State.String())
+		label := n.Name
+		if n.Mapped {
+			label += " " + progress(n.Done, n.Total)
+		}
+		got = append(got, label+"="+n.State.String())
 	}
-	want := "n=Success extract=Success square 1/2=Running <b>load</b>=Pending"
+	want := "n=Success extract=Success square 1/2 done=Running <b>load</b>=Pending"
 	if strings.Join(got, " ") != want {
 		t.Errorf("nodes %q, want %q", strings.Join(got, " "), want)
 	}
@@ -299,5 +302,34 @@ func TestSummary(t *testing.T) {
 	}
 	if strings.Count(svg, "<g ") != 4 {
 		t.Errorf("want 4 layers:\n%s", svg)
+	}
+}
+
+// TestPageDOT: the DOT a run's page lays out is `wfsh graph`'s, each
+// node with the SVG id of its index and the class of its state, a mapped
+// one with its progress, names that hold markup quoted as text.
+func TestPageDOT(t *testing.T) {
+	p := fixedRunPage(dev)
+	src := p.Graph.DOT
+	for _, want := range []string{
+		`"n" [label="n", shape=ellipse, id="n0", class="gnode st-Success"];`,
+		`"square" [label="square\n[mapped]\n1/2 done", peripheries=2, id="n2", class="gnode st-Running"];`,
+		`"<b>load</b>" [label="<b>load</b>", id="n3", class="gnode st-Pending", style="bold"];`,
+		`"extract" -> "square" [label="map", style=bold];`, `"extract" -> "<b>load</b>" [style=dashed];`,
+		`bgcolor="transparent", rankdir=LR`,
+	} {
+		if !strings.Contains(src, want) {
+			t.Errorf("the page's DOT lacks %s:\n%s", want, src)
+		}
+	}
+	if strings.Contains(src, "fillcolor") || p.Graph.SVG != "" {
+		t.Errorf("the page colours the nodes itself: no fill, no server drawing:\n%s", src)
+	}
+	dag := []server.DAGNode{{Name: "a", Kind: "param"}, {Name: "b", Kind: "flow", Inputs: []string{"a"}}, {Name: "c", Guards: []string{"b == 1"}}}
+	got := string(runDOT("F", dag, graphNodes(dag, []store.TaskSummary{{Name: "b", State: runtime.Failed}})))
+	for _, want := range []string{`"b" [label="b\n[subflow]\nFailed", shape=component, fillcolor="#e05252"`, `"b" -> "c" [style=dotted, label="== 1"];`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("graph.dot lacks %s:\n%s", want, got)
+		}
 	}
 }

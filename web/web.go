@@ -9,7 +9,9 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -27,9 +29,6 @@ type Options struct {
 	API http.Handler
 	// Secure marks the session cookie Secure: set it when serving TLS.
 	Secure bool
-	// Dot is Graphviz's dot command to draw run graphs with; "" looks
-	// for it on PATH, "-" never uses it (the UI's own layout).
-	Dot string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -61,7 +60,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	u.mux.ServeHTTP(w, r)
@@ -69,14 +68,14 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) routes() {
 	static, _ := fs.Sub(files, "static")
-	u.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	u.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(static)))
 	u.mux.HandleFunc("GET /login", u.loginPage)
 	u.mux.HandleFunc("POST /login", u.login)
 	u.mux.HandleFunc("POST /logout", u.logout)
 	u.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/runs", http.StatusSeeOther) })
 	u.mux.HandleFunc("GET /runs", u.page(u.runs))
 	u.mux.HandleFunc("GET /runs/{id}", u.page(u.run))
-	u.mux.HandleFunc("GET /runs/{id}/graph.svg", u.page(u.graph))
+	u.mux.HandleFunc("GET /runs/{id}/graph.dot", u.page(u.graphDOT))
 	u.mux.HandleFunc("GET /runs/{id}/log.txt", u.page(u.logText))
 	u.mux.HandleFunc("POST /runs/{id}/cancel", u.form(u.cancel))
 	u.mux.HandleFunc("POST /runs/{id}/retry", u.form(u.retry))
@@ -94,4 +93,29 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("GET /tokens", u.page(u.tokens))
 	u.mux.HandleFunc("POST /tokens", u.form(u.createToken))
 	u.mux.HandleFunc("POST /tokens/{id}/revoke", u.form(u.revokeToken))
+}
+
+// staticFiles serves the embedded static files with an ETag each (a
+// hash of its content) and Cache-Control no-cache: a browser asks again
+// at each page and gets 304 Not Modified while the file is the same,
+// not Graphviz's 800 KB module again at each run's page.
+func staticFiles(static fs.FS) http.Handler {
+	tags := map[string]string{}
+	fs.WalkDir(static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := fs.ReadFile(static, p); err == nil {
+				sum := sha256.Sum256(b)
+				tags[p] = `"` + hex.EncodeToString(sum[:12]) + `"`
+			}
+		}
+		return nil
+	})
+	files := http.FileServerFS(static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag, ok := tags[r.URL.Path]; ok {
+			w.Header().Set("ETag", tag)
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		files.ServeHTTP(w, r)
+	})
 }

@@ -66,37 +66,43 @@ const maxLogLines = 5000;
 // (tail=): laying out 5,000 at once kept W3's page busy for 0.4-0.6 s.
 const tailLines = 1000;
 
-function liveRun(el) {
-  const log = document.getElementById("log");
-  const status = document.getElementById("log-status");
-  const earlier = document.getElementById("log-earlier");
-  const select = document.getElementById("log-task");
-  const tasks = document.getElementById("run-tasks");
-  const search = document.getElementById("log-search");
-  const shown = (li) => { li.hidden = search.value !== "" && !li.textContent.toLowerCase().includes(search.value.toLowerCase()); };
-  search.addEventListener("input", () => { for (const li of log.children) shown(li); });
-  // The graph's nodes, in order: [run name, mapped, layer, state]; node
-  // i is the SVG group n<i>, or counts in the group L<layer> of a graph
-  // drawn by layers. A mapped node counts its children as events come.
+// liveGraph keeps a run's graph coloured as its events come, and has it
+// laid out by Graphviz first when the page carries its DOT (drawGraph).
+// The nodes, in order: [run name, mapped, layer, state]; node i is the
+// SVG group n<i> (its id set in the DOT, not Graphviz's own), or counts
+// in the group L<layer> of a graph drawn by layers. What comes before
+// the drawing is kept in nodes and painted once it is there.
+function liveGraph(tasks) {
   const nodes = JSON.parse(document.getElementById("dag-nodes").textContent || "[]");
   const byName = new Map(nodes.map((n, i) => [n[0], i]));
-  const total = new Map(), done = new Map();
+  const total = new Map(), done = new Map(), counts = new Map();
+  // paint shows node i's state and, for a mapped node, its count.
+  const paint = (i) => {
+    const g = document.getElementById("n" + i);
+    if (!g) return;
+    setState(g, nodes[i][3]);
+    const title = g.querySelector("title");
+    if (title) title.textContent = nodes[i][0] + ": " + nodes[i][3];
+    const c = counts.get(i);
+    const texts = g.querySelectorAll("text");
+    const text = g.querySelector(".count") || texts[texts.length - 1];
+    if (c && text) text.textContent = c[0] + "/" + c[1] + " done";
+  };
+  const state = (i, st) => { nodes[i][3] = st; paint(i); };
   const label = (i) => {
-    const text = document.querySelector("#n" + i + " text");
-    if (text) text.textContent = nodes[i][0] + " " + (done.get(i) || new Set()).size + "/" + (total.get(i) || 0);
+    counts.set(i, [(done.get(i) || new Set()).size, total.get(i) || 0]);
+    paint(i);
   };
   // After each refresh of the task runs: the mapped nodes' counts and
   // states, from the server's sums (their children's states are not in
   // the event stream).
   const mappedSums = () => {
     const el = tasks.querySelector("script.mapped-sums");
-    for (const [name, state, d, n] of JSON.parse((el && el.textContent) || "[]")) {
+    for (const [name, st, d, n] of JSON.parse((el && el.textContent) || "[]")) {
       const i = byName.get(name);
-      const g = i === undefined ? null : document.getElementById("n" + i);
-      if (!g) continue;
-      setState(g, state);
-      const text = g.querySelector("text");
-      if (text) text.textContent = name + " " + d + "/" + n;
+      if (i === undefined || nodes[i][2] >= 0) continue;
+      counts.set(i, [d, n]);
+      state(i, st);
     }
   };
   const layerDirty = new Set();
@@ -129,25 +135,23 @@ function liveRun(el) {
       }
       return;
     }
-    const g = document.getElementById("n" + i);
-    if (!g) return;
     if (ev.kind === "map_expanded") {
       total.set(i, ev.children);
       label(i);
     } else if (ev.kind === "task_state" && ev.map_index < 0) {
-      setState(g, ev.state);
+      state(i, ev.state);
     } else if (ev.kind === "task_state") {
       if (finalStates.has(ev.state)) {
         if (!done.has(i)) done.set(i, new Set());
         done.get(i).add(ev.map_index);
         label(i);
       }
-      if (!finalStates.has(g.dataset.state)) setState(g, "Running");
+      if (!finalStates.has(nodes[i][3])) state(i, "Running");
     }
   };
   // The events the stream replays (the log's last lines, written before
   // it opened) change the graph once, at the end: the last state of each
-  // task that has a node. The server drew the graph, and its mapped
+  // task that has a node. The page came with the rest, and its mapped
   // nodes' counts come with the refresh of the task runs that follows.
   const replayGraph = (evs) => {
     const last = new Map();
@@ -157,17 +161,71 @@ function liveRun(el) {
       if (ev.kind === "map_expanded") total.set(i, ev.children);
       else if (ev.kind === "task_state" && ev.map_index < 0) last.set(i, ev.state);
     }
-    for (const [i, state] of last) {
+    for (const [i, st] of last) {
       if (nodes[i][2] >= 0) { // drawn by layers
-        nodes[i][3] = state;
+        nodes[i][3] = st;
         layerDirty.add(nodes[i][2]);
         continue;
       }
-      const g = document.getElementById("n" + i);
-      if (g) setState(g, state);
+      state(i, st);
     }
     redrawLayers();
   };
+  const dot = document.getElementById("dag-dot");
+  if (dot) {
+    drawGraph(document.getElementById("graph"), JSON.parse(dot.textContent)).then((ok) => {
+      if (ok) nodes.forEach((_, i) => paint(i));
+    });
+  }
+  return { graph, replayGraph, mappedSums };
+}
+
+// drawGraph lays out DOT with Graphviz compiled to WebAssembly and puts
+// the SVG in box. The module (about 800 KB) is imported here, by the run
+// pages that have a graph to lay out, never by other pages. The SVG's
+// text is Graphviz's, every label escaped by it (the DOT quotes them
+// all: no HTML-like label). The times it took are left on box
+// (data-load-ms: the module fetched and compiled; data-layout-ms: the
+// layout; data-insert-ms: the SVG parsed and put in the page;
+// data-shown-ms: until a frame later; data-shown-at: that moment, from
+// the navigation's start).
+async function drawGraph(box, dot) {
+  const t0 = performance.now();
+  try {
+    const { Graphviz } = await import("/static/vendor/hpcc-js-wasm-graphviz/index.js");
+    const gv = await Graphviz.load();
+    const t1 = performance.now();
+    const svg = gv.layout(dot, "svg", "dot");
+    const t2 = performance.now();
+    const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+    if (doc.documentElement.nodeName !== "svg") throw new Error("Graphviz gave no SVG");
+    box.replaceChildren(document.importNode(doc.documentElement, true));
+    const t3 = performance.now();
+    Object.assign(box.dataset, { drawn: "graphviz", loadMs: Math.round(t1 - t0), layoutMs: Math.round(t2 - t1), insertMs: Math.round(t3 - t2) });
+    requestAnimationFrame(() => setTimeout(() => {
+      const now = performance.now();
+      Object.assign(box.dataset, { shownMs: Math.round(now - t3), shownAt: Math.round(now) });
+    }));
+    return true;
+  } catch (e) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = "Graphviz could not lay out the graph (" + e.message + "): the link above gives it in DOT.";
+    box.replaceChildren(p);
+    return false;
+  }
+}
+
+function liveRun(el) {
+  const log = document.getElementById("log");
+  const status = document.getElementById("log-status");
+  const earlier = document.getElementById("log-earlier");
+  const select = document.getElementById("log-task");
+  const tasks = document.getElementById("run-tasks");
+  const search = document.getElementById("log-search");
+  const shown = (li) => { li.hidden = search.value !== "" && !li.textContent.toLowerCase().includes(search.value.toLowerCase()); };
+  search.addEventListener("input", () => { for (const li of log.children) shown(li); });
+  const { graph, replayGraph, mappedSums } = liveGraph(tasks);
   // Log lines are added once a frame, however fast events come.
   let queue = [];
   const flush = () => {
@@ -299,11 +357,115 @@ function liveRun(el) {
   open(false);
 }
 
+// runsChart draws the runs page's chart of runs by state over time with
+// uPlot (its script is on the runs page alone) from the API's history,
+// again every 30 s while the tab is visible: a stacked bar per bucket,
+// in the stylesheet's state colours of the theme (drawn again when the
+// theme changes). Its legend names each state with its icon and its
+// total, or, over a bar, that bar's counts and times. A drag across the
+// bars lists the runs made in that time: since and until go in the URL,
+// as the other filters do, and the page (table and chart) follows them.
+function runsChart(el) {
+  if (typeof uPlot === "undefined") return;
+  const box = el.querySelector(".chart-plot");
+  const states = JSON.parse(document.getElementById("chart-states").textContent);
+  const height = 140;
+  let hist = null;
+  const utc = (sec) => new Date(sec * 1000).toISOString().replace(/:\d\d(\.\d+)?Z$/, "").replace("T", " ");
+  const sec = (t) => Date.parse(t.replace(/(\.\d{3})\d+/, "$1")) / 1000; // RFC 3339 with nanoseconds
+  const rfc3339 = (t) => new Date(Math.round(t) * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  // A state's colour is the one the stylesheet gives its name (.st-*).
+  const colour = (state) => {
+    const probe = document.createElement("span");
+    probe.className = "state st-" + state;
+    el.append(probe);
+    const c = getComputedStyle(probe).color;
+    probe.remove();
+    return c;
+  };
+  const select = (u) => {
+    if (u.select.width < 3) return;
+    const q = new URLSearchParams(location.search);
+    q.delete("range");
+    q.delete("after");
+    q.set("since", rfc3339(u.posToVal(u.select.left, "x")));
+    q.set("until", rfc3339(u.posToVal(u.select.left + u.select.width, "x")));
+    location.assign(location.pathname + "?" + q.toString());
+  };
+  const draw = () => {
+    if (el.plot) el.plot.destroy();
+    el.plot = null;
+    box.textContent = "";
+    const from = sec(hist.from), to = sec(hist.to), step = hist.step;
+    const bs = hist.buckets;
+    const shown = states.filter(([st]) => bs.some((b) => b.counts[st]));
+    if (shown.length === 0) {
+      const p = document.createElement("p");
+      p.className = "chart-empty";
+      p.textContent = "No runs were made from " + utc(from) + " to " + utc(to) + " UTC.";
+      box.append(p);
+      return;
+    }
+    // Stacked: each state's bar reaches the sum of the states below it
+    // and its own; the top one is drawn first, each lower one over it.
+    let sum = bs.map(() => 0);
+    const layers = shown.map(([st, icon]) => {
+      sum = sum.map((v, i) => v + (bs[i].counts[st] || 0));
+      const total = bs.reduce((n, b) => n + (b.counts[st] || 0), 0);
+      return { st, icon, top: sum, total };
+    }).reverse();
+    const fg = getComputedStyle(el).color, line = getComputedStyle(document.body).getPropertyValue("--line").trim();
+    const bars = uPlot.paths.bars({ size: [0.9, 64], align: 0 });
+    const opts = {
+      width: box.clientWidth, height,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      scales: { x: { time: true, range: () => [from, to] }, y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+      axes: [
+        { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } },
+        { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 }, size: 56 },
+      ],
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+      legend: { live: true },
+      series: [
+        { label: "UTC", value: (u, v, si, i) => i == null ? utc(from) + " to " + utc(to) : utc(v - step / 2) + " to " + utc(v + step / 2) },
+        ...layers.map((l) => ({
+          label: l.icon + " " + l.st, fill: colour(l.st), stroke: colour(l.st), width: 0, paths: bars, points: { show: false },
+          value: (u, v, si, i) => (i == null ? l.total : bs[i].counts[l.st] || 0).toLocaleString("en"),
+        })),
+      ],
+      hooks: { setSelect: [select] },
+    };
+    const data = [bs.map((b) => sec(b.start) + step / 2), ...layers.map((l) => l.top)];
+    el.plot = new uPlot(opts, data, box);
+  };
+  const fetchHistory = async () => {
+    const url = new URL(el.dataset.history, location.href);
+    if (+el.dataset.range > 0) url.searchParams.set("since", rfc3339(Date.now() / 1000 - el.dataset.range));
+    let resp;
+    try {
+      resp = await fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+    } catch (e) {
+      return true; // the server is away: try again later
+    }
+    if (resp.status === 401) { toLogin(); return false; }
+    if (resp.ok) { hist = await resp.json(); draw(); }
+    return true;
+  };
+  const tick = async () => {
+    if (document.hidden || await fetchHistory()) setTimeout(tick, 30000);
+  };
+  tick();
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => hist && draw());
+  window.addEventListener("resize", () => el.plot && el.plot.setSize({ width: box.clientWidth, height }));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  for (const id of ["runs-live", "runs-chart"]) {
+  for (const id of ["runs-live"]) {
     const el = document.getElementById(id);
     if (el) liveRuns(el);
   }
+  const chart = document.getElementById("runs-chart");
+  if (chart) runsChart(chart);
   const run = document.getElementById("run-live");
   if (run) liveRun(run);
 });
