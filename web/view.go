@@ -433,3 +433,19 @@ func specWords(sp schedule.Spec) string {
 	}
 	return "cron " + sp.Expr
 }
+
+// TaskLink is a link to another part of a run's task runs (a timeline
+// page, a page of task runs): htmx fetches that part alone into the
+// page and pushes Href, so Back shows the part before.
+type TaskLink struct {
+	ID, Text, Anchor string
+	Href             template.URL
+}
+
+// TasksLink is the link id, saying text, to the run's task runs as the
+// page's filter selects them with the cursor after and key-value pairs
+// kv (TaskRunsFilter.Query); anchor is where it leads without script.
+func (p *RunPage) TasksLink(id, text, anchor, after string, kv ...string) TaskLink {
+	return TaskLink{ID: id, Text: text, Anchor: anchor,
+		Href: template.URL("/runs/" + url.PathEscape(p.Detail.Run.ID) + "?" + string(p.TaskFilter.Query(after, kv...)))}
+}
