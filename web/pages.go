@@ -46,6 +46,22 @@ func shown(err error) (string, error) {
 }
 
 func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
+	block := ""
+	if r.URL.Query().Get("fragment") != "" {
+		block = "runs_table"
+	}
+	p, err := u.runsPage(r, s, c)
+	if err != nil {
+		return err
+	}
+	u.renderBlock(w, http.StatusOK, "runs", block, p)
+	return nil
+}
+
+// runsPage reads what the runs page and its table show, for the filter
+// in r's query. The chart is the browser's: it asks the API itself
+// (app.js).
+func (u *UI) runsPage(r *http.Request, s *Session, c *server.Client) (*RunsPage, error) {
 	q := r.URL.Query()
 	f := RunsFilter{State: q.Get("state"), Flow: q.Get("flow"), Deployment: q.Get("deployment"), Tag: q.Get("tag"),
 		Range: q.Get("range"), Since: q.Get("since"), Until: q.Get("until"), After: q.Get("after"), Parent: q.Get("parent")}
@@ -57,14 +73,10 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.
 	} else if f.Range != "" && !ok {
 		p.Error = "range: " + f.Range + " is none of 1h, 24h, 7d, 30d"
 	}
-	block := ""
-	if q.Get("fragment") != "" {
-		block = "runs_table"
-	}
 	err := c.Do(r.Context(), "GET", server.Query("/runs", "state", f.State, "flow", f.Flow, "deployment", f.Deployment,
 		"tag", f.Tag, "parent", f.Parent, "since", since, "until", f.Until, "after", f.After, "limit", strconv.Itoa(pageSize)), nil, &p.List)
 	if msg, err := shown(err); err != nil {
-		return err
+		return nil, err
 	} else if p.Error == "" {
 		p.Error = msg
 	}
@@ -77,30 +89,40 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request, s *Session, c *server.
 			p.Deployments[d.ID] = d.Flow + "/" + d.Name
 		}
 	}
-	u.renderBlock(w, http.StatusOK, "runs", block, p)
-	return nil
+	return p, nil
 }
 
 func (u *UI) run(w http.ResponseWriter, r *http.Request, s *Session, c *server.Client) error {
-	p, err := u.runPage(r, s, c)
+	block := runBlock(r)
+	p, err := u.runPage(r, s, c, block)
 	if err != nil {
 		return err
-	}
-	block, q := "", r.URL.Query()
-	switch {
-	case q.Get("fragment") == "tasks":
-		block = "run_tasks"
-	case q.Has("fragment"):
-		block = "run_live"
 	}
 	u.renderBlock(w, http.StatusOK, "run", block, p)
 	return nil
 }
 
+// runBlock is the part of a run's page r asks for: the task runs
+// (block run_tasks) by fragment=tasks, or when htmx fetches them into
+// #run-tasks (a timeline page, a filter, a refresh) or restores them
+// (Back: #run-tasks is the page's history element); the header
+// (run_live) by any other fragment, or fetched into #run-live; else
+// the whole page.
+func runBlock(r *http.Request) string {
+	q, target := r.URL.Query(), hxTarget(r)
+	switch {
+	case q.Get("fragment") == "tasks", target == "run-tasks", isHX(r) && r.Header.Get("HX-History-Restore-Request") == "true":
+		return "run_tasks"
+	case q.Has("fragment"), target == "run-live":
+		return "run_live"
+	}
+	return ""
+}
+
 // runPage reads a run, its tasks summed up (the graph's states, the
 // timeline), a page of its task runs and its graph: never all its task
 // runs, which may be 100,000.
-func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, error) {
+func (u *UI) runPage(r *http.Request, s *Session, c *server.Client, block string) (*RunPage, error) {
 	id, q := r.PathValue("id"), r.URL.Query()
 	p := &RunPage{Page: Page{Title: "Run " + id, Nav: "runs", Session: s, Now: u.opt.Now()},
 		TaskFilter: TaskRunsFilter{State: q.Get("state"), Task: q.Get("task"), After: q.Get("after"), Bars: q.Get("tl")}}
@@ -109,8 +131,8 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 	}
 	id = server.PathEscape(p.Detail.Run.ID)
 	p.Title = p.Detail.Run.Flow + " " + p.Detail.Run.ID
-	if f := q.Get("fragment"); f != "" && f != "tasks" {
-		return p, nil // the header (block run_live) is the run alone
+	if block == "run_live" {
+		return p, nil // the header is the run alone
 	}
 	var tasks server.TaskList
 	if err := c.Do(r.Context(), "GET", "/runs/"+id+"/tasks", nil, &tasks); err != nil {
@@ -138,7 +160,7 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client) (*RunPage, e
 		return nil, err
 	}
 	p.Children = kids.Runs
-	if q.Get("fragment") == "tasks" {
+	if block == "run_tasks" {
 		return p, nil
 	}
 	var dag []server.DAGNode
@@ -230,7 +252,7 @@ func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *Session, c *server
 		if err := c.Do(r.Context(), "POST", "/deployments/"+server.PathEscape(dep.Flow)+"/"+server.PathEscape(dep.Name)+"/runs", req, &run); err != nil {
 			return err
 		}
-		http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+		seeOther(w, r, "/runs/"+server.PathEscape(run.ID))
 		return nil
 	}
 	return &server.APIError{Status: http.StatusGone, Detail: "the run's deployment is gone: nothing to run again"}
@@ -243,7 +265,7 @@ func (u *UI) resume(w http.ResponseWriter, r *http.Request, s *Session, c *serve
 	if err := c.Do(r.Context(), "POST", "/runs/"+server.PathEscape(r.PathValue("id"))+"/resume", nil, &run); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+	seeOther(w, r, "/runs/"+server.PathEscape(run.ID))
 	return nil
 }
 
@@ -303,7 +325,7 @@ func (u *UI) pauseDeployment(w http.ResponseWriter, r *http.Request, s *Session,
 	if err := c.Do(r.Context(), "POST", deploymentPath(r)+"/"+verb, nil, nil); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/deployments", http.StatusSeeOther)
+	http.Redirect(w, r, back(r, "/deployments"), http.StatusSeeOther)
 	return nil
 }
 
@@ -395,7 +417,7 @@ func (u *UI) createRun(w http.ResponseWriter, r *http.Request, s *Session, c *se
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/runs/"+server.PathEscape(run.ID), http.StatusSeeOther)
+	seeOther(w, r, "/runs/"+server.PathEscape(run.ID))
 	return nil
 }
 
@@ -431,7 +453,7 @@ func (u *UI) pausePool(w http.ResponseWriter, r *http.Request, s *Session, c *se
 	if err := c.Do(r.Context(), "POST", "/pools/"+server.PathEscape(r.PathValue("pool"))+"/"+verb, nil, nil); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/pools", http.StatusSeeOther)
+	http.Redirect(w, r, back(r, "/pools"), http.StatusSeeOther)
 	return nil
 }
 

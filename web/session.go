@@ -101,8 +101,10 @@ func (u *UI) form(h handler) http.HandlerFunc {
 
 // fail answers a page whose API call failed: back to the login page,
 // with a message, when the session is gone (the API's 401), else an
-// error page with the API's message. A fragment (the runs table's
-// refresh) gets the status alone: its script goes to the login page.
+// error page with the API's message (htmx puts its main part in the
+// page's: the htmx-config of layout.html). A fragment gets the status
+// alone; one htmx asked for also says where to go (HX-Redirect: htmx
+// loads the login page, which comes back to the page after it).
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *Session, err error) {
 	status := http.StatusInternalServerError
 	msg := err.Error()
@@ -119,13 +121,16 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *Session, err error)
 			why = "expired"
 			u.clearCookie(w)
 		}
-		if r.URL.Query().Has("fragment") {
+		q := url.Values{"m": {why}}
+		if next := pageURL(r); next != "" {
+			q.Set("next", next)
+		}
+		if isHX(r) || r.URL.Query().Has("fragment") {
+			if isHX(r) {
+				w.Header().Set("HX-Redirect", "/login?"+q.Encode())
+			}
 			http.Error(w, "the session has ended", http.StatusUnauthorized)
 			return
-		}
-		q := url.Values{"m": {why}}
-		if r.Method == http.MethodGet {
-			q.Set("next", r.URL.RequestURI())
 		}
 		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 		return
@@ -210,6 +215,56 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	u.clearCookie(w)
 	http.Redirect(w, r, "/login?m=logout", http.StatusSeeOther)
+}
+
+// isHX says whether htmx sent r (header HX-Request).
+func isHX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// hxTarget is the id of the element htmx sent r to fill (header
+// HX-Target), "" for a request htmx did not send.
+func hxTarget(r *http.Request) string {
+	if !isHX(r) {
+		return ""
+	}
+	return r.Header.Get("HX-Target")
+}
+
+// pageURL is the page (path and query) the browser shows while it sends
+// r: the one htmx says it is on (HX-Current-URL), else r's own for a
+// GET; "" when none is a path of this site.
+func pageURL(r *http.Request) string {
+	if isHX(r) {
+		u, err := url.Parse(r.Header.Get("HX-Current-URL"))
+		if err != nil || u.Host != r.Host {
+			return ""
+		}
+		return localPath(u.RequestURI())
+	}
+	if r.Method == http.MethodGet {
+		return r.URL.RequestURI()
+	}
+	return ""
+}
+
+// back is where a form that changes the page it was sent from goes
+// next: that page again when htmx sent it (htmx then puts the page's
+// new body in place of the old), else to.
+func back(r *http.Request, to string) string {
+	if p := pageURL(r); isHX(r) && p != "" {
+		return p
+	}
+	return to
+}
+
+// seeOther answers a form that leads to another page (a new run's): a
+// 303 to it, or, when htmx sent the form, HX-Redirect (htmx loads it).
+func seeOther(w http.ResponseWriter, r *http.Request, to string) {
+	if isHX(r) {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // localPath is p when it is a path of this site, else "".

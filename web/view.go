@@ -293,6 +293,14 @@ var funcs = template.FuncMap{
 	"dur":       duration,
 	"runtime":   runDuration,
 	"json":      func(v json.RawMessage) string { return compactJSON(v) },
+	// jsonattr writes v as JSON for a data- attribute (html/template
+	// escapes it there): data in a part htmx swaps cannot be a <script
+	// type="application/json">, since htmx drops every script element
+	// of what it swaps in when scripts may not run (allowScriptTags).
+	"jsonattr": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
 	"short":     func(s string) string { return s[:min(12, len(s))] },
 	"schedule":  scheduleWords,
 	"sched":     scheduledAt,
@@ -465,4 +473,20 @@ func specWords(sp schedule.Spec) string {
 		return "at " + at + " on weekdays " + dow
 	}
 	return "cron " + sp.Expr
+}
+
+// TaskLink is a link to another part of a run's task runs (a timeline
+// page, a page of task runs): htmx fetches that part alone into the
+// page and pushes Href, so Back shows the part before.
+type TaskLink struct {
+	ID, Text, Anchor string
+	Href             template.URL
+}
+
+// TasksLink is the link id, saying text, to the run's task runs as the
+// page's filter selects them with the cursor after and key-value pairs
+// kv (TaskRunsFilter.Query); anchor is where it leads without script.
+func (p *RunPage) TasksLink(id, text, anchor, after string, kv ...string) TaskLink {
+	return TaskLink{ID: id, Text: text, Anchor: anchor,
+		Href: template.URL("/runs/" + url.PathEscape(p.Detail.Run.ID) + "?" + string(p.TaskFilter.Query(after, kv...)))}
 }

@@ -4,8 +4,10 @@
 // ...), each fetched through the API with the user's own token, as the
 // CLI fetches them: the UI makes no query of its own. A session is the
 // token the user logged in with, in an HttpOnly cookie; every form
-// carries the session's CSRF token. A little plain JavaScript (no build
-// step) follows a run's events and refreshes the runs table. docs/ui.md.
+// carries the session's CSRF token. htmx (vendored, no build step)
+// fetches and swaps the parts of pages, the runs table comes live as
+// server-sent events of this package, and a little plain JavaScript
+// follows a run's log and graph. docs/ui.md.
 package web
 
 import (
@@ -63,6 +65,8 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	// A page's answer depends on what htmx asks for (a part of it).
+	h.Set("Vary", "HX-Request, HX-Target, HX-History-Restore-Request")
 	u.mux.ServeHTTP(w, r)
 }
 
@@ -74,6 +78,7 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST /logout", u.logout)
 	u.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/runs", http.StatusSeeOther) })
 	u.mux.HandleFunc("GET /runs", u.page(u.runs))
+	u.mux.HandleFunc("GET /live/runs", u.liveRuns)
 	u.mux.HandleFunc("GET /runs/{id}", u.page(u.run))
 	u.mux.HandleFunc("GET /runs/{id}/graph.dot", u.page(u.graphDOT))
 	u.mux.HandleFunc("GET /runs/{id}/log.txt", u.page(u.logText))

@@ -1,50 +1,35 @@
-// wfsh web UI: the little that pages do live, in plain JavaScript (no
-// build step). The runs table re-fetches its fragment; a run's page
-// follows the run's events (server-sent events from the API, with the
-// session cookie), from the last lines of its log: it recolours its
-// graph, appends log lines and re-fetches its header and task runs. A
-// session that ends (401) leads back to the login page with a message.
+// wfsh web UI: what htmx does not do, in plain JavaScript (no build
+// step). htmx (static/vendor) fetches and swaps the parts of pages
+// (filters, pages, refreshes, forms) and its SSE extension the runs
+// table the server pushes. A run's page follows the run's events
+// (server-sent events from the API, with the session cookie), from the
+// last lines of its log: this file keeps the log's lines (a capped
+// buffer, a task filter and a search), recolours the graph's nodes and
+// asks htmx to fetch the header and task runs again after events. A
+// session that ends leads back to the login page with a message (htmx
+// by the server's HX-Redirect, the streams here).
 "use strict";
 
 function toLogin() {
   location.assign("/login?m=expired&next=" + encodeURIComponent(location.pathname + location.search));
 }
 
-// refresh replaces el's content by the fragment at its data-refresh
-// URL; it returns false once the session has ended. A fragment whose
-// URL changed meanwhile (another page of it asked for) is dropped.
-async function refresh(el) {
-  const url = el.dataset.refresh;
-  let resp;
-  try {
-    resp = await fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } });
-  } catch (e) {
-    return true; // the server is away: try again later
-  }
-  if (resp.status === 401) { toLogin(); return false; }
-  if (!resp.ok) return true;
-  const html = await resp.text();
-  if (el.dataset.refresh !== url) return true;
-  // Keep the focus where it was, by id or by link target.
-  const active = document.activeElement;
-  const key = active && el.contains(active) ? (active.id || active.getAttribute("href")) : null;
-  el.innerHTML = html;
-  if (key) {
-    const again = el.querySelector("#" + CSS.escape(key)) || el.querySelector('[href="' + CSS.escape(key) + '"]');
-    if (again) again.focus();
-  }
-  return true;
-}
+// A stream of the UI's says when the session has ended.
+document.addEventListener("htmx:sseOpen", (e) => e.detail.source.addEventListener("ended", toLogin));
 
-// liveRuns re-fetches el's fragment every data-every ms (2 s by
-// default) while the tab is visible; with data-now, once at once (a
-// part the page leaves out so as not to wait for it: the chart).
-function liveRuns(el) {
-  const every = +(el.dataset.every || 2000);
-  const tick = async () => {
-    if (document.hidden || await refresh(el)) setTimeout(tick, every);
-  };
-  setTimeout(tick, el.dataset.now ? 0 : every);
+// The parts that refresh themselves (hx-trigger "every ...") skip their
+// turns while the tab is hidden.
+document.addEventListener("htmx:beforeRequest", (e) => {
+  if (document.hidden && /\bevery\b/.test(e.detail.elt.getAttribute("hx-trigger") || "")) e.preventDefault();
+});
+
+// fetchPart has htmx fetch el's part of the page at url into it (the
+// server answers the part of the element htmx names): a promise, kept
+// once it is in place or given up. el's hx-sync drops it while another
+// fetch into el is under way, and a page of the timeline clicked aborts
+// it (the click's is newer); a server away is tried again later.
+function fetchPart(el, url) {
+  return htmx.ajax("GET", url, { source: el, target: el, swap: "innerHTML" }).catch(() => {});
 }
 
 function setState(g, state) {
@@ -97,8 +82,8 @@ function liveGraph(tasks) {
   // states, from the server's sums (their children's states are not in
   // the event stream).
   const mappedSums = () => {
-    const el = tasks.querySelector("script.mapped-sums");
-    for (const [name, st, d, n] of JSON.parse((el && el.textContent) || "[]")) {
+    const el = tasks.querySelector(".mapped-sums");
+    for (const [name, st, d, n] of JSON.parse((el && el.dataset.sums) || "[]")) {
       const i = byName.get(name);
       if (i === undefined || nodes[i][2] >= 0) continue;
       counts.set(i, [d, n]);
@@ -261,23 +246,26 @@ function liveRun(el) {
     li.append(m);
     return li;
   };
-  // The header and task runs are fetched again (both at once) after
-  // events, no more often than every 250 ms or twice the time the last
-  // fetch took. Events that come while a fetch is under way fetch once
-  // more after it.
+  // The header and task runs are fetched again (both at once, by htmx)
+  // after events, no more often than every 250 ms or twice the time the
+  // last fetch took. Events that come while a fetch is under way fetch
+  // once more after it. The task runs are those of the page's URL (its
+  // filter, cursor and timeline page, which htmx pushes).
   let pending = null, again = false, wait = 250;
   const later = () => {
     if (pending) { again = true; return; }
     pending = setTimeout(async () => {
       again = false;
       const start = performance.now();
-      const live = (await Promise.all([refresh(el), refresh(tasks)])).every(Boolean);
-      mappedSums();
+      await Promise.all([fetchPart(el, location.pathname), fetchPart(tasks, location.pathname + location.search)]);
       wait = Math.max(250, 2 * (performance.now() - start));
       pending = null;
-      if (live && again) later();
+      if (again) later();
     }, wait);
   };
+  // Whatever put new task runs in place (a refresh, a timeline page, a
+  // filter, Back), the mapped nodes take their sums.
+  tasks.addEventListener("htmx:afterSwap", mappedSums);
   // The stream starts with the last tailLines of the log (tail=), or
   // after the last event seen when it opens again after an error; the
   // events it replays go to the log and the graph at once, when
@@ -327,32 +315,15 @@ function liveRun(el) {
       source.close();
       later();
     });
+    // The header's fetch goes to the login page if the session ended.
     source.onerror = async () => {
       if (ended) return;
       source.close();
       status.textContent = "reconnecting…";
-      if (await refresh(el)) setTimeout(() => open(true), 1000);
+      await fetchPart(el, location.pathname);
+      setTimeout(() => open(true), 1000);
     };
   };
-  // The timeline's pages replace the task runs' part alone, not the
-  // graph (a run of 10,000 tasks takes a while to draw again); the URL
-  // follows, and Back shows the page before.
-  const page = async (href) => {
-    const u = new URL(href, location.href);
-    u.hash = "";
-    u.searchParams.set("fragment", "tasks");
-    tasks.dataset.refresh = u.pathname + u.search;
-    const live = await refresh(tasks);
-    mappedSums();
-    return live;
-  };
-  tasks.addEventListener("click", async (e) => {
-    const a = e.target.closest("nav.tl-pages a");
-    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
-    e.preventDefault();
-    if (await page(a.href)) history.pushState(null, "", a.href);
-  });
-  window.addEventListener("popstate", () => page(location.href));
   select.addEventListener("change", () => open(false));
   open(false);
 }
@@ -368,7 +339,7 @@ function liveRun(el) {
 function runsChart(el) {
   if (typeof uPlot === "undefined") return;
   const box = el.querySelector(".chart-plot");
-  const states = JSON.parse(document.getElementById("chart-states").textContent);
+  const states = JSON.parse(el.dataset.states);
   const height = 140;
   let hist = null;
   const utc = (sec) => new Date(sec * 1000).toISOString().replace(/:\d\d(\.\d+)?Z$/, "").replace("T", " ");
@@ -451,21 +422,36 @@ function runsChart(el) {
     if (resp.ok) { hist = await resp.json(); draw(); }
     return true;
   };
+  // A chart htmx took out of the page (the filters swap it with the
+  // table) stops: its fetches, its listeners.
+  const gone = () => !el.isConnected;
   const tick = async () => {
+    if (gone()) return;
     if (document.hidden || await fetchHistory()) setTimeout(tick, 30000);
   };
   tick();
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => hist && draw());
-  window.addEventListener("resize", () => el.plot && el.plot.setSize({ width: box.clientWidth, height }));
+  const theme = matchMedia("(prefers-color-scheme: dark)");
+  const redraw = () => { if (gone()) theme.removeEventListener("change", redraw); else if (hist) draw(); };
+  theme.addEventListener("change", redraw);
+  const resize = () => {
+    if (gone()) window.removeEventListener("resize", resize);
+    else if (el.plot) el.plot.setSize({ width: box.clientWidth, height });
+  };
+  window.addEventListener("resize", resize);
 }
 
+// startChart draws the runs chart found in root, once: at the page's
+// load, and when htmx puts a new one in place.
+function startChart(root) {
+  const chart = root.id === "runs-chart" ? root : root.querySelector && root.querySelector("#runs-chart");
+  if (!chart || chart.wfshDrawn) return;
+  chart.wfshDrawn = true; // a property, not an attribute: htmx's history copies of the page have none
+  runsChart(chart);
+}
+document.addEventListener("htmx:load", (e) => startChart(e.detail.elt));
+
 document.addEventListener("DOMContentLoaded", () => {
-  for (const id of ["runs-live"]) {
-    const el = document.getElementById(id);
-    if (el) liveRuns(el);
-  }
-  const chart = document.getElementById("runs-chart");
-  if (chart) runsChart(chart);
+  startChart(document);
   const run = document.getElementById("run-live");
   if (run) liveRun(run);
 });
