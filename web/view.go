@@ -286,13 +286,13 @@ func (u *UI) renderBlock(w http.ResponseWriter, status int, name, block string, 
 }
 
 var funcs = template.FuncMap{
-	"icon":      stateIcon,
-	"stclass":   func(s runtime.State) string { return "st-" + s.String() },
-	"when":      when,
-	"ago":       ago,
-	"dur":       duration,
-	"runtime":   runDuration,
-	"json":      func(v json.RawMessage) string { return compactJSON(v) },
+	"icon":    stateIcon,
+	"stclass": func(s runtime.State) string { return "st-" + s.String() },
+	"when":    when,
+	"ago":     ago,
+	"dur":     duration,
+	"runtime": runDuration,
+	"json":    func(v json.RawMessage) string { return compactJSON(v) },
 	// jsonattr writes v as JSON for a data- attribute (html/template
 	// escapes it there): data in a part htmx swaps cannot be a <script
 	// type="application/json">, since htmx drops every script element
