@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -309,6 +312,59 @@ func TestStaticETag(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("asked again with its ETag: %d, want 304", resp.StatusCode)
+	}
+}
+
+// TestStaticGzip: a browser taking gzip gets a script compressed, the
+// same bytes once inflated, under an ETag of its own (and 304 with it);
+// one that does not gets the file as it is.
+func TestStaticGzip(t *testing.T) {
+	f := newFixture(t)
+	const p = "vendor/hpcc-js-wasm-graphviz/index.js"
+	want, err := fs.ReadFile(files, "static/"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(enc, tag string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.http.URL+"/static/"+p, nil)
+		req.Header.Set("Accept-Encoding", enc) // set: the transport does not inflate it
+		if tag != "" {
+			req.Header.Set("If-None-Match", tag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, b := get("br, gzip;q=0.8", "")
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasSuffix(resp.Header.Get("ETag"), `-gz"`) ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Fatalf("with gzip: %d %v", resp.StatusCode, resp.Header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(got, want) || len(b) >= len(want) {
+		t.Fatalf("inflated %d bytes (%v) from %d, want the file's %d", len(got), err, len(b), len(want))
+	}
+	t.Logf("%s: %d bytes sent for %d", p, len(b), len(want))
+	if again, _ := get("gzip", resp.Header.Get("ETag")); again.StatusCode != http.StatusNotModified {
+		t.Errorf("gzip asked again with its ETag: %d, want 304", again.StatusCode)
+	}
+	for _, enc := range []string{"identity", "gzip;q=0"} {
+		plain, b := get(enc, "")
+		if plain.Header.Get("Content-Encoding") != "" || !bytes.Equal(b, want) || plain.Header.Get("ETag") == resp.Header.Get("ETag") {
+			t.Errorf("Accept-Encoding %s: %d bytes, headers %v", enc, len(b), plain.Header)
+		}
 	}
 }
 

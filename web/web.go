@@ -11,12 +11,17 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -103,24 +108,75 @@ func (u *UI) routes() {
 // staticFiles serves the embedded static files with an ETag each (a
 // hash of its content) and Cache-Control no-cache: a browser asks again
 // at each page and gets 304 Not Modified while the file is the same,
-// not Graphviz's 800 KB module again at each run's page.
+// not Graphviz's 800 KB module again at each run's page. A browser that
+// takes gzip gets the scripts and stylesheets compressed (each
+// compressed once, at its first request, and kept): Graphviz's module
+// 815 KB -> 632 KB, app.js 20 KB -> 7 KB.
 func staticFiles(static fs.FS) http.Handler {
-	tags := map[string]string{}
+	type file struct {
+		tag  string
+		once sync.Once
+		gz   []byte // nil: not worth it
+	}
+	byPath := map[string]*file{}
 	fs.WalkDir(static, ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if b, err := fs.ReadFile(static, p); err == nil {
 				sum := sha256.Sum256(b)
-				tags[p] = `"` + hex.EncodeToString(sum[:12]) + `"`
+				byPath[p] = &file{tag: hex.EncodeToString(sum[:12])}
 			}
 		}
 		return nil
 	})
-	files := http.FileServerFS(static)
+	plain := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tag, ok := tags[r.URL.Path]; ok {
-			w.Header().Set("ETag", tag)
-			w.Header().Set("Cache-Control", "no-cache")
+		f, ok := byPath[r.URL.Path]
+		if !ok {
+			plain.ServeHTTP(w, r)
+			return
 		}
-		files.ServeHTTP(w, r)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Add("Vary", "Accept-Encoding")
+		ext := path.Ext(r.URL.Path)
+		if (ext == ".js" || ext == ".css") && acceptsGzip(r) {
+			f.once.Do(func() { f.gz = gzipped(static, r.URL.Path) })
+			if f.gz != nil {
+				w.Header().Set("ETag", `"`+f.tag+`-gz"`)
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Header().Set("Content-Type", mime.TypeByExtension(ext))
+				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.gz))
+				return
+			}
+		}
+		w.Header().Set("ETag", `"`+f.tag+`"`)
+		plain.ServeHTTP(w, r)
 	})
+}
+
+// acceptsGzip tells whether r's Accept-Encoding names gzip (without
+// q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(name) == "gzip" && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipped is the static file p compressed, or nil when that saves less
+// than a tenth.
+func gzipped(static fs.FS, p string) []byte {
+	b, err := fs.ReadFile(static, p)
+	if err != nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	if zw.Close() != nil || buf.Len() > len(b)*9/10 {
+		return nil
+	}
+	return buf.Bytes()
 }
