@@ -220,6 +220,9 @@ func (s *Server) streamEvents(ctx context.Context, id string, f store.LogFilter,
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.stopping:
+			t.Stop()
+			return
 		case <-woken:
 		case <-t.C:
 		}

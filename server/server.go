@@ -65,6 +65,9 @@ type Server struct {
 	// history keeps the counts of runs by state that can no longer
 	// change (GET /runs/history).
 	history *historyCache
+	// stopping is closed by Stop: long polls answer and streams end.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New makes a server over opt.Store.
@@ -90,7 +93,7 @@ func New(opt Options) *Server {
 	if opt.ID == "" {
 		opt.ID = runtime.NewRunID()
 	}
-	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier(), writes: newNotifier(), followed: newFollowed(), history: newHistoryCache()}
+	s := &Server{opt: opt, st: opt.Store, mux: http.NewServeMux(), wake: newNotifier(), writes: newNotifier(), followed: newFollowed(), history: newHistoryCache(), stopping: make(chan struct{})}
 	cfg := huma.DefaultConfig("wfsh", "1")
 	cfg.OpenAPIPath = "/api/v1/openapi"
 	cfg.DocsPath = ""
@@ -107,6 +110,15 @@ func New(opt Options) *Server {
 // Handler is the server's HTTP handler: the API, its document and the
 // health endpoints.
 func (s *Server) Handler() http.Handler { return limitBody(s.mux) }
+
+// Stop ends what waits on the server's side: a claim's long poll
+// answers with the runs it has (none), a slot waiter with the count it
+// has, a run's event stream ends (the client opens it again where it
+// was). Calls that are doing work go on. wfsh server calls it as its
+// HTTP server begins to shut down, so that shutting down waits for
+// work, not for the polls' timers (up to 30 s) or for streams that
+// never end.
+func (s *Server) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
 // ready answers 200 when the database answers.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

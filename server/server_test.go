@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -624,5 +625,66 @@ func TestResumeRun(t *testing.T) {
 	}
 	if err := ts.admin.Do(ctx, "POST", "/runs/nosuch/resume", nil, nil); status(err) != 404 {
 		t.Errorf("resume of no run: %v, want 404", err)
+	}
+}
+
+// TestStopEndsWaits: Stop answers a claim's long poll and a slot
+// waiter's at once and ends a run's event stream, each of which would
+// otherwise wait 30 s or, for the stream of a run still running, for
+// ever; calls made after it still work.
+func TestStopEndsWaits(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	run, rt := ts.runToken(t)
+	worker := ts.token(t, string(auth.Worker))
+	done := make(chan string, 3)
+	started := make(chan struct{}, 3)
+	go func() {
+		var out []Claimed
+		started <- struct{}{}
+		err := worker.Do(ctx, "POST", "/pools/default/claim", ClaimRequest{Worker: WorkerInfo{ID: "w9", Name: "w", Slots: 1}, Max: 1, WaitMS: 30000}, &out)
+		done <- fmt.Sprintf("claim: %d runs, %v", len(out), err)
+	}()
+	go func() {
+		var out SlotsFreed
+		started <- struct{}{}
+		err := rt.Do(ctx, "GET", "/runs/"+run.ID+"/slots/freed?after=0&wait_ms=30000", nil, &out)
+		done <- fmt.Sprintf("slots: %v", err)
+	}()
+	go func() {
+		req, _ := http.NewRequest("GET", ts.http.URL+"/api/v1/runs/"+run.ID+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+rt.Token)
+		started <- struct{}{}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- "events: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		io.ReadAll(resp.Body) // until the stream ends
+		done <- fmt.Sprintf("events: %d", resp.StatusCode)
+	}()
+	for range 3 {
+		<-started
+	}
+	time.Sleep(300 * time.Millisecond) // into their waits: none answers before Stop
+	select {
+	case got := <-done:
+		t.Fatalf("answered before Stop: %s", got)
+	default:
+	}
+	ts.srv.Stop()
+	for range 3 {
+		select {
+		case got := <-done:
+			if !strings.HasSuffix(got, "<nil>") && got != "events: 200" {
+				t.Errorf("%s", got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a wait did not end with Stop")
+		}
+	}
+	if err := ts.admin.Do(ctx, "GET", "/runs/"+run.ID, nil, nil); err != nil {
+		t.Errorf("a call after Stop: %v", err)
 	}
 }

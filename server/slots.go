@@ -145,6 +145,7 @@ func (s *Server) slotRoutes() {
 				case <-freed:
 				case <-t.C:
 				case <-ctx.Done():
+				case <-s.stopping:
 				}
 				t.Stop()
 				seq, _ = s.st.SlotsFreed()

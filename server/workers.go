@@ -398,6 +398,9 @@ func (s *Server) claim(ctx context.Context, pool string, req *ClaimRequest) ([]s
 				return nil, nil
 			}
 			return nil, ctx.Err()
+		case <-s.stopping:
+			t.Stop()
+			return nil, nil
 		case <-woken:
 		case <-t.C:
 		}

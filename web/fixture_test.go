@@ -25,6 +25,7 @@ import (
 
 // fixture is a real server with its UI on 127.0.0.1, and an admin.
 type fixture struct {
+	ui    *UI
 	st    *store.Store
 	http  *httptest.Server
 	admin *server.Client
@@ -49,9 +50,10 @@ func newFixtureAt(t testing.TB, where string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httptest.NewServer(New(Options{API: srv.Handler()}).Handler())
+	ui := New(Options{API: srv.Handler()})
+	h := httptest.NewServer(ui.Handler())
 	t.Cleanup(h.Close)
-	return &fixture{st: st, http: h, admin: &server.Client{Base: h.URL, Token: tok}}
+	return &fixture{ui: ui, st: st, http: h, admin: &server.Client{Base: h.URL, Token: tok}}
 }
 
 // token makes a token of role (a worker's for pool default).

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -185,5 +186,43 @@ func TestLiveRuns(t *testing.T) {
 	want := "/login?" + url.Values{"m": {"expired"}, "next": {"/runs/" + r.ID + "?tl=200"}}.Encode()
 	if to := resp.Header.Get("HX-Redirect"); resp.StatusCode != 401 || to != want {
 		t.Errorf("htmx's request after revocation: %s, HX-Redirect %q", resp.Status, to)
+	}
+}
+
+// TestLiveRunsStop: the UI's Stop ends a live runs table's stream (it
+// would go on while the session lasts), as wfsh server does when it
+// shuts down.
+func TestLiveRunsStop(t *testing.T) {
+	f := newFixture(t)
+	dev := f.token(t, "developer")
+	b := f.browser(t)
+	f.login(t, b, dev.Token)
+	resp, err := b.Get(f.http.URL + "/live/runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil { // the table's first event
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		t.Fatalf("the stream ended before Stop: %v", err)
+	case <-time.After(2*runsEvery + 500*time.Millisecond):
+	}
+	f.ui.Stop()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("the stream: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end with Stop")
 	}
 }

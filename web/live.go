@@ -71,6 +71,8 @@ func (u *UI) liveRuns(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-u.stopping:
+			return
 		case <-t.C:
 		}
 		var p *RunsPage

@@ -45,14 +45,21 @@ type UI struct {
 	opt  Options
 	mux  *http.ServeMux
 	view *View
+	// stopping is closed by Stop: the live streams end.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
+
+// Stop ends the UI's live streams (the runs table's), as the server's
+// Stop ends its own, so that shutting down does not wait for them.
+func (u *UI) Stop() { u.stopOnce.Do(func() { close(u.stopping) }) }
 
 // New makes the UI over opt.API.
 func New(opt Options) *UI {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	u := &UI{opt: opt, mux: http.NewServeMux(), view: NewView()}
+	u := &UI{opt: opt, mux: http.NewServeMux(), view: NewView(), stopping: make(chan struct{})}
 	u.routes()
 	return u
 }

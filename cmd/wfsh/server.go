@@ -144,6 +144,9 @@ func runServer(cmd *cobra.Command, f *serverFlags) error {
 	}
 	ui := web.New(web.Options{API: srv.Handler(), Secure: f.tlsCert != ""}) // the web UI at /, the API under /api/v1
 	hs := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Shutting down ends the long polls and streams at once; it waits
+	// only for calls doing work (5 s at most, below).
+	hs.RegisterOnShutdown(func() { srv.Stop(); ui.Stop() })
 	errc := make(chan error, 2)
 	go func() {
 		if f.tlsCert != "" {
