@@ -255,9 +255,10 @@ func TestBrowser(t *testing.T) {
 	// The task runs filtered by state, in the URL.
 	run(t, ctx, "filter the task runs", chromedp.SetValue(chromedp.CSS(`#run-tasks select[name=state]`), "Failed"),
 		chromedp.Submit(chromedp.CSS(`#run-tasks form`)))
-	waitJS(t, ctx, "only load's task run, and the state in the URL", `new URLSearchParams(location.search).get("state") === "Failed" &&
+	waitJS(t, ctx, "only load's task run and its bar, and the state in the URL", `new URLSearchParams(location.search).get("state") === "Failed" &&
 		document.querySelectorAll("table.tasks tbody tr").length === 1 &&
-		document.querySelector("table.tasks tbody td").textContent.startsWith("load")`)
+		document.querySelector("table.tasks tbody td").textContent.startsWith("load") &&
+		document.querySelectorAll(".tl-bar").length === 1 && !!document.querySelector(".tl-bar.st-Failed")`)
 
 	// Retry makes a new run with the same parameters.
 	run(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")))

@@ -139,7 +139,7 @@ func (u *UI) runPage(r *http.Request, s *Session, c *server.Client, block string
 		return nil, err
 	}
 	first, _ := strconv.Atoi(p.TaskFilter.Bars)
-	p.Timeline = timeline(tasks, first, maxBars)
+	p.Timeline = timeline(tasks, first, maxBars, p.TaskFilter.State, p.TaskFilter.Task)
 	f := p.TaskFilter
 	err := c.Do(r.Context(), "GET", server.Query("/runs/"+id+"/task-runs", "state", f.State, "task", f.Task, "after", f.After,
 		"limit", strconv.Itoa(MaxTaskRows)), nil, &p.Tasks)

@@ -24,6 +24,8 @@ type Timeline struct {
 	From, To time.Time
 	// Ticks mark the span in quarters.
 	Ticks []Tick
+	// Filtered: only the tasks the page's task-run filter selects.
+	Filtered bool
 }
 
 // Bar is a task's bar: X and W in percent of the span; Y its row's top.
@@ -71,14 +73,21 @@ const maxBars = 200
 
 // timeline places l's tasks first..first+limit (of those that started,
 // in the order they started) in the span of the run. A first past the
-// last page is the last page.
-func timeline(l server.TaskList, first, limit int) Timeline {
-	t := Timeline{From: l.From, To: l.To, Size: limit}
+// last page is the last page. With state or task (the page's task-run
+// filter), only the tasks in that state (a mapped task: its own, or
+// Failed when a child failed) or of that name are drawn, still in the
+// span of the whole run.
+func timeline(l server.TaskList, first, limit int, state, task string) Timeline {
+	t := Timeline{From: l.From, To: l.To, Size: limit, Filtered: state != "" || task != ""}
 	var started []store.TaskSummary
 	for _, s := range l.Tasks {
-		if s.Kind == "task" && !s.StartedAt.IsZero() {
-			started = append(started, s)
+		if s.Kind != "task" || s.StartedAt.IsZero() || task != "" && s.Name != task {
+			continue
 		}
+		if state != "" && s.State.String() != state && !(s.Failed > 0 && state == runtime.Failed.String()) {
+			continue
+		}
+		started = append(started, s)
 	}
 	t.Total = len(started)
 	if first >= t.Total {

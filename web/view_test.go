@@ -68,7 +68,7 @@ func fixedRunPage(s *Session) *RunPage {
 	}}
 	p := &RunPage{Page: page("ETL run-3", "runs", s), Detail: server.RunDetail{Run: fixedRuns()[0]},
 		Tasks:     server.TaskRunPage{TaskRuns: trs, Total: len(trs), Counts: map[string]int{"Success": 3, "Running": 2}, Next: "square[1]"},
-		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, 0, maxBars), Mapped: tasks.Tasks[2:3]}
+		TaskNames: []string{"extract", "square"}, Timeline: timeline(tasks, 0, maxBars, "", ""), Mapped: tasks.Tasks[2:3]}
 	p.Graph = draw(p.Detail.Run.Flow, dag, graphNodes(dag, tasks.Tasks))
 	return p
 }
@@ -110,7 +110,7 @@ func timelinePage() *RunPage {
 	for _, b := range p.Timeline.Bars {
 		tasks.Tasks = append(tasks.Tasks, store.TaskSummary{Name: b.Name, Kind: "task", State: b.State, StartedAt: b.Start, FinishedAt: b.Stop})
 	}
-	p.Timeline = timeline(tasks, 1, 1)
+	p.Timeline = timeline(tasks, 1, 1, "", "")
 	return p
 }
 
@@ -266,7 +266,7 @@ func TestTimelinePages(t *testing.T) {
 		{9999, 400, 50, 0, 200, 450, "401–450 of 450"},
 		{-5, 0, 200, 250, 0, 200, "1–200 of 450"},
 	} {
-		tl := timeline(l, c.first, 200)
+		tl := timeline(l, c.first, 200, "", "")
 		if tl.First != c.wantFirst || len(tl.Bars) != c.bars || tl.More != c.more || tl.Total != 450 || !tl.Paged() ||
 			tl.Earlier() != c.earlier || tl.Later() != c.later || tl.Range() != c.rng {
 			t.Errorf("tl=%d: first %d, %d bars, %d more, earlier %d, later %d, %q", c.first, tl.First, len(tl.Bars), tl.More, tl.Earlier(), tl.Later(), tl.Range())
@@ -277,8 +277,46 @@ func TestTimelinePages(t *testing.T) {
 			t.Errorf("tl=%d: the first bar %+v", c.first, b)
 		}
 	}
-	if tl := timeline(server.TaskList{}, 0, 200); tl.Paged() || len(tl.Bars) != 0 || tl.First != 0 {
+	if tl := timeline(server.TaskList{}, 0, 200, "", ""); tl.Paged() || len(tl.Bars) != 0 || tl.First != 0 {
 		t.Errorf("no task started: %+v", tl)
+	}
+}
+
+// TestTimelineFilter: the timeline draws the tasks the task-run filter
+// selects (by state, a mapped task by a failed child too; by name), in
+// the span of the whole run.
+func TestTimelineFilter(t *testing.T) {
+	l := server.TaskList{From: t0, To: t0.Add(100 * time.Second)}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	l.Tasks = []store.TaskSummary{
+		{Name: "a", Kind: "task", State: runtime.Success, StartedAt: at(0), FinishedAt: at(10)},
+		{Name: "b", Kind: "task", State: runtime.Failed, StartedAt: at(10), FinishedAt: at(20)},
+		{Name: "m", Kind: "task", State: runtime.Running, Runs: 10, Done: 4, Failed: 1, StartedAt: at(20)},
+		{Name: "c", Kind: "task", State: runtime.Success, StartedAt: at(50), FinishedAt: at(60)},
+		{Name: "p", Kind: "task", State: runtime.Failed}, // never started
+	}
+	names := func(tl Timeline) string {
+		var n []string
+		for _, b := range tl.Bars {
+			n = append(n, b.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, c := range []struct{ state, task, want string }{
+		{"", "", "a,b,m,c"},
+		{"Failed", "", "b,m"},
+		{"Success", "", "a,c"},
+		{"Running", "", "m"},
+		{"", "c", "c"},
+		{"Failed", "a", ""},
+	} {
+		tl := timeline(l, 0, 200, c.state, c.task)
+		if got := names(tl); got != c.want || tl.Total != len(tl.Bars) || tl.Filtered != (c.state != "" || c.task != "") {
+			t.Errorf("state %q task %q: bars %q (total %d, filtered %v), want %q", c.state, c.task, got, tl.Total, tl.Filtered, c.want)
+		}
+	}
+	if tl := timeline(l, 0, 200, "", "c"); tl.Bars[0].X != 50 {
+		t.Errorf("c's bar at %v%%, want 50%% (the span of the whole run)", tl.Bars[0].X)
 	}
 }
 
