@@ -111,6 +111,33 @@ func TestRunEventsTail(t *testing.T) {
 		if n := len(events); !reflect.DeepEqual(got, want) || replayed.Earlier != earlier || n < 2 || events[n-2] != "replayed" || events[n-1] != "end" {
 			t.Errorf("tail=%d task=%q: events %v, earlier %v (%v)\nwant %v, earlier %v", c.tail, c.task, got, replayed.Earlier, events[max(0, len(events)-2):], want, earlier)
 		}
+		// A page of earlier events (the UI's "Load earlier lines"): the
+		// last tail of those before the first of want, as the whole log
+		// has them.
+		if len(want) == 0 {
+			continue
+		}
+		var all []uint64
+		for _, e := range whole.Events {
+			if e.Seq < want[0] {
+				all = append(all, e.Seq)
+			}
+		}
+		wantPage, wantEarlier := all, false
+		if c.tail > 0 && c.tail < len(all) {
+			wantPage, wantEarlier = all[len(all)-c.tail:], true
+		}
+		var page LogPage
+		if err := dev.Do(ctx, "GET", Query("/runs/"+run.ID+"/logs", "task", c.task, "before_seq", fmt.Sprint(want[0]), "limit", fmt.Sprint(c.tail)), nil, &page); err != nil {
+			t.Fatal(err)
+		}
+		var gotPage []uint64
+		for _, e := range page.Events {
+			gotPage = append(gotPage, e.Seq)
+		}
+		if len(gotPage) != len(wantPage) || len(wantPage) > 0 && !reflect.DeepEqual(gotPage, wantPage) || page.Earlier != wantEarlier || page.State != runtime.Success {
+			t.Errorf("before_seq=%d limit=%d task=%q: %v, earlier %v, %v\nwant %v, earlier %v", want[0], c.tail, c.task, gotPage, page.Earlier, page.State, wantPage, wantEarlier)
+		}
 	}
 }
 

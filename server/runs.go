@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -151,23 +152,65 @@ func (s *Server) runRoutes() {
 	huma.Register(s.api, op("run-logs", http.MethodGet, "/runs/{id}/logs", auth.RunsRead, "A run's events, in order"),
 		func(ctx context.Context, in *struct {
 			RunPath
-			AfterSeq uint64 `query:"after_seq" doc:"only events after this sequence number"`
-			Task     string `query:"task" doc:"only this task's events"`
+			AfterSeq  uint64 `query:"after_seq" doc:"only events after this sequence number"`
+			BeforeSeq uint64 `query:"before_seq" doc:"only events before this sequence number"`
+			Limit     int    `query:"limit" minimum:"0" maximum:"100000" doc:"at most this many events, the last of those selected (0: all); earlier says whether some were left out"`
+			Task      string `query:"task" doc:"only this task's events"`
 		}) (*struct{ Body LogPage }, error) {
 			r, err := s.serverRun(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
-			evs, err := s.st.Logs(ctx, r.ID, store.LogFilter{Task: in.Task, After: in.AfterSeq})
+			page, err := s.logPage(ctx, r.ID, store.LogFilter{Task: in.Task, After: in.AfterSeq}, in.BeforeSeq, in.Limit)
 			if err != nil {
 				return nil, problem(err)
 			}
-			page := LogPage{Events: make([]Event, 0, len(evs)), State: r.State}
-			for _, e := range evs {
-				page.Events = append(page.Events, EventOf(e))
-			}
+			page.State = r.State
 			return &struct{ Body LogPage }{page}, nil
 		})
+}
+
+// errLogPageFull stops reading a log at a page's end.
+var errLogPageFull = errors.New("the page is full")
+
+// logPage reads the events f selects before before (0: to the end),
+// the last limit of them (0: all), holding no more than limit in memory:
+// a page of earlier lines of a long log (the UI's "Load earlier
+// lines").
+func (s *Server) logPage(ctx context.Context, id string, f store.LogFilter, before uint64, limit int) (LogPage, error) {
+	var page LogPage
+	var ring []Event
+	n := 0 // events kept in all; ring[n%limit] is the next to replace
+	err := s.st.EachLog(ctx, id, f, func(e *runtime.Event) error {
+		if before != 0 && e.Seq >= before {
+			return errLogPageFull
+		}
+		switch {
+		case limit == 0:
+			page.Events = append(page.Events, EventOf(*e))
+		case len(ring) < limit:
+			ring = append(ring, EventOf(*e))
+		default:
+			ring[n%limit] = EventOf(*e)
+		}
+		n++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLogPageFull) {
+		return page, err
+	}
+	if limit > 0 && len(ring) > 0 {
+		k := 0 // the oldest kept
+		if n > limit {
+			k = n % limit
+		}
+		page.Events = append(append(make([]Event, 0, len(ring)), ring[k:]...), ring[:k]...)
+		page.Earlier = n > limit
+	}
+	if page.Events == nil {
+		page.Events = []Event{}
+	}
+	return page, nil
 }
 
 // RunEnd is the last message of a run's event stream: its final state.
@@ -236,6 +279,9 @@ func (s *Server) streamEvents(ctx context.Context, id string, f store.LogFilter,
 type LogPage struct {
 	Events []Event       `json:"events"`
 	State  runtime.State `json:"state"`
+	// Earlier is true when events before the first given were left out
+	// (limit).
+	Earlier bool `json:"earlier,omitempty"`
 }
 
 // Event is a runtime.Event as the API gives it.

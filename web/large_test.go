@@ -120,6 +120,14 @@ func TestLargeRun(t *testing.T) {
 		return li.length === 1000 && li[0].textContent.includes("t95_0") && li[0].textContent.includes("task_state Success") &&
 			li[999].textContent.includes("flow_finished Success") && !document.getElementById("log-earlier").hidden &&
 			new URL(document.getElementById("log-whole").href).pathname === "/runs/`+r.ID+`/log.txt"; })()`)
+	// "Load 1,000 earlier lines" puts the 1,000 events before them above
+	// (seq 18,003 to 19,002), every line in order, the note still there.
+	run(t, ctx, "load earlier lines", chromedp.Click(chromedp.ID("log-more")))
+	waitJS(t, ctx, "2,000 lines, the 1,000 earlier ones first", `(() => {
+		const li = [...document.querySelectorAll("#log li")];
+		return li.length === 2000 && li[0].dataset.seq === "18003" && li[1000].dataset.seq === "19003" &&
+			li[1000].textContent.includes("t95_0") && li.every((l, i) => i === 0 || +l.dataset.seq === +li[i-1].dataset.seq + 1) &&
+			!document.getElementById("log-earlier").hidden; })()`)
 	run(t, ctx, "fetch the whole log", chromedp.Evaluate[chromedp.Void](`fetch(document.getElementById("log-whole").href).then(r => r.text()).then(t => window.whole = t)`))
 	waitJSWithin(t, ctx, time.Minute, "the whole log as text, first line to last", `typeof window.whole === "string" &&
 		window.whole.startsWith("[") && window.whole.split("\n")[0].includes("Beginning Flow run for 'W3'") &&

@@ -45,8 +45,9 @@ function fmtTime(t) {
 const finalStates = new Set(["Success", "Failed", "TriggerFailed", "Skipped", "Mapped", "Cached", "TimedOut", "Cancelled", "Crashed"]);
 const failedStates = new Set(["Failed", "TriggerFailed", "TimedOut", "Cancelled", "Crashed"]);
 
-// maxLogLines bounds the lines the page keeps (the oldest go first).
-const maxLogLines = 5000;
+// maxLogLines bounds the lines the page keeps (the oldest go first);
+// loading earlier lines raises the bound up to maxLoadedLines.
+const maxLogLines = 5000, maxLoadedLines = 20000;
 // tailLines is how many of a run's last lines the page starts with
 // (tail=): laying out 5,000 at once kept W3's page busy for 0.4-0.6 s.
 const tailLines = 1000;
@@ -205,6 +206,8 @@ function liveRun(el) {
   const log = document.getElementById("log");
   const status = document.getElementById("log-status");
   const earlier = document.getElementById("log-earlier");
+  const more = document.getElementById("log-more");
+  let cap = maxLogLines; // the lines kept, raised by loading earlier ones
   const select = document.getElementById("log-task");
   const tasks = document.getElementById("run-tasks");
   const search = document.getElementById("log-search");
@@ -228,11 +231,46 @@ function liveRun(el) {
       frag.append(li);
     }
     log.append(frag);
-    if (log.childElementCount > maxLogLines || evs.length > maxLogLines) earlier.hidden = false;
-    while (log.childElementCount > maxLogLines) log.firstElementChild.remove();
+    if (log.childElementCount > cap || evs.length > cap) earlier.hidden = false;
+    while (log.childElementCount > cap) log.firstElementChild.remove();
   };
+  // "Load 1,000 earlier lines" asks the API for the lines before the
+  // first shown (of the task the log shows) and puts them above it,
+  // keeping in view the lines that were; the note goes once there are
+  // none earlier, the button once the page holds maxLoadedLines.
+  more.addEventListener("click", async () => {
+    const first = log.firstElementChild;
+    if (!first) return;
+    const q = new URLSearchParams({ before_seq: first.dataset.seq, limit: tailLines });
+    if (select.value) q.set("task", select.value);
+    more.disabled = true;
+    let resp;
+    try {
+      resp = await fetch(log.dataset.logs + "?" + q.toString(), { credentials: "same-origin", headers: { "Accept": "application/json" } });
+    } catch (e) {
+      more.disabled = false; // the server is away: the button stays
+      return;
+    }
+    if (resp.status === 401) { toLogin(); return; }
+    more.disabled = false;
+    if (!resp.ok || log.firstElementChild !== first) return; // the log started again meanwhile (a task chosen)
+    const page = await resp.json();
+    const frag = document.createDocumentFragment();
+    for (const ev of page.events) {
+      const li = line(ev);
+      shown(li);
+      frag.append(li);
+    }
+    const height = log.scrollHeight;
+    log.prepend(frag);
+    log.scrollTop += log.scrollHeight - height;
+    cap = Math.min(maxLoadedLines, Math.max(cap, log.childElementCount));
+    earlier.hidden = !page.earlier;
+    more.hidden = log.childElementCount >= maxLoadedLines;
+  });
   const line = (ev) => {
     const li = document.createElement("li");
+    li.dataset.seq = ev.seq;
     const t = document.createElement("span"); t.className = "t"; t.textContent = fmtTime(ev.time);
     li.append(t);
     if (ev.task) {
@@ -283,6 +321,8 @@ function liveRun(el) {
     } else {
       log.textContent = "";
       earlier.hidden = true;
+      more.hidden = false;
+      cap = maxLogLines;
       queue = [];
       lastSeq = 0;
       q.set("tail", tailLines);
