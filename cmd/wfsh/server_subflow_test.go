@@ -135,12 +135,24 @@ func TestSubflowsInServerRun(t *testing.T) {
 		t.Errorf("wfsh logs of child run %s: exit %d\n%s", kids[1].ID, code, out)
 	}
 	// wfsh logs of an ended run copies the server's log as text; with
-	// --follow it formats the run's events itself: the same lines.
+	// --follow it formats the run's events itself: the same lines, the
+	// run's own (--no-children: the text has its child runs' too).
 	for _, args := range [][]string{{month.ID}, {month.ID, "--log-level", "debug"}, {month.ID, "--task", "total"}, {kids[2].ID}} {
+		args = append(args, "--no-children")
 		text, code := ps.wfsh(t, dev, append([]string{"logs"}, args...)...)
 		events, code2 := ps.wfsh(t, dev, append([]string{"logs", "--follow"}, args...)...)
 		if code != 0 || code2 != 0 || text != events || strings.Count(text, "\n") < 3 {
 			t.Errorf("wfsh logs %s: exit %d, with --follow exit %d; the two differ:\n%s\n--- --follow:\n%s", strings.Join(args, " "), code, code2, text, events)
+		}
+	}
+	// Without --no-children, the child runs' lines are nested in the
+	// run's, as its process printed them.
+	text, code := ps.wfsh(t, dev, "logs", month.ID)
+	for _, want := range []string{"INFO - wfsh.FlowRunner | Subflow 'Daily-2[1]': Beginning Flow run for 'Daily'\n",
+		"INFO - wfsh.Daily-2[1]/fetch | fetching d2\n", "INFO - wfsh.Daily/fetch | fetching d0\n",
+		"Task 'Daily/count': Finished task run for task with final state: 'Success'\n"} {
+		if code != 0 || !strings.Contains(text, want) {
+			t.Errorf("wfsh logs %s: exit %d, lacks %q:\n%s", month.ID, code, want, text)
 		}
 	}
 	if out, _ := ps.wfsh(t, dev, "show", month.ID); strings.Count(out, "Daily") < 3 {
@@ -212,7 +224,7 @@ func TestSubflowsResumedInServerRun(t *testing.T) {
 	ctx := context.Background()
 	ps := startServer(t, 2*time.Second, "")
 	dev := ps.token(t, "developer", "")
-	ps.startWorker(t, ps.token(t, "worker", "default"), 1)
+	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
 	flowDir, dataDir := t.TempDir(), t.TempDir()
 	src := strings.ReplaceAll(`load("@shell", "shell_task")
 
@@ -321,6 +333,20 @@ def outer():
 		}
 	}
 	msg := "resumed: result of run " + was[1].ID
+	// wfsh logs prints what the run's process printed (the worker's log
+	// has it, each line after the run's short id): the run's lines with
+	// its child runs' nested in them.
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(wlog.String(), "run "+resumed.ID+": process ended") },
+		"the worker to see the resumed run's process end")
+	var printed strings.Builder
+	for line := range strings.Lines(wlog.String()) {
+		if rest, ok := strings.CutPrefix(line, "["+resumed.ID[:8]+"] "); ok {
+			printed.WriteString(rest)
+		}
+	}
+	if text, code := ps.wfsh(t, dev, "logs", resumed.ID); code != 0 || text != printed.String() || !strings.Contains(text, "Task 'Mid/Inner/first': Finished task run for task with final state: 'Cached'") {
+		t.Errorf("wfsh logs %s: exit %d\n%s\nwant what its process printed:\n%s", resumed.ID, code, text, printed.String())
+	}
 	want := map[string]string{"first": "Cached " + msg, "plus_one": "Cached " + msg, "second": "Success"}
 	for name, w := range want {
 		if got[name] != w {
