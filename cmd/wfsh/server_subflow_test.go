@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/pgtest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
@@ -221,8 +222,13 @@ func TestSubflowsResumedInServerRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds wfsh and runs server and worker processes")
 	}
+	t.Run("sqlite", func(t *testing.T) { subflowsResumed(t, "") })
+	t.Run("postgres", func(t *testing.T) { subflowsResumed(t, pgtest.Start(t).NewDatabase(t)) })
+}
+
+func subflowsResumed(t *testing.T, db string) {
 	ctx := context.Background()
-	ps := startServer(t, 2*time.Second, "")
+	ps := startServer(t, 2*time.Second, db)
 	dev := ps.token(t, "developer", "")
 	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
 	flowDir, dataDir := t.TempDir(), t.TempDir()
