@@ -29,6 +29,11 @@ type LogPrinter struct {
 	Clock func(time.Time) time.Time
 	// Flow and Nodes name what the events refer to.
 	Graph *runtime.Graph
+	// NotTask, without Graph, reports whether node (by name) of run
+	// runID is a parameter's or a constant's, whose runs are not counted
+	// in "Task runs: ..." (a log read from the store names no nodes by
+	// id); nil: every node is a task's.
+	NotTask func(runID, node string) bool
 
 	mu sync.Mutex
 	// run is what the events said: the states counted at the end, each
@@ -225,6 +230,10 @@ func (f *LineFormatter) AppendEntry(dst []byte, e *runtime.Event) ([]byte, bool)
 func (p *LogPrinter) kind(e runtime.Event) runtime.NodeKind { return p.kindOf(e.Node) }
 
 func (p *LogPrinter) kindOf(id runtime.NodeID) runtime.NodeKind {
+	if p.Graph == nil && p.NotTask != nil && id >= 0 && int(id) < len(p.run.Nodes) &&
+		p.NotTask(p.run.RunID, strings.TrimPrefix(p.run.Nodes[id].Name, p.prefix)) {
+		return runtime.ParamNode
+	}
 	if p.Graph == nil || id < 0 || int(id) >= len(p.Graph.Nodes) {
 		return runtime.TaskNode
 	}
@@ -355,7 +364,7 @@ func (p *LogPrinter) emitChild(e runtime.Event) {
 			parent = pc
 		}
 		c = &LogPrinter{Out: p.Out, Level: p.Level, ProgressEvery: p.ProgressEvery, Clock: p.Clock,
-			Graph: parent.subGraph(e.ParentTaskRun), runID: e.RunID,
+			Graph: parent.subGraph(e.ParentTaskRun), NotTask: p.NotTask, runID: e.RunID,
 			prefix: parent.prefix + runtime.Printable(e.ParentTaskRun) + "/"}
 		if p.children == nil {
 			p.children = map[string]*LogPrinter{}

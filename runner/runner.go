@@ -237,16 +237,27 @@ type Request struct {
 
 // RemoteChildren records child flow runs away from the Runner's store.
 type RemoteChildren interface {
-	// Begin makes child run id of graph g's flow, the child of run
-	// parent's task run taskRun, with its parameters (a JSON object),
-	// and returns the sink that records it (results as appendResult
-	// writes them) and what ends its recording once it has ended
-	// (waiting for its writes). An error fails the subflow node's
-	// attempt.
-	Begin(ctx context.Context, parent, taskRun, id string, g *runtime.Graph, params json.RawMessage,
-		appendResult func([]byte, runtime.Value) ([]byte, error)) (runtime.Sink, func() error, error)
+	// Begin makes child run ch and returns the sink that records it
+	// (results as appendResult writes them) and what ends its recording
+	// once it has ended (waiting for its writes). An error fails the
+	// subflow node's attempt.
+	Begin(ctx context.Context, ch ChildRun, appendResult func([]byte, runtime.Value) ([]byte, error)) (runtime.Sink, func() error, error)
+	// Resumed is, for run parent that resumes another, that run's child
+	// run for parent's subflow task run taskRun, with its graph and task
+	// runs (ResumedOf); nil when it has none.
+	Resumed(ctx context.Context, parent, taskRun string) (*Resumed, error)
 	// Slots is where child run id's tagged task runs take their slots.
 	Slots(id string) store.SlotStore
+}
+
+// ChildRun is a child flow run that RemoteChildren makes: run ID of
+// Graph's flow, the child of run Parent's task run TaskRun, with its
+// parameters (a JSON object); ResumedFrom is the run it resumes, if any
+// (the child run for TaskRun of the run Parent resumes).
+type ChildRun struct {
+	ID, Parent, TaskRun, ResumedFrom string
+	Graph                            *runtime.Graph
+	Params                           json.RawMessage
 }
 
 // ScheduledContext is schedule.Context: the context a run scheduled at t

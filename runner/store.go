@@ -169,7 +169,8 @@ func remoteResume(ctx context.Context, from *Resumed, b *builtins.Build) (hooks,
 	if err != nil {
 		return hooks{}, err
 	}
-	h.mocks = mocks
+	// Its child runs resume the resumed run's (subflows.remote).
+	h.mocks, h.info.ResumedFrom = mocks, from.run.ID
 	if len(kids) > 0 {
 		h.cache = resumedCache(kids)
 	}

@@ -68,9 +68,7 @@ func (s *subflows) Begin(ctx context.Context, c *runtime.Call, g *runtime.Graph,
 // (Reuse); prev is "" when there is none, or its graph changed (the
 // child then runs whole, as a log line says).
 func (s *subflows) resume(ctx context.Context, c *runtime.Call, g *runtime.Graph) (prev string, mocks map[runtime.NodeID]runtime.Mock, kids map[string]runtime.Mock) {
-	s.mu.Lock()
-	from := s.from[c.RunID]
-	s.mu.Unlock()
+	from := s.resumes(c.RunID)
 	if from == "" {
 		return "", nil, nil
 	}
@@ -93,35 +91,78 @@ func (s *subflows) resume(ctx context.Context, c *runtime.Call, g *runtime.Graph
 		return "", nil, nil
 	}
 	dag, err := st.RunDAG(ctx, was.ID)
+	var trs []store.TaskRun
+	if err == nil {
+		trs, err = st.TaskRuns(ctx, was.ID)
+	}
+	return reuseChild(c, g, from, was.ID, dag, trs, err)
+}
+
+// resumes is the run that run id (the run, or one of its child runs)
+// resumes, "" if none.
+func (s *subflows) resumes(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.from[id]
+}
+
+// reuseChild is what the child run about to start for c takes from
+// child run was of run from (the run c's run resumes), whose graph was
+// dag and task runs trs (Reuse). With err, or a graph that changed, it
+// takes nothing: the child runs whole, as a log line says.
+func reuseChild(c *runtime.Call, g *runtime.Graph, from, was string, dag store.DAG, trs []store.TaskRun, err error) (string, map[runtime.NodeID]runtime.Mock, map[string]runtime.Mock) {
 	if err == nil {
 		if d := store.Diff(dag, store.DAGOf(g)); len(d) > 0 {
 			err = fmt.Errorf("its flow's graph has changed: %s", strings.Join(d, "; "))
 		}
 	}
-	var trs []store.TaskRun
-	if err == nil {
-		trs, err = st.TaskRuns(ctx, was.ID)
-	}
 	if err != nil {
-		c.Log(runtime.Warning, fmt.Sprintf("resume: child run %s of run %s is not resumed (%v); this one runs whole", was.ID, from, err))
+		c.Log(runtime.Warning, fmt.Sprintf("resume: child run %s of run %s is not resumed (%v); this one runs whole", was, from, err))
 		return "", nil, nil
 	}
-	mocks, kids = Reuse(g, trs, "resumed: result of run "+was.ID)
-	return was.ID, mocks, kids
+	mocks, kids := Reuse(g, trs, "resumed: result of run "+was)
+	return was, mocks, kids
 }
 
 // remote is Begin for a run whose children are made elsewhere (a
 // server): the child run is made there before it starts, and recorded
-// there; its tagged task runs take their slots there.
+// there; its tagged task runs take their slots there. A run that
+// resumes another resumes its child runs as the local store's do, with
+// the resumed run's child run read from there.
 func (s *subflows) remote(ctx context.Context, rc RemoteChildren, c *runtime.Call, g *runtime.Graph, opt runtime.Options) (runtime.Options, error) {
-	sink, end, err := rc.Begin(ctx, c.RunID, c.TaskRun, opt.RunID, g, s.params(g, opt.Params), s.run.Build.AppendResult)
+	var prev string
+	var mocks map[runtime.NodeID]runtime.Mock
+	var kids map[string]runtime.Mock
+	if from := s.resumes(c.RunID); from != "" {
+		rs, err := rc.Resumed(ctx, c.RunID, c.TaskRun)
+		switch {
+		case err != nil:
+			c.Log(runtime.Warning, fmt.Sprintf("resume: the child run of run %s for %s: %v; this one runs whole", from, c.TaskRun, err))
+		case rs == nil:
+		case len(rs.dag) == 0:
+			reuseChild(c, g, from, rs.run.ID, nil, nil, fmt.Errorf("it never started"))
+		default:
+			prev, mocks, kids = reuseChild(c, g, from, rs.run.ID, rs.dag, rs.trs, nil)
+		}
+	}
+	sink, end, err := rc.Begin(ctx, ChildRun{ID: opt.RunID, Parent: c.RunID, TaskRun: c.TaskRun, ResumedFrom: prev,
+		Graph: g, Params: s.params(g, opt.Params)}, s.run.Build.AppendResult)
 	if err != nil {
 		return opt, err
 	}
 	s.mu.Lock()
 	s.ends[opt.RunID] = end
+	if prev != "" {
+		s.from[opt.RunID] = prev
+	}
 	s.mu.Unlock()
 	opt.Sink = runtime.Tee(s.sink, sink)
+	if prev != "" {
+		opt.Mocks = mocks
+		if len(kids) > 0 {
+			opt.Cache = resumedCache(kids)
+		}
+	}
 	if hasTags(g) {
 		opt.Limiter = &store.Limiter{Slots: rc.Slots(opt.RunID), RunID: opt.RunID, Flow: g.Limits, Lease: s.run.lease}
 	}

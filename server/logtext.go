@@ -27,8 +27,9 @@ func (s *Server) logTextRoutes() {
 		Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}
 	huma.Register(s.api, o, func(ctx context.Context, in *struct {
 		RunPath
-		Task  string `query:"task" doc:"only this task's lines (its mapped runs' too) and the flow's"`
-		Level string `query:"level" enum:"debug,info,warning,error" default:"info" doc:"the lowest level shown"`
+		Task       string `query:"task" doc:"only this task's lines (its mapped runs' too) and the flow's"`
+		Level      string `query:"level" enum:"debug,info,warning,error" default:"info" doc:"the lowest level shown"`
+		NoChildren bool   `query:"no_children" doc:"only the run's own lines, not those of its subflows' child flow runs (merged in by default, nested as the run's process printed them)"`
 	}) (*huma.StreamResponse, error) {
 		r, err := s.serverRun(ctx, in.ID)
 		if err != nil {
@@ -42,7 +43,7 @@ func (s *Server) logTextRoutes() {
 			hc.SetHeader("Content-Type", "text/plain; charset=utf-8")
 			hc.SetHeader("X-Content-Type-Options", "nosniff")
 			hc.SetHeader("Cache-Control", "no-store")
-			if err := WriteLogText(hc.Context(), s.st, r, in.Task, level, hc.BodyWriter()); err != nil {
+			if err := WriteLogText(hc.Context(), s.st, r, in.Task, level, !in.NoChildren, hc.BodyWriter()); err != nil {
 				fmt.Fprintf(hc.BodyWriter(), "%s %v\n", LogTextEnds, err)
 			}
 		}}, nil
@@ -52,9 +53,25 @@ func (s *Server) logTextRoutes() {
 // WriteLogText writes run's log, the lines of task (all: ""), at level
 // and above, to w as wfsh logs prints it: the store's decoders format
 // the task log lines, a LogPrinter the rest, read one chunk at a time.
-func WriteLogText(ctx context.Context, st *store.Store, run store.Run, task string, level runtime.Level, w io.Writer) error {
+// With children, a run with subflows has its child runs' lines merged
+// in, nested (store.EachLogTree: the child runs' logs are then in
+// memory, and every line goes through the printer).
+func WriteLogText(ctx context.Context, st *store.Store, run store.Run, task string, level runtime.Level, children bool, w io.Writer) error {
 	out := bufio.NewWriterSize(w, 64<<10)
-	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64, NotTask: st.NotTasks(ctx)}
+	if children {
+		kids, err := st.HasSubflowRuns(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if kids {
+			err := st.EachLogTree(ctx, run.ID, store.LogFilter{Task: task}, func(e *runtime.Event) error {
+				p.Emit(*e)
+				return nil
+			})
+			return endLogText(out, run, err)
+		}
+	}
 	text := store.LogText{
 		NewFormatter: func() store.LogFormatter { return p.LineFormatter() },
 		Write: func(b []byte) error {
@@ -66,6 +83,12 @@ func WriteLogText(ctx context.Context, st *store.Store, run store.Run, task stri
 		p.Emit(*e)
 		return nil
 	})
+	return endLogText(out, run, err)
+}
+
+// endLogText ends a log as text: what the reading's err cut short, or
+// how a run that Crashed ended.
+func endLogText(out *bufio.Writer, run store.Run, err error) error {
 	if err != nil {
 		out.Flush()
 		return err

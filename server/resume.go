@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -66,7 +67,8 @@ func (s *Server) resumeRoutes() {
 		"The graph and task runs (with results) of the run that run {id} resumes (its holder)"),
 		func(ctx context.Context, in *struct {
 			RunPath
-			Worker string `query:"worker" required:"true" doc:"the worker holding run {id}"`
+			Worker  string `query:"worker" required:"true" doc:"the worker holding run {id}"`
+			TaskRun string `query:"task_run" maxLength:"512" doc:"a subflow's task run in run {id}: the child run for it of the run that run {id} resumes, instead of that run"`
 		}) (*struct{ Body Resumption }, error) {
 			r, err := s.heldRun(ctx, in.ID, in.Worker)
 			if err != nil {
@@ -75,7 +77,12 @@ func (s *Server) resumeRoutes() {
 			if r.ResumedFrom == "" {
 				return nil, huma.Error404NotFound("run " + r.ID + " resumes no run")
 			}
-			old, err := s.st.GetRun(ctx, r.ResumedFrom)
+			var old store.Run
+			if in.TaskRun == "" {
+				old, err = s.st.GetRun(ctx, r.ResumedFrom)
+			} else {
+				old, err = s.resumedChild(ctx, r.ResumedFrom, in.TaskRun)
+			}
 			if err != nil {
 				return nil, problem(err)
 			}
@@ -89,4 +96,19 @@ func (s *Server) resumeRoutes() {
 			}
 			return &struct{ Body Resumption }{Resumption{Run: old, DAG: apiDAG(d), TaskRuns: orNone(trs)}}, nil
 		})
+}
+
+// resumedChild is run from's child run for its subflow task run
+// taskRun: the last made, when its subflow ran more than once (retries).
+func (s *Server) resumedChild(ctx context.Context, from, taskRun string) (store.Run, error) {
+	kids, err := s.st.ChildRuns(ctx, from)
+	if err != nil {
+		return store.Run{}, err
+	}
+	for i := len(kids) - 1; i >= 0; i-- {
+		if kids[i].ParentTaskRun == taskRun {
+			return kids[i], nil
+		}
+	}
+	return store.Run{}, fmt.Errorf("%w: run %s has no child run for task run %q", store.ErrNotFound, from, taskRun)
 }

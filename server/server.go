@@ -248,6 +248,8 @@ func problem(err error) error {
 	case errors.Is(err, store.ErrFinished), errors.Is(err, store.ErrKeyTaken), errors.Is(err, store.ErrNotResumable),
 		errors.Is(err, store.ErrRunExists):
 		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, store.ErrNotResumedChild):
+		return huma.Error422UnprocessableEntity(err.Error())
 	case errors.Is(err, store.ErrNotHeld):
 		return huma.Error410Gone(err.Error())
 	}

@@ -62,6 +62,11 @@ func TestSubflowRunsAPI(t *testing.T) {
 	if _, err := sub(w, parent.ID, "not-an-id"); status(err) != 422 {
 		t.Errorf("a bad id: %v, want 422", err)
 	}
+	// A parent that resumes no run has no child run to resume.
+	err = w.Do(ctx, "POST", "/runs/"+parent.ID+"/subflows", SubflowRequest{ID: id2, Flow: "Daily", TaskRun: "Daily", Worker: "w1", ResumedFrom: id1}, nil)
+	if status(err) != 422 {
+		t.Errorf("a subflow's run resuming a run that is not the resumed run's child: %v, want 422", err)
+	}
 	// The run's token makes one, a subflow of it, and reports for both.
 	b, err := sub(runTok, a.ID, id2)
 	if err != nil || b.SubflowOf != parent.ID || b.Parent != a.ID {
@@ -76,6 +81,20 @@ func TestSubflowRunsAPI(t *testing.T) {
 		}
 		if err := write(otherTok, run); status(err) != 403 {
 			t.Errorf("another run's token reports for subflow run %s: %v, want 403", run, err)
+		}
+	}
+	// What a resumed run's child run resumes is read as the run's is:
+	// the run's token may (a run that resumes none: 404), another
+	// run's may not.
+	resumedOf := func(c *Client, run string) error {
+		return c.Do(ctx, "GET", Query("/runs/"+run+"/resumed", "worker", "w1", "task_run", "Daily"), nil, nil)
+	}
+	for _, run := range []string{parent.ID, a.ID} {
+		if err := resumedOf(runTok, run); status(err) != 404 {
+			t.Errorf("the run token reads what subflow run %s resumes: %v, want 404 (it resumes none)", run, err)
+		}
+		if err := resumedOf(otherTok, run); status(err) != 403 {
+			t.Errorf("another run's token reads what run %s resumes: %v, want 403", run, err)
 		}
 	}
 	var d RunDetail

@@ -119,6 +119,9 @@ type SubflowRequest struct {
 	TaskRun    string                     `json:"task_run" maxLength:"512" doc:"the subflow's task run in the parent run"`
 	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
 	Worker     string                     `json:"worker" doc:"the worker holding the parent run"`
+	// ResumedFrom: the run resumed, when the parent resumes a run whose
+	// child run for the same task run this one resumes.
+	ResumedFrom string `json:"resumed_from,omitempty" maxLength:"64" doc:"the child run for task_run of the run that run {id} resumes, which this one resumes"`
 }
 
 // PoolPath names a pool in a path.
@@ -202,7 +205,7 @@ func (s *Server) workerRoutes() {
 				}
 			}
 			r, err := s.st.CreateSubflowRun(ctx, store.NewSubflow{ID: in.Body.ID, Flow: in.Body.Flow, Parent: parent.ID,
-				TaskRun: in.Body.TaskRun, Parameters: params}, in.Body.Worker, s.opt.Now())
+				TaskRun: in.Body.TaskRun, Parameters: params, ResumedFrom: in.Body.ResumedFrom}, in.Body.Worker, s.opt.Now())
 			if err != nil {
 				return nil, problem(err)
 			}

@@ -216,3 +216,24 @@ func BenchmarkFollowLogTail(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLogsPlainProbe is what wfsh logs of a run without subflows
+// does more than read its log: ask whether it has child runs (one probe
+// of an index) and read its graph for the nodes that are not tasks'
+// (the "Task runs:" line's counts).
+func BenchmarkLogsPlainProbe(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "wfsh.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	logRun(b, s, "r", 10, RecorderOptions{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if kids, err := s.HasSubflowRuns(ctx, "r"); err != nil || kids {
+			b.Fatalf("child runs: %v, %v", kids, err)
+		}
+		s.NotTasks(ctx)("r", "t")
+	}
+}

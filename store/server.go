@@ -35,6 +35,9 @@ var (
 	// ErrNotResumable: the run did not end Failed, Cancelled or Crashed,
 	// so there is nothing to resume.
 	ErrNotResumable = errors.New("only a run that ended Failed, Cancelled or Crashed is resumed")
+	// ErrNotResumedChild: a subflow's run would resume a run that is not
+	// the child run for its task run of the run its parent resumes.
+	ErrNotResumedChild = errors.New("is not the child run for task run")
 )
 
 // NewRun is a run to make of a deployment.
@@ -477,6 +480,9 @@ type NewSubflow struct {
 	// run there.
 	Parent, TaskRun string
 	Parameters      json.RawMessage // a JSON object
+	// ResumedFrom, when Parent resumes a run, is that run's child run
+	// for TaskRun, which this one resumes (ErrNotResumedChild if not).
+	ResumedFrom string
 }
 
 // CreateSubflowRun makes the run of a subflow of run ns.Parent, which
@@ -507,11 +513,24 @@ func (s *Store) CreateSubflowRun(ctx context.Context, ns NewSubflow, worker stri
 	if holder.String != worker || (st != runtime.Pending && st != runtime.Running) {
 		return Run{}, fmt.Errorf("run %s (%s): %w", ns.Parent, st, ErrNotHeld)
 	}
+	var resumed any
+	if ns.ResumedFrom != "" {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id = ? AND parent_task = ?
+			AND parent_id = (SELECT resumed_from FROM runs WHERE id = ?)`, ns.ResumedFrom, ns.TaskRun, ns.Parent).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Run{}, fmt.Errorf("run %s: %w %s of the run that run %s resumes", ns.ResumedFrom, ErrNotResumedChild, ns.TaskRun, ns.Parent)
+		}
+		if err != nil {
+			return Run{}, err
+		}
+		resumed = ns.ResumedFrom
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, flow, file, file_sha256, parameters, context, state, started_at, pid,
-			scheduled_at, deployment_id, pool, bundle, created_at, crashes, parent_id, parent_task, worker_id, holder, subflow_of)
-		SELECT ?, ?, file, file_sha256, ?, context, ?, 0, 0, ?, deployment_id, pool, bundle, ?, 0, id, ?, worker_id, holder, ?
+			scheduled_at, deployment_id, pool, bundle, created_at, crashes, parent_id, parent_task, worker_id, holder, subflow_of, resumed_from)
+		SELECT ?, ?, file, file_sha256, ?, context, ?, 0, 0, ?, deployment_id, pool, bundle, ?, 0, id, ?, worker_id, holder, ?, ?
 		FROM runs WHERE id = ?`,
-		ns.ID, ns.Flow, jsonObject(ns.Parameters), runtime.Pending.String(), now.UnixNano(), now.UnixNano(), ns.TaskRun, root, ns.Parent)
+		ns.ID, ns.Flow, jsonObject(ns.Parameters), runtime.Pending.String(), now.UnixNano(), now.UnixNano(), ns.TaskRun, root, resumed, ns.Parent)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return Run{}, fmt.Errorf("run %s: %w", ns.ID, ErrRunExists)

@@ -722,4 +722,25 @@ func testSubflowRuns(t *testing.T, b backend) {
 	if r, err := s.GetRun(ctx, "sub2"); err != nil || r.State != runtime.Cancelled || r.Message != "cancelled with its parent run top2" {
 		t.Errorf("sub2: %s %q, %v", r.State, r.Message, err)
 	}
+
+	// A run that resumes top2 makes the run of the same subflow resuming
+	// sub2, and no other run.
+	if _, err := s.ResumeRun(ctx, "top2", "top3", t0); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Claim(ctx, "p", Worker{ID: "w", Token: "tw"}, 10, time.Minute, t0)
+	if err != nil || !slices.ContainsFunc(runs, func(r Run) bool { return r.ID == "top3" }) {
+		t.Fatalf("claim of top3: %v, %v", ids(runs), err)
+	}
+	resume := func(id, taskRun, from string) (Run, error) {
+		return s.CreateSubflowRun(ctx, NewSubflow{ID: id, Flow: "child", Parent: "top3", TaskRun: taskRun, ResumedFrom: from}, "w", t0)
+	}
+	if r, err := resume("sub3", "child-sub2", "sub2"); err != nil || r.ResumedFrom != "sub2" || r.Parent != "top3" {
+		t.Errorf("the subflow's run resuming sub2: %+v, %v", r, err)
+	}
+	for _, c := range [][2]string{{"child-other", "sub2"}, {"child-sub2", "sub"}, {"child-sub2", "nope"}} {
+		if r, err := resume("bad-"+c[0]+"-"+c[1], c[0], c[1]); !errors.Is(err, ErrNotResumedChild) {
+			t.Errorf("the run of subflow %s resuming %s: %+v, %v; want ErrNotResumedChild", c[0], c[1], r, err)
+		}
+	}
 }

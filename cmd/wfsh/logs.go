@@ -21,6 +21,8 @@ type logsFlags struct {
 	task     string
 	follow   bool
 	logLevel string
+	// noChildren: the run's own lines only, not its child flow runs'.
+	noChildren bool
 }
 
 func newLogsCmd() *cobra.Command {
@@ -41,6 +43,7 @@ func newLogsCmd() *cobra.Command {
 	fl.StringVar(&f.task, "task", "", "only the lines of this task (and of the flow)")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep printing new lines until the run ends")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warning or error")
+	fl.BoolVar(&f.noChildren, "no-children", false, "only the run's own lines, not those of its subflows' child flow runs")
 	f.remote.register(fl)
 	return cmd
 }
@@ -72,7 +75,7 @@ func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags,
 	out := bufio.NewWriterSize(w, 64<<10)
 	defer out.Flush()
 	// Children's routine events are not stored, so no progress lines.
-	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64}
+	p := &output.LogPrinter{Out: out, Level: level, ProgressEvery: math.MaxInt64, NotTask: st.NotTasks(ctx)}
 	// The task log lines, most of a log, are formatted by the store's
 	// decoders, on every core; the printer prints the rest in order.
 	text := store.LogText{
@@ -81,6 +84,26 @@ func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags,
 			_, err := out.Write(b)
 			return err
 		},
+	}
+	// A run with subflows prints its child runs' lines among its own,
+	// nested as wfsh run printed them; a plain run costs one probe more.
+	// A run followed while it runs prints its own lines only.
+	if !f.noChildren && (!f.follow || run.State.Finished()) {
+		kids, err := st.HasSubflowRuns(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if kids {
+			err := st.EachLogTree(ctx, run.ID, store.LogFilter{Task: f.task}, func(e *runtime.Event) error {
+				p.Emit(*e)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			crashedLine(out, run)
+			return out.Flush()
+		}
 	}
 	var after uint64
 	for {
@@ -110,9 +133,15 @@ func storeLog(ctx context.Context, st *store.Store, run store.Run, f *logsFlags,
 		case <-time.After(followEvery):
 		}
 	}
+	crashedLine(out, run)
+	return out.Flush()
+}
+
+// crashedLine ends the log of a run that Crashed: its process wrote no
+// end, the line says how it ended.
+func crashedLine(out io.Writer, run store.Run) {
 	if run.State == runtime.Crashed {
 		fmt.Fprintf(out, "[%s] ERROR - wfsh.FlowRunner | Flow run CRASHED: %s\n",
 			run.FinishedAt.Format("2006-01-02 15:04:05-0700"), run.Message)
 	}
-	return out.Flush()
 }

@@ -23,7 +23,7 @@ import (
 func printedByEmit(t *testing.T, st *store.Store, id string, f store.LogFilter, level runtime.Level) string {
 	t.Helper()
 	var out bytes.Buffer
-	p := &output.LogPrinter{Out: &out, Level: level, ProgressEvery: math.MaxInt64}
+	p := &output.LogPrinter{Out: &out, Level: level, ProgressEvery: math.MaxInt64, NotTask: st.NotTasks(context.Background())}
 	err := st.EachLog(context.Background(), id, f, func(e *runtime.Event) error {
 		p.Emit(*e)
 		return nil
@@ -38,7 +38,7 @@ func printedByEmit(t *testing.T, st *store.Store, id string, f store.LogFilter, 
 func printedByText(t *testing.T, st *store.Store, id string, f store.LogFilter, level runtime.Level) (string, uint64) {
 	t.Helper()
 	var out bytes.Buffer
-	p := &output.LogPrinter{Out: &out, Level: level, ProgressEvery: math.MaxInt64}
+	p := &output.LogPrinter{Out: &out, Level: level, ProgressEvery: math.MaxInt64, NotTask: st.NotTasks(context.Background())}
 	text := store.LogText{
 		NewFormatter: func() store.LogFormatter { return p.LineFormatter() },
 		Write: func(b []byte) error {

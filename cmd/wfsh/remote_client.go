@@ -219,7 +219,11 @@ func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level
 	if !f.follow {
 		// The whole log as text, formatted by the server as wfsh logs
 		// formats a local one (the store's decoders), copied as it comes.
-		q := server.Query("/runs/"+server.PathEscape(d.Run.ID)+"/log.txt", "task", f.task, "level", strings.ToLower(level.String()))
+		noKids := ""
+		if f.noChildren {
+			noKids = "true"
+		}
+		q := server.Query("/runs/"+server.PathEscape(d.Run.ID)+"/log.txt", "task", f.task, "level", strings.ToLower(level.String()), "no_children", noKids)
 		tail := &lastLine{w: cmd.OutOrStdout()}
 		if err := c.Copy(cmd.Context(), q, tail); err != nil {
 			return &exitError{code: exitFailed, err: remoteErr(err)}
@@ -229,7 +233,16 @@ func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level
 		}
 		return nil
 	}
-	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, ProgressEvery: math.MaxInt64}
+	// Parameters' and constants' runs are not counted as tasks', as the
+	// server's text counts them.
+	notTask := map[string]bool{}
+	for _, tr := range d.TaskRuns {
+		if tr.Kind == "param" || tr.Kind == "const" {
+			notTask[tr.Name] = true
+		}
+	}
+	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, ProgressEvery: math.MaxInt64,
+		NotTask: func(run, node string) bool { return run == d.Run.ID && notTask[node] }}
 	if _, err := followLogs(cmd.Context(), c, d.Run.ID, f.task, f.follow, p); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfsh/wfsh/internal/pgtest"
 	"github.com/wfsh/wfsh/runtime"
 	"github.com/wfsh/wfsh/server"
 	"github.com/wfsh/wfsh/store"
@@ -135,12 +136,24 @@ func TestSubflowsInServerRun(t *testing.T) {
 		t.Errorf("wfsh logs of child run %s: exit %d\n%s", kids[1].ID, code, out)
 	}
 	// wfsh logs of an ended run copies the server's log as text; with
-	// --follow it formats the run's events itself: the same lines.
+	// --follow it formats the run's events itself: the same lines, the
+	// run's own (--no-children: the text has its child runs' too).
 	for _, args := range [][]string{{month.ID}, {month.ID, "--log-level", "debug"}, {month.ID, "--task", "total"}, {kids[2].ID}} {
+		args = append(args, "--no-children")
 		text, code := ps.wfsh(t, dev, append([]string{"logs"}, args...)...)
 		events, code2 := ps.wfsh(t, dev, append([]string{"logs", "--follow"}, args...)...)
 		if code != 0 || code2 != 0 || text != events || strings.Count(text, "\n") < 3 {
 			t.Errorf("wfsh logs %s: exit %d, with --follow exit %d; the two differ:\n%s\n--- --follow:\n%s", strings.Join(args, " "), code, code2, text, events)
+		}
+	}
+	// Without --no-children, the child runs' lines are nested in the
+	// run's, as its process printed them.
+	text, code := ps.wfsh(t, dev, "logs", month.ID)
+	for _, want := range []string{"INFO - wfsh.FlowRunner | Subflow 'Daily-2[1]': Beginning Flow run for 'Daily'\n",
+		"INFO - wfsh.Daily-2[1]/fetch | fetching d2\n", "INFO - wfsh.Daily/fetch | fetching d0\n",
+		"Task 'Daily/count': Finished task run for task with final state: 'Success'\n"} {
+		if code != 0 || !strings.Contains(text, want) {
+			t.Errorf("wfsh logs %s: exit %d, lacks %q:\n%s", month.ID, code, want, text)
 		}
 	}
 	if out, _ := ps.wfsh(t, dev, "show", month.ID); strings.Count(out, "Daily") < 3 {
@@ -195,5 +208,155 @@ func TestSubflowsInServerRun(t *testing.T) {
 	if r := ps.waitState(t, inner.ID, 5*time.Second, runtime.State.Finished); r.State != runtime.Crashed ||
 		r.Message != "crashed: its parent run "+outer.ID+" ended Crashed before it did" {
 		t.Errorf("Inner ended %s %q, want Crashed with its parent", r.State, r.Message)
+	}
+}
+
+// TestSubflowsResumedInServerRun: a server's run resumed (wfsh resume)
+// resumes inside its subflows' child runs, as deep as they go, as
+// `wfsh run --resume` does with a local store: Outer calls Mid, which
+// calls Inner, whose second task fails until it is fixed. The resumed
+// run's child runs each resume the matching child run of the run it
+// resumes (resumed_from), Inner's first task is taken (Cached, not run
+// again: it counts its runs in a file) and its second runs again.
+func TestSubflowsResumedInServerRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfsh and runs server and worker processes")
+	}
+	t.Run("sqlite", func(t *testing.T) { subflowsResumed(t, "") })
+	t.Run("postgres", func(t *testing.T) { subflowsResumed(t, pgtest.Start(t).NewDatabase(t)) })
+}
+
+func subflowsResumed(t *testing.T, db string) {
+	ctx := context.Background()
+	ps := startServer(t, 2*time.Second, db)
+	dev := ps.token(t, "developer", "")
+	_, wlog := ps.startWorker(t, ps.token(t, "worker", "default"), 1)
+	flowDir, dataDir := t.TempDir(), t.TempDir()
+	src := strings.ReplaceAll(`load("@shell", "shell_task")
+
+first = shell_task(name="first", command="echo ran >> DATA/count; echo 41")
+second = shell_task(name="second", command="test -e DATA/fixed && echo fixed")
+
+@task
+def plus_one(n):
+    return int(n) + 1
+
+@flow(name="Inner")
+def inner():
+    m = plus_one(first())
+    second(upstream_tasks=[m])
+
+@flow(name="Mid")
+def mid():
+    inner()
+
+@flow(name="Outer")
+def outer():
+    mid()
+`, "DATA", dataDir)
+	p := filepath.Join(flowDir, "outer.star")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := ps.wfsh(t, dev, "deploy", p, "--name", "d"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	firstRuns := func() int {
+		b, _ := os.ReadFile(filepath.Join(dataDir, "count"))
+		return strings.Count(string(b), "\n")
+	}
+	// chain is the run's child run and that one's: Mid's and Inner's.
+	chain := func(id string) []store.Run {
+		t.Helper()
+		var runs []store.Run
+		for range 2 {
+			var list server.RunList
+			if err := ps.admin.Do(ctx, "GET", server.Query("/runs", "parent", id), nil, &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Runs) != 1 {
+				t.Fatalf("run %s has %d child runs, want 1: %+v", id, len(list.Runs), list.Runs)
+			}
+			runs = append(runs, list.Runs[0])
+			id = list.Runs[0].ID
+		}
+		return runs
+	}
+
+	// lastOuter is the newest run of Outer: the newest run of the server
+	// may be one of its child runs.
+	lastOuter := func(st runtime.State) store.Run {
+		t.Helper()
+		var list server.RunList
+		if err := ps.admin.Do(ctx, "GET", "/runs?limit=1&flow=Outer", nil, &list); err != nil || len(list.Runs) != 1 {
+			t.Fatalf("the newest run of Outer: %v, %v", list.Runs, err)
+		}
+		if r := list.Runs[0]; r.State != st {
+			t.Fatalf("the newest run of Outer %s is %s (%s), want %s", r.ID, r.State, r.Message, st)
+		}
+		return list.Runs[0]
+	}
+
+	out, code := ps.wfsh(t, dev, "run", "Outer/d", "--watch")
+	if code != exitFailed || firstRuns() != 1 {
+		t.Fatalf("the first run: exit %d, want %d; first ran %d times\n%s", code, exitFailed, firstRuns(), out)
+	}
+	failed := lastOuter(runtime.Failed)
+	was := chain(failed.ID)
+	if was[0].Flow != "Mid" || was[1].Flow != "Inner" || was[1].State != runtime.Failed {
+		t.Fatalf("the failed run's child runs: %+v", was)
+	}
+
+	if err := os.WriteFile(filepath.Join(dataDir, "fixed"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = ps.wfsh(t, dev, "resume", failed.ID, "--watch")
+	if code != exitSuccess || !strings.Contains(out, "Flow run SUCCESS") {
+		t.Fatalf("resume --watch: exit %d, want 0\n%s", code, out)
+	}
+	if n := firstRuns(); n != 1 {
+		t.Errorf("Inner's first ran %d times: the resumed run ran it again", n)
+	}
+	resumed := lastOuter(runtime.Success)
+	if resumed.ResumedFrom != failed.ID {
+		t.Errorf("the resumed run resumes %q, want %s", resumed.ResumedFrom, failed.ID)
+	}
+	now := chain(resumed.ID)
+	for i, r := range now {
+		if r.State != runtime.Success || r.ResumedFrom != was[i].ID || r.Flow != was[i].Flow {
+			t.Errorf("child run %s (%s): %s, resumes %q, want Success resuming %s", r.ID, r.Flow, r.State, r.ResumedFrom, was[i].ID)
+		}
+	}
+	var d server.RunDetail
+	if err := ps.admin.Do(ctx, "GET", "/runs/"+now[1].ID, nil, &d); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tr := range d.TaskRuns {
+		got[tr.Name] = tr.State.String()
+		if tr.State == runtime.Cached {
+			got[tr.Name] += " " + tr.Message
+		}
+	}
+	msg := "resumed: result of run " + was[1].ID
+	// wfsh logs prints what the run's process printed (the worker's log
+	// has it, each line after the run's short id): the run's lines with
+	// its child runs' nested in them.
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(wlog.String(), "run "+resumed.ID+": process ended") },
+		"the worker to see the resumed run's process end")
+	var printed strings.Builder
+	for line := range strings.Lines(wlog.String()) {
+		if rest, ok := strings.CutPrefix(line, "["+resumed.ID[:8]+"] "); ok {
+			printed.WriteString(rest)
+		}
+	}
+	if text, code := ps.wfsh(t, dev, "logs", resumed.ID); code != 0 || text != printed.String() || !strings.Contains(text, "Task 'Mid/Inner/first': Finished task run for task with final state: 'Cached'") {
+		t.Errorf("wfsh logs %s: exit %d\n%s\nwant what its process printed:\n%s", resumed.ID, code, text, printed.String())
+	}
+	want := map[string]string{"first": "Cached " + msg, "plus_one": "Cached " + msg, "second": "Success"}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("Inner's task run %s: %q, want %q", name, got[name], w)
+		}
 	}
 }

@@ -49,14 +49,15 @@ func (f *runFlags) serverChild(req *runner.Request) (*serverChild, error) {
 
 // Begin makes a subflow's child run on the server, held with the run,
 // and records it there as the run is recorded (runner.RemoteChildren).
-func (ch *serverChild) Begin(ctx context.Context, parent, taskRun, id string, g *runtime.Graph, params json.RawMessage,
+func (ch *serverChild) Begin(ctx context.Context, cr runner.ChildRun,
 	appendResult func([]byte, runtime.Value) ([]byte, error)) (runtime.Sink, func() error, error) {
+	id, g := cr.ID, cr.Graph
 	var ps map[string]json.RawMessage
-	if err := json.Unmarshal(params, &ps); err != nil {
+	if err := json.Unmarshal(cr.Params, &ps); err != nil {
 		return nil, nil, fmt.Errorf("child flow run %s: its parameters: %w", id, err)
 	}
-	req := server.SubflowRequest{ID: id, Flow: g.Flow, TaskRun: taskRun, Parameters: ps, Worker: ch.worker}
-	path := "/runs/" + url.PathEscape(parent) + "/subflows"
+	req := server.SubflowRequest{ID: id, Flow: g.Flow, TaskRun: cr.TaskRun, Parameters: ps, Worker: ch.worker, ResumedFrom: cr.ResumedFrom}
+	path := "/runs/" + url.PathEscape(cr.Parent) + "/subflows"
 	deadline := time.Now().Add(time.Minute)
 	for n := 0; ; n++ {
 		err := ch.c.Do(ctx, "POST", path, req, nil)
@@ -72,6 +73,22 @@ func (ch *serverChild) Begin(ctx context.Context, parent, taskRun, id string, g 
 	rec := store.NewRemoteRecorder(store.RecorderOptions{Run: store.RunInfo{ID: id}, Graph: g, AppendResult: appendResult,
 		Send: func(ctx context.Context, w *store.Write) error { return ch.sendTo(ctx, id, w) }})
 	return rec, rec.Close, nil
+}
+
+// Resumed is the child run for taskRun of the run that run parent (the
+// run, or one of its child runs) resumes, read from the server as the
+// run's resumed run is: nil when that run has none (404).
+func (ch *serverChild) Resumed(ctx context.Context, parent, taskRun string) (*runner.Resumed, error) {
+	var rs server.Resumption
+	err := ch.c.Do(ctx, "GET", server.Query("/runs/"+url.PathEscape(parent)+"/resumed", "worker", ch.worker, "task_run", taskRun), nil, &rs)
+	var ae *server.APIError
+	if errors.As(err, &ae) && ae.Status == 404 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return runner.ResumedOf(rs.Run, server.StoreDAG(rs.DAG), rs.TaskRuns)
 }
 
 // Slots is where a child run's tagged task runs take their slots.
