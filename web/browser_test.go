@@ -89,6 +89,16 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	waitJSWithin(t, ctx, 10*time.Second, what, expr)
 }
 
+// clickNow clicks the element of id as the page has it at that moment:
+// a header's button may be swapped for a new copy by the page's refresh
+// between chromedp's finding a node and its click ("Could not find node
+// with given id"), which a click in the page cannot miss.
+func clickNow(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	waitJS(t, ctx, "#"+id+" in the page", `!!document.getElementById("`+id+`")`)
+	run(t, ctx, "click #"+id, chromedp.Evaluate[chromedp.Void](`document.getElementById("`+id+`").click()`))
+}
+
 // waitJSWithin waits up to d until the expression is true in the page.
 func waitJSWithin(t *testing.T, ctx context.Context, d time.Duration, what, expr string) {
 	t.Helper()
@@ -261,7 +271,7 @@ func TestBrowser(t *testing.T) {
 		document.querySelectorAll(".tl-bar").length === 1 && !!document.querySelector(".tl-bar.st-Failed")`)
 
 	// Retry makes a new run with the same parameters.
-	run(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")))
+	clickNow(t, ctx, "retry")
 	waitJS(t, ctx, "the new run's page", `location.pathname !== "/runs/`+r.ID+`" && !!document.getElementById("run-live")`)
 	loc = value(t, ctx, "location", chromedp.Location())
 	var again struct {
@@ -272,8 +282,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the retried run %s: %s %v", loc, again.Run.Parameters, err)
 	}
 	// Resume (the run ended Failed) makes a run that resumes it.
-	run(t, ctx, "resume", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitVisible(chromedp.ID("resume")),
-		chromedp.Click(chromedp.ID("resume")))
+	run(t, ctx, "the run again", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitVisible(chromedp.ID("resume")))
+	clickNow(t, ctx, "resume")
 	waitJS(t, ctx, "the resuming run's page, linking to the run it resumes", `location.pathname !== "/runs/`+r.ID+`" &&
 		!!document.getElementById("run-live") && !!document.querySelector('dl a[href="/runs/`+r.ID+`"]') &&
 		document.getElementById("run-state").textContent.includes("Scheduled") && !document.getElementById("resume")`)
