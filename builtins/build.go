@@ -22,8 +22,11 @@ type builder struct {
 	parent *builder
 	g      *runtime.Graph
 	run    *runInfo
-	counts map[string]int  // calls of each task name so far
-	guards []runtime.Guard // from enclosing case() calls
+	counts map[string]*int // calls of each task name so far
+	// repeatNames counts the keys of counts of the form X-k a repeated
+	// call is given (splitRepeat).
+	repeatNames int
+	guards      []runtime.Guard // from enclosing case() calls
 	// misuse is set when a TaskRef was used as a value where Starlark
 	// gives us no way to return an error (truth, str).
 	misused *runtime.PosError
@@ -55,19 +58,30 @@ func (b *builder) misuse(msg string) {
 // skipping any name already given. Only the names of tasks are kept (in
 // counts), not every name given: a repeat's name X-k can only clash with
 // a task named X-k (no two repeats share a name), and a task's own name
-// only with a repeat's (X-k with k at most the calls of X so far).
+// only with a repeat's (X-k with k at most the calls of X so far). While
+// no task is named like a repeat (repeatNames), a repeat's name clashes
+// with none, and a repeated call costs one map look-up.
 func (b *builder) uniqueName(name string) string {
 	for {
-		c := b.counts[name] + 1
-		b.counts[name] = c
+		p := b.counts[name]
+		if p == nil {
+			p = new(int)
+			b.counts[name] = p
+			if _, _, ok := splitRepeat(name); ok {
+				b.repeatNames++
+			}
+		}
+		*p++
+		c := *p
 		if c == 1 {
 			if !b.repeatName(name) {
 				return name
 			}
 			continue
 		}
-		n := name + "-" + strconv.Itoa(c)
-		if b.counts[n] == 0 {
+		var digits [20]byte
+		n := name + "-" + string(strconv.AppendInt(digits[:0], int64(c), 10))
+		if b.repeatNames == 0 || b.counts[n] == nil {
 			return n
 		}
 	}
@@ -76,15 +90,26 @@ func (b *builder) uniqueName(name string) string {
 // repeatName reports whether n was given to a repeated call: n is X-k and
 // X was called at least k times.
 func (b *builder) repeatName(n string) bool {
+	x, k, ok := splitRepeat(n)
+	if !ok {
+		return false
+	}
+	p := b.counts[x]
+	return p != nil && *p >= k
+}
+
+// splitRepeat splits a name of the form a repeated call is given, X-k (k
+// at least 2, written without leading zeros), into X and k.
+func splitRepeat(n string) (string, int, bool) {
 	i := strings.LastIndexByte(n, '-')
 	if i < 0 {
-		return false
+		return "", 0, false
 	}
 	k, err := strconv.Atoi(n[i+1:])
 	if err != nil || k < 2 || strconv.Itoa(k) != n[i+1:] {
-		return false
+		return "", 0, false
 	}
-	return b.counts[n[:i]] >= k
+	return n[:i], k, true
 }
 
 // fromBlock returns a zero T from *block, a new block of blockSize when it

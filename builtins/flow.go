@@ -180,7 +180,7 @@ func (f *Flow) newBuilder(run *runInfo, parent *builder) *builder {
 	if parent != nil {
 		thread.Print = parent.thread.Print
 	}
-	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, parent: parent,
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]*int{}, parent: parent,
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits, Timeout: f.timeout}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
