@@ -329,6 +329,17 @@ func checkArity(what string, fn starlark.Callable, nargs int, kwargs []starlark.
 	if !f.HasVarargs() && nargs > f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()) {
 		return fmt.Errorf("%s: got %d positional arguments, want at most %d", what, nargs, f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()))
 	}
+	if len(kwargs) == 0 {
+		// The common call: the first nargs parameters are given, the
+		// others need their defaults. No map of the names given.
+		for i := nargs; i < np; i++ {
+			if f.ParamDefault(i) == nil {
+				name, _ := f.Param(i)
+				return fmt.Errorf("%s: missing argument for %s", what, name)
+			}
+		}
+		return nil
+	}
 	given := make(map[string]bool)
 	for i := 0; i < nargs && i < np; i++ {
 		name, _ := f.Param(i)
