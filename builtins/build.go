@@ -39,6 +39,11 @@ type builder struct {
 
 	nodeBlock []runtime.Node // fromBlock's
 	bodyBlock []starBody
+	refBlock  []TaskRef
+	// take's: a call's arguments, inputs and dynamic flags
+	valueSlab []starlark.Value
+	inputSlab []runtime.Input
+	boolSlab  []bool
 }
 
 func builderOf(thread *starlark.Thread) *builder {
@@ -126,11 +131,39 @@ func fromBlock[T any](block *[]T) *T {
 
 const blockSize = 64
 
+// take returns an empty slice of capacity n cut from *slab, a new slab of
+// slabSize when too little is left (nil for n 0): a call's short slices
+// are not allocated one by one. Appending past n moves the slice out, as
+// for any slice; it never writes into the slab's next one.
+func take[T any](slab *[]T, n int) []T {
+	if n == 0 {
+		return nil
+	}
+	if n > slabSize/8 {
+		return make([]T, 0, n)
+	}
+	if len(*slab) < n {
+		*slab = make([]T, slabSize)
+	}
+	s := (*slab)[:0:n]
+	*slab = (*slab)[n:]
+	return s
+}
+
+const slabSize = 1024
+
+// newRef returns a TaskRef of the given fields from the builder's block.
+func (b *builder) newRef(r TaskRef) *TaskRef {
+	p := fromBlock(&b.refBlock)
+	*p = r
+	return p
+}
+
 // add appends a node under the enclosing case() guards and returns its ref.
 func (b *builder) add(n *runtime.Node) *TaskRef {
 	n.Guards = append(n.Guards, b.guards...)
 	b.g.Add(n)
-	return &TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped}
+	return b.newRef(TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped})
 }
 
 // call adds a node for a call of t in the flow body, or of what
@@ -184,6 +217,12 @@ func (b *builder) callTask(thread *starlark.Thread, t *Task, args starlark.Tuple
 // bindArgs makes body's argument templates of a call's arguments, each
 // task result in them an input of n.
 func (b *builder) bindArgs(n *runtime.Node, body *starBody, what string, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) error {
+	// Most arguments are one task result or none: room for one input each.
+	n.Inputs = take(&b.inputSlab, len(args)+len(kwargs))
+	body.args = take(&b.valueSlab, len(args))
+	if len(kwargs) > 0 {
+		body.kwargs = make([]starlark.Tuple, 0, len(kwargs))
+	}
 	for _, a := range args {
 		v, err := b.arg(n, what, a, mapped)
 		if err != nil {
@@ -198,7 +237,7 @@ func (b *builder) bindArgs(n *runtime.Node, body *starBody, what string, args st
 		}
 		body.kwargs = append(body.kwargs, starlark.Tuple{kv[0], v})
 	}
-	body.markDynamic()
+	body.markDynamic(take(&b.boolSlab, len(args)+len(kwargs)))
 	if mapped && !hasMappedInput(n) {
 		return fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
 	}
@@ -271,6 +310,12 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 		}
 		v, mapped = u.v, false
 	}
+	if r, ok := v.(*TaskRef); ok && !mapped { // the common argument, as template makes it
+		if r.slot > 0 {
+			return r, nil
+		}
+		return b.newRef(TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: input(n, r.id, false) + 1}), nil
+	}
 	if !mapped {
 		t, err := template(v, func(r *TaskRef) int { return input(n, r.id, false) })
 		if err != nil {
@@ -289,7 +334,7 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 		}
 	}
 	// The placeholder stands for one element: the child's own input.
-	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}, nil
+	return b.newRef(TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}), nil
 }
 
 // constant adds an inline node whose value is v (with refs resolved), so a
