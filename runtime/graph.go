@@ -218,7 +218,11 @@ func (g *Graph) TopoOrder() []*Node {
 
 // Deps returns the distinct nodes n waits for: data, ordering and guard edges.
 func (g *Graph) Deps(n *Node) []NodeID {
-	out := make([]NodeID, 0, len(n.Inputs)+len(n.Upstream)+len(n.Guards))
+	return appendDeps(make([]NodeID, 0, len(n.Inputs)+len(n.Upstream)+len(n.Guards)), n)
+}
+
+// appendDeps appends Deps(n) to out, which must hold no dependency of n.
+func appendDeps(out []NodeID, n *Node) []NodeID {
 	add := func(id NodeID) {
 		// Nodes have few dependencies: a linear scan beats a map.
 		for _, d := range out {
@@ -270,7 +274,10 @@ func (g *Graph) References() []NodeID {
 func (g *Graph) Validate() error {
 	var errs ErrorList
 	names := make(map[string]bool, len(g.Nodes))
-	deps := make([][]NodeID, len(g.Nodes))
+	var deps []NodeID // of one node at a time
+	// While every node depends only on nodes before it, as a flow body
+	// builds them, there can be no cycle, and no search for one is needed.
+	topological := true
 	for i, n := range g.Nodes {
 		if n.ID != NodeID(i) {
 			errs.Add(n.Pos, "node %q has id %d at index %d", n.Name, n.ID, i)
@@ -279,11 +286,18 @@ func (g *Graph) Validate() error {
 			errs.Add(n.Pos, "duplicate task run name %q", n.Name)
 		}
 		names[n.Name] = true
-		deps[i] = g.Deps(n)
-		g.validateEdges(n, deps[i], &errs)
+		deps = appendDeps(deps[:0], n)
+		g.validateEdges(n, deps, &errs)
+		for _, d := range deps {
+			topological = topological && int(d) < i
+		}
 	}
-	if len(errs) == 0 && !topological(deps) {
-		g.findCycle(deps, &errs)
+	if len(errs) == 0 && !topological {
+		all := make([][]NodeID, len(g.Nodes))
+		for i, n := range g.Nodes {
+			all[i] = g.Deps(n)
+		}
+		g.findCycle(all, &errs)
 	}
 	errs.Sort()
 	return errs.Err()
@@ -308,20 +322,6 @@ func (g *Graph) validateEdges(n *Node, deps []NodeID, errs *ErrorList) {
 	if (n.Kind == FlowNode) != (n.Sub != nil) {
 		errs.Add(n.Pos, "node %q: a subflow node, and only one, has a child flow", n.Name)
 	}
-}
-
-// topological reports whether every node depends only on nodes before it,
-// as a flow body builds them: then there can be no cycle, and no search
-// for one is needed.
-func topological(deps [][]NodeID) bool {
-	for i, ds := range deps {
-		for _, d := range ds {
-			if int(d) >= i {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // findCycle reports one cycle, naming every node on it.
