@@ -26,6 +26,7 @@ type builder struct {
 	// repeatNames counts the keys of counts of the form X-k a repeated
 	// call is given (splitRepeat).
 	repeatNames int
+	names       strings.Builder // repeatOf's
 	guards      []runtime.Guard // from enclosing case() calls
 	// misuse is set when a TaskRef was used as a value where Starlark
 	// gives us no way to return an error (truth, str).
@@ -84,13 +85,35 @@ func (b *builder) uniqueName(name string) string {
 			}
 			continue
 		}
-		var digits [20]byte
-		n := name + "-" + string(strconv.AppendInt(digits[:0], int64(c), 10))
+		n := b.repeatOf(name, c)
 		if b.repeatNames == 0 || b.counts[n] == nil {
 			return n
 		}
 	}
 }
+
+// repeatOf returns name-c, written into the builder's block of names
+// (a strings.Builder never changes what it has written, so each name
+// stays as it is): not one allocation per name.
+func (b *builder) repeatOf(name string, c int) string {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(c), 10)
+	size := len(name) + 1 + len(d)
+	if size > nameBlockSize/16 {
+		return name + "-" + string(d)
+	}
+	if b.names.Cap()-b.names.Len() < size {
+		b.names = strings.Builder{}
+		b.names.Grow(nameBlockSize)
+	}
+	start := b.names.Len()
+	b.names.WriteString(name)
+	b.names.WriteByte('-')
+	b.names.Write(d)
+	return b.names.String()[start:]
+}
+
+const nameBlockSize = 4096
 
 // repeatName reports whether n was given to a repeated call: n is X-k and
 // X was called at least k times.
