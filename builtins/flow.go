@@ -248,7 +248,8 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 	if len(b.g.Nodes) == len(b.flow.params) {
 		b.errs.Add(pos, "flow %s: its body calls no task", b.flow.name)
 	}
-	if err := b.g.Validate(); err != nil {
+	// Every node's name came from uniqueName: no two are the same.
+	if err := b.g.ValidateBuilt(); err != nil {
 		var list runtime.ErrorList
 		if errors.As(err, &list) {
 			b.errs = append(b.errs, list...)

@@ -135,6 +135,10 @@ func TestBuiltGraphs(t *testing.T) {
 					continue
 				}
 				built++
+				// The build checks all but the names, which it makes distinct.
+				if err := bd.Graph.Validate(); err != nil {
+					t.Errorf("flow %s: %v", f.name, err)
+				}
 				dumpGraph(&out, bd.Graph, "")
 			}
 			dump := strings.ReplaceAll(out.String(), filepath.Dir(calls), "TMP")

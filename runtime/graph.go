@@ -271,9 +271,19 @@ func (g *Graph) References() []NodeID {
 
 // Validate reports every structural problem: edges to unknown nodes, cycles,
 // duplicate run names, mapped nodes without mapped inputs.
-func (g *Graph) Validate() error {
+func (g *Graph) Validate() error { return g.validate(true) }
+
+// ValidateBuilt is Validate for a graph whose run names are distinct by
+// construction, as the flow builder's are (builtins' uniqueName): it
+// checks everything else, not the names (a map of every name).
+func (g *Graph) ValidateBuilt() error { return g.validate(false) }
+
+func (g *Graph) validate(names bool) error {
 	var errs ErrorList
-	names := make(map[string]bool, len(g.Nodes))
+	var seen map[string]bool
+	if names {
+		seen = make(map[string]bool, len(g.Nodes))
+	}
 	var deps []NodeID // of one node at a time
 	// While every node depends only on nodes before it, as a flow body
 	// builds them, there can be no cycle, and no search for one is needed.
@@ -282,10 +292,12 @@ func (g *Graph) Validate() error {
 		if n.ID != NodeID(i) {
 			errs.Add(n.Pos, "node %q has id %d at index %d", n.Name, n.ID, i)
 		}
-		if names[n.Name] {
-			errs.Add(n.Pos, "duplicate task run name %q", n.Name)
+		if names {
+			if seen[n.Name] {
+				errs.Add(n.Pos, "duplicate task run name %q", n.Name)
+			}
+			seen[n.Name] = true
 		}
-		names[n.Name] = true
 		deps = appendDeps(deps[:0], n)
 		g.validateEdges(n, deps, &errs)
 		for _, d := range deps {
