@@ -37,12 +37,20 @@ const (
 func (k NodeKind) IsTask() bool { return k == TaskNode || k == FlowNode }
 
 // Node is one task call in a flow: what to run, on what inputs, and when.
+//
+// The narrow fields come first, together, so that they share a word.
 type Node struct {
 	ID   NodeID
+	Kind NodeKind
+	// SkipOnUpstreamSkip: a skipped upstream run skips this node's
+	// (unless its trigger accepts skips).
+	SkipOnUpstreamSkip bool
+	// Mapped nodes run one child per element of their mapped inputs.
+	Mapped bool
+
 	Name string // unique run name: "square", "square-2", ...
 	Task string // the task's name, shared by every call of it
-	Kind NodeKind
-	Pos  Pos // where the task was called in the flow body
+	Pos  Pos    // where the task was called in the flow body
 	// DefPos is where the task was defined (failures point back at it).
 	DefPos Pos
 
@@ -50,18 +58,15 @@ type Node struct {
 	Upstream []NodeID // ordering edges without data
 	Guards   []Guard  // branch conditions (ifelse, switch, case)
 
-	Trigger            Trigger
-	SkipOnUpstreamSkip bool
-	Retries            int
-	RetryDelay         time.Duration
-	Timeout            time.Duration // zero means none
-	Tags               []string
+	Trigger    Trigger
+	Retries    int
+	RetryDelay time.Duration
+	Timeout    time.Duration // zero means none
+	Tags       []string
 	// Hooks are called as the node's runs enter states (hook.go).
 	Hooks []Hook
 
-	// Mapped nodes run one child per element of their mapped inputs.
-	Mapped bool
-	Body   Body
+	Body Body
 	// Sub is a FlowNode's child flow.
 	Sub *Graph
 }
