@@ -32,7 +32,6 @@ type builder struct {
 	// gives us no way to return an error (truth, str).
 	misused *runtime.PosError
 	errs    runtime.ErrorList // problems that do not stop the build
-	bodies  []*starBody
 	// replaced records which flow.replace() entries matched a call.
 	replaced map[*replacement]bool
 	// hooks are each task's hooks bound to this run, made at its first call.
@@ -233,7 +232,6 @@ func (b *builder) callTask(thread *starlark.Thread, t *Task, args starlark.Tuple
 		return nil, err
 	}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 
@@ -371,7 +369,6 @@ func (b *builder) constant(owner string, v starlark.Value) (*TaskRef, error) {
 	}
 	body := &starBody{run: b.run, constant: t}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 

@@ -259,8 +259,12 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 		b.errs.Sort()
 		return nil, b.errs
 	}
-	for _, body := range b.bodies {
-		body.freeze()
+	// Every starBody of the build is a node's (callTask, constant,
+	// subflows, run_deployment).
+	for _, n := range b.g.Nodes {
+		if body, ok := n.Body.(*starBody); ok {
+			body.freeze()
+		}
 	}
 	params.Freeze()
 	return &Build{Flow: b.flow, Graph: b.g, Params: params, run: b.run}, nil
