@@ -37,10 +37,11 @@ func input(n *runtime.Node, id runtime.NodeID, mapped bool) int {
 	return len(n.Inputs) - 1
 }
 
-// markDynamic records which arguments need their placeholders filled at
-// run time; the others are passed as they are.
-func (s *starBody) markDynamic() {
-	s.dynamic = make([]bool, 0, len(s.args)+len(s.kwargs))
+// markDynamic records, in dynamic (empty, of room for every argument),
+// which arguments need their placeholders filled at run time; the others
+// are passed as they are.
+func (s *starBody) markDynamic(dynamic []bool) {
+	s.dynamic = dynamic
 	for _, a := range s.args {
 		s.dynamic = append(s.dynamic, hasRefs(a))
 	}

@@ -22,13 +22,16 @@ type builder struct {
 	parent *builder
 	g      *runtime.Graph
 	run    *runInfo
-	counts map[string]int  // calls of each task name so far
-	guards []runtime.Guard // from enclosing case() calls
+	counts map[string]*int // calls of each task name so far
+	// repeatNames counts the keys of counts of the form X-k a repeated
+	// call is given (splitRepeat).
+	repeatNames int
+	names       strings.Builder // repeatOf's
+	guards      []runtime.Guard // from enclosing case() calls
 	// misuse is set when a TaskRef was used as a value where Starlark
 	// gives us no way to return an error (truth, str).
 	misused *runtime.PosError
 	errs    runtime.ErrorList // problems that do not stop the build
-	bodies  []*starBody
 	// replaced records which flow.replace() entries matched a call.
 	replaced map[*replacement]bool
 	// hooks are each task's hooks bound to this run, made at its first call.
@@ -36,6 +39,11 @@ type builder struct {
 
 	nodeBlock []runtime.Node // fromBlock's
 	bodyBlock []starBody
+	refBlock  []TaskRef
+	// take's: a call's arguments, inputs and dynamic flags
+	valueSlab []starlark.Value
+	inputSlab []runtime.Input
+	boolSlab  []bool
 }
 
 func builderOf(thread *starlark.Thread) *builder {
@@ -55,36 +63,80 @@ func (b *builder) misuse(msg string) {
 // skipping any name already given. Only the names of tasks are kept (in
 // counts), not every name given: a repeat's name X-k can only clash with
 // a task named X-k (no two repeats share a name), and a task's own name
-// only with a repeat's (X-k with k at most the calls of X so far).
+// only with a repeat's (X-k with k at most the calls of X so far). While
+// no task is named like a repeat (repeatNames), a repeat's name clashes
+// with none, and a repeated call costs one map look-up.
 func (b *builder) uniqueName(name string) string {
 	for {
-		c := b.counts[name] + 1
-		b.counts[name] = c
+		p := b.counts[name]
+		if p == nil {
+			p = new(int)
+			b.counts[name] = p
+			if _, _, ok := splitRepeat(name); ok {
+				b.repeatNames++
+			}
+		}
+		*p++
+		c := *p
 		if c == 1 {
 			if !b.repeatName(name) {
 				return name
 			}
 			continue
 		}
-		n := name + "-" + strconv.Itoa(c)
-		if b.counts[n] == 0 {
+		n := b.repeatOf(name, c)
+		if b.repeatNames == 0 || b.counts[n] == nil {
 			return n
 		}
 	}
 }
 
+// repeatOf returns name-c, written into the builder's block of names
+// (a strings.Builder never changes what it has written, so each name
+// stays as it is): not one allocation per name.
+func (b *builder) repeatOf(name string, c int) string {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(c), 10)
+	size := len(name) + 1 + len(d)
+	if size > nameBlockSize/16 {
+		return name + "-" + string(d)
+	}
+	if b.names.Cap()-b.names.Len() < size {
+		b.names = strings.Builder{}
+		b.names.Grow(nameBlockSize)
+	}
+	start := b.names.Len()
+	b.names.WriteString(name)
+	b.names.WriteByte('-')
+	b.names.Write(d)
+	return b.names.String()[start:]
+}
+
+const nameBlockSize = 4096
+
 // repeatName reports whether n was given to a repeated call: n is X-k and
 // X was called at least k times.
 func (b *builder) repeatName(n string) bool {
+	x, k, ok := splitRepeat(n)
+	if !ok {
+		return false
+	}
+	p := b.counts[x]
+	return p != nil && *p >= k
+}
+
+// splitRepeat splits a name of the form a repeated call is given, X-k (k
+// at least 2, written without leading zeros), into X and k.
+func splitRepeat(n string) (string, int, bool) {
 	i := strings.LastIndexByte(n, '-')
 	if i < 0 {
-		return false
+		return "", 0, false
 	}
 	k, err := strconv.Atoi(n[i+1:])
 	if err != nil || k < 2 || strconv.Itoa(k) != n[i+1:] {
-		return false
+		return "", 0, false
 	}
-	return b.counts[n[:i]] >= k
+	return n[:i], k, true
 }
 
 // fromBlock returns a zero T from *block, a new block of blockSize when it
@@ -101,11 +153,39 @@ func fromBlock[T any](block *[]T) *T {
 
 const blockSize = 64
 
+// take returns an empty slice of capacity n cut from *slab, a new slab of
+// slabSize when too little is left (nil for n 0): a call's short slices
+// are not allocated one by one. Appending past n moves the slice out, as
+// for any slice; it never writes into the slab's next one.
+func take[T any](slab *[]T, n int) []T {
+	if n == 0 {
+		return nil
+	}
+	if n > slabSize/8 {
+		return make([]T, 0, n)
+	}
+	if len(*slab) < n {
+		*slab = make([]T, slabSize)
+	}
+	s := (*slab)[:0:n]
+	*slab = (*slab)[n:]
+	return s
+}
+
+const slabSize = 1024
+
+// newRef returns a TaskRef of the given fields from the builder's block.
+func (b *builder) newRef(r TaskRef) *TaskRef {
+	p := fromBlock(&b.refBlock)
+	*p = r
+	return p
+}
+
 // add appends a node under the enclosing case() guards and returns its ref.
 func (b *builder) add(n *runtime.Node) *TaskRef {
 	n.Guards = append(n.Guards, b.guards...)
 	b.g.Add(n)
-	return &TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped}
+	return b.newRef(TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped})
 }
 
 // call adds a node for a call of t in the flow body, or of what
@@ -152,13 +232,18 @@ func (b *builder) callTask(thread *starlark.Thread, t *Task, args starlark.Tuple
 		return nil, err
 	}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 
 // bindArgs makes body's argument templates of a call's arguments, each
 // task result in them an input of n.
 func (b *builder) bindArgs(n *runtime.Node, body *starBody, what string, args starlark.Tuple, kwargs []starlark.Tuple, mapped bool) error {
+	// Most arguments are one task result or none: room for one input each.
+	n.Inputs = take(&b.inputSlab, len(args)+len(kwargs))
+	body.args = take(&b.valueSlab, len(args))
+	if len(kwargs) > 0 {
+		body.kwargs = make([]starlark.Tuple, 0, len(kwargs))
+	}
 	for _, a := range args {
 		v, err := b.arg(n, what, a, mapped)
 		if err != nil {
@@ -173,7 +258,7 @@ func (b *builder) bindArgs(n *runtime.Node, body *starBody, what string, args st
 		}
 		body.kwargs = append(body.kwargs, starlark.Tuple{kv[0], v})
 	}
-	body.markDynamic()
+	body.markDynamic(take(&b.boolSlab, len(args)+len(kwargs)))
 	if mapped && !hasMappedInput(n) {
 		return fmt.Errorf("%s: every argument is unmapped(); give at least one list to map over", what)
 	}
@@ -246,6 +331,12 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 		}
 		v, mapped = u.v, false
 	}
+	if r, ok := v.(*TaskRef); ok && !mapped { // the common argument, as template makes it
+		if r.slot > 0 {
+			return r, nil
+		}
+		return b.newRef(TaskRef{b: r.b, id: r.id, name: r.name, param: r.param, slot: input(n, r.id, false) + 1}), nil
+	}
 	if !mapped {
 		t, err := template(v, func(r *TaskRef) int { return input(n, r.id, false) })
 		if err != nil {
@@ -264,7 +355,7 @@ func (b *builder) arg(n *runtime.Node, what string, v starlark.Value, mapped boo
 		}
 	}
 	// The placeholder stands for one element: the child's own input.
-	return &TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}, nil
+	return b.newRef(TaskRef{b: b, id: ref.id, name: ref.name, slot: input(n, ref.id, true) + 1}), nil
 }
 
 // constant adds an inline node whose value is v (with refs resolved), so a
@@ -278,7 +369,6 @@ func (b *builder) constant(owner string, v starlark.Value) (*TaskRef, error) {
 	}
 	body := &starBody{run: b.run, constant: t}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 
@@ -303,6 +393,17 @@ func checkArity(what string, fn starlark.Callable, nargs int, kwargs []starlark.
 	}
 	if !f.HasVarargs() && nargs > f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()) {
 		return fmt.Errorf("%s: got %d positional arguments, want at most %d", what, nargs, f.NumParams()-f.NumKwonlyParams()-boolInt(f.HasKwargs())-boolInt(f.HasVarargs()))
+	}
+	if len(kwargs) == 0 {
+		// The common call: the first nargs parameters are given, the
+		// others need their defaults. No map of the names given.
+		for i := nargs; i < np; i++ {
+			if f.ParamDefault(i) == nil {
+				name, _ := f.Param(i)
+				return fmt.Errorf("%s: missing argument for %s", what, name)
+			}
+		}
+		return nil
 	}
 	given := make(map[string]bool)
 	for i := 0; i < nargs && i < np; i++ {

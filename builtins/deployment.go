@@ -72,7 +72,6 @@ func runDeployment(thread *starlark.Thread, fn *starlark.Builtin, args starlark.
 		return nil, err
 	}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 

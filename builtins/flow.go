@@ -180,7 +180,7 @@ func (f *Flow) newBuilder(run *runInfo, parent *builder) *builder {
 	if parent != nil {
 		thread.Print = parent.thread.Print
 	}
-	b := &builder{thread: thread, flow: f, run: run, counts: map[string]int{}, parent: parent,
+	b := &builder{thread: thread, flow: f, run: run, counts: map[string]*int{}, parent: parent,
 		g: &runtime.Graph{Flow: f.name, Values: starlarkValues{}, Limits: f.limits, Timeout: f.timeout}, replaced: map[*replacement]bool{}}
 	b.g.Hooks = runtimeHooks(f.hooks, f, run)
 	thread.SetLocal(localBuilder, b)
@@ -248,7 +248,8 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 	if len(b.g.Nodes) == len(b.flow.params) {
 		b.errs.Add(pos, "flow %s: its body calls no task", b.flow.name)
 	}
-	if err := b.g.Validate(); err != nil {
+	// Every node's name came from uniqueName: no two are the same.
+	if err := b.g.ValidateBuilt(); err != nil {
 		var list runtime.ErrorList
 		if errors.As(err, &list) {
 			b.errs = append(b.errs, list...)
@@ -258,8 +259,12 @@ func (b *builder) finish(res starlark.Value, params *starlark.Dict) (*Build, err
 		b.errs.Sort()
 		return nil, b.errs
 	}
-	for _, body := range b.bodies {
-		body.freeze()
+	// Every starBody of the build is a node's (callTask, constant,
+	// subflows, run_deployment).
+	for _, n := range b.g.Nodes {
+		if body, ok := n.Body.(*starBody); ok {
+			body.freeze()
+		}
 	}
 	params.Freeze()
 	return &Build{Flow: b.flow, Graph: b.g, Params: params, run: b.run}, nil

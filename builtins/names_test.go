@@ -9,7 +9,7 @@ import (
 // Repeated calls of a task get name, name-2, name-3, ...; a name that is
 // taken, by a task so named or by an earlier repeat, is never given twice.
 func TestUniqueName(t *testing.T) {
-	b := &builder{counts: map[string]int{}}
+	b := &builder{counts: map[string]*int{}}
 	steps := []struct{ task, want string }{
 		{"a", "a"},
 		{"a", "a-2"},
@@ -70,7 +70,7 @@ func TestUniqueNameAsDefined(t *testing.T) {
 	names := []string{"a", "a-2", "a-3", "a-2-2", "a-2-3", "a-4-2", "a-02", "a-1", "b", "b-2", "b-", "-2", "2", "a-b", "a-b-2"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 200 {
-		b := &builder{counts: map[string]int{}}
+		b := &builder{counts: map[string]*int{}}
 		ref := &uniqueNameRef{counts: map[string]int{}, used: map[string]bool{}}
 		var seq []string
 		for range 60 {

@@ -61,7 +61,6 @@ func (b *builder) callFlow(thread *starlark.Thread, f *Flow, args starlark.Tuple
 		return nil, err
 	}
 	n.Body = body
-	b.bodies = append(b.bodies, body)
 	return b.add(n), nil
 }
 

@@ -47,6 +47,16 @@ func AppendPrintable(dst []byte, s string) []byte {
 // bytes at a time, and the last sixteen bytes of s at once when all
 // before them are.
 func unprintable(s string) int {
+	// Most strings of a log line are short and printable ASCII: a name, a
+	// state, a separator. Up to sixteen bytes are checked at once (in two
+	// words that overlap when there are fewer), fewer than eight one by one.
+	if n := len(s); n >= 8 && n <= 16 {
+		if printableASCII(word(s), word(s[n-8:])) {
+			return -1
+		}
+	} else if n < 8 && shortPrintableASCII(s) {
+		return -1
+	}
 	for i := 0; ; {
 		start := i
 		for i+16 <= len(s) && printableASCII(word(s[i:]), word(s[i+8:])) {
@@ -69,6 +79,16 @@ func unprintable(s string) int {
 		}
 		i += size
 	}
+}
+
+// shortPrintableASCII reports whether every byte of s is printable ASCII.
+func shortPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i]-0x20 >= 0x7f-0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // printableASCII reports whether the 16 bytes of x and y are printable

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -59,6 +60,38 @@ func TestPrintableRandom(t *testing.T) {
 		back, err := strconv.Unquote(`"` + strings.ReplaceAll(out, `"`, `\"`) + `"`)
 		if err != nil || back != in {
 			t.Fatalf("Printable(%q) = %q, unquoted %q (%v)", in, out, back, err)
+		}
+	}
+}
+
+// TestIsPrintableEachPosition: in printable ASCII of every length up to
+// 40 (short strings are checked a word or a byte at a time, long ones
+// sixteen bytes at a time), one byte to escape at any position is found,
+// and escaped in place.
+func TestIsPrintableEachPosition(t *testing.T) {
+	for n := range 41 {
+		clean := strings.Repeat("a~ Z", 11)[:n]
+		if !runtime.IsPrintable(clean) || runtime.Printable(clean) != clean {
+			t.Fatalf("IsPrintable(%q) false", clean)
+		}
+		for i := range n {
+			for _, c := range []byte{0x00, '\n', 0x1b, 0x1f, 0x7f, 0x80, 0xff} {
+				s := clean[:i] + string([]byte{c}) + clean[i+1:]
+				if runtime.IsPrintable(s) {
+					t.Fatalf("IsPrintable(%q) true", s)
+				}
+				want := clean[:i] + strings.Trim(strconv.QuoteToASCII(string([]byte{c})), `"`) + clean[i+1:]
+				if c >= 0x80 {
+					want = clean[:i] + fmt.Sprintf(`\x%02x`, c) + clean[i+1:]
+				}
+				if got := runtime.Printable(s); got != want {
+					t.Fatalf("Printable(%q) = %q, want %q", s, got, want)
+				}
+			}
+		}
+		tab := strings.Repeat("\t", n)
+		if !runtime.IsPrintable(tab) {
+			t.Fatalf("IsPrintable(%q) false", tab)
 		}
 	}
 }

@@ -113,10 +113,22 @@ func (s *Snapshot) list(n *NodeSnapshot) {
 	}
 }
 
+// grow makes room for nodes nodes. Events name the nodes about one more
+// at a time: the room doubles, where append's growth (a quarter, for a
+// long slice) would allocate about five times the final size on the way
+// (4.4 MB for W3's 10,000 nodes, against 1 MB).
 func (s *Snapshot) grow(nodes int) {
-	if nodes > len(s.Nodes) {
-		s.Nodes = append(s.Nodes, make([]NodeSnapshot, nodes-len(s.Nodes))...)
+	old := len(s.Nodes)
+	if nodes <= old {
+		return
 	}
+	if nodes > cap(s.Nodes) {
+		grown := make([]NodeSnapshot, old, max(nodes, 2*cap(s.Nodes)))
+		copy(grown, s.Nodes)
+		s.Nodes = grown
+	}
+	s.Nodes = s.Nodes[:nodes]
+	clear(s.Nodes[old:])
 }
 
 // Apply folds e into s. Events must come in Seq order, as a Sink fed by
