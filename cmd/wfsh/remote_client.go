@@ -13,6 +13,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -74,7 +75,26 @@ func madeRun(cmd *cobra.Command, c *server.Client, id string, watch bool, logLev
 	if err != nil {
 		return badInput(err)
 	}
-	st, err := followLogs(cmd.Context(), c, id, "", true, &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level})
+	// Parameters' and constants' runs are not counted as tasks' (as wfsh
+	// run and wfsh logs count them): the run's graph says which they are,
+	// read once its first task's event comes (it is recorded at start).
+	var once sync.Once
+	notTask := map[string]bool{}
+	p := &output.LogPrinter{Out: cmd.OutOrStdout(), Level: level, NotTask: func(run, node string) bool {
+		if run != id {
+			return false
+		}
+		once.Do(func() {
+			var dag []server.DAGNode
+			if c.Do(cmd.Context(), "GET", "/runs/"+server.PathEscape(id)+"/dag", nil, &dag) == nil {
+				for _, n := range dag {
+					notTask[n.Name] = n.Kind == "param" || n.Kind == "const"
+				}
+			}
+		})
+		return notTask[node]
+	}}
+	st, err := followLogs(cmd.Context(), c, id, "", true, p)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}

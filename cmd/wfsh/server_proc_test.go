@@ -217,8 +217,9 @@ func serverAndWorker(t *testing.T, db, dataDir string) {
 	}
 	worker, wlog := ps.startWorker(t, wtok, 2)
 
-	out, code = ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "name=koji", "--watch")
-	if code != 0 || !strings.Contains(out, "Hello, koji!") || !strings.Contains(out, "Flow run SUCCESS") {
+	out, code = ps.wfsh(t, dev, "run", "Parameterize/adhoc", "-p", "name=koji", "--watch", "--log-level", "debug")
+	// The parameter's run is not counted as a task's, as wfsh run counts.
+	if code != 0 || !strings.Contains(out, "Hello, koji!") || !strings.Contains(out, "Flow run SUCCESS") || !strings.Contains(out, "Task runs: 1 in all, 1 Success") {
 		t.Fatalf("run --watch: exit %d\n%s", code, out)
 	}
 	// runs, show and logs read the server when one is named.
