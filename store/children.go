@@ -67,7 +67,7 @@ func decodeChildrenFast(js string, base int64, add func(*record)) (ok bool, err 
 // child reads one record plainly.
 func (s *childScanner) child(task string) (*record, bool) {
 	r := &record{task: task}
-	var state, note string
+	var state string
 	var ok [9]bool
 	var at0, at1 int64
 	if !s.byte('[') {
@@ -91,30 +91,35 @@ func (s *childScanner) child(task string) (*record, bool) {
 		return nil, false
 	}
 	at1, okT := s.time()
-	if !okT || !s.byte(',') {
+	if !okT || !s.byte(',') || !s.resultAndNote(r) {
 		return nil, false
 	}
-	start := s.i
-	end, okR := skipValue(s.b, start)
-	if !okR {
+	if r.state.UnmarshalText([]byte(state)) != nil {
 		return nil, false
+	}
+	r.started, r.finished = at0, at1
+	r.name = task + "[" + strconv.Itoa(r.index) + "]"
+	return r, true
+}
+
+// resultAndNote reads the end of a record, which both kinds share: its
+// result (any JSON value, kept as it is written; null for none), its note
+// and the closing bracket.
+func (s *childScanner) resultAndNote(r *record) bool {
+	start := s.i
+	end, ok := skipValue(s.b, start)
+	if !ok {
+		return false
 	}
 	s.i = end
 	if string(s.b[start:end]) != "null" {
 		r.result = s.b[start:end:end]
 	}
 	if !s.byte(',') {
-		return nil, false
+		return false
 	}
-	if note, okR = s.plainString(); !okR || !s.byte(']') {
-		return nil, false
-	}
-	if r.state.UnmarshalText([]byte(state)) != nil {
-		return nil, false
-	}
-	r.started, r.finished, r.note = at0, at1, note
-	r.name = task + "[" + strconv.Itoa(r.index) + "]"
-	return r, true
+	r.note, ok = s.plainString()
+	return ok && s.byte(']')
 }
 
 // byte takes c if it comes next.
@@ -290,22 +295,7 @@ func (s *childScanner) task() (*record, bool) {
 	at(&r.finished)
 	num(&startSeq)
 	num(&endSeq)
-	if !ok || startSeq < 0 || endSeq < 0 {
-		return nil, false
-	}
-	start := s.i
-	end, okR := skipValue(s.b, start)
-	if !okR {
-		return nil, false
-	}
-	s.i = end
-	if string(s.b[start:end]) != "null" {
-		r.result = s.b[start:end:end]
-	}
-	if !s.byte(',') {
-		return nil, false
-	}
-	if r.note, ok = s.plainString(); !ok || !s.byte(']') {
+	if !ok || startSeq < 0 || endSeq < 0 || !s.resultAndNote(r) {
 		return nil, false
 	}
 	if r.state.UnmarshalText([]byte(state)) != nil {
