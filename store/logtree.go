@@ -141,7 +141,7 @@ func (s *Store) NotTasks(ctx context.Context) func(runID, node string) bool {
 			m = map[string]bool{}
 			if dag, err := s.RunDAG(ctx, runID); err == nil {
 				for _, n := range dag {
-					if n.Kind == "param" || n.Kind == "const" {
+					if IsValueKind(n.Kind) {
 						m[n.Name] = true
 					}
 				}

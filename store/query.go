@@ -81,6 +81,11 @@ type TaskRun struct {
 	Kind string `json:"kind"`
 }
 
+// IsValueKind tells whether a task run's or a graph node's Kind is a
+// parameter's or a constant's: a value, whose runs "Task runs: ..."
+// does not count as tasks'.
+func IsValueKind(kind string) bool { return kind == "param" || kind == "const" }
+
 // RunFilter selects runs; zero fields select all.
 type RunFilter struct {
 	Flow  string

@@ -88,7 +88,7 @@ func madeRun(cmd *cobra.Command, c *server.Client, id string, watch bool, logLev
 			var dag []server.DAGNode
 			if c.Do(cmd.Context(), "GET", "/runs/"+server.PathEscape(id)+"/dag", nil, &dag) == nil {
 				for _, n := range dag {
-					notTask[n.Name] = n.Kind == "param" || n.Kind == "const"
+					notTask[n.Name] = store.IsValueKind(n.Kind)
 				}
 			}
 		})
@@ -257,7 +257,7 @@ func remoteLogs(cmd *cobra.Command, id string, f *logsFlags, level runtime.Level
 	// server's text counts them.
 	notTask := map[string]bool{}
 	for _, tr := range d.TaskRuns {
-		if tr.Kind == "param" || tr.Kind == "const" {
+		if store.IsValueKind(tr.Kind) {
 			notTask[tr.Name] = true
 		}
 	}
