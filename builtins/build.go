@@ -185,6 +185,9 @@ func (b *builder) newRef(r TaskRef) *TaskRef {
 func (b *builder) add(n *runtime.Node) *TaskRef {
 	n.Guards = append(n.Guards, b.guards...)
 	b.g.Add(n)
+	if len(b.g.Nodes) == runtime.LargeRun {
+		runtime.ExpectTasks(runtime.LargeRun)
+	}
 	return b.newRef(TaskRef{b: b, id: n.ID, name: n.Name, param: n.Kind == runtime.ParamNode, mapped: n.Mapped})
 }
 

@@ -218,6 +218,7 @@ func newExecutor(ctx context.Context, g *Graph, opt Options) *executor {
 	if opt.HookTimeout <= 0 {
 		opt.HookTimeout = DefaultHookTimeout
 	}
+	ExpectTasks(len(g.Nodes))
 	x := &executor{
 		g: g, opt: opt, ctx: ctx,
 		runs:       make([]*run, len(g.Nodes)),

@@ -14,6 +14,7 @@ func (x *executor) expand(r *run) {
 		x.finish(r, Failed, err.Error(), nil)
 		return
 	}
+	ExpectTasks(length)
 	r.children = make([]*run, length)
 	r.left = length
 	x.emit(Event{Kind: MapExpanded, Node: n.ID, NodeName: n.Name, TaskRun: r.name, MapIndex: -1, Children: length})

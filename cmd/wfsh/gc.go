@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 )
 
@@ -42,15 +43,55 @@ func tuneGC() {
 		return
 	}
 	steadyGCPercent.Store(gcPercent)
+	quietGC()
+}
+
+// quiet guards the switch from the quiet heap to the steady settings.
+var quiet struct {
+	sync.Mutex
+	gen   int // of the sentinel that is armed
+	armed bool
+}
+
+// quietCleanups counts the sentinels' cleanups that ran (for tests).
+var quietCleanups atomic.Int32
+
+// quietGC turns collection off below gcQuietHeap and arms a sentinel: the
+// first collection frees it, and its cleanup switches to the steady-state
+// settings, unless quietGC armed a newer one meanwhile.
+func quietGC() {
+	quiet.Lock()
+	defer quiet.Unlock()
+	quiet.gen++
+	quiet.armed = true
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(gcQuietHeap)
-	// The first collection frees the sentinel; its cleanup switches to
-	// the steady-state settings.
 	sentinel := new([64]byte)
-	runtime.AddCleanup(sentinel, func(int) {
+	runtime.AddCleanup(sentinel, func(gen int) {
+		quiet.Lock()
+		defer quiet.Unlock()
+		quietCleanups.Add(1)
+		if gen != quiet.gen {
+			return
+		}
+		quiet.armed = false
 		debug.SetGCPercent(int(steadyGCPercent.Load()))
 		debug.SetMemoryLimit(math.MaxInt64)
-	}, 0)
+	}, quiet.gen)
+}
+
+// quietCollect runs a collection that wfsh forces (internal/bigheap's, at
+// the start of a large run) without ending the quiet heap: a collection of
+// the small heap a run starts with is not the first one of a heap that has
+// grown to gcQuietHeap.
+func quietCollect(gc func()) {
+	quiet.Lock()
+	was := quiet.armed
+	quiet.Unlock()
+	gc()
+	if was {
+		quietGC()
+	}
 }
 
 // streamGC sets GOGC=streamGCPercent with no memory limit, now and after

@@ -82,3 +82,33 @@ func TestStreamGC(t *testing.T) {
 		}
 	}
 }
+
+// quietCollect: a collection wfsh forces keeps the quiet heap once the
+// first sentinel's cleanup has run; the next collection ends it as usual.
+func TestQuietCollect(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+
+	tuneGC()
+	ran := quietCleanups.Load()
+	quietCollect(runtime.GC)
+	deadline := time.Now().Add(10 * time.Second)
+	for quietCleanups.Load() == ran {
+		if time.Now().After(deadline) {
+			t.Fatal("the sentinel's cleanup did not run after the forced collection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != -1 || lim != gcQuietHeap {
+		t.Fatalf("after a forced collection: GOGC %d, limit %d; want off, %d", p, lim, gcQuietHeap)
+	}
+	for gcPercentNow() != gcPercent {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a collection of its own: GOGC %d, want %d", gcPercentNow(), gcPercent)
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+}
