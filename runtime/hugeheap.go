@@ -33,8 +33,7 @@ const LargeRun = 2000
 const reserveSize = 48 << 20
 
 var hugeHeap struct {
-	enabled atomic.Bool
-	collect func(gc func())
+	collect atomic.Pointer[func(gc func())] // nil until EnableHugeHeap
 	once    sync.Once
 }
 
@@ -44,8 +43,10 @@ var hugeHeap struct {
 // it; long-lived processes (a server, wfsh serve, the REPL) do not, since
 // a huge page is worth its cost to a heap that grows fast and ends soon.
 func EnableHugeHeap(wrap func(gc func())) {
-	hugeHeap.collect = wrap
-	hugeHeap.enabled.Store(true)
+	if wrap == nil {
+		wrap = func(gc func()) { gc() }
+	}
+	hugeHeap.collect.Store(&wrap)
 }
 
 // ExpectTasks says that about n tasks are about to be built or run. The
@@ -53,14 +54,14 @@ func EnableHugeHeap(wrap func(gc func())) {
 // it reserves huge-page heap for them; otherwise it does nothing (one
 // atomic load).
 func ExpectTasks(n int) {
-	if n < LargeRun || !hugeHeap.enabled.Load() {
+	if n < LargeRun {
+		return
+	}
+	wrap := hugeHeap.collect.Load()
+	if wrap == nil {
 		return
 	}
 	hugeHeap.once.Do(func() {
-		gc := goruntime.GC
-		if wrap := hugeHeap.collect; wrap != nil {
-			gc = func() { wrap(goruntime.GC) }
-		}
-		reserveHuge(reserveSize, gc)
+		reserveHuge(reserveSize, func() { (*wrap)(goruntime.GC) })
 	})
 }

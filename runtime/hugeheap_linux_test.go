@@ -41,7 +41,7 @@ func hugeAdvised(t *testing.T) int {
 // ExpectTasks reserves once, only past LargeRun, only once enabled, and the
 // block it reserves is advised for huge pages and collected.
 func TestExpectTasks(t *testing.T) {
-	defer hugeHeap.enabled.Store(false)
+	defer hugeHeap.collect.Store(nil)
 	before := hugeAdvised(t)
 	collections := 0
 	wrap := func(gc func()) { collections++; gc() }
