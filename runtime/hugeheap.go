@@ -15,7 +15,6 @@
 package runtime
 
 import (
-	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -25,43 +24,58 @@ import (
 // W2's 100,000 spend a third to a half of their time in page faults.
 const LargeRun = 2000
 
-// reserveSize is the block reserved. W3 peaks at about 26 MiB resident and
-// W2 at about 80 MiB; the block stays under the 64 MiB a run may hold
-// before its first collection (cmd/wfsh/gc.go), so it does not bring that
-// collection forward. What of it a run does not touch costs no memory:
+// The block reserved is perTask bytes for each task expected, at least
+// minReserve and at most maxReserve. W3 peaks at about 26 MiB resident and
+// reserves at its 2,000th call, W2 (100,000 mapped tasks) at about 100 MiB
+// with the store. What of the block a run does not touch costs no memory:
 // the kernel gives a huge page at its first touch.
-const reserveSize = 48 << 20
+const (
+	perTask    = 1 << 10
+	minReserve = 48 << 20
+	maxReserve = 128 << 20
+)
 
-var hugeHeap struct {
-	collect atomic.Pointer[func(gc func())] // nil until EnableHugeHeap
-	once    sync.Once
+// reserveFor is the block reserved for n tasks.
+func reserveFor(n int) int {
+	return min(max(n*perTask, minReserve), maxReserve)
 }
 
-// EnableHugeHeap lets ExpectTasks act in this process. ExpectTasks' one
-// collection is run through wrap (nil: as it is), which may keep garbage
-// collector settings that a first collection would change. wfsh run calls
-// it; long-lived processes (a server, wfsh serve, the REPL) do not, since
-// a huge page is worth its cost to a heap that grows fast and ends soon.
-func EnableHugeHeap(wrap func(gc func())) {
-	if wrap == nil {
-		wrap = func(gc func()) { gc() }
+var hugeHeap struct {
+	around atomic.Pointer[func(size int, reserve func())] // nil until EnableHugeHeap
+	once   sync.Once
+}
+
+// EnableHugeHeap lets ExpectTasks act in this process. ExpectTasks
+// reserves by calling around(size, reserve), which must call reserve: it
+// allocates size bytes of heap and collects them. around may adjust the
+// garbage collector's settings around that (nil: none); wfsh's keeps its
+// quiet heap, raised by size. wfsh run calls it; long-lived processes (a
+// server, wfsh serve, the REPL) do not, since a huge page is worth its
+// cost to a heap that grows fast and ends soon.
+func EnableHugeHeap(around func(size int, reserve func())) {
+	if around == nil {
+		around = func(_ int, reserve func()) { reserve() }
 	}
-	hugeHeap.collect.Store(&wrap)
+	hugeHeap.around.Store(&around)
 }
 
 // ExpectTasks says that about n tasks are about to be built or run. The
 // first time n reaches LargeRun in a process that called EnableHugeHeap,
-// it reserves huge-page heap for them; otherwise it does nothing (one
-// atomic load).
+// on a kernel that gives huge pages where asked, it reserves huge-page
+// heap for them; otherwise it does nothing (one atomic load).
 func ExpectTasks(n int) {
 	if n < LargeRun {
 		return
 	}
-	wrap := hugeHeap.collect.Load()
-	if wrap == nil {
+	around := hugeHeap.around.Load()
+	if around == nil {
 		return
 	}
 	hugeHeap.once.Do(func() {
-		reserveHuge(reserveSize, func() { (*wrap)(goruntime.GC) })
+		if !hugePagesAsked() {
+			return
+		}
+		size := reserveFor(n)
+		(*around)(size, func() { reserveHuge(size) })
 	})
 }

@@ -38,32 +38,41 @@ func hugeAdvised(t *testing.T) int {
 	return total
 }
 
-// ExpectTasks reserves once, only past LargeRun, only once enabled, and the
-// block it reserves is advised for huge pages and collected.
+// ExpectTasks reserves once, only past LargeRun, only once enabled, a
+// block of the size for the tasks expected, advised for huge pages.
 func TestExpectTasks(t *testing.T) {
-	defer hugeHeap.collect.Store(nil)
+	defer hugeHeap.around.Store(nil)
 	before := hugeAdvised(t)
-	collections := 0
-	wrap := func(gc func()) { collections++; gc() }
+	var sizes []int
+	around := func(size int, reserve func()) { sizes = append(sizes, size); reserve() }
 
 	ExpectTasks(LargeRun) // not enabled
-	EnableHugeHeap(wrap)
+	EnableHugeHeap(around)
 	ExpectTasks(LargeRun - 1)
-	if collections != 0 || hugeAdvised(t) != before {
-		t.Fatalf("below the threshold or before EnableHugeHeap: %d collections, %d bytes advised (before %d)", collections, hugeAdvised(t), before)
+	if len(sizes) != 0 || hugeAdvised(t) != before {
+		t.Fatalf("below the threshold or before EnableHugeHeap: reserved %v, %d bytes advised (before %d)", sizes, hugeAdvised(t), before)
 	}
-	ExpectTasks(LargeRun)
-	ExpectTasks(10 * LargeRun)
-	if !madviseMode() {
-		if collections != 0 {
-			t.Errorf("with huge pages not in madvise mode: %d collections, want none", collections)
+	const n = 100_000
+	ExpectTasks(n)
+	ExpectTasks(10 * n)
+	if !hugePagesAsked() {
+		if len(sizes) != 0 {
+			t.Errorf("with huge pages not in madvise mode: reserved %v, want nothing", sizes)
 		}
 		t.Skip("/sys/kernel/mm/transparent_hugepage/enabled is not [madvise]: nothing to reserve")
 	}
-	if collections != 1 {
-		t.Errorf("%d collections, want 1", collections)
+	if want := n * perTask; len(sizes) != 1 || sizes[0] != want {
+		t.Fatalf("reserved %v, want once %d", sizes, want)
 	}
-	if got := hugeAdvised(t) - before; got < reserveSize-2*hugePage {
-		t.Errorf("%d bytes newly advised for huge pages, want at least %d", got, reserveSize-2*hugePage)
+	if got := hugeAdvised(t) - before; got < sizes[0]-2*hugePage {
+		t.Errorf("%d bytes newly advised for huge pages, want at least %d", got, sizes[0]-2*hugePage)
+	}
+}
+
+func TestReserveFor(t *testing.T) {
+	for _, c := range []struct{ n, want int }{{LargeRun, minReserve}, {100_000, 100_000 * perTask}, {10_000_000, maxReserve}} {
+		if got := reserveFor(c.n); got != c.want {
+			t.Errorf("reserveFor(%d) = %d, want %d", c.n, got, c.want)
+		}
 	}
 }

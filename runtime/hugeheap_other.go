@@ -2,6 +2,8 @@
 
 package runtime
 
-// reserveHuge does nothing where the kernel has no transparent huge pages to
-// ask for.
-func reserveHuge(int, func()) {}
+// hugePagesAsked is false where the kernel has no transparent huge pages
+// to ask for, and reserveHuge is never called.
+func hugePagesAsked() bool { return false }
+
+func reserveHuge(int) {}

@@ -43,7 +43,7 @@ func tuneGC() {
 		return
 	}
 	steadyGCPercent.Store(gcPercent)
-	quietGC()
+	quietGC(gcQuietHeap)
 }
 
 // quiet guards the switch from the quiet heap to the steady settings.
@@ -56,16 +56,17 @@ var quiet struct {
 // quietCleanups counts the sentinels' cleanups that ran (for tests).
 var quietCleanups atomic.Int32
 
-// quietGC turns collection off below gcQuietHeap and arms a sentinel: the
-// first collection frees it, and its cleanup switches to the steady-state
-// settings, unless quietGC armed a newer one meanwhile.
-func quietGC() {
+// quietGC turns collection off below limit (gcQuietHeap, or more) and
+// arms a sentinel: the first collection frees it, and its cleanup switches
+// to the steady-state settings, unless quietGC armed a newer one
+// meanwhile.
+func quietGC(limit int64) {
 	quiet.Lock()
 	defer quiet.Unlock()
 	quiet.gen++
 	quiet.armed = true
 	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(gcQuietHeap)
+	debug.SetMemoryLimit(limit)
 	sentinel := new([64]byte)
 	runtime.AddCleanup(sentinel, func(gen int) {
 		quiet.Lock()
@@ -80,17 +81,22 @@ func quietGC() {
 	}, quiet.gen)
 }
 
-// quietCollect runs a collection that wfsh forces (internal/bigheap's, at
-// the start of a large run) without ending the quiet heap: a collection of
-// the small heap a run starts with is not the first one of a heap that has
-// grown to gcQuietHeap.
-func quietCollect(gc func()) {
+// quietReserve runs the reservation of a large run's heap (runtime's
+// ExpectTasks: size bytes allocated, then collected) without ending the
+// quiet heap: that collection, of the small heap a run starts with, is not
+// the first one of a heap that has grown. The quiet heap grows by size,
+// from before the block is allocated, since the block stays mapped (free,
+// for the run to fill) and counts against the memory limit.
+func quietReserve(size int, reserve func()) {
 	quiet.Lock()
 	was := quiet.armed
-	quiet.Unlock()
-	gc()
 	if was {
-		quietGC()
+		debug.SetMemoryLimit(gcQuietHeap + int64(size))
+	}
+	quiet.Unlock()
+	reserve()
+	if was {
+		quietGC(gcQuietHeap + int64(size))
 	}
 }
 

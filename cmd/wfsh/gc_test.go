@@ -83,9 +83,10 @@ func TestStreamGC(t *testing.T) {
 	}
 }
 
-// quietCollect: a collection wfsh forces keeps the quiet heap once the
-// first sentinel's cleanup has run; the next collection ends it as usual.
-func TestQuietCollect(t *testing.T) {
+// quietReserve: the reservation's collection keeps the quiet heap, raised
+// by the block's size, once the first sentinel's cleanup has run; the next
+// collection ends it as usual.
+func TestQuietReserve(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	t.Setenv("GOGC", "")
@@ -93,7 +94,15 @@ func TestQuietCollect(t *testing.T) {
 
 	tuneGC()
 	ran := quietCleanups.Load()
-	quietCollect(runtime.GC)
+	const size = 8 << 20
+	var limitDuring int64
+	quietReserve(size, func() {
+		limitDuring = debug.SetMemoryLimit(-1)
+		runtime.GC()
+	})
+	if limitDuring != gcQuietHeap+size {
+		t.Errorf("memory limit while reserving: %d, want %d", limitDuring, gcQuietHeap+size)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for quietCleanups.Load() == ran {
 		if time.Now().After(deadline) {
@@ -101,8 +110,8 @@ func TestQuietCollect(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != -1 || lim != gcQuietHeap {
-		t.Fatalf("after a forced collection: GOGC %d, limit %d; want off, %d", p, lim, gcQuietHeap)
+	if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != -1 || lim != gcQuietHeap+size {
+		t.Fatalf("after the reservation: GOGC %d, limit %d; want off, %d", p, lim, gcQuietHeap+size)
 	}
 	for gcPercentNow() != gcPercent {
 		if time.Now().After(deadline) {

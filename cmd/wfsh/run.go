@@ -83,7 +83,7 @@ func runFlow(cmd *cobra.Command, path string, f *runFlags) error {
 	if err := handOffFlow(path); err != nil {
 		return err
 	}
-	runtime.EnableHugeHeap(quietCollect)
+	runtime.EnableHugeHeap(quietReserve)
 	if remote, err := f.on.check(f); err != nil {
 		return badInput(err)
 	} else if remote {
