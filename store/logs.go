@@ -47,8 +47,20 @@ var deflaters = sync.Pool{New: func() any {
 	return d
 }}
 
+// storedMax is the size up to which a chunk's entries are written as one
+// stored DEFLATE block (RFC 1951, 3.2.4: the bytes as they are, behind a
+// five-byte header) rather than compressed. A small run's log is a few
+// hundred bytes, of which compressing saves little, and compressing them
+// touches a writer's hash table: 3 % of hello_world's CPU with the store
+// (docs/performance.md). Every reader of DEFLATE reads a stored block.
+const storedMax = 4 << 10
+
 // compress returns the DEFLATE of b, valid until the next call.
 func (c *compressor) compress(b []byte) []byte {
+	if len(b) <= storedMax {
+		c.out = appendStored(c.out[:0], b)
+		return c.out
+	}
 	d := deflaters.Get().(*deflater)
 	d.buf.Reset()
 	d.w.Reset(&d.buf)
@@ -57,6 +69,15 @@ func (c *compressor) compress(b []byte) []byte {
 	c.out = append(c.out[:0], d.buf.Bytes()...)
 	deflaters.Put(d)
 	return c.out
+}
+
+// appendStored appends b, at most 65,535 bytes, as the one and final
+// stored block of a DEFLATE stream: BFINAL 1 and BTYPE 00 padded to a byte,
+// LEN and its complement NLEN (little-endian), then the bytes.
+func appendStored(dst, b []byte) []byte {
+	n := uint16(len(b))
+	dst = append(dst, 1, byte(n), byte(n>>8), byte(^n), byte(^n>>8))
+	return append(dst, b...)
 }
 
 // inflater reads compressed log entries, reusing its buffers.

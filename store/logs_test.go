@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	stdflate "compress/flate"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -136,6 +139,29 @@ func TestLogEntryParserInt(t *testing.T) {
 			if got, err := p.int(); err != nil || got != n || p.i != len(in) {
 				t.Fatalf("int(%q) = %d, %v, read %d bytes", in+rest, got, err, p.i)
 			}
+		}
+	}
+}
+
+// compress writes a small chunk as one stored DEFLATE block and a larger
+// one compressed; both read back as written, by the store's inflater and
+// by the standard library's reader.
+func TestCompressSmallStored(t *testing.T) {
+	var c compressor
+	var f inflater
+	for _, n := range []int{0, 1, 300, storedMax, storedMax + 1, 100_000} {
+		b := bytes.Repeat([]byte(`[1,"2026-12-03T21:00:00Z","log","t",-1,1,"","INFO","a line"],`), n/60+1)[:n]
+		z := append([]byte(nil), c.compress(b)...)
+		if stored := n <= storedMax; stored != (len(z) == n+5) || !stored && len(z) >= n/4 {
+			t.Errorf("%d bytes compressed to %d: want %d when at most %d, else a quarter or less", n, len(z), n+5, storedMax)
+		}
+		got, err := f.inflate(z)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Errorf("%d bytes: read back %d, %v", n, len(got), err)
+		}
+		std, err := io.ReadAll(stdflate.NewReader(bytes.NewReader(z)))
+		if err != nil || !bytes.Equal(std, b) {
+			t.Errorf("%d bytes: the standard library read back %d, %v", n, len(std), err)
 		}
 	}
 }
