@@ -46,10 +46,11 @@ var hugeHeap struct {
 }
 
 // EnableHugeHeap lets ExpectTasks act in this process. ExpectTasks
-// reserves by calling around(size, reserve), which must call reserve: it
-// allocates size bytes of heap and collects them. around may adjust the
-// garbage collector's settings around that (nil: none); wfsh's keeps its
-// quiet heap, raised by size. wfsh run calls it; long-lived processes (a
+// reserves by calling around(size, reserve); reserve allocates size bytes
+// of heap and collects them. around may adjust the garbage collector's
+// settings around that, or not call reserve at all (nil: reserve as it
+// is); wfsh's keeps its quiet heap, raised by size, and reserves only
+// while that heap is on. wfsh run calls it; long-lived processes (a
 // server, wfsh serve, the REPL) do not, since a huge page is worth its
 // cost to a heap that grows fast and ends soon.
 func EnableHugeHeap(around func(size int, reserve func())) {

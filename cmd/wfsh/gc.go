@@ -82,22 +82,26 @@ func quietGC(limit int64) {
 }
 
 // quietReserve runs the reservation of a large run's heap (runtime's
-// ExpectTasks: size bytes allocated, then collected) without ending the
-// quiet heap: that collection, of the small heap a run starts with, is not
-// the first one of a heap that has grown. The quiet heap grows by size,
-// from before the block is allocated, since the block stays mapped (free,
-// for the run to fill) and counts against the memory limit.
+// ExpectTasks: size bytes allocated, then collected) while wfsh's quiet
+// heap is on, and keeps it on: that collection, of the small heap a run
+// starts with, is not the first one of a heap that has grown. The quiet
+// heap grows by size, from before the block is allocated, since the block
+// stays mapped (free, for the run to fill) and counts against the memory
+// limit. With GOGC or GOMEMLIMIT from the user, or after the first
+// collection, it reserves nothing: the block would count against their
+// limit, and a heap that has grown has its pages already.
 func quietReserve(size int, reserve func()) {
 	quiet.Lock()
-	was := quiet.armed
-	if was {
+	armed := quiet.armed
+	if armed {
 		debug.SetMemoryLimit(gcQuietHeap + int64(size))
 	}
 	quiet.Unlock()
-	reserve()
-	if was {
-		quietGC(gcQuietHeap + int64(size))
+	if !armed {
+		return
 	}
+	reserve()
+	quietGC(gcQuietHeap + int64(size))
 }
 
 // streamGC sets GOGC=streamGCPercent with no memory limit, now and after

@@ -121,3 +121,24 @@ func TestQuietReserve(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// quietReserve reserves nothing when the user set GOGC: the quiet heap is
+// not on.
+func TestQuietReserveLeavesUserSettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOGC", "150")
+	t.Setenv("GOMEMLIMIT", "")
+	quiet.Lock()
+	quiet.armed = false // as a process that never armed it
+	quiet.Unlock()
+	tuneGC()
+	called := false
+	quietReserve(8<<20, func() { called = true })
+	if called {
+		t.Error("reserved with GOGC set")
+	}
+	if lim := debug.SetMemoryLimit(-1); lim == gcQuietHeap+8<<20 {
+		t.Errorf("memory limit raised to %d with GOGC set", lim)
+	}
+}
