@@ -11,10 +11,10 @@ import (
 const hugePage = 2 << 20
 
 // reserveHuge allocates size bytes of heap in one block, marks the huge
-// pages inside it MADV_HUGEPAGE and collects it. The runtime maps a large block
-// as one mapping and reuses the freed pages lowest address first, so the
-// allocations that follow fill it; the kernel backs each 2 MiB of it with
-// one huge page at its first touch.
+// pages inside it MADV_HUGEPAGE and collects it. The runtime maps a large
+// block as one mapping and reuses the freed pages lowest address first,
+// so the allocations that follow fill it; the kernel backs each 2 MiB of
+// it with one huge page at its first touch.
 func reserveHuge(size int) {
 	b := make([]byte, size)
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
