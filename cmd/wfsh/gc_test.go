@@ -14,26 +14,25 @@ func gcPercentNow() int {
 	return p
 }
 
+// withoutGCEnv runs a test with neither GOGC nor GOMEMLIMIT set, and puts
+// the collector's settings back after it.
+func withoutGCEnv(t *testing.T) {
+	p, lim := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(p); debug.SetMemoryLimit(lim) })
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+}
+
 // tuneGC: no collection below gcQuietHeap, then GOGC=gcPercent with no
 // limit from the first collection on.
 func TestTuneGC(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
+	withoutGCEnv(t)
 
 	tuneGC()
 	if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != -1 || lim != gcQuietHeap {
 		t.Fatalf("before the first collection: GOGC %d, limit %d; want off, %d", p, lim, gcQuietHeap)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for gcPercentNow() != gcPercent {
-		if time.Now().After(deadline) {
-			t.Fatalf("after collections: GOGC %d, want %d", gcPercentNow(), gcPercent)
-		}
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
+	collectUntilSteady(t)
 	if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
 		t.Errorf("memory limit after the first collection: %d, want none", lim)
 	}
@@ -67,10 +66,7 @@ func TestTuneGCLeavesUserSettings(t *testing.T) {
 // streamGC: GOGC=streamGCPercent at once and after the first collection
 // (which would otherwise switch to gcPercent).
 func TestStreamGC(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
+	withoutGCEnv(t)
 
 	tuneGC()
 	streamGC()
@@ -87,10 +83,7 @@ func TestStreamGC(t *testing.T) {
 // by the block's size, once the first sentinel's cleanup has run; the next
 // collection ends it as usual.
 func TestQuietReserve(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
+	withoutGCEnv(t)
 
 	tuneGC()
 	ran := quietCleanups.Load()
@@ -113,9 +106,17 @@ func TestQuietReserve(t *testing.T) {
 	if p, lim := gcPercentNow(), debug.SetMemoryLimit(-1); p != -1 || lim != gcQuietHeap+size {
 		t.Fatalf("after the reservation: GOGC %d, limit %d; want off, %d", p, lim, gcQuietHeap+size)
 	}
+	collectUntilSteady(t)
+}
+
+// collectUntilSteady collects until the first collection's cleanup has
+// switched to GOGC=gcPercent, for at most 10 s.
+func collectUntilSteady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for gcPercentNow() != gcPercent {
 		if time.Now().After(deadline) {
-			t.Fatalf("after a collection of its own: GOGC %d, want %d", gcPercentNow(), gcPercent)
+			t.Fatalf("after collections: GOGC %d, want %d", gcPercentNow(), gcPercent)
 		}
 		runtime.GC()
 		time.Sleep(time.Millisecond)
