@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,19 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 	return v
 }
 
+// logIn logs the browser in with token on the login page, then waits for
+// the runs page with htmx at work on it. The table shows before the
+// deferred scripts have run, and a click then submits a form as a page of
+// its own, not through htmx (a loaded make test did so, and TestBrowserBack
+// lost its page's mark); htmx takes the page over at DOMContentLoaded,
+// before the document is complete.
+func logIn(t *testing.T, ctx context.Context, f *fixture, token string) {
+	t.Helper()
+	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	waitJS(t, ctx, "htmx at work", `document.readyState === "complete" && !!window.htmx`)
+}
+
 // waitJS waits until the expression is true in the page.
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
@@ -97,6 +111,18 @@ func clickNow(t *testing.T, ctx context.Context, id string) {
 	t.Helper()
 	waitJS(t, ctx, "#"+id+" in the page", `!!document.getElementById("`+id+`")`)
 	run(t, ctx, "click #"+id, chromedp.Evaluate[chromedp.Void](`document.getElementById("`+id+`").click()`))
+}
+
+// chooseNow sets the select matched by sel to value and clicks the button
+// matched by button, in one script, as the page has them at that moment:
+// clickNow's reason, for a form in a part the page refreshes (a running
+// run's task runs).
+func chooseNow(t *testing.T, ctx context.Context, sel, value, button string) {
+	t.Helper()
+	s, b := strconv.Quote(sel), strconv.Quote(button)
+	waitJS(t, ctx, sel+" and "+button+" in the page", `!!document.querySelector(`+s+`) && !!document.querySelector(`+b+`)`)
+	run(t, ctx, "choose "+value+" in "+sel, chromedp.Evaluate[chromedp.Void](`document.querySelector(`+s+`).value = `+strconv.Quote(value)+`;
+		document.querySelector(`+b+`).click()`))
 }
 
 // waitJSWithin waits up to d until the expression is true in the page.

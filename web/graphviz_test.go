@@ -91,8 +91,7 @@ func TestGraphviz(t *testing.T) {
 	w.emit(runtime.Event{Kind: runtime.TaskState, TaskRun: "t0_0", Node: 0, State: runtime.Success, MapIndex: -1})
 	waitDAG(t, f, r.ID)
 	ctx := browse(t)
-	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
-		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	logIn(t, ctx, f, f.admin.Token)
 	if loaded := value(t, ctx, "resources", chromedp.Evaluate[bool](graphvizLoaded)); loaded {
 		t.Errorf("the runs page loaded Graphviz's module")
 	}

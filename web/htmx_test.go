@@ -31,18 +31,11 @@ func TestBrowserBack(t *testing.T) {
 	}
 	waiting := f.runOf(t, `{"who":"b"}`)
 	ctx := browse(t)
-	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
-		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	logIn(t, ctx, f, f.admin.Token)
 	both := `!!document.querySelector('a[href="/runs/` + ended.ID + `"]') && !!document.querySelector('a[href="/runs/` + waiting.ID + `"]')`
 	waitJS(t, ctx, "both runs", both)
-	// The table shows before the deferred scripts have run: a click then
-	// submits the form as a page of its own, not through htmx (a loaded
-	// make test did, and the page's mark was lost with it). htmx takes
-	// the page over at DOMContentLoaded, before the document is complete.
-	waitJS(t, ctx, "htmx at work", `document.readyState === "complete" && !!window.htmx`)
 	run(t, ctx, "mark the page", chromedp.Evaluate[chromedp.Void](`window.stayed = 1`))
-	run(t, ctx, "filter by state", chromedp.SetValue(chromedp.CSS(`select[name=state]`), "Cancelled"),
-		chromedp.Click(chromedp.CSS(`.filters button`)))
+	chooseNow(t, ctx, "select[name=state]", "Cancelled", ".filters button")
 	waitJS(t, ctx, "the Cancelled run alone, the filter in the URL, the same page", `new URLSearchParams(location.search).get("state") === "Cancelled" &&
 		!!document.querySelector('a[href="/runs/`+ended.ID+`"]') && !document.querySelector('a[href="/runs/`+waiting.ID+`"]') && window.stayed === 1`)
 	run(t, ctx, "back", chromedp.NavigateBack())
@@ -96,8 +89,7 @@ func TestBrowserCSP(t *testing.T) {
 		return append([]string(nil), bad...)
 	}
 
-	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
-		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	logIn(t, ctx, f, f.admin.Token)
 	waitJS(t, ctx, "htmx and its SSE extension loaded, configured from the meta tag", `typeof htmx === "object" && htmx.config.allowEval === false &&
 		htmx.config.includeIndicatorStyles === false && htmx.config.allowScriptTags === false && htmx.config.selfRequestsOnly === true &&
 		htmx.config.historyCacheSize === 0 && typeof htmx.createEventSource === "function"`)
@@ -110,8 +102,7 @@ func TestBrowserCSP(t *testing.T) {
 	w.emit(runtime.Event{Kind: runtime.TaskLog, TaskRun: "extract", Node: 0, Level: runtime.Info, Msg: "<script>x</script>", MapIndex: -1})
 	run(t, ctx, "the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitVisible(chromedp.ID("n0")))
 	waitJS(t, ctx, "the log", `[...document.querySelectorAll("#log li")].some(li => li.textContent.includes("<script>x</script>"))`)
-	run(t, ctx, "the task-run filter", chromedp.SetValue(chromedp.ID("tasks-state"), "Running"),
-		chromedp.Click(chromedp.CSS(`#run-tasks form button`)))
+	chooseNow(t, ctx, "#tasks-state", "Running", "#run-tasks form button")
 	waitJS(t, ctx, "the task runs filtered in place", `location.search.includes("state=Running") && document.querySelectorAll("table.tasks tbody tr").length === 1 &&
 		document.getElementById("log").children.length > 0`)
 	run(t, ctx, "the run form", chromedp.Navigate(f.http.URL+"/deployments/F/nightly/run"), chromedp.WaitVisible(chromedp.ID("p-n")),

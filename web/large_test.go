@@ -71,8 +71,7 @@ func TestLargeRun(t *testing.T) {
 	ctx := browse(t)
 	b := f.browser(t)
 	f.login(t, b, f.admin.Token)
-	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
-		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	logIn(t, ctx, f, f.admin.Token)
 	start = time.Now()
 	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitReady(chromedp.ID("L99")))
 	opened := time.Since(start)
@@ -202,8 +201,7 @@ func TestW2Run(t *testing.T) {
 	waitDAG(t, f, r.ID)
 
 	ctx := browse(t)
-	run(t, ctx, "log in", chromedp.Navigate(f.http.URL+"/login"), chromedp.SendKeys(chromedp.ID("token"), f.admin.Token),
-		chromedp.Submit(chromedp.ID("token")), chromedp.WaitVisible(chromedp.CSS("table.runs")))
+	logIn(t, ctx, f, f.admin.Token)
 	run(t, ctx, "open the run", chromedp.Navigate(f.http.URL+"/runs/"+r.ID), chromedp.WaitReady(chromedp.ID("n1")))
 	// The page notes when each tick line and each count reach its DOM.
 	run(t, ctx, "observe", chromedp.Evaluate[chromedp.Void](`window.seen = {lines: {}, counts: []};
